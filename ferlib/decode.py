@@ -1,0 +1,147 @@
+"""Robust image decoding: any size and mode, EXIF orientation, format sniffed from content.
+
+Every failure becomes a `DecodeError` with a short, human-readable reason, so the data layer can
+skip the file and report it instead of crashing deep inside TensorFlow.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+# A truncated file is an error, never a silently grey-padded image.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# Images larger than this many pixels are refused before their pixels are decoded
+# (decompression bombs). 40 MP covers any real photo of a face.
+MAX_PIXELS = 40_000_000
+
+
+class DecodeError(ValueError):
+    """A file that cannot be used as an image; `reason` says why in a few words."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header and pixels of one decoded image say about it."""
+
+    width: int
+    height: int
+    mode: str
+    format: str
+    n_bytes: int
+    sha1: str
+    pixel_hash: str
+
+
+def _scale_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Return 8-bit pixels for 16-bit, 32-bit integer or float single-channel data."""
+    arr = arr.astype(np.float64)
+    peak = float(arr.max()) if arr.size else 0.0
+    if mode.startswith("I;16") or 255.0 < peak <= 65535.0:
+        top = 65535.0
+    elif peak > 65535.0:
+        top = peak
+    elif mode == "F" and peak <= 1.0:
+        top = 1.0
+    else:
+        top = 255.0
+    return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Return an 8-bit RGB copy of any PIL image (16-bit scaled, alpha composited on white)."""
+    if img.mode.startswith("I") or img.mode == "F":
+        return Image.fromarray(_scale_to_uint8(np.asarray(img), img.mode), mode="L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("LA", "La", "PA"):
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "RGBa"):
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
+    if img.mode == "1":
+        img = img.convert("L")
+    return img.convert("RGB")
+
+
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str, str]:
+    """Return (RGB image, original mode, format) for encoded bytes, or raise DecodeError."""
+    if len(data) == 0:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or "unknown"
+            mode = img.mode
+            w, h = img.size
+            if w <= 0 or h <= 0:
+                raise DecodeError(f"invalid image size {w}x{h}")
+            if w * h > max_pixels:
+                raise DecodeError(f"oversized image {w}x{h} ({w * h:,} pixels > {max_pixels:,} allowed)")
+            img.seek(0)  # first frame of animations and multi-page files
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+    except DecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise DecodeError("not an image (format not recognised)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError(f"oversized image (decompression bomb): {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc)
+        if "truncated" in text.lower():
+            raise DecodeError("truncated image file") from None
+        raise DecodeError(f"corrupt image data ({text[:80]})") from None
+    return rgb, mode, fmt
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
+    """Return (uint8 HxWx3 RGB array, ImageInfo) for an image file, or raise DecodeError."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DecodeError("file not found") from None
+    except IsADirectoryError:
+        raise DecodeError("is a directory, not a file") from None
+    except OSError as exc:
+        raise DecodeError(f"unreadable file ({exc.strerror or exc})") from None
+    return decode_bytes(data, max_pixels=max_pixels)
+
+
+def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
+    """Return (uint8 HxWx3 RGB array, ImageInfo) for encoded image bytes, or raise DecodeError."""
+    rgb, mode, fmt = open_image(data, max_pixels=max_pixels)
+    arr = np.asarray(rgb, dtype=np.uint8)
+    info = ImageInfo(
+        width=arr.shape[1], height=arr.shape[0], mode=mode, format=fmt, n_bytes=len(data),
+        sha1=hashlib.sha1(data).hexdigest(), pixel_hash=pixel_hash(arr),
+    )
+    return arr, info
+
+
+def pixel_hash(arr: np.ndarray) -> str:
+    """Return a hash of decoded pixels: equal for identical images whatever their file format."""
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    h = hashlib.sha1(str(arr.shape).encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def resize_rgb(arr: np.ndarray, size: int) -> np.ndarray:
+    """Return the RGB array resized to size x size (bilinear, antialiased when shrinking)."""
+    if arr.shape[0] == size and arr.shape[1] == size:
+        return arr
+    img = Image.fromarray(arr, mode="RGB").resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(img, dtype=np.uint8)

@@ -1,0 +1,63 @@
+"""Running a registered experiment end to end: train (or reuse), evaluate, write the result file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferlib.config import Experiment, RunSettings, get_experiment
+from ferlib.datasets import InternalData
+from ferlib.evaluate import Evaluation, evaluate_model
+from ferlib.results import provenance, result_path, write_result
+from ferlib.train import TrainedRun, train_experiment
+
+
+@dataclass
+class ExperimentOutcome:
+    """What one experiment produced: its settings, the trained run, the evaluation and the result file."""
+
+    experiment: Experiment
+    run: TrainedRun
+    evaluation: Evaluation
+    result: dict[str, Any]
+    result_file: Path
+
+
+def overfitting(history: pd.DataFrame) -> dict[str, float]:
+    """Return how far validation loss rose after its minimum (the study's sign of overfitting in V1)."""
+    best = int(history["val_loss"].idxmin())
+    return {
+        "min_val_loss": float(history.loc[best, "val_loss"]),
+        "min_val_loss_epoch": int(history.loc[best, "epoch"]),
+        "final_val_loss": float(history["val_loss"].iloc[-1]),
+        "val_loss_rise": float(history["val_loss"].iloc[-1] - history.loc[best, "val_loss"]),
+        "final_train_minus_val_accuracy": float(history["accuracy"].iloc[-1] - history["val_accuracy"].iloc[-1]),
+    }
+
+
+def run_experiment(key: str, settings: RunSettings, internal: InternalData, force: bool = False,
+                   verbose: int = 2) -> ExperimentOutcome:
+    """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON."""
+    experiment = get_experiment(key, settings.profile)
+    x_train, y_train, x_val, y_val = internal.arrays(experiment.image_size)
+    run = train_experiment(experiment, x_train, y_train, x_val, y_val, settings.output_dir / "runs",
+                           internal.fingerprint, seed=settings.seed, batch_size=settings.profile.batch_size,
+                           force=force, verbose=verbose)
+    evaluation = evaluate_model(run.model, x_val, y_val, batch_size=settings.profile.batch_size)
+    weights = "none (trained from scratch)" if experiment.backbone == "custom_cnn" else settings.profile.weights
+    result = {
+        "experiment": key,
+        "title": experiment.title,
+        "settings": experiment.settings(),
+        "validation": evaluation.to_dict(),
+        "history": run.history.to_dict(orient="list"),
+        "best_epoch": run.best_epoch,
+        "overfitting": overfitting(run.history),
+        "run_dir": str(run.run_dir),
+        "reused_finished_run": run.reused,
+        "provenance": provenance(settings, {"internal": internal.describe()}, weights, run.wall_time_s),
+    }
+    path = write_result(result_path(settings, key), result)
+    return ExperimentOutcome(experiment, run, evaluation, result, path)

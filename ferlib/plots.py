@@ -1,0 +1,109 @@
+"""Figures: each function returns a matplotlib Figure; `save_fig` writes it to outputs/figures/<notebook>/."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ferlib.classes import CLASS_NAMES
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def save_fig(fig: plt.Figure, figures_dir: Path, name: str, dpi: int = 120) -> Path:
+    """Write the figure as <figures_dir>/<name>.png and return the path."""
+    figures_dir = Path(figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    path = figures_dir / f"{name}.png"
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def class_distribution(counts: pd.Series, title: str = "Class distribution",
+                       reference: pd.Series | None = None) -> plt.Figure:
+    """Return a bar chart of images per class (the study's Figure 1), optionally beside reference shares."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    shares = counts / counts.sum()
+    frame = pd.DataFrame({"class": counts.index, "share": shares.values, "data": "this run"})
+    if reference is not None:
+        ref = reference.reindex(counts.index)
+        frame = pd.concat([frame, pd.DataFrame({"class": ref.index, "share": (ref / ref.sum()).values,
+                                                 "data": "Human Face Emotions (study)"})])
+    sns.barplot(data=frame, x="class", y="share", hue="data", ax=ax)
+    for bar, n in zip(ax.patches, counts.values):
+        ax.annotate(f"{n:,}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                    fontsize=9)
+    ax.set(title=title, xlabel="", ylabel="share of images")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    fig.tight_layout()
+    return fig
+
+
+def image_sizes(manifest: pd.DataFrame) -> plt.Figure:
+    """Return a two-panel figure: image side lengths and colour modes of the usable files."""
+    ok = manifest[manifest["status"] == "ok"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    sizes = (ok["width"].astype(str) + "x" + ok["height"].astype(str)).value_counts().head(10)
+    sns.barplot(x=sizes.values, y=sizes.index, ax=ax1, color="tab:blue")
+    ax1.set(title="Most common image sizes", xlabel="files", ylabel="")
+    modes = ok["mode"].value_counts()
+    sns.barplot(x=modes.values, y=modes.index, ax=ax2, color="tab:green")
+    ax2.set(title="Colour modes", xlabel="files", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid(images: np.ndarray, labels: Sequence[int], per_class: int = 8, seed: int = 0,
+                title: str = "Sample images") -> plt.Figure:
+    """Return a grid with one row per class and `per_class` random images in each."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(len(CLASS_NAMES), per_class, figsize=(per_class * 1.1, len(CLASS_NAMES) * 1.2))
+    for r, name in enumerate(CLASS_NAMES):
+        idx = np.flatnonzero(labels == r)
+        chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for c in range(per_class):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(chosen):
+                ax.imshow(images[chosen[c]])
+        axes[r, 0].set_title(name, loc="left", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame, title: str, phase_starts: Sequence[int] = ()) -> plt.Figure:
+    """Return accuracy and loss curves for train and validation (Figures 2 and 3), phase starts marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("accuracy", "loss")):
+        ax.plot(history["epoch"], history[metric], marker="o", ms=3, label=f"train {metric}")
+        ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", ms=3, label=f"validation {metric}")
+        for start in phase_starts:
+            ax.axvline(start - 0.5, color="grey", ls="--", lw=1)
+            ax.text(start - 0.4, ax.get_ylim()[1], "fine-tuning", va="top", fontsize=8, color="grey")
+        ax.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(confusion: np.ndarray | list, title: str = "Confusion matrix",
+                      normalize: bool = False) -> plt.Figure:
+    """Return a heatmap of a confusion matrix (rows: true class), counts or row-normalised."""
+    matrix = np.asarray(confusion, dtype=float)
+    if normalize:
+        matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    sns.heatmap(matrix, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False, ax=ax,
+                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    return fig

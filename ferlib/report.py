@@ -1,0 +1,35 @@
+"""What notebooks show besides figures: the data banner and small display helpers."""
+from __future__ import annotations
+
+import html
+
+from ferlib.sources import DataSource
+
+_STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
+          "background:{background};font-family:sans-serif;line-height:1.4")
+
+
+def data_banner(*sources: DataSource, weights: str | None = None) -> str:
+    """Return an HTML banner saying which data (and weights) this notebook runs on.
+
+    Real data gets a calm blue banner; the embedded synthetic dataset gets a loud amber one, so
+    nobody mistakes its numbers for results on real faces.
+    """
+    synthetic = any(s.embedded for s in sources)
+    color, background = ("#d97706", "#fffbeb") if synthetic else ("#2563eb", "#eff6ff")
+    lines = [html.escape(s.describe()) for s in sources]
+    head = ("EMBEDDED SYNTHETIC DATA: these numbers come from generated faces, not real photos. "
+            "Point data_dir / external_dir (or FERLIB_DATA_DIR / FERLIB_EXTERNAL_DIR) at real data "
+            "to reproduce the study." if synthetic else "Real data")
+    if weights is not None:
+        lines.append(html.escape(f"backbone weights: {weights}"))
+    body = "<br>".join(lines)
+    return (f'<div style="{_STYLE.format(color=color, background=background)}">'
+            f"<strong>{html.escape(head)}</strong><br>{body}</div>")
+
+
+def show_banner(*sources: DataSource, weights: str | None = None) -> None:
+    """Display the data banner in a notebook (and print it as text for logs)."""
+    from IPython.display import HTML, display
+
+    display(HTML(data_banner(*sources, weights=weights)))

@@ -1,0 +1,71 @@
+"""Results as data: JSON files with provenance, and tables built from them."""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferlib.config import PROJECT_ROOT, RunSettings
+
+
+def git_commit() -> str:
+    """Return the current git commit (with "+dirty" when the tree has changes), or "unknown"."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wall_time_s: float,
+               **extra: Any) -> dict[str, Any]:
+    """Return the provenance block every result carries: profile, seed, data, commit, weights, time."""
+    import tensorflow as tf
+
+    return {
+        "profile": settings.profile.name,
+        "seed": settings.seed,
+        "data": sources,
+        "weights": weights,
+        "git_commit": git_commit(),
+        "wall_time_s": round(float(wall_time_s), 2),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "tensorflow": tf.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {len(tf.config.list_physical_devices('GPU'))} GPU",
+        **extra,
+    }
+
+
+def result_path(settings: RunSettings, name: str) -> Path:
+    """Return where a named result of this profile and seed is written."""
+    return settings.output_dir / "results" / settings.profile.name / f"{name}-seed{settings.seed}.json"
+
+
+def write_result(path: Path, payload: dict[str, Any]) -> Path:
+    """Write a result as indented JSON (atomically) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
+    return path
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """Return a result written by `write_result`."""
+    return json.loads(Path(path).read_text())
+
+
+def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return a "study vs this run" table from rows with metric, study and run values (difference added)."""
+    table = pd.DataFrame(rows, columns=["metric", "study", "this run", "note"])
+    table["difference"] = pd.to_numeric(table["this run"], errors="coerce") - pd.to_numeric(table["study"], errors="coerce")
+    return table.set_index("metric")

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Reproduce every notebook headlessly: set up .venv when needed, run notebooks/NN_*.ipynb in order
+# with papermill, and render each to HTML (with code, and code-free) under outputs/reports/.
+#
+#   bash run_all.sh                         # default profile (full with a GPU, cpu without), embedded data
+#   bash run_all.sh --profile smoke         # quick check of every notebook
+#   bash run_all.sh --data DIR --external DIR --notebooks 01,02
+#   bash run_all.sh --tests [PYTEST ARGS]   # set up and run the test suite instead
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+OUT="$ROOT/outputs"
+
+usage() {
+  cat <<'EOF'
+Usage: bash run_all.sh [options]
+  --profile NAME      auto (default), smoke, cpu or full
+  --data DIR          internal data (Human Face Emotions folder, FER-2013 folder or CSV)
+  --external DIR      external test data (default: FER-2013 test split / embedded external set)
+  --notebooks LIST    comma-separated notebook numbers or names to run, e.g. 01,02 (default: all)
+  --seed N            random seed (default 42)
+  --force             retrain finished experiments instead of reusing them
+  --setup-only        create/refresh .venv and the Jupyter kernel, then stop
+  --tests [ARGS...]   set up, then run pytest with ARGS (everything after --tests goes to pytest)
+  -h, --help          this help
+Environment: PYTHON (interpreter for the venv, default python3.11), FERLIB_DATA_DIR, FERLIB_EXTERNAL_DIR,
+FERLIB_CACHE_DIR.
+EOF
+}
+
+PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; FORCE=False; MODE=notebooks; PYTEST_ARGS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --profile) PROFILE="$2"; shift 2 ;;
+    --data) DATA="$2"; shift 2 ;;
+    --external) EXTERNAL="$2"; shift 2 ;;
+    --notebooks) NOTEBOOKS="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --force) FORCE=True; shift ;;
+    --setup-only) MODE=setup; shift ;;
+    --tests) MODE=tests; shift; PYTEST_ARGS=("$@"); break ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run_all.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[run_all %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+setup_venv() {
+  local python="${PYTHON:-}"
+  if [[ -z "$python" ]]; then
+    if command -v python3.11 >/dev/null 2>&1; then python=python3.11; else python=python3; fi
+  fi
+  local stamp="$VENV/.ferlib-requirements"
+  local want
+  want="$(cat requirements.txt pyproject.toml | sha1sum | cut -d' ' -f1)"
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating $VENV with $($python --version 2>&1)"
+    "$python" -m venv "$VENV"
+  fi
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    log "installing requirements (first run takes a few minutes)"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+    "$VENV/bin/python" -m pip install --quiet --no-deps -e .
+    "$VENV/bin/python" -m ipykernel install --sys-prefix --name ferlib --display-name "Python (ferlib)" >/dev/null
+    echo "$want" > "$stamp"
+  fi
+}
+
+setup_venv
+[[ "$MODE" == setup ]] && { log "environment ready: $VENV (Jupyter kernel 'ferlib')"; exit 0; }
+if [[ "$MODE" == tests ]]; then
+  log "running tests"
+  exec "$VENV/bin/python" -m pytest "${PYTEST_ARGS[@]}"
+fi
+
+abspath() { [[ -z "$1" ]] && return 0; "$VENV/bin/python" -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
+DATA="$(abspath "$DATA")"; EXTERNAL="$(abspath "$EXTERNAL")"
+for path in "$DATA" "$EXTERNAL"; do
+  [[ -z "$path" || -e "$path" ]] || { echo "run_all.sh: data path not found: $path" >&2; exit 2; }
+done
+
+selected=()
+for nb in notebooks/[0-9][0-9]_*.ipynb; do
+  name="$(basename "$nb" .ipynb)"
+  if [[ -z "$NOTEBOOKS" ]]; then selected+=("$name"); continue; fi
+  IFS=',' read -ra wanted <<< "$NOTEBOOKS"
+  for w in "${wanted[@]}"; do
+    [[ "$name" == "$w" || "$name" == "$w"_* ]] && selected+=("$name")
+  done
+done
+[[ ${#selected[@]} -gt 0 ]] || { echo "run_all.sh: no notebook matches '$NOTEBOOKS'" >&2; exit 2; }
+
+mkdir -p "$OUT/notebooks" "$OUT/reports"
+params=(-p profile "$PROFILE" -p seed "$SEED" -p force "$FORCE")
+[[ -n "$DATA" ]] && params+=(-p data_dir "$DATA")
+[[ -n "$EXTERNAL" ]] && params+=(-p external_dir "$EXTERNAL")
+export MPLBACKEND=Agg PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2
+
+log "profile=$PROFILE seed=$SEED data=${DATA:-<default>} external=${EXTERNAL:-<default>}"
+log "notebooks: ${selected[*]}"
+echo "notebook,seconds,status" > "$OUT/timings.csv"
+total_start=$SECONDS
+for name in "${selected[@]}"; do
+  log "running $name"
+  start=$SECONDS
+  status=ok
+  if ! "$VENV/bin/papermill" "notebooks/$name.ipynb" "$OUT/notebooks/$name.ipynb" -k ferlib \
+      --cwd notebooks "${params[@]}" --no-progress-bar; then
+    status=failed
+  fi
+  elapsed=$((SECONDS - start))
+  for variant in code nocode; do
+    extra=(); suffix=""
+    [[ "$variant" == nocode ]] && { extra=(--no-input); suffix=".nocode"; }
+    "$VENV/bin/jupyter" nbconvert --to html "${extra[@]}" --log-level WARN \
+      --output-dir "$OUT/reports" --output "$name$suffix" "$OUT/notebooks/$name.ipynb" || true
+  done
+  echo "$name,$elapsed,$status" >> "$OUT/timings.csv"
+  if [[ "$status" != ok ]]; then
+    log "FAILED: $name after ${elapsed}s; the failing cell is shown above and in outputs/reports/$name.html"
+    exit 1
+  fi
+  log "done $name in ${elapsed}s -> outputs/reports/$name.html"
+done
+log "all ${#selected[@]} notebooks finished in $((SECONDS - total_start))s; timings in outputs/timings.csv"
+column -s, -t "$OUT/timings.csv" 2>/dev/null || cat "$OUT/timings.csv"

@@ -1,0 +1,49 @@
+"""Shared fixtures: images of every kind generated in tmp_path, and a smoke-profile RunSettings."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FER2013 = SHARED_DATA / "fer2013"
+
+
+def face_array(seed: int, size: int = 48) -> np.ndarray:
+    """Return a random-but-deterministic uint8 grayscale image."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(size, size), dtype=np.uint8)
+
+
+def write_image(path: Path, seed: int = 0, size: int = 48, mode: str = "L", fmt: str = "PNG") -> Path:
+    """Write a deterministic image in the given PIL mode and format; return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(face_array(seed, size), mode="L")
+    if mode != "L":
+        img = img.convert(mode)
+    img.save(path, format=fmt)
+    return path
+
+
+def make_class_tree(root: Path, counts: dict[str, int], start_seed: int = 0, fmt: str = "PNG") -> Path:
+    """Write counts[folder] images into root/<folder>/ and return root."""
+    seed = start_seed
+    for folder, n in counts.items():
+        for i in range(n):
+            write_image(root / folder / f"img_{i:04d}.{fmt.lower()}", seed=seed, fmt=fmt)
+            seed += 1
+    return root
+
+
+@pytest.fixture
+def smoke_settings(tmp_path):
+    """RunSettings for the smoke profile writing into tmp_path."""
+    from ferlib.config import run_settings
+
+    return run_settings("smoke", seed=42, output_dir=tmp_path / "outputs", cache_dir=tmp_path / "cache")

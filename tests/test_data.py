@@ -1,0 +1,159 @@
+"""Manifest (with counted skips and caching), the 80/20 split, class weights and tf.data pipelines."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ferlib import data
+from ferlib.classes import CLASS_NAMES
+from ferlib.sources import DataError, detect_source
+from tests.conftest import make_class_tree, write_image
+from tests.test_sources import pixels, write_fer_csv
+
+
+@pytest.fixture
+def messy_tree(tmp_path):
+    """A Human Face Emotions folder with good images and one bad file of each kind."""
+    root = make_class_tree(tmp_path / "hfe" / "Data", {"Angry": 3, "Fear": 3, "Happy": 4, "Sad": 3, "Suprise": 3})
+    happy = root / "Happy"
+    (happy / "empty.jpg").write_bytes(b"")
+    (happy / "notes.jpg").write_text("not a picture")
+    write_image(happy / "cmyk.jpg", seed=50, mode="CMYK", fmt="JPEG")
+    big = write_image(happy / "trunc.jpg", seed=51, size=300, mode="RGB", fmt="JPEG")
+    big.write_bytes(big.read_bytes()[:2000])
+    side = int(data.read_image.__globals__["MAX_PIXELS"] ** 0.5) + 10
+    Image.new("L", (side, side)).save(root / "Sad" / "bomb.png")
+    write_image(root / "Contempt" / "c.png", seed=60)
+    return tmp_path / "hfe"
+
+
+def test_manifest_lists_every_file_with_a_status_and_reason(messy_tree, tmp_path):
+    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    assert list(manifest.columns) == data.MANIFEST_COLUMNS
+    by_status = manifest["status"].value_counts().to_dict()
+    assert by_status == {"ok": 17, "skipped": 4, "excluded": 1}
+    reasons = " | ".join(manifest.loc[manifest.status == "skipped", "reason"])
+    for expected in ("empty file", "not an image", "truncated", "oversized"):
+        assert expected in reasons
+    summary = data.skip_summary(manifest)
+    assert summary["files"].sum() == 5
+    ok = manifest[manifest.status == "ok"]
+    assert ok["width"].min() == 48 and (ok["mode"] == "CMYK").sum() == 1
+
+
+def test_manifest_is_cached_and_invalidated_by_changes(messy_tree, tmp_path, monkeypatch):
+    source = detect_source(messy_tree, "internal")
+    first = data.build_manifest(source, tmp_path / "cache", progress=False)
+
+    def fail(*_a, **_k):
+        raise AssertionError("decoded again although the manifest was cached")
+
+    monkeypatch.setattr(data, "read_image", fail)
+    again = data.build_manifest(source, tmp_path / "cache", progress=False)
+    pd.testing.assert_frame_equal(first, again)
+    monkeypatch.undo()
+    write_image(messy_tree / "Data" / "Angry" / "new.png", seed=99)
+    changed = data.build_manifest(source, tmp_path / "cache", progress=False)
+    assert len(changed) == len(first) + 1
+
+
+def test_csv_rows_with_bad_pixels_are_skipped_with_reasons(tmp_path):
+    csv = write_fer_csv(tmp_path / "fer.csv", [
+        (0, pixels(0), "Training"), (3, pixels(1), "Training"), (4, "1 2 3", "Training"),
+        (5, "a b c d", "Training"), (2, " ".join(["300"] * 2304), "Training"), (9, pixels(2), "Training"),
+    ])
+    manifest = data.build_manifest(detect_source(csv, "internal"), tmp_path / "cache", progress=False)
+    assert manifest["status"].tolist() == ["ok", "ok", "skipped", "skipped", "skipped", "skipped"]
+    assert "square" in manifest.loc[2, "reason"] and "non-numeric" in manifest.loc[3, "reason"]
+    assert "0..255" in manifest.loc[4, "reason"] and "unknown emotion code" in manifest.loc[5, "reason"]
+    images = data.load_images(data.usable(manifest), 96, tmp_path / "cache", progress=False)
+    assert images.shape == (2, 96, 96, 3)
+
+
+def balanced_manifest(n_per_class=40, duplicates=0):
+    """A synthetic manifest with given pixel-identical duplicate groups (no files needed)."""
+    rows = []
+    for c in CLASS_NAMES:
+        for i in range(n_per_class):
+            rows.append({"path": f"{c}/{i}.png", "label": c, "status": "ok", "pixel_hash": f"{c}-{i}"})
+    frame = pd.DataFrame(rows)
+    for d in range(duplicates):  # groups of three identical images in one class
+        frame.loc[[3 * d + 1, 3 * d + 2], "pixel_hash"] = frame.loc[3 * d, "pixel_hash"]
+    return frame
+
+
+def test_split_is_stratified_seeded_and_keeps_duplicates_together():
+    manifest = balanced_manifest(100, duplicates=20)
+    train, val = data.split_train_val(manifest, 0.2, seed=7)
+    assert len(train) + len(val) == len(manifest)
+    assert set(train["pixel_hash"]).isdisjoint(val["pixel_hash"])
+    shares = val["label"].value_counts() / len(val)
+    assert np.allclose(shares.values, 0.2, atol=0.02)
+    assert abs(len(val) / len(manifest) - 0.2) < 0.02
+    again, _ = data.split_train_val(manifest, 0.2, seed=7)
+    other, _ = data.split_train_val(manifest, 0.2, seed=8)
+    assert train["path"].tolist() == again["path"].tolist()
+    assert train["path"].tolist() != other["path"].tolist()
+
+
+def test_split_refuses_too_little_data():
+    with pytest.raises(DataError, match="too few images"):
+        data.split_train_val(balanced_manifest(1), 0.2, seed=0)
+
+
+def test_stratified_subset_keeps_proportions():
+    manifest = balanced_manifest(100)
+    manifest = manifest[~((manifest.label == "Happy") & (manifest.index % 2 == 0))]
+    sub = data.stratified_subset(manifest, 90, seed=0)
+    assert len(sub) == 90
+    assert sub["label"].value_counts()["Happy"] == 10
+    assert data.stratified_subset(manifest, None, 0) is manifest
+
+
+def test_class_weights_are_balanced_and_keyed_by_index():
+    labels = np.array([0] * 10 + [1] * 20 + [2] * 40 + [3] * 20 + [4] * 10)
+    weights = data.class_weights(labels)
+    assert list(weights) == [0, 1, 2, 3, 4]
+    assert weights[0] == pytest.approx(100 / (5 * 10)) and weights[2] == pytest.approx(100 / (5 * 40))
+    with pytest.raises(DataError, match="no training images of Surprise"):
+        data.class_weights(np.array([0, 1, 2, 3]))
+
+
+def test_datasets_keep_uint8_shuffle_training_only_and_align_labels():
+    images = np.arange(20, dtype=np.uint8).reshape(20, 1, 1, 1) * np.ones((1, 4, 4, 3), dtype=np.uint8)
+    labels = np.arange(20) % 5
+    val = data.make_dataset(images, labels, batch_size=8, training=False)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in val])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    assert x.dtype == np.uint8
+    np.testing.assert_array_equal(x[:, 0, 0, 0], np.arange(20))  # order kept
+    np.testing.assert_array_equal(y, labels)
+    train = data.make_dataset(images, labels, batch_size=20, training=True, seed=1)
+    epoch1, epoch2 = [next(iter(train)) for _ in range(2)]
+    order1 = epoch1[0].numpy()[:, 0, 0, 0]
+    assert sorted(order1) == list(range(20)) and list(order1) != list(range(20))
+    np.testing.assert_array_equal(epoch1[1].numpy(), order1 % 5)  # labels follow their images
+
+
+def test_load_images_caches_per_size(messy_tree, tmp_path):
+    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    ok = data.usable(manifest)
+    small = data.load_images(ok, 32, tmp_path / "cache", progress=False)
+    assert small.shape == (17, 32, 32, 3) and small.dtype == np.uint8
+    shutil.rmtree(messy_tree)  # the cached arrays no longer need the files
+    np.testing.assert_array_equal(data.load_images(ok, 32, tmp_path / "cache", progress=False), small)
+
+
+def test_fingerprint_depends_on_content_not_paths(tmp_path):
+    a = make_class_tree(tmp_path / "a", {"Happy": 2, "Sad": 2})
+    b = make_class_tree(tmp_path / "elsewhere" / "b", {"Happy": 2, "Sad": 2})
+    fa = data.fingerprint(data.build_manifest(detect_source(a, "internal"), tmp_path / "c", progress=False))
+    fb = data.fingerprint(data.build_manifest(detect_source(b, "internal"), tmp_path / "c", progress=False))
+    assert fa == fb
+    write_image(b / "Sad" / "extra.png", seed=77)
+    fc = data.fingerprint(data.build_manifest(detect_source(b, "internal"), tmp_path / "c", progress=False))
+    assert fc != fa

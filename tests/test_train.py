@@ -1,0 +1,102 @@
+"""Model shapes, seeded training, per-epoch checkpoints, resuming an interrupted run, reusing a finished one."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from ferlib import train
+from ferlib.config import Phase, get_experiment
+from ferlib.models import build_model
+
+
+def tiny_data(n=60, size=24, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 5
+    images = rng.integers(0, 60, size=(n, size, size, 3)).astype(np.uint8)
+    images[:, : size // 2] += (labels * 35).astype(np.uint8)[:, None, None, None]  # learnable signal
+    return images, labels
+
+
+def tiny_experiment(epochs=2, **changes):
+    v1 = get_experiment("V1", "smoke")
+    return dataclasses.replace(v1, image_size=24, phases=(Phase(epochs=epochs, learning_rate=1e-3),), **changes)
+
+
+@pytest.mark.parametrize("size", [24, 48, 96])
+def test_v1_outputs_five_probabilities_from_raw_pixels(size):
+    model = build_model(dataclasses.replace(get_experiment("V1", "smoke"), image_size=size))
+    probs = model.predict(np.full((3, size, size, 3), 200, dtype=np.uint8), verbose=0)
+    assert probs.shape == (3, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_backbone_is_a_clear_error():
+    with pytest.raises(KeyError, match="no builder for backbone"):
+        build_model(dataclasses.replace(get_experiment("V1", "smoke"), backbone="vgg99"))
+
+
+def test_training_is_seeded_and_reuses_a_finished_run(tmp_path):
+    x, y = tiny_data()
+    exp = tiny_experiment(epochs=2)
+    a = train.train_experiment(exp, x, y, x, y, tmp_path / "a", "fp", seed=3, batch_size=16, verbose=0)
+    b = train.train_experiment(exp, x, y, x, y, tmp_path / "b", "fp", seed=3, batch_size=16, verbose=0)
+    np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-4)
+    assert len(a.history) == 2 and not a.reused
+    assert (a.run_dir / "phase1" / "last.keras").exists() and (a.run_dir / "phase1" / "best.keras").exists()
+    again = train.train_experiment(exp, x, y, x, y, tmp_path / "a", "fp", seed=3, batch_size=16, verbose=0)
+    assert again.reused and again.run_dir == a.run_dir
+    np.testing.assert_allclose(again.model.predict(x, verbose=0), a.model.predict(x, verbose=0), rtol=1e-5)
+    forced = train.train_experiment(exp, x, y, x, y, tmp_path / "a", "fp", seed=3, batch_size=16, verbose=0,
+                                    force=True)
+    assert not forced.reused
+
+
+def test_run_key_changes_with_settings_data_and_seed():
+    exp = tiny_experiment()
+    key = train.run_key(exp, "fp", 1)
+    assert key == train.run_key(exp, "fp", 1)
+    assert len({key, train.run_key(exp, "fp", 2), train.run_key(exp, "other", 1),
+                train.run_key(tiny_experiment(epochs=3), "fp", 1)}) == 4
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stop the process-like run after a given epoch, as a crash or Ctrl-C would."""
+
+    def __init__(self, after_epoch):
+        super().__init__()
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after_epoch:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    x, y = tiny_data()
+    exp = tiny_experiment(epochs=4)
+    real_callbacks = train._callbacks
+    monkeypatch.setattr(train, "_callbacks", lambda d, p: real_callbacks(d, p) + [Interrupt(after_epoch=1)])
+    with pytest.raises(KeyboardInterrupt):
+        train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
+    run_dir = next(tmp_path.iterdir())
+    assert not (run_dir / train.DONE_FILE).exists()
+    assert len((run_dir / "phase1" / "history.csv").read_text().strip().splitlines()) == 1 + 2
+    monkeypatch.setattr(train, "_callbacks", real_callbacks)
+    resumed = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
+    assert resumed.run_dir == run_dir and not resumed.reused
+    assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]  # two epochs before, two after resuming
+    assert json.loads((run_dir / train.DONE_FILE).read_text())["best_epoch"] in (1, 2, 3, 4)
+
+
+def test_class_weights_change_training(tmp_path):
+    x, y = tiny_data()
+    y = np.where(np.arange(len(y)) < 40, 2, y)  # make Happy dominant
+    plain = train.train_experiment(tiny_experiment(epochs=1), x, y, x, y, tmp_path, "fp", seed=0,
+                                   batch_size=16, verbose=0)
+    weighted = train.train_experiment(tiny_experiment(epochs=1, class_weights=True), x, y, x, y, tmp_path,
+                                      "fp", seed=0, batch_size=16, verbose=0)
+    assert plain.history["loss"][0] != pytest.approx(weighted.history["loss"][0], rel=1e-3)
