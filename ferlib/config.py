@@ -29,13 +29,14 @@ class Profile:
     batch_size: int
     weights: str  # backbone weights: "imagenet" or "random"
     mixed_precision: bool
+    jit_compile: bool | str = "auto"  # XLA: compiling big backbones costs more than it saves on tiny runs
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", description="tests and CI: tiny data, one epoch, each notebook well under a minute",
         embedded_internal=400, embedded_external=200, max_train=320, max_val=120, max_external=150,
-        batch_size=32, weights="random", mixed_precision=False,
+        batch_size=32, weights="random", mixed_precision=False, jit_compile=False,
     ),
     "cpu": Profile(
         name="cpu", description="default without a GPU: smaller inputs, subsets and fewer epochs",
@@ -72,6 +73,7 @@ class Experiment:
     class_weights: bool
     augmentation: str  # "none" | "geometric" | "photometric"
     phases: tuple[Phase, ...]
+    max_train: int | None = None  # stratified cap on training images (cpu/smoke scaling)
     profile: str = "full"
     notes: str = ""
 
@@ -81,24 +83,87 @@ class Experiment:
 
 
 # The study's settings. Where the study is silent, the value is this project's choice and `notes` says so.
-_STUDY_EXPERIMENTS: dict[str, Experiment] = {
-    "V1": Experiment(
-        key="V1", title="Custom CNN (baseline)", backbone="custom_cnn", image_size=96,
-        class_weights=False, augmentation="none",
-        phases=(Phase(epochs=30, learning_rate=1e-3, early_stopping_patience=5, monitor="val_accuracy"),),
-        notes="The study gives neither V1's layers nor its schedule: three conv blocks, a 128-unit dense "
-              "layer and 30 epochs with early stopping on validation accuracy are this project's choice.",
-    ),
-}
+_HEAD = Phase(epochs=30, learning_rate=1e-4)  # study, V13 phase 1: frozen backbone, 30 epochs at 1e-4
 
-# Scaled-down settings per profile: fields replaced in the study's entry.
+
+def _finetune(trainable_from: int) -> Phase:
+    """Return the study's fine-tuning phase (V13 phase 2): 1e-5, EarlyStopping(patience=3) on val_loss."""
+    return Phase(epochs=20, learning_rate=1e-5, trainable_from=trainable_from, early_stopping_patience=3)
+
+
+_ASSUMED_HEAD = ("The study gives this experiment's schedule only by reference to V13; its head phase "
+                 "(30 epochs at 1e-4, frozen backbone) is used.")
+_ASSUMED_FT = ("The study does not say where fine-tuning starts for this backbone; this project unfreezes "
+               "about its top third, like V13's top 50 of ResNet50V2's 190 layers, for at most 20 epochs.")
+
+_STUDY_EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
+    Experiment("V1", "Custom CNN (baseline)", "custom_cnn", 96, False, "none",
+               (Phase(epochs=30, learning_rate=1e-3, early_stopping_patience=5, monitor="val_accuracy"),),
+               notes="The study gives neither V1's layers nor its schedule: three conv blocks, a 128-unit dense "
+                     "layer and 30 epochs with early stopping on validation accuracy are this project's choice."),
+    Experiment("V4", "MobileNetV2 + class weights", "mobilenetv2", 96, True, "none", (_HEAD,),
+               notes=_ASSUMED_HEAD),
+    Experiment("V5", "MobileNetV2 + class weights + fine-tuning", "mobilenetv2", 96, True, "none",
+               (_HEAD, _finetune(100)), notes=_ASSUMED_FT),
+    Experiment("V7", "EfficientNetB0 + class weights + fine-tuning", "efficientnetb0", 96, True, "none",
+               (_HEAD, _finetune(160)), notes=_ASSUMED_FT),
+    Experiment("V8", "MobileNetV2 + class weights + geometric aug.", "mobilenetv2", 96, True, "geometric", (_HEAD,),
+               notes=_ASSUMED_HEAD + " Geometric augmentation: rotation up to 36 degrees and zoom up to 20%."),
+    Experiment("V9", "MobileNetV2 + geometric aug. (no weights)", "mobilenetv2", 96, False, "geometric", (_HEAD,),
+               notes=_ASSUMED_HEAD),
+    Experiment("V10", "MobileNetV2 + photometric aug. (no weights)", "mobilenetv2", 96, False, "photometric",
+               (_HEAD,), notes="The study lists V10 among the photometric runs but does not report it; its "
+                               "configuration (photometric augmentation without class weights) is implied by "
+                               "the V8/V9 pair. " + _ASSUMED_HEAD),
+    Experiment("V11", "MobileNetV2 + class weights + photometric aug.", "mobilenetv2", 96, True, "photometric",
+               (_HEAD,), notes=_ASSUMED_HEAD + " Photometric augmentation: brightness and contrast up to 30%, "
+                                               "Gaussian noise of about 13 grey levels (0.05 of the range)."),
+    Experiment("V12", "ResNet50V2 + class weights (head only)", "resnet50v2", 96, True, "none", (_HEAD,),
+               notes="V13's first phase on its own."),
+    Experiment("V13", "ResNet50V2 + class weights + fine-tuning (champion)", "resnet50v2", 96, True, "none",
+               (_HEAD, _finetune(140)),
+               notes="The study's champion: head for 30 epochs at 1e-4, then layers 140+ at 1e-5 with "
+                     "EarlyStopping(patience=3); the better of the two phases is kept."),
+)}
+
+# Scaled-down settings per profile: fields replaced in the study's entry. The cpu profile trains
+# transfer models at 64 px; head phases run on cached features; fine-tuning and augmented runs use
+# subsets and few epochs so that all notebooks finish on a 2-core CPU.
+_CPU_HEAD = Phase(epochs=30, learning_rate=1e-3, early_stopping_patience=5)
+_CPU_AUG_HEAD = Phase(epochs=6, learning_rate=1e-3)
+
+
+def _cpu_finetune(trainable_from: int) -> Phase:
+    return Phase(epochs=3, learning_rate=1e-4, trainable_from=trainable_from, early_stopping_patience=3)
+
+
+_SMOKE_HEAD = Phase(epochs=1, learning_rate=1e-3)
+
+
+def _smoke_finetune(trainable_from: int) -> Phase:
+    return Phase(epochs=1, learning_rate=1e-4, trainable_from=trainable_from)
+
+
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "V1": dict(image_size=48, phases=(Phase(epochs=15, learning_rate=1e-3, early_stopping_patience=4,
                                                 monitor="val_accuracy"),)),
+        "V4": dict(image_size=64, phases=(_CPU_HEAD,)),
+        "V5": dict(image_size=64, phases=(_CPU_HEAD, _cpu_finetune(100)), max_train=3000),
+        "V7": dict(image_size=64, phases=(_CPU_HEAD, _cpu_finetune(160)), max_train=3000),
+        "V8": dict(image_size=64, phases=(_CPU_AUG_HEAD,), max_train=3000),
+        "V9": dict(image_size=64, phases=(_CPU_AUG_HEAD,), max_train=3000),
+        "V10": dict(image_size=64, phases=(_CPU_AUG_HEAD,), max_train=3000),
+        "V11": dict(image_size=64, phases=(_CPU_AUG_HEAD,), max_train=3000),
+        "V12": dict(image_size=64, phases=(_CPU_HEAD,)),
+        "V13": dict(image_size=64, phases=(_CPU_HEAD, _cpu_finetune(140)), max_train=2000),
     },
     "smoke": {
         "V1": dict(image_size=48, phases=(Phase(epochs=1, learning_rate=1e-3),)),
+        **{k: dict(image_size=32, phases=(_SMOKE_HEAD,)) for k in ("V4", "V8", "V9", "V10", "V11", "V12")},
+        "V5": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(100))),
+        "V7": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(160))),
+        "V13": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(140))),
     },
 }
 

@@ -210,13 +210,20 @@ def load_images(frame: pd.DataFrame, size: int, cache_dir: Path, progress: bool 
     return out
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, training: bool, seed: int = 42):
-    """Return a batched tf.data pipeline of uint8 images: cached, shuffled only for training, prefetched."""
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, training: bool, seed: int = 42,
+                 augmentation=None):
+    """Return a batched tf.data pipeline: cached, shuffled only for training, augmented (training batches
+    only, after the cache) when an augmentation model is given, prefetched. Images stay uint8 unless augmented."""
     import tensorflow as tf
+
+    from ferlib.augment import augment_batch
 
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if training and augmentation is not None:
+        ds = ds.map(lambda x, y: augment_batch(augmentation, x, y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ferlib.config import Experiment, RunSettings, get_experiment
+from ferlib.data import label_indices, load_images, stratified_subset
 from ferlib.datasets import InternalData
 from ferlib.evaluate import Evaluation, evaluate_model
 from ferlib.results import provenance, result_path, write_result
@@ -37,16 +38,24 @@ def overfitting(history: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def run_experiment(key: str, settings: RunSettings, internal: InternalData, force: bool = False,
-                   verbose: int = 2) -> ExperimentOutcome:
-    """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON."""
+def run_experiment(key: str, settings: RunSettings, internal: InternalData, weights: str | None = None,
+                   force: bool = False, verbose: int = 2) -> ExperimentOutcome:
+    """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON.
+
+    `weights` overrides the profile's backbone weights ("imagenet", "random" or a file path).
+    """
     experiment = get_experiment(key, settings.profile)
-    x_train, y_train, x_val, y_val = internal.arrays(experiment.image_size)
+    weights = weights or settings.profile.weights
+    train_rows = stratified_subset(internal.train, experiment.max_train, settings.seed)
+    x_train = load_images(train_rows, experiment.image_size, internal.cache_dir)
+    y_train = label_indices(train_rows)
+    x_val, y_val = load_images(internal.val, experiment.image_size, internal.cache_dir), label_indices(internal.val)
     run = train_experiment(experiment, x_train, y_train, x_val, y_val, settings.output_dir / "runs",
                            internal.fingerprint, seed=settings.seed, batch_size=settings.profile.batch_size,
-                           force=force, verbose=verbose)
+                           weights=weights, mixed_precision=settings.profile.mixed_precision,
+                           jit_compile=settings.profile.jit_compile, force=force,
+                           verbose=verbose)
     evaluation = evaluate_model(run.model, x_val, y_val, batch_size=settings.profile.batch_size)
-    weights = "none (trained from scratch)" if experiment.backbone == "custom_cnn" else settings.profile.weights
     result = {
         "experiment": key,
         "title": experiment.title,
@@ -54,10 +63,14 @@ def run_experiment(key: str, settings: RunSettings, internal: InternalData, forc
         "validation": evaluation.to_dict(),
         "history": run.history.to_dict(orient="list"),
         "best_epoch": run.best_epoch,
+        "kept_phase": run.kept_phase,
+        "phase_starts": run.phase_starts,
+        "timings": run.timings,
         "overfitting": overfitting(run.history),
+        "n_train": int(len(train_rows)),
         "run_dir": str(run.run_dir),
         "reused_finished_run": run.reused,
-        "provenance": provenance(settings, {"internal": internal.describe()}, weights, run.wall_time_s),
+        "provenance": provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s),
     }
     path = write_result(result_path(settings, key), result)
     return ExperimentOutcome(experiment, run, evaluation, result, path)

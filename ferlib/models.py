@@ -1,9 +1,17 @@
 """Model builders: every experiment's network is built from its registry entry.
 
-Models take raw 0-255 RGB images (uint8 or float); any rescaling lives inside the model, so a
-saved model needs no separate preprocessing step.
+Models take raw 0-255 RGB images (uint8 or float); each backbone's own preprocessing lives inside
+the model, so a saved model needs no separate preprocessing step. Transfer models are
+``image -> preprocessing -> backbone (called with training=False) -> head``, where the head is the
+study's: global average pooling, Dense(128, relu), Dropout(0.5), Dense(5, softmax).
 """
 from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import keras
 from keras import layers
@@ -11,8 +19,77 @@ from keras import layers
 from ferlib.classes import NUM_CLASSES
 from ferlib.config import Experiment
 
+BACKBONE_LAYER = "backbone"
+WEIGHTS_HOST = ("storage.googleapis.com", 443)
 
-def build_custom_cnn(image_size: int, num_classes: int = NUM_CLASSES) -> keras.Model:
+
+class WeightsUnavailable(RuntimeError):
+    """ImageNet weights are neither in the Keras cache nor downloadable."""
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A keras.applications backbone: constructor, the input scaling it expects, its weights file."""
+
+    name: str
+    constructor: Callable[..., keras.Model]
+    scale: tuple[float, float] | None  # Rescaling (scale, offset) for 0-255 input; None: built in
+    weights_file: Callable[[int], str]
+
+
+def _mobilenet_v2_file(size: int) -> str:
+    rows = size if size in (96, 128, 160, 192, 224) else 224  # Keras falls back to the 224 weights
+    return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilenetv2": Backbone("MobileNetV2", keras.applications.MobileNetV2, (1 / 127.5, -1.0), _mobilenet_v2_file),
+    "efficientnetb0": Backbone("EfficientNetB0", keras.applications.EfficientNetB0, None,
+                               lambda size: "efficientnetb0_notop.h5"),
+    "resnet50v2": Backbone("ResNet50V2", keras.applications.ResNet50V2, (1 / 127.5, -1.0),
+                           lambda size: "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+}
+
+
+def keras_cache_dir() -> Path:
+    """Return the folder where Keras looks for downloaded weights (KERAS_HOME/models)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "models"
+
+
+def _online(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(WEIGHTS_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_weights(backbone: str, image_size: int, weights: str | None) -> str | None:
+    """Return what to pass as `weights=`: "imagenet" (cached or downloadable), None, or a file path.
+
+    Raises WeightsUnavailable within seconds when ImageNet weights are requested offline and the
+    file is not in the Keras cache, naming the file and where to put it.
+    """
+    if weights in (None, "random", "none"):
+        return None
+    if weights != "imagenet":
+        if not Path(weights).is_file():
+            raise WeightsUnavailable(f"weights file not found: {weights}")
+        return str(weights)
+    spec = BACKBONES[backbone]
+    cached = keras_cache_dir() / spec.weights_file(image_size)
+    if cached.is_file() or _online():
+        return "imagenet"
+    raise WeightsUnavailable(
+        f"ImageNet weights for {spec.name} are not in the Keras cache and this machine is offline. "
+        f"Place the file {cached.name} in {cached.parent} (download it on a machine with internet, e.g. by "
+        f"running keras.applications.{spec.name}(include_top=False, weights='imagenet', "
+        f"input_shape=({image_size}, {image_size}, 3)) there, and copy it from its ~/.keras/models), "
+        f"or use random initialisation (profile cpu/smoke, or weights='random')."
+    )
+
+
+def build_custom_cnn(image_size: int, seed: int | None = None, num_classes: int = NUM_CLASSES) -> keras.Model:
     """Return the V1 baseline: three conv/pool blocks, a 128-unit dense layer, dropout, softmax."""
     return keras.Sequential(
         [
@@ -26,18 +103,74 @@ def build_custom_cnn(image_size: int, num_classes: int = NUM_CLASSES) -> keras.M
             layers.MaxPooling2D(),
             layers.Flatten(),
             layers.Dense(128, activation="relu"),
-            layers.Dropout(0.5),
+            layers.Dropout(0.5, seed=seed),
             layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion"),
         ],
         name="custom_cnn",
     )
 
 
-BUILDERS = {"custom_cnn": build_custom_cnn}
+def build_head(n_features: int, seed: int, num_classes: int = NUM_CLASSES) -> keras.Model:
+    """Return the study's head on pooled features: Dense(128, relu), Dropout(0.5), Dense(5, softmax).
+
+    Initialisers and dropout are seeded explicitly, so the head trained on cached features and the
+    head trained through the frozen backbone start, and drop units, identically.
+    """
+    inputs = keras.Input(shape=(n_features,), name="pooled_features")
+    x = layers.Dense(128, activation="relu", name="head_dense",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(inputs)
+    x = layers.Dropout(0.5, seed=seed, name="head_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))(x)
+    return keras.Model(inputs, outputs, name="head")
 
 
-def build_model(experiment: Experiment) -> keras.Model:
-    """Return the untrained network for an experiment entry."""
-    if experiment.backbone not in BUILDERS:
-        raise KeyError(f"no builder for backbone {experiment.backbone!r}; known: {', '.join(BUILDERS)}")
-    return BUILDERS[experiment.backbone](experiment.image_size)
+def build_transfer_model(backbone: str, image_size: int, weights: str | None, seed: int = 0) -> keras.Model:
+    """Return image (0-255) -> preprocessing -> backbone (frozen, inference mode) -> pooling -> the study's head."""
+    spec = BACKBONES[backbone]
+    base = spec.constructor(include_top=False, weights=resolve_weights(backbone, image_size, weights),
+                            input_shape=(image_size, image_size, 3))
+    base.name = BACKBONE_LAYER
+    base.trainable = False
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = layers.Rescaling(*spec.scale, name="preprocess")(inputs) if spec.scale else inputs
+    x = base(x, training=False)  # BatchNorm stays in inference mode, also when fine-tuning
+    pooled = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = build_head(pooled.shape[-1], seed)(pooled)
+    return keras.Model(inputs, outputs, name=f"{backbone}_emotion")
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """Return the part of a transfer model up to the pooled backbone features (sharing its weights)."""
+    return keras.Model(model.inputs, model.get_layer("pool").output, name="features")
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """Return the backbone sub-model of a transfer model."""
+    return model.get_layer(BACKBONE_LAYER)
+
+
+def head_of(model: keras.Model) -> keras.Model:
+    """Return the head sub-model of a transfer model."""
+    return model.get_layer("head")
+
+
+def set_trainable_from(model: keras.Model, trainable_from: int | None) -> None:
+    """Freeze the backbone (None) or unfreeze its layers from index `trainable_from` on; the head always trains."""
+    base = backbone_of(model)
+    if trainable_from is None:
+        base.trainable = False
+        return
+    base.trainable = True
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= trainable_from
+
+
+def build_model(experiment: Experiment, weights: str | None = None, seed: int = 0) -> keras.Model:
+    """Return the untrained network for an experiment entry (weights apply to transfer backbones)."""
+    if experiment.backbone == "custom_cnn":
+        return build_custom_cnn(experiment.image_size, seed=seed)
+    if experiment.backbone not in BACKBONES:
+        known = ", ".join(["custom_cnn", *BACKBONES])
+        raise KeyError(f"no builder for backbone {experiment.backbone!r}; known: {known}")
+    return build_transfer_model(experiment.backbone, experiment.image_size, weights, seed=seed)

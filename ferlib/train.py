@@ -1,11 +1,16 @@
 """Training an experiment: seeded, checkpointed every epoch, resumable, skipped when already done.
 
-Each run lives in ``<output_dir>/runs/<experiment>-<key>/`` where the key hashes the experiment's
-settings, the data fingerprint, the seed and the weights. Rerunning resumes an interrupted run
-(Keras ``BackupAndRestore``) and reuses a finished one unless ``force=True``.
+Each run lives in ``<runs_dir>/<experiment>-<key>/`` where the key hashes the experiment's settings,
+the data fingerprint, the seed and the weights. Every phase writes ``phaseN/`` (last and best
+checkpoints, history.csv, a Keras ``BackupAndRestore`` folder while it runs). Rerunning resumes an
+interrupted phase, skips finished phases, and reuses a finished run unless ``force=True``.
+
+A phase that trains only the head of a frozen backbone without augmentation runs on cached pooled
+features (computed once), which gives the same result as training through the frozen backbone.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -17,9 +22,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+from ferlib.augment import build_augmentation
 from ferlib.config import Experiment, Phase
 from ferlib.data import class_weights, make_dataset
-from ferlib.models import build_model
+from ferlib.models import build_model, feature_extractor, head_of, set_trainable_from
 
 DONE_FILE = "done.json"
 
@@ -33,17 +39,34 @@ class TrainedRun:
     run_dir: Path
     reused: bool  # True when a finished run was loaded instead of trained
     wall_time_s: float  # training time (of the original run when reused)
-    best_epoch: int
+    best_epoch: int  # epoch (1-based, over all phases) of the kept model
+    kept_phase: int  # the phase whose best model was kept (1-based)
+    weights: str  # "imagenet", "random", "none (trained from scratch)" or a file
+    timings: dict  # seconds per phase, and for cached features the extraction time
+
+    @property
+    def phase_starts(self) -> list[int]:
+        """Return the first epoch of every phase after the first (for marking fine-tuning)."""
+        firsts = self.history.groupby("phase")["epoch"].min()
+        return [int(e) for p, e in firsts.items() if p > 1]
 
 
-def run_key(experiment: Experiment, data_fingerprint: str, seed: int) -> str:
-    """Return the key that names a run: it changes with any setting, the data or the seed."""
-    text = json.dumps({"settings": experiment.settings(), "data": data_fingerprint, "seed": seed}, sort_keys=True)
+def weights_label(experiment: Experiment, weights: str | None) -> str:
+    """Return how a run's network was initialised, as reports state it."""
+    if experiment.backbone == "custom_cnn":
+        return "none (trained from scratch)"
+    return "random" if weights in (None, "random", "none") else str(weights)
+
+
+def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:
+    """Return the key that names a run: it changes with any setting, the data, the seed or the weights."""
+    text = json.dumps({"settings": experiment.settings(), "data": data_fingerprint, "seed": seed,
+                       "weights": weights}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def _best_so_far(log: Path, monitor: str) -> float | None:
-    """Return the best monitored value logged by an interrupted run, so resuming keeps the true best."""
+    """Return the best monitored value logged by an interrupted phase, so resuming keeps the true best."""
     if not log.exists() or log.stat().st_size == 0:
         return None
     values = pd.read_csv(log)[monitor]
@@ -82,6 +105,74 @@ def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
     return history
 
 
+def distribution_strategy():
+    """Return MirroredStrategy when several GPUs are visible, else the default strategy."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+@contextlib.contextmanager
+def precision_policy(mixed: bool):
+    """Use mixed_float16 inside the block when asked and a GPU is present; restore the policy after."""
+    import tensorflow as tf
+
+    previous = keras.config.dtype_policy()
+    use = mixed and bool(tf.config.list_physical_devices("GPU"))
+    if use:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield use
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
+    """Return pooled backbone features of the images, computed once and stored in the phase folder."""
+    if path.exists():
+        return np.load(path)
+    from ferlib.evaluate import predict_probs
+
+    features = predict_probs(feature_extractor(model), images, batch_size).astype(np.float32)
+    np.save(path, features)
+    return features
+
+
+def _fit_phase(model, phase: Phase, phase_dir: Path, data: tuple, experiment: Experiment, seed: int,
+               batch_size: int, weights: dict | None, cache_features: bool, jit_compile: bool | str,
+               verbose: int) -> dict:
+    """Train one phase (on cached features when possible); leave phaseN/best.keras; return timings."""
+    x_train, y_train, x_val, y_val = data
+    transfer = experiment.backbone != "custom_cnn"
+    if transfer:
+        set_trainable_from(model, phase.trainable_from)
+    head_only = transfer and phase.trainable_from is None
+    timings: dict[str, float] = {}
+    if head_only and cache_features and experiment.augmentation == "none":
+        start = time.perf_counter()
+        f_train = _cached_features(model, x_train, phase_dir / "features_train.npy", batch_size)
+        f_val = _cached_features(model, x_val, phase_dir / "features_val.npy", batch_size)
+        timings["feature_extraction_s"] = time.perf_counter() - start
+        trainee, train_ds = head_of(model), make_dataset(f_train, y_train, batch_size, training=True, seed=seed)
+        val_ds = make_dataset(f_val, y_val, batch_size, training=False)
+    else:
+        augmentation = build_augmentation(experiment.augmentation, seed)
+        trainee = model
+        train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=seed, augmentation=augmentation)
+        val_ds = make_dataset(x_val, y_val, batch_size, training=False)
+    trainee.compile(optimizer=keras.optimizers.Adam(phase.learning_rate),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
+    start = time.perf_counter()
+    trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=weights,
+                callbacks=_callbacks(phase_dir, phase), verbose=verbose, shuffle=False)
+    timings["fit_s"] = time.perf_counter() - start
+    if trainee is not model:  # best head checkpoint -> full model checkpoint
+        head_of(model).set_weights(keras.models.load_model(phase_dir / "best.keras").get_weights())
+        model.save(phase_dir / "best.keras")
+    return timings
+
+
 def train_experiment(
     experiment: Experiment,
     x_train: np.ndarray,
@@ -92,41 +183,67 @@ def train_experiment(
     data_fingerprint: str,
     seed: int = 42,
     batch_size: int = 64,
+    weights: str | None = None,
+    mixed_precision: bool = False,
+    cache_features: bool = True,
+    jit_compile: bool | str = "auto",
     force: bool = False,
     verbose: int = 2,
 ) -> TrainedRun:
-    """Train (or resume, or reuse) an experiment and return the best model by the phase's monitor."""
-    run_dir = Path(runs_dir) / f"{experiment.key}-{run_key(experiment, data_fingerprint, seed)}"
+    """Train (or resume, or reuse) an experiment; return the best model over its phases."""
+    label = weights_label(experiment, weights)
+    run_dir = Path(runs_dir) / f"{experiment.key}-{run_key(experiment, data_fingerprint, seed, label)}"
     done = run_dir / DONE_FILE
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
     if done.exists():
         info = json.loads(done.read_text())
         model = keras.models.load_model(run_dir / info["model"])
-        return TrainedRun(model, _read_history(run_dir, len(experiment.phases)), run_dir, True,
-                          info["wall_time_s"], info["best_epoch"])
+        return TrainedRun(model, _read_history(run_dir, len(experiment.phases)), run_dir, True, info["wall_time_s"],
+                          info["best_epoch"], info["kept_phase"], label, info["timings"])
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(
-        {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed}, indent=2))
+        {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed, "weights": label}, indent=2))
     keras.utils.set_random_seed(seed)
-    train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=seed)
-    val_ds = make_dataset(x_val, y_val, batch_size, training=False)
-    weights = class_weights(y_train) if experiment.class_weights else None
-    model = build_model(experiment)
+    class_weight = class_weights(y_train) if experiment.class_weights else None
+    data = (x_train, y_train, x_val, y_val)
+    timings: dict[str, dict] = {}
     start = time.perf_counter()
-    for i, phase in enumerate(experiment.phases):
-        phase_dir = run_dir / f"phase{i + 1}"
-        phase_dir.mkdir(exist_ok=True)
-        model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=weights,
-                  callbacks=_callbacks(phase_dir, phase), verbose=verbose, shuffle=False)
-        model = keras.models.load_model(phase_dir / "best.keras")
+    with precision_policy(mixed_precision), distribution_strategy().scope():
+        model = build_model(experiment, weights, seed=seed)
+        for i, phase in enumerate(experiment.phases):
+            phase_dir = run_dir / f"phase{i + 1}"
+            phase_dir.mkdir(exist_ok=True)
+            if (phase_dir / DONE_FILE).exists():  # finished before an interruption: continue from its best
+                timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
+            else:
+                timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, data, experiment, seed, batch_size,
+                                                     class_weight, cache_features, jit_compile, verbose)
+                (phase_dir / DONE_FILE).write_text(json.dumps(timings[phase_dir.name]))
+            model = keras.models.load_model(phase_dir / "best.keras")
     wall = time.perf_counter() - start
     history = _read_history(run_dir, len(experiment.phases))
-    monitor = experiment.phases[-1].monitor
-    best_epoch = int(history.loc[history[monitor].idxmax() if "acc" in monitor else history[monitor].idxmin(), "epoch"])
-    last_phase = f"phase{len(experiment.phases)}/best.keras"
-    done.write_text(json.dumps({"model": last_phase, "wall_time_s": wall, "best_epoch": best_epoch}))
-    return TrainedRun(model, history, run_dir, False, wall, best_epoch)
+    best_epoch, kept_phase = _best_epoch(history, experiment)
+    kept = f"phase{kept_phase}/best.keras"
+    done.write_text(json.dumps({"model": kept, "wall_time_s": wall, "best_epoch": best_epoch,
+                                "kept_phase": kept_phase, "timings": timings}))
+    if kept_phase != len(experiment.phases):
+        model = keras.models.load_model(run_dir / kept)
+    return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings)
+
+
+def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
+    """Return (epoch, phase) of the kept model: each phase's best by its monitor, then the phase with
+    the higher validation accuracy at that epoch (the study keeps the better of its two phases)."""
+    best: tuple[float, int, int] | None = None
+    for p, phase in enumerate(experiment.phases, start=1):
+        rows = history[history["phase"] == p]
+        if rows.empty:
+            continue
+        idx = rows[phase.monitor].idxmax() if "acc" in phase.monitor else rows[phase.monitor].idxmin()
+        acc = float(history.loc[idx, "val_accuracy"])
+        if best is None or acc > best[0]:
+            best = (acc, int(history.loc[idx, "epoch"]), p)
+    assert best is not None, "no epochs were logged"
+    return best[1], best[2]

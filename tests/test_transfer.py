@@ -1,0 +1,108 @@
+"""Transfer models: weights handling, preprocessing inside the model, freezing, feature caching, augmentation."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from ferlib import models, train
+from ferlib.augment import build_augmentation
+from ferlib.config import Phase, get_experiment
+from ferlib.data import make_dataset
+from tests.test_train import tiny_data
+
+
+def test_imagenet_weights_fail_fast_offline_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(models, "_online", lambda timeout=3.0: False)
+    start = time.perf_counter()
+    with pytest.raises(models.WeightsUnavailable) as err:
+        models.build_transfer_model("resnet50v2", 64, "imagenet")
+    assert time.perf_counter() - start < 10
+    assert "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5" in str(err.value)
+    assert str(tmp_path / "models") in str(err.value)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "efficientnetb0_notop.h5").write_bytes(b"")
+    assert models.resolve_weights("efficientnetb0", 96, "imagenet") == "imagenet"  # cached: Keras loads it
+    assert models.resolve_weights("mobilenetv2", 96, "random") is None
+    with pytest.raises(models.WeightsUnavailable, match="not found"):
+        models.resolve_weights("mobilenetv2", 96, str(tmp_path / "missing.h5"))
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "efficientnetb0", "resnet50v2"])
+def test_transfer_model_takes_raw_pixels_and_has_the_study_head(backbone):
+    model = models.build_transfer_model(backbone, 32, None, seed=0)
+    head = models.head_of(model)
+    assert [type(layer).__name__ for layer in head.layers] == ["InputLayer", "Dense", "Dropout", "Dense"]
+    assert head.layers[1].units == 128 and head.layers[2].rate == 0.5 and head.output_shape == (None, 5)
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    probs = model.predict(images, verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+    pooled = models.feature_extractor(model).predict(images, verbose=0)
+    np.testing.assert_allclose(head.predict(pooled, verbose=0), probs, rtol=1e-4, atol=1e-6)
+
+
+def test_set_trainable_from_unfreezes_the_top_layers_only():
+    model = models.build_transfer_model("resnet50v2", 32, None)
+    base = models.backbone_of(model)
+    assert len(base.layers) == 190 and not base.trainable
+    models.set_trainable_from(model, 140)
+    assert [layer.trainable for layer in base.layers] == [i >= 140 for i in range(190)]
+    assert all(layer.trainable for layer in models.head_of(model).layers)
+    models.set_trainable_from(model, None)
+    assert not model.get_layer("backbone").trainable
+
+
+def head_experiment(backbone="mobilenetv2", epochs=2, **changes):
+    base = get_experiment("V4", "smoke")
+    return dataclasses.replace(base, backbone=backbone, image_size=32,
+                               phases=(Phase(epochs=epochs, learning_rate=1e-3),), **changes)
+
+
+def test_feature_cached_head_training_matches_training_through_the_frozen_backbone(tmp_path):
+    x, y = tiny_data(n=48, size=32)
+    exp = head_experiment(epochs=3)
+    kwargs = dict(seed=5, batch_size=16, verbose=0, jit_compile=False)
+    cached = train.train_experiment(exp, x, y, x, y, tmp_path / "cached", "fp", cache_features=True, **kwargs)
+    direct = train.train_experiment(exp, x, y, x, y, tmp_path / "direct", "fp", cache_features=False, **kwargs)
+    assert "feature_extraction_s" in cached.timings["phase1"] and "feature_extraction_s" not in direct.timings["phase1"]
+    np.testing.assert_allclose(cached.history["loss"], direct.history["loss"], rtol=2e-4)
+    np.testing.assert_allclose(cached.history["val_accuracy"], direct.history["val_accuracy"])
+    for a, b in zip(models.head_of(cached.model).get_weights(), models.head_of(direct.model).get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(cached.model.predict(x, verbose=0), direct.model.predict(x, verbose=0),
+                               rtol=1e-3, atol=1e-5)
+
+
+def test_two_phase_training_joins_histories_and_marks_fine_tuning(tmp_path):
+    x, y = tiny_data(n=40, size=32)
+    exp = dataclasses.replace(head_experiment(epochs=2),
+                              phases=(Phase(epochs=2, learning_rate=1e-3), Phase(epochs=1, learning_rate=1e-5,
+                                                                                 trainable_from=100)))
+    run = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=20, verbose=0,
+                                 jit_compile=False)
+    assert run.history["phase"].tolist() == [1, 1, 2] and run.history["epoch"].tolist() == [1, 2, 3]
+    assert run.phase_starts == [3]
+    assert run.kept_phase in (1, 2) and (run.run_dir / "phase2" / "best.keras").exists()
+    reloaded = keras.models.load_model(run.run_dir / f"phase{run.kept_phase}" / "best.keras")
+    np.testing.assert_allclose(reloaded.predict(x[:4], verbose=0), run.model.predict(x[:4], verbose=0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["geometric", "photometric"])
+def test_augmentation_changes_training_batches_only_and_stays_in_range(kind):
+    x, y = tiny_data(n=16, size=32)
+    x[:] = x[0]  # sixteen copies of one image: the shuffle cannot hide a change
+    aug = build_augmentation(kind, seed=0)
+    batch, _ = next(iter(make_dataset(x, y, 16, training=True, seed=0, augmentation=aug)))
+    batch = batch.numpy()
+    assert batch.min() >= 0 and batch.max() <= 255
+    changed = [not np.allclose(b, x[0]) for b in batch]
+    assert sum(changed) >= 12
+    val_batch, _ = next(iter(make_dataset(x, y, 16, training=False, augmentation=aug)))
+    np.testing.assert_array_equal(val_batch.numpy(), x)  # evaluation data is never augmented
+    assert build_augmentation("none") is None
+    with pytest.raises(KeyError):
+        build_augmentation("sepia")
