@@ -52,3 +52,57 @@ def experiment_vs_study(result: dict[str, Any]) -> pd.DataFrame:
                      "this run": round(of["val_loss_rise"], 4),
                      "note": "study: validation loss diverged (overfitting); > 0 here means it rose again"})
     return study_vs_run(rows)
+
+
+def _study_acc(key: str) -> float | None:
+    return STUDY_ACCURACY.get(key, {}).get("accuracy")
+
+
+def table1(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Return the study's Table 1 (augmentation ablations) with this run's accuracy beside the study's."""
+    rows = []
+    for key in ("V4", "V8", "V9", "V10", "V11"):
+        if key not in results:
+            continue
+        r = results[key]
+        s = r["settings"]
+        rows.append({"model": key, "configuration": r["title"], "class weights": s["class_weights"],
+                     "augmentation": s["augmentation"], "study accuracy": _study_acc(key),
+                     "this run accuracy": r["validation"]["accuracy"], "validation images": r["validation"]["n"]})
+    table = pd.DataFrame(rows).set_index("model")
+    table["difference"] = table["this run accuracy"] - pd.to_numeric(table["study accuracy"], errors="coerce")
+    return table
+
+
+def architecture_table(results: dict[str, dict[str, Any]], keys: tuple[str, ...] = ("V5", "V7", "V12", "V13")
+                       ) -> pd.DataFrame:
+    """Return accuracy, macro F1 and per-class F1 of each architecture, with the study's numbers beside."""
+    rows = []
+    for key in keys:
+        if key not in results:
+            continue
+        r = results[key]
+        val = r["validation"]
+        row = {"model": key, "configuration": r["title"], "input px": r["settings"]["image_size"],
+               "study accuracy": _study_acc(key), "this run accuracy": val["accuracy"],
+               "macro F1": val["averages"]["macro avg"]["f1"]}
+        row |= {f"F1 {c}": val["per_class"][c]["f1"] for c in CLASS_NAMES}
+        row["study F1 Fear"] = STUDY_ACCURACY.get(key, {}).get("f1", {}).get("Fear")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def classification_vs_study(result: dict[str, Any], study_table: dict[str, dict[str, float]],
+                            study_summary: dict[str, float]) -> pd.DataFrame:
+    """Return a classification report with the study's (Table 2 or 3) and this run's values side by side."""
+    rows = {}
+    for c in CLASS_NAMES:
+        s, m = study_table[c], result["per_class"][c]
+        rows[c] = [s["precision"], m["precision"], s["recall"], m["recall"], s["f1"], m["f1"], s["support"], m["support"]]
+    rows["accuracy"] = [None, None, None, None, study_summary["accuracy"], result["accuracy"],
+                        study_summary["n"], result["n"]]
+    for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
+        m = result["averages"][name]
+        rows[name] = [None, m["precision"], None, m["recall"], study_summary[key], m["f1"], study_summary["n"], result["n"]]
+    columns = pd.MultiIndex.from_product([["precision", "recall", "f1-score", "support"], ["study", "this run"]])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)

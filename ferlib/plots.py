@@ -107,3 +107,35 @@ def confusion_heatmap(confusion: np.ndarray | list, title: str = "Confusion matr
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     return fig
+
+
+def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: str = "this run accuracy",
+                      title: str = "Accuracy: study vs this run") -> plt.Figure:
+    """Return grouped bars of the study's and this run's accuracy per experiment (rows of `table`)."""
+    frame = table[[study, run]].apply(pd.to_numeric, errors="coerce").rename(columns={study: "study", run: "this run"})
+    long = frame.reset_index(names="experiment").melt(id_vars="experiment", var_name="source", value_name="accuracy")
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(frame)), 4))
+    sns.barplot(data=long, x="experiment", y="accuracy", hue="source", ax=ax)
+    for bar in ax.patches:
+        if bar.get_height() > 0:
+            ax.annotate(f"{bar.get_height():.0%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    ax.set(ylim=(0, 1), title=title, xlabel="", ylabel="validation accuracy")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def f1_heatmap(table: pd.DataFrame, highlight: str = "Fear", title: str = "F1 per class") -> plt.Figure:
+    """Return a heatmap of per-class F1 (columns "F1 <class>") per model, with one class outlined."""
+    columns = [f"F1 {c}" for c in CLASS_NAMES]
+    data = table[columns].astype(float)
+    data.columns = list(CLASS_NAMES)
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(data) + 1.6))
+    sns.heatmap(data, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "F1"}, ax=ax)
+    if highlight in data.columns:
+        col = list(data.columns).index(highlight)
+        ax.add_patch(plt.Rectangle((col, 0), 1, len(data), fill=False, edgecolor="red", lw=3))
+    ax.set(title=title, xlabel="", ylabel="")
+    fig.tight_layout()
+    return fig

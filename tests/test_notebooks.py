@@ -1,4 +1,8 @@
-"""Every notebook runs headlessly with papermill under the smoke profile and writes its outputs."""
+"""Every notebook runs headlessly with papermill under the smoke profile and writes its outputs.
+
+The notebooks share one output folder, in order, as under run_all.sh: notebook 05 reuses the V13 run
+that 04 trained, and 06 loads the champion that 05 saved.
+"""
 from __future__ import annotations
 
 import json
@@ -12,6 +16,14 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 EXPECTED = {
     "01_eda": {"figures": ["class_distribution", "image_sizes_and_modes", "sample_grid"], "results": ["eda"]},
     "02_baseline_cnn": {"figures": ["v1_training_curves", "v1_confusion_matrix"], "results": ["V1"]},
+    "03_augmentation_ablations": {"figures": ["table1_accuracy_bars"], "results": ["V4", "V8", "V9", "V10", "V11"],
+                                  "tables": ["table1_augmentation"]},
+    "04_architecture_comparison": {"figures": ["architecture_accuracy_bars", "architecture_f1_heatmap"],
+                                   "results": ["V5", "V7", "V12", "V13"], "tables": ["architecture_comparison"]},
+    "05_champion_v13": {"figures": ["figure3_v13_curves", "figure4_v13_confusion"], "results": ["V13"],
+                        "tables": ["table2_v13_validation"]},
+    "06_external_fer2013": {"figures": ["v13_external_confusion"], "results": ["V13_external"],
+                            "tables": ["table3_v13_external"]},
 }
 
 
@@ -26,24 +38,46 @@ def test_parameters_cell_comes_first():
         assert "profile" in "".join(cells[0]["source"]), nb.name
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_with_smoke_profile(notebook, tmp_path, monkeypatch):
-    monkeypatch.setenv("FERLIB_CACHE_DIR", str(tmp_path / "cache"))
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """One output and cache folder for all notebooks of this module, like one run_all.sh run."""
+    root = tmp_path_factory.mktemp("smoke_run")
+    return {"out": root / "outputs", "cache": root / "cache", "done": set()}
+
+
+def execute(notebook: Path, shared_run: dict, monkeypatch) -> dict:
+    monkeypatch.setenv("FERLIB_CACHE_DIR", str(shared_run["cache"]))
     monkeypatch.delenv("FERLIB_DATA_DIR", raising=False)
     monkeypatch.delenv("FERLIB_EXTERNAL_DIR", raising=False)
-    out_dir = tmp_path / "outputs"
     executed = pm.execute_notebook(
-        str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent), kernel_name="python3",
-        parameters={"profile": "smoke", "output_dir": str(out_dir)}, progress_bar=False,
+        str(notebook), str(shared_run["out"] / "executed" / notebook.name), cwd=str(notebook.parent),
+        kernel_name="python3", parameters={"profile": "smoke", "output_dir": str(shared_run["out"])},
+        progress_bar=False,
     )
-    text = json.dumps(executed["cells"])
-    assert "EMBEDDED SYNTHETIC DATA" in text  # the banner is shown when no real data is configured
+    shared_run["done"].add(notebook.stem)
+    return executed
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
+    (shared_run["out"] / "executed").mkdir(parents=True, exist_ok=True)
+    if notebook.stem == "06_external_fer2013" and "05_champion_v13" not in shared_run["done"]:
+        execute(notebook.with_name("05_champion_v13.ipynb"), shared_run, monkeypatch)  # 06 needs 05's model
+    executed = execute(notebook, shared_run, monkeypatch)
+    assert "EMBEDDED SYNTHETIC DATA" in json.dumps(executed["cells"])  # banner shown without real data
+    out = shared_run["out"]
     expected = EXPECTED[notebook.stem]
     for fig in expected["figures"]:
-        assert (out_dir / "figures" / notebook.stem / f"{fig}.png").stat().st_size > 5000, fig
+        assert (out / "figures" / notebook.stem / f"{fig}.png").stat().st_size > 5000, fig
+    for table in expected.get("tables", []):
+        assert len((out / "tables" / "smoke" / f"{table}.csv").read_text().splitlines()) >= 3, table
     for name in expected["results"]:
-        result = json.loads((out_dir / "results" / "smoke" / f"{name}-seed42.json").read_text())
+        result = json.loads((out / "results" / "smoke" / f"{name}-seed42.json").read_text())
         prov = result["provenance"]
-        assert prov["profile"] == "smoke" and prov["seed"] == 42 and prov["git_commit"]
-        assert prov["data"]["internal"]["embedded"] is True and prov["data"]["internal"]["fingerprint"]
+        assert prov["profile"] == "smoke" and prov["seed"] == 42 and prov["git_commit"] and prov["weights"]
+        assert all(d["embedded"] is True and d["fingerprint"] for d in prov["data"].values() if "embedded" in d)
+    if notebook.stem == "05_champion_v13":
+        card = json.loads((out / "models" / "smoke" / "v13_champion.json").read_text())
+        assert card["classes"] == ["Angry", "Fear", "Happy", "Sad", "Surprise"] and card["input"]["size"] == 32
+        assert card["weights"] == "random" and card["metrics"]["n"] > 0

@@ -1,0 +1,109 @@
+"""Speed measurements: feature-cached versus through-backbone head training, and training throughput.
+
+Results are plain dicts (written as JSON by the command line), never asserted in tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferlib.config import Phase, get_experiment
+
+
+def _machine() -> dict[str, Any]:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    details = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
+    return {"platform": platform.platform(), "processor": platform.machine(), "cpus": _cpu_count(),
+            "gpus": details, "tensorflow": tf.__version__}
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _synthetic_batch(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), np.arange(n) % 5
+
+
+def feature_cache_speedup(backbone: str = "resnet50v2", n_images: int = 512, image_size: int = 96,
+                          epochs: int = 30, measured_direct_epochs: int = 3, runs_dir: Path | None = None,
+                          seed: int = 0) -> dict[str, Any]:
+    """Return the wall time of `epochs` head-training epochs with cached features versus through the
+    frozen backbone (the latter measured over `measured_direct_epochs` and scaled per epoch)."""
+    import tempfile
+
+    from ferlib.train import train_experiment
+
+    x, y = _synthetic_batch(n_images, image_size, seed)
+    base = dataclasses.replace(get_experiment("V12", "full"), backbone=backbone, image_size=image_size,
+                               class_weights=False)
+    cached_exp = dataclasses.replace(base, phases=(Phase(epochs=epochs, learning_rate=1e-4),))
+    direct_exp = dataclasses.replace(base, phases=(Phase(epochs=measured_direct_epochs, learning_rate=1e-4),))
+    with tempfile.TemporaryDirectory(dir=runs_dir) as tmp:
+        start = time.perf_counter()
+        cached = train_experiment(cached_exp, x, y, x[:64], y[:64], Path(tmp) / "cached", "bench", seed=seed,
+                                  cache_features=True, verbose=0)
+        cached_s = time.perf_counter() - start
+        start = time.perf_counter()
+        train_experiment(direct_exp, x, y, x[:64], y[:64], Path(tmp) / "direct", "bench", seed=seed,
+                         cache_features=False, verbose=0)
+        direct_measured_s = time.perf_counter() - start
+    direct_s = direct_measured_s / measured_direct_epochs * epochs
+    return {
+        "what": f"{epochs} phase-1 epochs of the head on {n_images} images at {image_size}px, {backbone} frozen",
+        "cached_total_s": round(cached_s, 1),
+        "cached_feature_extraction_s": round(cached.timings["phase1"]["feature_extraction_s"], 1),
+        "direct_measured_s": round(direct_measured_s, 1),
+        "direct_measured_epochs": measured_direct_epochs,
+        "direct_estimated_s": round(direct_s, 1),
+        "speedup": round(direct_s / cached_s, 1),
+        "machine": _machine(),
+    }
+
+
+def training_throughput(key: str = "V13", profile: str = "full", steps: int = 20, batch_size: int = 64,
+                        weights: str | None = None, mixed_precision: bool | None = None) -> dict[str, Any]:
+    """Return images/second of each phase of an experiment's network on random images (no data needed)."""
+    import keras
+
+    from ferlib.config import PROFILES
+    from ferlib.models import build_model, set_trainable_from
+    from ferlib.train import precision_policy
+
+    experiment = get_experiment(key, profile)
+    mixed = PROFILES[profile].mixed_precision if mixed_precision is None else mixed_precision
+    x, y = _synthetic_batch(batch_size, experiment.image_size)
+    out: dict[str, Any] = {"experiment": key, "profile": profile, "image_size": experiment.image_size,
+                           "batch_size": batch_size, "weights": weights or "random", "phases": []}
+    with precision_policy(mixed) as used_mixed:
+        model = build_model(experiment, weights, seed=0)
+        out["mixed_precision"] = used_mixed
+        for phase in experiment.phases:
+            if experiment.backbone != "custom_cnn":
+                set_trainable_from(model, phase.trainable_from)
+            model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), loss="sparse_categorical_crossentropy")
+            model.train_on_batch(x, y)  # build and trace
+            start = time.perf_counter()
+            for _ in range(steps):
+                model.train_on_batch(x, y)
+            train_s = time.perf_counter() - start
+            model.predict(x, verbose=0)
+            start = time.perf_counter()
+            for _ in range(steps):
+                model.predict_on_batch(x)
+            infer_s = time.perf_counter() - start
+            out["phases"].append({"trainable_from": phase.trainable_from,
+                                  "train_images_per_s": round(steps * batch_size / train_s, 1),
+                                  "infer_images_per_s": round(steps * batch_size / infer_s, 1)})
+    out["machine"] = _machine()
+    return out
