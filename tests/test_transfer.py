@@ -65,7 +65,7 @@ def head_experiment(backbone="mobilenetv2", epochs=2, **changes):
 def test_feature_cached_head_training_matches_training_through_the_frozen_backbone(tmp_path):
     x, y = tiny_data(n=48, size=32)
     exp = head_experiment(epochs=3)
-    kwargs = dict(seed=5, batch_size=16, verbose=0, jit_compile=False)
+    kwargs = dict(seed=5, batch_size=16, verbose=0)
     cached = train.train_experiment(exp, x, y, x, y, tmp_path / "cached", "fp", cache_features=True, **kwargs)
     direct = train.train_experiment(exp, x, y, x, y, tmp_path / "direct", "fp", cache_features=False, **kwargs)
     assert "feature_extraction_s" in cached.timings["phase1"] and "feature_extraction_s" not in direct.timings["phase1"]
@@ -81,9 +81,8 @@ def test_two_phase_training_joins_histories_and_marks_fine_tuning(tmp_path):
     x, y = tiny_data(n=40, size=32)
     exp = dataclasses.replace(head_experiment(epochs=2),
                               phases=(Phase(epochs=2, learning_rate=1e-3), Phase(epochs=1, learning_rate=1e-5,
-                                                                                 trainable_from=100)))
-    run = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=20, verbose=0,
-                                 jit_compile=False)
+                                                                                 trainable_from=145)))
+    run = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=20, verbose=0)
     assert run.history["phase"].tolist() == [1, 1, 2] and run.history["epoch"].tolist() == [1, 2, 3]
     assert run.phase_starts == [3]
     assert run.kept_phase in (1, 2) and (run.run_dir / "phase2" / "best.keras").exists()
