@@ -21,6 +21,8 @@ Usage: bash run_all.sh [options]
   --external DIR      external test data (default: FER-2013 test split / embedded external set)
   --notebooks LIST    comma-separated notebook numbers or names to run, e.g. 01,02 (default: all)
   --seed N            random seed (default 42)
+  --weights W         backbone weights: imagenet, random or a weights file (default: the profile's;
+                      full uses imagenet and stops with a clear message offline unless you say random)
   --force             retrain finished experiments instead of reusing them
   --setup-only        create/refresh .venv and the Jupyter kernel, then stop
   --tests [ARGS...]   set up, then run pytest with ARGS (everything after --tests goes to pytest)
@@ -30,7 +32,7 @@ FERLIB_CACHE_DIR.
 EOF
 }
 
-PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; FORCE=False; MODE=notebooks; PYTEST_ARGS=()
+PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; WEIGHTS=""; FORCE=False; MODE=notebooks; PYTEST_ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
@@ -38,6 +40,7 @@ while [[ $# -gt 0 ]]; do
     --external) EXTERNAL="$2"; shift 2 ;;
     --notebooks) NOTEBOOKS="$2"; shift 2 ;;
     --seed) SEED="$2"; shift 2 ;;
+    --weights) WEIGHTS="$2"; shift 2 ;;
     --force) FORCE=True; shift ;;
     --setup-only) MODE=setup; shift ;;
     --tests) MODE=tests; shift; PYTEST_ARGS=("$@"); break ;;
@@ -79,6 +82,7 @@ fi
 
 abspath() { [[ -z "$1" ]] && return 0; "$VENV/bin/python" -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
 DATA="$(abspath "$DATA")"; EXTERNAL="$(abspath "$EXTERNAL")"
+case "$WEIGHTS" in ""|imagenet|random) ;; *) WEIGHTS="$(abspath "$WEIGHTS")" ;; esac
 for path in "$DATA" "$EXTERNAL"; do
   [[ -z "$path" || -e "$path" ]] || { echo "run_all.sh: data path not found: $path" >&2; exit 2; }
 done
@@ -98,6 +102,7 @@ mkdir -p "$OUT/notebooks" "$OUT/reports"
 params=(-p profile "$PROFILE" -p seed "$SEED" -p force "$FORCE")
 [[ -n "$DATA" ]] && params+=(-p data_dir "$DATA")
 [[ -n "$EXTERNAL" ]] && params+=(-p external_dir "$EXTERNAL")
+[[ -n "$WEIGHTS" ]] && params+=(-p weights "$WEIGHTS")
 export MPLBACKEND=Agg PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2
 
 log "profile=$PROFILE seed=$SEED data=${DATA:-<default>} external=${EXTERNAL:-<default>}"

@@ -9,6 +9,14 @@ _STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px soli
           "background:{background};font-family:sans-serif;line-height:1.4")
 
 
+RANDOM_WEIGHTS_NOTE = (
+    "Randomly initialised backbones (no ImageNet weights offline): a frozen random backbone's pooled "
+    "features carry almost no information, so head-only experiments stay near the majority-class rate "
+    "and comparisons between them are noise. These runs check the pipeline end to end; the study's "
+    "claims need ImageNet weights (profile full, or weights='imagenet' with the file in the Keras cache)."
+)
+
+
 def data_banner(*sources: DataSource, weights: str | None = None) -> str:
     """Return an HTML banner saying which data (and weights) this notebook runs on.
 
@@ -23,6 +31,9 @@ def data_banner(*sources: DataSource, weights: str | None = None) -> str:
             "to reproduce the study." if synthetic else "Real data")
     if weights is not None:
         lines.append(html.escape(f"backbone weights: {weights}"))
+        if str(weights).startswith("random"):
+            color, background = "#d97706", "#fffbeb"
+            lines.append("<strong>" + html.escape(RANDOM_WEIGHTS_NOTE) + "</strong>")
     body = "<br>".join(lines)
     return (f'<div style="{_STYLE.format(color=color, background=background)}">'
             f"<strong>{html.escape(head)}</strong><br>{body}</div>")
