@@ -151,10 +151,10 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
                                                 monitor="val_accuracy"),)),
         "V4": dict(image_size=48, phases=(_CPU_HEAD,)),
         "V5": dict(image_size=48, phases=(_CPU_HEAD, _cpu_finetune(100)), max_train=1500),
-        "V7": dict(image_size=48, phases=(_CPU_HEAD, _cpu_finetune(160)), max_train=1500),
+        "V7": dict(image_size=48, phases=(_CPU_HEAD, _cpu_finetune(160)), max_train=1000),
         **{k: dict(image_size=48, phases=(_CPU_AUG_HEAD,), max_train=1500) for k in ("V8", "V9", "V10", "V11")},
         "V12": dict(image_size=48, phases=(_CPU_HEAD,)),
-        "V13": dict(image_size=48, phases=(_CPU_HEAD, _cpu_finetune(140)), max_train=1500),
+        "V13": dict(image_size=48, phases=(_CPU_HEAD, _cpu_finetune(140)), max_train=1000),
     },
     "smoke": {
         "V1": dict(image_size=48, phases=(Phase(epochs=1, learning_rate=1e-3),)),

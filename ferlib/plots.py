@@ -89,6 +89,7 @@ def training_curves(history: pd.DataFrame, title: str, phase_starts: Sequence[in
             ax.axvline(start - 0.5, color="grey", ls="--", lw=1)
             ax.text(start - 0.4, ax.get_ylim()[1], "fine-tuning", va="top", fontsize=8, color="grey")
         ax.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
