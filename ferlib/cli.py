@@ -48,7 +48,7 @@ def _print_report(result: dict) -> None:
     for item in result["data"]["not_used"]:
         print(f"  not used: {item['files']} file(s): {item['status']}: {item['reason']}")
     print(f"\naccuracy: {result['accuracy']:.4f} on {result['n']:,} images\n")
-    print(report_table(result).round(3).to_string())
+    print(report_table(result).round(3).to_string(na_rep=""))
 
 
 def _bench(args: argparse.Namespace) -> int:
