@@ -30,6 +30,12 @@ def resolve(settings: RunSettings, role: Role, path: str | Path | None = None) -
     return resolve_source(role, path, embedded=lambda: embedded_dir(settings, role))
 
 
+def _describe(source: DataSource, data_fingerprint: str) -> dict:
+    """Return the provenance fields every dataset shares: where it is, how it was chosen, its fingerprint."""
+    return {"source": source.describe(), "root": str(source.root), "layout": source.layout,
+            "origin": source.origin, "embedded": source.embedded, "fingerprint": data_fingerprint}
+
+
 @dataclass
 class InternalData:
     """The internal dataset of a run: its manifest and the study's 80/20 split (capped by the profile)."""
@@ -48,9 +54,8 @@ class InternalData:
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and split sizes."""
-        return {"source": self.source.describe(), "root": str(self.source.root), "layout": self.source.layout,
-                "origin": self.source.origin, "embedded": self.source.embedded, "fingerprint": self.fingerprint,
-                "n_train": len(self.train), "n_val": len(self.val), "n_usable": int((self.manifest.status == "ok").sum())}
+        return _describe(self.source, self.fingerprint) | {
+            "n_train": len(self.train), "n_val": len(self.val), "n_usable": int((self.manifest.status == "ok").sum())}
 
 
 @dataclass
@@ -69,9 +74,7 @@ class ExternalData:
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and size."""
-        return {"source": self.source.describe(), "root": str(self.source.root), "layout": self.source.layout,
-                "origin": self.source.origin, "embedded": self.source.embedded, "fingerprint": self.fingerprint,
-                "n_test": len(self.test)}
+        return _describe(self.source, self.fingerprint) | {"n_test": len(self.test)}
 
 
 def prepare_internal(settings: RunSettings, data_dir: str | Path | None = None, progress: bool = True,
