@@ -47,7 +47,8 @@ def _print_report(result: dict) -> None:
     print(result["data"]["source"])
     for item in result["data"]["not_used"]:
         print(f"  not used: {item['files']} file(s): {item['status']}: {item['reason']}")
-    print(f"\naccuracy: {result['accuracy']:.4f} on {result['n']:,} images\n")
+    low, high = result["accuracy_ci"]
+    print(f"\naccuracy: {result['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f}) on {result['n']:,} images\n")
     print(report_table(result).round(3).to_string(na_rep=""))
 
 

@@ -30,13 +30,18 @@ class Profile:
     weights: str  # backbone weights: "imagenet" or "random"
     mixed_precision: bool
     jit_compile: bool | str = "auto"  # XLA; on this CPU it fine-tunes ResNet50V2 about 4x faster than without
+    ablation_seeds: int = 3  # seeds per ablation (Table 1, architecture comparison): seed, seed + 1, ...
+
+    def seeds(self, first: int) -> list[int]:
+        """Return the seeds an ablation runs with, starting at `first`."""
+        return [int(first) + i for i in range(self.ablation_seeds)]
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", description="tests and CI: tiny data, one epoch, each notebook well under a minute",
         embedded_internal=400, embedded_external=200, max_train=320, max_val=120, max_external=150,
-        batch_size=32, weights="random", mixed_precision=False,
+        batch_size=32, weights="random", mixed_precision=False, ablation_seeds=1,
     ),
     "cpu": Profile(
         name="cpu", description="default without a GPU: smaller inputs, subsets and fewer epochs",

@@ -1,6 +1,7 @@
 """Running a registered experiment end to end: train (or reuse), evaluate, write the result file."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ import pandas as pd
 
 from ferlib.config import Experiment, RunSettings, get_experiment
 from ferlib.data import label_indices, load_images, stratified_subset
-from ferlib.datasets import InternalData
+from ferlib.datasets import InternalData, prepare_internal
 from ferlib.evaluate import Evaluation, evaluate_model
 from ferlib.results import provenance, result_path, write_result
 from ferlib.train import TrainedRun, train_experiment
@@ -74,3 +75,25 @@ def run_experiment(key: str, settings: RunSettings, internal: InternalData, weig
     }
     path = write_result(result_path(settings, key), result)
     return ExperimentOutcome(experiment, run, evaluation, result, path)
+
+
+def run_over_seeds(keys: list[str], settings: RunSettings, data_dir: str | Path | None = None,
+                   weights: str | None = None, force: bool = False, verbose: int = 2
+                   ) -> dict[str, list[dict[str, Any]]]:
+    """Run each experiment with every seed of the profile (seed, seed + 1, ...); return result dicts per key.
+
+    Each seed draws its own train/validation split, subsets and initialisation, so the spread over seeds
+    covers all three; within one seed every experiment sees the same validation images (paired tests).
+    """
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+    seeds = settings.profile.seeds(settings.seed)
+    for i, seed in enumerate(seeds, 1):
+        seed_settings = dataclasses.replace(settings, seed=seed)
+        internal = prepare_internal(seed_settings, data_dir, progress=False)
+        for key in keys:
+            print(f"--- seed {seed} ({i}/{len(seeds)}) {key}: {get_experiment(key, settings.profile).title}", flush=True)
+            outcome = run_experiment(key, seed_settings, internal, weights=weights, force=force, verbose=verbose)
+            print(f"{key} seed {seed}: validation accuracy {outcome.evaluation.accuracy:.3f}"
+                  f"{' (reused)' if outcome.run.reused else ''}", flush=True)
+            runs[key].append(outcome.result)
+    return runs

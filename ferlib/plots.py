@@ -112,17 +112,58 @@ def confusion_heatmap(confusion: np.ndarray | list, title: str = "Confusion matr
 
 def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: str = "this run accuracy",
                       title: str = "Accuracy: study vs this run") -> plt.Figure:
-    """Return grouped bars of the study's and this run's accuracy per experiment (rows of `table`)."""
-    frame = table[[study, run]].apply(pd.to_numeric, errors="coerce").rename(columns={study: "study", run: "this run"})
-    long = frame.reset_index(names="experiment").melt(id_vars="experiment", var_name="source", value_name="accuracy")
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(frame)), 4))
-    sns.barplot(data=long, x="experiment", y="accuracy", hue="source", ax=ax)
-    for bar in ax.patches:
-        if bar.get_height() > 0:
-            ax.annotate(f"{bar.get_height():.0%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", fontsize=8)
-    ax.set(ylim=(0, 1), title=title, xlabel="", ylabel="validation accuracy")
+    """Return grouped bars of the study's and this run's accuracy per experiment (rows of `table`), with this
+    run's 95% interval as error bars when the table has "<run> ci_low/ci_high" columns."""
+    study_v = pd.to_numeric(table[study], errors="coerce").to_numpy(dtype=float)
+    run_v = pd.to_numeric(table[run], errors="coerce").to_numpy(dtype=float)
+    x, width = np.arange(len(table)), 0.38
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(table)), 4))
+    palette = sns.color_palette()
+    ax.bar(x - width / 2, np.nan_to_num(study_v), width, label="study", color=palette[0])
+    yerr = None
+    if f"{run} ci_low" in table.columns:
+        low = pd.to_numeric(table[f"{run} ci_low"], errors="coerce").to_numpy(dtype=float)
+        high = pd.to_numeric(table[f"{run} ci_high"], errors="coerce").to_numpy(dtype=float)
+        yerr = np.nan_to_num(np.vstack([run_v - low, high - run_v]))
+    ax.bar(x + width / 2, run_v, width, yerr=yerr, capsize=4, label="this run (95% CI)" if yerr is not None
+           else "this run", color=palette[1])
+    for xi, v in zip(x - width / 2, study_v):
+        if v > 0:
+            ax.annotate(f"{v:.0%}", (xi, v), ha="center", va="bottom", fontsize=8)
+    for xi, v in zip(x + width / 2, run_v):
+        if v > 0:
+            ax.annotate(f"{v:.0%}", (xi + width / 4, v), ha="left", va="bottom", fontsize=8)
+    ax.set_xticks(x, [str(i) for i in table.index])
+    ax.set(ylim=(0, 1.05), title=title, xlabel="", ylabel="validation accuracy")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers vs this run (95% CI)"
+                        ) -> plt.Figure:
+    """Return a forest plot: one line per claim, this run's value with its interval and the study's value,
+    coloured by verdict (rows and columns as built by `ferlib.summary.study_numbers`)."""
+    rows = numbers[pd.to_numeric(numbers["this run"], errors="coerce").notna()]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4))
+    colors = {"reproduced": "#16a34a", "not comparable": "#9ca3af"}
+    y = np.arange(len(rows))[::-1]
+    for yi, (_, r) in zip(y, rows.iterrows()):
+        color = colors.get(r["verdict"], "#dc2626")
+        low, high = r["this run ci_low"], r["this run ci_high"]
+        if pd.notna(low):
+            ax.plot([low, high], [yi, yi], color=color, lw=2)
+        ax.plot(r["this run"], yi, "o", color=color, ms=5)
+        if pd.notna(r["study"]):
+            ax.plot(r["study"], yi, "x", color="black", ms=6)
+    ax.set_yticks(y, list(rows.index), fontsize=8)
+    ax.set(xlim=(0, 1.02), xlabel="value", title=title)
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in
+               (("reproduced", "#16a34a"), ("not reproduced", "#dc2626"), ("not comparable", "#9ca3af"))]
+    handles.append(plt.Line2D([], [], color="black", marker="x", lw=0, label="study"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 2.0 / max(len(rows), 1)), ncol=4,
+              frameon=False, fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -65,7 +65,15 @@ def read_result(path: Path) -> dict[str, Any]:
 
 
 def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Return a "study vs this run" table from rows with metric, study and run values (difference added)."""
+    """Return a "study vs this run" table from rows with metric, study and run values (difference added).
+
+    Rows may carry "ci" ([low, high], the 95% interval of this run's value); the table then has
+    "this run ci_low" and "this run ci_high" columns.
+    """
     table = pd.DataFrame(rows, columns=["metric", "study", "this run", "note"])
+    if any(r.get("ci") for r in rows):
+        cis = [r.get("ci") or (None, None) for r in rows]
+        table.insert(3, "this run ci_low", [c[0] for c in cis])
+        table.insert(4, "this run ci_high", [c[1] for c in cis])
     table["difference"] = pd.to_numeric(table["this run"], errors="coerce") - pd.to_numeric(table["study"], errors="coerce")
     return table.set_index("metric")

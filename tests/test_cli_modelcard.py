@@ -56,7 +56,9 @@ def test_evaluate_writes_the_documented_json(saved_model, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["n"] == 9 and 0 <= result["accuracy"] <= 1
     assert set(result["per_class"]) == {"Angry", "Fear", "Happy", "Sad", "Surprise"}
-    assert set(result["per_class"]["Fear"]) == {"precision", "recall", "f1", "support"}
+    assert set(result["per_class"]["Fear"]) == {"precision", "recall", "f1", "f1_ci", "support"}
+    low, high = result["accuracy_ci"]
+    assert low <= result["accuracy"] <= high and "95%" in printed
     assert np.asarray(result["confusion"]).shape == (5, 5) and np.asarray(result["confusion"]).sum() == 9
     assert result["model"]["path"] == str(saved_model) and result["model"]["weights"]
     statuses = {row["status"] for row in result["data"]["not_used"]}

@@ -17,13 +17,16 @@ EXPECTED = {
     "01_eda": {"figures": ["class_distribution", "image_sizes_and_modes", "sample_grid"], "results": ["eda"]},
     "02_baseline_cnn": {"figures": ["v1_training_curves", "v1_confusion_matrix"], "results": ["V1"]},
     "03_augmentation_ablations": {"figures": ["table1_accuracy_bars"], "results": ["V4", "V8", "V9", "V10", "V11"],
-                                  "tables": ["table1_augmentation"]},
+                                  "tables": ["table1_augmentation", "table1_seeds", "table1_mcnemar"]},
     "04_architecture_comparison": {"figures": ["architecture_accuracy_bars", "architecture_f1_heatmap"],
-                                   "results": ["V5", "V7", "V12", "V13"], "tables": ["architecture_comparison"]},
+                                   "results": ["V5", "V7", "V12", "V13"],
+                                   "tables": ["architecture_comparison", "architecture_seeds", "architecture_mcnemar"]},
     "05_champion_v13": {"figures": ["figure3_v13_curves", "figure4_v13_confusion"], "results": ["V13"],
                         "tables": ["table2_v13_validation"]},
     "06_external_fer2013": {"figures": ["v13_external_confusion"], "results": ["V13_external"],
                             "tables": ["table3_v13_external"]},
+    "08_summary": {"figures": ["study_vs_run_forest"], "results": ["summary"],
+                   "tables": ["study_vs_run_summary", "study_conclusions"]},
 }
 
 

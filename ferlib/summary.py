@@ -1,0 +1,228 @@
+"""Study vs reproduction: every number the study reports beside this run's, with an interval and a verdict,
+and the study's four conclusions judged on this run's evidence. Built only from result files."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
+from ferlib.config import RunSettings
+from ferlib.results import read_result
+from ferlib.stats import confusion_intervals
+from ferlib.study import STUDY_ACCURACY, STUDY_TABLE2, STUDY_TABLE2_SUMMARY, STUDY_TABLE3, STUDY_TABLE3_SUMMARY
+
+ROUNDING = 0.005  # the study prints two decimals: a value within half a unit of the interval counts as inside
+ALPHA = 0.05
+_NAME = re.compile(r"^(?P<name>.+)-seed(?P<seed>\d+)\.json$")
+
+
+def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Return this profile's result files by name (one entry per seed, the run's own seed first) and notes on
+    files left out because they were computed on other data than the run's own seed."""
+    folder = settings.output_dir / "results" / settings.profile.name
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(folder.glob("*-seed*.json")) if folder.is_dir() else []:
+        m = _NAME.match(path.name)
+        if m:
+            found.setdefault(m["name"], []).append(read_result(path))
+    notes = []
+    for name, results in found.items():
+        results.sort(key=lambda r: (r.get("provenance", {}).get("seed") != settings.seed,
+                                    r.get("provenance", {}).get("seed", 0)))
+        reference = _fingerprints(results[0])
+        kept = [r for r in results if _fingerprints(r) == reference]
+        if len(kept) < len(results):
+            notes.append(f"{name}: {len(results) - len(kept)} result file(s) on other data than seed "
+                         f"{results[0].get('provenance', {}).get('seed')}'s left out")
+        found[name] = kept
+    return found, notes
+
+
+def _fingerprints(result: dict[str, Any]) -> tuple:
+    data = result.get("provenance", {}).get("data", {})
+    return tuple(sorted((k, v.get("fingerprint")) for k, v in data.items() if isinstance(v, dict)))
+
+
+def comparability(result: dict[str, Any], experiment_key: str | None = None) -> list[str]:
+    """Return why a result cannot be set against the study's number (empty when it can)."""
+    prov = result.get("provenance", {})
+    reasons = []
+    for role, data in prov.get("data", {}).items():
+        if not isinstance(data, dict) or "layout" not in data:
+            continue
+        if data.get("embedded"):
+            reasons.append(f"{role} data is the embedded synthetic set")
+        elif role == "internal" and data["layout"] != "hfe":
+            reasons.append(f"internal data is {data['layout']} (e.g. FER-2013), not Human Face Emotions")
+    weights = str(prov.get("weights", ""))
+    if "random" in weights:
+        reasons.append("backbone randomly initialised (the study used ImageNet weights)")
+    if prov.get("profile") not in (None, "full"):
+        reasons.append(f"profile {prov.get('profile')}: scaled-down settings, not the study's")
+    return reasons
+
+
+def verdict(study_value: float | None, value: float | None, ci: list[float] | None, reasons: list[str]) -> str:
+    """Return "reproduced", "not reproduced (...)", "not comparable" or "not run" for one number."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "not run"
+    if study_value is None:
+        return "no study value"
+    if reasons:
+        return "not comparable"
+    low, high = ci if ci else (value, value)
+    if low - ROUNDING <= study_value <= high + ROUNDING:
+        return "reproduced"
+    return "not reproduced (study higher)" if study_value > high else "not reproduced (study lower)"
+
+
+def _row(claim: str, where: str, study_value: float | None, value: float | None, ci: list[float] | None,
+         reasons: list[str], n: int | None = None, seeds: int | None = None) -> dict[str, Any]:
+    return {"claim": claim, "where in the study": where, "study": study_value, "this run": value,
+            "this run ci_low": ci[0] if ci else None, "this run ci_high": ci[1] if ci else None, "n": n, "seeds": seeds,
+            "verdict": verdict(study_value, value, ci, reasons), "why": "; ".join(reasons)}
+
+
+def _report_rows(prefix: str, where: str, evaluation: dict[str, Any], table: dict, summary: dict,
+                 reasons: list[str]) -> list[dict[str, Any]]:
+    ci = confusion_intervals(evaluation["confusion"], CLASS_NAMES)
+    rows = [_row(f"{prefix} accuracy", where, summary["accuracy"], evaluation["accuracy"], ci["accuracy"], reasons,
+                 evaluation["n"])]
+    for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
+        rows.append(_row(f"{prefix} {name} F1", where, summary[key], evaluation["averages"][name]["f1"], ci[key],
+                         reasons, evaluation["n"]))
+    for c in CLASS_NAMES:
+        for metric in ("precision", "recall", "f1"):
+            rows.append(_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
+                             ci[metric][c], reasons, evaluation["per_class"][c]["support"]))
+    return rows
+
+
+def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    """Return one row per number the study reports: study value, this run's value (mean over seeds where
+    several), its 95% interval, and a verdict with the reason when not comparable."""
+    rows = []
+    for key, study in STUDY_ACCURACY.items():
+        results = runs.get(key)
+        if not results:
+            rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], None, None, []))
+            continue
+        m = seed_metrics(results)
+        reasons = comparability(results[0], key)
+        rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], m["accuracy"],
+                         m["accuracy_ci"], reasons, m["n"], len(results)))
+        for c, f1 in study.get("f1", {}).items():
+            rows.append(_row(f"{key} {c} F1", study["where"], f1, m["f1"][c], m["f1_ci"][c], reasons, m["n"],
+                             len(results)))
+    if runs.get("V13"):
+        v13 = runs["V13"][0]
+        rows += _report_rows("V13 (Table 2)", "Table 2", v13["validation"], STUDY_TABLE2, STUDY_TABLE2_SUMMARY,
+                             comparability(v13))
+    if runs.get("V13_external"):
+        ext = runs["V13_external"][0]
+        reasons = comparability(ext)
+        external = ext.get("provenance", {}).get("data", {}).get("external", {})
+        if external.get("layout") not in (None, "fer-folder", "fer-csv"):
+            reasons.append("external data is not FER-2013")
+        if ext["external"]["n"] != STUDY_TABLE3_SUMMARY["n"]:
+            reasons.append(f"{ext['external']['n']:,} test images, the study's {STUDY_TABLE3_SUMMARY['n']:,}")
+        rows += _report_rows("V13 external (Table 3)", "Table 3", ext["external"], STUDY_TABLE3, STUDY_TABLE3_SUMMARY,
+                             reasons)
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def _mean_difference(runs: dict[str, list[dict[str, Any]]], pairs: list[tuple[str, str, str]]) -> pd.DataFrame:
+    tests = paired_tests(runs, pairs)
+    return paired_summary(tests, ALPHA)
+
+
+def _judge_pairs(summary: pd.DataFrame, expect_a_better: bool) -> tuple[str, str]:
+    """Return (verdict, evidence) for pairs where the study expects A better (or worse) than B."""
+    if summary.empty:
+        return "not tested", "the experiments were not run (with per-image predictions)"
+    evidence = "; ".join(f"{r['A']} - {r['B']}: {r['mean A - B']:+.1%} mean over {r['seeds']} seed(s), significant "
+                         f"(McNemar p<{ALPHA}) for {r['A']} in {r['A better (p<alpha)']}, for {r['B']} in "
+                         f"{r['B better (p<alpha)']}" for _, r in summary.iterrows())
+    seeds = summary["seeds"]
+    wanted = summary["A better (p<alpha)"] if expect_a_better else summary["B better (p<alpha)"]
+    against = summary["B better (p<alpha)"] if expect_a_better else summary["A better (p<alpha)"]
+    if (wanted > seeds / 2).all():
+        return "supported", evidence
+    if (against > seeds / 2).any():
+        return "contradicted", evidence
+    return "not supported (no consistent significant difference)", evidence
+
+
+def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return the study's four conclusions, each with this run's verdict, its evidence and caveats."""
+    rows = []
+
+    def add(claim: str, pairs: list[tuple[str, str, str]], expect_a_better: bool, keys: list[str]) -> None:
+        verdict_, evidence = _judge_pairs(_mean_difference(runs, pairs), expect_a_better)
+        caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
+        if caveats and verdict_ != "not tested":
+            verdict_ += " on this run's settings, which differ from the study's (see caveats)"
+        rows.append({"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)})
+
+    aug = [p for p in STUDY_PAIRS if p[1] == "V4"]
+    add("augmentation hurts (V8, V11 below V4)", aug, False, ["V4", "V8", "V11"])
+    add("ResNet50V2 is best (V13 above V5)", [p for p in STUDY_PAIRS if p[:2] == ("V13", "V5")], True, ["V13", "V5"])
+    add("class weights help (V8 above V9, V11 above V10)", [p for p in STUDY_PAIRS if p[1] in ("V9", "V10")], True,
+        ["V8", "V9", "V10", "V11"])
+    rows.append(_generalisation(runs, audit))
+    return pd.DataFrame(rows).set_index("conclusion")
+
+
+def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
+    claim = "91% on FER-2013 proves generalisation"
+    if not runs.get("V13_external") or not runs.get("V13"):
+        return {"conclusion": claim, "verdict": "not tested", "evidence": "V13 and its external test were not run",
+                "caveats": ""}
+    internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
+    ci_int = confusion_intervals(internal["confusion"], CLASS_NAMES)["accuracy"]
+    ci_ext = confusion_intervals(external["confusion"], CLASS_NAMES)["accuracy"]
+    evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
+                f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
+    caveats = sorted(set(comparability(runs["V13_external"][0])))
+    if audit is None:
+        return {"conclusion": claim, "verdict": "not tested (no leakage audit: run notebook 07)", "evidence": evidence,
+                "caveats": "; ".join(caveats)}
+    overlap = audit.get("external_overlap_fraction")
+    evidence += f"; {overlap:.1%} of the external images have a copy in the internal data" if overlap is not None else ""
+    clean = audit.get("accuracy_clean")
+    if clean is not None:
+        evidence += f"; external accuracy on the images without a copy: {clean:.1%}"
+    if overlap:
+        verdict_ = "not supported: the external set overlaps the training data"
+    elif external["accuracy"] > internal["accuracy"] and ci_ext[0] > ci_int[1]:
+        verdict_ = "not supported: external above internal with no overlap found; look for other differences"
+    else:
+        verdict_ = "no overlap found: the external score is a fair out-of-dataset number"
+    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)}
+
+
+def verdict_counts(numbers: pd.DataFrame) -> pd.Series:
+    """Return how many of the study's numbers got each verdict."""
+    return numbers["verdict"].value_counts()
+
+
+
+def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Return the data blocks (internal, external) of the summarised results, for the summary's provenance."""
+    blocks: dict[str, Any] = {}
+    for results in runs.values():
+        for role, data in results[0].get("provenance", {}).get("data", {}).items():
+            if isinstance(data, dict) and "fingerprint" in data:
+                blocks.setdefault(role, data)
+    return blocks
+
+
+def audit_evidence(audit: dict[str, Any]) -> dict[str, Any]:
+    """Return what the generalisation verdict needs from notebook 07's result: the fraction of external images
+    with a copy in the internal data and the champion's accuracy on the rest."""
+    return {"external_overlap_fraction": audit.get("external_overlap_fraction"),
+            "accuracy_clean": audit.get("accuracy_clean")}
