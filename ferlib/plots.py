@@ -161,10 +161,9 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
     handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in
                (("reproduced", "#16a34a"), ("not reproduced", "#dc2626"), ("not comparable", "#9ca3af"))]
     handles.append(plt.Line2D([], [], color="black", marker="x", lw=0, label="study"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 2.0 / max(len(rows), 1)), ncol=4,
-              frameon=False, fontsize=8)
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.9 / fig.get_figheight(), 1, 1))
     return fig
 
 
