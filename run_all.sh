@@ -108,6 +108,7 @@ export MPLBACKEND=Agg PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2
 log "profile=$PROFILE seed=$SEED data=${DATA:-<default>} external=${EXTERNAL:-<default>}"
 log "notebooks: ${selected[*]}"
 echo "notebook,seconds,status" > "$OUT/timings.csv"
+RESOLVED=$("$VENV/bin/python" -c "from ferlib.config import resolve_profile; print(resolve_profile('$PROFILE').name)" 2>/dev/null || echo "$PROFILE")
 total_start=$SECONDS
 for name in "${selected[@]}"; do
   log "running $name"
@@ -132,4 +133,9 @@ for name in "${selected[@]}"; do
   log "done $name in ${elapsed}s -> outputs/reports/$name.html"
 done
 log "all ${#selected[@]} notebooks finished in $((SECONDS - total_start))s; timings in outputs/timings.csv"
+# one line per finished run, for `python -m ferlib bench` (wall time per profile)
+history="$OUT/bench/run_all_history.csv"
+mkdir -p "$OUT/bench"
+[[ -f "$history" ]] || echo "finished_utc,profile,data,notebooks,seconds,git_commit" > "$history"
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ),$RESOLVED,${DATA:-${FERLIB_DATA_DIR:-embedded}},$(IFS=' '; echo "${selected[*]}"),$((SECONDS - total_start)),$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >> "$history"
 column -s, -t "$OUT/timings.csv" 2>/dev/null || cat "$OUT/timings.csv"

@@ -107,3 +107,62 @@ def training_throughput(key: str = "V13", profile: str = "full", steps: int = 20
                                   "infer_images_per_s": round(steps * batch_size / infer_s, 1)})
     out["machine"] = _machine()
     return out
+
+
+def image_loading(data_dir: Path, size: int = 48, cache_root: Path | None = None) -> dict[str, Any]:
+    """Return images/s for listing, decoding and resizing a training folder into arrays: cold (empty cache:
+    every file decoded) and warm (manifest and arrays read back from the cache)."""
+    import tempfile
+
+    from ferlib.data import build_manifest, load_images, usable
+    from ferlib.sources import detect_source
+
+    source = detect_source(Path(data_dir), "internal")
+    out: dict[str, Any] = {"data": source.describe(), "size": size}
+    with tempfile.TemporaryDirectory(dir=cache_root) as tmp:
+        for run in ("cold", "warm"):
+            start = time.perf_counter()
+            rows = usable(build_manifest(source, Path(tmp), progress=False))
+            images = load_images(rows, size, Path(tmp), progress=False)
+            seconds = time.perf_counter() - start
+            out[run] = {"images": int(len(images)), "seconds": round(seconds, 2),
+                        "images_per_s": round(len(images) / seconds, 1)}
+    out["machine"] = _machine()
+    return out
+
+
+def pipeline_overhead(key: str, profile: str = "cpu", steps: int = 15, batch_size: int = 64,
+                      seed: int = 0) -> dict[str, Any]:
+    """Return training images/s of an experiment's network (its last phase) fed by the project's tf.data
+    pipeline (augmentation included) versus `train_on_batch` on in-memory tensors, and the overhead in %."""
+    import keras
+
+    from ferlib.augment import build_augmentation
+    from ferlib.data import make_dataset
+    from ferlib.models import build_model, set_trainable_from
+
+    experiment = get_experiment(key, profile)
+    phase = experiment.phases[-1]
+    n = steps * batch_size
+    x, y = _synthetic_batch(n, experiment.image_size, seed)
+    model = build_model(experiment, "random", seed=seed)
+    if experiment.backbone != "custom_cnn":
+        set_trainable_from(model, phase.trainable_from if phase.trainable_from is not None else 10**6)
+    model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), loss="sparse_categorical_crossentropy",
+                  jit_compile="auto")
+    augmentation = build_augmentation(experiment.augmentation, seed)
+    ds = make_dataset(x, y, batch_size, training=True, seed=seed, augmentation=augmentation)
+    model.fit(ds, epochs=1, verbose=0)  # compile and warm both paths before timing
+    model.train_on_batch(x[:batch_size], y[:batch_size])
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, verbose=0)
+    pipeline_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(steps):
+        model.train_on_batch(x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
+    raw_s = time.perf_counter() - start
+    return {"experiment": key, "backbone": experiment.backbone, "image_size": experiment.image_size,
+            "augmentation": experiment.augmentation, "trainable_from": phase.trainable_from,
+            "batch_size": batch_size, "images": n,
+            "pipeline_images_per_s": round(n / pipeline_s, 1), "raw_images_per_s": round(n / raw_s, 1),
+            "pipeline_overhead_percent": round(100 * (pipeline_s - raw_s) / raw_s, 1)}
