@@ -178,7 +178,8 @@ def leakage_fractions(summaries: dict[str, dict], kinds: Sequence[str] = ("exact
         if bar.get_height() > 0:
             ax.annotate(f"{bar.get_height():.1%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center", va="bottom", fontsize=8)
-    ax.set(title="Images of the right-hand set with a copy in the left-hand set", xlabel="", ylabel="share of images")
+    ax.set(title="Validation (external) images with a copy in the training (internal) set", xlabel="",
+           ylabel="share of images")
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
     fig.tight_layout()
