@@ -150,31 +150,23 @@ def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bo
         cache_file = Path(cache_dir) / "audit" / f"hashes-{_paths_key(paths)}.npz"
         if cache_file.exists():
             return _load(cache_file)
-    kept, images, skipped = [], [], []
-    batch = 2048  # hash in batches: bounded memory for large images
-    exact, phash, mirror = [], [], []
-    for path, image, reason in tqdm(_decoded(paths), total=len(paths), desc="hash images", disable=not progress,
-                                    mininterval=2):
-        if image is None:
-            skipped.append((path, reason))
-            continue
-        kept.append(path)
-        images.append(to_gray(image))
-        if len(images) == batch:
-            _extend((exact, phash, mirror), hash_images(images))
-            images = []
-    _extend((exact, phash, mirror), hash_images(images))
-    table = HashTable(np.array(kept, dtype=str), np.concatenate(exact),
-                      np.concatenate(phash).reshape(-1, HASH_WORDS),
-                      np.concatenate(mirror).reshape(-1, HASH_WORDS), skipped)
+    kept: list[str] = []
+    skipped: list[tuple[str, str]] = []
+
+    def decoded() -> Iterator[np.ndarray]:
+        for path, image, reason in tqdm(_decoded(paths), total=len(paths), desc="hash images",
+                                        disable=not progress, mininterval=2):
+            if image is None:
+                skipped.append((path, reason))
+            else:
+                kept.append(path)
+                yield image
+
+    exact, phash, mirror = hash_images(decoded())  # streams: only the 32x32 hash inputs are kept
+    table = HashTable(np.array(kept, dtype=str), exact, phash, mirror, skipped)
     if cache_file is not None:
         _save(cache_file, table)
     return table
-
-
-def _extend(lists: tuple[list, list, list], parts: tuple[np.ndarray, ...]) -> None:
-    for target, part in zip(lists, parts):
-        target.append(part)
 
 
 def _paths_key(paths: list[str]) -> str:
