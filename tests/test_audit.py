@@ -214,3 +214,16 @@ def test_counts_table_has_one_row_per_comparison():
     assert summary["pairs_near"] == 1 and summary["right_with_exact"] == 1
     table = audit.counts_table({"a_vs_b": summary})
     assert table.loc["a_vs_b", "mirrored pairs"] == 1 and table.loc["a_vs_b", "left images flagged"] == 2
+
+
+def test_fer2013_csv_rows_are_audited(tmp_path):
+    faces = generate_faces(12, seed=4)[0]
+    rows = [(i % 5 if i % 5 != 1 else 0, " ".join(map(str, f.ravel())), "Training") for i, f in enumerate(faces[:10])]
+    rows += [(3, " ".join(map(str, faces[0].ravel())), "PublicTest"),  # the first training row again
+             (4, " ".join(map(str, faces[11].ravel())), "PrivateTest")]
+    csv = tmp_path / "fer2013.csv"
+    pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"]).to_csv(csv, index=False)
+    leak, result = audit.audit_folders(csv, csv, tmp_path / "cache", progress=False)
+    pairs = result["pairs"]["internal_vs_external"]
+    assert [(p["left_path"], p["right_path"], p["kind"]) for p in pairs] == [(f"{csv}#0", f"{csv}#10", "exact")]
+    assert result["summaries"]["internal_vs_external"]["n_right"] == 2
