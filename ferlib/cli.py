@@ -1,7 +1,8 @@
 """Command line.
 
     python -m ferlib evaluate --model MODEL --data DIR [--json OUT]
-    python -m ferlib bench feature-cache|throughput [options]
+    python -m ferlib bench feature-cache|throughput|audit [options]
+    python -m ferlib audit --internal DIR --external DIR [--json OUT]
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def _print_report(result: dict) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from ferlib import bench
 
+    if args.which == "audit":
+        return _bench_audit(args)
     if args.which == "feature-cache":
         result = bench.feature_cache_speedup(n_images=args.images, image_size=args.size, epochs=args.epochs)
     else:
@@ -64,6 +67,38 @@ def _bench(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"wrote {out}")
+    return 0
+
+
+def _bench_audit(args: argparse.Namespace) -> int:
+    from ferlib import audit_bench
+
+    result, _ = audit_bench.run_benchmark(args.data, args.cache or _default_cache(), seed=0)
+    out = args.json or PROJECT_ROOT / "outputs" / "bench" / "audit.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    out.with_suffix(".md").write_text(audit_bench.to_markdown(result))
+    print(audit_bench.to_markdown(result))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from ferlib.audit import DEFAULT_THRESHOLD, audit_folders, report_text
+    from ferlib.sources import DataError
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    try:
+        _, result = audit_folders(args.internal, args.external, args.cache or _default_cache(), threshold,
+                                  seed=args.seed)
+    except (FileNotFoundError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report_text(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+        print(f"\nwrote {args.json} (every flagged pair and the counts)")
     return 0
 
 
@@ -79,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and decoded images")
     ev.add_argument("--batch-size", type=int, default=64)
     bench = sub.add_parser("bench", help="speed measurements (written as JSON under outputs/bench/)")
-    bench.add_argument("which", choices=["feature-cache", "throughput"],
-                       help="feature-cache: cached vs through-backbone head training; throughput: images/s per phase")
+    bench.add_argument("which", choices=["feature-cache", "throughput", "audit"],
+                       help="feature-cache: cached vs through-backbone head training; throughput: images/s per phase; "
+                            "audit: recall, false positives and speed of the leakage audit (needs FER-2013 folders)")
     bench.add_argument("--experiment", default="V13")
     bench.add_argument("--profile", default="full", help="profile whose settings are measured (default full)")
     bench.add_argument("--steps", type=int, default=20, help="training steps to time (throughput)")
@@ -88,9 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--size", type=int, default=96, help="input size (feature-cache)")
     bench.add_argument("--epochs", type=int, default=30, help="head epochs (feature-cache)")
     bench.add_argument("--json", type=Path, default=None, help="output file (default outputs/bench/<which>.json)")
+    bench.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "fer2013",
+                       help="FER-2013 folder with train/ and test/ (audit)")
+    bench.add_argument("--cache", type=Path, default=None, help="cache folder (audit)")
+    au = sub.add_parser("audit", help="leakage audit: exact, near and mirrored duplicates between two data folders")
+    au.add_argument("--internal", required=True, type=Path, help="internal data folder (any layout; split as runs split it)")
+    au.add_argument("--external", required=True, type=Path, help="external data folder (a FER-2013 folder uses test/)")
+    au.add_argument("--json", type=Path, help="write every flagged pair and the counts here")
+    au.add_argument("--threshold", type=int, default=None, help="Hamming threshold in bits (default: the calibrated one)")
+    au.add_argument("--seed", type=int, default=42, help="seed of the train/validation split")
+    au.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and hashes")
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "audit":
+        return _audit(args)
 
     from ferlib.sources import DataError
 

@@ -180,3 +180,47 @@ def f1_heatmap(table: pd.DataFrame, highlight: str = "Fear", title: str = "F1 pe
     ax.set(title=title, xlabel="", ylabel="")
     fig.tight_layout()
     return fig
+
+
+def image_pairs(left: Sequence[np.ndarray], right: Sequence[np.ndarray], captions: Sequence[str],
+                row_labels: tuple[str, str] = ("internal", "external"), title: str = "Flagged pairs") -> plt.Figure:
+    """Return a figure with one flagged pair per column: left image on top, right image below, caption above."""
+    n = max(1, len(left))
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 0.6, 3.6), squeeze=False)
+    for c in range(n):
+        for r, images in enumerate((left, right)):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
+            if c == 0:
+                ax.set_ylabel(row_labels[r])
+        if c < len(captions):
+            axes[0, c].set_title(captions[c], fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def leakage_fractions(summaries: dict[str, dict], kinds: Sequence[str] = ("exact", "near", "mirrored")) -> plt.Figure:
+    """Return grouped bars: per comparison, the share of right-hand images with a copy of each kind, and of any."""
+    rows = []
+    for name, s in summaries.items():
+        for kind in kinds:
+            rows.append({"comparison": name.replace("_", " "), "kind": kind,
+                         "share": s[f"right_with_{kind}"] / max(s["n_right"], 1)})
+        rows.append({"comparison": name.replace("_", " "), "kind": "any", "share": s["right_flagged_fraction"]})
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    sns.barplot(data=frame, x="comparison", y="share", hue="kind", ax=ax)
+    for bar in ax.patches:
+        if bar.get_height() > 0:
+            ax.annotate(f"{bar.get_height():.1%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    ax.set(title="Validation (external) images with a copy in the training (internal) set", xlabel="",
+           ylabel="share of images")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -44,3 +44,19 @@ def show_banner(*sources: DataSource, weights: str | None = None) -> None:
     from IPython.display import HTML, display
 
     display(HTML(data_banner(*sources, weights=weights)))
+
+
+SHARED_DATA_MARK = "shared/data"  # the project's shared real-data folder: never show its images in reports
+
+
+def examples_allowed(show_examples: bool | str, *sources: DataSource) -> tuple[bool, str]:
+    """Return (whether example images may be shown, why): "auto" shows them unless a source lies under the
+    shared data folder (third-party images must not end up in committed or published reports)."""
+    if show_examples not in ("auto", True, False):
+        raise ValueError(f"show_examples must be 'auto', True or False, got {show_examples!r}")
+    shared = [s for s in sources if SHARED_DATA_MARK in s.root.resolve().as_posix()]
+    if show_examples == "auto":
+        if shared:
+            return False, f"not shown: {shared[0].root} is the project's shared data (counts only)"
+        return True, "shown: the data is not the project's shared data"
+    return bool(show_examples), f"{'shown' if show_examples else 'not shown'}: show_examples={show_examples}"

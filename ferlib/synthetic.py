@@ -25,8 +25,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ferlib.classes import CLASS_NAMES
+from ferlib.planted import PLANTED_FRACTION, plant_copies
 
-GENERATOR_VERSION: int = 1
+GENERATOR_VERSION: int = 2  # 2: transformed copies of external images planted in the internal set
 
 # Human Face Emotions class shares (31/21/17/16/14 %), normalised so that they sum to 1.
 _PERCENT = {"Angry": 17.0, "Fear": 16.0, "Happy": 31.0, "Sad": 21.0, "Surprise": 14.0}
@@ -358,46 +359,57 @@ class EmbeddedDataset:
     n_external: int
     seed: int
     n_external_neutral: int = 0
+    n_planted: int = 0  # internal images that are transformed copies of external ones (planted.json)
 
 
 def _write_pngs(images: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
-                folders: dict[str, str], base: Path) -> None:
-    """Write each image as <base>/<folder of its label>/<folder>_<k>.png, k counting within a folder."""
+                folders: dict[str, str], base: Path, root: Path) -> list[str]:
+    """Write each image as <base>/<folder of its label>/<folder>_<k>.png, k counting within a folder;
+    return the paths relative to root, in image order."""
     seen = dict.fromkeys(names, 0)
     for name in names:
         (base / folders[name]).mkdir(parents=True, exist_ok=True)
+    written = []
     for img, label in zip(images, labels):
         folder = folders[names[label]]
-        Image.fromarray(img).save(base / folder / f"{folder.lower()}_{seen[names[label]]:05d}.png")
+        path = base / folder / f"{folder.lower()}_{seen[names[label]]:05d}.png"
+        Image.fromarray(img).save(path)
+        written.append(str(path.relative_to(root)))
         seen[names[label]] += 1
+    return written
 
 
 def write_embedded_dataset(cache_dir: Path, n_internal: int, n_external: int,
                            seed: int = 0) -> EmbeddedDataset:
     """Return the embedded dataset under cache_dir, generating it first unless a complete copy exists.
 
-    The external set holds n_external five-class images plus about 8% extra "neutral" ones.
+    The external set holds n_external five-class images plus about 8% extra "neutral" ones; the internal
+    set holds PLANTED_FRACTION x n_external altered copies of external images, listed in planted.json.
     """
     cache_dir = Path(cache_dir)
     root = cache_dir / f"embedded-v{GENERATOR_VERSION}-n{n_internal}-e{n_external}-s{seed}"
     n_neutral = max(1, int(round(NEUTRAL_FRACTION * n_external))) if n_external > 0 else 0
+    n_planted = int(PLANTED_FRACTION * n_external)
     params = {"generator_version": GENERATOR_VERSION, "n_internal": n_internal,
-              "n_external": n_external, "n_external_neutral": n_neutral, "seed": seed}
+              "n_external": n_external, "n_external_neutral": n_neutral, "n_planted": n_planted, "seed": seed}
     result = EmbeddedDataset(root=root, internal_dir=root / "internal", external_dir=root / "external",
                              n_internal=n_internal, n_external=n_external, seed=seed,
-                             n_external_neutral=n_neutral)
+                             n_external_neutral=n_neutral, n_planted=n_planted)
     if _is_complete(root, params):
         return result
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=cache_dir))
     try:
-        images, labels = generate_faces(n_internal, seed)  # internal set == generate_faces(n, seed)
-        _write_pngs(images, labels, CLASS_NAMES, INTERNAL_FOLDERS, tmp / "internal" / "Data")
+        images, labels = generate_faces(n_internal, seed)  # == generate_faces(n, seed) but the planted copies
         ext_rng = np.random.default_rng([seed, 1])  # an independent stream: other identities
         ext_counts = {**class_counts(n_external), "neutral": n_neutral}
-        images, labels = _generate(ext_counts, EXPRESSIONS, ext_rng, 48)
-        _write_pngs(images, labels, EXPRESSIONS, EXTERNAL_FOLDERS, tmp / "external" / "test")
+        ext_images, ext_labels = _generate(ext_counts, EXPRESSIONS, ext_rng, 48)
+        planted = plant_copies(images, labels, ext_images, ext_labels, n_planted, np.random.default_rng([seed, 2]))
+        internal = _write_pngs(images, labels, CLASS_NAMES, INTERNAL_FOLDERS, tmp / "internal" / "Data", tmp)
+        external = _write_pngs(ext_images, ext_labels, EXPRESSIONS, EXTERNAL_FOLDERS, tmp / "external" / "test", tmp)
+        (tmp / "planted.json").write_text(json.dumps(
+            [{"internal": internal[i], "external": external[e], "transform": kind} for i, e, kind in planted], indent=1))
         (tmp / ".complete").write_text(json.dumps(params, sort_keys=True))
         tmp.chmod(0o755)  # mkdtemp makes it private
         if _is_complete(root, params):  # another process finished first

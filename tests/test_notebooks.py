@@ -25,6 +25,8 @@ EXPECTED = {
                         "tables": ["table2_v13_validation"]},
     "06_external_fer2013": {"figures": ["v13_external_confusion"], "results": ["V13_external"],
                             "tables": ["table3_v13_external"]},
+    "07_leakage_audit": {"figures": ["leakage_fractions", "leakage_example_pairs"], "results": ["leakage_audit"],
+                         "tables": ["leakage_counts"]},
     "08_summary": {"figures": ["study_vs_run_forest"], "results": ["summary"],
                    "tables": ["study_vs_run_summary", "study_conclusions"]},
 }
@@ -65,8 +67,8 @@ def execute(notebook: Path, shared_run: dict, monkeypatch) -> dict:
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
     (shared_run["out"] / "executed").mkdir(parents=True, exist_ok=True)
-    if notebook.stem == "06_external_fer2013" and "05_champion_v13" not in shared_run["done"]:
-        execute(notebook.with_name("05_champion_v13.ipynb"), shared_run, monkeypatch)  # 06 needs 05's model
+    if notebook.stem in ("06_external_fer2013", "07_leakage_audit") and "05_champion_v13" not in shared_run["done"]:
+        execute(notebook.with_name("05_champion_v13.ipynb"), shared_run, monkeypatch)  # 06 and 07 need 05's model
     executed = execute(notebook, shared_run, monkeypatch)
     assert "EMBEDDED SYNTHETIC DATA" in json.dumps(executed["cells"])  # banner shown without real data
     out = shared_run["out"]
@@ -84,3 +86,9 @@ def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
         card = json.loads((out / "models" / "smoke" / "v13_champion.json").read_text())
         assert card["classes"] == ["Angry", "Fear", "Happy", "Sad", "Surprise"] and card["input"]["size"] == 32
         assert card["weights"] == "random" and card["metrics"]["n"] > 0
+    if notebook.stem == "07_leakage_audit":  # the planted copies are found; the champion is scored on both parts
+        result = json.loads((out / "results" / "smoke" / "leakage_audit-seed42.json").read_text())
+        assert result["planted_check"]["found"] == result["planted_check"]["planted"] > 0
+        champion = result["champion"]
+        assert champion["full"]["n"] == champion["non_overlapping"]["n"] + champion["n_overlapping"] > 0
+        assert champion["n_overlapping"] > 0
