@@ -224,5 +224,6 @@ def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 def audit_evidence(audit: dict[str, Any]) -> dict[str, Any]:
     """Return what the generalisation verdict needs from notebook 07's result: the fraction of external images
     with a copy in the internal data and the champion's accuracy on the rest."""
-    return {"external_overlap_fraction": audit.get("external_overlap_fraction"),
-            "accuracy_clean": audit.get("accuracy_clean")}
+    pair = audit.get("summaries", {}).get("internal_vs_external", {})
+    clean = (audit.get("champion") or {}).get("non_overlapping") or {}
+    return {"external_overlap_fraction": pair.get("right_flagged_fraction"), "accuracy_clean": clean.get("accuracy")}

@@ -1,6 +1,8 @@
 """The study-vs-reproduction summary: verdicts per number and per conclusion, from result files."""
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ def result(key: str, seed: int, accuracy: float, provenance: dict | None = None,
     """A result file's content: every experiment of one seed is scored on the same images."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 5, n)
-    right = np.random.default_rng(hash((key, seed)) % 2**32).random(n) < accuracy
+    right = np.random.default_rng(zlib.crc32(f"{key}-{seed}".encode())).random(n) < accuracy
     pred = np.where(right, y, (y + 1) % 5)
     prov = {**(provenance or COMPARABLE), "seed": seed}
     return {"experiment": key, "title": key, "settings": {"class_weights": True, "augmentation": "none", "image_size": 96},
@@ -88,3 +90,10 @@ def test_collect_results_leaves_out_runs_on_other_data(tmp_path):
     runs, notes = summary.collect_results(settings)
     assert [r["provenance"]["seed"] for r in runs["V4"]] == [42, 43]
     assert len(notes) == 1 and "V4" in notes[0]
+
+
+def test_audit_evidence_reads_notebook_07s_result():
+    audit = {"summaries": {"internal_vs_external": {"right_flagged_fraction": 0.118}},
+             "champion": {"full": {"accuracy": 0.5}, "non_overlapping": {"accuracy": 0.45}}}
+    assert summary.audit_evidence(audit) == {"external_overlap_fraction": 0.118, "accuracy_clean": 0.45}
+    assert summary.audit_evidence({"summaries": {}, "champion": None})["accuracy_clean"] is None
