@@ -1,7 +1,7 @@
 """Command line.
 
     python -m ferlib evaluate --model MODEL --data DIR [--json OUT]
-    python -m ferlib bench feature-cache|throughput|audit [options]
+    python -m ferlib bench [all|feature-cache|throughput|audit] [options]
     python -m ferlib audit --internal DIR --external DIR [--json OUT]
 """
 from __future__ import annotations
@@ -12,7 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+from ferlib.benchmark import PARTS
 from ferlib.config import PROJECT_ROOT
+
+_SHARED = PROJECT_ROOT.parent / "shared" / "data"  # the development machines' real data (absent elsewhere)
 
 
 def _default_cache() -> Path:
@@ -53,9 +56,33 @@ def _print_report(result: dict) -> None:
     print(report_table(result).round(3).to_string(na_rep=""))
 
 
+def _bench_all(args: argparse.Namespace) -> int:
+    from ferlib import benchmark
+
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        print(f"error: unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}", file=sys.stderr)
+        return 2
+    data = args.data if args.data and args.data.exists() else None
+    report = benchmark.run(parts, train_dir=data, test_dir=data, ood_dir=args.ood if args.ood and args.ood.exists() else None,
+                           photos_dir=args.photos if args.photos and args.photos.exists() else None,
+                           champion=args.model if args.model.is_file() else None,
+                           cache_dir=args.cache or _default_cache())
+    out = args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    out.with_suffix(".md").write_text(benchmark.markdown(report))
+    print(benchmark.markdown(report))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from ferlib import bench
 
+    if args.which == "all":
+        return _bench_all(args)
     if args.which == "audit":
         return _bench_audit(args)
     if args.which == "feature-cache":
@@ -114,9 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and decoded images")
     ev.add_argument("--batch-size", type=int, default=64)
     bench = sub.add_parser("bench", help="speed measurements (written as JSON under outputs/bench/)")
-    bench.add_argument("which", choices=["feature-cache", "throughput", "audit"],
-                       help="feature-cache: cached vs through-backbone head training; throughput: images/s per phase; "
+    bench.add_argument("which", nargs="?", default="all", choices=["all", "feature-cache", "throughput", "audit"],
+                       help="all (default): every measurement in one run, written to outputs/bench/bench.{json,md}; "
+                            "feature-cache: cached vs through-backbone head training; throughput: images/s per phase; "
                             "audit: recall, false positives and speed of the leakage audit (needs FER-2013 folders)")
+    bench.add_argument("--parts", default=",".join(PARTS), help=f"bench all: which parts ({', '.join(PARTS)})")
+    bench.add_argument("--model", type=Path, default=PROJECT_ROOT / "outputs" / "models" / "cpu" / "cpu_champion.keras",
+                       help="bench all: the champion to measure (default: notebook 10's cpu champion)")
+    bench.add_argument("--ood", type=Path, default=_SHARED / "ood-dev" / "muxspace",
+                       help="bench all: labelled out-of-distribution folder (skipped when absent)")
+    bench.add_argument("--photos", type=Path, default=_SHARED / "photos", help="bench all: photos for latency")
     bench.add_argument("--experiment", default="V13")
     bench.add_argument("--profile", default="full", help="profile whose settings are measured (default full)")
     bench.add_argument("--steps", type=int, default=20, help="training steps to time (throughput)")
@@ -124,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--size", type=int, default=96, help="input size (feature-cache)")
     bench.add_argument("--epochs", type=int, default=30, help="head epochs (feature-cache)")
     bench.add_argument("--json", type=Path, default=None, help="output file (default outputs/bench/<which>.json)")
-    bench.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "fer2013",
-                       help="FER-2013 folder with train/ and test/ (audit)")
+    bench.add_argument("--data", type=Path, default=_SHARED / "fer2013",
+                       help="FER-2013 folder with train/ and test/ (audit; bench all: loading and accuracy)")
     bench.add_argument("--cache", type=Path, default=None, help="cache folder (audit)")
     au = sub.add_parser("audit", help="leakage audit: exact, near and mirrored duplicates between two data folders")
     au.add_argument("--internal", required=True, type=Path, help="internal data folder (any layout; split as runs split it)")
