@@ -3,8 +3,9 @@
 Works for both kinds of model this project builds: the custom CNN (a Sequential stack; the map is
 taken at its last Conv2D layer) and transfer models (image -> preprocessing -> nested "backbone"
 sub-model -> pooling -> head; the map is taken at the backbone's output). Both are chains at the top
-level, so the forward pass is replayed layer by layer with the gradient tape watching the chosen
-feature map, without rebuilding the model.
+level, so the forward pass is replayed layer by layer with the gradient tape recording the chosen
+feature map, without rebuilding the model. At small inputs a backbone's output is only 1x1 or 2x2;
+then the map is taken inside the backbone, at its deepest layer at least 3 pixels wide.
 """
 from __future__ import annotations
 
@@ -15,11 +16,23 @@ import tensorflow as tf
 from ferlib.models import BACKBONE_LAYER
 
 
-def target_layer(model: keras.Model) -> str:
-    """Return the name of the layer whose feature map Grad-CAM weighs: the backbone, else the last Conv2D."""
+def _side(layer: keras.layers.Layer) -> int:
+    """Return the smaller spatial side of a layer's 4-d output (0 for other outputs)."""
+    shape = layer.output.shape
+    return min(int(shape[1] or 0), int(shape[2] or 0)) if len(shape) == 4 else 0
+
+
+def target_layer(model: keras.Model, min_side: int = 3) -> str:
+    """Return the feature map Grad-CAM weighs: the last Conv2D, or for transfer models the backbone's output,
+    or "backbone/<layer>" (its deepest layer at least min_side pixels wide) when that output is coarser."""
     names = [layer.name for layer in model.layers]
     if BACKBONE_LAYER in names:
-        return BACKBONE_LAYER
+        backbone = model.get_layer(BACKBONE_LAYER)
+        if _side(backbone) >= min_side:
+            return BACKBONE_LAYER
+        inner = [layer.name for layer in backbone.layers
+                 if _side(layer) >= min_side and not isinstance(layer, keras.layers.ZeroPadding2D)]
+        return f"{BACKBONE_LAYER}/{inner[-1]}" if inner else BACKBONE_LAYER
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convs:
         raise ValueError(f"model {model.name!r} has neither a '{BACKBONE_LAYER}' sub-model nor a Conv2D layer")
@@ -41,15 +54,22 @@ def gradcam(model: keras.Model, images: np.ndarray, class_index: int | np.ndarra
     if images.ndim == 3:
         images = images[None]
     layer = layer or target_layer(model)
-    chain = _chain(model)
+    outer, _, inner = layer.partition("/")
+    nested = None
+    if inner:  # a layer inside the backbone: run the backbone as (that layer's output, its own output)
+        backbone = model.get_layer(outer)
+        nested = keras.Model(backbone.inputs, [backbone.get_layer(inner).output, backbone.output])
     x = tf.convert_to_tensor(images, dtype=tf.float32)
     with tf.GradientTape() as tape:
+        tape.watch(x)  # frozen weights are not watched by default; the input makes every op recorded
         features = None
-        for lay in chain:
+        for lay in _chain(model):
+            if nested is not None and lay.name == outer:
+                features, x = nested(x, training=False)
+                continue
             x = lay(x, training=False)
-            if lay.name == layer:
+            if lay.name == outer:
                 features = x
-                tape.watch(features)
         probs = x
         if features is None:
             raise ValueError(f"layer {layer!r} is not a top-level layer of {model.name!r}")

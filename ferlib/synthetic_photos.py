@@ -41,8 +41,11 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
 
 
 def render_photo(rng: np.random.Generator, n_faces: int, width: int = 640, height: int = 480,
-                 face_px: tuple[int, int] = (96, 200)) -> SyntheticPhoto:
-    """Return a photo with up to n_faces non-overlapping faces of random class, size and skin tint."""
+                 face_px: tuple[int, int] = (96, 200), classes: list[str] | None = None) -> SyntheticPhoto:
+    """Return a photo with up to n_faces non-overlapping faces of random size and skin tint.
+
+    Face classes are drawn at random unless `classes` gives one per face.
+    """
     canvas = _background(rng, width, height)
     tiles: list[tuple[int, int, int]] = []
     boxes, labels = [], []
@@ -53,7 +56,7 @@ def render_photo(rng: np.random.Generator, n_faces: int, width: int = 640, heigh
         x, y = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
         if any(x < tx + ts and tx < x + side and y < ty + ts and ty < y + side for tx, ty, ts in tiles):
             continue
-        label = CLASS_NAMES[int(rng.integers(len(CLASS_NAMES)))]
+        label = classes[len(tiles)] if classes else CLASS_NAMES[int(rng.integers(len(CLASS_NAMES)))]
         face = render_face(label, rng, side).astype(np.float32)
         tint = np.array([1.0, 0.86, 0.74], np.float32) * rng.uniform(0.9, 1.1)
         yy, xx = (np.mgrid[0:side, 0:side] + 0.5) / side
@@ -86,3 +89,21 @@ def write_synthetic_photos(out_dir: str | Path, n_photos: int = 8, seed: int = 0
     table = pd.DataFrame(rows, columns=["file", "x", "y", "w", "h", "label"])
     table.to_csv(Path(out_dir) / "faces.csv", index=False)
     return table
+
+
+def write_labelled_photos(out_dir: str | Path, per_class: int = 8, seed: int = 0, width: int = 320,
+                          height: int = 240, face_px: tuple[int, int] = (70, 130)) -> Path:
+    """Write one-face photos into <out_dir>/<class>/ (a labelled folder, as `evaluate` reads) and return out_dir.
+
+    The face covers a fraction of a wider scene, as in a photo, so resizing the whole photo to the
+    model's input shrinks it to a few pixels, while a detected and cropped face keeps its detail.
+    """
+    rng = np.random.default_rng([seed, 10])
+    out_dir = Path(out_dir)
+    for name in CLASS_NAMES:
+        folder = out_dir / name.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            photo = render_photo(rng, 1, width, height, face_px, classes=[name])
+            Image.fromarray(photo.rgb, mode="RGB").save(folder / f"{name.lower()}_{i:03d}.png")
+    return out_dir

@@ -35,11 +35,15 @@ def test_gradcam_on_a_saved_custom_cnn_and_a_transfer_model(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
     path = modelcard.save_with_card(build_custom_cnn(32, seed=0), tmp_path / "cnn.keras", experiment={"key": "V1"},
                                     weights="none", data={}, metrics={}, provenance={})
-    for model in (modelcard.load_with_card(path).model, build_transfer_model("mobilenetv2", 32, "random")):
+    transfer = build_transfer_model("mobilenetv2", 32, "random")
+    for model in (modelcard.load_with_card(path).model, transfer):
         heat, probs = gradcam.gradcam(model, images)
-        assert heat.shape == (2, 32, 32) and heat.min() >= 0 and heat.max() <= 1
+        assert heat.shape == (2, 32, 32) and heat.min() >= 0 and heat.max() <= 1 and heat.std() > 0.01
         assert np.allclose(probs, model.predict(images, verbose=0), atol=1e-5)
-    assert gradcam.target_layer(build_transfer_model("mobilenetv2", 32, "random")) == "backbone"
+    # at 32 px the backbone's output is 1x1: the map is taken inside it, where it is at least 3 wide
+    inner = gradcam.target_layer(transfer)
+    assert inner.startswith("backbone/") and transfer.get_layer("backbone").get_layer(inner[9:]).output.shape[1] >= 3
+    assert gradcam.target_layer(build_transfer_model("mobilenetv2", 96, "random")) == "backbone"  # 3x3 output
     with pytest.raises(ValueError, match="neither"):
         gradcam.target_layer(keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]))
 
