@@ -82,8 +82,9 @@ def reliability_diagrams(bins: Mapping[str, pd.DataFrame], ece: Mapping[str, flo
         widths = frame["upper"] - frame["lower"]
         ax.bar(centers, frame["accuracy"].fillna(0), width=widths, edgecolor="black", color="tab:blue",
                alpha=0.75, label="accuracy")
-        ax.bar(centers, (frame["confidence"] - frame["accuracy"]).fillna(0), bottom=frame["accuracy"].fillna(0),
-               width=widths, color="tab:red", alpha=0.25, label="gap to confidence")
+        low = np.minimum(frame["confidence"], frame["accuracy"]).fillna(0)
+        ax.bar(centers, (frame["confidence"] - frame["accuracy"]).abs().fillna(0), bottom=low, width=widths,
+               fill=False, hatch="//", edgecolor="tab:red", lw=0.8, label="gap to mean confidence")
         ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
         label = f"{name}\nECE {ece[name]:.3f}" if ece and name in ece else name
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=label)
