@@ -3,6 +3,7 @@
     python -m ferlib evaluate --model MODEL --data DIR [--json OUT]
     python -m ferlib bench [all|feature-cache|throughput|audit] [options]
     python -m ferlib audit --internal DIR --external DIR [--json OUT]
+    python -m ferlib predict --model MODEL PHOTO_OR_FOLDER... [--json] [--annotate OUT_DIR] [--no-detect]
 """
 from __future__ import annotations
 
@@ -129,6 +130,25 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from ferlib import predict
+
+    try:
+        classifier = predict.EmotionClassifier.load(args.model)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        print(f"error: cannot load model: {exc}", file=sys.stderr)
+        return 2
+    results = classifier.predict_paths(args.photos, detect=not args.no_detect, progress=len(args.photos) > 1 and not args.json)
+    if args.annotate:
+        for path in predict.write_annotated(results, args.annotate):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(predict.results_table(results).to_string(index=False))
+    return predict.exit_status(results)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m ferlib", description=__doc__)
@@ -168,11 +188,21 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("--threshold", type=int, default=None, help="Hamming threshold in bits (default: the calibrated one)")
     au.add_argument("--seed", type=int, default=42, help="seed of the train/validation split")
     au.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and hashes")
+    pr = sub.add_parser("predict", help="detect faces in photos and predict their emotions",
+                        description="Exit status: 0 when at least one input was read, 1 when every input failed "
+                                    "(its reason is in the table or JSON), 2 when the model cannot be loaded.")
+    pr.add_argument("--model", required=True, type=Path, help="a .keras model with its .json card")
+    pr.add_argument("photos", nargs="+", type=Path, help="image files or folders (a folder: every file in it)")
+    pr.add_argument("--json", action="store_true", help="print JSON (one entry per input file) instead of a table")
+    pr.add_argument("--annotate", type=Path, default=None, help="write each photo with boxes and labels drawn here")
+    pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one pre-cropped face")
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "predict":
+        return _predict(args)
 
     from ferlib.sources import DataError
 

@@ -74,6 +74,11 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def pil_to_rgb(img: Image.Image) -> np.ndarray:
+    """Return a uint8 HxWx3 RGB array for a PIL image of any mode (EXIF orientation applied)."""
+    return np.asarray(_to_rgb(ImageOps.exif_transpose(img)), dtype=np.uint8)
+
+
 def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str, str]:
     """Return (RGB image, original mode, format) for encoded bytes, or raise DecodeError."""
     if len(data) == 0:

@@ -67,6 +67,16 @@ def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any]
     return path
 
 
+def update_card(model_path: str | Path, **entries: Any) -> dict[str, Any]:
+    """Add or replace top-level entries (e.g. calibration=...) in a saved model's card; return the card."""
+    path = card_path(Path(model_path))
+    if not path.is_file():
+        raise FileNotFoundError(f"model card not found: {path} (save the model with save_with_card first)")
+    card = json.loads(path.read_text()) | entries
+    write_result(path, card)
+    return card
+
+
 def load_with_card(path: str | Path) -> LoadedModel:
     """Load a saved model and its card; raise FileNotFoundError with the path when missing."""
     path = Path(path)

@@ -21,7 +21,8 @@ EXPECTED = {
     "04_architecture_comparison": {"figures": ["architecture_accuracy_bars", "architecture_f1_heatmap"],
                                    "results": ["V5", "V7", "V12", "V13"],
                                    "tables": ["architecture_comparison", "architecture_seeds", "architecture_mcnemar"]},
-    "05_champion_v13": {"figures": ["figure3_v13_curves", "figure4_v13_confusion"], "results": ["V13"],
+    "05_champion_v13": {"figures": ["figure3_v13_curves", "figure4_v13_confusion", "v13_reliability_validation",
+                                    "v13_coverage_validation"], "results": ["V13"],
                         "tables": ["table2_v13_validation"]},
     "06_external_fer2013": {"figures": ["v13_external_confusion"], "results": ["V13_external"],
                             "tables": ["table3_v13_external"]},
@@ -29,6 +30,8 @@ EXPECTED = {
                          "tables": ["leakage_counts"]},
     "08_summary": {"figures": ["study_vs_run_forest"], "results": ["summary"],
                    "tables": ["study_vs_run_summary", "study_conclusions"]},
+    "09_real_photos": {"figures": ["detections", "gradcam_least_most_confident", "ood_reliability", "ood_coverage"],
+                       "results": ["real_photos"], "tables": ["real_photos_predictions", "real_photos_ood"]},
 }
 
 
@@ -67,8 +70,9 @@ def execute(notebook: Path, shared_run: dict, monkeypatch) -> dict:
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
     (shared_run["out"] / "executed").mkdir(parents=True, exist_ok=True)
-    if notebook.stem in ("06_external_fer2013", "07_leakage_audit") and "05_champion_v13" not in shared_run["done"]:
-        execute(notebook.with_name("05_champion_v13.ipynb"), shared_run, monkeypatch)  # 06 and 07 need 05's model
+    needs_champion = ("06_external_fer2013", "07_leakage_audit", "09_real_photos")
+    if notebook.stem in needs_champion and "05_champion_v13" not in shared_run["done"]:
+        execute(notebook.with_name("05_champion_v13.ipynb"), shared_run, monkeypatch)  # they load 05's model
     executed = execute(notebook, shared_run, monkeypatch)
     assert "EMBEDDED SYNTHETIC DATA" in json.dumps(executed["cells"])  # banner shown without real data
     out = shared_run["out"]
@@ -82,10 +86,16 @@ def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
         prov = result["provenance"]
         assert prov["profile"] == "smoke" and prov["seed"] == 42 and prov["git_commit"] and prov["weights"]
         assert all(d["embedded"] is True and d["fingerprint"] for d in prov["data"].values() if "embedded" in d)
+    if notebook.stem == "09_real_photos":
+        result = json.loads((out / "results" / "smoke" / "real_photos-seed42.json").read_text())
+        assert result["photos"]["files"] == 8 and result["detection"]["generated"]["recall"] > 0.3
+        assert set(result["ood"]["settings"]) == {"plain resize", "plain resize + temperature", "face crop",
+                                                  "face crop + temperature"}
     if notebook.stem == "05_champion_v13":
         card = json.loads((out / "models" / "smoke" / "v13_champion.json").read_text())
         assert card["classes"] == ["Angry", "Fear", "Happy", "Sad", "Surprise"] and card["input"]["size"] == 32
         assert card["weights"] == "random" and card["metrics"]["n"] > 0
+        assert card["calibration"]["fitted_on"] == "validation split" and card["calibration"]["temperature"] > 0
     if notebook.stem == "07_leakage_audit":  # the planted copies are found; the champion is scored on both parts
         result = json.loads((out / "results" / "smoke" / "leakage_audit-seed42.json").read_text())
         assert result["planted_check"]["found"] == result["planted_check"]["planted"] > 0
