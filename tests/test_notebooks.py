@@ -24,6 +24,8 @@ EXPECTED = {
                         "tables": ["table2_v13_validation"]},
     "06_external_fer2013": {"figures": ["v13_external_confusion"], "results": ["V13_external"],
                             "tables": ["table3_v13_external"]},
+    "10_cpu_champion": {"figures": ["c1_training_curves", "c1_external_confusion"], "results": ["C1"],
+                        "tables": ["c1_scores"]},
 }
 
 
@@ -81,3 +83,8 @@ def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
         card = json.loads((out / "models" / "smoke" / "v13_champion.json").read_text())
         assert card["classes"] == ["Angry", "Fear", "Happy", "Sad", "Surprise"] and card["input"]["size"] == 32
         assert card["weights"] == "random" and card["metrics"]["n"] > 0
+    if notebook.stem == "10_cpu_champion":
+        card = json.loads((out / "models" / "smoke" / "cpu_champion.json").read_text())
+        assert card["weights"] == "none (trained from scratch)" and card["experiment"]["tta_flip"] is True
+        scores = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())["external_scores"]
+        assert set(scores) == {"plain", "flip_tta"} and scores["flip_tta"]["n"] > 0
