@@ -77,7 +77,7 @@ def training_throughput(key: str = "V13", profile: str = "full", steps: int = 20
     import keras
 
     from ferlib.config import PROFILES
-    from ferlib.models import build_model, set_trainable_from
+    from ferlib.models import build_model, is_transfer, set_trainable_from
     from ferlib.train import precision_policy
 
     experiment = get_experiment(key, profile)
@@ -89,7 +89,7 @@ def training_throughput(key: str = "V13", profile: str = "full", steps: int = 20
         model = build_model(experiment, weights, seed=0)
         out["mixed_precision"] = used_mixed
         for phase in experiment.phases:
-            if experiment.backbone != "custom_cnn":
+            if is_transfer(experiment.backbone):
                 set_trainable_from(model, phase.trainable_from)
             model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), loss="sparse_categorical_crossentropy")
             model.train_on_batch(x, y)  # build and trace

@@ -4,6 +4,8 @@
     python -m ferlib bench [all|feature-cache|throughput|audit] [options]
     python -m ferlib audit --internal DIR --external DIR [--json OUT]
     python -m ferlib predict --model MODEL PHOTO_OR_FOLDER... [--json] [--annotate OUT_DIR] [--no-detect]
+    python -m ferlib champion --data DIR --external DIR [--profile cpu]
+    python -m ferlib ablate --data DIR [--epochs 8] [--variants champion,no_augmentation,...]
 """
 from __future__ import annotations
 
@@ -149,6 +151,24 @@ def _predict(args: argparse.Namespace) -> int:
     return predict.exit_status(results)
 
 
+def _champion(args: argparse.Namespace) -> int:
+    from ferlib import champion
+
+    if args.command == "champion":
+        result = champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+                                                args.force).result
+        scores = {"validation": result["validation_scores"], "external": result.get("external_scores")}
+        print(json.dumps({"training_time_s": round(result["training_time_s"], 1), "epochs": result["epochs_run"],
+                          **scores}, indent=2))
+        return 0
+    names = args.variants.split(",") if args.variants else list(champion.ABLATIONS)
+    table, csv = champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
+                                                args.output_dir, args.force)
+    print(table.round(4).to_string())
+    print(f"wrote {csv}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m ferlib", description=__doc__)
@@ -196,6 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--json", action="store_true", help="print JSON (one entry per input file) instead of a table")
     pr.add_argument("--annotate", type=Path, default=None, help="write each photo with boxes and labels drawn here")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one pre-cropped face")
+    for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),
+                       ("ablate", "train C1's ablation variants with a shortened epoch budget")):
+        cmd = sub.add_parser(name, help=what)
+        cmd.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
+        if name == "champion":
+            cmd.add_argument("--external", type=Path, default=None, help="external test data")
+        else:
+            cmd.add_argument("--epochs", type=int, default=8, help="epoch budget of every variant")
+            cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+        cmd.add_argument("--profile", default="cpu")
+        cmd.add_argument("--seed", type=int, default=42)
+        cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
+        cmd.add_argument("--force", action="store_true", help="retrain finished runs")
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
@@ -203,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         return _audit(args)
     if args.command == "predict":
         return _predict(args)
+    if args.command in ("champion", "ablate"):
+        return _champion(args)
 
     from ferlib.sources import DataError
 

@@ -58,17 +58,25 @@ class Evaluation:
                 "y_true": encode_labels(self.y_true), "y_pred": encode_labels(self.y_pred)}
 
 
-def predict_probs(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Return class probabilities (n, 5) for uint8 images, in input order."""
+def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: bool = False) -> np.ndarray:
+    """Return class probabilities (n, 5) for uint8 images, in input order; with `tta_flip`, the mean of
+    the predictions for each image and its mirror image (left-right)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return np.asarray(model.predict(ds, verbose=0), dtype=np.float64)
+    def predict(x: np.ndarray) -> np.ndarray:
+        ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return np.asarray(model.predict(ds, verbose=0), dtype=np.float64)
+
+    probs = predict(images)
+    if tta_flip:
+        probs = (probs + predict(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+    return probs
 
 
-def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64) -> Evaluation:
-    """Return the Evaluation of a model on images with integer labels."""
-    probs = predict_probs(model, images, batch_size)
+def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64,
+                   tta_flip: bool = False) -> Evaluation:
+    """Return the Evaluation of a model on images with integer labels (flip-averaged with `tta_flip`)."""
+    probs = predict_probs(model, images, batch_size, tta_flip=tta_flip)
     return Evaluation(y_true=np.asarray(labels, dtype=np.int64), y_pred=probs.argmax(axis=1), probs=probs)
 
 

@@ -39,13 +39,16 @@ def overfitting(history: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def run_experiment(key: str, settings: RunSettings, internal: InternalData, weights: str | None = None,
-                   force: bool = False, verbose: int = 2) -> ExperimentOutcome:
+def run_experiment(key: str | Experiment, settings: RunSettings, internal: InternalData, weights: str | None = None,
+                   force: bool = False, verbose: int = 2, result_name: str | None = None) -> ExperimentOutcome:
     """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON.
 
-    `weights` overrides the profile's backbone weights ("imagenet", "random" or a file path).
+    `key` is a registry key or an Experiment (a variant of one, e.g. for an ablation); `result_name`
+    names the result file (default: the key). `weights` overrides the profile's backbone weights
+    ("imagenet", "random" or a file path).
     """
-    experiment = get_experiment(key, settings.profile)
+    experiment = key if isinstance(key, Experiment) else get_experiment(key, settings.profile)
+    key = experiment.key
     weights = weights or settings.profile.weights
     train_rows = stratified_subset(internal.train, experiment.max_train, settings.seed)
     x_train = load_images(train_rows, experiment.image_size, internal.cache_dir)
@@ -56,7 +59,8 @@ def run_experiment(key: str, settings: RunSettings, internal: InternalData, weig
                            weights=weights, mixed_precision=settings.profile.mixed_precision,
                            jit_compile=settings.profile.jit_compile, force=force,
                            verbose=verbose)
-    evaluation = evaluate_model(run.model, x_val, y_val, batch_size=settings.profile.batch_size)
+    evaluation = evaluate_model(run.model, x_val, y_val, batch_size=settings.profile.batch_size,
+                                tta_flip=experiment.tta_flip)
     result = {
         "experiment": key,
         "title": experiment.title,
@@ -73,7 +77,7 @@ def run_experiment(key: str, settings: RunSettings, internal: InternalData, weig
         "reused_finished_run": run.reused,
         "provenance": provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s),
     }
-    path = write_result(result_path(settings, key), result)
+    path = write_result(result_path(settings, result_name or key), result)
     return ExperimentOutcome(experiment, run, evaluation, result, path)
 
 

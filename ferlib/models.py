@@ -1,5 +1,6 @@
 """Model builders: every experiment's network is built from its registry entry.
 
+``custom_cnn`` (V1) and ``fer_cnn`` (C1) are trained from scratch; the other backbones are transfer models.
 Models take raw 0-255 RGB images (uint8 or float); each backbone's own preprocessing lives inside
 the model, so a saved model needs no separate preprocessing step. Transfer models are
 ``image -> preprocessing -> backbone (called with training=False) -> head``, where the head is the
@@ -20,6 +21,8 @@ from ferlib.classes import NUM_CLASSES
 from ferlib.config import Experiment
 
 BACKBONE_LAYER = "backbone"
+SCRATCH_BACKBONES = ("custom_cnn", "fer_cnn")
+FER_CNN_FILTERS = (32, 64, 128, 256)
 WEIGHTS_HOST = ("storage.googleapis.com", 443)
 
 
@@ -110,6 +113,39 @@ def build_custom_cnn(image_size: int, seed: int | None = None, num_classes: int 
     )
 
 
+def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, seed: int = 0,
+                  num_classes: int = NUM_CLASSES, dropout: float = 0.5, dense: int = 256) -> keras.Model:
+    """Return the C1 network: VGG-style blocks of 3x3 conv-BN-ReLU (one conv in the first block, two
+    after it), each followed by 2x2 max pooling, then flatten, dropout/2, Dense(dense)-BN-ReLU, dropout and softmax."""
+    he = lambda i: keras.initializers.HeNormal(seed=seed + i)  # noqa: E731
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    n = 0
+    for block, width in enumerate(filters):
+        # a single conv at full resolution: the second one there costs a fifth of the time for little gain
+        for _ in range(1 if block == 0 else 2):
+            n += 1
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=he(n), name=f"conv{n}")(x)
+            x = layers.BatchNormalization(name=f"bn{n}")(x)
+            x = layers.ReLU(name=f"relu{n}")(x)
+        x = layers.MaxPooling2D(name=f"pool{block + 1}")(x)
+    # flatten keeps where a feature is (mouth, eyes, brows): faces are aligned, so position is information
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout / 2, seed=seed, name="dropout1")(x)
+    x = layers.Dense(dense, use_bias=False, kernel_initializer=he(0), name="dense")(x)
+    x = layers.BatchNormalization(name="bn_dense")(x)
+    x = layers.ReLU(name="relu_dense")(x)
+    x = layers.Dropout(dropout, seed=seed + 1, name="dropout2")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
+    return keras.Model(inputs, outputs, name="fer_cnn")
+
+
+def is_transfer(backbone: str) -> bool:
+    """Return True for keras.applications backbones, False for networks trained from scratch."""
+    return backbone not in SCRATCH_BACKBONES
+
+
 def build_head(n_features: int, seed: int, num_classes: int = NUM_CLASSES) -> keras.Model:
     """Return the study's head on pooled features: Dense(128, relu), Dropout(0.5), Dense(5, softmax).
 
@@ -170,7 +206,9 @@ def build_model(experiment: Experiment, weights: str | None = None, seed: int = 
     """Return the untrained network for an experiment entry (weights apply to transfer backbones)."""
     if experiment.backbone == "custom_cnn":
         return build_custom_cnn(experiment.image_size, seed=seed)
+    if experiment.backbone == "fer_cnn":
+        return build_fer_cnn(experiment.image_size, experiment.filters or FER_CNN_FILTERS, seed=seed)
     if experiment.backbone not in BACKBONES:
-        known = ", ".join(["custom_cnn", *BACKBONES])
+        known = ", ".join([*SCRATCH_BACKBONES, *BACKBONES])
         raise KeyError(f"no builder for backbone {experiment.backbone!r}; known: {known}")
     return build_transfer_model(experiment.backbone, experiment.image_size, weights, seed=seed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ import pandas as pd
 from ferlib.augment import build_augmentation
 from ferlib.config import Experiment, Phase
 from ferlib.data import class_weights, make_dataset
-from ferlib.models import build_model, feature_extractor, head_of, set_trainable_from
+from ferlib.classes import NUM_CLASSES
+from ferlib.models import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 
 DONE_FILE = "done.json"
 
@@ -53,7 +55,7 @@ class TrainedRun:
 
 def weights_label(experiment: Experiment, weights: str | None) -> str:
     """Return how a run's network was initialised, as reports state it."""
-    if experiment.backbone == "custom_cnn":
+    if not is_transfer(experiment.backbone):
         return "none (trained from scratch)"
     return "random" if weights in (None, "random", "none") else str(weights)
 
@@ -73,10 +75,57 @@ def _best_so_far(log: Path, monitor: str) -> float | None:
     return float(values.max() if "acc" in monitor else values.min()) if len(values) else None
 
 
+class LogLearningRate(keras.callbacks.Callback):
+    """Add the optimizer's learning rate at the end of each epoch to the logs (and so to history.csv)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
+    """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
+    zero over the phase's steps ("cosine")."""
+    if experiment.schedule == "constant":
+        return phase.learning_rate
+    if experiment.schedule != "cosine":
+        raise KeyError(f"unknown schedule {experiment.schedule!r}; known: constant, cosine")
+    total = max(1, phase.epochs * steps_per_epoch)
+    warmup = min(experiment.warmup_epochs * steps_per_epoch, total - 1)
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(phase.learning_rate, total)
+    return keras.optimizers.schedules.CosineDecay(phase.learning_rate / 10, total - warmup,
+                                                  warmup_target=phase.learning_rate, warmup_steps=warmup)
+
+
+def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) -> dict:
+    """Return the optimizer and loss of a phase (label smoothing needs one-hot labels, see `one_hot_labels`)."""
+    rate = learning_rate(experiment, phase, steps_per_epoch)
+    if experiment.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(rate)
+    elif experiment.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay)
+    else:
+        raise KeyError(f"unknown optimizer {experiment.optimizer!r}; known: adam, adamw")
+    if experiment.label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
+    else:
+        loss = "sparse_categorical_crossentropy"
+    return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
+
+
+def one_hot_labels(dataset):
+    """Return the dataset with its integer labels turned into one-hot vectors."""
+    import tensorflow as tf
+
+    return dataset.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
     """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
     mode = "max" if "acc" in phase.monitor else "min"
     callbacks: list[keras.callbacks.Callback] = [
+        LogLearningRate(),
         keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
         keras.callbacks.ModelCheckpoint(str(phase_dir / "last.keras")),
         keras.callbacks.ModelCheckpoint(
@@ -144,7 +193,7 @@ def _fit_phase(model, phase: Phase, phase_dir: Path, data: tuple, experiment: Ex
                verbose: int) -> dict:
     """Train one phase (on cached features when possible); leave phaseN/best.keras; return timings."""
     x_train, y_train, x_val, y_val = data
-    transfer = experiment.backbone != "custom_cnn"
+    transfer = is_transfer(experiment.backbone)
     if transfer:
         set_trainable_from(model, phase.trainable_from)
     head_only = transfer and phase.trainable_from is None
@@ -161,8 +210,10 @@ def _fit_phase(model, phase: Phase, phase_dir: Path, data: tuple, experiment: Ex
         trainee = model
         train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=seed, augmentation=augmentation)
         val_ds = make_dataset(x_val, y_val, batch_size, training=False)
-    trainee.compile(optimizer=keras.optimizers.Adam(phase.learning_rate),
-                    loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
+    if experiment.label_smoothing:
+        train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
+    trainee.compile(**compile_options(experiment, phase, math.ceil(len(y_train) / batch_size)),
+                    jit_compile=jit_compile)
     start = time.perf_counter()
     trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=weights,
                 callbacks=_callbacks(phase_dir, phase), verbose=verbose, shuffle=False)

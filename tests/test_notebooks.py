@@ -32,6 +32,8 @@ EXPECTED = {
                    "tables": ["study_vs_run_summary", "study_conclusions"]},
     "09_real_photos": {"figures": ["detections", "gradcam_least_most_confident", "ood_reliability", "ood_coverage"],
                        "results": ["real_photos"], "tables": ["real_photos_predictions", "real_photos_ood"]},
+    "10_cpu_champion": {"figures": ["c1_training_curves", "c1_external_confusion"], "results": ["C1"],
+                        "tables": ["c1_scores"]},
 }
 
 
@@ -102,3 +104,8 @@ def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
         champion = result["champion"]
         assert champion["full"]["n"] == champion["non_overlapping"]["n"] + champion["n_overlapping"] > 0
         assert champion["n_overlapping"] > 0
+    if notebook.stem == "10_cpu_champion":
+        card = json.loads((out / "models" / "smoke" / "cpu_champion.json").read_text())
+        assert card["weights"] == "none (trained from scratch)" and card["experiment"]["tta_flip"] is True
+        scores = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())["external_scores"]
+        assert set(scores) == {"plain", "flip_tta"} and scores["flip_tta"]["n"] > 0

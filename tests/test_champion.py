@@ -1,0 +1,158 @@
+"""The CPU champion C1: its network, augmentation, label smoothing, schedule, flip averaging, intervals, ablation."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from ferlib import champion, train
+from ferlib.augment import RandomFaceAffine, augment_batch, build_augmentation
+from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_experiment
+from ferlib.evaluate import Evaluation, evaluate_model, predict_probs
+from ferlib.models import build_model
+
+
+def tiny_data(n=60, size=24, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 5
+    images = rng.integers(0, 60, size=(n, size, size, 3)).astype(np.uint8)
+    images[:, : size // 2] += (labels * 35).astype(np.uint8)[:, None, None, None]  # learnable signal
+    return images, labels
+
+
+def tiny_c1(epochs=1, **changes):
+    c1 = get_experiment("C1", "smoke")
+    phases = (Phase(epochs=epochs, learning_rate=2e-3, monitor="val_accuracy"),)
+    return dataclasses.replace(c1, image_size=24, filters=(4, 8), phases=phases, **changes)
+
+
+def test_recipe_fields_leave_the_study_experiments_run_keys_unchanged():
+    """settings() of every study experiment is the dict of the fields it had before C1 existed, so the
+    hash over it (the run key) and every finished run stay as they were."""
+    for key in experiment_keys():
+        for profile in PROFILES:
+            experiment = get_experiment(key, profile)
+            old = {k: v for k, v in dataclasses.asdict(experiment).items() if k not in RECIPE_FIELDS}
+            assert experiment.settings() == old
+            text = json.dumps({"settings": old, "data": "fp", "seed": 1, "weights": "random"}, sort_keys=True)
+            assert train.run_key(experiment, "fp", 1) == hashlib.sha1(text.encode()).hexdigest()[:10]
+    c1 = get_experiment("C1", "cpu").settings()
+    assert c1["label_smoothing"] == 0.1 and c1["schedule"] == "cosine" and c1["tta_flip"] is True
+    assert "C1" not in experiment_keys() and "C1" in experiment_keys(include_project=True)
+
+
+def test_c1_takes_raw_uint8_rgb_and_rescales_inside(tmp_path):
+    model = build_model(get_experiment("C1", "smoke"), seed=0)
+    assert model.input_shape == (None, 32, 32, 3) and model.get_layer("rescale").scale == pytest.approx(1 / 255)
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
+    probs = model.predict(images, verbose=0)
+    assert probs.shape == (4, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(model.predict(images.astype(np.float32), verbose=0), probs, rtol=1e-5)
+    model.save(tmp_path / "c1.keras")  # plain Keras layers only: loads in safe mode
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "c1.keras").predict(images, verbose=0), probs,
+                               rtol=1e-5)
+
+
+def test_label_smoothing_is_applied_to_the_loss():
+    phase = Phase(epochs=1, learning_rate=1e-3)
+    y_true = keras.ops.one_hot(np.array([0, 3]), 5)
+    smoothed = train.compile_options(tiny_c1(label_smoothing=0.1), phase, 10)["loss"]
+    # a confident, correct prediction costs nothing without smoothing and a lot with it
+    assert float(smoothed(y_true, y_true)) > 1.0
+    assert float(smoothed(y_true, 0.92 * y_true + 0.02)) < float(smoothed(y_true, y_true))
+    assert train.compile_options(tiny_c1(label_smoothing=0.0), phase, 10)["loss"] == "sparse_categorical_crossentropy"
+
+
+def test_training_applies_the_cosine_schedule_with_warm_up(tmp_path):
+    x, y = tiny_data()
+    exp = tiny_c1(epochs=3, warmup_epochs=1, label_smoothing=0.1)
+    run = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=20, verbose=0)
+    # 3 steps per epoch: warm-up to the peak after epoch 1, half-way down the cosine after 2, zero at the end
+    np.testing.assert_allclose(run.history["learning_rate"], [2e-3, 1e-3, 0.0], atol=2e-6)
+    assert isinstance(run.model.loss, keras.losses.CategoricalCrossentropy)  # label smoothing trained on one-hot labels
+    constant = train.learning_rate(dataclasses.replace(exp, schedule="constant"), exp.phases[0], 3)
+    assert constant == 2e-3
+
+
+def test_unknown_schedule_and_optimizer_are_clear_errors():
+    phase = Phase(epochs=1, learning_rate=1e-3)
+    with pytest.raises(KeyError, match="unknown schedule"):
+        train.compile_options(tiny_c1(schedule="step"), phase, 10)
+    with pytest.raises(KeyError, match="unknown optimizer"):
+        train.compile_options(tiny_c1(optimizer="lamb"), phase, 10)
+
+
+def test_flip_tta_is_the_mean_of_the_image_and_mirror_predictions():
+    model = build_model(tiny_c1(), seed=1)
+    images = np.random.default_rng(1).integers(0, 256, (6, 24, 24, 3)).astype(np.uint8)
+    plain = predict_probs(model, images, batch_size=4)
+    mirrored = predict_probs(model, images[:, :, ::-1], batch_size=4)
+    tta = predict_probs(model, images, batch_size=4, tta_flip=True)
+    np.testing.assert_allclose(tta, (plain + mirrored) / 2, rtol=1e-6)
+    assert not np.allclose(tta, plain)
+    symmetric = np.concatenate([images[:, :, :12], images[:, :, :12][:, :, ::-1]], axis=2)
+    np.testing.assert_allclose(predict_probs(model, symmetric, 4, tta_flip=True), predict_probs(model, symmetric, 4),
+                               rtol=1e-5)
+    evaluation = evaluate_model(model, images, np.arange(6) % 5, batch_size=4, tta_flip=True)
+    np.testing.assert_array_equal(evaluation.y_pred, tta.argmax(axis=1))
+
+
+def test_face_affine_mirrors_exactly_and_fer_augmentation_stays_grey_and_in_range():
+    images = np.random.default_rng(2).integers(0, 256, (32, 24, 24, 3)).astype(np.float32)
+    mirror_only = RandomFaceAffine(rotation_deg=0, zoom=0, shift=0, seed=3)
+    out = np.asarray(mirror_only(images, training=True))
+    mirrored = [np.allclose(o, i[:, ::-1], atol=1e-3) for o, i in zip(out, images)]
+    unchanged = [np.allclose(o, i, atol=1e-3) for o, i in zip(out, images)]
+    assert all(m != u for m, u in zip(mirrored, unchanged)) and 5 < sum(mirrored) < 27  # about half mirrored
+    assert np.array_equal(np.asarray(mirror_only(images, training=False)), images)
+    grey = np.repeat(images[..., :1], 3, axis=-1).astype(np.uint8)
+    batch, labels = augment_batch(build_augmentation("fer", seed=0), grey, np.arange(32))
+    batch = np.asarray(batch)
+    assert batch.shape == grey.shape and batch.min() >= 0 and batch.max() <= 255
+    np.testing.assert_allclose(batch[..., 0], batch[..., 2])  # grey faces stay grey
+    assert np.mean(np.abs(batch - grey)) > 5 and np.array_equal(np.asarray(labels), np.arange(32))
+
+
+def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 500)
+    pred = np.where(rng.random(500) < 0.8, y, (y + 1) % 5)
+    s = champion.score(Evaluation(y, pred, np.zeros((500, 5))))
+    assert s["correct"] == int((pred == y).sum()) and s["n"] == 500
+    assert s["ci95"][0] < s["accuracy"] < s["ci95"][1] and s["ci95"][1] - s["ci95"][0] < 0.1
+    assert s["macro_f1_ci95"][0] <= s["macro_f1"] <= s["macro_f1_ci95"][1]
+
+
+def test_ablation_variants_change_one_thing_and_share_the_budget():
+    base = get_experiment("C1", "cpu")
+    for name, changes in champion.ABLATIONS.items():
+        variant = champion.ablation_variant(name, "cpu", epochs=8)
+        assert [p.epochs for p in variant.phases] == [8] and variant.warmup_epochs <= 1
+        differs = {f.name for f in dataclasses.fields(base)
+                   if getattr(variant, f.name) != getattr(base, f.name)} - {"phases", "warmup_epochs"}
+        assert differs == set(changes) - {"warmup_epochs"}, name
+    with pytest.raises(KeyError, match="unknown ablation"):
+        champion.ablation_variant("no_cnn", "cpu")
+
+
+def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
+    from ferlib.datasets import prepare_internal
+
+    internal = prepare_internal(smoke_settings, progress=False)
+    results = champion.run_ablation(smoke_settings, internal, ["no_label_smoothing"], epochs=1, verbose=0)
+    found = champion.read_ablation(smoke_settings.output_dir / "results" / "smoke", smoke_settings.seed)
+    assert set(found) == set(results) == {"no_label_smoothing"}
+    assert found["no_label_smoothing"]["settings"]["key"] == "C1"
+    assert "label_smoothing" not in found["no_label_smoothing"]["settings"]  # at its default, so left out
+    row = champion.ablation_table(found).loc["no_label_smoothing"]
+    assert row["epochs"] == 1 and row["n (val)"] == len(internal.val)
+    assert row["val ci95 low"] <= row["val accuracy"] <= row["val ci95 high"]
+    better = json.loads(json.dumps(found["no_label_smoothing"]))
+    better["validation_scores"]["flip_tta"]["accuracy"] += 0.1
+    table = champion.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
+    assert table["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.1])
