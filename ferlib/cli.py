@@ -72,12 +72,21 @@ def _bench_all(args: argparse.Namespace) -> int:
                            photos_dir=args.photos if args.photos and args.photos.exists() else None,
                            champion=args.model if args.model.is_file() else None,
                            cache_dir=args.cache or _default_cache())
-    out = args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json"
+    return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json", report,
+                        benchmark.markdown(report))
+
+
+def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:
+    """Write a benchmark result as JSON (and Markdown beside it), print it and return 0."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str))
-    out.with_suffix(".md").write_text(benchmark.markdown(report))
-    print(benchmark.markdown(report))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    out.write_text(json.dumps(result, indent=2, default=str))
+    if markdown is None:
+        print(json.dumps(result, indent=2, default=str))
+        print(f"wrote {out}")
+    else:
+        out.with_suffix(".md").write_text(markdown)
+        print(markdown)
+        print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 
 
@@ -92,25 +101,15 @@ def _bench(args: argparse.Namespace) -> int:
         result = bench.feature_cache_speedup(n_images=args.images, image_size=args.size, epochs=args.epochs)
     else:
         result = bench.training_throughput(args.experiment, args.profile, steps=args.steps)
-    out = args.json or PROJECT_ROOT / "outputs" / "bench" / f"{args.which}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    print(f"wrote {out}")
-    return 0
+    return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / f"{args.which}.json", result)
 
 
 def _bench_audit(args: argparse.Namespace) -> int:
     from ferlib import audit_bench
 
     result, _ = audit_bench.run_benchmark(args.data, args.cache or _default_cache(), seed=0)
-    out = args.json or PROJECT_ROOT / "outputs" / "bench" / "audit.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str))
-    out.with_suffix(".md").write_text(audit_bench.to_markdown(result))
-    print(audit_bench.to_markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
-    return 0
+    return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "audit.json", result,
+                        audit_bench.to_markdown(result))
 
 
 def _audit(args: argparse.Namespace) -> int:

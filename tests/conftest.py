@@ -41,6 +41,15 @@ def make_class_tree(root: Path, counts: dict[str, int], start_seed: int = 0, fmt
     return root
 
 
+def tiny_data(n=60, size=24, seed=0):
+    """Return uint8 images with a learnable per-class brightness signal and their labels (0-4 cycling)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 5
+    images = rng.integers(0, 60, size=(n, size, size, 3)).astype(np.uint8)
+    images[:, : size // 2] += (labels * 35).astype(np.uint8)[:, None, None, None]  # learnable signal
+    return images, labels
+
+
 @pytest.fixture
 def smoke_settings(tmp_path):
     """RunSettings for the smoke profile writing into tmp_path."""

@@ -14,14 +14,7 @@ from ferlib.augment import RandomFaceAffine, augment_batch, build_augmentation
 from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_experiment
 from ferlib.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.models import build_model
-
-
-def tiny_data(n=60, size=24, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 5
-    images = rng.integers(0, 60, size=(n, size, size, 3)).astype(np.uint8)
-    images[:, : size // 2] += (labels * 35).astype(np.uint8)[:, None, None, None]  # learnable signal
-    return images, labels
+from tests.conftest import tiny_data
 
 
 def tiny_c1(epochs=1, **changes):
