@@ -32,6 +32,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_augmentation": {"augmentation": "none"},
     "no_label_smoothing": {"label_smoothing": 0.0},
     "constant_lr": {"schedule": "constant", "warmup_epochs": 0},
+    "peak_lr_1e-3": {"learning_rate": 1e-3},
     "adam_no_weight_decay": {"optimizer": "adam", "weight_decay": 0.0},
     "wider_48_384": {"filters": (48, 96, 192, 384)},
     "narrower_16_128": {"filters": (16, 32, 64, 128)},
@@ -41,6 +42,7 @@ ABLATION_DESCRIPTIONS = {
     "no_augmentation": "no augmentation (mirror, affine, brightness/contrast, erasing all off)",
     "no_label_smoothing": "plain cross-entropy instead of label smoothing 0.1",
     "constant_lr": "constant learning rate instead of warm-up + cosine decay",
+    "peak_lr_1e-3": "peak learning rate 1e-3 instead of 2e-3",
     "adam_no_weight_decay": "Adam without weight decay instead of AdamW",
     "wider_48_384": "widths 48-96-192-384 instead of 32-64-128-256",
     "narrower_16_128": "widths 16-32-64-128 instead of 32-64-128-256",
@@ -113,8 +115,11 @@ def ablation_variant(name: str, profile: str, epochs: int | None = None, key: st
     if name not in ABLATIONS:
         raise KeyError(f"unknown ablation {name!r}; known: {', '.join(ABLATIONS)}")
     base = get_experiment(key, profile)
-    phases = tuple(dataclasses.replace(p, epochs=epochs) for p in base.phases) if epochs else base.phases
     changes = dict(ABLATIONS[name])
+    phase_changes = {k: changes.pop(k) for k in ("learning_rate",) if k in changes}
+    if epochs:
+        phase_changes["epochs"] = epochs
+    phases = tuple(dataclasses.replace(p, **phase_changes) for p in base.phases)
     warmup = changes.pop("warmup_epochs", base.warmup_epochs)
     if epochs:  # keep the warm-up a small share of a shortened budget
         warmup = min(warmup, max(0, epochs // 8))

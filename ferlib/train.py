@@ -30,6 +30,7 @@ from ferlib.classes import NUM_CLASSES
 from ferlib.models import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 
 DONE_FILE = "done.json"
+EPOCH_CLOCK_FILE = "epoch_seconds.txt"
 
 
 @dataclass
@@ -83,6 +84,22 @@ class LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+class EpochClock(keras.callbacks.Callback):
+    """Keep the training time of a phase's finished epochs in a file, summed over interrupted sessions."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.before, self.start = 0.0, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.before = float(self.path.read_text()) if self.path.exists() else 0.0
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.path.write_text(f"{self.before + time.perf_counter() - self.start:.2f}")
+
+
 def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
     """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
     zero over the phase's steps ("cosine")."""
@@ -126,6 +143,7 @@ def _callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
     mode = "max" if "acc" in phase.monitor else "min"
     callbacks: list[keras.callbacks.Callback] = [
         LogLearningRate(),
+        EpochClock(phase_dir / EPOCH_CLOCK_FILE),
         keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
         keras.callbacks.ModelCheckpoint(str(phase_dir / "last.keras")),
         keras.callbacks.ModelCheckpoint(
@@ -214,10 +232,14 @@ def _fit_phase(model, phase: Phase, phase_dir: Path, data: tuple, experiment: Ex
         train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
     trainee.compile(**compile_options(experiment, phase, math.ceil(len(y_train) / batch_size)),
                     jit_compile=jit_compile)
+    clock = phase_dir / EPOCH_CLOCK_FILE
+    before = float(clock.read_text()) if clock.exists() else 0.0  # epochs trained before an interruption
     start = time.perf_counter()
     trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=weights,
                 callbacks=_callbacks(phase_dir, phase), verbose=verbose, shuffle=False)
-    timings["fit_s"] = time.perf_counter() - start
+    timings["fit_s"] = time.perf_counter() - start + before
+    if before:
+        timings["fit_s_before_resuming"] = before
     if trainee is not model:  # best head checkpoint -> full model checkpoint
         head_of(model).set_weights(keras.models.load_model(phase_dir / "best.keras").get_weights())
         model.save(phase_dir / "best.keras")
@@ -260,6 +282,7 @@ def train_experiment(
     class_weight = class_weights(y_train) if experiment.class_weights else None
     data = (x_train, y_train, x_val, y_val)
     timings: dict[str, dict] = {}
+    earlier = 0.0  # training time spent in earlier, interrupted sessions (counted in wall_time_s)
     start = time.perf_counter()
     with precision_policy(mixed_precision), distribution_strategy().scope():
         model = build_model(experiment, weights, seed=seed)
@@ -268,12 +291,14 @@ def train_experiment(
             phase_dir.mkdir(exist_ok=True)
             if (phase_dir / DONE_FILE).exists():  # finished before an interruption: continue from its best
                 timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
+                earlier += sum(timings[phase_dir.name].values()) - timings[phase_dir.name].get("fit_s_before_resuming", 0)
             else:
                 timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, data, experiment, seed, batch_size,
                                                      class_weight, cache_features, jit_compile, verbose)
                 (phase_dir / DONE_FILE).write_text(json.dumps(timings[phase_dir.name]))
+                earlier += timings[phase_dir.name].get("fit_s_before_resuming", 0.0)
             model = keras.models.load_model(phase_dir / "best.keras")
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start + earlier
     history = _read_history(run_dir, len(experiment.phases))
     best_epoch, kept_phase = _best_epoch(history, experiment)
     kept = f"phase{kept_phase}/best.keras"

@@ -128,7 +128,8 @@ def test_ablation_variants_change_one_thing_and_share_the_budget():
         assert [p.epochs for p in variant.phases] == [8] and variant.warmup_epochs <= 1
         differs = {f.name for f in dataclasses.fields(base)
                    if getattr(variant, f.name) != getattr(base, f.name)} - {"phases", "warmup_epochs"}
-        assert differs == set(changes) - {"warmup_epochs"}, name
+        assert differs == set(changes) - {"warmup_epochs", "learning_rate"}, name
+        assert variant.phases[0].learning_rate == changes.get("learning_rate", base.phases[0].learning_rate)
     with pytest.raises(KeyError, match="unknown ablation"):
         champion.ablation_variant("no_cnn", "cpu")
 

@@ -82,7 +82,11 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     resumed = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
     assert resumed.run_dir == run_dir and not resumed.reused
     assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]  # two epochs before, two after resuming
-    assert json.loads((run_dir / train.DONE_FILE).read_text())["best_epoch"] in (1, 2, 3, 4)
+    done = json.loads((run_dir / train.DONE_FILE).read_text())
+    assert done["best_epoch"] in (1, 2, 3, 4)
+    # the training time counts the two epochs of the interrupted session too
+    before = done["timings"]["phase1"]["fit_s_before_resuming"]
+    assert 0 < before < done["timings"]["phase1"]["fit_s"] <= done["wall_time_s"]
 
 
 def test_class_weights_change_training(tmp_path):
