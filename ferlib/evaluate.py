@@ -58,25 +58,40 @@ class Evaluation:
                 "y_true": encode_labels(self.y_true), "y_pred": encode_labels(self.y_pred)}
 
 
-def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: bool = False) -> np.ndarray:
-    """Return class probabilities (n, 5) for uint8 images, in input order; with `tta_flip`, the mean of
-    the predictions for each image and its mirror image (left-right)."""
+def tta_views(images: np.ndarray, flip: bool = False, shift: int = 0) -> list[np.ndarray]:
+    """Return the test-time views of a batch: the images, with `shift` the four diagonal moves by `shift`
+    pixels, and with `flip` each of those mirrored (left-right).
+
+    For a network that sees only its central crop (C1), rolling by at most the crop's margin is exactly
+    a corner crop: the pixels that wrap around land outside the window the network looks at.
+    """
+    images = np.asarray(images)
+    moves = [(0, 0)] + ([(shift, shift), (shift, -shift), (-shift, shift), (-shift, -shift)] if shift else [])
+    views = [np.roll(images, move, axis=(1, 2)) if move != (0, 0) else images for move in moves]
+    if flip:
+        views += [np.ascontiguousarray(v[:, :, ::-1]) for v in views]
+    return views
+
+
+def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: bool = False,
+                  tta_shift: int = 0) -> np.ndarray:
+    """Return class probabilities (n, 5) for uint8 images, in input order; with `tta_flip` and/or
+    `tta_shift`, the mean over the views of `tta_views` (flip alone: the image and its mirror image)."""
     import tensorflow as tf
 
     def predict(x: np.ndarray) -> np.ndarray:
         ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).prefetch(tf.data.AUTOTUNE)
         return np.asarray(model.predict(ds, verbose=0), dtype=np.float64)
 
-    probs = predict(images)
-    if tta_flip:
-        probs = (probs + predict(np.ascontiguousarray(images[:, :, ::-1]))) / 2
-    return probs
+    views = tta_views(images, tta_flip, tta_shift)
+    return sum(predict(v) for v in views) / len(views)
 
 
 def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64,
-                   tta_flip: bool = False) -> Evaluation:
-    """Return the Evaluation of a model on images with integer labels (flip-averaged with `tta_flip`)."""
-    probs = predict_probs(model, images, batch_size, tta_flip=tta_flip)
+                   tta_flip: bool = False, tta_shift: int = 0) -> Evaluation:
+    """Return the Evaluation of a model on images with integer labels (averaged over test-time views
+    with `tta_flip` / `tta_shift`, see `tta_views`)."""
+    probs = predict_probs(model, images, batch_size, tta_flip=tta_flip, tta_shift=tta_shift)
     return Evaluation(y_true=np.asarray(labels, dtype=np.int64), y_pred=probs.argmax(axis=1), probs=probs)
 
 

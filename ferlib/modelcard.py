@@ -67,6 +67,15 @@ def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any]
     return path
 
 
+def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
+    """Return (flip, shift): the test-time averaging a card asks for (its "tta" entry, else the
+    experiment's tta_flip; see `ferlib.evaluate.tta_views`)."""
+    tta = card.get("tta")
+    if tta:
+        return bool(tta.get("flip", False)), int(tta.get("shift", 0))
+    return bool((card.get("experiment") or {}).get("tta_flip", False)), 0
+
+
 def update_card(model_path: str | Path, **entries: Any) -> dict[str, Any]:
     """Add or replace top-level entries (e.g. calibration=...) in a saved model's card; return the card."""
     path = card_path(Path(model_path))

@@ -24,7 +24,8 @@ from ferlib.calibration import apply_temperature
 from ferlib.decode import DecodeError, decode_bytes, pil_to_rgb, read_image
 from ferlib.faces import (CROP_MARGIN, DEFAULT_DETECTOR, Box, DetectorConfig, detect_faces, face_inputs,
                           training_conversion, whole_image_box)
-from ferlib.modelcard import load_with_card
+from ferlib.evaluate import tta_views
+from ferlib.modelcard import load_with_card, tta_settings
 
 ImageInput = str | Path | Image.Image | np.ndarray | bytes
 
@@ -134,13 +135,24 @@ class EmotionClassifier:
         """Return True when the card holds a fitted calibration."""
         return bool(self.card.get("calibration"))
 
+    @property
+    def tta(self) -> tuple[bool, int]:
+        """Return (flip, shift): the test-time averaging the card asks for (as in the reported scores)."""
+        return tta_settings(self.card)
+
     def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
-        """Return the model's own (uncalibrated) probabilities for uint8 inputs (n, size, size, 3)."""
+        """Return the model's own (uncalibrated) probabilities for uint8 inputs (n, size, size, 3),
+        averaged over the card's test-time views (see `ferlib.evaluate.tta_views`)."""
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)))
-        out = [np.asarray(self.model(faces[i: i + self.batch_size], training=False), dtype=np.float64)
-               for i in range(0, len(faces), self.batch_size)]
-        return np.concatenate(out)
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            out = [np.asarray(self.model(x[i: i + self.batch_size], training=False), dtype=np.float64)
+                   for i in range(0, len(x), self.batch_size)]
+            return np.concatenate(out)
+
+        views = tta_views(faces, *self.tta)
+        return sum(predict(v) for v in views) / len(views)
 
     def probabilities(self, faces: np.ndarray) -> np.ndarray:
         """Return calibrated probabilities (n, classes) for uint8 inputs (n, size, size, 3)."""

@@ -42,7 +42,8 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
     scores = report["accuracy"]["FER-2013 test (five classes)"]["this project"]
     assert scores["n"] == 10 and scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
     text = benchmark.markdown(report)
-    assert "| this project |" in text and "skipped" in text and "run_all.sh wall time" in text
+    assert scores["flip_averaging"] is False and scores["shifted_views_px"] == 0  # the card asks for no averaging
+    assert "| this project (1 test-time view) |" in text and "skipped" in text and "run_all.sh wall time" in text
 
 
 def test_run_all_history_keeps_the_latest_run_per_profile(tmp_path):
@@ -55,3 +56,10 @@ def test_run_all_history_keeps_the_latest_run_per_profile(tmp_path):
                        "2026-01-02T00:00:00Z,cpu,embedded,01_eda,1000,b\n")
     rows = {r["profile"]: r for r in benchmark.run_all_history(history)}
     assert rows["smoke"]["seconds"] == 90 and rows["smoke"]["notebooks"] == 3 and rows["cpu"]["git_commit"] == "b"
+    assert "per_notebook_s" not in rows["smoke"]
+    (tmp_path / "run_all_timings_cpu.csv").write_text("notebook,seconds,status\n01_eda,28,ok\n02_baseline_cnn,264,ok\n")
+    rows = {r["profile"]: r for r in benchmark.run_all_history(history)}
+    assert rows["cpu"]["per_notebook_s"] == {"01_eda": 28, "02_baseline_cnn": 264}
+    text = benchmark.markdown({"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"},
+                               "started": "now", "run_all": list(rows.values())})
+    assert "Per notebook, profile cpu: 01_eda 0.5 min, 02_baseline_cnn 4.4 min." in text

@@ -20,7 +20,7 @@ from tests.conftest import tiny_data
 def tiny_c1(epochs=1, **changes):
     c1 = get_experiment("C1", "smoke")
     phases = (Phase(epochs=epochs, learning_rate=2e-3, monitor="val_accuracy"),)
-    return dataclasses.replace(c1, image_size=24, filters=(4, 8), phases=phases, **changes)
+    return dataclasses.replace(c1, **({"image_size": 24, "filters": (4, 8), "crop": 0, "phases": phases} | changes))
 
 
 def test_recipe_fields_leave_the_study_experiments_run_keys_unchanged():
@@ -49,6 +49,29 @@ def test_c1_takes_raw_uint8_rgb_and_rescales_inside(tmp_path):
     model.save(tmp_path / "c1.keras")  # plain Keras layers only: loads in safe mode
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "c1.keras").predict(images, verbose=0), probs,
                                rtol=1e-5)
+
+
+def test_c1_sees_only_the_central_crop_and_keeps_it_after_saving(tmp_path):
+    """Pixels outside the central crop cannot change a prediction; inside it they do. The crop is
+    part of the saved model, so it still takes whole faces after loading."""
+    from ferlib.models import build_fer_cnn
+
+    model = build_fer_cnn(24, filters=(4, 8), seed=0, crop=16)
+    assert model.input_shape == (None, 24, 24, 3) and model.get_layer("center_crop").output.shape[1:3] == (16, 16)
+    images = np.random.default_rng(1).integers(0, 256, (3, 24, 24, 3)).astype(np.uint8)
+    border, centre = images.copy(), images.copy()
+    border[:, :4], border[:, :, -4:] = 0, 255  # outside the central 16 x 16
+    centre[:, 8:16, 8:16] = 255 - centre[:, 8:16, 8:16]
+    probs = model.predict(images, verbose=0)
+    np.testing.assert_allclose(model.predict(border, verbose=0), probs, rtol=1e-5)
+    assert np.abs(model.predict(centre, verbose=0) - probs).max() > 1e-4
+    whole = build_fer_cnn(24, filters=(4, 8), seed=0)
+    assert np.abs(whole.predict(border, verbose=0) - whole.predict(images, verbose=0)).max() > 1e-4
+    model.save(tmp_path / "cropped.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "cropped.keras").predict(border, verbose=0),
+                               probs, rtol=1e-5)
+    with pytest.raises(ValueError, match="crop must be between"):
+        build_fer_cnn(24, crop=32)
 
 
 def test_label_smoothing_is_applied_to_the_loss():
@@ -95,6 +118,36 @@ def test_flip_tta_is_the_mean_of_the_image_and_mirror_predictions():
     np.testing.assert_array_equal(evaluation.y_pred, tta.argmax(axis=1))
 
 
+def test_crop_tta_averages_the_centre_and_corner_crops_with_their_mirror_images():
+    """For a network that sees its central 16 of 24 px, the shifted views are exactly the corner crops:
+    the same predictions as a network without the crop layer run on the five crops cut out by hand."""
+    from ferlib.evaluate import tta_views
+    from ferlib.models import build_fer_cnn
+
+    cropped = build_fer_cnn(24, filters=(4, 8), seed=2, crop=16)
+    whole16 = build_fer_cnn(16, filters=(4, 8), seed=2)
+    whole16.set_weights(cropped.get_weights())
+    images = np.random.default_rng(3).integers(0, 256, (5, 24, 24, 3)).astype(np.uint8)
+    corners = [images[:, 4:20, 4:20], images[:, :16, :16], images[:, :16, 8:], images[:, 8:, :16], images[:, 8:, 8:]]
+    by_hand = [predict_probs(whole16, c, 4) for c in corners]
+    by_hand += [predict_probs(whole16, c[:, :, ::-1], 4) for c in corners]
+    tta = predict_probs(cropped, images, 4, tta_flip=True, tta_shift=4)
+    np.testing.assert_allclose(tta, np.mean(by_hand, axis=0), rtol=1e-5, atol=1e-6)
+    assert len(tta_views(images, flip=True, shift=4)) == 10 and len(tta_views(images)) == 1
+    assert champion.crop_margin(get_experiment("C1", "cpu")) == 4
+    assert set(champion.tta_modes(4)) == {"plain", "flip_tta", "crops_flip_tta"} and set(champion.tta_modes(0)) == {
+        "plain", "flip_tta"}
+
+
+def test_tta_mode_is_chosen_on_validation_with_ties_to_fewer_views():
+    y = np.arange(10) % 5
+    def ev(correct):
+        return Evaluation(y, np.where(np.arange(10) < correct, y, (y + 1) % 5), np.zeros((10, 5)))
+    assert champion.choose_tta({"plain": ev(6), "flip_tta": ev(8), "crops_flip_tta": ev(7)}) == "flip_tta"
+    assert champion.choose_tta({"plain": ev(8), "flip_tta": ev(8), "crops_flip_tta": ev(8)}) == "plain"
+    assert champion.choose_tta({"plain": ev(5), "flip_tta": ev(8), "crops_flip_tta": ev(9)}) == "crops_flip_tta"
+
+
 def test_face_affine_mirrors_exactly_and_fer_augmentation_stays_grey_and_in_range():
     images = np.random.default_rng(2).integers(0, 256, (32, 24, 24, 3)).astype(np.float32)
     mirror_only = RandomFaceAffine(rotation_deg=0, zoom=0, shift=0, seed=3)
@@ -132,21 +185,52 @@ def test_ablation_variants_change_one_thing_and_share_the_budget():
         assert variant.phases[0].learning_rate == changes.get("learning_rate", base.phases[0].learning_rate)
     with pytest.raises(KeyError, match="unknown ablation"):
         champion.ablation_variant("no_cnn", "cpu")
+    capped = champion.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
+    assert capped.max_train == 6000 and capped.crop == 0 and base.crop == 40 and base.max_train is None
 
 
 def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
     from ferlib.datasets import prepare_internal
 
     internal = prepare_internal(smoke_settings, progress=False)
-    results = champion.run_ablation(smoke_settings, internal, ["no_label_smoothing"], epochs=1, verbose=0)
+    results = champion.run_ablation(smoke_settings, internal, ["no_label_smoothing"], epochs=1, verbose=0,
+                                    max_train=len(internal.train) // 2)
     found = champion.read_ablation(smoke_settings.output_dir / "results" / "smoke", smoke_settings.seed)
     assert set(found) == set(results) == {"no_label_smoothing"}
     assert found["no_label_smoothing"]["settings"]["key"] == "C1"
     assert "label_smoothing" not in found["no_label_smoothing"]["settings"]  # at its default, so left out
     row = champion.ablation_table(found).loc["no_label_smoothing"]
     assert row["epochs"] == 1 and row["n (val)"] == len(internal.val)
+    assert row["n (train)"] == pytest.approx(len(internal.train) // 2, abs=5)  # stratified: rounding per class
     assert row["val ci95 low"] <= row["val accuracy"] <= row["val ci95 high"]
     better = json.loads(json.dumps(found["no_label_smoothing"]))
     better["validation_scores"]["flip_tta"]["accuracy"] += 0.1
     table = champion.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
     assert table["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.1])
+
+
+def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_mode(tmp_path, capsys, monkeypatch):
+    """`python -m ferlib champion` is the reproduction command: it prints the scores per test-time mode,
+    the mode chosen on validation and the split by copies, and saves the model that `bench` measures."""
+    from ferlib import cli, modelcard
+    from tests.conftest import make_class_tree
+
+    monkeypatch.setenv("FERLIB_CACHE_DIR", str(tmp_path / "cache"))
+    classes = ("Angry", "Fear", "Happy", "Sad", "Suprise")
+    internal = make_class_tree(tmp_path / "hfe" / "Data", {c: 12 for c in classes})
+    external = make_class_tree(tmp_path / "ext" / "Data", {c: 4 for c in classes}, start_seed=500)
+    code = cli.main(["champion", "--profile", "smoke", "--data", str(internal.parent), "--external",
+                     str(external.parent), "--output-dir", str(tmp_path / "out")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    report = json.loads(printed[printed.index("{"): printed.rindex("}") + 1])
+    assert set(report["external"]) == set(report["validation"]) == {"plain", "flip_tta", "crops_flip_tta"}
+    assert report["external"]["plain"]["n"] == 20 and report["test_time_mode"]["chosen_on"] == "validation accuracy"
+    by_copy = report["external_by_copy"]  # distinct synthetic faces: no external image has a copy
+    assert by_copy["with_copy"] is None and by_copy["without_copy"]["n"] == 20
+    model_path = tmp_path / "out" / "models" / "smoke" / "cpu_champion.keras"
+    assert f"saved {model_path}" in printed
+    loaded = modelcard.load_with_card(model_path)
+    assert loaded.card["tta"] == report["test_time_mode"] and loaded.card["experiment"]["key"] == "C1"
+    kept = report["test_time_mode"]["mode"]
+    assert loaded.card["metrics"]["accuracy"] == report["validation"][kept]["accuracy"]  # as the card's mode scores

@@ -63,6 +63,11 @@ def test_evaluate_writes_the_documented_json(saved_model, tmp_path, capsys):
     assert result["model"]["path"] == str(saved_model) and result["model"]["weights"]
     statuses = {row["status"] for row in result["data"]["not_used"]}
     assert statuses == {"skipped", "excluded"}
+    assert result["model"]["test_time"] == {"flip": False, "shift": 0}  # its card asks for no averaging
+    modelcard.update_card(saved_model, tta={"mode": "flip_tta", "flip": True, "shift": 0})
+    assert cli.main(["evaluate", "--model", str(saved_model), "--data", str(tmp_path / "faces"), "--json", str(out),
+                     "--cache", str(tmp_path / "cache")]) == 0
+    assert json.loads(out.read_text())["model"]["test_time"] == {"flip": True, "shift": 0}
 
 
 def test_evaluate_reports_bad_arguments_clearly(tmp_path, capsys):

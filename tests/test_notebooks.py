@@ -107,5 +107,13 @@ def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
     if notebook.stem == "10_cpu_champion":
         card = json.loads((out / "models" / "smoke" / "cpu_champion.json").read_text())
         assert card["weights"] == "none (trained from scratch)" and card["experiment"]["tta_flip"] is True
-        scores = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())["external_scores"]
-        assert set(scores) == {"plain", "flip_tta"} and scores["flip_tta"]["n"] > 0
+        result = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())
+        scores, validation = result["external_scores"], result["validation_scores"]
+        assert set(scores) == set(validation) == {"plain", "flip_tta", "crops_flip_tta"} and scores["flip_tta"]["n"] > 0
+        kept = max(validation, key=lambda mode: validation[mode]["accuracy"])  # the test-time mode chosen on validation
+        assert card["tta"] == result["tta"] and validation[card["tta"]["mode"]]["accuracy"] == validation[kept]["accuracy"]
+        assert result["external"]["accuracy"] == scores[card["tta"]["mode"]]["accuracy"]
+        by_copy = result["external_by_copy"]  # the embedded data plants copies of external images
+        assert by_copy["with_copy"]["n"] > 0 and by_copy["with_copy"]["n"] + by_copy["without_copy"]["n"] == result["external"]["n"]
+        assert by_copy["with_copy"]["correct"] + by_copy["without_copy"]["correct"] == round(
+            result["external"]["accuracy"] * result["external"]["n"])

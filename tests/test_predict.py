@@ -207,3 +207,27 @@ def test_many_faces_on_a_real_group_photo(clf):
     assert isinstance(result, PhotoResult) and result.error is None and len(result.faces) >= 20
     for face in result.faces:
         _check_record(face, result.size)
+
+
+def test_predict_averages_the_test_time_views_the_card_asks_for(tmp_path):
+    """A champion scored with flip (and crop) averaging predicts on photos with the same averaging, so a
+    user's predictions are made the way the reported accuracy was measured."""
+    from ferlib.evaluate import predict_probs
+    from ferlib.models import build_fer_cnn
+
+    model = build_fer_cnn(32, filters=(4, 8), seed=0, crop=28)
+    path = modelcard.save_with_card(model, tmp_path / "c1.keras", experiment={"key": "C1", "tta_flip": True},
+                                    weights="none (trained from scratch)", data={"source": "test"},
+                                    metrics={"accuracy": 0.5}, provenance={"seed": 0})
+    faces = np.random.default_rng(4).integers(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    flip_only = EmotionClassifier.load(path)
+    assert flip_only.tta == (True, 0)
+    np.testing.assert_allclose(flip_only.raw_probabilities(faces), predict_probs(model, faces, tta_flip=True),
+                               rtol=1e-5, atol=1e-6)
+    modelcard.update_card(path, tta={"mode": "crops_flip_tta", "flip": True, "shift": 2})
+    crops = EmotionClassifier.load(path)
+    assert crops.tta == (True, 2)
+    expected = predict_probs(model, faces, tta_flip=True, tta_shift=2)
+    np.testing.assert_allclose(crops.raw_probabilities(faces), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected, predict_probs(model, faces))
+    assert EmotionClassifier(model, {"classes": CLASSES, "input": {"size": 32}}).tta == (False, 0)

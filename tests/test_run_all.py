@@ -28,5 +28,5 @@ def test_bad_options_fail_with_a_clear_message(args, message):
 def test_help_lists_the_options():
     proc = run_all("--help")
     assert proc.returncode == 0
-    for option in ("--profile", "--data", "--external", "--notebooks", "--weights", "--tests"):
+    for option in ("--profile", "--data", "--external", "--notebooks", "--weights", "--tests", "--bench"):
         assert option in proc.stdout
