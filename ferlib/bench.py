@@ -139,14 +139,14 @@ def pipeline_overhead(key: str, profile: str = "cpu", steps: int = 15, batch_siz
 
     from ferlib.augment import build_augmentation
     from ferlib.data import make_dataset
-    from ferlib.models import build_model, set_trainable_from
+    from ferlib.models import build_model, is_transfer, set_trainable_from
 
     experiment = get_experiment(key, profile)
     phase = experiment.phases[-1]
     n = steps * batch_size
     x, y = _synthetic_batch(n, experiment.image_size, seed)
     model = build_model(experiment, "random", seed=seed)
-    if experiment.backbone != "custom_cnn":
+    if is_transfer(experiment.backbone):  # networks trained from scratch (V1, C1) train every layer
         set_trainable_from(model, phase.trainable_from if phase.trainable_from is not None else 10**6)
     model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), loss="sparse_categorical_crossentropy",
                   jit_compile="auto")

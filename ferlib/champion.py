@@ -245,7 +245,8 @@ def read_ablation(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
 def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Return one row per variant: what changed, epochs, training images, validation accuracy plain
     (with its 95% interval), flip-averaged and five crops x flip (cropping variants), the difference
-    to the champion recipe (flip TTA), best epoch and training time."""
+    to the champion recipe (flip TTA) with McNemar's p-value on the paired validation predictions,
+    best epoch and training time."""
     rows = []
     for name, r in results.items():
         scores = r["validation_scores"]
@@ -263,7 +264,19 @@ def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame(rows).set_index("variant")
     if "champion" in table.index:
         table["vs champion (flip TTA)"] = table["val accuracy (flip TTA)"] - table.loc["champion", "val accuracy (flip TTA)"]
+        table["McNemar p vs champion"] = [_mcnemar_vs(results["champion"], r) for r in results.values()]
     return table
+
+
+def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
+    """Return McNemar's p-value for two variants' flip-averaged validation predictions (same images),
+    NaN when a result has no stored predictions."""
+    from ferlib.stats import decode_labels, mcnemar
+
+    a, b = reference.get("validation", {}), other.get("validation", {})
+    if not all(k in d for d in (a, b) for k in ("y_true", "y_pred")):
+        return float("nan")
+    return mcnemar(decode_labels(a["y_true"]), decode_labels(a["y_pred"]), decode_labels(b["y_pred"])).p_value
 
 
 def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,

@@ -1,6 +1,8 @@
 """Benchmarks run end to end on tiny inputs and report consistent quantities (no speed asserted)."""
 from __future__ import annotations
 
+import pytest
+
 from ferlib import bench
 from tests.conftest import make_class_tree
 
@@ -14,9 +16,10 @@ def test_image_loading_counts_every_usable_image_cold_and_warm(tmp_path):
     assert "hfe" in result["data"] and result["machine"]["cpus"] >= 1
 
 
-def test_pipeline_overhead_compares_the_same_number_of_images():
-    result = bench.pipeline_overhead("V1", "smoke", steps=2, batch_size=16)
-    assert result["images"] == 32 and result["backbone"] == "custom_cnn"
+@pytest.mark.parametrize("key", ["V1", "C1"])  # both networks trained from scratch: every layer trains
+def test_pipeline_overhead_compares_the_same_number_of_images(key):
+    result = bench.pipeline_overhead(key, "smoke", steps=2, batch_size=16)
+    assert result["images"] == 32 and result["backbone"] == {"V1": "custom_cnn", "C1": "fer_cnn"}[key]
     raw, pipe = result["raw_images_per_s"], result["pipeline_images_per_s"]
     assert raw > 0 and pipe > 0
     assert abs(result["pipeline_overhead_percent"] - 100 * (raw / pipe - 1)) < 2  # overhead = extra time per image

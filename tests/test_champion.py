@@ -207,6 +207,13 @@ def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
     better["validation_scores"]["flip_tta"]["accuracy"] += 0.1
     table = champion.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
     assert table["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.1])
+    assert table.loc["champion", "McNemar p vs champion"] == 1.0  # the same predictions: no discordant image
+    flipped = json.loads(json.dumps(found["no_label_smoothing"]))
+    y_true = flipped["validation"]["y_true"]
+    flipped["validation"]["y_pred"] = "".join(str((int(c) + 1) % 5) for c in y_true)  # every image wrong
+    table = champion.ablation_table({"champion": found["no_label_smoothing"], "all_wrong": flipped})
+    right = int(sum(a == b for a, b in zip(y_true, found["no_label_smoothing"]["validation"]["y_pred"])))
+    assert (table.loc["all_wrong", "McNemar p vs champion"] < 0.05) == (right >= 6)
 
 
 def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_mode(tmp_path, capsys, monkeypatch):
