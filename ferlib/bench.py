@@ -119,6 +119,7 @@ def image_loading(data_dir: Path, size: int = 48, cache_root: Path | None = None
 
     source = detect_source(Path(data_dir), "internal")
     out: dict[str, Any] = {"data": source.describe(), "size": size}
+    Path(cache_root).mkdir(parents=True, exist_ok=True)  # a fresh clone has no outputs/cache yet
     with tempfile.TemporaryDirectory(dir=cache_root) as tmp:
         for run in ("cold", "warm"):
             start = time.perf_counter()
