@@ -24,7 +24,7 @@ from ferlib.calibration import apply_temperature
 from ferlib.decode import DecodeError, decode_bytes, pil_to_rgb, read_image
 from ferlib.faces import (CROP_MARGIN, DEFAULT_DETECTOR, Box, DetectorConfig, detect_faces, face_inputs,
                           training_conversion, whole_image_box)
-from ferlib.evaluate import tta_views
+from ferlib.evaluate import average_over_views
 from ferlib.modelcard import load_with_card, tta_settings
 
 ImageInput = str | Path | Image.Image | np.ndarray | bytes
@@ -151,8 +151,7 @@ class EmotionClassifier:
                    for i in range(0, len(x), self.batch_size)]
             return np.concatenate(out)
 
-        views = tta_views(faces, *self.tta)  # one model call for every view: a call costs more than a view
-        return predict(np.concatenate(views)).reshape(len(views), len(faces), -1).mean(axis=0)
+        return average_over_views(predict, faces, *self.tta)
 
     def probabilities(self, faces: np.ndarray) -> np.ndarray:
         """Return calibrated probabilities (n, classes) for uint8 inputs (n, size, size, 3)."""
