@@ -5,6 +5,7 @@
 #   bash run_all.sh                         # default profile (full with a GPU, cpu without), embedded data
 #   bash run_all.sh --profile smoke         # quick check of every notebook
 #   bash run_all.sh --data DIR --external DIR --notebooks 01,02
+#   open outputs/reports/index.html      # the landing page: every report, its result, the verdicts
 #   bash run_all.sh --tests [PYTEST ARGS]   # set up and run the test suite instead
 #   bash run_all.sh --bench [BENCH ARGS]    # set up (plus the fer package) and run python -m ferlib bench
 set -euo pipefail
@@ -26,6 +27,7 @@ Usage: bash run_all.sh [options]
   --weights W         backbone weights: imagenet, random or a weights file (default: the profile's;
                       full uses imagenet and stops with a clear message offline unless you say random)
   --force             retrain finished experiments instead of reusing them
+  --output DIR        where executed notebooks, reports, results and figures go (default: outputs)
   --setup-only        create/refresh .venv and the Jupyter kernel, then stop
   --tests [ARGS...]   set up, then run pytest with ARGS (everything after --tests goes to pytest)
   --bench [ARGS...]   set up, install the benchmark-only `fer` package (for its side-by-side rows),
@@ -37,6 +39,7 @@ EOF
 }
 
 PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; WEIGHTS=""; FORCE=False; MODE=notebooks; PASS_ARGS=()
+OUT_ARG=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
@@ -46,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     --seed) SEED="$2"; shift 2 ;;
     --weights) WEIGHTS="$2"; shift 2 ;;
     --force) FORCE=True; shift ;;
+    --output) OUT_ARG="$2"; shift 2 ;;
     --setup-only) MODE=setup; shift ;;
     --tests) MODE=tests; shift; PASS_ARGS=("$@"); break ;;
     --bench) MODE=bench; shift; PASS_ARGS=("$@"); break ;;
@@ -96,6 +100,7 @@ fi
 
 abspath() { [[ -z "$1" ]] && return 0; "$VENV/bin/python" -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
 DATA="$(abspath "$DATA")"; EXTERNAL="$(abspath "$EXTERNAL")"
+[[ -n "$OUT_ARG" ]] && OUT="$(abspath "$OUT_ARG")"
 case "$WEIGHTS" in ""|imagenet|random) ;; *) WEIGHTS="$(abspath "$WEIGHTS")" ;; esac
 for path in "$DATA" "$EXTERNAL"; do
   [[ -z "$path" || -e "$path" ]] || { echo "run_all.sh: data path not found: $path" >&2; exit 2; }
@@ -111,42 +116,72 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   done
 done
 [[ ${#selected[@]} -gt 0 ]] || { echo "run_all.sh: no notebook matches '$NOTEBOOKS'" >&2; exit 2; }
+# the summary (08) judges what 09 and 10 measured too, so it runs after every other selected notebook
+ordered=(); summary_nb=""
+for name in "${selected[@]}"; do
+  if [[ "$name" == 08_* ]]; then summary_nb="$name"; else ordered+=("$name"); fi
+done
+[[ -n "$summary_nb" ]] && ordered+=("$summary_nb")
+selected=("${ordered[@]}")
 
-mkdir -p "$OUT/notebooks" "$OUT/reports"
-params=(-p profile "$PROFILE" -p seed "$SEED" -p force "$FORCE")
-[[ -n "$DATA" ]] && params+=(-p data_dir "$DATA")
-[[ -n "$EXTERNAL" ]] && params+=(-p external_dir "$EXTERNAL")
+mkdir -p "$OUT/notebooks" "$OUT/reports" "$OUT/logs"
+# paths as the notebooks (run in notebooks/) see them: relative when inside the project or beside it, so the
+# reports' parameter cells show no folder of this machine; anything else as given
+nbpath() {
+  "$VENV/bin/python" - "$1" "$ROOT" <<'PY'
+import os, sys
+path, root = sys.argv[1], sys.argv[2]
+rel = os.path.relpath(path, root)
+print(os.path.relpath(path, os.path.join(root, "notebooks")) if rel.split(os.sep).count("..") <= 1 else path)
+PY
+}
+params=(-p profile "$PROFILE" -p seed "$SEED" -p force "$FORCE" -p output_dir "$(nbpath "$OUT")")
+[[ -n "$DATA" ]] && params+=(-p data_dir "$(nbpath "$DATA")")
+[[ -n "$EXTERNAL" ]] && params+=(-p external_dir "$(nbpath "$EXTERNAL")")
 [[ -n "$WEIGHTS" ]] && params+=(-p weights "$WEIGHTS")
-export MPLBACKEND=Agg PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2
+export TF_CPP_MIN_LOG_LEVEL=2
 
-log "profile=$PROFILE seed=$SEED data=${DATA:-<default>} external=${EXTERNAL:-<default>}"
+log "profile=$PROFILE seed=$SEED data=${DATA:-<default>} external=${EXTERNAL:-<default>} output=$OUT"
 log "notebooks: ${selected[*]}"
 echo "notebook,seconds,status" > "$OUT/timings.csv"
 RESOLVED=$("$VENV/bin/python" -c "from ferlib.config import resolve_profile; print(resolve_profile('$PROFILE').name)" 2>/dev/null || echo "$PROFILE")
 total_start=$SECONDS
+tail_pid=""
+stop_tail() {  # let tail print the last lines, then stop it
+  [[ -z "$tail_pid" ]] && return 0
+  sleep 1; kill "$tail_pid" 2>/dev/null || true; wait "$tail_pid" 2>/dev/null || true; tail_pid=""
+}
+trap stop_tail EXIT
 for name in "${selected[@]}"; do
-  log "running $name"
+  log "running $name (progress below; the report keeps results only)"
   start=$SECONDS
   status=ok
+  # progress bars, epoch lines, warnings and TensorFlow's logs go to this file, shown here as it grows
+  export FERLIB_PROGRESS_LOG="$OUT/logs/$name.log"
+  : > "$FERLIB_PROGRESS_LOG"
+  tail -n +1 -s 0.5 -F "$FERLIB_PROGRESS_LOG" 2>/dev/null &
+  tail_pid=$!
   if ! "$VENV/bin/papermill" "notebooks/$name.ipynb" "$OUT/notebooks/$name.ipynb" -k ferlib \
-      --cwd notebooks "${params[@]}" --no-progress-bar; then
+      --cwd notebooks "${params[@]}" --no-progress-bar --log-level WARNING; then
     status=failed
   fi
+  stop_tail
   elapsed=$((SECONDS - start))
-  for variant in code nocode; do
-    extra=(); suffix=""
-    [[ "$variant" == nocode ]] && { extra=(--no-input); suffix=".nocode"; }
-    "$VENV/bin/jupyter" nbconvert --to html "${extra[@]}" --log-level WARN \
-      --output-dir "$OUT/reports" --output "$name$suffix" "$OUT/notebooks/$name.ipynb" || true
-  done
+  unset FERLIB_PROGRESS_LOG
+  "$VENV/bin/python" -m ferlib report "$OUT/notebooks/$name.ipynb" --output-dir "$OUT" >/dev/null \
+    || log "could not render $name to HTML (see above)"
   echo "$name,$elapsed,$status" >> "$OUT/timings.csv"
   if [[ "$status" != ok ]]; then
-    log "FAILED: $name after ${elapsed}s; the failing cell is shown above and in outputs/reports/$name.html"
+    log "FAILED: $name after ${elapsed}s; the failing cell is shown above and in $OUT/reports/$name.html"
     exit 1
   fi
-  log "done $name in ${elapsed}s -> outputs/reports/$name.html"
+  log "done $name in ${elapsed}s -> $OUT/reports/$name.nocode.html"
 done
-log "all ${#selected[@]} notebooks finished in $((SECONDS - total_start))s; timings in outputs/timings.csv"
+log "all ${#selected[@]} notebooks finished in $((SECONDS - total_start))s; timings in $OUT/timings.csv"
+log "checking the reports (every figure embedded, no log lines)"
+"$VENV/bin/python" -m ferlib report --output-dir "$OUT" --check \
+  || log "WARNING: some reports are missing figures or show log lines (listed above)"
+log "open $OUT/reports/index.html"
 # one line per finished run, for `python -m ferlib bench` (wall time per profile)
 history="$OUT/bench/run_all_history.csv"
 mkdir -p "$OUT/bench"

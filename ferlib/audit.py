@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.fftpack
 from PIL import Image
-from tqdm import tqdm
+from ferlib.progress import bar as progress_bar
 
 from ferlib.data import decode_csv_pixels
 from ferlib.decode import DecodeError, read_image
@@ -154,8 +154,8 @@ def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bo
     skipped: list[tuple[str, str]] = []
 
     def decoded() -> Iterator[np.ndarray]:
-        for path, image, reason in tqdm(_decoded(paths), total=len(paths), desc="hash images",
-                                        disable=not progress, mininterval=2):
+        for path, image, reason in progress_bar(_decoded(paths), total=len(paths), desc="hash images",
+                                        disable=not progress):
             if image is None:
                 skipped.append((path, reason))
             else:

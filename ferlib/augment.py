@@ -11,6 +11,14 @@ import keras
 from keras import layers
 
 AUGMENTATIONS = ("none", "geometric", "photometric", "fer")
+# What each pipeline below does, in words (the settings tables show it beside what the study says).
+AUGMENTATION_TEXT = {
+    "none": "none",
+    "geometric": "rotation up to 36 degrees, zoom up to 20%",
+    "photometric": "brightness and contrast up to 30%, Gaussian noise of 0.05 of the range",
+    "fer": "mirror, rotation up to 10 degrees, zoom and shift up to 10%, brightness 10%, contrast 20%, "
+           "random erasing of half the images",
+}
 
 
 class RandomFaceAffine(layers.Layer):

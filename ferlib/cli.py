@@ -6,6 +6,7 @@
     python -m ferlib predict --model MODEL PHOTO_OR_FOLDER... [--json] [--annotate OUT_DIR] [--no-detect]
     python -m ferlib champion --data DIR --external DIR [--profile cpu]
     python -m ferlib ablate --data DIR [--epochs 8] [--variants champion,no_augmentation,...]
+    python -m ferlib report [EXECUTED.ipynb...] [--output-dir outputs] [--check]
 """
 from __future__ import annotations
 
@@ -175,6 +176,31 @@ def _champion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Render executed notebooks to HTML, rebuild the landing page, and (with --check) check every report."""
+    from ferlib.reports.check import check_reports
+    from ferlib.reports.index import build_index
+    from ferlib.reports.render import render
+
+    out = (args.output_dir or PROJECT_ROOT / "outputs").resolve()
+    for executed in args.notebooks:
+        if not executed.is_file():
+            print(f"error: no executed notebook at {executed}", file=sys.stderr)
+            return 2
+        render(executed, out / "reports")
+    index = build_index(out)
+    print(f"landing page: {index}")
+    if not args.check:
+        return 0
+    checks = check_reports(out, forbidden_paths=[str(p) for p in args.forbid])
+    for check in checks:
+        counts = ", ".join(f"{place} {n}" for place, n in check.figures.items())
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: figures {counts}")
+        for problem in check.problems:
+            print(f"       - {problem}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m ferlib", description=__doc__)
@@ -237,7 +263,16 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--seed", type=int, default=42)
         cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
         cmd.add_argument("--force", action="store_true", help="retrain finished runs")
+    rep = sub.add_parser("report", help="render executed notebooks to HTML reports and rebuild the landing page")
+    rep.add_argument("notebooks", nargs="*", type=Path, help="executed notebooks (outputs/notebooks/NN_*.ipynb)")
+    rep.add_argument("--output-dir", type=Path, default=None, help="the run's output folder (default: outputs)")
+    rep.add_argument("--check", action="store_true",
+                     help="check every rendered report: figures embedded and not blank, no log lines or tracebacks")
+    rep.add_argument("--forbid", type=Path, action="append", default=[],
+                     help="with --check: a machine path that no report may show (repeatable)")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return _report(args)
     if args.command == "bench":
         return _bench(args)
     if args.command == "audit":

@@ -9,7 +9,7 @@ import pandas as pd
 from ferlib.classes import CLASS_NAMES
 from ferlib.results import study_vs_run
 from ferlib.stats import confusion_intervals, decode_labels, mcnemar, seed_mean_intervals, seed_spread
-from ferlib.study import HFE_CLASS_COUNTS, STUDY_ACCURACY
+from ferlib.study import HFE_CLASS_COUNTS, STUDY_ACCURACY, STUDY_TABLE3_SUMMARY
 
 
 def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
@@ -171,10 +171,12 @@ def paired_tests(runs: Runs, pairs: list[tuple[str, str, str]], split: str = "va
 # The study's paired claims, as (A, B, question): augmentation vs none, class weights vs none, V13 vs V5.
 STUDY_PAIRS: list[tuple[str, str, str]] = [
     ("V8", "V4", "geometric augmentation (with class weights) vs none"),
+    ("V9", "V4", "geometric augmentation without class weights vs none with them"),
     ("V11", "V4", "photometric augmentation (with class weights) vs none"),
     ("V8", "V9", "class weights vs none (geometric augmentation)"),
     ("V11", "V10", "class weights vs none (photometric augmentation)"),
     ("V13", "V5", "ResNet50V2 (V13) vs MobileNetV2 (V5)"),
+    ("V13", "V7", "ResNet50V2 (V13) vs EfficientNetB0 (V7)"),
     ("V13", "V12", "fine-tuning vs head only (ResNet50V2)"),
 ]
 
@@ -239,3 +241,57 @@ def classification_vs_study(result: dict[str, Any], study_table: dict[str, dict[
     table.insert(5, ("f1-score", "this run ci_low"), [intervals[r][0] for r in table.index])
     table.insert(6, ("f1-score", "this run ci_high"), [intervals[r][1] for r in table.index])
     return table
+
+
+def accuracy_interval(evaluation: dict[str, Any]) -> list[float]:
+    """Return the 95% bootstrap interval [low, high] of an evaluation's accuracy."""
+    return confusion_intervals(evaluation["confusion"], CLASS_NAMES)["accuracy"]
+
+
+AUGMENTATION_EFFECTS: list[tuple[str, str, str]] = [
+    ("V8", "V4", "geometric, with class weights (V8 - V4)"),
+    ("V9", "V4", "geometric, without class weights (V9 - V4)"),
+    ("V11", "V4", "photometric, with class weights (V11 - V4)"),
+    ("V8", "V9", "geometric: with minus without class weights (V8 - V9)"),
+    ("V11", "V10", "photometric: with minus without class weights (V11 - V10)"),
+]
+
+
+def augmentation_effects(table: pd.DataFrame) -> pd.DataFrame:
+    """Return each augmentation effect (difference in accuracy) in the study (one run) and in this run (mean
+    over seeds), from Table 1 as built by `table1`; a difference the study does not report stays empty."""
+    acc = table["this run accuracy"]
+    rows = []
+    for a, b, label in AUGMENTATION_EFFECTS:
+        study_a, study_b = _study_acc(a), _study_acc(b)
+        rows.append({"effect": label,
+                     "study (one run)": study_a - study_b if study_a is not None and study_b is not None else None,
+                     "this run (mean over seeds)": acc[a] - acc[b] if a in acc and b in acc else None})
+    return pd.DataFrame(rows).set_index("effect")
+
+
+def training_summary(runs: Runs) -> pd.DataFrame:
+    """Return one row per experiment and seed: epochs trained per phase, the kept epoch, wall time, reuse."""
+    rows = []
+    for key, results in _as_lists(runs).items():
+        for r in results:
+            phases = pd.Series(r["history"]["phase"]).value_counts().sort_index()
+            rows.append({"model": key, "seed": r["provenance"]["seed"],
+                         "epochs per phase": " + ".join(str(int(n)) for n in phases),
+                         "kept epoch": r["best_epoch"], "kept phase": r["kept_phase"],
+                         "validation accuracy": r["validation"]["accuracy"],
+                         "training time (s)": round(r["provenance"]["wall_time_s"]),
+                         "reused": "yes" if r.get("reused_finished_run") else ""})
+    return pd.DataFrame(rows).set_index(["model", "seed"])
+
+
+def external_support_note(described: dict[str, Any], n: int) -> str:
+    """Return a sentence comparing how many external images this run scored with the study's Table 3."""
+    study_n = STUDY_TABLE3_SUMMARY["n"]
+    if n == study_n:
+        return f"This run scored {n:,} external images, as many as the study's Table 3."
+    usable = described.get("n_usable", n)
+    capped = f" (a stratified subset of the {usable:,} usable images, by the profile)" if usable > n else ""
+    return (f"This run scored {n:,} external images{capped} from {described['source']}; the study's Table 3 has "
+            f"{study_n:,} (the five classes of the Kaggle FER-2013 test folder). Supports and counts differ; "
+            f"accuracies and per-class scores can still be set side by side.")

@@ -49,7 +49,7 @@ PROFILES: dict[str, Profile] = {
         batch_size=64, weights="random", mixed_precision=False,
     ),
     "full": Profile(
-        name="full", description="default with a GPU: the study's exact settings",
+        name="full", description="default with a GPU: 96 px, ImageNet weights, the study's schedules where it gives them",
         embedded_internal=20000, embedded_external=6000, max_train=None, max_val=None, max_external=None,
         batch_size=64, weights="imagenet", mixed_precision=True,
     ),
@@ -243,6 +243,9 @@ def resolve_profile(name: str | None = "auto") -> Profile:
     return PROFILES[name]
 
 
+SAVED_MODELS = {"V13": "v13_champion.keras", "C1": "cpu_champion.keras"}  # the models notebooks save and reload
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything a notebook needs to know about where it runs: profile, seed and folders."""
@@ -256,6 +259,12 @@ class RunSettings:
     def figures_dir(self, notebook: str) -> Path:
         """Return the folder for one notebook's figures."""
         return self.output_dir / "figures" / notebook
+
+    def model_path(self, key: str) -> Path:
+        """Return where this profile's saved model of experiment `key` lives (V13: notebook 05; C1: notebook 10)."""
+        if key not in SAVED_MODELS:
+            raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}")
+        return self.output_dir / "models" / self.profile.name / SAVED_MODELS[key]
 
 
 def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,

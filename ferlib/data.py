@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
-from tqdm import tqdm
+from ferlib.progress import bar as progress_bar
 
 from ferlib.classes import CLASS_NAMES, NUM_CLASSES
 from ferlib.decode import DecodeError, decode_bytes, pixel_hash, read_image, resize_rgb
@@ -96,7 +96,7 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
     texts = _csv_pixel_strings(listing.loc[listing["status"] == "pending", "path"]) if source.layout == "fer-csv" else {}
     records = []
     rows = listing.to_dict("records")
-    for row in tqdm(rows, desc=f"manifest ({source.role})", disable=not progress, mininterval=2):
+    for row in progress_bar(rows, desc=f"manifest ({source.role})", disable=not progress):
         record = {c: None for c in MANIFEST_COLUMNS} | row
         if row["status"] == "pending":
             try:
@@ -196,7 +196,7 @@ def load_images(frame: pd.DataFrame, size: int, cache_dir: Path, progress: bool 
     csv_rows = frame["format"] == "CSV"
     texts = _csv_pixel_strings(frame.loc[csv_rows, "path"]) if csv_rows.any() else {}
     out = np.empty((len(frame), size, size, 3), dtype=np.uint8)
-    for i, path in enumerate(tqdm(frame["path"], desc=f"decode {size}px", disable=not progress, mininterval=2)):
+    for i, path in enumerate(progress_bar(frame["path"], desc=f"decode {size}px", disable=not progress)):
         text = texts.get(path)
         if text is None:
             arr, _ = decode_bytes(Path(path).read_bytes())

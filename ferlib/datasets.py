@@ -11,6 +11,7 @@ from ferlib.classes import CLASS_NAMES
 from ferlib.config import RunSettings
 from ferlib.data import (build_manifest, fingerprint, label_indices, load_images, split_train_val,
                          stratified_subset, usable)
+from ferlib.paths import display_path
 from ferlib.sources import DataSource, Role, resolve_source
 from ferlib.synthetic import write_embedded_dataset
 
@@ -32,7 +33,7 @@ def resolve(settings: RunSettings, role: Role, path: str | Path | None = None) -
 
 def _describe(source: DataSource, data_fingerprint: str) -> dict:
     """Return the provenance fields every dataset shares: where it is, how it was chosen, its fingerprint."""
-    return {"source": source.describe(), "root": str(source.root), "layout": source.layout,
+    return {"source": source.describe(), "root": display_path(source.root), "layout": source.layout,
             "origin": source.origin, "embedded": source.embedded, "fingerprint": data_fingerprint}
 
 
@@ -74,7 +75,8 @@ class ExternalData:
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and size."""
-        return _describe(self.source, self.fingerprint) | {"n_test": len(self.test)}
+        return _describe(self.source, self.fingerprint) | {
+            "n_test": len(self.test), "n_usable": int((self.manifest.status == "ok").sum())}
 
 
 def prepare_internal(settings: RunSettings, data_dir: str | Path | None = None, progress: bool = True,

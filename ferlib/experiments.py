@@ -12,6 +12,7 @@ from ferlib.config import Experiment, RunSettings, get_experiment
 from ferlib.data import label_indices, load_images, stratified_subset
 from ferlib.datasets import InternalData, prepare_internal
 from ferlib.evaluate import Evaluation, evaluate_model
+from ferlib.progress import say
 from ferlib.results import provenance, result_path, write_result
 from ferlib.train import TrainedRun, train_experiment
 
@@ -95,9 +96,9 @@ def run_over_seeds(keys: list[str], settings: RunSettings, data_dir: str | Path 
         seed_settings = dataclasses.replace(settings, seed=seed)
         internal = prepare_internal(seed_settings, data_dir, progress=False)
         for key in keys:
-            print(f"--- seed {seed} ({i}/{len(seeds)}) {key}: {get_experiment(key, settings.profile).title}", flush=True)
+            say(f"--- seed {seed} ({i}/{len(seeds)}) {key}: {get_experiment(key, settings.profile).title}")
             outcome = run_experiment(key, seed_settings, internal, weights=weights, force=force, verbose=verbose)
-            print(f"{key} seed {seed}: validation accuracy {outcome.evaluation.accuracy:.3f}"
-                  f"{' (reused)' if outcome.run.reused else ''}", flush=True)
+            say(f"{key} seed {seed}: validation accuracy {outcome.evaluation.accuracy:.3f}"
+                f"{' (reused)' if outcome.run.reused else ''}")
             runs[key].append(outcome.result)
     return runs

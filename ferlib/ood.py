@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from ferlib.progress import bar as progress_bar
 
 from ferlib.calibration import apply_temperature, coverage_curve, reliability_bins, summarize
 from ferlib.classes import CLASS_NAMES
@@ -54,7 +54,7 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
     listing = list_files(source)
     size = classifier.image_size
     rows, plain, crop, records = [], [], [], []
-    for item in tqdm(listing.to_dict("records"), desc="faces", disable=not progress, mininterval=2):
+    for item in progress_bar(listing.to_dict("records"), desc="faces", disable=not progress):
         record = {"path": item["path"], "label": item["label"], "status": item["status"], "reason": item["reason"],
                   "pixel_hash": None}
         if item["status"] == "pending":

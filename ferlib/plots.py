@@ -1,4 +1,5 @@
-"""Figures: each function returns a matplotlib Figure; `save_fig` writes it to outputs/figures/<notebook>/."""
+"""Figures: each function returns a matplotlib Figure; notebooks show and save it with `NotebookRun.figure`
+(``ferlib.reports.notebook``), which writes outputs/figures/<notebook>/<name>.png and displays the same PNG."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,15 +14,6 @@ import seaborn as sns
 from ferlib.classes import CLASS_NAMES
 
 sns.set_theme(style="whitegrid", context="notebook")
-
-
-def save_fig(fig: plt.Figure, figures_dir: Path, name: str, dpi: int = 120) -> Path:
-    """Write the figure as <figures_dir>/<name>.png and return the path."""
-    figures_dir = Path(figures_dir)
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    path = figures_dir / f"{name}.png"
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
 
 
 def class_distribution(counts: pd.Series, title: str = "Class distribution",

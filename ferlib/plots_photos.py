@@ -1,6 +1,6 @@
 """Figures for predictions on photos: annotated detections, Grad-CAM, reliability and coverage.
 
-Figure functions return a matplotlib Figure (write them with `ferlib.plots.save_fig`);
+Figure functions return a matplotlib Figure (notebooks show and save them with `NotebookRun.figure`);
 `draw_predictions` returns the annotated photo itself, for `predict --annotate`.
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm import tqdm
+from ferlib.progress import bar as progress_bar
 
 from ferlib.calibration import apply_temperature
 from ferlib.decode import DecodeError, decode_bytes, pil_to_rgb, read_image
@@ -198,7 +198,7 @@ class EmotionClassifier:
                       progress: bool = False) -> list[PhotoResult]:
         """Return one PhotoResult per file (folders expanded to the files in them, sorted)."""
         files = expand_inputs(paths)
-        return [self.predict_file(p, detect) for p in tqdm(files, desc="photos", disable=not progress)]
+        return [self.predict_file(p, detect) for p in progress_bar(files, desc="photos", disable=not progress)]
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,34 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """Return the CPU's model name (from /proc/cpuinfo where there is one) and its core count."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def machine() -> str:
+    """Return the machine a run used: CPU model and cores, and the GPUs TensorFlow sees (or "no GPU")."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except (RuntimeError, ValueError):
+            names.append(gpu.name)
+    shown = ", ".join(f"{n}x {name}" for name, n in Counter(names).items()) if names else "no GPU"
+    return f"{cpu_model()}; {shown}"
+
+
 def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wall_time_s: float,
                **extra: Any) -> dict[str, Any]:
     """Return the provenance block every result carries: profile, seed, data, commit, weights, time."""
@@ -40,7 +70,7 @@ def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wal
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {len(tf.config.list_physical_devices('GPU'))} GPU",
+        "machine": machine(),
         **extra,
     }
 

@@ -56,9 +56,12 @@ class DataSource:
 
     def describe(self) -> str:
         """Return a one-line description for banners and provenance."""
+        from ferlib.paths import display_path
+
         split = f", split '{self.split}'" if self.split else ""
-        kind = "embedded synthetic dataset" if self.embedded else f"{self.layout} layout"
-        return f"{self.role} data: {kind} at {self.root}{split} (chosen by {self.origin})"
+        if self.embedded:  # generated into the cache: its folder says nothing to a reader
+            return f"{self.role} data: embedded synthetic dataset{split} (no real data given)"
+        return f"{self.role} data: {self.layout} layout at {display_path(self.root)}{split} (chosen by {self.origin})"
 
 
 def _child_dir(root: Path, name: str) -> Path | None:

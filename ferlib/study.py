@@ -3,7 +3,7 @@ from __future__ import annotations
 
 # Accuracy on the internal validation split (Human Face Emotions, 80/20), as printed in the study.
 STUDY_ACCURACY: dict[str, dict] = {
-    "V1": {"accuracy": 0.68, "approximate": True, "where": "section 2.1 (~68%)"},
+    "V1": {"accuracy": 0.68, "approximate": True, "where": "section 2.1"},
     "V4": {"accuracy": 0.76, "where": "Table 1"},
     "V5": {"accuracy": 0.79, "where": "section 2.3.1", "f1": {"Fear": 0.69}},
     "V7": {"accuracy": 0.70, "where": "section 2.3.2"},
@@ -35,3 +35,63 @@ STUDY_TABLE3_SUMMARY = {"accuracy": 0.91, "macro_f1": 0.91, "weighted_f1": 0.91,
 
 # Figure 1 of the study: the Human Face Emotions class counts (about 59,099 images).
 HFE_CLASS_COUNTS: dict[str, int] = {"Angry": 10148, "Fear": 9732, "Happy": 18439, "Sad": 12553, "Surprise": 8227}
+
+# Settings the study states once for every experiment.
+STUDY_DEFAULTS: dict[str, str] = {
+    "training images": "the 80% training split (Table 2's 11,819 validation images are 20% of 59,099)",
+}
+# What the study states about each experiment's settings; anything missing is "not stated" (section, appendix).
+NOT_STATED = "not stated"
+STUDY_SETTINGS: dict[str, dict[str, str]] = {
+    "V1": {"backbone": "a simple custom CNN; layers not given (2.1)", "class weights": "not mentioned",
+           "augmentation": "none mentioned"},
+    "V4": {"backbone": "MobileNetV2, transfer learning (Table 1)", "class weights": "yes (Table 1)",
+           "augmentation": "none (Table 1)"},
+    "V5": {"backbone": "MobileNetV2, transfer learning (2.3.1)", "class weights": "yes (2.3)",
+           "augmentation": "none", "phase 2 (fine-tuning)": "fine-tuned; layers and schedule not given (2.3)"},
+    "V7": {"backbone": "EfficientNetB0, transfer learning (2.3.2)", "class weights": "yes (2.3)",
+           "augmentation": "none", "phase 2 (fine-tuning)": "fine-tuned; layers and schedule not given (2.3)"},
+    "V8": {"backbone": "MobileNetV2 (Table 1)", "class weights": "yes (Table 1)",
+           "augmentation": "geometric: rotations and zooms; magnitudes not given (2.2)"},
+    "V9": {"backbone": "MobileNetV2 (Table 1)", "class weights": "no (Table 1)",
+           "augmentation": "geometric: rotations and zooms; magnitudes not given (2.2)"},
+    "V10": {"backbone": "MobileNetV2 (listed in 2.2, not reported)", "class weights": "not given (implied: no)",
+            "augmentation": "photometric: brightness, contrast, noise; magnitudes not given (2.2)"},
+    "V11": {"backbone": "MobileNetV2 (Table 1)", "class weights": "yes (Table 1)",
+            "augmentation": "photometric: brightness, contrast, noise; magnitudes not given (2.2)"},
+    "V12": {"backbone": "ResNet50V2, ImageNet weights (A.1)", "input size": "96x96x3 (A.1)",
+            "class weights": "yes (2.3.3)", "augmentation": "none",
+            "phase 1 (head)": "frozen backbone; GAP, Dense 128 relu, Dropout 0.5, softmax; Adam 1e-4 (A.1)"},
+    "V13": {"backbone": "ResNet50V2, ImageNet weights (A.1)", "input size": "96x96x3 (A.1)",
+            "class weights": "yes (3.1)", "augmentation": "none",
+            "phase 1 (head)": "frozen backbone, 30 epochs at 1e-4 (3.1)",
+            "phase 2 (fine-tuning)": "layers 140 onwards at 1e-5, EarlyStopping(patience=3); epochs not given (3.1)"},
+}
+
+
+def study_claims(*items: str) -> "pd.DataFrame":
+    """Return the study's numbers for the given experiment keys (and "table2", "table3") as a table.
+
+    Notebooks open with this table instead of typing the study's numbers into their prose.
+    """
+    import pandas as pd
+
+    rows = []
+    for item in items:
+        if item in STUDY_ACCURACY:
+            entry = STUDY_ACCURACY[item]
+            value = f"{'~' if entry.get('approximate') else ''}{entry['accuracy']:.0%}"
+            rows.append({"claim": f"{item} validation accuracy", "the study reports": value, "where": entry["where"]})
+            for cls, f1 in entry.get("f1", {}).items():
+                rows.append({"claim": f"{item} F1 of {cls}", "the study reports": f"{f1:.2f}", "where": entry["where"]})
+        elif item == "table2":
+            s = STUDY_TABLE2_SUMMARY
+            rows.append({"claim": "V13 on its internal validation split", "the study reports":
+                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}", "where": "Table 2"})
+        elif item == "table3":
+            s = STUDY_TABLE3_SUMMARY
+            rows.append({"claim": "V13 on FER-2013 (five classes of the Kaggle test folder)", "the study reports":
+                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}", "where": "Table 3"})
+        else:
+            raise KeyError(f"unknown study item {item!r}; known: {', '.join(STUDY_ACCURACY)}, table2, table3")
+    return pd.DataFrame(rows).set_index("claim")

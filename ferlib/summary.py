@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from ferlib.classes import CLASS_NAMES
 from ferlib.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
@@ -157,51 +158,116 @@ def _judge_pairs(summary: pd.DataFrame, expect_a_better: bool) -> tuple[str, str
     return "not supported (no consistent significant difference)", evidence
 
 
-def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Return the study's four conclusions, each with this run's verdict, its evidence and caveats."""
+# The study's four conclusions (abstract, 2.2, 2.3, 4 and 5), in its words; the first has two parts.
+CONCLUSIONS = {
+    "augmentation": "1. Geometric and photometric augmentation hurt: V8, V9 and V11 below V4 (Table 1)",
+    "augmentation_weights": "1b. ...most of all together with class weights: V8 below V9 (Table 1)",
+    "resnet": "2. ResNet50V2 with class weights and fine-tuning is best: V13 above V5 and V7; fine-tuning "
+              "adds to the head (V13 above V12)",
+    "generalisation": "3. 91% on FER-2013, above the internal 87%, shows the model generalises",
+    "ood": "4. On real-world photos (out of distribution) the model fails with high confidence",
+}
+
+
+def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None = None,
+                photos: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return the study's conclusions, each with this run's verdict, its evidence and caveats.
+
+    `audit` is `audit_evidence` of notebook 07's result; `photos` is notebook 09's result (for the OOD claim).
+    """
     rows = []
 
-    def add(claim: str, pairs: list[tuple[str, str, str]], expect_a_better: bool, keys: list[str]) -> None:
-        verdict_, evidence = _judge_pairs(_mean_difference(runs, pairs), expect_a_better)
+    def add(claim: str, pairs: list[tuple[str, str]], expect_a_better: bool) -> None:
+        chosen = [p for p in STUDY_PAIRS if p[:2] in pairs]
+        verdict_, evidence = _judge_pairs(_mean_difference(runs, chosen), expect_a_better)
+        keys = sorted({k for pair in pairs for k in pair})
         caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
         if caveats and verdict_ != "not tested":
             verdict_ += " on this run's settings, which differ from the study's (see caveats)"
         rows.append({"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)})
 
-    aug = [p for p in STUDY_PAIRS if p[1] == "V4"]
-    add("augmentation hurts (V8, V11 below V4)", aug, False, ["V4", "V8", "V11"])
-    add("ResNet50V2 is best (V13 above V5)", [p for p in STUDY_PAIRS if p[:2] == ("V13", "V5")], True, ["V13", "V5"])
-    add("class weights help (V8 above V9, V11 above V10)", [p for p in STUDY_PAIRS if p[1] in ("V9", "V10")], True,
-        ["V8", "V9", "V10", "V11"])
+    add(CONCLUSIONS["augmentation"], [("V8", "V4"), ("V9", "V4"), ("V11", "V4")], False)
+    add(CONCLUSIONS["augmentation_weights"], [("V8", "V9")], False)
+    add(CONCLUSIONS["resnet"], [("V13", "V5"), ("V13", "V7"), ("V13", "V12")], True)
     rows.append(_generalisation(runs, audit))
+    rows.append(_out_of_distribution(runs, photos))
     return pd.DataFrame(rows).set_index("conclusion")
 
 
+def _accuracy_ci(evaluation: dict[str, Any]) -> list[float]:
+    return confusion_intervals(evaluation["confusion"], CLASS_NAMES)["accuracy"]
+
+
 def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
-    claim = "91% on FER-2013 proves generalisation"
+    """Judge "the external score shows generalisation" on the external images without a copy in training.
+
+    Any overlap is reported with its size; the verdict depends on what the overlap does to accuracy and on
+    whether the clean part still scores at least as high as the internal validation split.
+    """
+    claim = CONCLUSIONS["generalisation"]
     if not runs.get("V13_external") or not runs.get("V13"):
         return {"conclusion": claim, "verdict": "not tested", "evidence": "V13 and its external test were not run",
                 "caveats": ""}
     internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
-    ci_int = confusion_intervals(internal["confusion"], CLASS_NAMES)["accuracy"]
-    ci_ext = confusion_intervals(external["confusion"], CLASS_NAMES)["accuracy"]
+    ci_int, ci_ext = _accuracy_ci(internal), _accuracy_ci(external)
     evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
                 f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
-    caveats = sorted(set(comparability(runs["V13_external"][0])))
+    caveats = "; ".join(sorted(set(comparability(runs["V13_external"][0]))))
     if audit is None:
         return {"conclusion": claim, "verdict": "not tested (no leakage audit: run notebook 07)", "evidence": evidence,
-                "caveats": "; ".join(caveats)}
-    overlap = audit.get("external_overlap_fraction")
-    evidence += f"; {overlap:.1%} of the external images have a copy in the internal data" if overlap is not None else ""
-    clean = audit.get("accuracy_clean")
-    if clean is not None:
-        evidence += f"; external accuracy on the images without a copy: {clean:.1%}"
+                "caveats": caveats}
+    overlap = audit.get("external_overlap_fraction") or 0.0
+    clean, full = audit.get("clean"), audit.get("full")
+    evidence += f"; {overlap:.1%} of the external images have a copy in the internal data"
+    if overlap and (clean is None or not clean.get("n")):
+        return {"conclusion": claim, "verdict": "not tested: every external image has a copy in the internal data",
+                "evidence": evidence, "caveats": caveats}
     if overlap:
-        verdict_ = "not supported: the external set overlaps the training data"
-    elif external["accuracy"] > internal["accuracy"] and ci_ext[0] > ci_int[1]:
-        verdict_ = "not supported: external above internal with no overlap found; look for other differences"
+        ci_clean = _accuracy_ci(clean)
+        evidence += (f"; without them the champion scores {clean['accuracy']:.1%} [{ci_clean[0]:.1%}, "
+                     f"{ci_clean[1]:.1%}] on {clean['n']:,} images")
+        if full is not None:
+            evidence += f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
+            evidence += f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)"
+        reference, ci_ref, where = clean, ci_clean, "on the external images without a copy"
     else:
-        verdict_ = "no overlap found: the external score is a fair out-of-dataset number"
+        reference, ci_ref, where = external, ci_ext, "with no external image copied in the internal data"
+    if ci_ref[1] < ci_int[0]:
+        verdict_ = f"not supported: {where}, external accuracy is below the internal one"
+    elif ci_ref[0] > ci_int[1]:
+        verdict_ = f"supported, but {where} external accuracy is above the internal one: look for other differences"
+    else:
+        verdict_ = f"supported: {where}, external accuracy matches the internal one"
+    if caveats:
+        verdict_ += " (on this run's settings, see caveats)"
+    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": caveats}
+
+
+def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str, Any] | None) -> dict[str, Any]:
+    """Judge the OOD claim on notebook 09's labelled out-of-distribution faces, with the study's plain resize."""
+    claim = CONCLUSIONS["ood"]
+    plain = ((photos or {}).get("ood") or {}).get("settings", {}).get("plain resize")
+    if plain is None or not runs.get("V13"):
+        return {"conclusion": claim, "verdict": "not tested (run notebooks 05 and 09)", "evidence": "", "caveats": ""}
+    internal = runs["V13"][0]["validation"]
+    ci_int = _accuracy_ci(internal)
+    n = int(plain["n"])
+    low, high = binomtest(round(plain["accuracy"] * n), n).proportion_ci(confidence_level=0.95)
+    evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy {plain['accuracy']:.1%} "
+                f"[{low:.1%}, {high:.1%}] at mean confidence {plain['mean_confidence']:.1%} (ECE {plain['ece']:.3f}); "
+                f"internal validation {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}]")
+    overconfident = plain["mean_confidence"] > high
+    if high < ci_int[0] and overconfident:
+        verdict_ = "supported: accuracy falls out of distribution while confidence stays above it"
+    elif high < ci_int[0]:
+        verdict_ = "partly supported: accuracy falls out of distribution, but confidence falls with it"
+    else:
+        verdict_ = "not supported: accuracy out of distribution is not below the internal one"
+    caveats = sorted(set(comparability(runs["V13"][0])))
+    if (photos.get("provenance", {}).get("data", {}).get("ood") or {}).get("embedded"):
+        caveats.append("the out-of-distribution faces are generated, not real photos")
+    if caveats:
+        verdict_ += " (on this run's settings, see caveats)"
     return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)}
 
 
@@ -223,7 +289,10 @@ def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def audit_evidence(audit: dict[str, Any]) -> dict[str, Any]:
     """Return what the generalisation verdict needs from notebook 07's result: the fraction of external images
-    with a copy in the internal data and the champion's accuracy on the rest."""
+    with a copy in the internal data, and the champion's evaluations on all of them and on the rest."""
     pair = audit.get("summaries", {}).get("internal_vs_external", {})
-    clean = (audit.get("champion") or {}).get("non_overlapping") or {}
-    return {"external_overlap_fraction": pair.get("right_flagged_fraction"), "accuracy_clean": clean.get("accuracy")}
+    champion = audit.get("champion") or {}
+    clean = champion.get("non_overlapping") or None
+    return {"external_overlap_fraction": pair.get("right_flagged_fraction"),
+            "accuracy_clean": clean.get("accuracy") if clean else None, "clean": clean,
+            "full": champion.get("full") or None}

@@ -28,6 +28,7 @@ from ferlib.config import Experiment, Phase
 from ferlib.data import class_weights, make_dataset
 from ferlib.classes import NUM_CLASSES
 from ferlib.models import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
+from ferlib.progress import epoch_logger
 
 DONE_FILE = "done.json"
 EPOCH_CLOCK_FILE = "epoch_seconds.txt"
@@ -46,6 +47,20 @@ class TrainedRun:
     kept_phase: int  # the phase whose best model was kept (1-based)
     weights: str  # "imagenet", "random", "none (trained from scratch)" or a file
     timings: dict  # seconds per phase, and for cached features the extraction time
+
+    def summary(self) -> str:
+        """Return the run in one line: epochs per phase, the kept epoch and its validation accuracy, wall time."""
+        per_phase = self.history.groupby("phase")["epoch"].count()
+        total = int(per_phase.sum())
+        epochs = " + ".join(str(int(n)) for n in per_phase) + (" (head + fine-tuning)" if len(per_phase) == 2 else "")
+        epochs += " epoch" if total == 1 else " epochs"
+        kept = self.history.loc[self.history["epoch"] == self.best_epoch, "val_accuracy"]
+        accuracy = f", validation accuracy {float(kept.iloc[0]):.1%}" if len(kept) else ""
+        minutes = self.wall_time_s / 60
+        time_text = f"{self.wall_time_s:.0f} s" if minutes < 2 else f"{minutes:.1f} min"
+        how = "reused a finished run, trained" if self.reused else "trained"
+        return (f"{how} {epochs} in {time_text}; kept epoch {self.best_epoch} (phase {self.kept_phase})"
+                f"{accuracy}")
 
     @property
     def phase_starts(self) -> list[int]:
@@ -235,8 +250,11 @@ def _fit_phase(model, phase: Phase, phase_dir: Path, data: tuple, experiment: Ex
     clock = phase_dir / EPOCH_CLOCK_FILE
     before = float(clock.read_text()) if clock.exists() else 0.0  # epochs trained before an interruption
     start = time.perf_counter()
+    callbacks = _callbacks(phase_dir, phase)
+    if verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
+        callbacks.append(epoch_logger(f"{experiment.key} {phase_dir.name}", phase.epochs))
     trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=weights,
-                callbacks=_callbacks(phase_dir, phase), verbose=verbose, shuffle=False)
+                callbacks=callbacks, verbose=0, shuffle=False)
     timings["fit_s"] = time.perf_counter() - start + before
     if before:
         timings["fit_s_before_resuming"] = before

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlib import audit, audit_bench, cli, planted, report
+from ferlib import audit, audit_bench, cli, planted
+from ferlib.reports.banner import examples_allowed
 from ferlib.sources import DataSource, detect_source
 from ferlib.synthetic import generate_faces, write_embedded_dataset
 from tests.conftest import FER2013
@@ -198,12 +199,12 @@ def test_examples_are_never_shown_for_the_shared_data(tmp_path):
     (tmp_path / "Data" / "Happy").mkdir(parents=True)
     own = detect_source(tmp_path, "internal")
     shared = DataSource("external", Path("/anywhere/shared/data/fer2013"), "fer-folder", Path("/x"), "test", "parameter")
-    assert report.examples_allowed("auto", own)[0] is True
-    allowed, why = report.examples_allowed("auto", own, shared)
+    assert examples_allowed("auto", own)[0] is True
+    allowed, why = examples_allowed("auto", own, shared)
     assert allowed is False and "shared data" in why
-    assert report.examples_allowed(False, own)[0] is False
+    assert examples_allowed(False, own)[0] is False
     with pytest.raises(ValueError):
-        report.examples_allowed("sometimes", own)
+        examples_allowed("sometimes", own)
 
 
 def test_counts_table_has_one_row_per_comparison():

@@ -1,119 +1,156 @@
-"""Every notebook runs headlessly with papermill under the smoke profile and writes its outputs.
+"""Every notebook runs headlessly through run_all.sh (smoke profile), and its reports show every figure.
 
-The notebooks share one output folder, in order, as under run_all.sh: notebook 05 reuses the V13 run
-that 04 trained, and 06 loads the champion that 05 saved.
+One `bash run_all.sh --profile smoke --output <tmp>` run executes all notebooks in order, as a user's run
+does (05 saves the champion that 06, 07 and 09 load; 08 runs last). The tests then check what it left:
+result files with provenance, tables, figures on disk, and the executed notebook and both HTML reports of
+each notebook, which must embed every figure of the catalog (the same PNG as on disk, not blank) and
+show no TensorFlow log line, warning, traceback or path of the temporary folder the run used.
 """
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
 
-import papermill as pm
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+from ferlib.reports.catalog import CATALOG
+from ferlib.reports.check import check_notebook
+from ferlib.summary import CONCLUSIONS
 
-EXPECTED = {
-    "01_eda": {"figures": ["class_distribution", "image_sizes_and_modes", "sample_grid"], "results": ["eda"]},
-    "02_baseline_cnn": {"figures": ["v1_training_curves", "v1_confusion_matrix"], "results": ["V1"]},
-    "03_augmentation_ablations": {"figures": ["table1_accuracy_bars"], "results": ["V4", "V8", "V9", "V10", "V11"],
-                                  "tables": ["table1_augmentation", "table1_seeds", "table1_mcnemar"]},
-    "04_architecture_comparison": {"figures": ["architecture_accuracy_bars", "architecture_f1_heatmap"],
-                                   "results": ["V5", "V7", "V12", "V13"],
-                                   "tables": ["architecture_comparison", "architecture_seeds", "architecture_mcnemar"]},
-    "05_champion_v13": {"figures": ["figure3_v13_curves", "figure4_v13_confusion", "v13_reliability_validation",
-                                    "v13_coverage_validation"], "results": ["V13"],
-                        "tables": ["table2_v13_validation"]},
-    "06_external_fer2013": {"figures": ["v13_external_confusion"], "results": ["V13_external"],
-                            "tables": ["table3_v13_external"]},
-    "07_leakage_audit": {"figures": ["leakage_fractions", "leakage_example_pairs"], "results": ["leakage_audit"],
-                         "tables": ["leakage_counts"]},
-    "08_summary": {"figures": ["study_vs_run_forest"], "results": ["summary"],
-                   "tables": ["study_vs_run_summary", "study_conclusions"]},
-    "09_real_photos": {"figures": ["detections", "gradcam_least_most_confident", "ood_reliability", "ood_coverage"],
-                       "results": ["real_photos"], "tables": ["real_photos_predictions", "real_photos_ood"]},
-    "10_cpu_champion": {"figures": ["c1_training_curves", "c1_external_confusion"], "results": ["C1"],
-                        "tables": ["c1_scores"]},
-}
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_every_notebook_has_expectations():
-    assert {nb.stem for nb in NOTEBOOKS} == set(EXPECTED)
+def test_catalog_lists_every_notebook():
+    assert {nb.stem for nb in NOTEBOOKS} == set(CATALOG)
+    assert all(spec.path.is_file() for spec in CATALOG.values())
 
 
-def test_parameters_cell_comes_first():
+def test_parameters_cell_comes_first_and_figures_go_through_the_helper():
     for nb in NOTEBOOKS:
-        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
-        assert "parameters" in cells[0]["metadata"].get("tags", []), nb.name
-        assert "profile" in "".join(cells[0]["source"]), nb.name
+        cells = json.loads(nb.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert "parameters" in code[0]["metadata"].get("tags", []), nb.name
+        assert "profile" in "".join(code[0]["source"]), nb.name
+        text = "".join("".join(c["source"]) for c in code)
+        assert "save_fig" not in text and "plt.show" not in text, nb.name  # one way to show and save a figure
+        for figure in CATALOG[nb.stem].figures:
+            assert f'"{figure}"' in text, f"{nb.name} never draws {figure}"
+
+
+def run_all(out: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run run_all.sh into `out` (cache in `cache`), without any real data from the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FERLIB_DATA_DIR", "FERLIB_EXTERNAL_DIR",
+                                                           "FERLIB_PROGRESS_LOG")}
+    env["FERLIB_CACHE_DIR"] = str(cache)
+    return subprocess.run(["bash", str(ROOT / "run_all.sh"), "--output", str(out), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1800)
 
 
 @pytest.fixture(scope="module")
-def shared_run(tmp_path_factory):
-    """One output and cache folder for all notebooks of this module, like one run_all.sh run."""
+def smoke_run(tmp_path_factory):
+    """One smoke run of every notebook, as a user runs them."""
     root = tmp_path_factory.mktemp("smoke_run")
-    return {"out": root / "outputs", "cache": root / "cache", "done": set()}
-
-
-def execute(notebook: Path, shared_run: dict, monkeypatch) -> dict:
-    monkeypatch.setenv("FERLIB_CACHE_DIR", str(shared_run["cache"]))
-    monkeypatch.delenv("FERLIB_DATA_DIR", raising=False)
-    monkeypatch.delenv("FERLIB_EXTERNAL_DIR", raising=False)
-    executed = pm.execute_notebook(
-        str(notebook), str(shared_run["out"] / "executed" / notebook.name), cwd=str(notebook.parent),
-        kernel_name="python3", parameters={"profile": "smoke", "output_dir": str(shared_run["out"])},
-        progress_bar=False,
-    )
-    shared_run["done"].add(notebook.stem)
-    return executed
+    proc = run_all(root / "outputs", root / "cache", "--profile", "smoke")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return {"root": root, "out": root / "outputs", "log": proc.stdout + proc.stderr}
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_with_smoke_profile(notebook, shared_run, monkeypatch):
-    (shared_run["out"] / "executed").mkdir(parents=True, exist_ok=True)
-    needs_champion = ("06_external_fer2013", "07_leakage_audit", "09_real_photos")
-    if notebook.stem in needs_champion and "05_champion_v13" not in shared_run["done"]:
-        execute(notebook.with_name("05_champion_v13.ipynb"), shared_run, monkeypatch)  # they load 05's model
-    executed = execute(notebook, shared_run, monkeypatch)
-    assert "EMBEDDED SYNTHETIC DATA" in json.dumps(executed["cells"])  # banner shown without real data
-    out = shared_run["out"]
-    expected = EXPECTED[notebook.stem]
-    for fig in expected["figures"]:
-        assert (out / "figures" / notebook.stem / f"{fig}.png").stat().st_size > 5000, fig
-    for table in expected.get("tables", []):
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_notebook_writes_its_results_tables_and_figures(name, smoke_run):
+    out, spec = smoke_run["out"], CATALOG[name]
+    executed = json.loads((out / "notebooks" / f"{name}.ipynb").read_text())
+    assert "EMBEDDED SYNTHETIC DATA" in json.dumps(executed["cells"])  # the run card says so without real data
+    for fig in spec.figures:
+        assert (out / "figures" / name / f"{fig}.png").stat().st_size > 5000, fig
+    for table in spec.tables:
         assert len((out / "tables" / "smoke" / f"{table}.csv").read_text().splitlines()) >= 3, table
-    for name in expected["results"]:
-        result = json.loads((out / "results" / "smoke" / f"{name}-seed42.json").read_text())
+    for result_name in spec.results:
+        result = json.loads((out / "results" / "smoke" / f"{result_name}-seed42.json").read_text())
         prov = result["provenance"]
         assert prov["profile"] == "smoke" and prov["seed"] == 42 and prov["git_commit"] and prov["weights"]
+        assert "cores" in prov["machine"]  # the CPU model beside every timing
         assert all(d["embedded"] is True and d["fingerprint"] for d in prov["data"].values() if "embedded" in d)
-    if notebook.stem == "09_real_photos":
-        result = json.loads((out / "results" / "smoke" / "real_photos-seed42.json").read_text())
-        assert result["photos"]["files"] == 8 and result["detection"]["generated"]["recall"] > 0.3
-        assert set(result["ood"]["settings"]) == {"plain resize", "plain resize + temperature", "face crop",
-                                                  "face crop + temperature"}
-    if notebook.stem == "05_champion_v13":
-        card = json.loads((out / "models" / "smoke" / "v13_champion.json").read_text())
-        assert card["classes"] == ["Angry", "Fear", "Happy", "Sad", "Surprise"] and card["input"]["size"] == 32
-        assert card["weights"] == "random" and card["metrics"]["n"] > 0
-        assert card["calibration"]["fitted_on"] == "validation split" and card["calibration"]["temperature"] > 0
-    if notebook.stem == "07_leakage_audit":  # the planted copies are found; the champion is scored on both parts
-        result = json.loads((out / "results" / "smoke" / "leakage_audit-seed42.json").read_text())
-        assert result["planted_check"]["found"] == result["planted_check"]["planted"] > 0
-        champion = result["champion"]
-        assert champion["full"]["n"] == champion["non_overlapping"]["n"] + champion["n_overlapping"] > 0
-        assert champion["n_overlapping"] > 0
-    if notebook.stem == "10_cpu_champion":
-        card = json.loads((out / "models" / "smoke" / "cpu_champion.json").read_text())
-        assert card["weights"] == "none (trained from scratch)" and card["experiment"]["tta_flip"] is True
-        result = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())
-        scores, validation = result["external_scores"], result["validation_scores"]
-        assert set(scores) == set(validation) == {"plain", "flip_tta", "crops_flip_tta"} and scores["flip_tta"]["n"] > 0
-        kept = max(validation, key=lambda mode: validation[mode]["accuracy"])  # the test-time mode chosen on validation
-        assert card["tta"] == result["tta"] and validation[card["tta"]["mode"]]["accuracy"] == validation[kept]["accuracy"]
-        assert result["external"]["accuracy"] == scores[card["tta"]["mode"]]["accuracy"]
-        by_copy = result["external_by_copy"]  # the embedded data plants copies of external images
-        assert by_copy["with_copy"]["n"] > 0 and by_copy["with_copy"]["n"] + by_copy["without_copy"]["n"] == result["external"]["n"]
-        assert by_copy["with_copy"]["correct"] + by_copy["without_copy"]["correct"] == round(
-            result["external"]["accuracy"] * result["external"]["n"])
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_reports_show_every_figure_and_no_noise(name, smoke_run):
+    spec = CATALOG[name]
+    check = check_notebook(spec, smoke_run["out"], forbidden_paths=[str(smoke_run["root"])])
+    assert check.ok, "\n".join(check.problems)
+    expected = len(spec.figures)
+    assert check.figures == {"notebook": check.figures["notebook"], "with code": check.figures["notebook"],
+                             "no code": check.figures["notebook"]}
+    assert check.figures["notebook"] >= expected > 0
+    nocode = (smoke_run["out"] / "reports" / f"{name}.nocode.html").read_text()
+    assert "ferlib-run-card" in nocode and "wall time" in nocode and "machine" in nocode
+    assert "running interactively" not in nocode  # run_all.sh filled in the measured wall time
+
+
+@pytest.mark.notebook
+def test_optional_figures_are_drawn_for_generated_data(smoke_run):
+    for name in ("01_eda", "07_leakage_audit"):
+        drawn = {p.stem for p in (smoke_run["out"] / "figures" / name).glob("*.png")}
+        assert set(CATALOG[name].optional_figures) & drawn, name
+
+
+@pytest.mark.notebook
+def test_progress_goes_to_the_terminal_not_the_reports(smoke_run):
+    assert re.search(r"V1 phase1 epoch 1/1: .*val_accuracy", smoke_run["log"])  # shown while run_all.sh runs
+    log = (smoke_run["out"] / "logs" / "02_baseline_cnn.log").read_text()
+    assert "epoch 1/1" in log and "oneDNN" in log  # TensorFlow's start-up lines land in the log
+    report = (smoke_run["out"] / "reports" / "02_baseline_cnn.html").read_text()
+    assert "epoch 1/1" not in report and "trained 1 epoch in" in report
+
+
+@pytest.mark.notebook
+def test_index_links_every_report_and_shows_the_verdicts(smoke_run):
+    index = (smoke_run["out"] / "reports" / "index.html").read_text()
+    links = set(re.findall(r"href='([^']+\.html)'", index))
+    for name in CATALOG:
+        assert {f"{name}.html", f"{name}.nocode.html"} <= links, name
+        assert (smoke_run["out"] / "reports" / f"{name}.nocode.html").is_file()
+    assert "Result:" not in index and "(no headline)" not in index  # every notebook gave its one line
+    for conclusion in CONCLUSIONS.values():
+        assert conclusion.split(":")[0] in index
+    assert "Every number the study reports" in index and "not comparable" in index
+    assert "Embedded synthetic data" in index
+
+
+@pytest.mark.notebook
+def test_notebook_specific_outputs(smoke_run):
+    out = smoke_run["out"]
+    result = json.loads((out / "results" / "smoke" / "real_photos-seed42.json").read_text())
+    assert result["photos"]["files"] == 8 and result["detection"]["generated"]["recall"] > 0.3
+    assert set(result["ood"]["settings"]) == {"plain resize", "plain resize + temperature", "face crop",
+                                              "face crop + temperature"}
+    card = json.loads((out / "models" / "smoke" / "v13_champion.json").read_text())
+    assert card["classes"] == ["Angry", "Fear", "Happy", "Sad", "Surprise"] and card["input"]["size"] == 32
+    assert card["weights"] == "random" and card["metrics"]["n"] > 0
+    assert card["calibration"]["fitted_on"] == "validation split" and card["calibration"]["temperature"] > 0
+    leak = json.loads((out / "results" / "smoke" / "leakage_audit-seed42.json").read_text())
+    assert leak["planted_check"]["found"] == leak["planted_check"]["planted"] > 0  # the planted copies are found
+    champion = leak["champion"]
+    assert champion["full"]["n"] == champion["non_overlapping"]["n"] + champion["n_overlapping"] > 0
+    assert champion["n_overlapping"] > 0
+    card = json.loads((out / "models" / "smoke" / "cpu_champion.json").read_text())
+    assert card["weights"] == "none (trained from scratch)" and card["experiment"]["tta_flip"] is True
+    c1 = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())
+    scores, validation = c1["external_scores"], c1["validation_scores"]
+    assert set(scores) == set(validation) == {"plain", "flip_tta", "crops_flip_tta"} and scores["flip_tta"]["n"] > 0
+    kept = max(validation, key=lambda mode: validation[mode]["accuracy"])  # the test-time mode chosen on validation
+    assert card["tta"] == c1["tta"] and validation[card["tta"]["mode"]]["accuracy"] == validation[kept]["accuracy"]
+    assert c1["external"]["accuracy"] == scores[card["tta"]["mode"]]["accuracy"]
+    by_copy = c1["external_by_copy"]  # the embedded data plants copies of external images
+    assert by_copy["with_copy"]["n"] > 0 and by_copy["with_copy"]["n"] + by_copy["without_copy"]["n"] == c1["external"]["n"]
+    assert by_copy["with_copy"]["correct"] + by_copy["without_copy"]["correct"] == round(
+        c1["external"]["accuracy"] * c1["external"]["n"])
+    summary = json.loads((out / "results" / "smoke" / "summary-seed42.json").read_text())
+    ood = next(c for c in summary["conclusions"] if c["conclusion"] == CONCLUSIONS["ood"])
+    assert not ood["verdict"].startswith("not tested")  # 08 ran after 09, so the OOD claim has its evidence
+    assert "generated" in ood["caveats"]

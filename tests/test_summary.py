@@ -58,27 +58,52 @@ def test_conclusions_follow_the_paired_tests():
     runs = {"V4": [result("V4", s, 0.80) for s in seeds], "V8": [result("V8", s, 0.55) for s in seeds],
             "V11": [result("V11", s, 0.50) for s in seeds], "V9": [result("V9", s, 0.55) for s in seeds],
             "V10": [result("V10", s, 0.50) for s in seeds], "V5": [result("V5", s, 0.85) for s in seeds],
+            "V7": [result("V7", s, 0.60) for s in seeds], "V12": [result("V12", s, 0.60) for s in seeds],
             "V13": [result("V13", s, 0.70) for s in seeds]}
     verdicts = summary.conclusions(runs)["verdict"]
-    assert verdicts["augmentation hurts (V8, V11 below V4)"] == "supported"
-    assert verdicts["ResNet50V2 is best (V13 above V5)"] == "contradicted"
-    assert verdicts["class weights help (V8 above V9, V11 above V10)"].startswith("not supported")
+    c = summary.CONCLUSIONS
+    assert verdicts[c["augmentation"]] == "supported"
+    assert verdicts[c["augmentation_weights"]].startswith("not supported")  # V8 and V9 score the same
+    assert verdicts[c["resnet"]] == "contradicted"  # V13 below V5
+    runs["V8"] = [result("V8", s, 0.40) for s in seeds]  # class weights make augmentation worse, as the study says
+    assert summary.conclusions(runs)["verdict"][c["augmentation_weights"]] == "supported"
     runs["V4"] = [result("V4", s, 0.80, {**COMPARABLE, "weights": "random"}) for s in seeds]
-    assert summary.conclusions(runs)["verdict"]["augmentation hurts (V8, V11 below V4)"].startswith(
+    assert summary.conclusions(runs)["verdict"][c["augmentation"]].startswith(
         "supported on this run's settings, which differ")
 
 
-def test_generalisation_needs_the_audit_and_fails_with_overlap():
+def test_generalisation_is_judged_on_the_images_without_a_copy():
     internal = result("V13", 1, 0.80)
-    external = {"external": result("V13", 7, 0.90)["validation"], "provenance": {**COMPARABLE, "seed": 1}}
-    runs = {"V13": [internal], "V13_external": [external]}
-    claim = "91% on FER-2013 proves generalisation"
+    runs = {"V13": [internal], "V13_external": [{"external": result("V13", 7, 0.90)["validation"],
+                                                 "provenance": {**COMPARABLE, "seed": 1}}]}
+    claim = summary.CONCLUSIONS["generalisation"]
     assert summary.conclusions(runs)["verdict"][claim].startswith("not tested")
-    audit = {"external_overlap_fraction": 0.3, "accuracy_clean": 0.7}
-    row = summary.conclusions(runs, audit).loc[claim]
-    assert row["verdict"].startswith("not supported") and "30.0%" in row["evidence"]
-    no_overlap = summary.conclusions(runs, {"external_overlap_fraction": 0.0, "accuracy_clean": 0.9}).loc[claim]
-    assert "look for other differences" in no_overlap["verdict"]
+    clean_low = result("V13", 8, 0.70, n=1500)["validation"]
+    row = summary.conclusions(runs, {"external_overlap_fraction": 0.3, "clean": clean_low,
+                                     "full": runs["V13_external"][0]["external"]}).loc[claim]
+    assert row["verdict"].startswith("not supported") and "30.0%" in row["evidence"] and "1,500 images" in row["evidence"]
+    clean_same = result("V13", 9, 0.80, n=1500)["validation"]
+    row = summary.conclusions(runs, {"external_overlap_fraction": 0.01, "clean": clean_same, "full": None}).loc[claim]
+    assert row["verdict"].startswith("supported: on the external images without a copy") and "1.0%" in row["evidence"]
+    no_overlap = summary.conclusions(runs, {"external_overlap_fraction": 0.0, "clean": None, "full": None}).loc[claim]
+    assert "look for other differences" in no_overlap["verdict"]  # 90% external well above 80% internal
+
+
+def test_out_of_distribution_claim_uses_notebook_09s_plain_resize():
+    runs = {"V13": [result("V13", 1, 0.80)]}
+    claim = summary.CONCLUSIONS["ood"]
+    assert summary.conclusions(runs)["verdict"][claim].startswith("not tested")
+
+    def photos(accuracy, confidence, embedded=False):
+        return {"ood": {"settings": {"plain resize": {"n": 400, "accuracy": accuracy, "mean_confidence": confidence,
+                                                      "ece": abs(confidence - accuracy)}}},
+                "provenance": {"data": {"ood": {"embedded": embedded}}}}
+
+    assert summary.conclusions(runs, photos=photos(0.30, 0.90)).loc[claim, "verdict"].startswith("supported")
+    assert summary.conclusions(runs, photos=photos(0.30, 0.30)).loc[claim, "verdict"].startswith("partly supported")
+    assert summary.conclusions(runs, photos=photos(0.82, 0.85)).loc[claim, "verdict"].startswith("not supported")
+    generated = summary.conclusions(runs, photos=photos(0.30, 0.90, embedded=True)).loc[claim]
+    assert "generated" in generated["caveats"] and "see caveats" in generated["verdict"]
 
 
 def test_collect_results_leaves_out_runs_on_other_data(tmp_path):
@@ -95,5 +120,7 @@ def test_collect_results_leaves_out_runs_on_other_data(tmp_path):
 def test_audit_evidence_reads_notebook_07s_result():
     audit = {"summaries": {"internal_vs_external": {"right_flagged_fraction": 0.118}},
              "champion": {"full": {"accuracy": 0.5}, "non_overlapping": {"accuracy": 0.45}}}
-    assert summary.audit_evidence(audit) == {"external_overlap_fraction": 0.118, "accuracy_clean": 0.45}
+    evidence = summary.audit_evidence(audit)
+    assert evidence["external_overlap_fraction"] == 0.118 and evidence["accuracy_clean"] == 0.45
+    assert evidence["clean"] == {"accuracy": 0.45} and evidence["full"] == {"accuracy": 0.5}
     assert summary.audit_evidence({"summaries": {}, "champion": None})["accuracy_clean"] is None

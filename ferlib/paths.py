@@ -1,0 +1,29 @@
+"""How reports show paths: relative to the project (or the run's outputs), never a machine's temporary folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ferlib.config import PROJECT_ROOT
+
+MAX_LEVELS_UP = 1  # "../shared/data/x" reads well; "../../tmp/x" would show a machine folder
+
+
+def display_path(path: str | Path, output_dir: str | Path | None = None) -> str:
+    """Return `path` as a report shows it.
+
+    Under the run's output folder: ``outputs/<rest>``; inside the project or beside it (one folder up):
+    relative to the project root (``notebooks/x``, ``../shared/data/fer2013``); anything else as given
+    (a data root the user named, such as ``/kaggle/input/fer2013``).
+    """
+    p = Path(path).expanduser()
+    absolute = Path(os.path.abspath(p))
+    if output_dir is not None:
+        out = Path(os.path.abspath(Path(output_dir)))
+        if absolute == out or out in absolute.parents:
+            rest = absolute.relative_to(out).as_posix()
+            return "outputs" if rest == "." else f"outputs/{rest}"
+    rel = os.path.relpath(absolute, PROJECT_ROOT)
+    if rel.split(os.sep).count("..") <= MAX_LEVELS_UP:
+        return Path(rel).as_posix()
+    return str(p)

@@ -1,0 +1,91 @@
+"""The run card every report opens with (what ran, on which data and machine), and what reports may show."""
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from ferlib.config import RunSettings
+from ferlib.paths import display_path
+from ferlib.sources import DataSource
+
+_STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
+          "background:{background};font-family:sans-serif;line-height:1.4")
+
+
+RANDOM_WEIGHTS_NOTE = (
+    "Randomly initialised backbones (no ImageNet weights offline): a frozen random backbone's pooled "
+    "features carry almost no information, so head-only experiments stay near the majority-class rate "
+    "and comparisons between them are noise. These runs check the pipeline end to end; the study's "
+    "claims need ImageNet weights (profile full, or weights='imagenet' with the file in the Keras cache)."
+)
+
+
+def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource], weights: str | None) -> dict[str, Any]:
+    """Return what ran, as data: notebook, profile, data, weights, seed, commit, date, machine (wall time: later).
+
+    The notebook shows it at the top (`card_html`); the report renderer fills in the wall time.
+    """
+    from ferlib.results import git_commit, machine
+
+    return {
+        "notebook": notebook,
+        "profile": settings.profile.name,
+        "profile_description": settings.profile.description,
+        "seed": settings.seed,
+        "data": [s.describe() for s in sources],
+        "synthetic": any(s.embedded for s in sources),
+        "weights": None if weights is None else str(weights),
+        "random_weights": str(weights or "").startswith("random"),
+        "git_commit": git_commit(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "wall_time_s": None,
+    }
+
+
+def card_html(card: dict[str, Any]) -> str:
+    """Return the run card as an HTML block: amber for embedded data or random weights, blue otherwise."""
+    loud = card["synthetic"] or card["random_weights"]
+    color, background = ("#d97706", "#fffbeb") if loud else ("#2563eb", "#eff6ff")
+    if card["synthetic"]:
+        head = ("EMBEDDED SYNTHETIC DATA: these numbers come from generated faces, not real photos. Point data_dir / "
+                "external_dir (run_all.sh --data / --external) at real data to reproduce the study.")
+    else:
+        head = "Real data"
+    wall = card.get("wall_time_s")
+    rows = [
+        ("profile", f"{card['profile']} ({card['profile_description']})"),
+        ("data", "<br>".join(html.escape(d) for d in card["data"]) or "none"),
+        ("weights", card["weights"] or "not applicable"),
+        ("seed", card["seed"]),
+        ("commit", str(card["git_commit"])[:12] + (" (uncommitted changes)" if "dirty" in str(card["git_commit"]) else "")),
+        ("date", card["date"]),
+        ("machine", card["machine"]),
+        ("wall time", _minutes(wall) if wall is not None else "running interactively (filled in by run_all.sh)"),
+    ]
+    body = "".join(f"<tr><th style='text-align:left;padding-right:12px;vertical-align:top'>{k}</th>"
+                   f"<td style='text-align:left'>{v if k == 'data' else html.escape(str(v))}</td></tr>" for k, v in rows)
+    note = f"<p style='margin:6px 0 0 0'><strong>{html.escape(RANDOM_WEIGHTS_NOTE)}</strong></p>" if card["random_weights"] else ""
+    return (f'<div class="ferlib-run-card" style="{_STYLE.format(color=color, background=background)}">'
+            f"<strong>{html.escape(head)}</strong><table style='margin-top:6px;border:none'>{body}</table>{note}</div>")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+SHARED_DATA_MARK = "shared/data"  # the project's shared real-data folder: never show its images in reports
+
+
+def examples_allowed(show_examples: bool | str, *sources: DataSource) -> tuple[bool, str]:
+    """Return (whether example images may be shown, why): "auto" shows them unless a source lies under the
+    shared data folder (third-party images must not end up in committed or published reports)."""
+    if show_examples not in ("auto", True, False):
+        raise ValueError(f"show_examples must be 'auto', True or False, got {show_examples!r}")
+    shared = [s for s in sources if SHARED_DATA_MARK in s.root.resolve().as_posix()]
+    if show_examples == "auto":
+        if shared:
+            return False, f"not shown: {display_path(shared[0].root)} is the project's shared data (counts only)"
+        return True, "shown: the data is not the project's shared data"
+    return bool(show_examples), f"{'shown' if show_examples else 'not shown'}: show_examples={show_examples}"

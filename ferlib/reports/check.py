@@ -1,0 +1,124 @@
+"""Check what a reader will see: every expected figure in the executed notebook and both HTML reports, no noise.
+
+`check_reports(output_dir)` returns one `ReportCheck` per rendered notebook. A report passes when each
+figure of the catalog (and each figure the notebook drew) is embedded, as the same PNG that is on disk
+under ``outputs/figures/<notebook>/``, in the executed notebook and in both HTML files, the PNG decodes
+and is not blank, and no report holds TensorFlow's log lines, Python warnings, a traceback or a
+machine path that the caller names.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ferlib.reports.catalog import CATALOG, NotebookSpec
+from ferlib.reports.render import digest, pngs_in_html, read_outputs
+
+FORBIDDEN = {
+    "absl": re.compile(r"absl"),
+    "oneDNN": re.compile(r"oneDNN"),
+    "WARNING:": re.compile(r"WARNING:"),
+    "Python warning": re.compile(r"\b\w*Warning: "),
+    "traceback": re.compile(r"Traceback \(most recent call last\)"),
+    "PosixPath": re.compile(r"PosixPath\("),
+    "Keras progress": re.compile(r"\d+/\d+ - \d+s .*step"),
+    "tqdm bar": re.compile(r"\d+%\|[█▏▎▍▌▋▊▉ #]*\|"),
+}
+# papermill's injected-parameters cell (shown in the report with code) holds the paths the user passed
+INJECTED_PARAMETERS = re.compile(r'<div[^>]*celltag_injected-parameters[^>]*>.*?(?=<div[^>]*class="jp-Cell )', re.S)
+MIN_PIXEL_SD = 2.0  # a blank (one-colour) figure has standard deviation 0 over its grey levels
+
+
+@dataclass
+class ReportCheck:
+    """The outcome for one notebook: figures found per place, and every problem in words."""
+
+    name: str
+    figures: dict[str, int] = field(default_factory=dict)  # place -> expected figures found there
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return True when nothing is wrong."""
+        return not self.problems
+
+
+def is_blank(png: bytes) -> bool:
+    """Return True when the PNG does not decode or shows (nearly) one colour."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            grey = np.asarray(image.convert("L"), dtype=np.float32)
+    except (UnidentifiedImageError, OSError):
+        return True
+    return grey.size == 0 or float(grey.std()) < MIN_PIXEL_SD
+
+
+def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequence[str] = ()) -> ReportCheck:
+    """Return the check of one rendered notebook (see the module docstring)."""
+    import nbformat
+
+    check = ReportCheck(spec.name)
+    executed = output_dir / "notebooks" / f"{spec.name}.ipynb"
+    reports = {"with code": output_dir / "reports" / f"{spec.name}.html",
+               "no code": output_dir / "reports" / f"{spec.name}.nocode.html"}
+    missing = [str(p.name) for p in (executed, *reports.values()) if not p.is_file()]
+    if missing:
+        check.problems.append(f"missing: {', '.join(missing)}")
+        return check
+    shown = read_outputs(nbformat.read(executed, as_version=4))
+    if shown.failed:
+        check.problems.append("the notebook failed")
+    if shown.run_card is None:
+        check.problems.append("no run card")
+    expected = list(dict.fromkeys([*spec.figures, *[f for f in shown.figures if f not in spec.figures]]))
+    on_disk: dict[str, str] = {}
+    for name in expected:
+        path = output_dir / "figures" / spec.name / f"{name}.png"
+        if not path.is_file():
+            check.problems.append(f"figure {name}: no file {path.name}")
+            continue
+        data = path.read_bytes()
+        if is_blank(data):
+            check.problems.append(f"figure {name}: blank or unreadable PNG")
+        on_disk[name] = digest(data)
+    in_notebook = {digest(png) for png in shown.figures.values()}
+    check.figures["notebook"] = sum(d in in_notebook for d in on_disk.values())
+    for name, d in on_disk.items():
+        if d not in in_notebook:
+            check.problems.append(f"figure {name}: not shown in the executed notebook")
+    for place, path in reports.items():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        embedded = {digest(png) for png in pngs_in_html(text)}
+        check.figures[place] = sum(d in embedded for d in on_disk.values())
+        for name, d in on_disk.items():
+            if d not in embedded:
+                check.problems.append(f"figure {name}: not embedded in the {place} report")
+        for what, pattern in FORBIDDEN.items():
+            if pattern.search(text):
+                check.problems.append(f"{place} report shows {what}: {_context(text, pattern)}")
+        own_input = INJECTED_PARAMETERS.sub("", text)  # the command line's own arguments, as the user gave them
+        for folder in forbidden_paths:
+            if folder and folder in own_input:
+                check.problems.append(f"{place} report shows the machine path {folder}")
+    return check
+
+
+def check_reports(output_dir: Path, names: Sequence[str] | None = None,
+                  forbidden_paths: Sequence[str] = ()) -> list[ReportCheck]:
+    """Return the checks of the rendered notebooks (all in the catalog that have an executed notebook)."""
+    output_dir = Path(output_dir)
+    wanted = names or [n for n in CATALOG if (output_dir / "notebooks" / f"{n}.ipynb").is_file()]
+    return [check_notebook(CATALOG[n], output_dir, forbidden_paths) for n in wanted]
+
+
+def _context(text: str, pattern: re.Pattern, width: int = 60) -> str:
+    m = pattern.search(text)
+    start = max(0, m.start() - width)
+    return re.sub(r"\s+", " ", text[start:m.end() + width])

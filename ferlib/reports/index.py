@@ -1,0 +1,154 @@
+"""The landing page, ``outputs/reports/index.html``: every report with its one-line result, and the verdicts.
+
+Built from the executed notebooks (their run cards and headlines) and from notebook 08's result file,
+never from typed numbers. run_all.sh rebuilds it after each notebook, so a partial run has one too.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from ferlib.reports.catalog import CATALOG
+from ferlib.reports.render import _write_text, read_outputs
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1150px;color:#1f2937;
+line-height:1.45;padding:0 16px}
+h1{margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #e5e7eb;padding:6px 8px;
+text-align:left;vertical-align:top}th{background:#f9fafb}
+.banner{padding:10px 14px;border-radius:6px;margin:12px 0}.amber{background:#fffbeb;border-left:6px solid #d97706}
+.blue{background:#eff6ff;border-left:6px solid #2563eb}.failed{color:#b91c1c;font-weight:600}
+.v-reproduced,.v-supported{background:#dcfce7}.v-not{background:#fee2e2}.v-nc{color:#6b7280}.small{color:#6b7280;font-size:13px}
+"""
+
+
+def _verdict_class(verdict: str) -> str:
+    v = str(verdict)
+    if "see caveats" in v or "differ from the study" in v:  # a verdict on other settings than the study's
+        return "v-nc"
+    if v.startswith(("reproduced", "supported")):
+        return "v-reproduced"
+    if v.startswith(("not comparable", "not run", "not tested", "no study value")):
+        return "v-nc"
+    return "v-not" if v.startswith(("not reproduced", "contradicted", "not supported")) else ""
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _summary(output_dir: Path, headline: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return notebook 08's result (the file its headline names), or None."""
+    for rel in (headline or {}).get("results", []):
+        path = output_dir / Path(rel).relative_to("outputs") if rel.startswith("outputs/") else Path(rel)
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
+def index_rows(output_dir: Path) -> list[dict[str, Any]]:
+    """Return one row per notebook of the catalog: title, links, headline, run facts and status."""
+    import nbformat
+
+    rows = []
+    for name, spec in CATALOG.items():
+        executed = output_dir / "notebooks" / f"{name}.ipynb"
+        row: dict[str, Any] = {"name": name, "title": spec.title, "ran": executed.is_file()}
+        if executed.is_file():
+            shown = read_outputs(nbformat.read(executed, as_version=4))
+            card = shown.run_card or {}
+            row |= {"headline": (shown.headline or {}).get("headline"), "failed": shown.failed,
+                    "wall_time_s": shown.duration_s, "profile": card.get("profile"), "synthetic": card.get("synthetic"),
+                    "weights": card.get("weights"), "data": card.get("data", []), "machine": card.get("machine"),
+                    "date": card.get("date"), "git_commit": card.get("git_commit"), "figures": len(shown.figures),
+                    "headline_meta": shown.headline}
+        rows.append(row)
+    return rows
+
+
+def build_index(output_dir: Path) -> Path:
+    """Write ``<output_dir>/reports/index.html`` and return its path."""
+    output_dir = Path(output_dir)
+    rows = index_rows(output_dir)
+    ran = [r for r in rows if r["ran"]]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Reports: facial emotion recognition "
+             f"reproduction</title><style>{_CSS}</style></head><body>",
+             "<h1>Facial emotion recognition: the study, reproduced</h1>",
+             "<p class='small'>Each notebook of <code>notebooks/</code> as run by <code>run_all.sh</code>. Open a "
+             "report for its figures and tables; the code-free version reads as a paper, the other shows the cells."
+             "</p>"]
+    parts.append(_run_banner(ran))
+    parts.append("<h2>Reports</h2><table><tr><th>#</th><th>notebook</th><th>result</th><th>figures</th>"
+                 "<th>wall time</th></tr>")
+    for r in rows:
+        number = r["name"][:2]
+        if not r["ran"]:
+            parts.append(f"<tr><td>{number}</td><td>{html.escape(r['title'])}</td><td class='small'>not run</td>"
+                         "<td></td><td></td></tr>")
+            continue
+        links = (f"<a href='{r['name']}.nocode.html'>{html.escape(r['title'])}</a> "
+                 f"<span class='small'>(<a href='{r['name']}.html'>with code</a>)</span>")
+        result = ("<span class='failed'>failed: open the report with code for the error</span>" if r["failed"]
+                  else html.escape(r["headline"] or "(no headline)"))
+        parts.append(f"<tr><td>{number}</td><td>{links}</td><td>{result}</td><td>{r['figures']}</td>"
+                     f"<td>{_minutes(r['wall_time_s'])}</td></tr>")
+    parts.append("</table>")
+    summary_row = next((r for r in ran if r["name"].startswith("08_")), None)
+    summary = _summary(output_dir, summary_row.get("headline_meta") if summary_row else None)
+    parts.append(_verdicts(summary))
+    parts.append("</body></html>")
+    return _write_text(output_dir / "reports" / "index.html", "\n".join(parts))
+
+
+def _run_banner(ran: list[dict[str, Any]]) -> str:
+    if not ran:
+        return "<div class='banner amber'>No notebook has run yet: <code>bash run_all.sh</code>.</div>"
+    profiles = sorted({str(r["profile"]) for r in ran if r.get("profile")})
+    data = sorted({d for r in ran for d in r.get("data", [])})
+    synthetic = any(r.get("synthetic") for r in ran)
+    random = any(str(r.get("weights") or "").startswith("random") for r in ran)
+    machines = sorted({str(r["machine"]) for r in ran if r.get("machine")})
+    commits = sorted({str(r["git_commit"])[:12] for r in ran if r.get("git_commit")})
+    loud = "amber" if synthetic or random else "blue"
+    head = ("Embedded synthetic data: the numbers test the pipeline, not the study. Run with --data and --external "
+            "pointing at real data to reproduce it." if synthetic else "Real data")
+    if random:
+        head += " Some backbones were randomly initialised (no ImageNet weights): transfer results are not the study's."
+    total = sum(r["wall_time_s"] or 0 for r in ran)
+    facts = [("profile", ", ".join(profiles)), ("data", "<br>".join(html.escape(d) for d in data)),
+             ("machine", ", ".join(machines)), ("commit", ", ".join(commits)),
+             ("notebooks run", f"{len(ran)} of {len(CATALOG)}, {_minutes(total)} in all")]
+    body = "".join(f"<tr><th>{k}</th><td>{v if k == 'data' else html.escape(v)}</td></tr>" for k, v in facts)
+    return f"<div class='banner {loud}'><strong>{html.escape(head)}</strong><table>{body}</table></div>"
+
+
+def _verdicts(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return ("<h2>The study vs this run</h2><p>Notebook 08 has not run: its verdicts appear here once it has.</p>")
+    out = ["<h2>The study's conclusions</h2><table><tr><th>conclusion</th><th>verdict</th><th>evidence</th></tr>"]
+    for c in summary.get("conclusions", []):
+        out.append(f"<tr><td>{html.escape(str(c['conclusion']))}</td><td class='{_verdict_class(c['verdict'])}'>"
+                   f"{html.escape(str(c['verdict']))}</td><td class='small'>{html.escape(str(c.get('evidence', '')))}"
+                   f"{'<br>caveats: ' + html.escape(str(c['caveats'])) if c.get('caveats') else ''}</td></tr>")
+    out.append("</table>")
+    counts = summary.get("verdict_counts", {})
+    out.append("<h2>Every number the study reports</h2>")
+    out.append("<p>" + ", ".join(f"{n} {html.escape(v)}" for v, n in counts.items()) + "</p>")
+    out.append("<table><tr><th>number</th><th>where</th><th>study</th><th>this run [95% CI]</th><th>verdict</th>"
+               "<th>why</th></tr>")
+    for n in summary.get("numbers", []):
+        value = n.get("this run")
+        shown = "" if value is None else f"{value:.3f}"
+        if value is not None and n.get("this run ci_low") is not None:
+            shown += f" [{n['this run ci_low']:.3f}, {n['this run ci_high']:.3f}]"
+        study = "" if n.get("study") is None else f"{n['study']:.2f}"
+        out.append(f"<tr><td>{html.escape(str(n['claim']))}</td><td>{html.escape(str(n.get('where in the study', '')))}"
+                   f"</td><td>{study}</td><td>{shown}</td><td class='{_verdict_class(n['verdict'])}'>"
+                   f"{html.escape(str(n['verdict']))}</td><td class='small'>{html.escape(str(n.get('why') or ''))}</td></tr>")
+    out.append("</table>")
+    return "\n".join(out)

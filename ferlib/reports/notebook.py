@@ -1,0 +1,115 @@
+"""One helper sets up a notebook: settings, folders, the run card, figures shown and saved in one step.
+
+    nb = notebook.start("02_baseline_cnn", profile, seed=seed, output_dir=output_dir)
+    internal = datasets.prepare_internal(nb.settings, data_dir)
+    nb.show_run_card(internal.source, weights="none: trained from scratch")
+    nb.figure(plots.training_curves(...), "v1_training_curves")   # saved as PNG and shown inline
+    nb.headline("V1: 61.5% validation accuracy")                    # the landing page's one line
+
+A figure is rendered to PNG once; the same bytes go to ``outputs/figures/<notebook>/<name>.png`` and into
+the notebook as an ``image/png`` output, so the executed notebook, both HTML reports and the file on disk
+always agree, whatever matplotlib backend is active.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferlib import progress
+from ferlib.config import RunSettings, run_settings
+from ferlib.paths import display_path
+from ferlib.reports.banner import card_html, run_card
+from ferlib.reports.catalog import get_spec
+from ferlib.sources import DataSource
+
+METADATA_KEY = "ferlib"  # outputs carrying {"ferlib": {...}} metadata: the run card, figures, the headline
+
+
+@dataclass
+class NotebookRun:
+    """A running notebook: its settings and folders, and the figures and headline it has produced."""
+
+    name: str
+    settings: RunSettings
+    started: float = field(default_factory=time.perf_counter)
+    figures_made: list[str] = field(default_factory=list)
+    card: dict[str, Any] | None = None
+
+    @property
+    def figures_dir(self) -> Path:
+        """Return ``outputs/figures/<notebook>/``."""
+        return self.settings.figures_dir(self.name)
+
+    @property
+    def tables_dir(self) -> Path:
+        """Return ``outputs/tables/<profile>/`` (created)."""
+        folder = self.settings.output_dir / "tables" / self.settings.profile.name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def path(self, path: str | Path) -> str:
+        """Return a path as the report shows it (``outputs/...`` or relative to the project)."""
+        return display_path(path, self.settings.output_dir)
+
+    def show_run_card(self, *sources: DataSource, weights: str | None = None) -> None:
+        """Display what runs (profile, data, weights, seed, commit, date, machine); keep it as `self.card`."""
+        self.card = run_card(self.name, self.settings, sources, weights)
+        _display({"text/html": card_html(self.card), "text/plain": "run card"}, {"run_card": self.card})
+
+    def figure(self, fig: Any, name: str, dpi: int = 120) -> None:
+        """Save the figure as ``<figures_dir>/<name>.png``, show the same PNG inline, and close the figure.
+
+        Returns nothing, so a cell that ends with this call shows the figure and no other value.
+        """
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        png = buffer.getvalue()
+        path = self.figures_dir / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".png.tmp")
+        tmp.write_bytes(png)
+        tmp.replace(path)
+        _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"figure {name}"}, {"figure": name})
+        self.figures_made.append(name)
+
+    def table(self, frame: pd.DataFrame, name: str, **to_csv: Any) -> pd.DataFrame:
+        """Write the table as ``outputs/tables/<profile>/<name>.csv`` (atomically) and return it."""
+        path = self.tables_dir / f"{name}.csv"
+        tmp = path.with_suffix(".csv.tmp")
+        frame.to_csv(tmp, **to_csv)
+        tmp.replace(path)
+        return frame
+
+    def headline(self, text: str, results: list[str | Path] | None = None) -> None:
+        """Show the notebook's one-line result (the landing page lists it) and the result files behind it."""
+        shown = [self.path(p) for p in results or []]
+        _display({"text/markdown": f"**Result:** {text}", "text/plain": text},
+                 {"headline": text, "results": shown, "profile": self.settings.profile.name,
+                  "seed": self.settings.seed})
+
+
+def start(name: str, profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None) -> NotebookRun:
+    """Return the NotebookRun of notebook `name` (as in the catalog) with the run's resolved settings.
+
+    Under run_all.sh (a progress log is set) warnings and library logs go to that log, not the report.
+    """
+    spec = get_spec(name)
+    progress.route_warnings()
+    pd.set_option("display.max_colwidth", None)  # reports show whole sentences (sources, reasons), not "..."
+    return NotebookRun(spec.name, run_settings(profile, seed=seed, output_dir=output_dir))
+
+
+def _display(data: dict[str, Any], metadata: dict[str, Any]) -> None:
+    """Display a raw MIME bundle with ferlib metadata (so renderers and tests can find it)."""
+    from IPython.display import display
+
+    display(data, raw=True, metadata={METADATA_KEY: metadata})
