@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Reproduce every notebook headlessly: set up .venv when needed, run notebooks/NN_*.ipynb in order
-# with papermill, and render each to HTML (with code, and code-free) under outputs/reports/.
+# Reproduce every notebook headlessly: set up .venv for this machine when needed, run notebooks/NN_*.ipynb
+# with papermill, render each to HTML (with code, and code-free) and build outputs/reports/index.html.
 #
-#   bash run_all.sh                         # default profile (full with a GPU, cpu without), embedded data
+#   bash run_all.sh                         # auto: full with a GPU, cpu with real data, demo on the embedded data
+#   bash run_all.sh --dry-run               # what would run here: TensorFlow build, profile, data, time per notebook
 #   bash run_all.sh --profile smoke         # quick check of every notebook
 #   bash run_all.sh --data DIR --external DIR --notebooks 01,02
-#   open outputs/reports/index.html      # the landing page: every report, its result, the verdicts
+#   open outputs/reports/index.html         # the landing page: every report, its result, the verdicts
 #   bash run_all.sh --tests [PYTEST ARGS]   # set up and run the test suite instead
 #   bash run_all.sh --bench [BENCH ARGS]    # set up (plus the fer package) and run python -m ferlib bench
 set -euo pipefail
@@ -19,15 +20,21 @@ FER_PACKAGE="fer==25.10.3"
 usage() {
   cat <<'EOF'
 Usage: bash run_all.sh [options]
-  --profile NAME      auto (default), smoke, cpu or full
-  --data DIR          internal data (Human Face Emotions folder, FER-2013 folder or CSV)
+  --profile NAME      auto (default: full with a GPU, cpu with real data, demo on the embedded data),
+                      smoke, demo, cpu or full
+  --data DIR          internal data (Human Face Emotions folder, FER-2013 folder or CSV; "embedded": the
+                      generated set even where real data is configured)
   --external DIR      external test data (default: FER-2013 test split / embedded external set)
   --notebooks LIST    comma-separated notebook numbers or names to run, e.g. 01,02 (default: all)
   --seed N            random seed (default 42)
   --weights W         backbone weights: imagenet, random or a weights file (default: the profile's;
                       full uses imagenet and stops with a clear message offline unless you say random)
+  --deterministic     op determinism and seeded everything: the same seed gives the same numbers (slower)
+  --allow-cpu         let the full profile run without a GPU (days of training)
   --force             retrain finished experiments instead of reusing them
   --output DIR        where executed notebooks, reports, results and figures go (default: outputs)
+  --dry-run           print the plan (Python, TensorFlow build, GPUs, profile, data, weights, notebooks,
+                      expected time per notebook) and stop without installing or running anything
   --setup-only        create/refresh .venv and the Jupyter kernel, then stop
   --tests [ARGS...]   set up, then run pytest with ARGS (everything after --tests goes to pytest)
   --bench [ARGS...]   set up, install the benchmark-only `fer` package (for its side-by-side rows),
@@ -39,7 +46,7 @@ EOF
 }
 
 PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; WEIGHTS=""; FORCE=False; MODE=notebooks; PASS_ARGS=()
-OUT_ARG=""
+OUT_ARG=""; ALLOW_CPU=""; DETERMINISTIC=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
@@ -48,8 +55,11 @@ while [[ $# -gt 0 ]]; do
     --notebooks) NOTEBOOKS="$2"; shift 2 ;;
     --seed) SEED="$2"; shift 2 ;;
     --weights) WEIGHTS="$2"; shift 2 ;;
+    --deterministic) DETERMINISTIC=1; shift ;;
+    --allow-cpu) ALLOW_CPU=--allow-cpu; shift ;;
     --force) FORCE=True; shift ;;
     --output) OUT_ARG="$2"; shift 2 ;;
+    --dry-run) MODE=dry-run; shift ;;
     --setup-only) MODE=setup; shift ;;
     --tests) MODE=tests; shift; PASS_ARGS=("$@"); break ;;
     --bench) MODE=bench; shift; PASS_ARGS=("$@"); break ;;
@@ -60,22 +70,50 @@ done
 
 log() { printf '[run_all %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
+BASE_PYTHON="${PYTHON:-}"
+if [[ -z "$BASE_PYTHON" ]]; then
+  if command -v python3.11 >/dev/null 2>&1; then BASE_PYTHON=python3.11; else BASE_PYTHON=python3; fi
+fi
+# the plan needs only the standard library, so it runs before (and without) .venv
+plan() {
+  "$BASE_PYTHON" -m ferlib.plan --profile "$PROFILE" --data "$DATA" --external "$EXTERNAL" --weights "$WEIGHTS" \
+    --notebooks "$NOTEBOOKS" $ALLOW_CPU "$@"
+}
+
+if [[ "$MODE" == dry-run ]]; then
+  plan
+  exit $?
+fi
+MACHINE="$(plan --field machine)" || exit 2
+
 setup_venv() {
-  local python="${PYTHON:-}"
-  if [[ -z "$python" ]]; then
-    if command -v python3.11 >/dev/null 2>&1; then python=python3.11; else python=python3; fi
-  fi
   local stamp="$VENV/.ferlib-requirements"
   local want
-  want="$(cat requirements.txt pyproject.toml | sha1sum | cut -d' ' -f1)"
+  want="$(cat requirements.txt requirements/*.txt pyproject.toml | sha1sum | cut -d' ' -f1)-$MACHINE"
   if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating $VENV with $($python --version 2>&1)"
-    "$python" -m venv "$VENV"
+    if [[ "$MACHINE" == kaggle ]]; then  # see Kaggle's preinstalled TensorFlow, keras, numpy and pandas
+      log "creating $VENV with $($BASE_PYTHON --version 2>&1), on top of Kaggle's packages"
+      "$BASE_PYTHON" -m venv --system-site-packages "$VENV"
+    else
+      log "creating $VENV with $($BASE_PYTHON --version 2>&1)"
+      "$BASE_PYTHON" -m venv "$VENV"
+    fi
   fi
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    log "installing requirements (first run takes a few minutes)"
+    log "installing requirements for this machine ($MACHINE; the first run takes a few minutes)"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+    case "$MACHINE" in
+      kaggle)
+        local files="$VENV/kaggle"
+        "$BASE_PYTHON" -m ferlib.plan --kaggle-files "$files"
+        if [[ -s "$files/missing.txt" ]]; then
+          # pinned first; if a pin needs newer libraries than Kaggle's, any version that fits them
+          "$VENV/bin/python" -m pip install --quiet -r "$files/missing.txt" -c "$files/constraints.txt" \
+            || "$VENV/bin/python" -m pip install --quiet -c "$files/constraints.txt" $(sed 's/==.*//' "$files/missing.txt")
+        fi ;;
+      gpu) "$VENV/bin/python" -m pip install --quiet -r requirements/gpu.txt ;;
+      *) "$VENV/bin/python" -m pip install --quiet -r requirements.txt ;;
+    esac
     "$VENV/bin/python" -m pip install --quiet --no-deps -e .
     "$VENV/bin/python" -m ipykernel install --sys-prefix --name ferlib --display-name "Python (ferlib)" >/dev/null
     echo "$want" > "$stamp"
@@ -98,12 +136,12 @@ if [[ "$MODE" == bench ]]; then
   exec "$VENV/bin/python" -m ferlib bench "${PASS_ARGS[@]}"
 fi
 
-abspath() { [[ -z "$1" ]] && return 0; "$VENV/bin/python" -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
+abspath() { [[ -z "$1" || "$1" == embedded ]] && { echo "$1"; return 0; }; "$VENV/bin/python" -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
 DATA="$(abspath "$DATA")"; EXTERNAL="$(abspath "$EXTERNAL")"
 [[ -n "$OUT_ARG" ]] && OUT="$(abspath "$OUT_ARG")"
 case "$WEIGHTS" in ""|imagenet|random) ;; *) WEIGHTS="$(abspath "$WEIGHTS")" ;; esac
 for path in "$DATA" "$EXTERNAL"; do
-  [[ -z "$path" || -e "$path" ]] || { echo "run_all.sh: data path not found: $path" >&2; exit 2; }
+  [[ -z "$path" || "$path" == embedded || -e "$path" ]] || { echo "run_all.sh: data path not found: $path" >&2; exit 2; }
 done
 
 selected=()
@@ -135,16 +173,18 @@ rel = os.path.relpath(path, root)
 print(os.path.relpath(path, os.path.join(root, "notebooks")) if rel.split(os.sep).count("..") <= 1 else path)
 PY
 }
-params=(-p profile "$PROFILE" -p seed "$SEED" -p force "$FORCE" -p output_dir "$(nbpath "$OUT")")
-[[ -n "$DATA" ]] && params+=(-p data_dir "$(nbpath "$DATA")")
-[[ -n "$EXTERNAL" ]] && params+=(-p external_dir "$(nbpath "$EXTERNAL")")
+RESOLVED="$(plan --field profile)" || exit 2
+params=(-p profile "$RESOLVED" -p seed "$SEED" -p force "$FORCE" -p output_dir "$(nbpath "$OUT")")
+nbdata() { [[ "$1" == embedded ]] && echo embedded || nbpath "$1"; }
+[[ -n "$DATA" ]] && params+=(-p data_dir "$(nbdata "$DATA")")
+[[ -n "$EXTERNAL" ]] && params+=(-p external_dir "$(nbdata "$EXTERNAL")")
 [[ -n "$WEIGHTS" ]] && params+=(-p weights "$WEIGHTS")
 export TF_CPP_MIN_LOG_LEVEL=2
+[[ -n "$DETERMINISTIC" ]] && export FERLIB_DETERMINISTIC=1
 
-log "profile=$PROFILE seed=$SEED data=${DATA:-<default>} external=${EXTERNAL:-<default>} output=$OUT"
+log "profile=$RESOLVED (asked: $PROFILE) seed=$SEED data=${DATA:-<default>} external=${EXTERNAL:-<default>} output=$OUT"
 log "notebooks: ${selected[*]}"
 echo "notebook,seconds,status" > "$OUT/timings.csv"
-RESOLVED=$("$VENV/bin/python" -c "from ferlib.config import resolve_profile; print(resolve_profile('$PROFILE').name)" 2>/dev/null || echo "$PROFILE")
 total_start=$SECONDS
 tail_pid=""
 stop_tail() {  # let tail print the last lines, then stop it

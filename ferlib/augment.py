@@ -64,33 +64,34 @@ class RandomFaceAffine(layers.Layer):
                                        "flip": self.flip, "seed": self.seed}
 
 
-def build_augmentation(kind: str, seed: int = 0) -> keras.Sequential | None:
+def build_augmentation(kind: str, seed: int = 0, dtype: str = "float32") -> keras.Sequential | None:
     """Return the augmentation pipeline for "geometric" (rotation, zoom), "photometric" (brightness,
     contrast, noise) or "fer" (C1: mirror, small rotation/zoom/shift, mild brightness/contrast, random
-    erasing); None for "none"."""
+    erasing); None for "none". Every layer computes in `dtype` (float32), whatever the global mixed-precision
+    policy: augmentation runs in the input pipeline, on the CPU, where float16 only loses precision."""
     if kind == "none":
         return None
     if kind == "geometric":
         steps = [
-            layers.RandomRotation(0.1, fill_mode="nearest", seed=seed),  # up to +-36 degrees
-            layers.RandomZoom(0.2, fill_mode="nearest", seed=seed + 1),
+            layers.RandomRotation(0.1, fill_mode="nearest", seed=seed, dtype=dtype),  # up to +-36 degrees
+            layers.RandomZoom(0.2, fill_mode="nearest", seed=seed + 1, dtype=dtype),
         ]
     elif kind == "photometric":
         steps = [
-            layers.RandomBrightness(0.3, value_range=(0, 255), seed=seed),
-            layers.RandomContrast(0.3, seed=seed + 1),
-            layers.Rescaling(1 / 255.0),  # GaussianNoise takes its stddev on a 0-1 scale
-            layers.GaussianNoise(0.05, seed=seed + 2),  # about 13 grey levels
-            layers.Rescaling(255.0),
+            layers.RandomBrightness(0.3, value_range=(0, 255), seed=seed, dtype=dtype),
+            layers.RandomContrast(0.3, seed=seed + 1, dtype=dtype),
+            layers.Rescaling(1 / 255.0, dtype=dtype),  # GaussianNoise takes its stddev on a 0-1 scale
+            layers.GaussianNoise(0.05, seed=seed + 2, dtype=dtype),  # about 13 grey levels
+            layers.Rescaling(255.0, dtype=dtype),
         ]
     elif kind == "fer":
         steps = [
-            RandomFaceAffine(rotation_deg=10.0, zoom=0.1, shift=0.1, flip=True, seed=seed),
-            layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed + 1),  # same shift on all 3 channels
-            layers.RandomContrast(0.2, seed=seed + 2),
+            RandomFaceAffine(rotation_deg=10.0, zoom=0.1, shift=0.1, flip=True, seed=seed, dtype=dtype),
+            layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed + 1, dtype=dtype),  # same shift on all 3 channels
+            layers.RandomContrast(0.2, seed=seed + 2, dtype=dtype),
             # half of the images lose a grey patch of about 2-15% of their area (sides 14-39%)
             layers.RandomErasing(factor=(0.5, 0.5), scale=(0.02, 0.15), fill_value=128.0, value_range=(0, 255),
-                                 seed=seed + 3),
+                                 seed=seed + 3, dtype=dtype),
         ]
     else:
         raise KeyError(f"unknown augmentation {kind!r}; known: {', '.join(AUGMENTATIONS)}")

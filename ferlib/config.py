@@ -43,8 +43,15 @@ PROFILES: dict[str, Profile] = {
         embedded_internal=400, embedded_external=200, max_train=320, max_val=120, max_external=150,
         batch_size=32, weights="random", mixed_precision=False, ablation_seeds=1,
     ),
+    "demo": Profile(
+        name="demo", description="default on a CPU without real data: every notebook, table and figure in about "
+                                 "ten minutes on the embedded data, one seed, short schedules; the numbers test the "
+                                 "pipeline, not the study",
+        embedded_internal=1500, embedded_external=500, max_train=None, max_val=None, max_external=None,
+        batch_size=32, weights="random", mixed_precision=False, ablation_seeds=1,
+    ),
     "cpu": Profile(
-        name="cpu", description="default without a GPU: smaller inputs, subsets and fewer epochs",
+        name="cpu", description="default on a CPU with real data: 48 px inputs, subsets and fewer epochs",
         embedded_internal=4000, embedded_external=1500, max_train=None, max_val=None, max_external=None,
         batch_size=64, weights="random", mixed_precision=False,
     ),
@@ -178,6 +185,7 @@ def _cpu_finetune(trainable_from: int) -> Phase:
 
 
 _SMOKE_HEAD = Phase(epochs=1, learning_rate=1e-3)
+_DEMO_HEAD = Phase(epochs=20, learning_rate=1e-3, early_stopping_patience=5)  # on cached features: seconds
 
 
 def _smoke_finetune(trainable_from: int) -> Phase:
@@ -197,6 +205,19 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
         # sized to train on FER-2013's 18,628 training images within 90 minutes on 2 CPU cores
         "C1": dict(phases=(Phase(epochs=CPU_CHAMPION_EPOCHS, learning_rate=2e-3, monitor="val_accuracy"),),
                    warmup_epochs=1),
+    },
+    "demo": {
+        "V1": dict(image_size=48, phases=(Phase(epochs=8, learning_rate=1e-3, early_stopping_patience=4,
+                                                monitor="val_accuracy"),)),
+        **{k: dict(image_size=48, phases=(_DEMO_HEAD,)) for k in ("V4", "V12")},
+        **{k: dict(image_size=48, phases=(Phase(epochs=2, learning_rate=1e-3),), max_train=600)
+           for k in ("V8", "V9", "V10", "V11")},
+        # fine-tuning unfreezes the last few layers, as in smoke: the same code path, a fraction of the compile time
+        "V5": dict(image_size=48, phases=(_DEMO_HEAD, _smoke_finetune(145)), max_train=600),
+        "V7": dict(image_size=48, phases=(_DEMO_HEAD, _smoke_finetune(225)), max_train=600),
+        "V13": dict(image_size=48, phases=(_DEMO_HEAD, _smoke_finetune(180)), max_train=600),
+        "C1": dict(phases=(Phase(epochs=6, learning_rate=2e-3, monitor="val_accuracy"),),
+                   filters=(16, 32, 64, 128), warmup_epochs=1),
     },
     "smoke": {
         "V1": dict(image_size=48, phases=(Phase(epochs=1, learning_rate=1e-3),)),
@@ -227,6 +248,14 @@ def get_experiment(key: str, profile: str | Profile) -> Experiment:
     return dataclasses.replace(base, profile=name, **_PROFILE_OVERRIDES.get(name, {}).get(key, {}))
 
 
+DETERMINISTIC_ENV = "FERLIB_DETERMINISTIC"  # run_all.sh --deterministic sets it
+
+
+def deterministic_run() -> bool:
+    """Return True when the run asked for bit-reproducible training (op determinism, one augmentation thread)."""
+    return os.environ.get(DETERMINISTIC_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def gpu_available() -> bool:
     """Return True when TensorFlow sees at least one GPU."""
     import tensorflow as tf
@@ -234,10 +263,17 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def resolve_profile(name: str | None = "auto") -> Profile:
-    """Return the named profile; "auto" (or None) means `full` with a GPU and `cpu` without."""
+def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_data: bool | None = None) -> Profile:
+    """Return the named profile. "auto" (or None) means `full` with a GPU, `cpu` on a CPU with real data, and
+    `demo` on a CPU with only the embedded data (`gpu` and `real_data` are looked up when not given)."""
     if name in (None, "", "auto"):
-        name = "full" if gpu_available() else "cpu"
+        if gpu is None:
+            gpu = gpu_available()
+        if real_data is None:
+            from ferlib.sources import real_data_given
+
+            real_data = real_data_given("internal")
+        name = "full" if gpu else ("cpu" if real_data else "demo")
     if name not in PROFILES:
         raise KeyError(f"unknown profile {name!r}; choose one of: auto, {', '.join(PROFILES)}")
     return PROFILES[name]
@@ -268,9 +304,13 @@ class RunSettings:
 
 
 def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,
-                 cache_dir: str | Path | None = None) -> RunSettings:
-    """Return the resolved settings for a run (FERLIB_CACHE_DIR may move the cache)."""
+                 cache_dir: str | Path | None = None, data_dir: str | Path | None = None) -> RunSettings:
+    """Return the resolved settings for a run (FERLIB_CACHE_DIR may move the cache); `data_dir` is the run's
+    internal data parameter, which "auto" needs to tell real data from the embedded set."""
+    from ferlib.sources import real_data_given
+
     out = Path(output_dir) if output_dir else PROJECT_ROOT / "outputs"
     cache = Path(cache_dir or os.environ.get("FERLIB_CACHE_DIR") or out / "cache")
-    return RunSettings(profile=resolve_profile(profile), seed=int(seed), output_dir=out.resolve(),
-                       cache_dir=cache.resolve())
+    resolved = (resolve_profile(profile, real_data=real_data_given("internal", data_dir))
+                if profile in (None, "", "auto") else resolve_profile(profile))
+    return RunSettings(profile=resolved, seed=int(seed), output_dir=out.resolve(), cache_dir=cache.resolve())

@@ -13,14 +13,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Callable, Literal, Mapping
 
-import pandas as pd
 
 from ferlib.classes import FER_CSV_CODES, class_from_folder, is_excluded_folder
 
+if TYPE_CHECKING:  # pandas is imported where files are listed, so resolving a source needs only the stdlib
+    import pandas as pd
+
 Role = Literal["internal", "external"]
 
+EMBEDDED = "embedded"  # a data parameter that asks for the generated dataset by name
 ENV_VARS: dict[str, str] = {"internal": "FERLIB_DATA_DIR", "external": "FERLIB_EXTERNAL_DIR"}
 KAGGLE_DIRS: dict[str, Path] = {
     "internal": Path("/kaggle/input/human-face-emotions"),
@@ -118,9 +121,14 @@ def resolve_source(
 ) -> DataSource:
     """Return the data source for a role: explicit path, then env var, then Kaggle input, then embedded.
 
-    `embedded` is called (to generate the embedded dataset) only when no real data is found.
+    `embedded` is called (to generate the embedded dataset) only when no real data is found, or when
+    `explicit` is the word "embedded".
     """
     env = os.environ if env is None else env
+    if str(explicit) == EMBEDDED:  # asked for by name, even where real data is configured
+        if embedded is None:
+            raise DataError(f"the embedded {role} dataset is not available here")
+        return detect_source(embedded(), role, "embedded")
     if explicit not in (None, ""):
         return detect_source(explicit, role, "parameter")
     if env.get(ENV_VARS[role]):
@@ -132,8 +140,19 @@ def resolve_source(
     return detect_source(embedded(), role, "embedded")
 
 
+def real_data_given(role: Role, explicit: str | Path | None = None, env: Mapping[str, str] | None = None,
+                    kaggle_dirs: Mapping[str, Path] = KAGGLE_DIRS) -> bool:
+    """Return True when a run would use real data for `role` (a path, the environment or a Kaggle input)."""
+    env = os.environ if env is None else env
+    if str(explicit) == EMBEDDED:
+        return False
+    return explicit not in (None, "") or bool(env.get(ENV_VARS[role])) or kaggle_dirs[role].exists()
+
+
 def list_files(source: DataSource) -> pd.DataFrame:
     """Return one row per file (or CSV row) with its class and whether it is pending, excluded or ignored."""
+    import pandas as pd
+
     if source.layout == "fer-csv":
         return _list_csv(source)
     rows: list[tuple[str, str, str | None, str, str]] = []
@@ -155,6 +174,8 @@ def list_files(source: DataSource) -> pd.DataFrame:
 
 def _list_csv(source: DataSource) -> pd.DataFrame:
     """List the rows of a FER-2013 CSV that belong to this role's usages."""
+    import pandas as pd
+
     try:
         table = pd.read_csv(source.class_dir, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
@@ -182,6 +203,8 @@ def _list_csv(source: DataSource) -> pd.DataFrame:
 
 def read_csv_pixels(csv_path: Path, row_indices: list[int]) -> dict[int, str]:
     """Return the raw `pixels` strings of the given rows of a FER-2013 CSV."""
+    import pandas as pd
+
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     table.columns = [c.strip().lower() for c in table.columns]
     return {i: table.at[i, "pixels"] for i in row_indices}

@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -187,21 +188,34 @@ def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
     return history
 
 
-def distribution_strategy():
-    """Return MirroredStrategy when several GPUs are visible, else the default strategy."""
+MULTI_GPU_ENV = "FERLIB_MULTI_GPU"  # run_all.sh --multi-gpu: one replica per visible GPU (MirroredStrategy)
+
+
+def distribution_strategy(multi_gpu: bool | None = None):
+    """Return MirroredStrategy over every GPU when several are visible and asked for (`multi_gpu`, default: the
+    FERLIB_MULTI_GPU switch), else the default strategy (one GPU, or the CPU).
+
+    One GPU is the default: these models are small for a T4, and with 2 CPU cores feeding the pipeline a second
+    replica mostly waits for data; `--multi-gpu` is there to measure and use both.
+    """
+    import os
+
     import tensorflow as tf
 
+    if multi_gpu is None:
+        multi_gpu = os.environ.get(MULTI_GPU_ENV, "").strip().lower() in ("1", "true", "yes")
     gpus = tf.config.list_physical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy() if multi_gpu and len(gpus) > 1 else tf.distribute.get_strategy()
 
 
 @contextlib.contextmanager
-def precision_policy(mixed: bool):
-    """Use mixed_float16 inside the block when asked and a GPU is present; restore the policy after."""
+def precision_policy(mixed: bool, require_gpu: bool = True):
+    """Use mixed_float16 inside the block when asked (and, unless `require_gpu` is False, a GPU is present);
+    restore the previous policy after. Output layers and augmentation stay float32 whatever the policy."""
     import tensorflow as tf
 
     previous = keras.config.dtype_policy()
-    use = mixed and bool(tf.config.list_physical_devices("GPU"))
+    use = mixed and (not require_gpu or bool(tf.config.list_physical_devices("GPU")))
     if use:
         keras.config.set_dtype_policy("mixed_float16")
     try:
@@ -210,50 +224,84 @@ def precision_policy(mixed: bool):
         keras.config.set_dtype_policy(previous)
 
 
+def use_determinism(enabled: bool) -> None:
+    """Turn on TensorFlow's op determinism (process-wide, irreversible) when `enabled`."""
+    if enabled:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """Write a .npy file atomically (a temporary file, then a rename), so a crash leaves no truncated cache."""
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
+
+
 def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
     """Return pooled backbone features of the images, computed once and stored in the phase folder."""
     if path.exists():
-        return np.load(path)
+        try:
+            features = np.load(path)
+            if len(features) == len(images):
+                return features
+        except (OSError, ValueError, EOFError):
+            pass  # unreadable or from other images: computed again below
     from ferlib.evaluate import predict_probs
 
     features = predict_probs(feature_extractor(model), images, batch_size).astype(np.float32)
-    np.save(path, features)
+    _save_array(path, features)
     return features
 
 
-def _fit_phase(model, phase: Phase, phase_dir: Path, data: tuple, experiment: Experiment, seed: int,
-               batch_size: int, weights: dict | None, cache_features: bool, jit_compile: bool | str,
-               verbose: int) -> dict:
+@dataclass
+class FitJob:
+    """What every phase of one training run shares: data, experiment, and how to train."""
+
+    experiment: Experiment
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
+    seed: int
+    batch_size: int  # global: per-replica batch x replicas
+    class_weight: dict | None
+    augmentation: Any  # a Keras model built outside any strategy scope, or None
+    cache_features: bool = True
+    jit_compile: bool | str = "auto"
+    verbose: int = 2
+
+
+def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -> dict:
     """Train one phase (on cached features when possible); leave phaseN/best.keras; return timings."""
-    x_train, y_train, x_val, y_val = data
+    x_train, y_train, x_val, y_val = job.data
+    experiment, batch_size = job.experiment, job.batch_size
     transfer = is_transfer(experiment.backbone)
     if transfer:
         set_trainable_from(model, phase.trainable_from)
     head_only = transfer and phase.trainable_from is None
     timings: dict[str, float] = {}
-    if head_only and cache_features and experiment.augmentation == "none":
+    if head_only and job.cache_features and experiment.augmentation == "none":
         start = time.perf_counter()
         f_train = _cached_features(model, x_train, phase_dir / "features_train.npy", batch_size)
         f_val = _cached_features(model, x_val, phase_dir / "features_val.npy", batch_size)
         timings["feature_extraction_s"] = time.perf_counter() - start
-        trainee, train_ds = head_of(model), make_dataset(f_train, y_train, batch_size, training=True, seed=seed)
+        trainee, train_ds = head_of(model), make_dataset(f_train, y_train, batch_size, training=True, seed=job.seed)
         val_ds = make_dataset(f_val, y_val, batch_size, training=False)
     else:
-        augmentation = build_augmentation(experiment.augmentation, seed)
         trainee = model
-        train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=seed, augmentation=augmentation)
+        train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=job.seed,
+                                augmentation=job.augmentation)
         val_ds = make_dataset(x_val, y_val, batch_size, training=False)
     if experiment.label_smoothing:
         train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
     trainee.compile(**compile_options(experiment, phase, math.ceil(len(y_train) / batch_size)),
-                    jit_compile=jit_compile)
+                    jit_compile=job.jit_compile)
     clock = phase_dir / EPOCH_CLOCK_FILE
     before = float(clock.read_text()) if clock.exists() else 0.0  # epochs trained before an interruption
     start = time.perf_counter()
     callbacks = _callbacks(phase_dir, phase)
-    if verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
+    if job.verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
         callbacks.append(epoch_logger(f"{experiment.key} {phase_dir.name}", phase.epochs))
-    trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=weights,
+    trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=job.class_weight,
                 callbacks=callbacks, verbose=0, shuffle=False)
     timings["fit_s"] = time.perf_counter() - start + before
     if before:
@@ -262,6 +310,23 @@ def _fit_phase(model, phase: Phase, phase_dir: Path, data: tuple, experiment: Ex
         head_of(model).set_weights(keras.models.load_model(phase_dir / "best.keras").get_weights())
         model.save(phase_dir / "best.keras")
     return timings
+
+
+def compact_run(run_dir: Path, kept: str) -> None:
+    """Once a run's result is known, keep only what reuse needs: the kept model without optimizer state, the
+    histories and timings. Cached features, last-epoch checkpoints, backups and other phases' models go."""
+    for phase_dir in sorted(run_dir.glob("phase*")):
+        for name in ("last.keras", "features_train.npy", "features_val.npy"):
+            (phase_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(phase_dir / "backup", ignore_errors=True)
+        best = phase_dir / "best.keras"
+        if best.exists() and f"{phase_dir.name}/best.keras" != kept:
+            best.unlink()
+    kept_path = run_dir / kept
+    slim = keras.models.load_model(kept_path, compile=False)  # no optimizer: a third of the file for Adam
+    tmp = kept_path.with_name("best.tmp.keras")
+    slim.save(tmp)
+    tmp.replace(kept_path)
 
 
 def train_experiment(
@@ -280,8 +345,20 @@ def train_experiment(
     jit_compile: bool | str = "auto",
     force: bool = False,
     verbose: int = 2,
+    *,
+    strategy: Any = None,
+    mixed_precision_without_gpu: bool = False,
+    deterministic: bool | None = None,
 ) -> TrainedRun:
-    """Train (or resume, or reuse) an experiment; return the best model over its phases."""
+    """Train (or resume, or reuse) an experiment; return the best model over its phases.
+
+    `batch_size` is per replica (the global batch grows with the replicas of `strategy`, default
+    `distribution_strategy()`); `mixed_precision` applies on a GPU, or anywhere with
+    `mixed_precision_without_gpu`; `deterministic` (default: the FERLIB_DETERMINISTIC switch) turns on op
+    determinism and single-threaded augmentation.
+    """
+    from ferlib.config import deterministic_run
+
     label = weights_label(experiment, weights)
     run_dir = Path(runs_dir) / f"{experiment.key}-{run_key(experiment, data_fingerprint, seed, label)}"
     done = run_dir / DONE_FILE
@@ -296,13 +373,18 @@ def train_experiment(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(
         {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed, "weights": label}, indent=2))
+    use_determinism(deterministic_run() if deterministic is None else deterministic)
     keras.utils.set_random_seed(seed)
-    class_weight = class_weights(y_train) if experiment.class_weights else None
-    data = (x_train, y_train, x_val, y_val)
+    strategy = strategy or distribution_strategy()
+    # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
+    augmentation = build_augmentation(experiment.augmentation, seed)
+    job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
+                 class_weights(y_train) if experiment.class_weights else None, augmentation, cache_features,
+                 jit_compile, verbose)
     timings: dict[str, dict] = {}
     earlier = 0.0  # training time spent in earlier, interrupted sessions (counted in wall_time_s)
     start = time.perf_counter()
-    with precision_policy(mixed_precision), distribution_strategy().scope():
+    with precision_policy(mixed_precision, require_gpu=not mixed_precision_without_gpu), strategy.scope():
         model = build_model(experiment, weights, seed=seed)
         for i, phase in enumerate(experiment.phases):
             phase_dir = run_dir / f"phase{i + 1}"
@@ -311,8 +393,7 @@ def train_experiment(
                 timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
                 earlier += sum(timings[phase_dir.name].values()) - timings[phase_dir.name].get("fit_s_before_resuming", 0)
             else:
-                timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, data, experiment, seed, batch_size,
-                                                     class_weight, cache_features, jit_compile, verbose)
+                timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, job)
                 (phase_dir / DONE_FILE).write_text(json.dumps(timings[phase_dir.name]))
                 earlier += timings[phase_dir.name].get("fit_s_before_resuming", 0.0)
             model = keras.models.load_model(phase_dir / "best.keras")
@@ -320,10 +401,13 @@ def train_experiment(
     history = _read_history(run_dir, len(experiment.phases))
     best_epoch, kept_phase = _best_epoch(history, experiment)
     kept = f"phase{kept_phase}/best.keras"
-    done.write_text(json.dumps({"model": kept, "wall_time_s": wall, "best_epoch": best_epoch,
-                                "kept_phase": kept_phase, "timings": timings}))
     if kept_phase != len(experiment.phases):
         model = keras.models.load_model(run_dir / kept)
+    tmp = done.with_name(done.name + ".tmp")
+    tmp.write_text(json.dumps({"model": kept, "wall_time_s": wall, "best_epoch": best_epoch,
+                               "kept_phase": kept_phase, "timings": timings}))
+    tmp.replace(done)
+    compact_run(run_dir, kept)  # after done.json: an interrupted clean-up still leaves a reusable run
     return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings)
 
 

@@ -85,7 +85,12 @@ def test_two_phase_training_joins_histories_and_marks_fine_tuning(tmp_path):
     run = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=20, verbose=0)
     assert run.history["phase"].tolist() == [1, 1, 2] and run.history["epoch"].tolist() == [1, 2, 3]
     assert run.phase_starts == [3]
-    assert run.kept_phase in (1, 2) and (run.run_dir / "phase2" / "best.keras").exists()
+    h = run.history  # each phase's best by val_loss; the phase whose best has the higher val_accuracy is kept
+    best_of = {p: h.loc[h[h["phase"] == p]["val_loss"].idxmin()] for p in (1, 2)}
+    expected = max((1, 2), key=lambda p: (best_of[p]["val_accuracy"], -p))
+    assert run.kept_phase == expected and run.best_epoch == int(best_of[expected]["epoch"])
+    other = 3 - run.kept_phase  # the other phase's checkpoint is cleaned up once the run is done
+    assert not (run.run_dir / f"phase{other}" / "best.keras").exists()
     reloaded = keras.models.load_model(run.run_dir / f"phase{run.kept_phase}" / "best.keras")
     np.testing.assert_allclose(reloaded.predict(x[:4], verbose=0), run.model.predict(x[:4], verbose=0), rtol=1e-4)
 

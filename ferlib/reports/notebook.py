@@ -97,15 +97,17 @@ class NotebookRun:
                   "seed": self.settings.seed})
 
 
-def start(name: str, profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None) -> NotebookRun:
-    """Return the NotebookRun of notebook `name` (as in the catalog) with the run's resolved settings.
+def start(name: str, profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,
+          data_dir: str | Path | None = None) -> NotebookRun:
+    """Return the NotebookRun of notebook `name` (as in the catalog) with the run's resolved settings
+    (`data_dir`, the notebook's internal data parameter, lets "auto" tell real data from the embedded set).
 
     Under run_all.sh (a progress log is set) warnings and library logs go to that log, not the report.
     """
     spec = get_spec(name)
     progress.route_warnings()
     pd.set_option("display.max_colwidth", None)  # reports show whole sentences (sources, reasons), not "..."
-    return NotebookRun(spec.name, run_settings(profile, seed=seed, output_dir=output_dir))
+    return NotebookRun(spec.name, run_settings(profile, seed=seed, output_dir=output_dir, data_dir=data_dir))
 
 
 def _display(data: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -1,0 +1,306 @@
+"""What `run_all.sh` will do on this machine, decided before anything is installed (standard library only).
+
+    python -m ferlib.plan --profile auto --data DIR --external DIR [--allow-cpu] [--json]
+
+It reads the machine (an NVIDIA GPU listed by ``nvidia-smi -L``, Kaggle's environment variables, the
+TensorFlow Kaggle preinstalled), chooses where TensorFlow comes from and which profile runs, refuses the
+`full` profile without a GPU or without real data (unless asked for), and estimates each notebook's wall
+time from the profile's settings. run_all.sh uses it for its install, its checks and ``--dry-run``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+from ferlib.config import PROFILES, PROJECT_ROOT, Experiment, Profile, get_experiment, resolve_profile
+from ferlib.reports.catalog import CATALOG
+from ferlib.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
+
+TENSORFLOW_PIN = "2.21.0"
+KAGGLE_ENV = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_TOKEN")
+PROTECTED = ("tensorflow", "keras", "numpy", "pandas")  # never replaced in Kaggle's image
+KAGGLE_DATASETS = ("'Human Face Emotions' (the study's training data, mounted at /kaggle/input/human-face-emotions) "
+                   "and 'FER-2013' (msambare/fer2013, mounted at /kaggle/input/fer2013)")
+
+# Training throughput (images/s) at 48 px per backbone and phase kind, measured on the development CPU
+# (see CPU_REFERENCE); other sizes scale with the pixel count. A GPU's own figures come from
+# tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
+CPU_REFERENCE = "Intel Xeon (Sapphire Rapids, AVX-512 and AMX), 2 cores, TensorFlow 2.21 CPU, 2026-11-29"
+CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {
+    # kind: "train" (every layer the phase trains, backbone included), "frozen" (forward through a frozen
+    # backbone, head trained: augmented head phases), "infer" (forward only: validation, feature caching)
+    "custom_cnn": {"train": 900.0, "infer": 4000.0},
+    "fer_cnn": {"train": 700.0, "infer": 3000.0},
+    "mobilenetv2": {"train": 180.0, "frozen": 600.0, "infer": 900.0},
+    "efficientnetb0": {"train": 110.0, "frozen": 380.0, "infer": 600.0},
+    "resnet50v2": {"train": 60.0, "frozen": 200.0, "infer": 300.0},
+}
+EXPERIMENT_OVERHEAD_S = 15.0  # building, compiling and saving one experiment
+NOTEBOOK_OVERHEAD_S = 12.0  # kernel start, imports, rendering the reports
+NOTEBOOK_EXPERIMENTS = {"02_baseline_cnn": ("V1",), "03_augmentation_ablations": ("V4", "V8", "V9", "V10", "V11"),
+                        "04_architecture_comparison": ("V5", "V7", "V12", "V13"), "10_cpu_champion": ("C1",)}
+PER_IMAGE_S = {"01_eda": 0.002, "06_external_fer2013": 0.004, "07_leakage_audit": 0.0015}  # decode, score, hash
+FIXED_S = {"05_champion_v13": 20.0, "08_summary": 10.0, "09_real_photos": 40.0}
+
+
+class PlanError(ValueError):
+    """The run asked for cannot go ahead on this machine (the message says why and what to do)."""
+
+
+@dataclass
+class Machine:
+    """What run_all.sh found: Python, GPUs, Kaggle, a preinstalled TensorFlow."""
+
+    python: str
+    gpus: list[str] = field(default_factory=list)
+    kaggle: bool = False
+    preinstalled_tensorflow: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """Return "kaggle", "gpu" or "cpu": how .venv is built."""
+        return "kaggle" if self.kaggle else ("gpu" if self.gpus else "cpu")
+
+
+def nvidia_gpus() -> list[str]:
+    """Return the GPUs `nvidia-smi -L` lists (empty without the tool or a GPU)."""
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return []
+    try:
+        out = subprocess.run([tool, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.split(":", 1)[1].split("(")[0].strip() for line in out.splitlines() if line.startswith("GPU ")]
+
+
+def detect_machine(env: Mapping[str, str] | None = None) -> Machine:
+    """Return the machine run_all.sh runs on."""
+    env = os.environ if env is None else env
+    tf = None
+    for name in ("tensorflow", "tensorflow-cpu"):
+        try:
+            tf = f"{name} {metadata.version(name)}"
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    return Machine(python=f"{sys.executable} ({sys.version.split()[0]})", gpus=nvidia_gpus(),
+                   kaggle=any(env.get(k) for k in KAGGLE_ENV), preinstalled_tensorflow=tf)
+
+
+def tensorflow_source(machine: Machine) -> str:
+    """Return where .venv's TensorFlow comes from, in words."""
+    if machine.kind == "kaggle":
+        found = machine.preinstalled_tensorflow or "none found"
+        return (f"preinstalled {found} (Kaggle's image, used as is: .venv sees the system packages and "
+                f"{', '.join(PROTECTED)} are never replaced)")
+    if machine.kind == "gpu":
+        return f"tensorflow[and-cuda]=={TENSORFLOW_PIN} (GPU build, requirements/gpu.txt)"
+    return f"tensorflow-cpu=={TENSORFLOW_PIN} (CPU build, requirements.txt)"
+
+
+def kaggle_requirements(common: Path, env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Return (requirements still missing from Kaggle's image, constraints that keep its protected packages).
+
+    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest: only what is missing is
+    installed, at the pinned version, and the protected packages are pinned to the versions found.
+    """
+    installed = dict(env_python_versions) if env_python_versions is not None else {
+        d.metadata["Name"].lower(): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    missing, constraints = [], []
+    for line in common.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        name = line.split("==")[0].split("[")[0].strip().lower()
+        if name in PROTECTED:
+            continue
+        if name.replace("_", "-") not in installed and name not in installed:
+            missing.append(line)
+    for name in PROTECTED:
+        if name in installed:
+            constraints.append(f"{name}=={installed[name]}")
+    return missing, constraints
+
+
+def requirements_file(machine: Machine) -> str:
+    """Return the requirements file .venv is built from (relative to the project)."""
+    return {"kaggle": "requirements/common.txt", "gpu": "requirements/gpu.txt", "cpu": "requirements.txt"}[machine.kind]
+
+
+def count_images(root: Path, limit: int = 500_000) -> int:
+    """Return how many files lie under `root` (a quick count for estimates; rows for a CSV)."""
+    if root.is_file():
+        with root.open("rb") as fh:
+            return max(sum(1 for _ in fh) - 1, 0)
+    n = 0
+    for _, _, files in os.walk(root):
+        n += len(files)
+        if n > limit:
+            break
+    return n
+
+
+def describe_data(role: str, given: str | None, profile: Profile) -> dict[str, Any]:
+    """Return where a role's data comes from (without generating or decoding anything) and about how many images."""
+    if real_data_given(role, given):
+        if given not in (None, "") and not Path(given).expanduser().exists():
+            raise PlanError(f"data path not found: {given}")
+        try:
+            source = detect_source(given, role) if given not in (None, "") else None
+        except DataError as exc:
+            raise PlanError(str(exc)) from exc
+        if source is None:
+            env_var = {"internal": "FERLIB_DATA_DIR", "external": "FERLIB_EXTERNAL_DIR"}[role]
+            path = os.environ.get(env_var) or str(KAGGLE_DIRS[role])
+            source = detect_source(path, role, "environment" if os.environ.get(env_var) else "kaggle")
+        return {"role": role, "origin": source.origin, "layout": source.layout, "root": str(source.root),
+                "images": count_images(source.class_dir), "embedded": False}
+    n = profile.embedded_internal if role == "internal" else profile.embedded_external
+    return {"role": role, "origin": "embedded", "layout": "generated", "root": "(generated into the cache)",
+            "images": n, "embedded": True}
+
+
+def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: int, n_val: int) -> float:
+    scale = (experiment.image_size / 48) ** 2
+    total = 0.0
+    transfer = "frozen" in speeds
+    for i, phase in enumerate(experiment.phases):
+        head_only = transfer and phase.trainable_from is None
+        if head_only and experiment.augmentation == "none":  # cached features: one forward pass, then seconds
+            total += (n_train + n_val) * scale / speeds["infer"] if i == 0 else 0.0
+            continue
+        kind = "frozen" if head_only else "train"
+        total += phase.epochs * (n_train * scale / speeds[kind] + n_val * scale / speeds["infer"])
+    return total
+
+
+def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
+                     images_per_s: dict[str, dict[str, float]] = CPU_IMAGES_PER_S) -> dict[str, float]:
+    """Return an upper-bound wall time per notebook: epochs x images / measured throughput per backbone and phase
+    kind (scaled by input pixels), plus fixed overheads; early stopping only shortens it."""
+    n_train = int(n_internal * 0.8) if profile.max_train is None else min(int(n_internal * 0.8), profile.max_train)
+    n_val = int(n_internal * 0.2) if profile.max_val is None else min(int(n_internal * 0.2), profile.max_val)
+    n_ext = n_external if profile.max_external is None else min(n_external, profile.max_external)
+    out: dict[str, float] = {}
+    for name in CATALOG:
+        seconds = NOTEBOOK_OVERHEAD_S + FIXED_S.get(name, 0.0)
+        if name in PER_IMAGE_S:
+            seconds += PER_IMAGE_S[name] * (n_internal + n_external if name != "06_external_fer2013" else n_ext)
+        for key in NOTEBOOK_EXPERIMENTS.get(name, ()):
+            experiment = get_experiment(key, profile)
+            train = n_train if experiment.max_train is None else min(n_train, experiment.max_train)
+            runs = profile.ablation_seeds if name in ("03_augmentation_ablations", "04_architecture_comparison") else 1
+            per_run = EXPERIMENT_OVERHEAD_S + _phase_seconds(experiment, images_per_s[experiment.backbone], train, n_val)
+            seconds += runs * per_run
+        out[name] = round(seconds)
+    return out
+
+
+def make_plan(profile: str = "auto", data: str | None = None, external: str | None = None, weights: str | None = None,
+              notebooks: list[str] | None = None, allow_cpu: bool = False, machine: Machine | None = None
+              ) -> dict[str, Any]:
+    """Return the run's plan as data, or raise PlanError when it should not start."""
+    machine = machine or detect_machine()
+    gpu = bool(machine.gpus)
+    chosen = resolve_profile(profile, gpu=gpu, real_data=real_data_given("internal", data))
+    if chosen.name == "full" and not gpu and not allow_cpu:
+        raise PlanError("the full profile trains ResNet50V2 at 96 px on every image for 30 head epochs and up to 20 fine-tuning epochs, "
+                        "which takes days on a CPU, and no NVIDIA GPU is visible (nvidia-smi -L lists none). Run "
+                        "the cpu profile (--profile cpu), or add --allow-cpu to run full on this CPU anyway.")
+    if chosen.name == "full" and not real_data_given("internal", data) and data != EMBEDDED:
+        raise PlanError(f"the full profile reproduces the study on real data, and none is given: attach the Kaggle "
+                        f"datasets {KAGGLE_DATASETS}, or pass --data DIR (and --external DIR). To run full on the "
+                        f"generated data anyway, pass --data {EMBEDDED} --external {EMBEDDED}.")
+    internal = describe_data("internal", data, chosen)
+    external_data = describe_data("external", external, chosen)
+    weights = weights or chosen.weights
+    selected = [name for name in CATALOG if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
+    gpu_measured = PROJECT_ROOT / "outputs" / "bench" / "gpu_check.json"
+    if gpu:
+        if gpu_measured.is_file():
+            speeds = json.loads(gpu_measured.read_text())["images_per_s_48px"]
+            how = f"from this GPU's measured throughput ({gpu_measured.relative_to(PROJECT_ROOT)})"
+        else:
+            speeds, how = None, "unknown until tools/gpu_check.sh has measured this GPU"
+    else:
+        speeds, how = CPU_IMAGES_PER_S, f"from throughput measured on the development CPU ({CPU_REFERENCE})"
+    estimate = estimate_seconds(chosen, internal["images"], external_data["images"], speeds) if speeds else {}
+    return {
+        "python": machine.python, "machine": machine.kind, "gpus": machine.gpus,
+        "tensorflow": tensorflow_source(machine), "requirements": requirements_file(machine),
+        "profile": chosen.name, "profile_description": chosen.description, "asked_profile": profile,
+        "data": {"internal": internal, "external": external_data}, "weights": weights,
+        "notebooks": selected,
+        "estimate_s": {n: estimate[n] for n in selected if n in estimate},
+        "estimate_how": how + "; an upper bound: epochs x images / images per second per backbone and phase, "
+                              "plus fixed overheads (early stopping and reused runs make it shorter)",
+    }
+
+
+def plan_text(plan: dict[str, Any]) -> str:
+    """Return the plan as the lines run_all.sh --dry-run prints."""
+    lines = [f"python:      {plan['python']}",
+             f"machine:     {plan['machine']}" + (f" ({', '.join(plan['gpus'])})" if plan["gpus"] else " (no NVIDIA GPU)"),
+             f"tensorflow:  {plan['tensorflow']}",
+             f"install:     {plan['requirements']}",
+             f"profile:     {plan['profile']}" + (f" (asked: {plan['asked_profile']})" if plan['asked_profile'] != plan['profile'] else "")
+             + f": {plan['profile_description']}"]
+    for role, d in plan["data"].items():
+        lines.append(f"{role + ' data:':<14}{d['layout']} at {d['root']} (chosen by {d['origin']}), about {d['images']:,} images")
+    lines.append(f"weights:     {plan['weights']}")
+    lines.append(f"notebooks:   {' '.join(plan['notebooks'])}")
+    if plan["estimate_s"]:
+        total = sum(plan["estimate_s"].values())
+        lines.append(f"expected wall time (at most): {total / 60:.0f} min in all")
+        lines += [f"  {name:<28} {s / 60:6.1f} min" for name, s in plan["estimate_s"].items()]
+    lines.append(f"  ({plan['estimate_how']})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the plan (or, with --check, only refuse what should not start); return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m ferlib.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="auto")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--external", default=None)
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--notebooks", default="", help="comma-separated numbers or names (default: all)")
+    parser.add_argument("--allow-cpu", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--field", default=None, help="print one field of the plan (for run_all.sh)")
+    parser.add_argument("--kaggle-files", type=Path, default=None,
+                        help="write missing.txt and constraints.txt for installing into Kaggle's image, then stop")
+    args = parser.parse_args(argv)
+    if args.kaggle_files:
+        missing, constraints = kaggle_requirements(PROJECT_ROOT / "requirements" / "common.txt")
+        args.kaggle_files.mkdir(parents=True, exist_ok=True)
+        (args.kaggle_files / "missing.txt").write_text("".join(f"{m}\n" for m in missing))
+        (args.kaggle_files / "constraints.txt").write_text("".join(f"{c}\n" for c in constraints))
+        print(f"{len(missing)} requirement(s) to install; kept as found: {', '.join(constraints) or 'none'}")
+        return 0
+    try:
+        plan = make_plan(args.profile, args.data or None, args.external or None, args.weights or None,
+                         [n for n in args.notebooks.split(",") if n], args.allow_cpu)
+    except (PlanError, KeyError) as exc:
+        print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    if args.field:
+        print(plan[args.field])
+    elif args.json:
+        print(json.dumps(plan, indent=2))
+    else:
+        print(plan_text(plan))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

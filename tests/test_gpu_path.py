@@ -1,0 +1,139 @@
+"""The GPU path, checked on a CPU: two replicas, mixed precision, the plan per machine (`pytest -m gpu_path`).
+
+A GPU is not needed: MirroredStrategy runs over two logical CPU devices, mixed_float16 is forced on the CPU,
+and run_all.sh --dry-run is run with a stub `nvidia-smi` and with Kaggle's environment variables.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_class_tree, tiny_data
+
+pytestmark = pytest.mark.gpu_path
+ROOT = Path(__file__).resolve().parents[1]
+
+TWO_PHASE = '''
+import dataclasses, json, sys
+import numpy as np
+import ferlib, tensorflow as tf, keras
+{setup}
+from ferlib import train
+from ferlib.augment import build_augmentation
+from ferlib.config import Phase, get_experiment
+data = np.load(sys.argv[1])
+x, y = data["x"], data["y"]
+exp = dataclasses.replace(get_experiment("V5", "smoke"), image_size=32, augmentation="geometric", class_weights=True,
+                          phases=(Phase(epochs=2, learning_rate=1e-3), Phase(epochs=1, learning_rate=1e-4, trainable_from=145)))
+run = train.train_experiment(exp, x, y, x[:24], y[:24], sys.argv[2], "fp", seed=0, batch_size=8, verbose=0, {kwargs})
+reloaded = keras.models.load_model(run.run_dir / f"phase{{run.kept_phase}}" / "best.keras")
+keras.config.set_dtype_policy("float32")
+probs = reloaded.predict(x[:5], verbose=0)
+keras.config.set_dtype_policy("mixed_float16")
+probs_mixed = keras.models.load_model(run.run_dir / f"phase{{run.kept_phase}}" / "best.keras").predict(x[:5], verbose=0)
+keras.config.set_dtype_policy("mixed_float16")
+augmented = build_augmentation("geometric", 0)(np.zeros((2, 32, 32, 3), "float32"), training=True)
+print(json.dumps({{"replicas": {replicas}, "history": run.history.to_dict(orient="list"),
+                  "output_dtype": str(run.model.output.dtype), "augmentation_dtype": keras.backend.standardize_dtype(augmented.dtype),
+                  "probs": probs.tolist(), "probs_mixed_policy": np.asarray(probs_mixed, dtype="float32").tolist(),
+                  "kept_phase": run.kept_phase}}))
+'''
+
+
+def run_script(tmp_path: Path, setup: str, kwargs: str, replicas: str) -> dict:
+    x, y = tiny_data(n=48, size=32)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    script = TWO_PHASE.format(setup=setup, kwargs=kwargs, replicas=replicas)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data.npz"), str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def check_run(out: dict) -> None:
+    history = out["history"]
+    assert history["phase"] == [1, 1, 2]  # both phases ran, augmented and class-weighted
+    assert all(np.isfinite(history[k]).all() for k in ("loss", "val_loss"))
+    assert out["output_dtype"] == "float32" and out["augmentation_dtype"] == "float32"
+    probs = np.asarray(out["probs"])
+    assert probs.shape == (5, 5) and np.allclose(probs.sum(axis=1), 1, atol=1e-3)
+    np.testing.assert_allclose(out["probs_mixed_policy"], probs, atol=2e-2)  # reloads and predicts under any policy
+
+
+def test_two_replicas_train_both_phases_with_augmentation_and_class_weights(tmp_path):
+    setup = ('cpu = tf.config.list_physical_devices("CPU")[0]\n'
+             'tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n'
+             'strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])')
+    out = run_script(tmp_path, setup, "strategy=strategy", "strategy.num_replicas_in_sync")
+    assert out["replicas"] == 2
+    check_run(out)
+
+
+def test_mixed_float16_keeps_augmentation_and_the_softmax_in_float32(tmp_path):
+    out = run_script(tmp_path, "", "mixed_precision=True, mixed_precision_without_gpu=True",
+                     "keras.config.dtype_policy().name")
+    check_run(out)
+
+
+def dry_run(tmp_path: Path, env_extra: dict[str, str], path_prefix: Path | None = None, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAGGLE_", "FERLIB_"))}
+    env.update(env_extra)
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}:{env['PATH']}"
+    proc = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--dry-run", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "never-created").exists()
+    return proc.stdout
+
+
+def test_dry_run_plans_for_a_cpu_a_gpu_and_kaggle(tmp_path):
+    plain = dry_run(tmp_path, {})
+    assert "tensorflow-cpu==2.21.0" in plain and "profile:     demo" in plain and "no NVIDIA GPU" in plain
+    assert "expected wall time" in plain and "10_cpu_champion" in plain
+
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Tesla T4 (UUID: GPU-1234)'\n"
+                                     "echo 'GPU 1: Tesla T4 (UUID: GPU-5678)'\n")
+    (stub / "nvidia-smi").chmod(0o755)
+    hfe = make_class_tree(tmp_path / "hfe" / "Data", {"Angry": 3, "Fear": 2, "Happy": 4, "Sad": 2, "Suprise": 2})
+    gpu = dry_run(tmp_path, {}, stub, "--data", str(hfe.parent))
+    assert "tensorflow[and-cuda]==2.21.0" in gpu and "Tesla T4, Tesla T4" in gpu
+    assert "profile:     full" in gpu and "gpu_check.sh" in gpu  # no GPU measurement yet: the time is unknown
+    assert "hfe at" in gpu and "about 13 images" in gpu
+
+    kaggle = dry_run(tmp_path, {"KAGGLE_KERNEL_RUN_TYPE": "Interactive", "PYTHON": sys.executable}, stub,
+                     "--data", str(hfe.parent))
+    assert "preinstalled tensorflow" in kaggle and "never replaced" in kaggle and "requirements/common.txt" in kaggle
+
+
+def test_full_profile_refuses_a_cpu_and_missing_data_with_clear_messages(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAGGLE_", "FERLIB_"))}
+    proc = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--profile", "full", "--notebooks", "02"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "no NVIDIA GPU is visible" in proc.stderr and "--allow-cpu" in proc.stderr
+    proc = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--profile", "full", "--allow-cpu", "--dry-run"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "/kaggle/input/human-face-emotions" in proc.stderr and "--data" in proc.stderr
+    proc = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--profile", "full", "--allow-cpu", "--dry-run",
+                           "--data", "embedded", "--external", "embedded"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and "profile:     full" in proc.stdout
+
+
+def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
+    from ferlib.plan import kaggle_requirements
+
+    common = tmp_path / "common.txt"
+    common.write_text("keras==3.15.1\nnumpy==2.4.6\nseaborn==0.13.2\npapermill==2.7.0\n# a comment\n")
+    missing, constraints = kaggle_requirements(common, {"tensorflow": "2.18.0", "keras": "3.8.0", "numpy": "1.26.4",
+                                                        "pandas": "2.2.3", "seaborn": "0.12.2"})
+    assert missing == ["papermill==2.7.0"]  # keras and numpy are Kaggle's; seaborn is already there
+    assert constraints == ["tensorflow==2.18.0", "keras==3.8.0", "numpy==1.26.4", "pandas==2.2.3"]
