@@ -31,6 +31,9 @@ Usage: bash run_all.sh [options]
                       full uses imagenet and stops with a clear message offline unless you say random)
   --deterministic     op determinism and seeded everything: the same seed gives the same numbers (slower)
   --allow-cpu         let the full profile run without a GPU (days of training)
+  --max-epochs N      cap every training phase at N epochs, --seeds N: seeds per ablation (checks of a
+                      profile's code path on a small slice; results say they were capped)
+  --multi-gpu         train on every visible GPU (MirroredStrategy; default: one GPU)
   --force             retrain finished experiments instead of reusing them
   --output DIR        where executed notebooks, reports, results and figures go (default: outputs)
   --dry-run           print the plan (Python, TensorFlow build, GPUs, profile, data, weights, notebooks,
@@ -46,7 +49,7 @@ EOF
 }
 
 PROFILE=auto; DATA=""; EXTERNAL=""; NOTEBOOKS=""; SEED=42; WEIGHTS=""; FORCE=False; MODE=notebooks; PASS_ARGS=()
-OUT_ARG=""; ALLOW_CPU=""; DETERMINISTIC=""
+OUT_ARG=""; ALLOW_CPU=""; DETERMINISTIC=""; CAPS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
@@ -57,6 +60,9 @@ while [[ $# -gt 0 ]]; do
     --weights) WEIGHTS="$2"; shift 2 ;;
     --deterministic) DETERMINISTIC=1; shift ;;
     --allow-cpu) ALLOW_CPU=--allow-cpu; shift ;;
+    --max-epochs) CAPS+=(--max-epochs "$2"); export FERLIB_MAX_EPOCHS="$2"; shift 2 ;;
+    --seeds) CAPS+=(--seeds "$2"); export FERLIB_SEEDS="$2"; shift 2 ;;
+    --multi-gpu) export FERLIB_MULTI_GPU=1; shift ;;
     --force) FORCE=True; shift ;;
     --output) OUT_ARG="$2"; shift 2 ;;
     --dry-run) MODE=dry-run; shift ;;
@@ -77,7 +83,7 @@ fi
 # the plan needs only the standard library, so it runs before (and without) .venv
 plan() {
   "$BASE_PYTHON" -m ferlib.plan --profile "$PROFILE" --data "$DATA" --external "$EXTERNAL" --weights "$WEIGHTS" \
-    --notebooks "$NOTEBOOKS" $ALLOW_CPU "$@"
+    --notebooks "$NOTEBOOKS" $ALLOW_CPU ${CAPS[@]+"${CAPS[@]}"} "$@"
 }
 
 if [[ "$MODE" == dry-run ]]; then

@@ -101,6 +101,23 @@ def _bench(args: argparse.Namespace) -> int:
         return _bench_all(args)
     if args.which == "audit":
         return _bench_audit(args)
+    if args.which == "memory":
+        from ferlib.memory_probe import probe
+        from ferlib.results import machine
+
+        result = probe(args.experiment, args.profile, images=args.images if args.images != 512 else 59_099)
+        result["machine"] = machine()
+        return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "memory.json", result)
+    if args.which == "gpu-check":
+        from ferlib import gpu_check
+
+        report = gpu_check.run_check(args.data, args.output_dir or PROJECT_ROOT / "outputs" / "gpu_check",
+                                     n_images=args.images if args.images != 512 else 2048, epochs=args.check_epochs,
+                                     profile=args.profile, image_size=args.check_size)
+        paths = gpu_check.write_report(report, (args.json.parent if args.json else PROJECT_ROOT / "outputs" / "bench"))
+        print(gpu_check.markdown(report))
+        print("wrote " + " and ".join(str(p) for p in paths))
+        return 0 if all(r["finite_losses"] for r in report["experiments"].values()) else 1
     if args.which == "feature-cache":
         result = bench.feature_cache_speedup(n_images=args.images, image_size=args.size, epochs=args.epochs)
     else:
@@ -213,10 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and decoded images")
     ev.add_argument("--batch-size", type=int, default=64)
     bench = sub.add_parser("bench", help="speed measurements (written as JSON under outputs/bench/)")
-    bench.add_argument("which", nargs="?", default="all", choices=["all", "feature-cache", "throughput", "audit"],
+    bench.add_argument("which", nargs="?", default="all",
+                       choices=["all", "feature-cache", "throughput", "audit", "gpu-check", "memory"],
                        help="all (default): every measurement in one run, written to outputs/bench/bench.{json,md}; "
                             "feature-cache: cached vs through-backbone head training; throughput: images/s per phase; "
-                            "audit: recall, false positives and speed of the leakage audit (needs FER-2013 folders)")
+                            "audit: recall, false positives and speed of the leakage audit (needs FER-2013 folders); "
+                            "gpu-check: V4, V8, V7 and V13 through the real training path on a slice of --data, "
+                            "images/s per phase and the study's projected wall time (tools/gpu_check.sh); "
+                            "memory: peak memory of one experiment (--experiment, --profile) at the study's data size")
+    bench.add_argument("--check-epochs", type=int, default=3, help="gpu-check: epochs per phase (the first compiles)")
+    bench.add_argument("--check-size", type=int, default=None, help="gpu-check: input size (default: the profile's)")
+    bench.add_argument("--output-dir", type=Path, default=None, help="gpu-check: folder for its runs and cache")
     bench.add_argument("--parts", default=",".join(PARTS), help=f"bench all: which parts ({', '.join(PARTS)})")
     bench.add_argument("--model", type=Path, default=PROJECT_ROOT / "outputs" / "models" / "cpu" / "cpu_champion.keras",
                        help="bench all: the champion to measure (default: notebook 10's cpu champion)")

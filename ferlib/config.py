@@ -31,6 +31,7 @@ class Profile:
     mixed_precision: bool
     jit_compile: bool | str = "auto"  # XLA; on this CPU it fine-tunes ResNet50V2 about 4x faster than without
     ablation_seeds: int = 3  # seeds per ablation (Table 1, architecture comparison): seed, seed + 1, ...
+    max_epochs: int | None = None  # a cap on every phase's epochs (run_all.sh --max-epochs: checks of the code path)
 
     def seeds(self, first: int) -> list[int]:
         """Return the seeds an ablation runs with, starting at `first`."""
@@ -245,7 +246,31 @@ def get_experiment(key: str, profile: str | Profile) -> Experiment:
     if name not in PROFILES:
         raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
     base = _EXPERIMENTS[key]
-    return dataclasses.replace(base, profile=name, **_PROFILE_OVERRIDES.get(name, {}).get(key, {}))
+    experiment = dataclasses.replace(base, profile=name, **_PROFILE_OVERRIDES.get(name, {}).get(key, {}))
+    cap = profile.max_epochs if isinstance(profile, Profile) else None
+    if cap:
+        experiment = dataclasses.replace(experiment, phases=tuple(
+            dataclasses.replace(p, epochs=min(p.epochs, cap)) for p in experiment.phases))
+    return experiment
+
+
+CAP_ENV = {"max_epochs": "FERLIB_MAX_EPOCHS", "ablation_seeds": "FERLIB_SEEDS"}  # run_all.sh --max-epochs / --seeds
+XLA_ENV = "FERLIB_XLA"  # "0": compile without XLA (its compile time dominates tiny runs on a CPU)
+
+
+def capped(profile: Profile, max_epochs: int | None = None, seeds: int | None = None) -> Profile:
+    """Return the profile with its epochs capped and its ablation seeds set (from the arguments, else from
+    FERLIB_MAX_EPOCHS / FERLIB_SEEDS); results of a capped profile say so and are never called comparable."""
+    changes: dict[str, Any] = {}
+    for field_name, value in (("max_epochs", max_epochs), ("ablation_seeds", seeds)):
+        value = value or int(os.environ.get(CAP_ENV[field_name], "0") or 0)
+        if value:
+            if value < 1:
+                raise ValueError(f"{field_name} must be at least 1, got {value}")
+            changes[field_name] = value
+    if os.environ.get(XLA_ENV, "").strip().lower() in ("0", "false", "no"):
+        changes["jit_compile"] = False
+    return dataclasses.replace(profile, **changes) if changes else profile
 
 
 DETERMINISTIC_ENV = "FERLIB_DETERMINISTIC"  # run_all.sh --deterministic sets it
@@ -313,4 +338,4 @@ def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str |
     cache = Path(cache_dir or os.environ.get("FERLIB_CACHE_DIR") or out / "cache")
     resolved = (resolve_profile(profile, real_data=real_data_given("internal", data_dir))
                 if profile in (None, "", "auto") else resolve_profile(profile))
-    return RunSettings(profile=resolved, seed=int(seed), output_dir=out.resolve(), cache_dir=cache.resolve())
+    return RunSettings(profile=capped(resolved), seed=int(seed), output_dir=out.resolve(), cache_dir=cache.resolve())

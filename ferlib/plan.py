@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-from ferlib.config import PROFILES, PROJECT_ROOT, Experiment, Profile, get_experiment, resolve_profile
+from ferlib.config import PROJECT_ROOT, Experiment, Profile, capped, get_experiment, resolve_profile
 from ferlib.reports.catalog import CATALOG
 from ferlib.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
 
@@ -206,12 +206,14 @@ def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
 
 
 def make_plan(profile: str = "auto", data: str | None = None, external: str | None = None, weights: str | None = None,
-              notebooks: list[str] | None = None, allow_cpu: bool = False, machine: Machine | None = None
-              ) -> dict[str, Any]:
-    """Return the run's plan as data, or raise PlanError when it should not start."""
+              notebooks: list[str] | None = None, allow_cpu: bool = False, machine: Machine | None = None,
+              max_epochs: int | None = None, seeds: int | None = None,
+              gpu_measurements: Path = PROJECT_ROOT / "outputs" / "bench" / "gpu_check.json") -> dict[str, Any]:
+    """Return the run's plan as data, or raise PlanError when it should not start (`gpu_measurements`: the
+    report of tools/gpu_check.sh, whose throughputs estimate a GPU run)."""
     machine = machine or detect_machine()
     gpu = bool(machine.gpus)
-    chosen = resolve_profile(profile, gpu=gpu, real_data=real_data_given("internal", data))
+    chosen = capped(resolve_profile(profile, gpu=gpu, real_data=real_data_given("internal", data)), max_epochs, seeds)
     if chosen.name == "full" and not gpu and not allow_cpu:
         raise PlanError("the full profile trains ResNet50V2 at 96 px on every image for 30 head epochs and up to 20 fine-tuning epochs, "
                         "which takes days on a CPU, and no NVIDIA GPU is visible (nvidia-smi -L lists none). Run "
@@ -224,11 +226,11 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
     external_data = describe_data("external", external, chosen)
     weights = weights or chosen.weights
     selected = [name for name in CATALOG if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
-    gpu_measured = PROJECT_ROOT / "outputs" / "bench" / "gpu_check.json"
     if gpu:
-        if gpu_measured.is_file():
-            speeds = json.loads(gpu_measured.read_text())["images_per_s_48px"]
-            how = f"from this GPU's measured throughput ({gpu_measured.relative_to(PROJECT_ROOT)})"
+        if gpu_measurements.is_file():
+            measured = json.loads(gpu_measurements.read_text())
+            speeds = measured["images_per_s_48px"]
+            how = f"from the throughput tools/gpu_check.sh measured on {measured.get('device', 'a GPU')}"
         else:
             speeds, how = None, "unknown until tools/gpu_check.sh has measured this GPU"
     else:
@@ -237,7 +239,10 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
     return {
         "python": machine.python, "machine": machine.kind, "gpus": machine.gpus,
         "tensorflow": tensorflow_source(machine), "requirements": requirements_file(machine),
-        "profile": chosen.name, "profile_description": chosen.description, "asked_profile": profile,
+        "profile": chosen.name, "asked_profile": profile,
+        "profile_description": chosen.description + (f" (epochs capped at {chosen.max_epochs}, "
+                                                     f"{chosen.ablation_seeds} seed(s) per ablation)"
+                                                     if chosen.max_epochs else ""),
         "data": {"internal": internal, "external": external_data}, "weights": weights,
         "notebooks": selected,
         "estimate_s": {n: estimate[n] for n in selected if n in estimate},
@@ -255,7 +260,7 @@ def plan_text(plan: dict[str, Any]) -> str:
              f"profile:     {plan['profile']}" + (f" (asked: {plan['asked_profile']})" if plan['asked_profile'] != plan['profile'] else "")
              + f": {plan['profile_description']}"]
     for role, d in plan["data"].items():
-        lines.append(f"{role + ' data:':<14}{d['layout']} at {d['root']} (chosen by {d['origin']}), about {d['images']:,} images")
+        lines.append(f"{role + ' data:':<15}{d['layout']} at {d['root']} (chosen by {d['origin']}), about {d['images']:,} images")
     lines.append(f"weights:     {plan['weights']}")
     lines.append(f"notebooks:   {' '.join(plan['notebooks'])}")
     if plan["estimate_s"]:
@@ -275,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--notebooks", default="", help="comma-separated numbers or names (default: all)")
     parser.add_argument("--allow-cpu", action="store_true")
+    parser.add_argument("--max-epochs", type=int, default=None, help="cap on every phase's epochs")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per ablation")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument("--field", default=None, help="print one field of the plan (for run_all.sh)")
     parser.add_argument("--kaggle-files", type=Path, default=None,
@@ -289,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         plan = make_plan(args.profile, args.data or None, args.external or None, args.weights or None,
-                         [n for n in args.notebooks.split(",") if n], args.allow_cpu)
-    except (PlanError, KeyError) as exc:
+                         [n for n in args.notebooks.split(",") if n], args.allow_cpu, max_epochs=args.max_epochs,
+                         seeds=args.seeds)
+    except (PlanError, KeyError, ValueError) as exc:
         print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     if args.field:

@@ -107,7 +107,7 @@ def epoch_logger(label: str, epochs: int) -> Any:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
-            shown = ", ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items() if k != "learning_rate")
+            shown = ", ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items() if k not in ("learning_rate", "epoch_seconds"))
             say(f"{label} epoch {epoch + 1}/{epochs}: {shown} ({time.perf_counter() - self._start:.0f} s)")
 
     return EpochLogger()

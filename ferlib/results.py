@@ -71,6 +71,7 @@ def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wal
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
         "machine": machine(),
+        **({"max_epochs": settings.profile.max_epochs} if settings.profile.max_epochs else {}),
         **extra,
     }
 

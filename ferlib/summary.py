@@ -62,6 +62,8 @@ def comparability(result: dict[str, Any], experiment_key: str | None = None) -> 
     weights = str(prov.get("weights", ""))
     if "random" in weights:
         reasons.append("backbone randomly initialised (the study used ImageNet weights)")
+    if prov.get("max_epochs"):
+        reasons.append(f"epochs capped at {prov['max_epochs']} (a check of the code path)")
     if prov.get("profile") not in (None, "full"):
         reasons.append(f"profile {prov.get('profile')}: scaled-down settings, not the study's")
     return reasons

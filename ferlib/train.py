@@ -93,11 +93,20 @@ def _best_so_far(log: Path, monitor: str) -> float | None:
 
 
 class LogLearningRate(keras.callbacks.Callback):
-    """Add the optimizer's learning rate at the end of each epoch to the logs (and so to history.csv)."""
+    """Add the optimizer's learning rate and the epoch's wall time (training and validation) to the logs at the
+    end of each epoch, and so to history.csv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["epoch_seconds"] = round(time.perf_counter() - self.start, 3)
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -268,6 +277,7 @@ class FitJob:
     cache_features: bool = True
     jit_compile: bool | str = "auto"
     verbose: int = 2
+    steps_per_epoch: int | None = None  # None: every image once per epoch (a cap: memory and speed probes)
 
 
 def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -> dict:
@@ -302,7 +312,8 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
     if job.verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
         callbacks.append(epoch_logger(f"{experiment.key} {phase_dir.name}", phase.epochs))
     trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=job.class_weight,
-                callbacks=callbacks, verbose=0, shuffle=False)
+                callbacks=callbacks, verbose=0, shuffle=False, steps_per_epoch=job.steps_per_epoch,
+                validation_steps=job.steps_per_epoch)
     timings["fit_s"] = time.perf_counter() - start + before
     if before:
         timings["fit_s_before_resuming"] = before
@@ -349,6 +360,7 @@ def train_experiment(
     strategy: Any = None,
     mixed_precision_without_gpu: bool = False,
     deterministic: bool | None = None,
+    steps_per_epoch: int | None = None,
 ) -> TrainedRun:
     """Train (or resume, or reuse) an experiment; return the best model over its phases.
 
@@ -380,7 +392,7 @@ def train_experiment(
     augmentation = build_augmentation(experiment.augmentation, seed)
     job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
                  class_weights(y_train) if experiment.class_weights else None, augmentation, cache_features,
-                 jit_compile, verbose)
+                 jit_compile, verbose, steps_per_epoch)
     timings: dict[str, dict] = {}
     earlier = 0.0  # training time spent in earlier, interrupted sessions (counted in wall_time_s)
     start = time.perf_counter()

@@ -137,3 +137,72 @@ def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
                                                         "pandas": "2.2.3", "seaborn": "0.12.2"})
     assert missing == ["papermill==2.7.0"]  # keras and numpy are Kaggle's; seaborn is already there
     assert constraints == ["tensorflow==2.18.0", "keras==3.8.0", "numpy==1.26.4", "pandas==2.2.3"]
+
+
+def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
+    """The check's own path on the CPU, tiny: V4 (cached head) and V8 (augmented head through the backbone)."""
+    from ferlib import gpu_check
+    from ferlib.plan import Machine, make_plan
+    from ferlib.reports.catalog import CATALOG
+    from ferlib.synthetic import write_embedded_dataset
+
+    data = write_embedded_dataset(tmp_path / "data", 200, 50, seed=0).internal_dir
+    report = gpu_check.run_check(data, tmp_path / "check", n_images=150, epochs=2, profile="smoke",
+                                 keys=("V4", "V8"), image_size=32)
+    for key in ("V4", "V8"):
+        result = report["experiments"][key]
+        assert result["finite_losses"] and result["phases"][0]["images_per_s"] > 0 and result["phases"][0]["epochs"] == 2
+    assert report["experiments"]["V4"]["phases"][0]["kind"] == "cached_head"
+    assert report["experiments"]["V8"]["phases"][0]["kind"] == "frozen"
+    assert set(report["projected_study_s"]["this device"]) == set(CATALOG)
+    json_file, md_file = gpu_check.write_report(report, tmp_path / "bench")
+    assert "Projected wall time" in md_file.read_text()
+    plan = make_plan("auto", data=str(data), machine=Machine(python="x", gpus=["Tesla T4"]), gpu_measurements=json_file)
+    assert plan["profile"] == "full" and plan["estimate_s"] and "gpu_check.sh measured on CPU" in plan["estimate_how"]
+
+
+def test_gpu_throughput_helpers():
+    import pandas as pd
+
+    from ferlib import gpu_check
+
+    history = pd.DataFrame({"phase": [1, 1, 1, 2, 2], "epoch_seconds": [10.0, 2.0, 2.0, 30.0, 4.0]})
+    phases = gpu_check.phase_throughput(history, n_train=800, n_val=200)
+    assert [p["images_per_s"] for p in phases] == [500.0, 250.0]  # the first (compiling) epoch is left out
+    assert gpu_check.spec_ratio_to_t4("NVIDIA H200") == pytest.approx(989 / 65)
+    assert gpu_check.spec_ratio_to_t4("Tesla T4") == 1 and gpu_check.spec_ratio_to_t4("Mystery GPU") is None
+    table = gpu_check.speeds_at_48px({"V13": {"backbone": "resnet50v2", "image_size": 96, "phases": [
+        {"kind": "cached_head", "images_per_s": 1000.0}, {"kind": "finetune", "images_per_s": 100.0}]}})
+    assert table["resnet50v2"]["train"] == 400.0 and table["resnet50v2"]["infer"] == 4000.0
+    assert table["mobilenetv2"]["train"] > 0  # not measured: scaled like the measured backbone
+
+
+@pytest.mark.notebook
+def test_full_profile_notebooks_run_their_code_path_on_a_tiny_slice(tmp_path):
+    """Notebooks 03-06 under `full` (96 px, the study's layer indices and two phases, mixed precision where a GPU
+    is, XLA), random weights, every phase capped at one epoch and one seed: the GPU run's code, on a CPU."""
+    from ferlib.reports.catalog import CATALOG
+    from ferlib.reports.check import check_notebook
+    from ferlib.synthetic import write_embedded_dataset
+    from tests.test_notebooks import run_all
+
+    data = write_embedded_dataset(tmp_path / "data", 150, 60, seed=0)
+    out = tmp_path / "outputs"
+    proc = run_all(out, tmp_path / "cache", "--profile", "full", "--allow-cpu", "--weights", "random",
+                   "--max-epochs", "1", "--seeds", "1", "--notebooks", "03,04,05,06",
+                   "--data", str(data.internal_dir), "--external", str(data.external_dir))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    for name in ("03_augmentation_ablations", "04_architecture_comparison", "05_champion_v13", "06_external_fer2013"):
+        check = check_notebook(CATALOG[name], out, forbidden_paths=[str(out), str(tmp_path / "cache")])
+        assert check.ok, "\n".join(check.problems)
+    v13 = json.loads((out / "results" / "full" / "V13-seed42.json").read_text())
+    assert v13["settings"]["image_size"] == 96 and v13["provenance"]["max_epochs"] == 1
+    assert [p["trainable_from"] for p in v13["settings"]["phases"]] == [None, 140]  # the study's layer index
+    assert v13["history"]["phase"] == [1, 2] and v13["provenance"]["weights"] == "random"
+    card = (out / "reports" / "05_champion_v13.nocode.html").read_text()
+    assert "epochs capped at 1" in card
+    summary_reason = json.loads((out / "results" / "full" / "V13_external-seed42.json").read_text())["provenance"]
+    assert summary_reason["max_epochs"] == 1  # never mistaken for a full run: the summary calls it not comparable
+    for key in ("V5", "V7", "V13"):
+        result = json.loads((out / "results" / "full" / f"{key}-seed42.json").read_text())
+        assert len(set(result["history"]["phase"])) == 2, key

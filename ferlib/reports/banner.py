@@ -31,7 +31,9 @@ def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource]
     return {
         "notebook": notebook,
         "profile": settings.profile.name,
-        "profile_description": settings.profile.description,
+        "profile_description": settings.profile.description + (
+            f"; epochs capped at {settings.profile.max_epochs}, {settings.profile.ablation_seeds} seed(s) per "
+            "ablation: a check of the code path" if settings.profile.max_epochs else ""),
         "seed": settings.seed,
         "data": [s.describe() for s in sources],
         "synthetic": any(s.embedded for s in sources),
