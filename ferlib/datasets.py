@@ -48,10 +48,14 @@ class InternalData:
     fingerprint: str
     cache_dir: Path
 
+    def images(self, rows: pd.DataFrame, size: int) -> np.ndarray:
+        """Return uint8 images at size x size for rows of this dataset (read from one cached array per size)."""
+        return load_images(rows, size, self.cache_dir, source=usable(self.manifest))
+
     def arrays(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return (x_train, y_train, x_val, y_val): uint8 images at size x size and class indices."""
-        return (load_images(self.train, size, self.cache_dir), label_indices(self.train),
-                load_images(self.val, size, self.cache_dir), label_indices(self.val))
+        return (self.images(self.train, size), label_indices(self.train),
+                self.images(self.val, size), label_indices(self.val))
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and split sizes."""

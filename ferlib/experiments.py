@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ferlib.config import Experiment, RunSettings, get_experiment
-from ferlib.data import label_indices, load_images, stratified_subset
+from ferlib.data import label_indices, stratified_subset
 from ferlib.datasets import InternalData, prepare_internal
 from ferlib.evaluate import Evaluation, evaluate_model
 from ferlib.progress import say
@@ -52,9 +52,8 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
     key = experiment.key
     weights = weights or settings.profile.weights
     train_rows = stratified_subset(internal.train, experiment.max_train, settings.seed)
-    x_train = load_images(train_rows, experiment.image_size, internal.cache_dir)
-    y_train = label_indices(train_rows)
-    x_val, y_val = load_images(internal.val, experiment.image_size, internal.cache_dir), label_indices(internal.val)
+    x_train, y_train = internal.images(train_rows, experiment.image_size), label_indices(train_rows)
+    x_val, y_val = internal.images(internal.val, experiment.image_size), label_indices(internal.val)
     run = train_experiment(experiment, x_train, y_train, x_val, y_val, settings.output_dir / "runs",
                            internal.fingerprint, seed=settings.seed, batch_size=settings.profile.batch_size,
                            weights=weights, mixed_precision=settings.profile.mixed_precision,
@@ -82,6 +81,16 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
     return ExperimentOutcome(experiment, run, evaluation, result, path)
 
 
+def release_memory() -> None:
+    """Free what one experiment held (Keras' global state and graphs, unreferenced arrays) before the next."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
 def run_over_seeds(keys: list[str], settings: RunSettings, data_dir: str | Path | None = None,
                    weights: str | None = None, force: bool = False, verbose: int = 2
                    ) -> dict[str, list[dict[str, Any]]]:
@@ -101,4 +110,6 @@ def run_over_seeds(keys: list[str], settings: RunSettings, data_dir: str | Path 
             say(f"{key} seed {seed}: validation accuracy {outcome.evaluation.accuracy:.3f}"
                 f"{' (reused)' if outcome.run.reused else ''}")
             runs[key].append(outcome.result)
+            del outcome
+            release_memory()  # the model, its arrays and TensorFlow's graphs go before the next experiment
     return runs

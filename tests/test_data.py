@@ -157,3 +157,28 @@ def test_fingerprint_depends_on_content_not_paths(tmp_path):
     write_image(b / "Sad" / "extra.png", seed=77)
     fc = data.fingerprint(data.build_manifest(detect_source(b, "internal"), tmp_path / "c", progress=False))
     assert fc != fa
+
+
+def test_subsets_read_one_cached_array_of_the_whole_source(messy_tree, tmp_path):
+    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    ok = data.usable(manifest)
+    whole = data.load_images(ok, 24, tmp_path / "cache", progress=False)
+    subset = ok.sample(6, random_state=0)
+    picked = data.load_images(subset, 24, tmp_path / "cache", progress=False, source=ok)
+    rows = [ok.index.get_loc(i) for i in subset.index]
+    np.testing.assert_array_equal(picked, whole[rows])
+    other = data.load_images(ok.iloc[:3], 24, tmp_path / "cache", progress=False, source=ok)  # another seed's subset
+    np.testing.assert_array_equal(other, whole[:3])
+    assert len(list((tmp_path / "cache" / "arrays").glob("all-*-24px.npy"))) == 1  # one file for every subset
+
+
+def test_a_truncated_image_cache_is_decoded_again_with_a_warning(messy_tree, tmp_path):
+    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    ok = data.usable(manifest)
+    first = data.load_images(ok.iloc[:4], 24, tmp_path / "cache", progress=False, source=ok)
+    cached = next((tmp_path / "cache" / "arrays").glob("all-*-24px.npy"))
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])  # as a crash or a full disk leaves it
+    with pytest.warns(UserWarning, match="unusable"):
+        again = data.load_images(ok.iloc[:4], 24, tmp_path / "cache", progress=False, source=ok)
+    np.testing.assert_array_equal(again, first)
+    assert np.load(cached).shape == (len(ok), 24, 24, 3)  # rebuilt whole
