@@ -10,9 +10,29 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+Backbone = Literal["custom_cnn", "fer_cnn", "mobilenetv2", "efficientnetb0", "resnet50v2"]
+Augmentation = Literal["none", "geometric", "photometric", "fer"]
+Optimizer = Literal["adam", "adamw"]
+Schedule = Literal["constant", "cosine"]
+Monitor = Literal["val_loss", "val_accuracy"]
+
+
+def check_choice(owner: str, field_name: str, value: Any, allowed: Any) -> None:
+    """Raise ValueError naming the allowed values when `value` is not one of the Literal `allowed`."""
+    choices = get_args(allowed)
+    if value not in choices:
+        raise ValueError(f"{owner}: {field_name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_positive(owner: str, **values: int | float | None) -> None:
+    """Raise ValueError for any given value that is set but not above zero."""
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise ValueError(f"{owner}: {name} must be above 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,16 @@ class Profile:
     jit_compile: bool | str = "auto"  # XLA; on this CPU it fine-tunes ResNet50V2 about 4x faster than without
     ablation_seeds: int = 3  # seeds per ablation (Table 1, architecture comparison): seed, seed + 1, ...
     max_epochs: int | None = None  # a cap on every phase's epochs (run_all.sh --max-epochs: checks of the code path)
+
+    def __post_init__(self) -> None:
+        owner = f"profile {self.name!r}"
+        check_positive(owner, embedded_internal=self.embedded_internal, embedded_external=self.embedded_external,
+                       max_train=self.max_train, max_val=self.max_val, max_external=self.max_external,
+                       batch_size=self.batch_size, ablation_seeds=self.ablation_seeds, max_epochs=self.max_epochs)
+        if self.weights not in ("imagenet", "random"):
+            raise ValueError(f"{owner}: weights must be 'imagenet' or 'random', got {self.weights!r}")
+        if self.jit_compile not in (True, False, "auto"):
+            raise ValueError(f"{owner}: jit_compile must be True, False or 'auto', got {self.jit_compile!r}")
 
     def seeds(self, first: int) -> list[int]:
         """Return the seeds an ablation runs with, starting at `first`."""
@@ -72,7 +102,19 @@ class Phase:
     learning_rate: float
     trainable_from: int | None = None  # None: backbone frozen; 0: all layers; 140: from layer 140 on
     early_stopping_patience: int | None = None
-    monitor: str = "val_loss"
+    monitor: Monitor = "val_loss"
+
+    def __post_init__(self) -> None:
+        check_positive("phase", epochs=self.epochs, learning_rate=self.learning_rate,
+                       early_stopping_patience=self.early_stopping_patience)
+        check_choice("phase", "monitor", self.monitor, Monitor)
+        if self.trainable_from is not None and self.trainable_from < 0:
+            raise ValueError(f"phase: trainable_from must be None or a layer index >= 0, got {self.trainable_from}")
+
+    @property
+    def maximizes(self) -> bool:
+        """Return True when the monitored value is better higher (an accuracy), False for a loss."""
+        return self.monitor.endswith("accuracy")
 
 
 @dataclass(frozen=True)
@@ -81,10 +123,10 @@ class Experiment:
 
     key: str
     title: str
-    backbone: str  # "custom_cnn" | "fer_cnn" (from scratch) | "mobilenetv2" | "efficientnetb0" | "resnet50v2"
+    backbone: Backbone  # custom_cnn and fer_cnn are trained from scratch
     image_size: int
     class_weights: bool
-    augmentation: str  # "none" | "geometric" | "photometric" | "fer"
+    augmentation: Augmentation
     phases: tuple[Phase, ...]
     max_train: int | None = None  # stratified cap on training images (cpu/smoke scaling)
     profile: str = "full"
@@ -93,12 +135,26 @@ class Experiment:
     # and settings() leaves them out, so their run keys do not change.
     filters: tuple[int, ...] = ()  # conv widths per block of "fer_cnn" (empty: the builder's default)
     crop: int = 0  # "fer_cnn": the network sees the central crop x crop pixels (0: the whole image)
-    optimizer: str = "adam"  # "adam" | "adamw"
+    optimizer: Optimizer = "adam"
     weight_decay: float = 0.0  # decoupled weight decay (adamw)
     label_smoothing: float = 0.0
-    schedule: str = "constant"  # "constant" | "cosine" (per step, over each phase, after a linear warm-up)
+    schedule: Schedule = "constant"  # cosine: per step, over each phase, after a linear warm-up
     warmup_epochs: int = 0
     tta_flip: bool = False  # evaluate as the mean of the image's and its mirror image's predictions
+
+    def __post_init__(self) -> None:
+        owner = f"experiment {self.key!r}"
+        check_choice(owner, "backbone", self.backbone, Backbone)
+        check_choice(owner, "augmentation", self.augmentation, Augmentation)
+        check_choice(owner, "optimizer", self.optimizer, Optimizer)
+        check_choice(owner, "schedule", self.schedule, Schedule)
+        check_positive(owner, image_size=self.image_size, max_train=self.max_train)
+        if not self.phases:
+            raise ValueError(f"{owner}: needs at least one phase")
+        if not 0 <= self.label_smoothing < 1 or self.weight_decay < 0 or self.warmup_epochs < 0 or self.crop < 0:
+            raise ValueError(f"{owner}: label_smoothing in [0, 1), weight_decay, warmup_epochs and crop >= 0")
+        if self.crop and self.crop > self.image_size:
+            raise ValueError(f"{owner}: crop {self.crop} is larger than the {self.image_size} px input")
 
     def settings(self) -> dict[str, Any]:
         """Return the settings that determine the result, as plain data (for keys and provenance);

@@ -84,12 +84,12 @@ def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: s
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
-def _best_so_far(log: Path, monitor: str) -> float | None:
+def _best_so_far(log: Path, phase: Phase) -> float | None:
     """Return the best monitored value logged by an interrupted phase, so resuming keeps the true best."""
     if not log.exists() or log.stat().st_size == 0:
         return None
-    values = pd.read_csv(log)[monitor]
-    return float(values.max() if "acc" in monitor else values.min()) if len(values) else None
+    values = pd.read_csv(log)[phase.monitor]
+    return float(values.max() if phase.maximizes else values.min()) if len(values) else None
 
 
 class LogLearningRate(keras.callbacks.Callback):
@@ -147,8 +147,8 @@ def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) 
         optimizer = keras.optimizers.Adam(rate)
     elif experiment.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay)
-    else:
-        raise KeyError(f"unknown optimizer {experiment.optimizer!r}; known: adam, adamw")
+    else:  # Experiment checks its optimizer when it is made
+        raise ValueError(f"unknown optimizer {experiment.optimizer!r}")
     if experiment.label_smoothing:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
     else:
@@ -165,7 +165,7 @@ def one_hot_labels(dataset):
 
 def _callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
     """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
-    mode = "max" if "acc" in phase.monitor else "min"
+    mode = "max" if phase.maximizes else "min"
     callbacks: list[keras.callbacks.Callback] = [
         LogLearningRate(),
         EpochClock(phase_dir / EPOCH_CLOCK_FILE),
@@ -173,7 +173,7 @@ def _callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
         keras.callbacks.ModelCheckpoint(str(phase_dir / "last.keras")),
         keras.callbacks.ModelCheckpoint(
             str(phase_dir / "best.keras"), monitor=phase.monitor, mode=mode, save_best_only=True,
-            initial_value_threshold=_best_so_far(phase_dir / "history.csv", phase.monitor),
+            initial_value_threshold=_best_so_far(phase_dir / "history.csv", phase),
         ),
         keras.callbacks.CSVLogger(str(phase_dir / "history.csv"), append=True),
     ]
@@ -431,9 +431,10 @@ def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int
         rows = history[history["phase"] == p]
         if rows.empty:
             continue
-        idx = rows[phase.monitor].idxmax() if "acc" in phase.monitor else rows[phase.monitor].idxmin()
+        idx = rows[phase.monitor].idxmax() if phase.maximizes else rows[phase.monitor].idxmin()
         acc = float(history.loc[idx, "val_accuracy"])
         if best is None or acc > best[0]:
             best = (acc, int(history.loc[idx, "epoch"]), p)
-    assert best is not None, "no epochs were logged"
+    if best is None:
+        raise RuntimeError("no epochs were logged: the run's history.csv files are empty")
     return best[1], best[2]

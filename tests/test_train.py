@@ -27,10 +27,6 @@ def test_v1_outputs_five_probabilities_from_raw_pixels(size):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_unknown_backbone_is_a_clear_error():
-    with pytest.raises(KeyError, match="no builder for backbone"):
-        build_model(dataclasses.replace(get_experiment("V1", "smoke"), backbone="vgg99"))
-
 
 def test_training_is_seeded_and_reuses_a_finished_run(tmp_path):
     x, y = tiny_data()
@@ -110,3 +106,29 @@ def test_deterministic_training_gives_identical_histories(tmp_path):
     for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert runs[0].history[column].tolist() == runs[1].history[column].tolist(), column
     np.testing.assert_array_equal(runs[0].model.predict(x, verbose=0), runs[1].model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"backbone": "vgg99"}, "backbone must be one of"),
+    ({"augmentation": "sepia"}, "augmentation must be one of 'none', 'geometric', 'photometric', 'fer'"),
+    ({"optimizer": "sgd"}, "optimizer must be one of 'adam', 'adamw'"),
+    ({"schedule": "step"}, "schedule must be one of"),
+    ({"image_size": 0}, "image_size must be above 0"),
+    ({"phases": ()}, "at least one phase"),
+])
+def test_experiments_are_checked_when_made(changes, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(get_experiment("V1", "smoke"), **changes)
+
+
+def test_phases_and_profiles_are_checked_when_made():
+    from ferlib.config import PROFILES
+
+    with pytest.raises(ValueError, match="monitor must be one of 'val_loss', 'val_accuracy'"):
+        Phase(epochs=1, learning_rate=1e-3, monitor="val_acc")
+    with pytest.raises(ValueError, match="epochs must be above 0"):
+        Phase(epochs=0, learning_rate=1e-3)
+    with pytest.raises(ValueError, match="weights must be 'imagenet' or 'random'"):
+        dataclasses.replace(PROFILES["cpu"], weights="imagenet21k")
+    with pytest.raises(ValueError, match="batch_size must be above 0"):
+        dataclasses.replace(PROFILES["cpu"], batch_size=0)
