@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import scipy.fftpack
 from PIL import Image
-from ferlib.progress import bar as progress_bar
 
 from ferlib.data import decode_csv_pixels
 from ferlib.decode import DecodeError, read_image
+from ferlib.progress import bar as progress_bar
 from ferlib.sources import read_csv_pixels
 
 HASH_SIZE = 16  # 16x16 DCT coefficients: 256 bits
@@ -56,12 +56,12 @@ class HashTable:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def take(self, index: np.ndarray | list[int]) -> "HashTable":
+    def take(self, index: np.ndarray | list[int]) -> HashTable:
         """Return the rows at the given positions (skipped files are not carried over)."""
         index = np.asarray(index, dtype=np.int64)
         return HashTable(self.paths[index], self.exact[index], self.phash[index], self.mirror[index])
 
-    def select(self, paths: Iterable[str]) -> "HashTable":
+    def select(self, paths: Iterable[str]) -> HashTable:
         """Return the rows for these paths, in their order; raise KeyError for a path not hashed."""
         where = {p: i for i, p in enumerate(self.paths)}
         return self.take([where[p] for p in paths])
@@ -374,7 +374,7 @@ def audit_folders(internal_dir: Path, external_dir: Path, cache_dir: Path, thres
 def report_text(result: dict, max_pairs: int = 10) -> str:
     """Return a plain-text report of an audit result: data, skipped files, counts and the closest pairs."""
     lines = []
-    for role, info in result.get("data", {}).items():
+    for info in result.get("data", {}).values():
         lines.append(info["source"])
         lines += [f"  not used: {row['files']} file(s): {row['status']}: {row['reason']}" for row in info["not_used"]]
     lines += [f"  could not hash: {row['path']}: {row['reason']}" for row in result["skipped"]]

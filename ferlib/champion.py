@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ferlib.config import Experiment, Phase, RunSettings, get_experiment
+from ferlib.config import Experiment, RunSettings, get_experiment
 from ferlib.datasets import ExternalData, InternalData
 from ferlib.evaluate import Evaluation, evaluate_model
 from ferlib.experiments import ExperimentOutcome, run_experiment

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
-from ferlib.progress import bar as progress_bar
 
 from ferlib.classes import CLASS_NAMES, NUM_CLASSES
 from ferlib.decode import DecodeError, decode_bytes, pixel_hash, read_image, resize_rgb
+from ferlib.progress import bar as progress_bar
 from ferlib.sources import DataError, DataSource, list_files, read_csv_pixels
 
 MANIFEST_VERSION = 1

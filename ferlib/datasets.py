@@ -9,8 +9,15 @@ import pandas as pd
 
 from ferlib.classes import CLASS_NAMES
 from ferlib.config import RunSettings
-from ferlib.data import (build_manifest, fingerprint, label_indices, load_images, split_train_val,
-                         stratified_subset, usable)
+from ferlib.data import (
+    build_manifest,
+    fingerprint,
+    label_indices,
+    load_images,
+    split_train_val,
+    stratified_subset,
+    usable,
+)
 from ferlib.paths import display_path
 from ferlib.sources import DataSource, Role, resolve_source
 from ferlib.synthetic import write_embedded_dataset

@@ -1,8 +1,8 @@
 """Scoring a trained model: accuracy, the classification report and the confusion matrix."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -45,13 +45,13 @@ class Box:
         """Return the box area in pixels."""
         return int(self.w) * int(self.h)
 
-    def intersection(self, other: "Box") -> int:
+    def intersection(self, other: Box) -> int:
         """Return the overlapping area with another box in pixels."""
         ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
         iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
         return ix * iy
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         """Return intersection over union with another box."""
         inter = self.intersection(other)
         union = self.area + other.area - inter

@@ -64,7 +64,7 @@ def speeds_at_48px(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Return the estimate's throughput table (images/s at 48 px per backbone and phase kind) from the check's
     measurements, scaling the CPU reference's shape for kinds the check did not time."""
     measured: dict[str, dict[str, float]] = {}
-    for key, r in results.items():
+    for r in results.values():
         scale = (r["image_size"] / 48) ** 2
         kinds = measured.setdefault(r["backbone"], {})
         for p in r["phases"]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from ferlib.progress import bar as progress_bar
 
 from ferlib.calibration import apply_temperature, coverage_curve, reliability_bins, summarize
 from ferlib.classes import CLASS_NAMES
@@ -22,6 +21,7 @@ from ferlib.data import fingerprint, label_indices
 from ferlib.decode import DecodeError, read_image, resize_rgb
 from ferlib.faces import Box, detect_faces, face_inputs, largest, training_conversion
 from ferlib.predict import EmotionClassifier
+from ferlib.progress import bar as progress_bar
 from ferlib.sources import DataError, detect_source, list_files
 
 SETTINGS = ("plain resize", "plain resize + temperature", "face crop", "face crop + temperature")

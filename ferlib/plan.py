@@ -15,10 +15,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ferlib.config import PROJECT_ROOT, Experiment, Profile, capped, get_experiment, resolve_profile
 from ferlib.reports.catalog import CATALOG

@@ -2,8 +2,7 @@
 (``ferlib.reports.notebook``), which writes outputs/figures/<notebook>/<name>.png and displays the same PNG."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker

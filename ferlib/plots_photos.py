@@ -5,7 +5,7 @@ Figure functions return a matplotlib Figure (notebooks show and save them with `
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker

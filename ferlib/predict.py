@@ -11,21 +11,30 @@ the card's threshold is marked `abstained`: its label is still given, but should
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
-from ferlib.progress import bar as progress_bar
 
 from ferlib.calibration import apply_temperature
 from ferlib.decode import DecodeError, decode_bytes, pil_to_rgb, read_image
-from ferlib.faces import (CROP_MARGIN, DEFAULT_DETECTOR, Box, DetectorConfig, detect_faces, face_inputs,
-                          training_conversion, whole_image_box)
 from ferlib.evaluate import average_over_views
+from ferlib.faces import (
+    CROP_MARGIN,
+    DEFAULT_DETECTOR,
+    Box,
+    DetectorConfig,
+    detect_faces,
+    face_inputs,
+    training_conversion,
+    whole_image_box,
+)
 from ferlib.modelcard import load_with_card, tta_settings
+from ferlib.progress import bar as progress_bar
 
 ImageInput = str | Path | Image.Image | np.ndarray | bytes
 
@@ -115,7 +124,7 @@ class EmotionClassifier:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str | Path, **options: Any) -> "EmotionClassifier":
+    def load(cls, path: str | Path, **options: Any) -> EmotionClassifier:
         """Return the classifier for a model saved with a card (FileNotFoundError when missing)."""
         loaded = load_with_card(path)
         return cls(loaded.model, loaded.card, loaded.path, **options)

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|To enable the following instructions|"

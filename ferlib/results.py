@@ -6,7 +6,7 @@ import os
 import platform
 import subprocess
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wal
         "weights": weights,
         "git_commit": git_commit(),
         "wall_time_s": round(float(wall_time_s), 2),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
         "machine": machine(),

@@ -11,10 +11,10 @@ detected from the folder itself:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Mapping
-
+from typing import TYPE_CHECKING, Literal
 
 from ferlib.classes import FER_CSV_CODES, class_from_folder, is_excluded_folder
 

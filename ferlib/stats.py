@@ -6,8 +6,8 @@ matrices: exact, vectorised, and possible from any result file (they all store t
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as sps

@@ -1,6 +1,11 @@
 """The numbers the study reports, as data, so every table can show "study" beside "this run"."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 # Accuracy on the internal validation split (Human Face Emotions, 80/20), as printed in the study.
 STUDY_ACCURACY: dict[str, dict] = {
     "V1": {"accuracy": 0.68, "approximate": True, "where": "section 2.1"},
@@ -69,7 +74,7 @@ STUDY_SETTINGS: dict[str, dict[str, str]] = {
 }
 
 
-def study_claims(*items: str) -> "pd.DataFrame":
+def study_claims(*items: str) -> pd.DataFrame:
     """Return the study's numbers for the given experiment keys (and "table2", "table3") as a table.
 
     Notebooks open with this table instead of typing the study's numbers into their prose.

@@ -231,9 +231,9 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
         if full is not None:
             evidence += f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
             evidence += f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)"
-        reference, ci_ref, where = clean, ci_clean, "on the external images without a copy"
+        ci_ref, where = ci_clean, "on the external images without a copy"
     else:
-        reference, ci_ref, where = external, ci_ext, "with no external image copied in the internal data"
+        ci_ref, where = ci_ext, "with no external image copied in the internal data"
     if ci_ref[1] < ci_int[0]:
         verdict_ = f"not supported: {where}, external accuracy is below the internal one"
     elif ci_ref[0] > ci_int[1]:

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ferlib.augment import build_augmentation
+from ferlib.classes import NUM_CLASSES
 from ferlib.config import Experiment, Phase
 from ferlib.data import class_weights, make_dataset
-from ferlib.classes import NUM_CLASSES
 from ferlib.models import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.progress import epoch_logger
 

@@ -1,8 +1,6 @@
 """Decoding: every mode, EXIF orientation, content sniffing, and a clear reason for every bad file."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image

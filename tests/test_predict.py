@@ -88,7 +88,7 @@ def test_no_face_is_an_empty_result_not_an_error(clf, inputs):
 def test_huge_photo_is_detected_on_a_copy_and_boxes_map_back(clf, photo, inputs):
     faces = clf.predict(inputs / "huge.jpg")
     assert len(faces) == 3
-    for face, (x, y, w, h) in zip(faces, sorted(photo.boxes)):
+    for face, (x, _, w, _) in zip(faces, sorted(photo.boxes)):
         assert abs(face.box[0] - 6 * x) < 6 * 0.3 * w and abs(face.box[2] - 6 * w) < 6 * 0.4 * w
         _check_record(face, (3840, 2880))
 

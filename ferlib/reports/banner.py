@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from ferlib.config import RunSettings
 from ferlib.paths import display_path
@@ -40,7 +41,7 @@ def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource]
         "weights": None if weights is None else str(weights),
         "random_weights": str(weights or "").startswith("random"),
         "git_commit": git_commit(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "wall_time_s": None,
     }
