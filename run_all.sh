@@ -39,7 +39,8 @@ Usage: bash run_all.sh [options]
   --dry-run           print the plan (Python, TensorFlow build, GPUs, profile, data, weights, notebooks,
                       expected time per notebook) and stop without installing or running anything
   --setup-only        create/refresh .venv and the Jupyter kernel, then stop
-  --tests [ARGS...]   set up, then run pytest with ARGS (everything after --tests goes to pytest)
+  --tests [ARGS...]   set up, check the code with ruff, then run pytest with ARGS (everything after --tests
+                      goes to pytest; -m "not slow" is the fast lane)
   --bench [ARGS...]   set up, install the benchmark-only `fer` package (for its side-by-side rows),
                       then run `python -m ferlib bench` with ARGS (see `python -m ferlib bench --help`)
   -h, --help          this help
@@ -129,6 +130,8 @@ setup_venv() {
 setup_venv
 [[ "$MODE" == setup ]] && { log "environment ready: $VENV (Jupyter kernel 'ferlib')"; exit 0; }
 if [[ "$MODE" == tests ]]; then
+  log "checking the code with ruff (lint and import order)"
+  "$VENV/bin/ruff" check . || { log "ruff found problems (listed above)"; exit 1; }
   log "running tests"
   exec "$VENV/bin/python" -m pytest "${PASS_ARGS[@]}"
 fi

@@ -1,8 +1,34 @@
-"""ferlib: the library behind the facial-emotion-recognition reproduction notebooks."""
-from ferlib import quiet
+"""ferlib: the library behind the notebooks that reproduce a facial emotion recognition study.
+
+The folders follow the data, and a module imports only from its own folder and the ones listed before it
+(tests/test_layout.py checks it):
+
+    runtime/     progress to the terminal, TensorFlow's start-up lines kept quiet, paths as reports show them
+    data/        folder layouts (sources), decoding, manifests, decoded arrays, tf.data, augmentation, embedded data
+    viz/         figures (functions that return a matplotlib Figure)
+    evaluation/  metrics and intervals, calibration, result files, study-vs-run tables, verdicts, settings tables
+    models/      network builders (V1, transfer backbones, C1), saved models with their cards, Grad-CAM
+    audit/       the leakage audit, its measured quality, what it means for an external score
+    training/    the two-phase training loop, one experiment end to end, the CPU champion C1 and its ablation
+    photos/      face detection, EmotionClassifier and `predict`, out-of-distribution checks, hard examples
+    reports/     the notebook helper (run card, figures shown and saved), HTML reports, landing page, checks
+    bench/       timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory
+
+At the top: `classes` (the five classes), `config` (profiles and the experiment registry), `study` (the study's
+numbers), `plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`).
+"""
 from ferlib.classes import CLASS_NAMES, NUM_CLASSES
+from ferlib.runtime import quiet
 
 quiet.install()  # before anything imports TensorFlow: keep its start-up log lines out of notebooks
 
-__all__ = ["CLASS_NAMES", "NUM_CLASSES"]
+__all__ = ["CLASS_NAMES", "NUM_CLASSES", "EmotionClassifier"]
+
+
+def __getattr__(name: str):  # the prediction API at the top, loaded (with TensorFlow) only when asked for
+    if name == "EmotionClassifier":
+        from ferlib.photos.predict import EmotionClassifier
+
+        return EmotionClassifier
+    raise AttributeError(f"module 'ferlib' has no attribute {name!r}")
 __version__ = "0.1.0"

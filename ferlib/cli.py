@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from ferlib.benchmark import PARTS
+from ferlib.bench.suite import PARTS
 from ferlib.config import PROJECT_ROOT
 
 _SHARED = PROJECT_ROOT.parent / "shared" / "data"  # the development machines' real data (absent elsewhere)
@@ -29,10 +29,11 @@ def _default_cache() -> Path:
 def evaluate_folder(model_path: Path, data_dir: Path, cache_dir: Path, batch_size: int = 64) -> dict:
     """Return accuracy, n, per-class metrics, confusion, model and data provenance for a labelled folder,
     with the test-time averaging the model's card asks for (as its reported scores were measured)."""
-    from ferlib.data import build_manifest, fingerprint, label_indices, load_images, skip_summary, usable
-    from ferlib.evaluate import evaluate_model
-    from ferlib.modelcard import load_with_card, tta_settings
-    from ferlib.sources import detect_source
+    from ferlib.data.arrays import load_images
+    from ferlib.data.manifest import build_manifest, fingerprint, label_indices, skip_summary, usable
+    from ferlib.data.sources import detect_source
+    from ferlib.evaluation.evaluate import evaluate_model
+    from ferlib.models.modelcard import load_with_card, tta_settings
 
     loaded = load_with_card(model_path)
     source = detect_source(data_dir, "external")
@@ -52,9 +53,10 @@ def evaluate_folder(model_path: Path, data_dir: Path, cache_dir: Path, batch_siz
 
 
 def _print_report(result: dict) -> None:
-    from ferlib.evaluate import report_table
+    from ferlib.evaluation.evaluate import report_table
 
-    print(f"model: {result['model']['path']} ({result['model']['input_size']} px, weights {result['model']['weights']})")
+    print(f"model: {result['model']['path']} ({result['model']['input_size']} px, "
+          f"weights {result['model']['weights']})")
     print(result["data"]["source"])
     for item in result["data"]["not_used"]:
         print(f"  not used: {item['files']} file(s): {item['status']}: {item['reason']}")
@@ -64,7 +66,7 @@ def _print_report(result: dict) -> None:
 
 
 def _bench_all(args: argparse.Namespace) -> int:
-    from ferlib import benchmark
+    from ferlib.bench import suite
 
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = set(parts) - set(PARTS)
@@ -72,12 +74,13 @@ def _bench_all(args: argparse.Namespace) -> int:
         print(f"error: unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}", file=sys.stderr)
         return 2
     data = args.data if args.data and args.data.exists() else None
-    report = benchmark.run(parts, train_dir=data, test_dir=data, ood_dir=args.ood if args.ood and args.ood.exists() else None,
+    report = suite.run(parts, train_dir=data, test_dir=data,
+                           ood_dir=args.ood if args.ood and args.ood.exists() else None,
                            photos_dir=args.photos if args.photos and args.photos.exists() else None,
                            champion=args.model if args.model.is_file() else None,
                            cache_dir=args.cache or _default_cache())
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json", report,
-                        benchmark.markdown(report))
+                        suite.markdown(report))
 
 
 def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:
@@ -95,21 +98,21 @@ def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ferlib import bench
+    from ferlib.bench import timers
 
     if args.which == "all":
         return _bench_all(args)
     if args.which == "audit":
         return _bench_audit(args)
     if args.which == "memory":
-        from ferlib.memory_probe import probe
-        from ferlib.results import machine
+        from ferlib.bench.memory_probe import probe
+        from ferlib.evaluation.results import machine
 
         result = probe(args.experiment, args.profile, images=args.images if args.images != 512 else 59_099)
         result["machine"] = machine()
         return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "memory.json", result)
     if args.which == "gpu-check":
-        from ferlib import gpu_check
+        from ferlib.bench import gpu_check
 
         report = gpu_check.run_check(args.data, args.output_dir or PROJECT_ROOT / "outputs" / "gpu_check",
                                      n_images=args.images if args.images != 512 else 2048, epochs=args.check_epochs,
@@ -119,23 +122,23 @@ def _bench(args: argparse.Namespace) -> int:
         print("wrote " + " and ".join(str(p) for p in paths))
         return 0 if all(r["finite_losses"] for r in report["experiments"].values()) else 1
     if args.which == "feature-cache":
-        result = bench.feature_cache_speedup(n_images=args.images, image_size=args.size, epochs=args.epochs)
+        result = timers.feature_cache_speedup(n_images=args.images, image_size=args.size, epochs=args.epochs)
     else:
-        result = bench.training_throughput(args.experiment, args.profile, steps=args.steps)
+        result = timers.training_throughput(args.experiment, args.profile, steps=args.steps)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / f"{args.which}.json", result)
 
 
 def _bench_audit(args: argparse.Namespace) -> int:
-    from ferlib import audit_bench
+    from ferlib.audit import quality
 
-    result, _ = audit_bench.run_benchmark(args.data, args.cache or _default_cache(), seed=0)
+    result, _ = quality.run_benchmark(args.data, args.cache or _default_cache(), seed=0)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "audit.json", result,
-                        audit_bench.to_markdown(result))
+                        quality.to_markdown(result))
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from ferlib.audit import DEFAULT_THRESHOLD, audit_folders, report_text
-    from ferlib.sources import DataError
+    from ferlib.audit.leakage import DEFAULT_THRESHOLD, audit_folders, report_text
+    from ferlib.data.sources import DataError
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     try:
@@ -153,14 +156,15 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ferlib import predict
+    from ferlib.photos import predict
 
     try:
         classifier = predict.EmotionClassifier.load(args.model)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
-    results = classifier.predict_paths(args.photos, detect=not args.no_detect, progress=len(args.photos) > 1 and not args.json)
+    results = classifier.predict_paths(args.photos, detect=not args.no_detect,
+                                       progress=len(args.photos) > 1 and not args.json)
     if args.annotate:
         for path in predict.write_annotated(results, args.annotate):
             print(f"wrote {path}", file=sys.stderr)
@@ -172,10 +176,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _champion(args: argparse.Namespace) -> int:
-    from ferlib import champion
+    from ferlib.training import cpu_champion
 
     if args.command == "champion":
-        champ = champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+        champ = cpu_champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
                                                args.force)
         result = champ.result
         scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
@@ -185,8 +189,8 @@ def _champion(args: argparse.Namespace) -> int:
         print(f"wrote {champ.result_file}")
         print(f"saved {champ.model_file} with its model card")
         return 0
-    names = args.variants.split(",") if args.variants else list(champion.ABLATIONS)
-    table, csv = champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
+    names = args.variants.split(",") if args.variants else list(cpu_champion.ABLATIONS)
+    table, csv = cpu_champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
                                                 args.output_dir, args.force, args.max_train)
     print(table.round(4).to_string())
     print(f"wrote {csv}")
@@ -258,10 +262,12 @@ def main(argv: list[str] | None = None) -> int:
                        help="FER-2013 folder with train/ and test/ (audit; bench all: loading and accuracy)")
     bench.add_argument("--cache", type=Path, default=None, help="cache folder (audit)")
     au = sub.add_parser("audit", help="leakage audit: exact, near and mirrored duplicates between two data folders")
-    au.add_argument("--internal", required=True, type=Path, help="internal data folder (any layout; split as runs split it)")
+    au.add_argument("--internal", required=True, type=Path,
+                    help="internal data folder (any layout; split as runs split it)")
     au.add_argument("--external", required=True, type=Path, help="external data folder (a FER-2013 folder uses test/)")
     au.add_argument("--json", type=Path, help="write every flagged pair and the counts here")
-    au.add_argument("--threshold", type=int, default=None, help="Hamming threshold in bits (default: the calibrated one)")
+    au.add_argument("--threshold", type=int, default=None,
+                    help="Hamming threshold in bits (default: the calibrated one)")
     au.add_argument("--seed", type=int, default=42, help="seed of the train/validation split")
     au.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and hashes")
     pr = sub.add_parser("predict", help="detect faces in photos and predict their emotions",
@@ -306,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("champion", "ablate"):
         return _champion(args)
 
-    from ferlib.sources import DataError
+    from ferlib.data.sources import DataError
 
     try:
         result = evaluate_folder(args.model, args.data, args.cache or _default_cache(), args.batch_size)

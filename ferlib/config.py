@@ -8,11 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Where a run looks for data when none is given: environment variables, then Kaggle's input folders.
+EMBEDDED = "embedded"  # a data parameter that asks for the generated dataset by name
+ENV_VARS: dict[str, str] = {"internal": "FERLIB_DATA_DIR", "external": "FERLIB_EXTERNAL_DIR"}
+KAGGLE_DIRS: dict[str, Path] = {
+    "internal": Path("/kaggle/input/human-face-emotions"),
+    "external": Path("/kaggle/input/fer2013"),
+}
+
+
+def real_data_given(role: str, explicit: str | Path | None = None, env: Mapping[str, str] | None = None,
+                    kaggle_dirs: Mapping[str, Path] = KAGGLE_DIRS) -> bool:
+    """Return True when a run would use real data for `role` (a path, the environment or a Kaggle input)."""
+    env = os.environ if env is None else env
+    if str(explicit) == EMBEDDED:
+        return False
+    return explicit not in (None, "") or bool(env.get(ENV_VARS[role])) or kaggle_dirs[role].exists()
+
 
 Backbone = Literal["custom_cnn", "fer_cnn", "mobilenetv2", "efficientnetb0", "resnet50v2"]
 Augmentation = Literal["none", "geometric", "photometric", "fer"]
@@ -87,7 +106,8 @@ PROFILES: dict[str, Profile] = {
         batch_size=64, weights="random", mixed_precision=False,
     ),
     "full": Profile(
-        name="full", description="default with a GPU: 96 px, ImageNet weights, the study's schedules where it gives them",
+        name="full",
+        description="default with a GPU: 96 px, ImageNet weights, the study's schedules where it gives them",
         embedded_internal=20000, embedded_external=6000, max_train=None, max_val=None, max_external=None,
         batch_size=64, weights="imagenet", mixed_precision=True,
     ),
@@ -166,7 +186,8 @@ class Experiment:
         return out
 
 
-RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs", "tta_flip")
+RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs",
+                 "tta_flip")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 
@@ -351,8 +372,6 @@ def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_
         if gpu is None:
             gpu = gpu_available()
         if real_data is None:
-            from ferlib.sources import real_data_given
-
             real_data = real_data_given("internal")
         name = "full" if gpu else ("cpu" if real_data else "demo")
     if name not in PROFILES:
@@ -388,8 +407,6 @@ def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str |
                  cache_dir: str | Path | None = None, data_dir: str | Path | None = None) -> RunSettings:
     """Return the resolved settings for a run (FERLIB_CACHE_DIR may move the cache); `data_dir` is the run's
     internal data parameter, which "auto" needs to tell real data from the embedded set."""
-    from ferlib.sources import real_data_given
-
     out = Path(output_dir) if output_dir else PROJECT_ROOT / "outputs"
     cache = Path(cache_dir or os.environ.get("FERLIB_CACHE_DIR") or out / "cache")
     resolved = (resolve_profile(profile, real_data=real_data_given("internal", data_dir))

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ferlib.config import PROJECT_ROOT, Experiment, Profile, capped, get_experiment, resolve_profile
+from ferlib.data.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
 from ferlib.reports.catalog import CATALOG
-from ferlib.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
 
 TENSORFLOW_PIN = "2.21.0"
 KAGGLE_ENV = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_TOKEN")
@@ -108,7 +108,8 @@ def tensorflow_source(machine: Machine) -> str:
     return f"tensorflow-cpu=={TENSORFLOW_PIN} (CPU build, requirements.txt)"
 
 
-def kaggle_requirements(common: Path, env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+def kaggle_requirements(common: Path,
+                        env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
     """Return (requirements still missing from Kaggle's image, constraints that keep its protected packages).
 
     Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest: only what is missing is
@@ -200,7 +201,8 @@ def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
             experiment = get_experiment(key, profile)
             train = n_train if experiment.max_train is None else min(n_train, experiment.max_train)
             runs = profile.ablation_seeds if name in ("03_augmentation_ablations", "04_architecture_comparison") else 1
-            per_run = EXPERIMENT_OVERHEAD_S + _phase_seconds(experiment, images_per_s[experiment.backbone], train, n_val)
+            per_run = (EXPERIMENT_OVERHEAD_S
+                       + _phase_seconds(experiment, images_per_s[experiment.backbone], train, n_val))
             seconds += runs * per_run
         out[name] = round(seconds)
     return out
@@ -216,7 +218,8 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
     gpu = bool(machine.gpus)
     chosen = capped(resolve_profile(profile, gpu=gpu, real_data=real_data_given("internal", data)), max_epochs, seeds)
     if chosen.name == "full" and not gpu and not allow_cpu:
-        raise PlanError("the full profile trains ResNet50V2 at 96 px on every image for 30 head epochs and up to 20 fine-tuning epochs, "
+        raise PlanError("the full profile trains ResNet50V2 at 96 px on every image for 30 head epochs "
+                        "and up to 20 fine-tuning epochs, "
                         "which takes days on a CPU, and no NVIDIA GPU is visible (nvidia-smi -L lists none). Run "
                         "the cpu profile (--profile cpu), or add --allow-cpu to run full on this CPU anyway.")
     if chosen.name == "full" and not real_data_given("internal", data) and data != EMBEDDED:
@@ -226,7 +229,8 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
     internal = describe_data("internal", data, chosen)
     external_data = describe_data("external", external, chosen)
     weights = weights or chosen.weights
-    selected = [name for name in CATALOG if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
+    selected = [name for name in CATALOG
+                if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
     if gpu:
         if gpu_measurements.is_file():
             measured = json.loads(gpu_measurements.read_text())
@@ -255,13 +259,16 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
 def plan_text(plan: dict[str, Any]) -> str:
     """Return the plan as the lines run_all.sh --dry-run prints."""
     lines = [f"python:      {plan['python']}",
-             f"machine:     {plan['machine']}" + (f" ({', '.join(plan['gpus'])})" if plan["gpus"] else " (no NVIDIA GPU)"),
+             f"machine:     {plan['machine']}"
+             + (f" ({', '.join(plan['gpus'])})" if plan["gpus"] else " (no NVIDIA GPU)"),
              f"tensorflow:  {plan['tensorflow']}",
              f"install:     {plan['requirements']}",
-             f"profile:     {plan['profile']}" + (f" (asked: {plan['asked_profile']})" if plan['asked_profile'] != plan['profile'] else "")
+             f"profile:     {plan['profile']}"
+             + (f" (asked: {plan['asked_profile']})" if plan['asked_profile'] != plan['profile'] else "")
              + f": {plan['profile_description']}"]
     for role, d in plan["data"].items():
-        lines.append(f"{role + ' data:':<15}{d['layout']} at {d['root']} (chosen by {d['origin']}), about {d['images']:,} images")
+        lines.append(f"{role + ' data:':<15}{d['layout']} at {d['root']} (chosen by {d['origin']}), "
+                     f"about {d['images']:,} images")
     lines.append(f"weights:     {plan['weights']}")
     lines.append(f"notebooks:   {' '.join(plan['notebooks'])}")
     if plan["estimate_s"]:

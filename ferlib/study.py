@@ -92,11 +92,13 @@ def study_claims(*items: str) -> pd.DataFrame:
         elif item == "table2":
             s = STUDY_TABLE2_SUMMARY
             rows.append({"claim": "V13 on its internal validation split", "the study reports":
-                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}", "where": "Table 2"})
+                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}",
+                         "where": "Table 2"})
         elif item == "table3":
             s = STUDY_TABLE3_SUMMARY
             rows.append({"claim": "V13 on FER-2013 (five classes of the Kaggle test folder)", "the study reports":
-                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}", "where": "Table 3"})
+                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}",
+                         "where": "Table 3"})
         else:
             raise KeyError(f"unknown study item {item!r}; known: {', '.join(STUDY_ACCURACY)}, table2, table3")
     return pd.DataFrame(rows).set_index("claim")

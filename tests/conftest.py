@@ -56,3 +56,13 @@ def smoke_settings(tmp_path):
     from ferlib.config import run_settings
 
     return run_settings("smoke", seed=42, output_dir=tmp_path / "outputs", cache_dir=tmp_path / "cache")
+
+
+SLOW_MARKERS = {"notebook", "realdata", "gpu_path"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that run notebooks, read the real data or check the GPU path are slow: `-m "not slow"` skips them."""
+    for item in items:
+        if SLOW_MARKERS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.slow)

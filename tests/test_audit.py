@@ -10,19 +10,21 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlib import audit, audit_bench, cli, planted
+from ferlib import cli
+from ferlib.audit import leakage, quality
+from ferlib.data import planted
+from ferlib.data.sources import DataSource, detect_source
+from ferlib.data.synthetic import generate_faces, write_embedded_dataset
 from ferlib.reports.banner import examples_allowed
-from ferlib.sources import DataSource, detect_source
-from ferlib.synthetic import generate_faces, write_embedded_dataset
 from tests.conftest import FER2013
 
-THRESHOLD = audit.DEFAULT_THRESHOLD
+THRESHOLD = leakage.DEFAULT_THRESHOLD
 
 
-def _table(images, tag: str) -> audit.HashTable:
-    digests, phash, mirror = audit.hash_images(images)
+def _table(images, tag: str) -> leakage.HashTable:
+    digests, phash, mirror = leakage.hash_images(images)
     names = np.array([f"{tag}{i}" for i in range(len(digests))])
-    return audit.HashTable(names, digests, phash, mirror)
+    return leakage.HashTable(names, digests, phash, mirror)
 
 
 @pytest.fixture(scope="module")
@@ -31,51 +33,51 @@ def faces() -> list[np.ndarray]:
     images = list(generate_faces(10, seed=21)[0])
     if FER2013.is_dir():
         paths = [sorted((FER2013 / "test" / c).glob("*.jpg"))[3] for c in ("angry", "fear", "happy", "sad", "surprise")]
-        images += audit.read_gray(paths)
+        images += leakage.read_gray(paths)
     return images
 
 
 def test_phash_is_imagehash_phash(faces):
-    _, words, mirror = audit.hash_images(faces[:4])
+    _, words, mirror = leakage.hash_images(faces[:4])
     for face, w, m in zip(faces, words, mirror):
         reference = imagehash.phash(Image.fromarray(face), hash_size=16, highfreq_factor=2).hash.reshape(1, -1)
-        assert (audit.pack_bits(reference)[0] == w).all()
+        assert (leakage.pack_bits(reference)[0] == w).all()
         flipped = imagehash.phash(Image.fromarray(face[:, ::-1].copy()), hash_size=16, highfreq_factor=2)
-        assert (audit.pack_bits(flipped.hash.reshape(1, -1))[0] == m).all()
+        assert (leakage.pack_bits(flipped.hash.reshape(1, -1))[0] == m).all()
 
 
-@pytest.mark.parametrize("name", list(audit_bench.TRANSFORMS))
+@pytest.mark.parametrize("name", list(quality.TRANSFORMS))
 def test_each_transformation_is_flagged_with_its_source(faces, name):
     originals = _table(faces, "o")
-    if name in audit_bench.MIRROR_TRANSFORMS:  # only faces whose mirror image is not already a near copy
+    if name in quality.MIRROR_TRANSFORMS:  # only faces whose mirror image is not already a near copy
         asymmetric = np.bitwise_count(originals.phash ^ originals.mirror).sum(axis=1) > THRESHOLD
         assert asymmetric.sum() >= 5
         faces = [f for f, keep in zip(faces, asymmetric) if keep]
         originals = _table(faces, "o")
-    copies = _table([audit_bench.apply_transform(f, name) for f in faces], "c")
-    pairs = audit.find_pairs(copies, originals, THRESHOLD)
+    copies = _table([quality.apply_transform(f, name) for f in faces], "c")
+    pairs = leakage.find_pairs(copies, originals, THRESHOLD)
     own = pairs[pairs["left"] == pairs["right"]]
     assert sorted(own["left"]) == list(range(len(faces))), pairs
-    expected = {"mirrored"} if name in audit_bench.MIRROR_TRANSFORMS else {"near", "exact"}
+    expected = {"mirrored"} if name in quality.MIRROR_TRANSFORMS else {"near", "exact"}
     assert set(own["kind"]) <= expected
     assert len(pairs) == len(own)  # and nothing else
 
 
 def test_rgb_copy_of_a_grayscale_image_is_exact(faces):
     rgb = [np.repeat(f[:, :, None], 3, axis=2) for f in faces]
-    pairs = audit.find_pairs(_table(rgb, "rgb"), _table(faces, "gray"), THRESHOLD)
+    pairs = leakage.find_pairs(_table(rgb, "rgb"), _table(faces, "gray"), THRESHOLD)
     assert set(pairs["kind"]) == {"exact"} and (pairs["left"] == pairs["right"]).all() and len(pairs) == len(faces)
 
 
 def test_upscaled_copy_is_near_not_exact(faces):
     big = [np.asarray(Image.fromarray(f).resize((96, 96), Image.Resampling.NEAREST)) for f in faces]
-    pairs = audit.find_pairs(_table(big, "big"), _table(faces, "small"), THRESHOLD)
+    pairs = leakage.find_pairs(_table(big, "big"), _table(faces, "small"), THRESHOLD)
     assert set(pairs["kind"]) == {"near"} and len(pairs) == len(faces)
 
 
 def test_different_synthetic_faces_are_not_flagged():
     table = _table(generate_faces(40, seed=8)[0], "f")
-    pairs = audit.find_pairs(table, table, THRESHOLD)
+    pairs = leakage.find_pairs(table, table, THRESHOLD)
     assert (pairs["left"] == pairs["right"]).all() and len(pairs) == 40  # each face only with itself
 
 
@@ -85,7 +87,7 @@ def test_different_real_faces_are_not_flagged():
         pytest.skip(f"FER-2013 copy not found at {FER2013}")
     happy = sorted((FER2013 / "test" / "happy").glob("*.jpg"))[:80]
     angry = sorted((FER2013 / "test" / "angry").glob("*.jpg"))[:80]
-    pairs = audit.find_pairs(audit.hash_paths(happy, progress=False), audit.hash_paths(angry, progress=False))
+    pairs = leakage.find_pairs(leakage.hash_paths(happy, progress=False), leakage.hash_paths(angry, progress=False))
     assert pairs.empty
 
 
@@ -97,15 +99,15 @@ def test_hamming_within_matches_brute_force():
     right[:20, 0] ^= np.uint64(0xFFFF)  # 16 more bits in a dense word
     brute = np.bitwise_count(left[:, None, :] ^ right[None]).sum(axis=-1)
     for threshold in (0, 8, 24, 130, 256):
-        i, j, d = audit.hamming_within(left, right, threshold, chunk_pairs=500)
+        i, j, d = leakage.hamming_within(left, right, threshold, chunk_pairs=500)
         bi, bj = np.nonzero(brute <= threshold)
         assert sorted(zip(i, j, d)) == sorted(zip(bi, bj, brute[bi, bj])), threshold
 
 
 def test_choose_threshold_covers_every_transformation():
     distances = {"a": np.array([0, 2, 4, 6]), "b": np.array([10, 12, 13, 14])}
-    assert audit_bench.choose_threshold(distances, recall=1.0) == 16
-    assert audit_bench.choose_threshold({"a": np.zeros(5)}, recall=1.0) == 4
+    assert quality.choose_threshold(distances, recall=1.0) == 16
+    assert quality.choose_threshold({"a": np.zeros(5)}, recall=1.0) == 4
 
 
 def test_hashes_are_cached_and_bad_files_skipped(tmp_path):
@@ -117,14 +119,15 @@ def test_hashes_are_cached_and_bad_files_skipped(tmp_path):
         paths.append(folder / f"{i}.png")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     paths.append(folder / "broken.jpg")
-    first = audit.hash_paths(paths, tmp_path / "cache", progress=False)
+    first = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
     assert len(first) == 3 and first.skipped == [(str(folder / "broken.jpg"), first.skipped[0][1])]
     assert "corrupt" in first.skipped[0][1] or "not an image" in first.skipped[0][1]
     assert len(list((tmp_path / "cache" / "audit").glob("*.npz"))) == 1
-    again = audit.hash_paths(paths, tmp_path / "cache", progress=False)
-    assert (again.phash == first.phash).all() and list(again.paths) == list(first.paths) and again.skipped == first.skipped
+    again = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    assert ((again.phash == first.phash).all() and list(again.paths) == list(first.paths)
+            and again.skipped == first.skipped)
     Image.fromarray(np.zeros((48, 48), np.uint8)).save(folder / "0.png")  # a changed file: hashed anew
-    changed = audit.hash_paths(paths, tmp_path / "cache", progress=False)
+    changed = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
     assert (changed.phash[0] != first.phash[0]).any()
 
 
@@ -138,8 +141,10 @@ def _folders(root: Path, internal_layout: str) -> tuple[Path, Path, dict[str, tu
     """Write an internal and an external set of distinct faces in the two layouts, with planted copies."""
     faces = generate_faces(36, seed=13)[0]
     internal, external = root / "internal", root / "external"
-    in_dir = (lambda c: internal / "Data" / c) if internal_layout == "hfe" else (lambda c: internal / "train" / c.lower())
-    ex_dir = (lambda c: external / "test" / c.lower()) if internal_layout == "hfe" else (lambda c: external / "Data" / c)
+    in_dir = ((lambda c: internal / "Data" / c) if internal_layout == "hfe"
+              else (lambda c: internal / "train" / c.lower()))
+    ex_dir = ((lambda c: external / "test" / c.lower()) if internal_layout == "hfe"
+              else (lambda c: external / "Data" / c))
     if internal_layout == "hfe":
         (external / "train" / "happy").mkdir(parents=True)  # a real FER-2013 folder has both splits
     classes = ["Angry", "Fear", "Happy", "Sad", "Surprise"]
@@ -149,8 +154,8 @@ def _folders(root: Path, internal_layout: str) -> tuple[Path, Path, dict[str, tu
     copies = {
         "exact": _write(in_dir("Happy") / "copy_exact.png", faces[20]),
         "near": _write(in_dir("Happy") / "copy_near.jpg",
-                       audit_bench.apply_transform(faces[21], "resize 96 + JPEG q75"), "JPEG"),
-        "mirrored": _write(in_dir("Happy") / "copy_mirrored.png", audit_bench.apply_transform(faces[22], "mirror")),
+                       quality.apply_transform(faces[21], "resize 96 + JPEG q75"), "JPEG"),
+        "mirrored": _write(in_dir("Happy") / "copy_mirrored.png", quality.apply_transform(faces[22], "mirror")),
     }
     (in_dir("Sad") / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return internal, external, {k: (v, ex[n]) for n, (k, v) in enumerate(copies.items())}
@@ -159,7 +164,7 @@ def _folders(root: Path, internal_layout: str) -> tuple[Path, Path, dict[str, tu
 @pytest.mark.parametrize("internal_layout", ["hfe", "fer"])
 def test_cli_audit_writes_every_flagged_pair(tmp_path, capsys, internal_layout):
     internal, external, planted_pairs = _folders(tmp_path, internal_layout)
-    out = tmp_path / "audit.json"
+    out = tmp_path / "leakage.json"
     code = cli.main(["audit", "--internal", str(internal), "--external", str(external), "--json", str(out),
                      "--cache", str(tmp_path / "cache")])
     assert code == 0
@@ -187,7 +192,7 @@ def test_copies_planted_in_the_embedded_data_are_found(tmp_path):
     ds = write_embedded_dataset(tmp_path, n_internal=60, n_external=100, seed=3)
     truth = planted.read_planted(ds.root)
     assert ds.n_planted == 5 and list(truth["transform"]) == list(planted.PLANTED_TRANSFORMS)
-    leak, _ = audit.audit_folders(ds.internal_dir, ds.external_dir, tmp_path / "cache", progress=False)
+    leak, _ = leakage.audit_folders(ds.internal_dir, ds.external_dir, tmp_path / "cache", progress=False)
     found = planted.recovered(truth, leak.pairs["internal_vs_external"]).set_index("transform")["kind"]
     assert found.to_dict() == {"identical": "exact", "brightness +10%": "near", "contrast -10%": "near",
                                "JPEG q60": "near", "mirrored": "mirrored"}
@@ -198,7 +203,8 @@ def test_copies_planted_in_the_embedded_data_are_found(tmp_path):
 def test_examples_are_never_shown_for_the_shared_data(tmp_path):
     (tmp_path / "Data" / "Happy").mkdir(parents=True)
     own = detect_source(tmp_path, "internal")
-    shared = DataSource("external", Path("/anywhere/shared/data/fer2013"), "fer-folder", Path("/x"), "test", "parameter")
+    shared = DataSource("external", Path("/anywhere/shared/data/fer2013"), "fer-folder", Path("/x"), "test",
+                        "parameter")
     assert examples_allowed("auto", own)[0] is True
     allowed, why = examples_allowed("auto", own, shared)
     assert allowed is False and "shared data" in why
@@ -210,10 +216,10 @@ def test_examples_are_never_shown_for_the_shared_data(tmp_path):
 def test_counts_table_has_one_row_per_comparison():
     pairs = pd.DataFrame({"left": [0, 1, 1], "right": [0, 0, 2], "kind": ["exact", "near", "mirrored"],
                           "distance": [0, 10, 20], "left_path": ["a", "b", "b"], "right_path": ["x", "x", "z"]})
-    summary = audit.summarize(pairs, 10, 4)
+    summary = leakage.summarize(pairs, 10, 4)
     assert summary["right_flagged"] == 2 and summary["right_flagged_fraction"] == 0.5
     assert summary["pairs_near"] == 1 and summary["right_with_exact"] == 1
-    table = audit.counts_table({"a_vs_b": summary})
+    table = leakage.counts_table({"a_vs_b": summary})
     assert table.loc["a_vs_b", "mirrored pairs"] == 1 and table.loc["a_vs_b", "left images flagged"] == 2
 
 
@@ -224,7 +230,7 @@ def test_fer2013_csv_rows_are_audited(tmp_path):
              (4, " ".join(map(str, faces[11].ravel())), "PrivateTest")]
     csv = tmp_path / "fer2013.csv"
     pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"]).to_csv(csv, index=False)
-    leak, result = audit.audit_folders(csv, csv, tmp_path / "cache", progress=False)
+    leak, result = leakage.audit_folders(csv, csv, tmp_path / "cache", progress=False)
     pairs = result["pairs"]["internal_vs_external"]
     assert [(p["left_path"], p["right_path"], p["kind"]) for p in pairs] == [(f"{csv}#0", f"{csv}#10", "exact")]
     assert result["summaries"]["internal_vs_external"]["n_right"] == 2

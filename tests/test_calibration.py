@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferlib import calibration
+from ferlib.evaluation import calibration
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib import champion, train
-from ferlib.augment import RandomFaceAffine, augment_batch, build_augmentation
 from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_experiment
-from ferlib.evaluate import Evaluation, evaluate_model, predict_probs
-from ferlib.models import build_model
+from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
+from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
+from ferlib.models.builders import build_model
+from ferlib.training import cpu_champion, train
 from tests.conftest import tiny_data
 
 
@@ -54,7 +54,7 @@ def test_c1_takes_raw_uint8_rgb_and_rescales_inside(tmp_path):
 def test_c1_sees_only_the_central_crop_and_keeps_it_after_saving(tmp_path):
     """Pixels outside the central crop cannot change a prediction; inside it they do. The crop is
     part of the saved model, so it still takes whole faces after loading."""
-    from ferlib.models import build_fer_cnn
+    from ferlib.models.builders import build_fer_cnn
 
     model = build_fer_cnn(24, filters=(4, 8), seed=0, crop=16)
     assert model.input_shape == (None, 24, 24, 3) and model.get_layer("center_crop").output.shape[1:3] == (16, 16)
@@ -84,6 +84,7 @@ def test_label_smoothing_is_applied_to_the_loss():
     assert train.compile_options(tiny_c1(label_smoothing=0.0), phase, 10)["loss"] == "sparse_categorical_crossentropy"
 
 
+@pytest.mark.slow
 def test_training_applies_the_cosine_schedule_with_warm_up(tmp_path):
     x, y = tiny_data()
     exp = tiny_c1(epochs=3, warmup_epochs=1, label_smoothing=0.1)
@@ -120,8 +121,8 @@ def test_flip_tta_is_the_mean_of_the_image_and_mirror_predictions():
 def test_crop_tta_averages_the_centre_and_corner_crops_with_their_mirror_images():
     """For a network that sees its central 16 of 24 px, the shifted views are exactly the corner crops:
     the same predictions as a network without the crop layer run on the five crops cut out by hand."""
-    from ferlib.evaluate import tta_views
-    from ferlib.models import build_fer_cnn
+    from ferlib.evaluation.evaluate import tta_views
+    from ferlib.models.builders import build_fer_cnn
 
     cropped = build_fer_cnn(24, filters=(4, 8), seed=2, crop=16)
     whole16 = build_fer_cnn(16, filters=(4, 8), seed=2)
@@ -133,18 +134,18 @@ def test_crop_tta_averages_the_centre_and_corner_crops_with_their_mirror_images(
     tta = predict_probs(cropped, images, 4, tta_flip=True, tta_shift=4)
     np.testing.assert_allclose(tta, np.mean(by_hand, axis=0), rtol=1e-5, atol=1e-6)
     assert len(tta_views(images, flip=True, shift=4)) == 10 and len(tta_views(images)) == 1
-    assert champion.crop_margin(get_experiment("C1", "cpu")) == 4
-    assert set(champion.tta_modes(4)) == {"plain", "flip_tta", "crops_flip_tta"} and set(champion.tta_modes(0)) == {
-        "plain", "flip_tta"}
+    assert cpu_champion.crop_margin(get_experiment("C1", "cpu")) == 4
+    assert (set(cpu_champion.tta_modes(4)) == {"plain", "flip_tta", "crops_flip_tta"}
+            and set(cpu_champion.tta_modes(0)) == {"plain", "flip_tta"})
 
 
 def test_tta_mode_is_chosen_on_validation_with_ties_to_fewer_views():
     y = np.arange(10) % 5
     def ev(correct):
         return Evaluation(y, np.where(np.arange(10) < correct, y, (y + 1) % 5), np.zeros((10, 5)))
-    assert champion.choose_tta({"plain": ev(6), "flip_tta": ev(8), "crops_flip_tta": ev(7)}) == "flip_tta"
-    assert champion.choose_tta({"plain": ev(8), "flip_tta": ev(8), "crops_flip_tta": ev(8)}) == "plain"
-    assert champion.choose_tta({"plain": ev(5), "flip_tta": ev(8), "crops_flip_tta": ev(9)}) == "crops_flip_tta"
+    assert cpu_champion.choose_tta({"plain": ev(6), "flip_tta": ev(8), "crops_flip_tta": ev(7)}) == "flip_tta"
+    assert cpu_champion.choose_tta({"plain": ev(8), "flip_tta": ev(8), "crops_flip_tta": ev(8)}) == "plain"
+    assert cpu_champion.choose_tta({"plain": ev(5), "flip_tta": ev(8), "crops_flip_tta": ev(9)}) == "crops_flip_tta"
 
 
 def test_face_affine_mirrors_exactly_and_fer_augmentation_stays_grey_and_in_range():
@@ -167,7 +168,7 @@ def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, 500)
     pred = np.where(rng.random(500) < 0.8, y, (y + 1) % 5)
-    s = champion.score(Evaluation(y, pred, np.zeros((500, 5))))
+    s = cpu_champion.score(Evaluation(y, pred, np.zeros((500, 5))))
     assert s["correct"] == int((pred == y).sum()) and s["n"] == 500
     assert s["ci95"][0] < s["accuracy"] < s["ci95"][1] and s["ci95"][1] - s["ci95"][0] < 0.1
     assert s["macro_f1_ci95"][0] <= s["macro_f1"] <= s["macro_f1_ci95"][1]
@@ -175,50 +176,53 @@ def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
 
 def test_ablation_variants_change_one_thing_and_share_the_budget():
     base = get_experiment("C1", "cpu")
-    for name, changes in champion.ABLATIONS.items():
-        variant = champion.ablation_variant(name, "cpu", epochs=8)
+    for name, changes in cpu_champion.ABLATIONS.items():
+        variant = cpu_champion.ablation_variant(name, "cpu", epochs=8)
         assert [p.epochs for p in variant.phases] == [8] and variant.warmup_epochs <= 1
         differs = {f.name for f in dataclasses.fields(base)
                    if getattr(variant, f.name) != getattr(base, f.name)} - {"phases", "warmup_epochs"}
         assert differs == set(changes) - {"warmup_epochs", "learning_rate"}, name
         assert variant.phases[0].learning_rate == changes.get("learning_rate", base.phases[0].learning_rate)
     with pytest.raises(KeyError, match="unknown ablation"):
-        champion.ablation_variant("no_cnn", "cpu")
-    capped = champion.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
+        cpu_champion.ablation_variant("no_cnn", "cpu")
+    capped = cpu_champion.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
     assert capped.max_train == 6000 and capped.crop == 0 and base.crop == 40 and base.max_train is None
 
 
+@pytest.mark.slow
 def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
-    from ferlib.datasets import prepare_internal
+    from ferlib.data.run_data import prepare_internal
 
     internal = prepare_internal(smoke_settings, progress=False)
-    results = champion.run_ablation(smoke_settings, internal, ["no_label_smoothing"], epochs=1, verbose=0,
+    results = cpu_champion.run_ablation(smoke_settings, internal, ["no_label_smoothing"], epochs=1, verbose=0,
                                     max_train=len(internal.train) // 2)
-    found = champion.read_ablation(smoke_settings.output_dir / "results" / "smoke", smoke_settings.seed)
+    found = cpu_champion.read_ablation(smoke_settings.output_dir / "results" / "smoke", smoke_settings.seed)
     assert set(found) == set(results) == {"no_label_smoothing"}
     assert found["no_label_smoothing"]["settings"]["key"] == "C1"
     assert "label_smoothing" not in found["no_label_smoothing"]["settings"]  # at its default, so left out
-    row = champion.ablation_table(found).loc["no_label_smoothing"]
+    row = cpu_champion.ablation_table(found).loc["no_label_smoothing"]
     assert row["epochs"] == 1 and row["n (val)"] == len(internal.val)
     assert row["n (train)"] == pytest.approx(len(internal.train) // 2, abs=5)  # stratified: rounding per class
     assert row["val ci95 low"] <= row["val accuracy"] <= row["val ci95 high"]
     better = json.loads(json.dumps(found["no_label_smoothing"]))
     better["validation_scores"]["flip_tta"]["accuracy"] += 0.1
-    table = champion.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
+    table = cpu_champion.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
     assert table["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.1])
     assert table.loc["champion", "McNemar p vs champion"] == 1.0  # the same predictions: no discordant image
     flipped = json.loads(json.dumps(found["no_label_smoothing"]))
     y_true = flipped["validation"]["y_true"]
     flipped["validation"]["y_pred"] = "".join(str((int(c) + 1) % 5) for c in y_true)  # every image wrong
-    table = champion.ablation_table({"champion": found["no_label_smoothing"], "all_wrong": flipped})
+    table = cpu_champion.ablation_table({"champion": found["no_label_smoothing"], "all_wrong": flipped})
     right = int(sum(a == b for a, b in zip(y_true, found["no_label_smoothing"]["validation"]["y_pred"])))
     assert (table.loc["all_wrong", "McNemar p vs champion"] < 0.05) == (right >= 6)
 
 
+@pytest.mark.slow
 def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_mode(tmp_path, capsys, monkeypatch):
     """`python -m ferlib champion` is the reproduction command: it prints the scores per test-time mode,
     the mode chosen on validation and the split by copies, and saves the model that `bench` measures."""
-    from ferlib import cli, modelcard
+    from ferlib import cli
+    from ferlib.models import modelcard
     from tests.conftest import make_class_tree
 
     monkeypatch.setenv("FERLIB_CACHE_DIR", str(tmp_path / "cache"))

@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib import cli, modelcard
-from ferlib.models import build_custom_cnn
+from ferlib import cli
+from ferlib.models import modelcard
+from ferlib.models.builders import build_custom_cnn
 from tests.conftest import make_class_tree, write_image
 
 
@@ -75,6 +76,7 @@ def test_evaluate_reports_bad_arguments_clearly(tmp_path, capsys):
     assert code == 2 and "model file not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs(saved_model, tmp_path):
     make_class_tree(tmp_path / "test" / "happy", {"": 2})
     make_class_tree(tmp_path / "train" / "happy", {"": 1})

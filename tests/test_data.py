@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlib import data
 from ferlib.classes import CLASS_NAMES
-from ferlib.sources import DataError, detect_source
+from ferlib.data import arrays, pipeline
+from ferlib.data import manifest as manifests
+from ferlib.data.sources import DataError, detect_source
 from tests.conftest import make_class_tree, write_image
 from tests.test_sources import pixels, write_fer_csv
 
@@ -25,21 +26,21 @@ def messy_tree(tmp_path):
     write_image(happy / "cmyk.jpg", seed=50, mode="CMYK", fmt="JPEG")
     big = write_image(happy / "trunc.jpg", seed=51, size=300, mode="RGB", fmt="JPEG")
     big.write_bytes(big.read_bytes()[:2000])
-    side = int(data.read_image.__globals__["MAX_PIXELS"] ** 0.5) + 10
+    side = int(manifests.read_image.__globals__["MAX_PIXELS"] ** 0.5) + 10
     Image.new("L", (side, side)).save(root / "Sad" / "bomb.png")
     write_image(root / "Contempt" / "c.png", seed=60)
     return tmp_path / "hfe"
 
 
 def test_manifest_lists_every_file_with_a_status_and_reason(messy_tree, tmp_path):
-    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
-    assert list(manifest.columns) == data.MANIFEST_COLUMNS
+    manifest = manifests.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    assert list(manifest.columns) == manifests.MANIFEST_COLUMNS
     by_status = manifest["status"].value_counts().to_dict()
     assert by_status == {"ok": 17, "skipped": 4, "excluded": 1}
     reasons = " | ".join(manifest.loc[manifest.status == "skipped", "reason"])
     for expected in ("empty file", "not an image", "truncated", "oversized"):
         assert expected in reasons
-    summary = data.skip_summary(manifest)
+    summary = manifests.skip_summary(manifest)
     assert summary["files"].sum() == 5
     ok = manifest[manifest.status == "ok"]
     assert ok["width"].min() == 48 and (ok["mode"] == "CMYK").sum() == 1
@@ -47,17 +48,17 @@ def test_manifest_lists_every_file_with_a_status_and_reason(messy_tree, tmp_path
 
 def test_manifest_is_cached_and_invalidated_by_changes(messy_tree, tmp_path, monkeypatch):
     source = detect_source(messy_tree, "internal")
-    first = data.build_manifest(source, tmp_path / "cache", progress=False)
+    first = manifests.build_manifest(source, tmp_path / "cache", progress=False)
 
     def fail(*_a, **_k):
         raise AssertionError("decoded again although the manifest was cached")
 
-    monkeypatch.setattr(data, "read_image", fail)
-    again = data.build_manifest(source, tmp_path / "cache", progress=False)
+    monkeypatch.setattr(manifests, "read_image", fail)
+    again = manifests.build_manifest(source, tmp_path / "cache", progress=False)
     pd.testing.assert_frame_equal(first, again)
     monkeypatch.undo()
     write_image(messy_tree / "Data" / "Angry" / "new.png", seed=99)
-    changed = data.build_manifest(source, tmp_path / "cache", progress=False)
+    changed = manifests.build_manifest(source, tmp_path / "cache", progress=False)
     assert len(changed) == len(first) + 1
 
 
@@ -66,11 +67,11 @@ def test_csv_rows_with_bad_pixels_are_skipped_with_reasons(tmp_path):
         (0, pixels(0), "Training"), (3, pixels(1), "Training"), (4, "1 2 3", "Training"),
         (5, "a b c d", "Training"), (2, " ".join(["300"] * 2304), "Training"), (9, pixels(2), "Training"),
     ])
-    manifest = data.build_manifest(detect_source(csv, "internal"), tmp_path / "cache", progress=False)
+    manifest = manifests.build_manifest(detect_source(csv, "internal"), tmp_path / "cache", progress=False)
     assert manifest["status"].tolist() == ["ok", "ok", "skipped", "skipped", "skipped", "skipped"]
     assert "square" in manifest.loc[2, "reason"] and "non-numeric" in manifest.loc[3, "reason"]
     assert "0..255" in manifest.loc[4, "reason"] and "unknown emotion code" in manifest.loc[5, "reason"]
-    images = data.load_images(data.usable(manifest), 96, tmp_path / "cache", progress=False)
+    images = arrays.load_images(manifests.usable(manifest), 96, tmp_path / "cache", progress=False)
     assert images.shape == (2, 96, 96, 3)
 
 
@@ -88,51 +89,51 @@ def balanced_manifest(n_per_class=40, duplicates=0):
 
 def test_split_is_stratified_seeded_and_keeps_duplicates_together():
     manifest = balanced_manifest(100, duplicates=20)
-    train, val = data.split_train_val(manifest, 0.2, seed=7)
+    train, val = manifests.split_train_val(manifest, 0.2, seed=7)
     assert len(train) + len(val) == len(manifest)
     assert set(train["pixel_hash"]).isdisjoint(val["pixel_hash"])
     shares = val["label"].value_counts() / len(val)
     assert np.allclose(shares.values, 0.2, atol=0.02)
     assert abs(len(val) / len(manifest) - 0.2) < 0.02
-    again, _ = data.split_train_val(manifest, 0.2, seed=7)
-    other, _ = data.split_train_val(manifest, 0.2, seed=8)
+    again, _ = manifests.split_train_val(manifest, 0.2, seed=7)
+    other, _ = manifests.split_train_val(manifest, 0.2, seed=8)
     assert train["path"].tolist() == again["path"].tolist()
     assert train["path"].tolist() != other["path"].tolist()
 
 
 def test_split_refuses_too_little_data():
     with pytest.raises(DataError, match="too few images"):
-        data.split_train_val(balanced_manifest(1), 0.2, seed=0)
+        manifests.split_train_val(balanced_manifest(1), 0.2, seed=0)
 
 
 def test_stratified_subset_keeps_proportions():
     manifest = balanced_manifest(100)
     manifest = manifest[~((manifest.label == "Happy") & (manifest.index % 2 == 0))]
-    sub = data.stratified_subset(manifest, 90, seed=0)
+    sub = manifests.stratified_subset(manifest, 90, seed=0)
     assert len(sub) == 90
     assert sub["label"].value_counts()["Happy"] == 10
-    assert data.stratified_subset(manifest, None, 0) is manifest
+    assert manifests.stratified_subset(manifest, None, 0) is manifest
 
 
 def test_class_weights_are_balanced_and_keyed_by_index():
     labels = np.array([0] * 10 + [1] * 20 + [2] * 40 + [3] * 20 + [4] * 10)
-    weights = data.class_weights(labels)
+    weights = manifests.class_weights(labels)
     assert list(weights) == [0, 1, 2, 3, 4]
     assert weights[0] == pytest.approx(100 / (5 * 10)) and weights[2] == pytest.approx(100 / (5 * 40))
     with pytest.raises(DataError, match="no training images of Surprise"):
-        data.class_weights(np.array([0, 1, 2, 3]))
+        manifests.class_weights(np.array([0, 1, 2, 3]))
 
 
 def test_datasets_keep_uint8_shuffle_training_only_and_align_labels():
     images = np.arange(20, dtype=np.uint8).reshape(20, 1, 1, 1) * np.ones((1, 4, 4, 3), dtype=np.uint8)
     labels = np.arange(20) % 5
-    val = data.make_dataset(images, labels, batch_size=8, training=False)
+    val = pipeline.make_dataset(images, labels, batch_size=8, training=False)
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in val])
     x, y = np.concatenate(xs), np.concatenate(ys)
     assert x.dtype == np.uint8
     np.testing.assert_array_equal(x[:, 0, 0, 0], np.arange(20))  # order kept
     np.testing.assert_array_equal(y, labels)
-    train = data.make_dataset(images, labels, batch_size=20, training=True, seed=1)
+    train = pipeline.make_dataset(images, labels, batch_size=20, training=True, seed=1)
     epoch1, epoch2 = [next(iter(train)) for _ in range(2)]
     order1 = epoch1[0].numpy()[:, 0, 0, 0]
     assert sorted(order1) == list(range(20)) and list(order1) != list(range(20))
@@ -140,45 +141,45 @@ def test_datasets_keep_uint8_shuffle_training_only_and_align_labels():
 
 
 def test_load_images_caches_per_size(messy_tree, tmp_path):
-    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
-    ok = data.usable(manifest)
-    small = data.load_images(ok, 32, tmp_path / "cache", progress=False)
+    manifest = manifests.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    ok = manifests.usable(manifest)
+    small = arrays.load_images(ok, 32, tmp_path / "cache", progress=False)
     assert small.shape == (17, 32, 32, 3) and small.dtype == np.uint8
     shutil.rmtree(messy_tree)  # the cached arrays no longer need the files
-    np.testing.assert_array_equal(data.load_images(ok, 32, tmp_path / "cache", progress=False), small)
+    np.testing.assert_array_equal(arrays.load_images(ok, 32, tmp_path / "cache", progress=False), small)
 
 
 def test_fingerprint_depends_on_content_not_paths(tmp_path):
     a = make_class_tree(tmp_path / "a", {"Happy": 2, "Sad": 2})
     b = make_class_tree(tmp_path / "elsewhere" / "b", {"Happy": 2, "Sad": 2})
-    fa = data.fingerprint(data.build_manifest(detect_source(a, "internal"), tmp_path / "c", progress=False))
-    fb = data.fingerprint(data.build_manifest(detect_source(b, "internal"), tmp_path / "c", progress=False))
+    fa = manifests.fingerprint(manifests.build_manifest(detect_source(a, "internal"), tmp_path / "c", progress=False))
+    fb = manifests.fingerprint(manifests.build_manifest(detect_source(b, "internal"), tmp_path / "c", progress=False))
     assert fa == fb
     write_image(b / "Sad" / "extra.png", seed=77)
-    fc = data.fingerprint(data.build_manifest(detect_source(b, "internal"), tmp_path / "c", progress=False))
+    fc = manifests.fingerprint(manifests.build_manifest(detect_source(b, "internal"), tmp_path / "c", progress=False))
     assert fc != fa
 
 
 def test_subsets_read_one_cached_array_of_the_whole_source(messy_tree, tmp_path):
-    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
-    ok = data.usable(manifest)
-    whole = data.load_images(ok, 24, tmp_path / "cache", progress=False)
+    manifest = manifests.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    ok = manifests.usable(manifest)
+    whole = arrays.load_images(ok, 24, tmp_path / "cache", progress=False)
     subset = ok.sample(6, random_state=0)
-    picked = data.load_images(subset, 24, tmp_path / "cache", progress=False, source=ok)
+    picked = arrays.load_images(subset, 24, tmp_path / "cache", progress=False, source=ok)
     rows = [ok.index.get_loc(i) for i in subset.index]
     np.testing.assert_array_equal(picked, whole[rows])
-    other = data.load_images(ok.iloc[:3], 24, tmp_path / "cache", progress=False, source=ok)  # another seed's subset
+    other = arrays.load_images(ok.iloc[:3], 24, tmp_path / "cache", progress=False, source=ok)  # another seed's subset
     np.testing.assert_array_equal(other, whole[:3])
     assert len(list((tmp_path / "cache" / "arrays").glob("all-*-24px.npy"))) == 1  # one file for every subset
 
 
 def test_a_truncated_image_cache_is_decoded_again_with_a_warning(messy_tree, tmp_path):
-    manifest = data.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
-    ok = data.usable(manifest)
-    first = data.load_images(ok.iloc[:4], 24, tmp_path / "cache", progress=False, source=ok)
+    manifest = manifests.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
+    ok = manifests.usable(manifest)
+    first = arrays.load_images(ok.iloc[:4], 24, tmp_path / "cache", progress=False, source=ok)
     cached = next((tmp_path / "cache" / "arrays").glob("all-*-24px.npy"))
     cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])  # as a crash or a full disk leaves it
     with pytest.warns(UserWarning, match="unusable"):
-        again = data.load_images(ok.iloc[:4], 24, tmp_path / "cache", progress=False, source=ok)
+        again = arrays.load_images(ok.iloc[:4], 24, tmp_path / "cache", progress=False, source=ok)
     np.testing.assert_array_equal(again, first)
     assert np.load(cached).shape == (len(ok), 24, 24, 3)  # rebuilt whole

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferlib.decode import MAX_PIXELS, DecodeError, read_image, resize_rgb
+from ferlib.data.decode import MAX_PIXELS, DecodeError, read_image, resize_rgb
 from tests.conftest import face_array, write_image
 
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferlib import gradcam, modelcard
-from ferlib.hard_examples import collect_hard_examples
-from ferlib.models import build_custom_cnn, build_transfer_model
-from ferlib.ood import SETTINGS, folder_predictions, ood_report, ood_table
-from ferlib.predict import EmotionClassifier
-from ferlib.sources import detect_source, list_files
-from ferlib.synthetic_photos import render_photo
+from ferlib.data.sources import detect_source, list_files
+from ferlib.models import gradcam, modelcard
+from ferlib.models.builders import build_custom_cnn, build_transfer_model
+from ferlib.photos.hard_examples import collect_hard_examples
+from ferlib.photos.ood import SETTINGS, folder_predictions, ood_report, ood_table
+from ferlib.photos.predict import EmotionClassifier
+from ferlib.photos.synthetic_photos import render_photo
 
 
 def test_gradcam_highlights_the_region_that_drives_the_class():
@@ -31,6 +31,7 @@ def test_gradcam_highlights_the_region_that_drives_the_class():
     assert np.allclose(probs, model.predict(image, verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradcam_on_a_saved_custom_cnn_and_a_transfer_model(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
     path = modelcard.save_with_card(build_custom_cnn(32, seed=0), tmp_path / "cnn.keras", experiment={"key": "V1"},

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferlib import faces
-from ferlib.decode import read_image
-from ferlib.synthetic_photos import render_photo, write_synthetic_photos
+from ferlib.data.decode import read_image
+from ferlib.photos import faces
+from ferlib.photos.synthetic_photos import render_photo, write_synthetic_photos
 from tests.conftest import SHARED_DATA
 
 PHOTOS = SHARED_DATA / "photos"
@@ -98,6 +98,7 @@ def test_dlib_annotations_are_read(tmp_path):
         faces.read_dlib_annotations(tmp_path / "nothing")
 
 
+@pytest.mark.realdata
 def test_recall_on_the_annotated_dlib_photos_is_at_least_80_percent():
     if not (PHOTOS / "annotations").is_dir():
         pytest.skip(f"shared photos not found at {PHOTOS}")
@@ -108,6 +109,7 @@ def test_recall_on_the_annotated_dlib_photos_is_at_least_80_percent():
     assert result.to_dict()["unmatched_detections"] <= 0.2 * result.n_faces
 
 
+@pytest.mark.realdata
 def test_many_faces_on_a_real_group_photo():
     path = PHOTOS / "dlib_bald_guys.jpg"
     if not path.is_file():

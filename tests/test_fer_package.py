@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib import fer_package
+from ferlib.bench import fer_package
 
 
 @pytest.fixture

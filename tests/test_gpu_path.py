@@ -24,13 +24,14 @@ import dataclasses, json, sys
 import numpy as np
 import ferlib, tensorflow as tf, keras
 {setup}
-from ferlib import train
-from ferlib.augment import build_augmentation
+from ferlib.training import train
+from ferlib.data.augment import build_augmentation
 from ferlib.config import Phase, get_experiment
 data = np.load(sys.argv[1])
 x, y = data["x"], data["y"]
 exp = dataclasses.replace(get_experiment("V5", "smoke"), image_size=32, augmentation="geometric", class_weights=True,
-                          phases=(Phase(epochs=2, learning_rate=1e-3), Phase(epochs=1, learning_rate=1e-4, trainable_from=145)))
+                          phases=(Phase(epochs=2, learning_rate=1e-3),
+                                  Phase(epochs=1, learning_rate=1e-4, trainable_from=145)))
 run = train.train_experiment(exp, x, y, x[:24], y[:24], sys.argv[2], "fp", seed=0, batch_size=8, verbose=0, {kwargs})
 reloaded = keras.models.load_model(run.run_dir / f"phase{{run.kept_phase}}" / "best.keras")
 keras.config.set_dtype_policy("float32")
@@ -40,7 +41,8 @@ probs_mixed = keras.models.load_model(run.run_dir / f"phase{{run.kept_phase}}" /
 keras.config.set_dtype_policy("mixed_float16")
 augmented = build_augmentation("geometric", 0)(np.zeros((2, 32, 32, 3), "float32"), training=True)
 print(json.dumps({{"replicas": {replicas}, "history": run.history.to_dict(orient="list"),
-                  "output_dtype": str(run.model.output.dtype), "augmentation_dtype": keras.backend.standardize_dtype(augmented.dtype),
+                  "output_dtype": str(run.model.output.dtype),
+                  "augmentation_dtype": keras.backend.standardize_dtype(augmented.dtype),
                   "probs": probs.tolist(), "probs_mixed_policy": np.asarray(probs_mixed, dtype="float32").tolist(),
                   "kept_phase": run.kept_phase}}))
 '''
@@ -141,17 +143,18 @@ def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
 
 def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
     """The check's own path on the CPU, tiny: V4 (cached head) and V8 (augmented head through the backbone)."""
-    from ferlib import gpu_check
+    from ferlib.bench import gpu_check
+    from ferlib.data.synthetic import write_embedded_dataset
     from ferlib.plan import Machine, make_plan
     from ferlib.reports.catalog import CATALOG
-    from ferlib.synthetic import write_embedded_dataset
 
     data = write_embedded_dataset(tmp_path / "data", 200, 50, seed=0).internal_dir
     report = gpu_check.run_check(data, tmp_path / "check", n_images=150, epochs=2, profile="smoke",
                                  keys=("V4", "V8"), image_size=32)
     for key in ("V4", "V8"):
         result = report["experiments"][key]
-        assert result["finite_losses"] and result["phases"][0]["images_per_s"] > 0 and result["phases"][0]["epochs"] == 2
+        assert (result["finite_losses"] and result["phases"][0]["images_per_s"] > 0
+                and result["phases"][0]["epochs"] == 2)
     assert report["experiments"]["V4"]["phases"][0]["kind"] == "cached_head"
     assert report["experiments"]["V8"]["phases"][0]["kind"] == "frozen"
     assert set(report["projected_study_s"]["this device"]) == set(CATALOG)
@@ -164,7 +167,7 @@ def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
 def test_gpu_throughput_helpers():
     import pandas as pd
 
-    from ferlib import gpu_check
+    from ferlib.bench import gpu_check
 
     history = pd.DataFrame({"phase": [1, 1, 1, 2, 2], "epoch_seconds": [10.0, 2.0, 2.0, 30.0, 4.0]})
     phases = gpu_check.phase_throughput(history, n_train=800, n_val=200)
@@ -181,9 +184,9 @@ def test_gpu_throughput_helpers():
 def test_full_profile_notebooks_run_their_code_path_on_a_tiny_slice(tmp_path):
     """Notebooks 03-06 under `full` (96 px, the study's layer indices and two phases, mixed precision where a GPU
     is, XLA), random weights, every phase capped at one epoch and one seed: the GPU run's code, on a CPU."""
+    from ferlib.data.synthetic import write_embedded_dataset
     from ferlib.reports.catalog import CATALOG
     from ferlib.reports.check import check_notebook
-    from ferlib.synthetic import write_embedded_dataset
     from tests.test_notebooks import run_all
 
     data = write_embedded_dataset(tmp_path / "data", 150, 60, seed=0)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from ferlib.evaluation.summary import CONCLUSIONS
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.check import check_notebook
-from ferlib.summary import CONCLUSIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -152,7 +152,8 @@ def test_notebook_specific_outputs(smoke_run):
     assert card["tta"] == c1["tta"] and validation[card["tta"]["mode"]]["accuracy"] == validation[kept]["accuracy"]
     assert c1["external"]["accuracy"] == scores[card["tta"]["mode"]]["accuracy"]
     by_copy = c1["external_by_copy"]  # the embedded data plants copies of external images
-    assert by_copy["with_copy"]["n"] > 0 and by_copy["with_copy"]["n"] + by_copy["without_copy"]["n"] == c1["external"]["n"]
+    assert (by_copy["with_copy"]["n"] > 0
+            and by_copy["with_copy"]["n"] + by_copy["without_copy"]["n"] == c1["external"]["n"])
     assert by_copy["with_copy"]["correct"] + by_copy["without_copy"]["correct"] == round(
         c1["external"]["accuracy"] * c1["external"]["n"])
     summary = json.loads((out / "results" / "smoke" / "summary-seed42.json").read_text())

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
+from ferlib.evaluation.summary import CONCLUSIONS
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.check import check_notebook
-from ferlib.summary import CONCLUSIONS
 from tests.conftest import FER2013
 from tests.test_notebooks import run_all
 

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferlib import cli, modelcard
-from ferlib.calibration import apply_temperature
-from ferlib.decode import DecodeError
-from ferlib.models import build_custom_cnn
-from ferlib.predict import EmotionClassifier, PhotoResult, expand_inputs, image_to_rgb
-from ferlib.synthetic_photos import render_photo
+from ferlib import cli
+from ferlib.data.decode import DecodeError
+from ferlib.evaluation.calibration import apply_temperature
+from ferlib.models import modelcard
+from ferlib.models.builders import build_custom_cnn
+from ferlib.photos.predict import EmotionClassifier, PhotoResult, expand_inputs, image_to_rgb
+from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA
 
 CLASSES = ["Angry", "Fear", "Happy", "Sad", "Surprise"]
@@ -199,6 +200,7 @@ def test_cli_table_no_detect_and_exit_status(model_path, inputs, tmp_path, capsy
     assert "cannot load model" in capsys.readouterr().err
 
 
+@pytest.mark.realdata
 def test_many_faces_on_a_real_group_photo(clf):
     path = SHARED_DATA / "photos" / "dlib_bald_guys.jpg"
     if not path.is_file():
@@ -212,8 +214,8 @@ def test_many_faces_on_a_real_group_photo(clf):
 def test_predict_averages_the_test_time_views_the_card_asks_for(tmp_path):
     """A champion scored with flip (and crop) averaging predicts on photos with the same averaging, so a
     user's predictions are made the way the reported accuracy was measured."""
-    from ferlib.evaluate import predict_probs
-    from ferlib.models import build_fer_cnn
+    from ferlib.evaluation.evaluate import predict_probs
+    from ferlib.models.builders import build_fer_cnn
 
     model = build_fer_cnn(32, filters=(4, 8), seed=0, crop=28)
     path = modelcard.save_with_card(model, tmp_path / "c1.keras", experiment={"key": "C1", "tta_flip": True},

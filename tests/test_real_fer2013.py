@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ferlib import data
-from ferlib.sources import detect_source, list_files
+from ferlib.data import arrays
+from ferlib.data import manifest as manifests
+from ferlib.data.sources import detect_source, list_files
 from tests.conftest import FER2013
 
 pytestmark = [
@@ -28,12 +29,12 @@ def test_train_split_lists_five_classes_and_counts_the_other_two():
 def test_test_split_decodes_cleanly_and_splits_without_leaks(tmp_path):
     source = detect_source(FER2013, "external")
     assert source.split == "test"
-    manifest = data.build_manifest(source, tmp_path, progress=False)
-    ok = data.usable(manifest)
+    manifest = manifests.build_manifest(source, tmp_path, progress=False)
+    ok = manifests.usable(manifest)
     assert len(ok) > 0 and (manifest.status == "skipped").sum() == 0
     assert set(ok["width"].unique()) == {48} and set(ok["mode"].unique()) <= {"L", "RGB"}
-    train, val = data.split_train_val(manifest, 0.2, seed=1)
+    train, val = manifests.split_train_val(manifest, 0.2, seed=1)
     assert set(train["pixel_hash"]).isdisjoint(val["pixel_hash"])
     assert abs(len(val) / len(ok) - 0.2) < 0.01
-    images = data.load_images(val.head(64), 96, tmp_path, progress=False)
+    images = arrays.load_images(val.head(64), 96, tmp_path, progress=False)
     assert images.shape == (64, 96, 96, 3) and images.std() > 10

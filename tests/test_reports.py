@@ -18,11 +18,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ferlib import progress  # noqa: E402
 from ferlib.config import PROJECT_ROOT, run_settings  # noqa: E402
-from ferlib.paths import display_path  # noqa: E402
 from ferlib.reports import check, index, notebook, render  # noqa: E402
 from ferlib.reports.catalog import CATALOG, NotebookSpec, get_spec  # noqa: E402
+from ferlib.runtime import progress  # noqa: E402
+from ferlib.runtime.paths import display_path  # noqa: E402
 
 IMPORT_TF = "import ferlib, tensorflow as tf; print('tf', tf.__version__)"
 
@@ -33,6 +33,7 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
                           cwd=PROJECT_ROOT)
 
 
+@pytest.mark.slow
 def test_tensorflow_loads_without_its_start_up_lines_and_keeps_them_in_the_progress_log(tmp_path):
     bare = python("import tensorflow")  # without ferlib: the lines this project hides
     assert "oneDNN custom operations" in bare.stderr
@@ -45,9 +46,9 @@ def test_tensorflow_loads_without_its_start_up_lines_and_keeps_them_in_the_progr
 
 
 def test_other_output_during_the_import_still_reaches_stderr():
-    from ferlib import quiet
+    from ferlib.runtime import quiet
 
-    code = ("import os, ferlib.quiet as q\nwith q.captured_fd2():\n    os.write(2, b'real problem\\n')\n"
+    code = ("import os, ferlib.runtime.quiet as q\nwith q.captured_fd2():\n    os.write(2, b'real problem\\n')\n"
             "    os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on\\n')\n")
     proc = python(code)
     assert "real problem" in proc.stderr and "oneDNN" not in proc.stderr
@@ -173,7 +174,8 @@ def test_index_shows_the_summary_verdicts(tmp_path):
     summary_file = tmp_path / "results" / "smoke" / "summary-seed42.json"
     summary_file.parent.mkdir(parents=True)
     summary_file.write_text(json.dumps({
-        "conclusions": [{"conclusion": "1. Augmentation hurts", "verdict": "contradicted", "evidence": "e", "caveats": ""}],
+        "conclusions": [{"conclusion": "1. Augmentation hurts", "verdict": "contradicted", "evidence": "e",
+                         "caveats": ""}],
         "numbers": [{"claim": "V4 validation accuracy", "where in the study": "Table 1", "study": 0.76, "this run": 0.7,
                      "this run ci_low": 0.68, "this run ci_high": 0.72, "verdict": "not reproduced (study higher)",
                      "why": ""}], "verdict_counts": {"not reproduced (study higher)": 1}}))

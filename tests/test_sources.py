@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferlib.sources import DataError, detect_source, list_files, resolve_source
+from ferlib.data.sources import DataError, detect_source, list_files, resolve_source
 from tests.conftest import make_class_tree, write_image
 
 FIVE = {"Angry": 2, "Fear": 2, "Happy": 3, "Sad": 2, "Suprise": 2}

@@ -9,9 +9,9 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import f1_score
 
-from ferlib import compare, stats
 from ferlib.classes import CLASS_NAMES
-from ferlib.evaluate import Evaluation
+from ferlib.evaluation import compare, stats
+from ferlib.evaluation.evaluate import Evaluation
 
 
 def predictions(n: int, accuracy: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

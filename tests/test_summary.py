@@ -6,9 +6,10 @@ import zlib
 import numpy as np
 import pytest
 
-from ferlib import config, summary
-from ferlib.evaluate import Evaluation
-from ferlib.results import result_path, write_result
+from ferlib import config
+from ferlib.evaluation import summary
+from ferlib.evaluation.evaluate import Evaluation
+from ferlib.evaluation.results import result_path, write_result
 
 COMPARABLE = {"profile": "full", "weights": "imagenet",
               "data": {"internal": {"layout": "hfe", "embedded": False, "fingerprint": "abc"}}}
@@ -21,7 +22,8 @@ def result(key: str, seed: int, accuracy: float, provenance: dict | None = None,
     right = np.random.default_rng(zlib.crc32(f"{key}-{seed}".encode())).random(n) < accuracy
     pred = np.where(right, y, (y + 1) % 5)
     prov = {**(provenance or COMPARABLE), "seed": seed}
-    return {"experiment": key, "title": key, "settings": {"class_weights": True, "augmentation": "none", "image_size": 96},
+    return {"experiment": key, "title": key,
+            "settings": {"class_weights": True, "augmentation": "none", "image_size": 96},
             "validation": Evaluation(y, pred, np.zeros((n, 5))).to_dict(), "provenance": prov}
 
 
@@ -48,7 +50,8 @@ def test_study_numbers_use_the_mean_over_seeds():
     runs = {"V4": [result("V4", s, a) for s, a in ((1, 0.74), (2, 0.76), (3, 0.78))]}
     numbers = summary.study_numbers(runs)
     row = numbers.loc["V4 validation accuracy"]
-    assert row["seeds"] == 3 and row["this run"] == pytest.approx(np.mean([r["validation"]["accuracy"] for r in runs["V4"]]))
+    assert (row["seeds"] == 3
+            and row["this run"] == pytest.approx(np.mean([r["validation"]["accuracy"] for r in runs["V4"]])))
     assert row["verdict"] == "reproduced"
     assert numbers.loc["V13 validation accuracy", "verdict"] == "not run"
 
@@ -81,7 +84,8 @@ def test_generalisation_is_judged_on_the_images_without_a_copy():
     clean_low = result("V13", 8, 0.70, n=1500)["validation"]
     row = summary.conclusions(runs, {"external_overlap_fraction": 0.3, "clean": clean_low,
                                      "full": runs["V13_external"][0]["external"]}).loc[claim]
-    assert row["verdict"].startswith("not supported") and "30.0%" in row["evidence"] and "1,500 images" in row["evidence"]
+    assert (row["verdict"].startswith("not supported") and "30.0%" in row["evidence"]
+            and "1,500 images" in row["evidence"])
     clean_same = result("V13", 9, 0.80, n=1500)["validation"]
     row = summary.conclusions(runs, {"external_overlap_fraction": 0.01, "clean": clean_same, "full": None}).loc[claim]
     assert row["verdict"].startswith("supported: on the external images without a copy") and "1.0%" in row["evidence"]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ferlib.classes import CLASS_NAMES
-from ferlib.synthetic import (
+from ferlib.data.synthetic import (
     CLASS_PROPORTIONS,
     EXPRESSIONS,
     GENERATOR_VERSION,

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib import train
 from ferlib.config import Phase, get_experiment
-from ferlib.models import build_model
+from ferlib.models.builders import build_model
+from ferlib.training import train
 from tests.conftest import tiny_data
 
 
@@ -28,6 +28,7 @@ def test_v1_outputs_five_probabilities_from_raw_pixels(size):
 
 
 
+@pytest.mark.slow
 def test_training_is_seeded_and_reuses_a_finished_run(tmp_path):
     x, y = tiny_data()
     exp = tiny_experiment(epochs=2)
@@ -66,6 +67,7 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated interruption")
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     x, y = tiny_data()
     exp = tiny_experiment(epochs=4)
@@ -87,6 +89,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert 0 < before < done["timings"]["phase1"]["fit_s"] <= done["wall_time_s"]
 
 
+@pytest.mark.slow
 def test_class_weights_change_training(tmp_path):
     x, y = tiny_data()
     y = np.where(np.arange(len(y)) < 40, 2, y)  # make Happy dominant
@@ -97,6 +100,7 @@ def test_class_weights_change_training(tmp_path):
     assert plain.history["loss"][0] != pytest.approx(weighted.history["loss"][0], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_deterministic_training_gives_identical_histories(tmp_path):
     """With --deterministic (op determinism, one augmentation thread) the same seed gives the same numbers."""
     x, y = tiny_data(n=80)

@@ -8,51 +8,54 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib import models, train
-from ferlib.augment import build_augmentation
 from ferlib.config import Phase, get_experiment
-from ferlib.data import make_dataset
+from ferlib.data.augment import build_augmentation
+from ferlib.data.pipeline import make_dataset
+from ferlib.models import builders
+from ferlib.training import train
 from tests.test_train import tiny_data
+
+pytestmark = pytest.mark.slow  # every test builds or trains a transfer backbone
 
 
 def test_imagenet_weights_fail_fast_offline_naming_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(models, "_online", lambda timeout=3.0: False)
+    monkeypatch.setattr(builders, "_online", lambda timeout=3.0: False)
     start = time.perf_counter()
-    with pytest.raises(models.WeightsUnavailable) as err:
-        models.build_transfer_model("resnet50v2", 64, "imagenet")
+    with pytest.raises(builders.WeightsUnavailable) as err:
+        builders.build_transfer_model("resnet50v2", 64, "imagenet")
     assert time.perf_counter() - start < 10
     assert "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5" in str(err.value)
     assert str(tmp_path / "models") in str(err.value)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "efficientnetb0_notop.h5").write_bytes(b"")
-    assert models.resolve_weights("efficientnetb0", 96, "imagenet") == "imagenet"  # cached: Keras loads it
-    assert models.resolve_weights("mobilenetv2", 96, "random") is None
-    with pytest.raises(models.WeightsUnavailable, match="not found"):
-        models.resolve_weights("mobilenetv2", 96, str(tmp_path / "missing.h5"))
+    assert builders.resolve_weights("efficientnetb0", 96, "imagenet") == "imagenet"  # cached: Keras loads it
+    assert builders.resolve_weights("mobilenetv2", 96, "random") is None
+    with pytest.raises(builders.WeightsUnavailable, match="not found"):
+        builders.resolve_weights("mobilenetv2", 96, str(tmp_path / "missing.h5"))
 
 
 @pytest.mark.parametrize("backbone", ["mobilenetv2", "efficientnetb0", "resnet50v2"])
 def test_transfer_model_takes_raw_pixels_and_has_the_study_head(backbone):
-    model = models.build_transfer_model(backbone, 32, None, seed=0)
-    head = models.head_of(model)
+    model = builders.build_transfer_model(backbone, 32, None, seed=0)
+    head = builders.head_of(model)
     assert [type(layer).__name__ for layer in head.layers] == ["InputLayer", "Dense", "Dropout", "Dense"]
     assert head.layers[1].units == 128 and head.layers[2].rate == 0.5 and head.output_shape == (None, 5)
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
     probs = model.predict(images, verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
-    pooled = models.feature_extractor(model).predict(images, verbose=0)
+    pooled = builders.feature_extractor(model).predict(images, verbose=0)
     np.testing.assert_allclose(head.predict(pooled, verbose=0), probs, rtol=1e-4, atol=1e-6)
 
 
 def test_set_trainable_from_unfreezes_the_top_layers_only():
-    model = models.build_transfer_model("resnet50v2", 32, None)
-    base = models.backbone_of(model)
+    model = builders.build_transfer_model("resnet50v2", 32, None)
+    base = builders.backbone_of(model)
     assert len(base.layers) == 190 and not base.trainable
-    models.set_trainable_from(model, 140)
+    builders.set_trainable_from(model, 140)
     assert [layer.trainable for layer in base.layers] == [i >= 140 for i in range(190)]
-    assert all(layer.trainable for layer in models.head_of(model).layers)
-    models.set_trainable_from(model, None)
+    assert all(layer.trainable for layer in builders.head_of(model).layers)
+    builders.set_trainable_from(model, None)
     assert not model.get_layer("backbone").trainable
 
 
@@ -71,7 +74,7 @@ def test_feature_cached_head_training_matches_training_through_the_frozen_backbo
     assert "feature_extraction_s" in cached.timings["phase1"] and "feature_extraction_s" not in direct.timings["phase1"]
     np.testing.assert_allclose(cached.history["loss"], direct.history["loss"], rtol=2e-4)
     np.testing.assert_allclose(cached.history["val_accuracy"], direct.history["val_accuracy"])
-    for a, b in zip(models.head_of(cached.model).get_weights(), models.head_of(direct.model).get_weights()):
+    for a, b in zip(builders.head_of(cached.model).get_weights(), builders.head_of(direct.model).get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(cached.model.predict(x, verbose=0), direct.model.predict(x, verbose=0),
                                rtol=1e-3, atol=1e-5)

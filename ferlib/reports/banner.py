@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ferlib.config import RunSettings
-from ferlib.paths import display_path
-from ferlib.sources import DataSource
+from ferlib.data.sources import DataSource
+from ferlib.runtime.paths import display_path
 
 _STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
           "background:{background};font-family:sans-serif;line-height:1.4")
@@ -22,12 +22,13 @@ RANDOM_WEIGHTS_NOTE = (
 )
 
 
-def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource], weights: str | None) -> dict[str, Any]:
+def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource],
+             weights: str | None) -> dict[str, Any]:
     """Return what ran, as data: notebook, profile, data, weights, seed, commit, date, machine (wall time: later).
 
     The notebook shows it at the top (`card_html`); the report renderer fills in the wall time.
     """
-    from ferlib.results import git_commit, machine
+    from ferlib.evaluation.results import git_commit, machine
 
     return {
         "notebook": notebook,
@@ -62,14 +63,17 @@ def card_html(card: dict[str, Any]) -> str:
         ("data", "<br>".join(html.escape(d) for d in card["data"]) or "none"),
         ("weights", card["weights"] or "not applicable"),
         ("seed", card["seed"]),
-        ("commit", str(card["git_commit"])[:12] + (" (uncommitted changes)" if "dirty" in str(card["git_commit"]) else "")),
+        ("commit", str(card["git_commit"])[:12]
+         + (" (uncommitted changes)" if "dirty" in str(card["git_commit"]) else "")),
         ("date", card["date"]),
         ("machine", card["machine"]),
         ("wall time", _minutes(wall) if wall is not None else "running interactively (filled in by run_all.sh)"),
     ]
     body = "".join(f"<tr><th style='text-align:left;padding-right:12px;vertical-align:top'>{k}</th>"
-                   f"<td style='text-align:left'>{v if k == 'data' else html.escape(str(v))}</td></tr>" for k, v in rows)
-    note = f"<p style='margin:6px 0 0 0'><strong>{html.escape(RANDOM_WEIGHTS_NOTE)}</strong></p>" if card["random_weights"] else ""
+                   f"<td style='text-align:left'>{v if k == 'data' else html.escape(str(v))}</td></tr>"
+                   for k, v in rows)
+    note = (f"<p style='margin:6px 0 0 0'><strong>{html.escape(RANDOM_WEIGHTS_NOTE)}</strong></p>"
+            if card["random_weights"] else "")
     return (f'<div class="ferlib-run-card" style="{_STYLE.format(color=color, background=background)}">'
             f"<strong>{html.escape(head)}</strong><table style='margin-top:6px;border:none'>{body}</table>{note}</div>")
 

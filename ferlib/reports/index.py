@@ -149,6 +149,7 @@ def _verdicts(summary: dict[str, Any] | None) -> str:
         study = "" if n.get("study") is None else f"{n['study']:.2f}"
         out.append(f"<tr><td>{html.escape(str(n['claim']))}</td><td>{html.escape(str(n.get('where in the study', '')))}"
                    f"</td><td>{study}</td><td>{shown}</td><td class='{_verdict_class(n['verdict'])}'>"
-                   f"{html.escape(str(n['verdict']))}</td><td class='small'>{html.escape(str(n.get('why') or ''))}</td></tr>")
+                   f"{html.escape(str(n['verdict']))}</td>"
+                   f"<td class='small'>{html.escape(str(n.get('why') or ''))}</td></tr>")
     out.append("</table>")
     return "\n".join(out)

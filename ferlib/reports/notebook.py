@@ -21,12 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from ferlib import progress
 from ferlib.config import RunSettings, run_settings
-from ferlib.paths import display_path
+from ferlib.data.sources import DataSource
 from ferlib.reports.banner import card_html, run_card
 from ferlib.reports.catalog import get_spec
-from ferlib.sources import DataSource
+from ferlib.runtime import progress
+from ferlib.runtime.paths import display_path
 
 METADATA_KEY = "ferlib"  # outputs carrying {"ferlib": {...}} metadata: the run card, figures, the headline
 

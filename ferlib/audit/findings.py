@@ -1,0 +1,80 @@
+"""What the leakage audit means for an external score: the champion scored with and without the copies.
+
+Notebook 07 asks whether the internal data holds copies of the external test images; these functions
+score a model on the external images with and without a copy and say, in sentences built from the
+measured numbers, what the overlap does to the external accuracy.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.stats import fisher_exact
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.evaluation.evaluate import evaluate_model
+from ferlib.evaluation.stats import confusion_intervals
+
+ALPHA = 0.05
+
+
+def score_by_overlap(model: Any, x_test: np.ndarray, y_test: np.ndarray, overlap: np.ndarray,
+                     batch_size: int = 64) -> dict[str, Any]:
+    """Return the model's evaluation on all external images, on those without a copy and on those with one."""
+    parts = {"full": np.ones(len(y_test), dtype=bool), "non_overlapping": ~overlap, "overlapping": overlap}
+    out: dict[str, Any] = {"n_overlapping": int(overlap.sum())}
+    for name, rows in parts.items():
+        out[name] = (evaluate_model(model, x_test[rows], y_test[rows], batch_size=batch_size).to_dict()
+                     if rows.any() else None)
+    return out
+
+
+def overlap_effect(scores: dict[str, Any]) -> dict[str, Any] | None:
+    """Return whether the images with a copy score differently from those without (Fisher's exact test)."""
+    with_copy, without = scores.get("overlapping"), scores.get("non_overlapping")
+    if not with_copy or not without:
+        return None
+    a = round(with_copy["accuracy"] * with_copy["n"])
+    b = round(without["accuracy"] * without["n"])
+    _, p = fisher_exact([[a, with_copy["n"] - a], [b, without["n"] - b]])
+    return {"with_copy": with_copy["accuracy"], "without_copy": without["accuracy"],
+            "difference": with_copy["accuracy"] - without["accuracy"], "p_value": float(p)}
+
+
+def _acc(evaluation: dict[str, Any]) -> str:
+    low, high = confusion_intervals(evaluation["confusion"], CLASS_NAMES)["accuracy"]
+    return f"{evaluation['accuracy']:.1%} [{low:.1%}, {high:.1%}]"
+
+
+def findings(summaries: dict[str, dict], scores: dict[str, Any] | None) -> list[str]:
+    """Return the audit's findings as sentences, every number taken from the audit and the scores."""
+    s, v = summaries["internal_vs_external"], summaries["train_vs_validation"]
+    lines = [f"{s['right_flagged']:,} of {s['n_right']:,} external images ({s['right_flagged_fraction']:.1%}) have a "
+             f"copy in the internal set ({s['right_with_exact']:,} exact, {s['right_with_near']:,} near, "
+             f"{s['right_with_mirrored']:,} mirrored); {v['right_flagged']:,} of {v['n_right']:,} validation images "
+             f"({v['right_flagged_fraction']:.1%}) have one in the training split."]
+    if scores is None:
+        return lines + ["No saved champion: the accuracies are not computed (run notebook 05 first)."]
+    full = scores["full"]
+    if s["right_flagged"] == 0:
+        return lines + [f"The champion scores {_acc(full)} on the external set; no external image has a copy in the "
+                        "internal set, so copies do not inflate this score."]
+    if scores["non_overlapping"] is None:
+        return lines + ["Every external image has a copy in the internal set: no clean part is left to score."]
+    clean, copied = scores["non_overlapping"], scores["overlapping"]
+    effect = overlap_effect(scores)
+    lines.append(f"The champion scores {_acc(full)} on all {full['n']:,} external images, {_acc(clean)} on the "
+                 f"{clean['n']:,} without a copy and {_acc(copied)} on the {copied['n']:,} with one "
+                 f"(Fisher's exact test, p = {effect['p_value']:.2g}).")
+    if effect["p_value"] < ALPHA and effect["difference"] > 0:
+        lines.append("Images with a copy score higher: the copies inflate the external score, and the accuracy on "
+                     "the images without a copy is the fair external number.")
+    elif effect["p_value"] < ALPHA:
+        lines.append("Images with a copy score lower here, so the copies do not inflate this model's score; the "
+                     "accuracy on the images without a copy is still the fair external number.")
+    else:
+        lines.append(f"Images with a copy do not score significantly differently for this model; with "
+                     f"{s['right_flagged_fraction']:.1%} of the external set held by the internal data, a model that "
+                     "fits its training data more closely could still be scored partly on its training images, so "
+                     "the accuracy on the images without a copy is the fair external number.")
+    return lines

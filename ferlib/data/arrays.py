@@ -1,0 +1,82 @@
+"""Decoded images as uint8 arrays, cached on disk once per data source and size (checked when read)."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ferlib.data.decode import decode_bytes, resize_rgb
+from ferlib.data.manifest import _csv_pixel_strings, _sha1, decode_csv_pixels
+from ferlib.runtime.progress import bar as progress_bar
+
+
+def load_images(frame: pd.DataFrame, size: int, cache_dir: Path, progress: bool = True,
+                source: pd.DataFrame | None = None) -> np.ndarray:
+    """Return uint8 images (n, size, size, 3) for the frame's rows, decoded once and cached per size.
+
+    With `source` (the usable rows of the manifest the frame was drawn from), one array of the whole source is
+    cached per size and the frame's rows are read from it (memory-mapped): splits, seeds and subsets then share
+    one file on disk, and memory holds only the rows asked for.
+    """
+    if source is not None:
+        whole = _whole_array(source, size, cache_dir, progress)
+        position = pd.Series(np.arange(len(source)), index=source["path"].to_numpy())
+        try:
+            rows = position.loc[frame["path"].to_numpy()].to_numpy()
+        except KeyError as exc:
+            raise ValueError(f"rows not in the source manifest: {exc}") from exc
+        return np.asarray(whole[rows])
+    key = _sha1(list(frame["path"]), list(frame["pixel_hash"]), size)[:16]
+    cache_file = Path(cache_dir) / "arrays" / f"{key}-{size}px.npy"
+    cached = _read_cached_array(cache_file, len(frame), size)
+    if cached is not None:
+        return np.array(cached)
+    return _decode_to_cache(frame, size, cache_file, progress)
+
+
+def _read_cached_array(path: Path, n: int, size: int) -> np.ndarray | None:
+    """Return the cached array (memory-mapped) when it is whole and of the expected shape; else None (and a bad
+    file is removed with a one-line warning, so that it is decoded again)."""
+    if not path.exists():
+        return None
+    try:
+        array = np.load(path, mmap_mode="r")
+        if array.shape == (n, size, size, 3) and array.dtype == np.uint8:
+            return array
+        problem = f"shape {array.shape}, expected {(n, size, size, 3)}"
+    except (OSError, ValueError, EOFError) as exc:
+        problem = str(exc)
+    warnings.warn(f"cached images {path.name} are unusable ({problem}): decoding them again", stacklevel=3)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _whole_array(source: pd.DataFrame, size: int, cache_dir: Path, progress: bool) -> np.ndarray:
+    key = _sha1(list(source["path"]), list(source["pixel_hash"]), size)[:16]
+    cache_file = Path(cache_dir) / "arrays" / f"all-{key}-{size}px.npy"
+    cached = _read_cached_array(cache_file, len(source), size)
+    if cached is not None:
+        return cached
+    _decode_to_cache(source, size, cache_file, progress)
+    return np.load(cache_file, mmap_mode="r")
+
+
+def _decode_to_cache(frame: pd.DataFrame, size: int, cache_file: Path, progress: bool) -> np.ndarray:
+    """Decode the frame's images at size x size and write them to `cache_file` atomically; return them."""
+    csv_rows = frame["format"] == "CSV"
+    texts = _csv_pixel_strings(frame.loc[csv_rows, "path"]) if csv_rows.any() else {}
+    out = np.empty((len(frame), size, size, 3), dtype=np.uint8)
+    for i, path in enumerate(progress_bar(frame["path"], desc=f"decode {size}px", disable=not progress)):
+        text = texts.get(path)
+        if text is None:
+            arr, _ = decode_bytes(Path(path).read_bytes())
+        else:
+            arr = decode_csv_pixels(text)
+        out[i] = resize_rgb(arr, size)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(cache_file.name + ".tmp.npy")
+    np.save(tmp, out)
+    tmp.replace(cache_file)
+    return out

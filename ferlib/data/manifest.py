@@ -1,0 +1,188 @@
+"""Manifests, decoded image arrays, the study's split, class weights and tf.data pipelines.
+
+The manifest (one row per file: path, label, size, mode, bytes, hashes, status) is built once
+per data folder and cached on disk; decoded arrays are cached per image size. Files that cannot
+be decoded stay in the manifest with status ``skipped`` and a reason, so nothing is dropped silently.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
+
+from ferlib.classes import CLASS_NAMES, NUM_CLASSES
+from ferlib.data.decode import DecodeError, pixel_hash, read_image
+from ferlib.data.sources import DataError, DataSource, list_files, read_csv_pixels
+from ferlib.runtime.progress import bar as progress_bar
+
+MANIFEST_VERSION = 1
+MANIFEST_COLUMNS = [
+    "path", "folder", "label", "status", "reason", "width", "height", "mode", "format", "bytes",
+    "sha1", "pixel_hash",
+]
+
+
+def _sha1(*parts: object) -> str:
+    h = hashlib.sha1()
+    for part in parts:
+        h.update(json.dumps(part, default=str, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _listing_key(source: DataSource, listing: pd.DataFrame) -> str:
+    """Return a key that changes when any listed file is added, removed or modified."""
+    if source.layout == "fer-csv":
+        st = source.class_dir.stat()
+        stats = [[str(source.class_dir), st.st_size, st.st_mtime_ns]]
+    else:
+        stats = []
+        for p in listing["path"]:
+            st = Path(p).stat()
+            stats.append([p, st.st_size, st.st_mtime_ns])
+    return _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats)[:16]
+
+
+def decode_csv_pixels(text: str) -> np.ndarray:
+    """Return a uint8 HxWx3 array from a FER-2013 `pixels` string, or raise DecodeError."""
+    try:
+        values = np.array(text.split(), dtype=np.int64)
+    except ValueError:
+        raise DecodeError("pixels: non-numeric values") from None
+    side = int(round(np.sqrt(values.size)))
+    if values.size == 0 or side * side != values.size:
+        raise DecodeError(f"pixels: {values.size} values do not form a square image")
+    if values.min() < 0 or values.max() > 255:
+        raise DecodeError("pixels: values outside 0..255")
+    gray = values.reshape(side, side).astype(np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def _csv_pixel_strings(paths: pd.Series) -> dict[str, str]:
+    """Return {manifest path: pixels string} for CSV-backed manifest rows."""
+    out: dict[str, str] = {}
+    parts = paths.str.rsplit("#", n=1, expand=True)
+    for csv_path, group in parts.groupby(0):
+        rows = [int(r) for r in group[1]]
+        for r, text in read_csv_pixels(Path(csv_path), rows).items():
+            out[f"{csv_path}#{r}"] = text
+    return out
+
+
+def _decode_row(path: str, csv_text: str | None) -> tuple[np.ndarray, dict]:
+    """Decode one manifest row (file or CSV row); return (RGB array, manifest fields)."""
+    if csv_text is None:
+        arr, info = read_image(path)
+        return arr, dict(width=info.width, height=info.height, mode=info.mode, format=info.format,
+                         bytes=info.n_bytes, sha1=info.sha1, pixel_hash=info.pixel_hash)
+    arr = decode_csv_pixels(csv_text)
+    return arr, dict(width=arr.shape[1], height=arr.shape[0], mode="L", format="CSV", bytes=len(csv_text),
+                     sha1=hashlib.sha1(csv_text.encode()).hexdigest(), pixel_hash=pixel_hash(arr))
+
+
+def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -> pd.DataFrame:
+    """Return the manifest of a data source, decoding every file once and caching the table on disk."""
+    listing = list_files(source)
+    if not (listing["status"] == "pending").any():
+        raise DataError(f"no images of the five study classes found in {source.class_dir}")
+    key = _listing_key(source, listing)
+    cache_file = Path(cache_dir) / "manifests" / f"{source.role}-{key}.csv"
+    if cache_file.exists():
+        return _read_manifest(cache_file)
+    texts = (_csv_pixel_strings(listing.loc[listing["status"] == "pending", "path"])
+             if source.layout == "fer-csv" else {})
+    records = []
+    rows = listing.to_dict("records")
+    for row in progress_bar(rows, desc=f"manifest ({source.role})", disable=not progress):
+        record = {c: None for c in MANIFEST_COLUMNS} | row
+        if row["status"] == "pending":
+            try:
+                _, fields = _decode_row(row["path"], texts.get(row["path"]))
+                record |= fields
+                record["status"] = "ok"
+            except DecodeError as exc:
+                record["status"], record["reason"] = "skipped", exc.reason
+        records.append(record)
+    manifest = pd.DataFrame(records, columns=MANIFEST_COLUMNS)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(".tmp")
+    manifest.to_csv(tmp, index=False)
+    tmp.replace(cache_file)
+    return _read_manifest(cache_file)
+
+
+def _read_manifest(path: Path) -> pd.DataFrame:
+    """Read a cached manifest with stable dtypes (empty reasons as "", missing labels as NaN)."""
+    text_columns = {c: "string" for c in ("path", "folder", "label", "status", "reason", "mode", "format",
+                                         "sha1", "pixel_hash")}
+    manifest = pd.read_csv(path, dtype=text_columns)
+    manifest[["folder", "reason"]] = manifest[["folder", "reason"]].fillna("")
+    manifest[["width", "height", "bytes"]] = manifest[["width", "height", "bytes"]].astype("Int64")
+    return manifest
+
+
+def usable(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows that decoded and belong to one of the five classes."""
+    return manifest[manifest["status"] == "ok"].reset_index(drop=True)
+
+
+def skip_summary(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Return counts of files not used, by status and reason (skipped, excluded, ignored)."""
+    unused = manifest[manifest["status"] != "ok"]
+    return (unused.groupby(["status", "reason"], dropna=False).size().rename("files")
+            .reset_index().sort_values("files", ascending=False, ignore_index=True))
+
+
+def fingerprint(manifest: pd.DataFrame) -> str:
+    """Return a short content fingerprint of the usable images (labels and pixel hashes, path-independent)."""
+    ok = usable(manifest)
+    pairs = sorted(zip(ok["label"], ok["pixel_hash"]))
+    return _sha1(pairs)[:12]
+
+
+def label_indices(frame: pd.DataFrame) -> np.ndarray:
+    """Return int64 class indices (into CLASS_NAMES) for the frame's labels."""
+    lookup = {name: i for i, name in enumerate(CLASS_NAMES)}
+    return frame["label"].map(lookup).to_numpy(dtype=np.int64)
+
+
+def split_train_val(manifest: pd.DataFrame, val_fraction: float = 0.2, seed: int = 42
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (train, validation): stratified by class, seeded, identical pixels kept on one side."""
+    ok = usable(manifest)
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    # Split whole groups of pixel-identical images, stratified by each group's label.
+    groups = ok.groupby("pixel_hash", sort=True)["label"].first()
+    counts = groups.value_counts()
+    if len(groups) < 2 or (counts < 2).any():
+        raise DataError(f"too few images to split by class: {counts.to_dict()}")
+    n_val = max(len(counts), int(round(val_fraction * len(groups))))
+    train_groups, _ = train_test_split(groups.index.to_numpy(), test_size=n_val, stratify=groups.to_numpy(),
+                                       random_state=seed)
+    in_train = ok["pixel_hash"].isin(set(train_groups)).to_numpy()
+    return ok[in_train].reset_index(drop=True), ok[~in_train].reset_index(drop=True)
+
+
+def stratified_subset(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """Return at most n rows of the frame, keeping class proportions (the frame itself when n is None)."""
+    if n is None or len(frame) <= n:
+        return frame
+    counts = frame["label"].value_counts()
+    stratify = frame["label"] if counts.min() >= 2 and n >= len(counts) else None
+    subset, _ = train_test_split(frame, train_size=n, stratify=stratify, random_state=seed)
+    return subset.sort_index().reset_index(drop=True)
+
+
+def class_weights(labels: np.ndarray) -> dict[int, float]:
+    """Return scikit-learn's "balanced" class weights keyed by class index."""
+    present = set(np.unique(labels).tolist())
+    missing = [CLASS_NAMES[i] for i in range(NUM_CLASSES) if i not in present]
+    if missing:
+        raise DataError(f"cannot weight classes: no training images of {', '.join(missing)}")
+    weights = compute_class_weight("balanced", classes=np.arange(NUM_CLASSES), y=labels)
+    return {i: float(w) for i, w in enumerate(weights)}

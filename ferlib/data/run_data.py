@@ -1,0 +1,108 @@
+"""A run's internal and external datasets, resolved, manifested, split and ready to train on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.config import RunSettings
+from ferlib.data.arrays import load_images
+from ferlib.data.manifest import build_manifest, fingerprint, label_indices, split_train_val, stratified_subset, usable
+from ferlib.data.sources import DataSource, Role, resolve_source
+from ferlib.data.synthetic import write_embedded_dataset
+from ferlib.runtime.paths import display_path
+
+EMBEDDED_SEED = 0  # the generated data stays the same whatever the run's seed
+
+
+def embedded_dir(settings: RunSettings, role: Role) -> Path:
+    """Return the folder of the embedded dataset for a role, generating it on first use."""
+    profile = settings.profile
+    embedded = write_embedded_dataset(settings.cache_dir / "embedded", profile.embedded_internal,
+                                      profile.embedded_external, seed=EMBEDDED_SEED)
+    return embedded.internal_dir if role == "internal" else embedded.external_dir
+
+
+def resolve(settings: RunSettings, role: Role, path: str | Path | None = None) -> DataSource:
+    """Return the data source for a role: parameter, environment, Kaggle input, or the embedded dataset."""
+    return resolve_source(role, path, embedded=lambda: embedded_dir(settings, role))
+
+
+def _describe(source: DataSource, data_fingerprint: str) -> dict:
+    """Return the provenance fields every dataset shares: where it is, how it was chosen, its fingerprint."""
+    return {"source": source.describe(), "root": display_path(source.root), "layout": source.layout,
+            "origin": source.origin, "embedded": source.embedded, "fingerprint": data_fingerprint}
+
+
+@dataclass
+class InternalData:
+    """The internal dataset of a run: its manifest and the study's 80/20 split (capped by the profile)."""
+
+    source: DataSource
+    manifest: pd.DataFrame
+    train: pd.DataFrame
+    val: pd.DataFrame
+    fingerprint: str
+    cache_dir: Path
+
+    def images(self, rows: pd.DataFrame, size: int) -> np.ndarray:
+        """Return uint8 images at size x size for rows of this dataset (read from one cached array per size)."""
+        return load_images(rows, size, self.cache_dir, source=usable(self.manifest))
+
+    def arrays(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return (x_train, y_train, x_val, y_val): uint8 images at size x size and class indices."""
+        return (self.images(self.train, size), label_indices(self.train),
+                self.images(self.val, size), label_indices(self.val))
+
+    def describe(self) -> dict:
+        """Return the data provenance: source, fingerprint and split sizes."""
+        return _describe(self.source, self.fingerprint) | {
+            "n_train": len(self.train), "n_val": len(self.val), "n_usable": int((self.manifest.status == "ok").sum())}
+
+
+@dataclass
+class ExternalData:
+    """The external test set of a run (FER-2013's test split, or any labelled folder)."""
+
+    source: DataSource
+    manifest: pd.DataFrame
+    test: pd.DataFrame
+    fingerprint: str
+    cache_dir: Path
+
+    def arrays(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (x_test, y_test) at size x size."""
+        return load_images(self.test, size, self.cache_dir), label_indices(self.test)
+
+    def describe(self) -> dict:
+        """Return the data provenance: source, fingerprint and size."""
+        return _describe(self.source, self.fingerprint) | {
+            "n_test": len(self.test), "n_usable": int((self.manifest.status == "ok").sum())}
+
+
+def prepare_internal(settings: RunSettings, data_dir: str | Path | None = None, progress: bool = True,
+                     val_fraction: float = 0.2) -> InternalData:
+    """Return the internal data: resolved, manifested, split 80/20 by the run's seed and capped by profile."""
+    source = resolve(settings, "internal", data_dir)
+    manifest = build_manifest(source, settings.cache_dir, progress=progress)
+    train, val = split_train_val(manifest, val_fraction=val_fraction, seed=settings.seed)
+    train = stratified_subset(train, settings.profile.max_train, settings.seed)
+    val = stratified_subset(val, settings.profile.max_val, settings.seed)
+    return InternalData(source, manifest, train, val, fingerprint(manifest), settings.cache_dir)
+
+
+def prepare_external(settings: RunSettings, external_dir: str | Path | None = None,
+                     progress: bool = True) -> ExternalData:
+    """Return the external test data (FER-2013 test split when pointed at a FER-2013 folder)."""
+    source = resolve(settings, "external", external_dir)
+    manifest = build_manifest(source, settings.cache_dir, progress=progress)
+    test = stratified_subset(usable(manifest), settings.profile.max_external, settings.seed)
+    return ExternalData(source, manifest, test, fingerprint(manifest), settings.cache_dir)
+
+
+def class_counts(frame: pd.DataFrame) -> pd.Series:
+    """Return image counts per class in the study's class order (zeros included)."""
+    return frame["label"].value_counts().reindex(list(CLASS_NAMES), fill_value=0).astype(int)

@@ -1,0 +1,301 @@
+""""Study vs this run" tables, built from result files and the study's numbers (ferlib.study)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.evaluation.results import study_vs_run
+from ferlib.evaluation.stats import confusion_intervals, decode_labels, mcnemar, seed_mean_intervals, seed_spread
+from ferlib.study import HFE_CLASS_COUNTS, STUDY_ACCURACY, STUDY_TABLE3_SUMMARY
+
+
+def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
+    """Return the EDA numbers as data: counts, shares, imbalance, unused files by status."""
+    counts = counts.reindex(list(CLASS_NAMES), fill_value=0)
+    shares = counts / max(int(counts.sum()), 1)
+    return {
+        "counts": {k: int(v) for k, v in counts.items()},
+        "shares": {k: float(v) for k, v in shares.items()},
+        "total": int(counts.sum()),
+        "largest_class": str(counts.idxmax()),
+        "imbalance_ratio": float(counts.max() / max(counts.min(), 1)),
+        "unused_by_status": {k: int(v) for k, v in manifest["status"].value_counts().items() if k != "ok"},
+    }
+
+
+def eda_vs_study(summary: dict[str, Any]) -> pd.DataFrame:
+    """Return the class-balance comparison between the study's dataset (Figure 1) and this run's data."""
+    study_counts = pd.Series(HFE_CLASS_COUNTS)
+    study_shares = study_counts / study_counts.sum()
+    rows = [{"metric": "images (five classes)", "study": int(study_counts.sum()), "this run": summary["total"],
+             "note": "the study's Human Face Emotions count"}]
+    rows += [{"metric": f"share {c}", "study": round(float(study_shares[c]), 3),
+              "this run": round(summary["shares"][c], 3), "note": ""} for c in CLASS_NAMES]
+    rows.append({"metric": "largest / smallest class",
+                 "study": round(float(study_counts.max() / study_counts.min()), 2),
+                 "this run": round(summary["imbalance_ratio"], 2), "note": "imbalance that class weights address"})
+    return study_vs_run(rows)
+
+
+def experiment_vs_study(result: dict[str, Any]) -> pd.DataFrame:
+    """Return validation accuracy (and the study's other reported numbers) beside this run's for one experiment."""
+    key = result["experiment"]
+    study = STUDY_ACCURACY.get(key, {})
+    val = result["validation"]
+    ci = confusion_intervals(val["confusion"], CLASS_NAMES)
+    rows = [{"metric": "validation accuracy", "study": study.get("accuracy"), "this run": round(val["accuracy"], 4),
+             "ci": ci["accuracy"],
+             "note": f"study: {study.get('where', 'not reported')}; this run: {val['n']:,} validation images"}]
+    for cls, f1 in study.get("f1", {}).items():
+        rows.append({"metric": f"F1 {cls}", "study": f1, "this run": round(val["per_class"][cls]["f1"], 4),
+                     "ci": ci["f1"][cls], "note": ""})
+    if "overfitting" in result:
+        of = result["overfitting"]
+        rows.append({"metric": "validation loss rise after its minimum", "study": None,
+                     "this run": round(of["val_loss_rise"], 4),
+                     "note": "study: validation loss diverged (overfitting); > 0 here means it rose again"})
+    return study_vs_run(rows)
+
+
+def _study_acc(key: str) -> float | None:
+    return STUDY_ACCURACY.get(key, {}).get("accuracy")
+
+
+Runs = dict[str, list[dict[str, Any]] | dict[str, Any]]
+
+
+def _as_lists(runs: Runs) -> dict[str, list[dict[str, Any]]]:
+    return {k: v if isinstance(v, list) else [v] for k, v in runs.items() if v}
+
+
+def _add_ci(row: dict[str, Any], name: str, value: float, ci: list[float] | None) -> None:
+    row[name] = value
+    row[f"{name} ci_low"], row[f"{name} ci_high"] = ci if ci else (None, None)
+
+
+def seed_metrics(results: list[dict[str, Any]], split: str = "validation") -> dict[str, Any]:
+    """Return mean accuracy and F1 over seeds with 95% bootstrap intervals of the mean and the seed spread."""
+    evals = [r[split] for r in results]
+    ci = seed_mean_intervals([e["confusion"] for e in evals], CLASS_NAMES)
+    accs = [e["accuracy"] for e in evals]
+    return {"accuracy": float(np.mean(accs)), "accuracy_ci": ci["accuracy"], "spread": seed_spread(accs),
+            "macro_f1": float(np.mean([e["averages"]["macro avg"]["f1"] for e in evals])),
+            "macro_f1_ci": ci["macro_f1"],
+            "f1": {c: float(np.mean([e["per_class"][c]["f1"] for e in evals])) for c in CLASS_NAMES},
+            "f1_ci": ci["f1"], "seeds": [r["provenance"]["seed"] for r in results], "n": evals[0]["n"]}
+
+
+def _seed_columns(row: dict[str, Any], m: dict[str, Any]) -> None:
+    _add_ci(row, "this run accuracy", m["accuracy"], m["accuracy_ci"])
+    row["seed sd"] = m["spread"]["sd"]
+    row["seeds"] = len(m["seeds"])
+
+
+def table1(runs: Runs) -> pd.DataFrame:
+    """Return the study's Table 1 (augmentation ablations): mean accuracy over seeds, its 95% interval and
+    the seed spread beside the study's single-run accuracy."""
+    rows = []
+    for key, results in _as_lists(runs).items():
+        if key not in ("V4", "V8", "V9", "V10", "V11"):
+            continue
+        s, m = results[0]["settings"], seed_metrics(results)
+        row = {"model": key, "configuration": results[0]["title"], "class weights": s["class_weights"],
+               "augmentation": s["augmentation"], "study accuracy": _study_acc(key)}
+        _seed_columns(row, m)
+        row["validation images"] = m["n"]
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("model")
+    table["difference"] = table["this run accuracy"] - pd.to_numeric(table["study accuracy"], errors="coerce")
+    return table
+
+
+def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "V13")) -> pd.DataFrame:
+    """Return accuracy, macro F1 and per-class F1 of each architecture (means over seeds with 95% intervals),
+    with the study's numbers beside."""
+    rows = []
+    lists = _as_lists(runs)
+    for key in keys:
+        if key not in lists:
+            continue
+        results = lists[key]
+        m = seed_metrics(results)
+        row = {"model": key, "configuration": results[0]["title"], "input px": results[0]["settings"]["image_size"],
+               "study accuracy": _study_acc(key)}
+        _seed_columns(row, m)
+        _add_ci(row, "macro F1", m["macro_f1"], m["macro_f1_ci"])
+        for c in CLASS_NAMES:
+            _add_ci(row, f"F1 {c}", m["f1"][c], m["f1_ci"][c])
+        row["study F1 Fear"] = STUDY_ACCURACY.get(key, {}).get("f1", {}).get("Fear")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def seed_table(runs: Runs, split: str = "validation") -> pd.DataFrame:
+    """Return one row per experiment and seed: accuracy with its 95% interval and macro F1 (the raw runs)."""
+    rows = []
+    for key, results in _as_lists(runs).items():
+        for r in results:
+            e = r[split]
+            ci = e.get("accuracy_ci") or confusion_intervals(e["confusion"], CLASS_NAMES)["accuracy"]
+            row = {"model": key, "seed": r["provenance"]["seed"]}
+            _add_ci(row, "accuracy", e["accuracy"], ci)
+            row |= {"macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]}
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["model", "seed"])
+
+
+def paired_tests(runs: Runs, pairs: list[tuple[str, str, str]], split: str = "validation") -> pd.DataFrame:
+    """Return McNemar's test for each (A, B, question) pair and each seed both were run with."""
+    lists = _as_lists(runs)
+    rows = []
+    for a, b, question in pairs:
+        if a not in lists or b not in lists:
+            continue
+        by_seed_b = {r["provenance"]["seed"]: r[split] for r in lists[b]}
+        for ra in lists[a]:
+            seed, ea = ra["provenance"]["seed"], ra[split]
+            eb = by_seed_b.get(seed)
+            if eb is None or "y_pred" not in ea or "y_pred" not in eb:
+                continue
+            if ea["y_true"] != eb["y_true"]:
+                raise ValueError(f"{a} and {b} (seed {seed}) were not scored on the same images")
+            test = mcnemar(decode_labels(ea["y_true"]), decode_labels(ea["y_pred"]), decode_labels(eb["y_pred"]))
+            rows.append({"question": question, "A": a, "B": b, "seed": seed, "accuracy A": ea["accuracy"],
+                         "accuracy B": eb["accuracy"], "A - B": ea["accuracy"] - eb["accuracy"],
+                         "only A right": test.only_a, "only B right": test.only_b, "McNemar statistic": test.statistic,
+                         "p-value": test.p_value, "test": test.method})
+    return pd.DataFrame(rows)
+
+
+# The study's paired claims, as (A, B, question): augmentation vs none, class weights vs none, V13 vs V5.
+STUDY_PAIRS: list[tuple[str, str, str]] = [
+    ("V8", "V4", "geometric augmentation (with class weights) vs none"),
+    ("V9", "V4", "geometric augmentation without class weights vs none with them"),
+    ("V11", "V4", "photometric augmentation (with class weights) vs none"),
+    ("V8", "V9", "class weights vs none (geometric augmentation)"),
+    ("V11", "V10", "class weights vs none (photometric augmentation)"),
+    ("V13", "V5", "ResNet50V2 (V13) vs MobileNetV2 (V5)"),
+    ("V13", "V7", "ResNet50V2 (V13) vs EfficientNetB0 (V7)"),
+    ("V13", "V12", "fine-tuning vs head only (ResNet50V2)"),
+]
+
+
+def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Return, per question, the mean accuracy difference A - B over seeds and in how many seeds McNemar's
+    test found A or B significantly better at level `alpha`."""
+    if tests.empty:
+        return pd.DataFrame(columns=["A", "B", "mean A - B", "seeds", "A better (p<alpha)", "B better (p<alpha)"])
+    significant = tests["p-value"] < alpha
+    return pd.DataFrame({
+        "A": tests.groupby("question", sort=False)["A"].first(),
+        "B": tests.groupby("question", sort=False)["B"].first(),
+        "mean A - B": tests.groupby("question", sort=False)["A - B"].mean(),
+        "seeds": tests.groupby("question", sort=False).size(),
+        "A better (p<alpha)": (significant & (tests["A - B"] > 0)).groupby(tests["question"], sort=False).sum(),
+        "B better (p<alpha)": (significant & (tests["A - B"] < 0)).groupby(tests["question"], sort=False).sum(),
+    })
+
+
+def with_intervals(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Return a display copy where each column with "<col> ci_low/ci_high" siblings reads "value [low, high]"."""
+    out = table.copy()
+    for col in list(table.columns):
+        low, high = _sibling(col, "ci_low"), _sibling(col, "ci_high")
+        if low not in table.columns or high not in table.columns:
+            continue
+        out[col] = [_fmt_ci(v, lo, hi, digits) for v, lo, hi in zip(table[col], table[low], table[high])]
+        out = out.drop(columns=[low, high])
+    return out
+
+
+def _sibling(col: Any, suffix: str) -> Any:
+    return (*col[:-1], f"{col[-1]} {suffix}") if isinstance(col, tuple) else f"{col} {suffix}"
+
+
+def _fmt_ci(value: Any, low: Any, high: Any, digits: int) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    if low is None or pd.isna(low):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def classification_vs_study(result: dict[str, Any], study_table: dict[str, dict[str, float]],
+                            study_summary: dict[str, float]) -> pd.DataFrame:
+    """Return a classification report with the study's (Table 2 or 3) and this run's values side by side."""
+    rows = {}
+    for c in CLASS_NAMES:
+        s, m = study_table[c], result["per_class"][c]
+        rows[c] = [s["precision"], m["precision"], s["recall"], m["recall"], s["f1"], m["f1"], s["support"],
+                   m["support"]]
+    rows["accuracy"] = [None, None, None, None, study_summary["accuracy"], result["accuracy"],
+                        study_summary["n"], result["n"]]
+    for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
+        m = result["averages"][name]
+        rows[name] = [None, m["precision"], None, m["recall"], study_summary[key], m["f1"], study_summary["n"],
+                      result["n"]]
+    columns = pd.MultiIndex.from_product([["precision", "recall", "f1-score", "support"], ["study", "this run"]])
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    ci = confusion_intervals(result["confusion"], CLASS_NAMES)  # from the confusion matrix: old results work too
+    intervals = {**ci["f1"], "accuracy": ci["accuracy"], "macro avg": ci["macro_f1"], "weighted avg": ci["weighted_f1"]}
+    # the 95% interval of this run's value, placed right after it ("f1-score" holds accuracy in its row)
+    table.insert(5, ("f1-score", "this run ci_low"), [intervals[r][0] for r in table.index])
+    table.insert(6, ("f1-score", "this run ci_high"), [intervals[r][1] for r in table.index])
+    return table
+
+
+def accuracy_interval(evaluation: dict[str, Any]) -> list[float]:
+    """Return the 95% bootstrap interval [low, high] of an evaluation's accuracy."""
+    return confusion_intervals(evaluation["confusion"], CLASS_NAMES)["accuracy"]
+
+
+AUGMENTATION_EFFECTS: list[tuple[str, str, str]] = [
+    ("V8", "V4", "geometric, with class weights (V8 - V4)"),
+    ("V9", "V4", "geometric, without class weights (V9 - V4)"),
+    ("V11", "V4", "photometric, with class weights (V11 - V4)"),
+    ("V8", "V9", "geometric: with minus without class weights (V8 - V9)"),
+    ("V11", "V10", "photometric: with minus without class weights (V11 - V10)"),
+]
+
+
+def augmentation_effects(table: pd.DataFrame) -> pd.DataFrame:
+    """Return each augmentation effect (difference in accuracy) in the study (one run) and in this run (mean
+    over seeds), from Table 1 as built by `table1`; a difference the study does not report stays empty."""
+    acc = table["this run accuracy"]
+    rows = []
+    for a, b, label in AUGMENTATION_EFFECTS:
+        study_a, study_b = _study_acc(a), _study_acc(b)
+        rows.append({"effect": label,
+                     "study (one run)": study_a - study_b if study_a is not None and study_b is not None else None,
+                     "this run (mean over seeds)": acc[a] - acc[b] if a in acc and b in acc else None})
+    return pd.DataFrame(rows).set_index("effect")
+
+
+def training_summary(runs: Runs) -> pd.DataFrame:
+    """Return one row per experiment and seed: epochs trained per phase, the kept epoch, wall time, reuse."""
+    rows = []
+    for key, results in _as_lists(runs).items():
+        for r in results:
+            phases = pd.Series(r["history"]["phase"]).value_counts().sort_index()
+            rows.append({"model": key, "seed": r["provenance"]["seed"],
+                         "epochs per phase": " + ".join(str(int(n)) for n in phases),
+                         "kept epoch": r["best_epoch"], "kept phase": r["kept_phase"],
+                         "validation accuracy": r["validation"]["accuracy"],
+                         "training time (s)": round(r["provenance"]["wall_time_s"]),
+                         "reused": "yes" if r.get("reused_finished_run") else ""})
+    return pd.DataFrame(rows).set_index(["model", "seed"])
+
+
+def external_support_note(described: dict[str, Any], n: int) -> str:
+    """Return a sentence comparing how many external images this run scored with the study's Table 3."""
+    study_n = STUDY_TABLE3_SUMMARY["n"]
+    if n == study_n:
+        return f"This run scored {n:,} external images, as many as the study's Table 3."
+    usable = described.get("n_usable", n)
+    capped = f" (a stratified subset of the {usable:,} usable images, by the profile)" if usable > n else ""
+    return (f"This run scored {n:,} external images{capped} from {described['source']}; the study's Table 3 has "
+            f"{study_n:,} (the five classes of the Kaggle FER-2013 test folder). Supports and counts differ; "
+            f"accuracies and per-class scores can still be set side by side.")

@@ -1,0 +1,122 @@
+"""Scoring a trained model: accuracy, the classification report and the confusion matrix."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import classification_report, confusion_matrix
+
+from ferlib.classes import CLASS_NAMES, NUM_CLASSES
+from ferlib.evaluation.stats import confusion_intervals, encode_labels
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """True labels, predicted labels and class probabilities for one evaluated set."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probs: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Return the number of evaluated images."""
+        return int(len(self.y_true))
+
+    @property
+    def accuracy(self) -> float:
+        """Return the fraction of correct predictions."""
+        return float(np.mean(self.y_true == self.y_pred)) if self.n else float("nan")
+
+    def report(self) -> dict:
+        """Return scikit-learn's classification report as a dict (per class, accuracy, averages)."""
+        return classification_report(self.y_true, self.y_pred, labels=list(range(NUM_CLASSES)),
+                                     target_names=list(CLASS_NAMES), output_dict=True, zero_division=0)
+
+    def confusion(self) -> np.ndarray:
+        """Return the confusion matrix (rows: true class, columns: predicted class)."""
+        return confusion_matrix(self.y_true, self.y_pred, labels=list(range(NUM_CLASSES)))
+
+    def to_dict(self) -> dict:
+        """Return accuracy, n, per-class metrics, averages, the confusion matrix, 95% bootstrap intervals
+        and the per-image labels and predictions (for paired tests) as plain data."""
+        if not self.n:
+            raise ValueError("nothing to evaluate: 0 images (check the data folder and the skipped-file report)")
+        rep = self.report()
+        confusion = self.confusion()
+        ci = confusion_intervals(confusion, CLASS_NAMES)
+        per_class = {c: {"precision": rep[c]["precision"], "recall": rep[c]["recall"], "f1": rep[c]["f1-score"],
+                         "f1_ci": ci["f1"][c], "support": int(rep[c]["support"])}
+                     for c in CLASS_NAMES}
+        averages = {k: {"precision": rep[k]["precision"], "recall": rep[k]["recall"], "f1": rep[k]["f1-score"],
+                        "f1_ci": ci[ci_key]}
+                    for k, ci_key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1"))}
+        return {"accuracy": self.accuracy, "accuracy_ci": ci["accuracy"], "n": self.n,
+                "per_class": per_class, "averages": averages, "confusion": confusion.tolist(),
+                "classes": list(CLASS_NAMES), "ci_method": ci["method"],
+                "y_true": encode_labels(self.y_true), "y_pred": encode_labels(self.y_pred)}
+
+
+def tta_views(images: np.ndarray, flip: bool = False, shift: int = 0) -> list[np.ndarray]:
+    """Return the test-time views of a batch: the images, with `shift` the four diagonal moves by `shift`
+    pixels, and with `flip` each of those mirrored (left-right).
+
+    For a network that sees only its central crop (C1), rolling by at most the crop's margin is exactly
+    a corner crop: the pixels that wrap around land outside the window the network looks at.
+    """
+    images = np.asarray(images)
+    moves = [(0, 0)] + ([(shift, shift), (shift, -shift), (-shift, shift), (-shift, -shift)] if shift else [])
+    views = [np.roll(images, move, axis=(1, 2)) if move != (0, 0) else images for move in moves]
+    if flip:
+        views += [np.ascontiguousarray(v[:, :, ::-1]) for v in views]
+    return views
+
+
+def average_over_views(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, flip: bool = False,
+                       shift: int = 0) -> np.ndarray:
+    """Return the mean of `predict` over the `tta_views` of the images, all views in one call (a call
+    costs more than a view when batches are small)."""
+    views = tta_views(images, flip, shift)
+    if len(views) == 1:
+        return predict(views[0])
+    return predict(np.concatenate(views)).reshape(len(views), len(images), -1).mean(axis=0)
+
+
+def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: bool = False,
+                  tta_shift: int = 0) -> np.ndarray:
+    """Return class probabilities (n, 5) for uint8 images, in input order; with `tta_flip` and/or
+    `tta_shift`, the mean over the views of `tta_views` (flip alone: the image and its mirror image)."""
+    import tensorflow as tf
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return np.asarray(model.predict(ds, verbose=0), dtype=np.float64)
+
+    return average_over_views(predict, images, tta_flip, tta_shift)
+
+
+def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64,
+                   tta_flip: bool = False, tta_shift: int = 0) -> Evaluation:
+    """Return the Evaluation of a model on images with integer labels (averaged over test-time views
+    with `tta_flip` / `tta_shift`, see `tta_views`)."""
+    probs = predict_probs(model, images, batch_size, tta_flip=tta_flip, tta_shift=tta_shift)
+    return Evaluation(y_true=np.asarray(labels, dtype=np.int64), y_pred=probs.argmax(axis=1), probs=probs)
+
+
+def report_table(result: dict) -> pd.DataFrame:
+    """Return a classification-report table (like the study's Tables 2 and 3) from `Evaluation.to_dict()`, with
+    the 95% interval of each F1 (and of the accuracy, in the f1-score column's row "accuracy")."""
+    def ci(interval: list[float] | None) -> list[float]:
+        return list(interval) if interval else [np.nan, np.nan]
+
+    rows = {c: [m["precision"], m["recall"], m["f1"], *ci(m.get("f1_ci")), m["support"]]
+            for c, m in result["per_class"].items()}
+    rows["accuracy"] = [np.nan, np.nan, result["accuracy"], *ci(result.get("accuracy_ci")), result["n"]]
+    for name, m in result["averages"].items():
+        rows[name] = [m["precision"], m["recall"], m["f1"], *ci(m.get("f1_ci")), result["n"]]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["precision", "recall", "f1-score", "f1 95% CI low",
+                                                                  "f1 95% CI high", "support"])
+    table["support"] = table["support"].astype(int)
+    return table

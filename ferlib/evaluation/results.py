@@ -1,0 +1,111 @@
+"""Results as data: JSON files with provenance, and tables built from them."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferlib.config import PROJECT_ROOT, RunSettings
+
+
+def git_commit() -> str:
+    """Return the current git commit (with "+dirty" when the tree has changes), or "unknown"."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def cpu_model() -> str:
+    """Return the CPU's model name (from /proc/cpuinfo where there is one) and its core count."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def machine() -> str:
+    """Return the machine a run used: CPU model and cores, and the GPUs TensorFlow sees (or "no GPU")."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except (RuntimeError, ValueError):
+            names.append(gpu.name)
+    shown = ", ".join(f"{n}x {name}" for name, n in Counter(names).items()) if names else "no GPU"
+    return f"{cpu_model()}; {shown}"
+
+
+def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wall_time_s: float,
+               **extra: Any) -> dict[str, Any]:
+    """Return the provenance block every result carries: profile, seed, data, commit, weights, time."""
+    import tensorflow as tf
+
+    return {
+        "profile": settings.profile.name,
+        "seed": settings.seed,
+        "data": sources,
+        "weights": weights,
+        "git_commit": git_commit(),
+        "wall_time_s": round(float(wall_time_s), 2),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tensorflow": tf.__version__,
+        "python": platform.python_version(),
+        "machine": machine(),
+        **({"max_epochs": settings.profile.max_epochs} if settings.profile.max_epochs else {}),
+        **extra,
+    }
+
+
+def result_path(settings: RunSettings, name: str) -> Path:
+    """Return where a named result of this profile and seed is written."""
+    return settings.output_dir / "results" / settings.profile.name / f"{name}-seed{settings.seed}.json"
+
+
+def write_result(path: Path, payload: dict[str, Any]) -> Path:
+    """Write a result as indented JSON (atomically) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
+    return path
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """Return a result written by `write_result`."""
+    return json.loads(Path(path).read_text())
+
+
+def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return a "study vs this run" table from rows with metric, study and run values (difference added).
+
+    Rows may carry "ci" ([low, high], the 95% interval of this run's value); the table then has
+    "this run ci_low" and "this run ci_high" columns.
+    """
+    table = pd.DataFrame(rows, columns=["metric", "study", "this run", "note"])
+    if any(r.get("ci") for r in rows):
+        cis = [r.get("ci") or (None, None) for r in rows]
+        table.insert(3, "this run ci_low", [c[0] for c in cis])
+        table.insert(4, "this run ci_high", [c[1] for c in cis])
+    table["difference"] = (pd.to_numeric(table["this run"], errors="coerce")
+                           - pd.to_numeric(table["study"], errors="coerce"))
+    return table.set_index("metric")

@@ -1,0 +1,152 @@
+"""Each experiment's settings: what the study says, what this project runs (``full`` and this run's profile), why.
+
+The study states some settings (V13's schedule and input size, which experiments use class weights) and
+leaves most open (V1's network, every other schedule, augmentation magnitudes, batch size). This table
+keeps the two apart, so "the study's settings" is never claimed for a choice of this project.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ferlib.config import PROFILES, Experiment, Profile, get_experiment
+from ferlib.data.augment import AUGMENTATION_TEXT
+from ferlib.study import NOT_STATED, STUDY_DEFAULTS, STUDY_SETTINGS
+
+SETTINGS = ("backbone", "input size", "class weights", "augmentation", "training images", "phase 1 (head)",
+            "phase 2 (fine-tuning)", "batch size", "precision")
+
+# Why this project chose what the study leaves open (per setting; V1 has its own reasons).
+CHOICE_REASONS: dict[str, str] = {
+    "backbone": "the study names the backbones; ImageNet weights as in its V13 code",
+    "input size": "the study gives 96x96 only in V13's code; every experiment uses it",
+    "phase 1 (head)": "the study gives a schedule only for V13; its head phase is used",
+    "phase 2 (fine-tuning)": "about the top third of the backbone (like V13's top 50 of 190 layers), V13's rate "
+                             "and patience, at most 20 epochs",
+    "augmentation": "magnitudes are not in the study; these are moderate values for faces",
+    "training images": "all of the 80% training split, as in the study",
+    "batch size": "not in the study; 64 fits a T4 at 96 px for every backbone",
+    "precision": "not in the study; mixed float16 and XLA speed up a T4 (weights and softmax stay float32)",
+}
+V1_REASONS: dict[str, str] = {
+    "class weights": "the study mentions none for V1",
+    "backbone": "the study gives no layers: three conv blocks and a 128-unit dense layer",
+    "input size": "the study gives no input size for V1; 96 px like the transfer models",
+    "phase 1 (head)": "the study gives no schedule: 30 epochs at 1e-3, early stopping on validation accuracy",
+}
+
+
+def describe(experiment: Experiment, profile: Profile) -> dict[str, str]:
+    """Return one experiment's settings under a profile, in words."""
+    transfer = experiment.backbone not in ("custom_cnn", "fer_cnn")
+    head, *rest = experiment.phases
+    first = f"{head.epochs} epochs at {head.learning_rate:g}" + (", frozen backbone" if transfer else "")
+    if head.early_stopping_patience:
+        first += f", early stopping (patience {head.early_stopping_patience} on {head.monitor})"
+    second = "none"
+    if rest:
+        p = rest[0]
+        second = (f"layers {p.trainable_from} onwards at {p.learning_rate:g}, at most {p.epochs} epochs"
+                  + (f", EarlyStopping(patience={p.early_stopping_patience})" if p.early_stopping_patience else ""))
+    precision = "mixed float16 on a GPU" if profile.mixed_precision else "float32"
+    precision += (", XLA where it is faster" if profile.jit_compile == "auto"
+                  else (", XLA" if profile.jit_compile else ""))
+    return {
+        "backbone": f"{experiment.backbone}, {profile.weights} weights" if transfer else "custom CNN (from scratch)",
+        "input size": f"{experiment.image_size} px",
+        "class weights": "yes (balanced)" if experiment.class_weights else "no",
+        "augmentation": AUGMENTATION_TEXT[experiment.augmentation],
+        "training images": ("all" if experiment.max_train is None
+                            else f"a stratified subset of {experiment.max_train:,}"),
+        "phase 1 (head)": first,
+        "phase 2 (fine-tuning)": second,
+        "batch size": str(profile.batch_size),
+        "precision": precision,
+    }
+
+
+def settings_vs_study(keys: list[str], profile: str | Profile) -> pd.DataFrame:
+    """Return one row per experiment and setting: the study's statement, the ``full`` profile's value, this
+    profile's value, whether the value is the study's or this project's choice, and why."""
+    run_profile = profile if isinstance(profile, Profile) else PROFILES[profile]
+    full = PROFILES["full"]
+    rows = []
+    for key in keys:
+        stated = STUDY_SETTINGS.get(key, {})
+        reference = describe(get_experiment(key, full), full)
+        this_run = describe(get_experiment(key, run_profile), run_profile)
+        reasons = CHOICE_REASONS | (V1_REASONS if key == "V1" else {})
+        for setting in SETTINGS:
+            study = stated.get(setting) or STUDY_DEFAULTS.get(setting, NOT_STATED)
+            if study == NOT_STATED and reference[setting] == "none":
+                study = "none mentioned"
+            chosen = study == NOT_STATED or "not given" in study or "not mentioned" in study
+            rows.append({"experiment": key, "setting": setting, "study says": study,
+                         "full profile": reference[setting], f"this run ({run_profile.name})": this_run[setting],
+                         "from": "this project" if chosen else "the study",
+                         "why": reasons.get(setting, "") if chosen else ""})
+    return pd.DataFrame(rows).set_index(["experiment", "setting"])
+
+
+def summary_table(keys: list[str] | None = None) -> pd.DataFrame:
+    """Return one row per experiment: the settings the study gives and those this project chose (full profile)."""
+    table = settings_vs_study(keys or list(STUDY_SETTINGS), "full")
+    rows = []
+    for key, part in table.groupby(level="experiment", sort=False):
+        names = part.index.get_level_values("setting")
+        rows.append({"experiment": key,
+                     "the study gives": ", ".join(n for n, f in zip(names, part["from"]) if f == "the study"),
+                     "this project chose": ", ".join(n for n, f in zip(names, part["from"]) if f == "this project")})
+    return pd.DataFrame(rows).set_index("experiment")
+
+
+def markdown() -> str:
+    """Return docs/settings.md: every experiment's settings under the full profile, study vs project, and why."""
+    table = settings_vs_study(list(STUDY_SETTINGS), "full").drop(columns=["this run (full)"]).reset_index()
+    lines = ["# Experiment settings: what the study says, what this project runs", "",
+             "Generated by `python -m ferlib.evaluation.study_settings --write` from `ferlib/config.py` and "
+             "`ferlib/study.py`;",
+             "the `full` profile's values. `cpu` and `smoke` scale these down "
+             "(notebooks 02-05 show the run's own).", "",
+             "| experiment | setting | the study says | this project (full) | from | why |",
+             "|---|---|---|---|---|---|"]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "/") for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+README_BEGIN = "<!-- settings table: generated by python -m ferlib.evaluation.study_settings --write -->"
+README_END = "<!-- end of settings table -->"
+
+
+def readme_block() -> str:
+    """Return the README's generated settings summary, between its markers."""
+    table = summary_table()
+    lines = [README_BEGIN, "| experiment | the study gives | this project chose (all or part) |", "|---|---|---|"]
+    lines += [f"| {key} | {row['the study gives']} | {row['this project chose']} |" for key, row in table.iterrows()]
+    return "\n".join(lines + [README_END])
+
+
+def write_docs(root: Path) -> list[Path]:
+    """Write docs/settings.md and the README's settings block under `root`; return the files written."""
+    docs = root / "docs" / "settings.md"
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text(markdown())
+    readme = root / "README.md"
+    text = readme.read_text()
+    start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
+    readme.write_text(text[:start] + readme_block() + text[end:])
+    return [docs, readme]
+
+
+if __name__ == "__main__":
+    import sys
+
+    from ferlib.config import PROJECT_ROOT
+
+    if "--write" in sys.argv:
+        for path in write_docs(PROJECT_ROOT):
+            print(f"wrote {path}")
+    else:
+        print(markdown())

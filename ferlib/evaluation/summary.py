@@ -1,0 +1,300 @@
+"""Study vs reproduction: every number the study reports beside this run's, with an interval and a verdict,
+and the study's four conclusions judged on this run's evidence. Built only from result files."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.config import RunSettings
+from ferlib.evaluation.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
+from ferlib.evaluation.results import read_result
+from ferlib.evaluation.stats import confusion_intervals
+from ferlib.study import STUDY_ACCURACY, STUDY_TABLE2, STUDY_TABLE2_SUMMARY, STUDY_TABLE3, STUDY_TABLE3_SUMMARY
+
+ROUNDING = 0.005  # the study prints two decimals: a value within half a unit of the interval counts as inside
+ALPHA = 0.05
+_NAME = re.compile(r"^(?P<name>.+)-seed(?P<seed>\d+)\.json$")
+
+
+def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Return this profile's result files by name (one entry per seed, the run's own seed first) and notes on
+    files left out because they were computed on other data than the run's own seed."""
+    folder = settings.output_dir / "results" / settings.profile.name
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(folder.glob("*-seed*.json")) if folder.is_dir() else []:
+        m = _NAME.match(path.name)
+        if m:
+            found.setdefault(m["name"], []).append(read_result(path))
+    notes = []
+    for name, results in found.items():
+        results.sort(key=lambda r: (r.get("provenance", {}).get("seed") != settings.seed,
+                                    r.get("provenance", {}).get("seed", 0)))
+        reference = _fingerprints(results[0])
+        kept = [r for r in results if _fingerprints(r) == reference]
+        if len(kept) < len(results):
+            notes.append(f"{name}: {len(results) - len(kept)} result file(s) on other data than seed "
+                         f"{results[0].get('provenance', {}).get('seed')}'s left out")
+        found[name] = kept
+    return found, notes
+
+
+def _fingerprints(result: dict[str, Any]) -> tuple:
+    data = result.get("provenance", {}).get("data", {})
+    return tuple(sorted((k, v.get("fingerprint")) for k, v in data.items() if isinstance(v, dict)))
+
+
+def comparability(result: dict[str, Any], experiment_key: str | None = None) -> list[str]:
+    """Return why a result cannot be set against the study's number (empty when it can)."""
+    prov = result.get("provenance", {})
+    reasons = []
+    for role, data in prov.get("data", {}).items():
+        if not isinstance(data, dict) or "layout" not in data:
+            continue
+        if data.get("embedded"):
+            reasons.append(f"{role} data is the embedded synthetic set")
+        elif role == "internal" and data["layout"] != "hfe":
+            reasons.append(f"internal data is {data['layout']} (e.g. FER-2013), not Human Face Emotions")
+    weights = str(prov.get("weights", ""))
+    if "random" in weights:
+        reasons.append("backbone randomly initialised (the study used ImageNet weights)")
+    if prov.get("max_epochs"):
+        reasons.append(f"epochs capped at {prov['max_epochs']} (a check of the code path)")
+    if prov.get("profile") not in (None, "full"):
+        reasons.append(f"profile {prov.get('profile')}: scaled-down settings, not the study's")
+    return reasons
+
+
+def verdict(study_value: float | None, value: float | None, ci: list[float] | None, reasons: list[str]) -> str:
+    """Return "reproduced", "not reproduced (...)", "not comparable" or "not run" for one number."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "not run"
+    if study_value is None:
+        return "no study value"
+    if reasons:
+        return "not comparable"
+    low, high = ci if ci else (value, value)
+    if low - ROUNDING <= study_value <= high + ROUNDING:
+        return "reproduced"
+    return "not reproduced (study higher)" if study_value > high else "not reproduced (study lower)"
+
+
+def _row(claim: str, where: str, study_value: float | None, value: float | None, ci: list[float] | None,
+         reasons: list[str], n: int | None = None, seeds: int | None = None) -> dict[str, Any]:
+    return {"claim": claim, "where in the study": where, "study": study_value, "this run": value,
+            "this run ci_low": ci[0] if ci else None, "this run ci_high": ci[1] if ci else None, "n": n, "seeds": seeds,
+            "verdict": verdict(study_value, value, ci, reasons), "why": "; ".join(reasons)}
+
+
+def _report_rows(prefix: str, where: str, evaluation: dict[str, Any], table: dict, summary: dict,
+                 reasons: list[str]) -> list[dict[str, Any]]:
+    ci = confusion_intervals(evaluation["confusion"], CLASS_NAMES)
+    rows = [_row(f"{prefix} accuracy", where, summary["accuracy"], evaluation["accuracy"], ci["accuracy"], reasons,
+                 evaluation["n"])]
+    for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
+        rows.append(_row(f"{prefix} {name} F1", where, summary[key], evaluation["averages"][name]["f1"], ci[key],
+                         reasons, evaluation["n"]))
+    for c in CLASS_NAMES:
+        for metric in ("precision", "recall", "f1"):
+            rows.append(_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
+                             ci[metric][c], reasons, evaluation["per_class"][c]["support"]))
+    return rows
+
+
+def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    """Return one row per number the study reports: study value, this run's value (mean over seeds where
+    several), its 95% interval, and a verdict with the reason when not comparable."""
+    rows = []
+    for key, study in STUDY_ACCURACY.items():
+        results = runs.get(key)
+        if not results:
+            rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], None, None, []))
+            continue
+        m = seed_metrics(results)
+        reasons = comparability(results[0], key)
+        rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], m["accuracy"],
+                         m["accuracy_ci"], reasons, m["n"], len(results)))
+        for c, f1 in study.get("f1", {}).items():
+            rows.append(_row(f"{key} {c} F1", study["where"], f1, m["f1"][c], m["f1_ci"][c], reasons, m["n"],
+                             len(results)))
+    if runs.get("V13"):
+        v13 = runs["V13"][0]
+        rows += _report_rows("V13 (Table 2)", "Table 2", v13["validation"], STUDY_TABLE2, STUDY_TABLE2_SUMMARY,
+                             comparability(v13))
+    if runs.get("V13_external"):
+        ext = runs["V13_external"][0]
+        reasons = comparability(ext)
+        external = ext.get("provenance", {}).get("data", {}).get("external", {})
+        if external.get("layout") not in (None, "fer-folder", "fer-csv"):
+            reasons.append("external data is not FER-2013")
+        if ext["external"]["n"] != STUDY_TABLE3_SUMMARY["n"]:
+            reasons.append(f"{ext['external']['n']:,} test images, the study's {STUDY_TABLE3_SUMMARY['n']:,}")
+        rows += _report_rows("V13 external (Table 3)", "Table 3", ext["external"], STUDY_TABLE3, STUDY_TABLE3_SUMMARY,
+                             reasons)
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def _mean_difference(runs: dict[str, list[dict[str, Any]]], pairs: list[tuple[str, str, str]]) -> pd.DataFrame:
+    tests = paired_tests(runs, pairs)
+    return paired_summary(tests, ALPHA)
+
+
+def _judge_pairs(summary: pd.DataFrame, expect_a_better: bool) -> tuple[str, str]:
+    """Return (verdict, evidence) for pairs where the study expects A better (or worse) than B."""
+    if summary.empty:
+        return "not tested", "the experiments were not run (with per-image predictions)"
+    evidence = "; ".join(f"{r['A']} - {r['B']}: {r['mean A - B']:+.1%} mean over {r['seeds']} seed(s), significant "
+                         f"(McNemar p<{ALPHA}) for {r['A']} in {r['A better (p<alpha)']}, for {r['B']} in "
+                         f"{r['B better (p<alpha)']}" for _, r in summary.iterrows())
+    seeds = summary["seeds"]
+    wanted = summary["A better (p<alpha)"] if expect_a_better else summary["B better (p<alpha)"]
+    against = summary["B better (p<alpha)"] if expect_a_better else summary["A better (p<alpha)"]
+    if (wanted > seeds / 2).all():
+        return "supported", evidence
+    if (against > seeds / 2).any():
+        return "contradicted", evidence
+    return "not supported (no consistent significant difference)", evidence
+
+
+# The study's four conclusions (abstract, 2.2, 2.3, 4 and 5), in its words; the first has two parts.
+CONCLUSIONS = {
+    "augmentation": "1. Geometric and photometric augmentation hurt: V8, V9 and V11 below V4 (Table 1)",
+    "augmentation_weights": "1b. ...most of all together with class weights: V8 below V9 (Table 1)",
+    "resnet": "2. ResNet50V2 with class weights and fine-tuning is best: V13 above V5 and V7; fine-tuning "
+              "adds to the head (V13 above V12)",
+    "generalisation": "3. 91% on FER-2013, above the internal 87%, shows the model generalises",
+    "ood": "4. On real-world photos (out of distribution) the model fails with high confidence",
+}
+
+
+def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None = None,
+                photos: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return the study's conclusions, each with this run's verdict, its evidence and caveats.
+
+    `audit` is `audit_evidence` of notebook 07's result; `photos` is notebook 09's result (for the OOD claim).
+    """
+    rows = []
+
+    def add(claim: str, pairs: list[tuple[str, str]], expect_a_better: bool) -> None:
+        chosen = [p for p in STUDY_PAIRS if p[:2] in pairs]
+        verdict_, evidence = _judge_pairs(_mean_difference(runs, chosen), expect_a_better)
+        keys = sorted({k for pair in pairs for k in pair})
+        caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
+        if caveats and verdict_ != "not tested":
+            verdict_ += " on this run's settings, which differ from the study's (see caveats)"
+        rows.append({"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)})
+
+    add(CONCLUSIONS["augmentation"], [("V8", "V4"), ("V9", "V4"), ("V11", "V4")], False)
+    add(CONCLUSIONS["augmentation_weights"], [("V8", "V9")], False)
+    add(CONCLUSIONS["resnet"], [("V13", "V5"), ("V13", "V7"), ("V13", "V12")], True)
+    rows.append(_generalisation(runs, audit))
+    rows.append(_out_of_distribution(runs, photos))
+    return pd.DataFrame(rows).set_index("conclusion")
+
+
+def _accuracy_ci(evaluation: dict[str, Any]) -> list[float]:
+    return confusion_intervals(evaluation["confusion"], CLASS_NAMES)["accuracy"]
+
+
+def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
+    """Judge "the external score shows generalisation" on the external images without a copy in training.
+
+    Any overlap is reported with its size; the verdict depends on what the overlap does to accuracy and on
+    whether the clean part still scores at least as high as the internal validation split.
+    """
+    claim = CONCLUSIONS["generalisation"]
+    if not runs.get("V13_external") or not runs.get("V13"):
+        return {"conclusion": claim, "verdict": "not tested", "evidence": "V13 and its external test were not run",
+                "caveats": ""}
+    internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
+    ci_int, ci_ext = _accuracy_ci(internal), _accuracy_ci(external)
+    evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
+                f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
+    caveats = "; ".join(sorted(set(comparability(runs["V13_external"][0]))))
+    if audit is None:
+        return {"conclusion": claim, "verdict": "not tested (no leakage audit: run notebook 07)", "evidence": evidence,
+                "caveats": caveats}
+    overlap = audit.get("external_overlap_fraction") or 0.0
+    clean, full = audit.get("clean"), audit.get("full")
+    evidence += f"; {overlap:.1%} of the external images have a copy in the internal data"
+    if overlap and (clean is None or not clean.get("n")):
+        return {"conclusion": claim, "verdict": "not tested: every external image has a copy in the internal data",
+                "evidence": evidence, "caveats": caveats}
+    if overlap:
+        ci_clean = _accuracy_ci(clean)
+        evidence += (f"; without them the champion scores {clean['accuracy']:.1%} [{ci_clean[0]:.1%}, "
+                     f"{ci_clean[1]:.1%}] on {clean['n']:,} images")
+        if full is not None:
+            evidence += f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
+            evidence += f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)"
+        ci_ref, where = ci_clean, "on the external images without a copy"
+    else:
+        ci_ref, where = ci_ext, "with no external image copied in the internal data"
+    if ci_ref[1] < ci_int[0]:
+        verdict_ = f"not supported: {where}, external accuracy is below the internal one"
+    elif ci_ref[0] > ci_int[1]:
+        verdict_ = f"supported, but {where} external accuracy is above the internal one: look for other differences"
+    else:
+        verdict_ = f"supported: {where}, external accuracy matches the internal one"
+    if caveats:
+        verdict_ += " (on this run's settings, see caveats)"
+    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": caveats}
+
+
+def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str, Any] | None) -> dict[str, Any]:
+    """Judge the OOD claim on notebook 09's labelled out-of-distribution faces, with the study's plain resize."""
+    claim = CONCLUSIONS["ood"]
+    plain = ((photos or {}).get("ood") or {}).get("settings", {}).get("plain resize")
+    if plain is None or not runs.get("V13"):
+        return {"conclusion": claim, "verdict": "not tested (run notebooks 05 and 09)", "evidence": "", "caveats": ""}
+    internal = runs["V13"][0]["validation"]
+    ci_int = _accuracy_ci(internal)
+    n = int(plain["n"])
+    low, high = binomtest(round(plain["accuracy"] * n), n).proportion_ci(confidence_level=0.95)
+    evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy {plain['accuracy']:.1%} "
+                f"[{low:.1%}, {high:.1%}] at mean confidence {plain['mean_confidence']:.1%} (ECE {plain['ece']:.3f}); "
+                f"internal validation {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}]")
+    overconfident = plain["mean_confidence"] > high
+    if high < ci_int[0] and overconfident:
+        verdict_ = "supported: accuracy falls out of distribution while confidence stays above it"
+    elif high < ci_int[0]:
+        verdict_ = "partly supported: accuracy falls out of distribution, but confidence falls with it"
+    else:
+        verdict_ = "not supported: accuracy out of distribution is not below the internal one"
+    caveats = sorted(set(comparability(runs["V13"][0])))
+    if (photos.get("provenance", {}).get("data", {}).get("ood") or {}).get("embedded"):
+        caveats.append("the out-of-distribution faces are generated, not real photos")
+    if caveats:
+        verdict_ += " (on this run's settings, see caveats)"
+    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)}
+
+
+def verdict_counts(numbers: pd.DataFrame) -> pd.Series:
+    """Return how many of the study's numbers got each verdict."""
+    return numbers["verdict"].value_counts()
+
+
+
+def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Return the data blocks (internal, external) of the summarised results, for the summary's provenance."""
+    blocks: dict[str, Any] = {}
+    for results in runs.values():
+        for role, data in results[0].get("provenance", {}).get("data", {}).items():
+            if isinstance(data, dict) and "fingerprint" in data:
+                blocks.setdefault(role, data)
+    return blocks
+
+
+def audit_evidence(audit: dict[str, Any]) -> dict[str, Any]:
+    """Return what the generalisation verdict needs from notebook 07's result: the fraction of external images
+    with a copy in the internal data, and the champion's evaluations on all of them and on the rest."""
+    pair = audit.get("summaries", {}).get("internal_vs_external", {})
+    champion = audit.get("champion") or {}
+    clean = champion.get("non_overlapping") or None
+    return {"external_overlap_fraction": pair.get("right_flagged_fraction"),
+            "accuracy_clean": clean.get("accuracy") if clean else None, "clean": clean,
+            "full": champion.get("full") or None}

@@ -1,0 +1,106 @@
+"""Saved models with a JSON model card: what a model expects as input and where it came from.
+
+``<name>.keras`` holds the network (preprocessing included: it takes raw 0-255 RGB images);
+``<name>.json`` beside it holds the card: classes, input size, preprocessing, weights, data, metrics.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.evaluation.results import write_result
+
+CARD_VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    """A Keras model with its card (a minimal card is inferred when the JSON file is missing)."""
+
+    model: keras.Model
+    card: dict[str, Any]
+    path: Path
+
+    @property
+    def image_size(self) -> int:
+        """Return the square input size the model expects."""
+        return int(self.card["input"]["size"])
+
+    @property
+    def classes(self) -> list[str]:
+        """Return the class names in output order."""
+        return list(self.card["classes"])
+
+
+def card_path(model_path: Path) -> Path:
+    """Return the card file that belongs to a saved model."""
+    return Path(model_path).with_suffix(".json")
+
+
+def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any], weights: str,
+                   data: dict[str, Any], metrics: dict[str, Any], provenance: dict[str, Any]) -> Path:
+    """Save the model as .keras with its JSON card beside it; return the model path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = int(model.input_shape[1])
+    model.save(path)
+    card = {
+        "card_version": CARD_VERSION,
+        "name": path.stem,
+        "classes": list(CLASS_NAMES),
+        "input": {"size": size, "shape": [size, size, 3], "dtype": "uint8 or float32",
+                  "value_range": [0, 255], "color": "RGB (grayscale faces replicated to 3 channels)"},
+        "preprocessing": "inside the model: raw 0-255 RGB in, the backbone's own scaling applied by its first layers",
+        "face_crop": "none: trained on pre-cropped faces; crop faces before predicting on photos",
+        "weights": weights,
+        "experiment": experiment,
+        "data": data,
+        "metrics": metrics,
+        "provenance": provenance,
+    }
+    write_result(card_path(path), card)
+    return path
+
+
+def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
+    """Return (flip, shift): the test-time averaging a card asks for (its "tta" entry, else the
+    experiment's tta_flip; see `ferlib.evaluation.evaluate.tta_views`)."""
+    tta = card.get("tta")
+    if tta:
+        return bool(tta.get("flip", False)), int(tta.get("shift", 0))
+    return bool((card.get("experiment") or {}).get("tta_flip", False)), 0
+
+
+def update_card(model_path: str | Path, **entries: Any) -> dict[str, Any]:
+    """Add or replace top-level entries (e.g. calibration=...) in a saved model's card; return the card."""
+    path = card_path(Path(model_path))
+    if not path.is_file():
+        raise FileNotFoundError(f"model card not found: {path} (save the model with save_with_card first)")
+    card = json.loads(path.read_text()) | entries
+    write_result(path, card)
+    return card
+
+
+def load_with_card(path: str | Path) -> LoadedModel:
+    """Load a saved model and its card; raise FileNotFoundError with the path when missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    model = keras.models.load_model(path)
+    cpath = card_path(path)
+    if cpath.is_file():
+        card = json.loads(cpath.read_text())
+    else:
+        size = int(model.input_shape[1])
+        card = {"card_version": 0, "name": path.stem, "classes": list(CLASS_NAMES),
+                "input": {"size": size, "shape": [size, size, 3], "value_range": [0, 255]},
+                "note": "no model card found; classes and input range assumed to be this project's"}
+    n_out = int(model.output_shape[-1])
+    if n_out != len(card["classes"]):
+        raise ValueError(f"{path} outputs {n_out} scores but its card lists {len(card['classes'])} classes")
+    return LoadedModel(model, card, path)

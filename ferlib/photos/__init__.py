@@ -1,0 +1,1 @@
+"""Photos: face detection, the prediction API, out-of-distribution checks, hard examples, generated photos."""

@@ -1,0 +1,66 @@
+"""Hard examples (the study's future work): the faces a model gets wrong or abstains on, as training data.
+
+`collect_hard_examples` runs a classifier over a labelled folder and writes each misclassified or
+abstained face, cropped and in grayscale like the training images, into a new folder in the Human
+Face Emotions layout (`Data/<Class>/`, with the dataset's own spelling `Suprise`), ready to be added
+to the internal data.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.data.decode import read_image
+from ferlib.data.synthetic import INTERNAL_FOLDERS
+from ferlib.photos.faces import Box, crop_face, to_gray
+from ferlib.photos.ood import FolderPredictions, folder_predictions
+from ferlib.photos.predict import EmotionClassifier
+
+REASONS = ("misclassified", "abstained")
+
+
+def hard_example_table(classifier: EmotionClassifier, preds: FolderPredictions) -> pd.DataFrame:
+    """Return one row per image: true and predicted class, calibrated confidence, and why it is hard ("" if not)."""
+    probs = preds.probs("face crop + temperature", classifier.temperature)
+    predicted = probs.argmax(axis=1)
+    confidence = probs.max(axis=1)
+    frame = preds.frame[["path", "label", "faces_found", "box"]].copy()
+    frame["predicted"] = [CLASS_NAMES[i] for i in predicted]
+    frame["confidence"] = confidence
+    wrong = predicted != preds.labels
+    unsure = confidence < classifier.abstain_below
+    frame["reason"] = np.where(wrong & unsure, "misclassified+abstained",
+                               np.where(wrong, "misclassified", np.where(unsure, "abstained", "")))
+    return frame
+
+
+def collect_hard_examples(classifier: EmotionClassifier, labelled_dir: str | Path, out_dir: str | Path,
+                          include: tuple[str, ...] = REASONS, progress: bool = True,
+                          predictions: FolderPredictions | None = None) -> pd.DataFrame:
+    """Write the hard faces of a labelled folder to <out_dir>/Data/<Class>/; return the rows written (with `file`)."""
+    unknown = set(include) - set(REASONS)
+    if unknown:
+        raise ValueError(f"unknown reason(s) {sorted(unknown)}; choose from {REASONS}")
+    preds = predictions or folder_predictions(classifier, labelled_dir, progress)
+    table = hard_example_table(classifier, preds)
+    chosen = table[table["reason"].apply(lambda r: any(part in include for part in r.split("+")) if r else False)]
+    data_dir = Path(out_dir) / "Data"
+    for name in CLASS_NAMES:
+        (data_dir / INTERNAL_FOLDERS[name]).mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+    for row in chosen.itertuples():
+        rgb, _ = read_image(row.path)
+        # The label belongs to the image; its largest face is taken as the labelled one (whole image if none).
+        face = crop_face(rgb, Box(*row.box), classifier.margin) if row.box is not None else rgb
+        target = data_dir / INTERNAL_FOLDERS[row.label] / f"{Path(row.path).stem}.png"
+        k = 1
+        while str(target) in files:  # same name from two sub-folders; a rerun overwrites its own files
+            k += 1
+            target = target.with_name(f"{Path(row.path).stem}_{k}.png")
+        Image.fromarray(to_gray(face), mode="L").save(target)
+        files.append(str(target))
+    return chosen.assign(file=files).reset_index(drop=True)

@@ -1,0 +1,266 @@
+"""Predicting emotions on photos: one record per face, calibrated, with abstention.
+
+    clf = EmotionClassifier.load("outputs/models/cpu/v13_champion.keras")
+    for face in clf.predict("group.jpg"):
+        print(face.box, face.label, face.confidence, face.abstained)
+
+A photo is decoded by ferlib.data.decode (any mode, EXIF orientation, clear errors), its faces are found
+and converted by ferlib.photos.faces, and the model's probabilities are temperature-scaled with the
+temperature in the model card's "calibration" entry. A face whose calibrated confidence falls below
+the card's threshold is marked `abstained`: its label is still given, but should not be trusted.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image
+from ferlib.evaluation.calibration import apply_temperature
+from ferlib.evaluation.evaluate import average_over_views
+from ferlib.models.modelcard import load_with_card, tta_settings
+from ferlib.photos.faces import (
+    CROP_MARGIN,
+    DEFAULT_DETECTOR,
+    Box,
+    DetectorConfig,
+    detect_faces,
+    face_inputs,
+    training_conversion,
+    whole_image_box,
+)
+from ferlib.runtime.progress import bar as progress_bar
+
+ImageInput = str | Path | Image.Image | np.ndarray | bytes
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    """One face of a photo: where it is, what the model says, and whether it abstains."""
+
+    box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
+    label: str
+    confidence: float  # calibrated probability of `label`
+    scores: tuple[tuple[str, float], ...]  # every class with its calibrated probability, highest first
+    abstained: bool  # confidence below the model's abstention threshold
+    detected: bool = True  # False: the whole image was classified as one face
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON record: box [x, y, w, h], label, confidence, scores (class: probability), abstained."""
+        return {"box": list(self.box), "label": self.label, "confidence": round(self.confidence, 6),
+                "scores": {c: round(p, 6) for c, p in self.scores}, "abstained": self.abstained}
+
+
+@dataclass
+class PhotoResult:
+    """What one input file gave: its faces, or the reason it could not be used."""
+
+    path: str
+    error: str | None = None
+    faces: list[FacePrediction] = field(default_factory=list)
+    size: tuple[int, int] | None = None  # width, height
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON entry: path, error (None or a message), faces."""
+        return {"path": self.path, "error": self.error, "faces": [f.to_dict() for f in self.faces]}
+
+
+def image_to_rgb(image: ImageInput) -> np.ndarray:
+    """Return a uint8 HxWx3 RGB array for a path, encoded bytes, PIL image or array; raise DecodeError."""
+    if isinstance(image, (str, Path)):
+        return read_image(image)[0]
+    if isinstance(image, (bytes, bytearray)):
+        return decode_bytes(bytes(image))[0]
+    if isinstance(image, Image.Image):
+        return pil_to_rgb(image)
+    if isinstance(image, np.ndarray):
+        return _array_to_rgb(image)
+    raise TypeError(f"expected a path, bytes, a PIL image or an array, got {type(image).__name__}")
+
+
+def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """Return uint8 RGB for an HxW, HxWx1, HxWx3 or HxWx4 array (floats in [0, 1] scaled to 0-255)."""
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or arr.size == 0:
+        raise DecodeError(f"not an image array: shape {arr.shape} (expected HxW, HxWx1, HxWx3 or HxWx4)")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise DecodeError("not an image array: contains NaN or infinite values")
+        arr = arr * 255.0 if arr.max() <= 1.0 else arr
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise DecodeError(f"not an image array: dtype {arr.dtype}")
+    arr = np.clip(np.rint(arr) if arr.dtype.kind == "f" else arr, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.shape[2] == 4:  # composite on white, as ferlib.data.decode does for RGBA files
+        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
+        return np.rint(arr[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+class EmotionClassifier:
+    """A saved emotion model with its card, ready to predict on photos (see the module docstring)."""
+
+    def __init__(self, model, card: dict[str, Any], path: Path | None = None, *, temperature: float | None = None,
+                 abstain_below: float | None = None, detector: DetectorConfig = DEFAULT_DETECTOR,
+                 margin: float = CROP_MARGIN, batch_size: int = 64):
+        calibration = card.get("calibration") or {}
+        self.model = model
+        self.card = card
+        self.path = path
+        self.temperature = float(temperature if temperature is not None else calibration.get("temperature", 1.0))
+        self.abstain_below = float(abstain_below if abstain_below is not None
+                                   else calibration.get("abstain_below", 0.0))
+        self.detector = detector
+        self.margin = margin
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, path: str | Path, **options: Any) -> EmotionClassifier:
+        """Return the classifier for a model saved with a card (FileNotFoundError when missing)."""
+        loaded = load_with_card(path)
+        return cls(loaded.model, loaded.card, loaded.path, **options)
+
+    @property
+    def image_size(self) -> int:
+        """Return the model's square input size."""
+        return int(self.card["input"]["size"])
+
+    @property
+    def classes(self) -> list[str]:
+        """Return the class names in output order."""
+        return list(self.card["classes"])
+
+    @property
+    def calibrated(self) -> bool:
+        """Return True when the card holds a fitted calibration."""
+        return bool(self.card.get("calibration"))
+
+    @property
+    def tta(self) -> tuple[bool, int]:
+        """Return (flip, shift): the test-time averaging the card asks for (as in the reported scores)."""
+        return tta_settings(self.card)
+
+    def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
+        """Return the model's own (uncalibrated) probabilities for uint8 inputs (n, size, size, 3),
+        averaged over the card's test-time views (see `ferlib.evaluation.evaluate.tta_views`)."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.classes)))
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            out = [np.asarray(self.model(x[i: i + self.batch_size], training=False), dtype=np.float64)
+                   for i in range(0, len(x), self.batch_size)]
+            return np.concatenate(out)
+
+        return average_over_views(predict, faces, *self.tta)
+
+    def probabilities(self, faces: np.ndarray) -> np.ndarray:
+        """Return calibrated probabilities (n, classes) for uint8 inputs (n, size, size, 3)."""
+        raw = self.raw_probabilities(faces)
+        return apply_temperature(raw, self.temperature) if len(raw) and self.temperature != 1.0 else raw
+
+    def find_faces(self, rgb: np.ndarray, detect: bool = True) -> list[Box]:
+        """Return the face boxes to classify: detected ones, or the whole image when detect is False."""
+        return detect_faces(rgb, self.detector) if detect else [whole_image_box(rgb)]
+
+    def inputs(self, rgb: np.ndarray, boxes: list[Box], detect: bool = True) -> np.ndarray:
+        """Return model inputs for the boxes: cropped with the margin, or the whole image resized (detect=False)."""
+        if not detect:  # as the training images were read: the whole image, resized
+            return training_conversion(rgb, self.image_size)[None]
+        return face_inputs(rgb, boxes, self.image_size, self.margin)
+
+    def records(self, probs: np.ndarray, boxes: list[Box], detected: bool = True) -> list[FacePrediction]:
+        """Return one FacePrediction per row of calibrated probabilities."""
+        out = []
+        for p, box in zip(probs, boxes):
+            order = np.argsort(-p, kind="stable")
+            scores = tuple((self.classes[i], float(p[i])) for i in order)
+            out.append(FacePrediction(tuple(box.as_list()), scores[0][0], scores[0][1], scores,
+                                      bool(scores[0][1] < self.abstain_below), detected))
+        return out
+
+    def predict(self, image: ImageInput, detect: bool = True) -> list[FacePrediction]:
+        """Return one record per face found (empty list: no face); detect=False treats the image as one face."""
+        rgb = image_to_rgb(image)
+        boxes = self.find_faces(rgb, detect)
+        return self.records(self.probabilities(self.inputs(rgb, boxes, detect)), boxes, detected=detect)
+
+    def predict_file(self, path: str | Path, detect: bool = True) -> PhotoResult:
+        """Return the PhotoResult of one file; a file that cannot be used gives its reason in `error`."""
+        try:
+            rgb = image_to_rgb(Path(path))
+        except DecodeError as exc:
+            return PhotoResult(str(path), error=exc.reason)
+        boxes = self.find_faces(rgb, detect)
+        probs = self.probabilities(self.inputs(rgb, boxes, detect))
+        return PhotoResult(str(path), None, self.records(probs, boxes, detected=detect), (rgb.shape[1], rgb.shape[0]))
+
+    def predict_paths(self, paths: Iterable[str | Path], detect: bool = True,
+                      progress: bool = False) -> list[PhotoResult]:
+        """Return one PhotoResult per file (folders expanded to the files in them, sorted)."""
+        files = expand_inputs(paths)
+        return [self.predict_file(p, detect) for p in progress_bar(files, desc="photos", disable=not progress)]
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Return the files to predict on: each path as given, a folder replaced by its visible files, sorted."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")))
+        else:
+            out.append(p)  # a missing file stays: it gets "file not found" as its error
+    return out
+
+
+def results_table(results: list[PhotoResult]) -> pd.DataFrame:
+    """Return one row per face (or per photo without faces) for printing: photo, face, box, label, ..."""
+    rows = []
+    for r in results:
+        name = Path(r.path).name
+        if r.error:
+            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": f"error: {r.error}",
+                         "confidence": "", "next best": "", "abstained": ""})
+        elif not r.faces:
+            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": "no face found",
+                         "confidence": "", "next best": "", "abstained": ""})
+        for i, f in enumerate(r.faces, 1):
+            second = f"{f.scores[1][0]} {f.scores[1][1]:.2f}" if len(f.scores) > 1 else ""
+            rows.append({"photo": name, "face": i, "box [x, y, w, h]": str(list(f.box)), "label": f.label,
+                         "confidence": f"{f.confidence:.2f}", "next best": second,
+                         "abstained": "yes" if f.abstained else "no"})
+    return pd.DataFrame(rows, columns=["photo", "face", "box [x, y, w, h]", "label", "confidence", "next best",
+                                       "abstained"])
+
+
+def exit_status(results: list[PhotoResult]) -> int:
+    """Return the command's exit status: 0 when at least one input could be read, 1 when every one failed."""
+    return 0 if any(r.error is None for r in results) else 1
+
+
+def write_annotated(results: list[PhotoResult], out_dir: str | Path) -> list[Path]:
+    """Write each readable photo with its faces drawn as <out_dir>/<name>.annotated.jpg; return the paths."""
+    from ferlib.viz.photo_figures import draw_predictions
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for r in results:
+        if r.error:
+            continue
+        target = out_dir / f"{Path(r.path).stem}.annotated.jpg"
+        k = 1
+        while target in written:  # two inputs with the same name from different folders
+            k += 1
+            target = out_dir / f"{Path(r.path).stem}_{k}.annotated.jpg"
+        draw_predictions(image_to_rgb(Path(r.path)), r.faces).save(target, quality=90)
+        written.append(target)
+    return written

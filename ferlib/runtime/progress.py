@@ -1,0 +1,115 @@
+"""Where long work reports its progress, so that reports hold results and the terminal holds the rest.
+
+Under `run_all.sh` the environment variable ``FERLIB_PROGRESS_LOG`` names a file: progress bars, one line
+per training epoch, Python warnings and TensorFlow's C++ log lines are written there, and run_all.sh shows
+that file in the terminal while the notebook runs. The executed notebooks and their HTML reports then
+hold results only. Without the variable (JupyterLab, the command line) everything goes to stderr as usual.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+LOG_ENV = "FERLIB_PROGRESS_LOG"
+_open_logs: dict[str, TextIO] = {}
+
+
+def log_path() -> Path | None:
+    """Return the progress log file named by FERLIB_PROGRESS_LOG, or None when progress goes to stderr."""
+    value = os.environ.get(LOG_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def stream() -> TextIO:
+    """Return where progress is written: the progress log (appended, line-buffered) or stderr."""
+    path = log_path()
+    if path is None:
+        return sys.stderr
+    key = str(path)
+    if key not in _open_logs or _open_logs[key].closed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _open_logs[key] = open(path, "a", buffering=1, encoding="utf-8")
+    return _open_logs[key]
+
+
+def say(message: str) -> None:
+    """Write one progress line (not a result: results are returned, displayed or written as files)."""
+    print(message, file=stream(), flush=True)
+
+
+def bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", disable: bool = False,
+        unit: str = "it") -> Any:
+    """Return a tqdm progress bar writing to the progress stream (a plain text bar when that is a file)."""
+    to_file = log_path() is not None
+    return tqdm(iterable, total=total, desc=desc, disable=disable, unit=unit, file=stream(),
+                mininterval=5 if to_file else 0.5, dynamic_ncols=not to_file)
+
+
+def route_warnings() -> None:
+    """Send Python warnings and library log records to the progress log when there is one.
+
+    Called by the notebook helper under run_all.sh: warnings stay visible in the terminal and in the log,
+    not in the reports. Without a progress log nothing changes.
+    """
+    if log_path() is None:
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 (warnings' signature)
+        stream().write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    warnings.showwarning = show
+    handler = logging.StreamHandler(stream())
+    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    for name in ("absl", "tensorflow", "keras", "matplotlib", "papermill"):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+    try:  # absl keeps its own handler that writes to stderr
+        from absl import logging as absl_logging
+
+        absl_logging.get_absl_handler().python_handler.stream = stream()
+    except ImportError:
+        pass
+
+
+def epoch_logger(label: str, epochs: int) -> Any:
+    """Return a Keras callback that writes one line per epoch (and a batch bar) to the progress stream.
+
+    Keras' own verbose output would land in the notebook; with this the notebook keeps curves and a summary.
+    """
+    import keras
+
+    class EpochLogger(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self._bar = None
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._start = time.perf_counter()
+            steps = (self.params or {}).get("steps")
+            self._bar = bar(total=steps, desc=f"{label} epoch {epoch + 1}/{epochs}", unit="batch")
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if self._bar is not None:
+                self._bar.update(1)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+            shown = ", ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items()
+                              if k not in ("learning_rate", "epoch_seconds"))
+            say(f"{label} epoch {epoch + 1}/{epochs}: {shown} ({time.perf_counter() - self._start:.0f} s)")
+
+    return EpochLogger()

@@ -1,0 +1,96 @@
+"""Keep TensorFlow's start-up chatter out of notebooks and reports.
+
+TensorFlow prints C++ log lines while it loads (``WARNING: All log messages before absl::InitializeLog()``,
+``oneDNN custom operations are on``, CPU feature notes) straight to file descriptor 2, before
+``TF_CPP_MIN_LOG_LEVEL`` can act on them, and a Jupyter kernel shows fd 2 in the notebook. `install()`
+(called when ferlib is imported) sets the log level and wraps the first ``import tensorflow`` so that fd 2
+points at a temporary file while TensorFlow loads. Known start-up lines then go to the progress log (see
+`ferlib.runtime.progress`) or nowhere; anything else TensorFlow printed is passed on to stderr, so real errors
+still show.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|To enable the following instructions|"
+    r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|"
+    r"computation placer already registered|TF-TRT Warning|could not open file to read NUMA node|"
+    r"Could not find cuda drivers|cuda_executor|disabling MLIR crash reproducer|^\s*$"
+)
+
+
+def install() -> None:
+    """Quiet TensorFlow's C++ logs (level 2: errors only) and its start-up lines, once per process."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+@contextlib.contextmanager
+def captured_fd2() -> Iterator[None]:
+    """Point file descriptor 2 at a temporary file inside the block; then sort what was written there."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreters): nothing to do
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            _forward(tmp.read().decode("utf-8", errors="replace"))
+
+
+def _forward(text: str) -> None:
+    from ferlib.runtime import progress
+
+    noise = [line for line in text.splitlines() if NOISE.search(line)]
+    other = [line for line in text.splitlines() if not NOISE.search(line)]
+    if noise and progress.log_path() is not None:
+        progress.stream().write("\n".join(noise) + "\n")
+    if other:
+        sys.stderr.write("\n".join(other) + "\n")
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Run the real loader of `tensorflow` with fd 2 captured."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec):  # noqa: ANN001, ANN201 (importlib protocol)
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:  # noqa: ANN001
+        with captured_fd2():
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name: str):  # noqa: ANN204 (resource readers and the like go to the real loader)
+        return getattr(self._loader, name)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Find `tensorflow` as usual, but load it through `_QuietLoader`; then step aside."""
+
+    def find_spec(self, name: str, path=None, target=None):  # noqa: ANN001, ANN201 (importlib protocol)
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec

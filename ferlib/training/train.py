@@ -1,0 +1,442 @@
+"""Training an experiment: seeded, checkpointed every epoch, resumable, skipped when already done.
+
+Each run lives in ``<runs_dir>/<experiment>-<key>/`` where the key hashes the experiment's settings,
+the data fingerprint, the seed and the weights. Every phase writes ``phaseN/`` (last and best
+checkpoints, history.csv, a Keras ``BackupAndRestore`` folder while it runs). Rerunning resumes an
+interrupted phase, skips finished phases, and reuses a finished run unless ``force=True``.
+
+A phase that trains only the head of a frozen backbone without augmentation runs on cached pooled
+features (computed once), which gives the same result as training through the frozen backbone.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from ferlib.classes import NUM_CLASSES
+from ferlib.config import Experiment, Phase
+from ferlib.data.augment import build_augmentation
+from ferlib.data.manifest import class_weights
+from ferlib.data.pipeline import make_dataset
+from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
+from ferlib.runtime.progress import epoch_logger
+
+DONE_FILE = "done.json"
+EPOCH_CLOCK_FILE = "epoch_seconds.txt"
+
+
+@dataclass
+class TrainedRun:
+    """A trained model with its per-epoch history and where its files are."""
+
+    model: keras.Model
+    history: pd.DataFrame  # one row per epoch: epoch, phase, accuracy, loss, val_accuracy, val_loss
+    run_dir: Path
+    reused: bool  # True when a finished run was loaded instead of trained
+    wall_time_s: float  # training time (of the original run when reused)
+    best_epoch: int  # epoch (1-based, over all phases) of the kept model
+    kept_phase: int  # the phase whose best model was kept (1-based)
+    weights: str  # "imagenet", "random", "none (trained from scratch)" or a file
+    timings: dict  # seconds per phase, and for cached features the extraction time
+
+    def summary(self) -> str:
+        """Return the run in one line: epochs per phase, the kept epoch and its validation accuracy, wall time."""
+        per_phase = self.history.groupby("phase")["epoch"].count()
+        total = int(per_phase.sum())
+        epochs = " + ".join(str(int(n)) for n in per_phase) + (" (head + fine-tuning)" if len(per_phase) == 2 else "")
+        epochs += " epoch" if total == 1 else " epochs"
+        kept = self.history.loc[self.history["epoch"] == self.best_epoch, "val_accuracy"]
+        accuracy = f", validation accuracy {float(kept.iloc[0]):.1%}" if len(kept) else ""
+        minutes = self.wall_time_s / 60
+        time_text = f"{self.wall_time_s:.0f} s" if minutes < 2 else f"{minutes:.1f} min"
+        how = "reused a finished run, trained" if self.reused else "trained"
+        return (f"{how} {epochs} in {time_text}; kept epoch {self.best_epoch} (phase {self.kept_phase})"
+                f"{accuracy}")
+
+    @property
+    def phase_starts(self) -> list[int]:
+        """Return the first epoch of every phase after the first (for marking fine-tuning)."""
+        firsts = self.history.groupby("phase")["epoch"].min()
+        return [int(e) for p, e in firsts.items() if p > 1]
+
+
+def weights_label(experiment: Experiment, weights: str | None) -> str:
+    """Return how a run's network was initialised, as reports state it."""
+    if not is_transfer(experiment.backbone):
+        return "none (trained from scratch)"
+    return "random" if weights in (None, "random", "none") else str(weights)
+
+
+def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:
+    """Return the key that names a run: it changes with any setting, the data, the seed or the weights."""
+    text = json.dumps({"settings": experiment.settings(), "data": data_fingerprint, "seed": seed,
+                       "weights": weights}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def _best_so_far(log: Path, phase: Phase) -> float | None:
+    """Return the best monitored value logged by an interrupted phase, so resuming keeps the true best."""
+    if not log.exists() or log.stat().st_size == 0:
+        return None
+    values = pd.read_csv(log)[phase.monitor]
+    return float(values.max() if phase.maximizes else values.min()) if len(values) else None
+
+
+class LogLearningRate(keras.callbacks.Callback):
+    """Add the optimizer's learning rate and the epoch's wall time (training and validation) to the logs at the
+    end of each epoch, and so to history.csv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["epoch_seconds"] = round(time.perf_counter() - self.start, 3)
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Keep the training time of a phase's finished epochs in a file, summed over interrupted sessions."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.before, self.start = 0.0, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.before = float(self.path.read_text()) if self.path.exists() else 0.0
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.path.write_text(f"{self.before + time.perf_counter() - self.start:.2f}")
+
+
+def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
+    """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
+    zero over the phase's steps ("cosine")."""
+    if experiment.schedule == "constant":
+        return phase.learning_rate
+    if experiment.schedule != "cosine":
+        raise KeyError(f"unknown schedule {experiment.schedule!r}; known: constant, cosine")
+    total = max(1, phase.epochs * steps_per_epoch)
+    warmup = min(experiment.warmup_epochs * steps_per_epoch, total - 1)
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(phase.learning_rate, total)
+    return keras.optimizers.schedules.CosineDecay(phase.learning_rate / 10, total - warmup,
+                                                  warmup_target=phase.learning_rate, warmup_steps=warmup)
+
+
+def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) -> dict:
+    """Return the optimizer and loss of a phase (label smoothing needs one-hot labels, see `one_hot_labels`)."""
+    rate = learning_rate(experiment, phase, steps_per_epoch)
+    if experiment.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(rate)
+    elif experiment.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay)
+    else:  # Experiment checks its optimizer when it is made
+        raise ValueError(f"unknown optimizer {experiment.optimizer!r}")
+    if experiment.label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
+    else:
+        loss = "sparse_categorical_crossentropy"
+    return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
+
+
+def one_hot_labels(dataset):
+    """Return the dataset with its integer labels turned into one-hot vectors."""
+    import tensorflow as tf
+
+    return dataset.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
+    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
+    mode = "max" if phase.maximizes else "min"
+    callbacks: list[keras.callbacks.Callback] = [
+        LogLearningRate(),
+        EpochClock(phase_dir / EPOCH_CLOCK_FILE),
+        keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(phase_dir / "last.keras")),
+        keras.callbacks.ModelCheckpoint(
+            str(phase_dir / "best.keras"), monitor=phase.monitor, mode=mode, save_best_only=True,
+            initial_value_threshold=_best_so_far(phase_dir / "history.csv", phase),
+        ),
+        keras.callbacks.CSVLogger(str(phase_dir / "history.csv"), append=True),
+    ]
+    if phase.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=phase.monitor, mode=mode,
+                                                       patience=phase.early_stopping_patience))
+    return callbacks
+
+
+def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
+    """Return the joined per-epoch history of all phases, numbered from 1."""
+    frames = []
+    for i in range(n_phases):
+        log = run_dir / f"phase{i + 1}" / "history.csv"
+        if log.exists() and log.stat().st_size:
+            frame = pd.read_csv(log)
+            frame["phase"] = i + 1
+            frames.append(frame)
+    history = pd.concat(frames, ignore_index=True)
+    history["epoch"] = np.arange(1, len(history) + 1)
+    return history
+
+
+MULTI_GPU_ENV = "FERLIB_MULTI_GPU"  # run_all.sh --multi-gpu: one replica per visible GPU (MirroredStrategy)
+
+
+def distribution_strategy(multi_gpu: bool | None = None):
+    """Return MirroredStrategy over every GPU when several are visible and asked for (`multi_gpu`, default: the
+    FERLIB_MULTI_GPU switch), else the default strategy (one GPU, or the CPU).
+
+    One GPU is the default: these models are small for a T4, and with 2 CPU cores feeding the pipeline a second
+    replica mostly waits for data; `--multi-gpu` is there to measure and use both.
+    """
+    import os
+
+    import tensorflow as tf
+
+    if multi_gpu is None:
+        multi_gpu = os.environ.get(MULTI_GPU_ENV, "").strip().lower() in ("1", "true", "yes")
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if multi_gpu and len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+@contextlib.contextmanager
+def precision_policy(mixed: bool, require_gpu: bool = True):
+    """Use mixed_float16 inside the block when asked (and, unless `require_gpu` is False, a GPU is present);
+    restore the previous policy after. Output layers and augmentation stay float32 whatever the policy."""
+    import tensorflow as tf
+
+    previous = keras.config.dtype_policy()
+    use = mixed and (not require_gpu or bool(tf.config.list_physical_devices("GPU")))
+    if use:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield use
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def use_determinism(enabled: bool) -> None:
+    """Turn on TensorFlow's op determinism (process-wide, irreversible) when `enabled`."""
+    if enabled:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """Write a .npy file atomically (a temporary file, then a rename), so a crash leaves no truncated cache."""
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
+
+
+def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
+    """Return pooled backbone features of the images, computed once and stored in the phase folder."""
+    if path.exists():
+        try:
+            features = np.load(path)
+            if len(features) == len(images):
+                return features
+        except (OSError, ValueError, EOFError):
+            pass  # unreadable or from other images: computed again below
+    from ferlib.evaluation.evaluate import predict_probs
+
+    features = predict_probs(feature_extractor(model), images, batch_size).astype(np.float32)
+    _save_array(path, features)
+    return features
+
+
+@dataclass
+class FitJob:
+    """What every phase of one training run shares: data, experiment, and how to train."""
+
+    experiment: Experiment
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
+    seed: int
+    batch_size: int  # global: per-replica batch x replicas
+    class_weight: dict | None
+    augmentation: Any  # a Keras model built outside any strategy scope, or None
+    cache_features: bool = True
+    jit_compile: bool | str = "auto"
+    verbose: int = 2
+    steps_per_epoch: int | None = None  # None: every image once per epoch (a cap: memory and speed probes)
+
+
+def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -> dict:
+    """Train one phase (on cached features when possible); leave phaseN/best.keras; return timings."""
+    x_train, y_train, x_val, y_val = job.data
+    experiment, batch_size = job.experiment, job.batch_size
+    transfer = is_transfer(experiment.backbone)
+    if transfer:
+        set_trainable_from(model, phase.trainable_from)
+    head_only = transfer and phase.trainable_from is None
+    timings: dict[str, float] = {}
+    if head_only and job.cache_features and experiment.augmentation == "none":
+        start = time.perf_counter()
+        f_train = _cached_features(model, x_train, phase_dir / "features_train.npy", batch_size)
+        f_val = _cached_features(model, x_val, phase_dir / "features_val.npy", batch_size)
+        timings["feature_extraction_s"] = time.perf_counter() - start
+        trainee, train_ds = head_of(model), make_dataset(f_train, y_train, batch_size, training=True, seed=job.seed)
+        val_ds = make_dataset(f_val, y_val, batch_size, training=False)
+    else:
+        trainee = model
+        train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=job.seed,
+                                augmentation=job.augmentation)
+        val_ds = make_dataset(x_val, y_val, batch_size, training=False)
+    if experiment.label_smoothing:
+        train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
+    trainee.compile(**compile_options(experiment, phase, math.ceil(len(y_train) / batch_size)),
+                    jit_compile=job.jit_compile)
+    clock = phase_dir / EPOCH_CLOCK_FILE
+    before = float(clock.read_text()) if clock.exists() else 0.0  # epochs trained before an interruption
+    start = time.perf_counter()
+    callbacks = _callbacks(phase_dir, phase)
+    if job.verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
+        callbacks.append(epoch_logger(f"{experiment.key} {phase_dir.name}", phase.epochs))
+    trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=job.class_weight,
+                callbacks=callbacks, verbose=0, shuffle=False, steps_per_epoch=job.steps_per_epoch,
+                validation_steps=job.steps_per_epoch)
+    timings["fit_s"] = time.perf_counter() - start + before
+    if before:
+        timings["fit_s_before_resuming"] = before
+    if trainee is not model:  # best head checkpoint -> full model checkpoint
+        head_of(model).set_weights(keras.models.load_model(phase_dir / "best.keras").get_weights())
+        model.save(phase_dir / "best.keras")
+    return timings
+
+
+def compact_run(run_dir: Path, kept: str) -> None:
+    """Once a run's result is known, keep only what reuse needs: the kept model without optimizer state, the
+    histories and timings. Cached features, last-epoch checkpoints, backups and other phases' models go."""
+    for phase_dir in sorted(run_dir.glob("phase*")):
+        for name in ("last.keras", "features_train.npy", "features_val.npy"):
+            (phase_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(phase_dir / "backup", ignore_errors=True)
+        best = phase_dir / "best.keras"
+        if best.exists() and f"{phase_dir.name}/best.keras" != kept:
+            best.unlink()
+    kept_path = run_dir / kept
+    slim = keras.models.load_model(kept_path, compile=False)  # no optimizer: a third of the file for Adam
+    tmp = kept_path.with_name("best.tmp.keras")
+    slim.save(tmp)
+    tmp.replace(kept_path)
+
+
+def train_experiment(
+    experiment: Experiment,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    runs_dir: Path,
+    data_fingerprint: str,
+    seed: int = 42,
+    batch_size: int = 64,
+    weights: str | None = None,
+    mixed_precision: bool = False,
+    cache_features: bool = True,
+    jit_compile: bool | str = "auto",
+    force: bool = False,
+    verbose: int = 2,
+    *,
+    strategy: Any = None,
+    mixed_precision_without_gpu: bool = False,
+    deterministic: bool | None = None,
+    steps_per_epoch: int | None = None,
+) -> TrainedRun:
+    """Train (or resume, or reuse) an experiment; return the best model over its phases.
+
+    `batch_size` is per replica (the global batch grows with the replicas of `strategy`, default
+    `distribution_strategy()`); `mixed_precision` applies on a GPU, or anywhere with
+    `mixed_precision_without_gpu`; `deterministic` (default: the FERLIB_DETERMINISTIC switch) turns on op
+    determinism and single-threaded augmentation.
+    """
+    from ferlib.config import deterministic_run
+
+    label = weights_label(experiment, weights)
+    run_dir = Path(runs_dir) / f"{experiment.key}-{run_key(experiment, data_fingerprint, seed, label)}"
+    done = run_dir / DONE_FILE
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if done.exists():
+        info = json.loads(done.read_text())
+        model = keras.models.load_model(run_dir / info["model"])
+        return TrainedRun(model, _read_history(run_dir, len(experiment.phases)), run_dir, True, info["wall_time_s"],
+                          info["best_epoch"], info["kept_phase"], label, info["timings"])
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "settings.json").write_text(json.dumps(
+        {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed, "weights": label}, indent=2))
+    use_determinism(deterministic_run() if deterministic is None else deterministic)
+    keras.utils.set_random_seed(seed)
+    strategy = strategy or distribution_strategy()
+    # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
+    augmentation = build_augmentation(experiment.augmentation, seed)
+    job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
+                 class_weights(y_train) if experiment.class_weights else None, augmentation, cache_features,
+                 jit_compile, verbose, steps_per_epoch)
+    timings: dict[str, dict] = {}
+    earlier = 0.0  # training time spent in earlier, interrupted sessions (counted in wall_time_s)
+    start = time.perf_counter()
+    with precision_policy(mixed_precision, require_gpu=not mixed_precision_without_gpu), strategy.scope():
+        model = build_model(experiment, weights, seed=seed)
+        for i, phase in enumerate(experiment.phases):
+            phase_dir = run_dir / f"phase{i + 1}"
+            phase_dir.mkdir(exist_ok=True)
+            if (phase_dir / DONE_FILE).exists():  # finished before an interruption: continue from its best
+                timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
+                earlier += (sum(timings[phase_dir.name].values())
+                            - timings[phase_dir.name].get("fit_s_before_resuming", 0))
+            else:
+                timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, job)
+                (phase_dir / DONE_FILE).write_text(json.dumps(timings[phase_dir.name]))
+                earlier += timings[phase_dir.name].get("fit_s_before_resuming", 0.0)
+            model = keras.models.load_model(phase_dir / "best.keras")
+    wall = time.perf_counter() - start + earlier
+    history = _read_history(run_dir, len(experiment.phases))
+    best_epoch, kept_phase = _best_epoch(history, experiment)
+    kept = f"phase{kept_phase}/best.keras"
+    if kept_phase != len(experiment.phases):
+        model = keras.models.load_model(run_dir / kept)
+    tmp = done.with_name(done.name + ".tmp")
+    tmp.write_text(json.dumps({"model": kept, "wall_time_s": wall, "best_epoch": best_epoch,
+                               "kept_phase": kept_phase, "timings": timings}))
+    tmp.replace(done)
+    compact_run(run_dir, kept)  # after done.json: an interrupted clean-up still leaves a reusable run
+    return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings)
+
+
+def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
+    """Return (epoch, phase) of the kept model: each phase's best by its monitor, then the phase with
+    the higher validation accuracy at that epoch (the study keeps the better of its two phases)."""
+    best: tuple[float, int, int] | None = None
+    for p, phase in enumerate(experiment.phases, start=1):
+        rows = history[history["phase"] == p]
+        if rows.empty:
+            continue
+        idx = rows[phase.monitor].idxmax() if phase.maximizes else rows[phase.monitor].idxmin()
+        acc = float(history.loc[idx, "val_accuracy"])
+        if best is None or acc > best[0]:
+            best = (acc, int(history.loc[idx, "epoch"]), p)
+    if best is None:
+        raise RuntimeError("no epochs were logged: the run's history.csv files are empty")
+    return best[1], best[2]

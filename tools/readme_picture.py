@@ -1,0 +1,66 @@
+"""Draw docs/overview.png, the README's picture: a generated photo with its faces found and classified by a
+saved model, beside that model's confusion matrix on its external test set (from its result file).
+
+    .venv/bin/python tools/readme_picture.py MODEL.keras RESULT.json [docs/overview.png]
+
+The photo is generated (synthetic faces on a background): real photos and FER-2013 images are third-party
+data and are never committed. The confusion matrix is an aggregate result, which may be.
+"""
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ferlib import EmotionClassifier  # noqa: E402
+from ferlib.classes import CLASS_NAMES  # noqa: E402
+from ferlib.data.decode import read_image  # noqa: E402
+from ferlib.photos.synthetic_photos import write_synthetic_photos  # noqa: E402
+from ferlib.viz.photo_figures import draw_predictions  # noqa: E402
+
+
+def main(model: Path, result: Path, out: Path) -> Path:
+    """Write the picture and return its path."""
+    clf = EmotionClassifier.load(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        faces = write_synthetic_photos(tmp, n_photos=6, seed=3, max_faces=4)
+        name = faces.groupby("file").size().idxmax()  # the photo with the most faces
+        photo = Path(tmp) / "photos" / name
+        drawn = draw_predictions(read_image(photo)[0], clf.predict(photo))
+    scores = json.loads(result.read_text())
+    external = scores["external"]
+    confusion = np.asarray(external["confusion"], dtype=float)
+    confusion = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.35, 1]})
+    left.imshow(drawn)
+    left.axis("off")
+    left.set_title("faces found and classified (a generated photo)", fontsize=11)
+    sns.heatmap(confusion, annot=True, fmt=".2f", cmap="Blues", cbar=False, ax=right, vmin=0, vmax=1,
+                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
+    right.set(xlabel="predicted", ylabel="true")
+    right.set_title(f"{clf.card.get('name', model.stem)} on FER-2013 test: {external['accuracy']:.1%} "
+                    f"(n = {external['n']:,})", fontsize=11)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE, colors=128).save(out, optimize=True)
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        print(__doc__)
+        raise SystemExit(2)
+    target = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(__file__).resolve().parents[1] / "docs" / "overview.png"
+    print(f"wrote {main(Path(sys.argv[1]), Path(sys.argv[2]), target)}")
