@@ -244,3 +244,6 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     assert loaded.card["tta"] == report["test_time_mode"] and loaded.card["experiment"]["key"] == "C1"
     kept = report["test_time_mode"]["mode"]
     assert loaded.card["metrics"]["accuracy"] == report["validation"][kept]["accuracy"]  # as the card's mode scores
+    calibration = loaded.card["calibration"]  # fitted on the validation predictions in the kept mode
+    assert calibration["fitted_on"] == "validation split" and calibration["temperature"] > 0
+    assert calibration["accuracy"] == pytest.approx(loaded.card["metrics"]["accuracy"])

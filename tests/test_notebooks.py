@@ -145,6 +145,7 @@ def test_notebook_specific_outputs(smoke_run):
     assert champion["n_overlapping"] > 0
     card = json.loads((out / "models" / "smoke" / "cpu_champion.json").read_text())
     assert card["weights"] == "none (trained from scratch)" and card["experiment"]["tta_flip"] is True
+    assert card["calibration"]["fitted_on"] == "validation split"  # C1 abstains like V13 does
     c1 = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())
     scores, validation = c1["external_scores"], c1["validation_scores"]
     assert set(scores) == set(validation) == {"plain", "flip_tta", "crops_flip_tta"} and scores["flip_tta"]["n"] > 0

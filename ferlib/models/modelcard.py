@@ -67,6 +67,22 @@ def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any]
     return path
 
 
+def save_calibrated(model: keras.Model, path: Path, validation: Any, *, tta: dict[str, Any] | None = None,
+                    **card: Any) -> dict[str, Any]:
+    """Save a champion (V13 or C1) the one way: the model with its card, the test-time mode it was scored in
+    (`tta`), and a temperature and abstention threshold fitted on its validation predictions (`validation`: an
+    Evaluation in that mode, with probs and y_true). Return the card's calibration entry.
+
+    `card` holds save_with_card's fields (experiment, weights, data, metrics, provenance).
+    """
+    from ferlib.evaluation.calibration import fit_calibration
+
+    save_with_card(model, path, **card)
+    calibration = fit_calibration(validation.probs, validation.y_true)
+    update_card(path, calibration=calibration, **({"tta": tta} if tta else {}))
+    return calibration
+
+
 def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
     """Return (flip, shift): the test-time averaging a card asks for (its "tta" entry, else the
     experiment's tta_flip; see `ferlib.evaluation.evaluate.tta_views`)."""

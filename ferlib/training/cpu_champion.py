@@ -168,23 +168,16 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     return ChampionOutcome(outcome, validation, ext_evals, result, path)
 
 
-def champion_model_path(settings: RunSettings) -> Path:
-    """Return where the trained champion is saved: <output_dir>/models/<profile>/cpu_champion.keras."""
-    return settings.model_path(CHAMPION_KEY)
-
-
 def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: InternalData) -> Path:
-    """Save the trained champion with its model card (validation metrics in the kept test-time mode, that
-    mode, provenance); return the path."""
+    """Save the trained champion with its model card (validation metrics in the kept test-time mode, that mode,
+    provenance) and its calibration, fitted on the validation split in that mode; return the path."""
     from ferlib.models import modelcard
 
-    run = champ.outcome.run
-    champ.model_file = modelcard.save_with_card(run.model, champion_model_path(settings),
-                                                experiment=champ.experiment.settings(), weights=run.weights,
-                                                data=internal.describe(),
-                                                metrics=champ.validation[champ.result["tta"]["mode"]].to_dict(),
-                                                provenance=champ.outcome.result["provenance"])
-    modelcard.update_card(champ.model_file, tta=champ.result["tta"])  # predict averages the same views
+    run, mode = champ.outcome.run, champ.result["tta"]["mode"]
+    champ.model_file = settings.model_path(CHAMPION_KEY)
+    modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
+                              experiment=champ.experiment.settings(), weights=run.weights, data=internal.describe(),
+                              metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
     return champ.model_file
 
 

@@ -1,0 +1,88 @@
+"""What notebook 09 computes from a folder of photos: detection recall, the faces worth explaining, its result.
+
+The notebook shows; these functions decide: which annotated boxes a detector is scored against, which faces
+Grad-CAM explains (the least and the most confident), and the result file's content.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferlib.data.decode import read_image
+from ferlib.photos import faces
+from ferlib.photos.predict import EmotionClassifier, PhotoResult
+
+IOU = 0.3  # a detection matches an annotated face at this intersection over union or more
+
+
+def detection_scores(photos: Path, photo_results: list[PhotoResult], truth: pd.DataFrame | None,
+                     detector: Any) -> dict[str, dict[str, Any]]:
+    """Return recall and unmatched detections against every set of known boxes the photos have: the generated
+    photos' own boxes (`truth`), and dlib annotations in ``<photos>/annotations`` (the ``dlib_*`` photos)."""
+    scores: dict[str, dict[str, Any]] = {}
+    if truth is not None:
+        boxes = {f: [faces.Box(r.x, r.y, r.w, r.h) for r in g.itertuples()] for f, g in truth.groupby("file")}
+        for r in photo_results:  # photos without a face are scored too: any detection there is unmatched
+            boxes.setdefault(Path(r.path).name, [])
+        scores["generated"] = faces.detection_recall(photos, boxes, IOU, detector).to_dict()
+    if (photos / "annotations").is_dir():
+        dlib = faces.read_dlib_annotations(photos / "annotations", prefix="dlib_")
+        scores["dlib annotations"] = faces.detection_recall(photos, dlib, IOU, detector).to_dict()
+    return scores
+
+
+def confidence_extremes(clf: EmotionClassifier, photo_results: list[PhotoResult], k: int = 4
+                        ) -> tuple[np.ndarray, list[str]] | None:
+    """Return the model inputs of the k least and the k most confident faces and their titles ("label conf",
+    "?" when abstained), or None when no face was found."""
+    crops, records = [], []
+    for r in photo_results:
+        if r.error is None and r.faces:
+            crops.append(clf.inputs(read_image(r.path)[0], [faces.Box(*f.box) for f in r.faces]))
+            records += list(r.faces)
+    if not records:
+        return None
+    order = np.argsort([f.confidence for f in records])
+    chosen = list(dict.fromkeys([*order[:k], *order[-k:]]))
+    titles = [f"{records[i].label} {records[i].confidence:.2f}" + (" ?" if records[i].abstained else "")
+              for i in chosen]
+    return np.concatenate(crops)[chosen], titles
+
+
+def photos_fingerprint(photo_results: list[PhotoResult]) -> str:
+    """Return a short digest of the photos' names and content, in name order."""
+    digest = hashlib.sha1()
+    for r in sorted(photo_results, key=lambda r: r.path):
+        path = Path(r.path)
+        digest.update(path.name.encode() + (path.read_bytes() if path.is_file() else b""))
+    return digest.hexdigest()[:12]
+
+
+def photo_summary(photo_results: list[PhotoResult]) -> dict[str, Any]:
+    """Return the photos part of the result: files, read, faces, abstentions, errors and every prediction."""
+    return {"files": len(photo_results), "read": sum(r.error is None for r in photo_results),
+            "faces": sum(len(r.faces) for r in photo_results),
+            "abstained": sum(f.abstained for r in photo_results for f in r.faces),
+            "errors": {Path(r.path).name: r.error for r in photo_results if r.error},
+            "predictions": [r.to_dict() for r in photo_results]}
+
+
+def findings_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Return notebook 09's findings, one row per measured number, from its result file."""
+    photos = result["photos"]
+    rows = [{"metric": "faces found in the photos", "value": photos["faces"], "note": f"{photos['read']} photos read"}]
+    for name, d in result["detection"].items():
+        rows.append({"metric": f"detection recall at IoU {IOU} ({name})", "value": round(d["recall"], 3),
+                     "note": f"{d['found']} of {d['faces']} boxes; {d['unmatched_detections']} unmatched detections"})
+    for setting, r in result["ood"]["settings"].items():
+        rows.append({"metric": f"OOD accuracy / ECE, {setting}", "value": f"{r['accuracy']:.3f} / {r['ece']:.3f}",
+                     "note": f"n = {r['n']}"})
+    ab = result["ood"]["abstention"]
+    rows.append({"metric": f"abstain below {ab['threshold']:.2f}: coverage / accuracy kept",
+                 "value": f"{ab['coverage']:.3f} / {ab['accuracy_kept']:.3f}" if ab["accuracy_kept"] is not None
+                 else "abstains on all", "note": "threshold chosen on the validation split (notebook 05)"})
+    return pd.DataFrame(rows).set_index("metric")
