@@ -116,7 +116,8 @@ def _bench(args: argparse.Namespace) -> int:
 
         report = gpu_check.run_check(args.data, args.output_dir or PROJECT_ROOT / "outputs" / "gpu_check",
                                      n_images=args.images if args.images != 512 else 2048, epochs=args.check_epochs,
-                                     profile=args.profile, image_size=args.check_size)
+                                     profile=args.profile, image_size=args.check_size,
+                                     keys=tuple(args.check_experiments.split(",")))
         paths = gpu_check.write_report(report, (args.json.parent if args.json else PROJECT_ROOT / "outputs" / "bench"))
         print(gpu_check.markdown(report))
         print("wrote " + " and ".join(str(p) for p in paths))
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                             "memory: peak memory of one experiment (--experiment, --profile) at the study's data size")
     bench.add_argument("--check-epochs", type=int, default=3, help="gpu-check: epochs per phase (the first compiles)")
     bench.add_argument("--check-size", type=int, default=None, help="gpu-check: input size (default: the profile's)")
+    bench.add_argument("--check-experiments", default="V4,V8,V7,V13",
+                       help="gpu-check: experiments to time (default V4,V8,V7,V13; V1 and C1 time the CNNs)")
     bench.add_argument("--output-dir", type=Path, default=None, help="gpu-check: folder for its runs and cache")
     bench.add_argument("--parts", default=",".join(PARTS), help=f"bench all: which parts ({', '.join(PARTS)})")
     bench.add_argument("--model", type=Path, default=PROJECT_ROOT / "outputs" / "models" / "cpu" / "cpu_champion.keras",

@@ -231,6 +231,7 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
     weights = weights or chosen.weights
     selected = [name for name in CATALOG
                 if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
+    selected.sort(key=lambda name: name.startswith("08_"))  # as run_all.sh runs them: the summary last
     if gpu:
         if gpu_measurements.is_file():
             measured = json.loads(gpu_measurements.read_text())
