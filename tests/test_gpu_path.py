@@ -131,14 +131,21 @@ def test_full_profile_refuses_a_cpu_and_missing_data_with_clear_messages(tmp_pat
 
 
 def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
-    from ferlib.plan import kaggle_requirements
+    from ferlib.plan import PlanError, kaggle_requirements
 
     common = tmp_path / "common.txt"
-    common.write_text("keras==3.15.1\nnumpy==2.4.6\nseaborn==0.13.2\npapermill==2.7.0\n# a comment\n")
-    missing, constraints = kaggle_requirements(common, {"tensorflow": "2.18.0", "keras": "3.8.0", "numpy": "1.26.4",
-                                                        "pandas": "2.2.3", "seaborn": "0.12.2"})
-    assert missing == ["papermill==2.7.0"]  # keras and numpy are Kaggle's; seaborn is already there
-    assert constraints == ["tensorflow==2.18.0", "keras==3.8.0", "numpy==1.26.4", "pandas==2.2.3"]
+    common.write_text("keras==3.15.1\nnumpy==2.4.6\nseaborn==0.13.2\npapermill==2.7.0\nscikit_learn==1.9.1\n"
+                      "# a comment\n")
+    kaggle = {"tensorflow": "2.18.0", "keras": "3.10.0", "numpy": "2.1.3", "pandas": "2.2.3", "seaborn": "0.13.2",
+              "scikit-learn": "1.2.2"}
+    missing, constraints = kaggle_requirements(common, kaggle)
+    # keras and numpy are Kaggle's; seaborn is recent enough; papermill is missing; scikit-learn is too old
+    assert missing == ["papermill==2.7.0", "scikit_learn==1.9.1"]
+    assert constraints == ["tensorflow==2.18.0", "keras==3.10.0", "numpy==2.1.3", "pandas==2.2.3"]
+    with pytest.raises(PlanError, match=r"keras 3.8.0; this project needs keras >= 3.9"):
+        kaggle_requirements(common, kaggle | {"keras": "3.8.0"})  # no RandomErasing: C1 could not train
+    with pytest.raises(PlanError, match="tensorflow missing"):
+        kaggle_requirements(common, {k: v for k, v in kaggle.items() if k != "tensorflow"})
 
 
 def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
@@ -175,8 +182,10 @@ def test_gpu_throughput_helpers():
     assert gpu_check.spec_ratio_to_t4("NVIDIA H200") == pytest.approx(989 / 65)
     assert gpu_check.spec_ratio_to_t4("Tesla T4") == 1 and gpu_check.spec_ratio_to_t4("Mystery GPU") is None
     table = gpu_check.speeds_at_48px({"V13": {"backbone": "resnet50v2", "image_size": 96, "phases": [
-        {"kind": "cached_head", "images_per_s": 1000.0}, {"kind": "finetune", "images_per_s": 100.0}]}})
-    assert table["resnet50v2"]["train"] == 400.0 and table["resnet50v2"]["infer"] == 4000.0
+        {"kind": "cached_head", "images_per_s": 50000.0}, {"kind": "finetune", "images_per_s": 100.0}],
+        "inference_images_per_s": 300.0}})
+    # the cached head's speed (pooled features, no backbone) is left out; inference comes from the feature cache
+    assert table["resnet50v2"]["train"] == 400.0 and table["resnet50v2"]["infer"] == 1200.0
     assert table["mobilenetv2"]["train"] > 0  # not measured: scaled like the measured backbone
 
 

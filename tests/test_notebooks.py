@@ -96,7 +96,7 @@ def test_reports_show_every_figure_and_no_noise(name, smoke_run):
 
 @pytest.mark.notebook
 def test_optional_figures_are_drawn_for_generated_data(smoke_run):
-    for name in ("01_eda", "07_leakage_audit"):
+    for name in ("01_eda", "07_leakage_audit", "09_real_photos"):
         drawn = {p.stem for p in (smoke_run["out"] / "figures" / name).glob("*.png")}
         assert set(CATALOG[name].optional_figures) & drawn, name
 

@@ -136,3 +136,23 @@ def test_phases_and_profiles_are_checked_when_made():
         dataclasses.replace(PROFILES["cpu"], weights="imagenet21k")
     with pytest.raises(ValueError, match="batch_size must be above 0"):
         dataclasses.replace(PROFILES["cpu"], batch_size=0)
+
+
+def test_a_kill_between_fit_and_the_phase_mark_resumes_without_training_again(tmp_path, monkeypatch):
+    x, y = tiny_data()
+    exp = tiny_experiment(epochs=2)
+    real = train._write_json
+
+    def killed(path, payload):  # the process dies right after fit, before the phase's done.json
+        if path.name == train.DONE_FILE and path.parent.name == "phase1":
+            raise KeyboardInterrupt("killed")
+        real(path, payload)
+
+    monkeypatch.setattr(train, "_write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
+    monkeypatch.setattr(train, "_write_json", real)
+    monkeypatch.setattr(train, "_fit_phase", lambda *a, **k: pytest.fail("the finished phase was trained again"))
+    resumed = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
+    assert resumed.history["epoch"].tolist() == [1, 2]  # no epoch logged twice
+    assert resumed.wall_time_s > 0

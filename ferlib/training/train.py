@@ -279,6 +279,7 @@ class FitJob:
     jit_compile: bool | str = "auto"
     verbose: int = 2
     steps_per_epoch: int | None = None  # None: every image once per epoch (a cap: memory and speed probes)
+    deterministic: bool = False  # augmentation on one thread, so its random draws reach batches in order
 
 
 def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -> dict:
@@ -300,7 +301,7 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
     else:
         trainee = model
         train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=job.seed,
-                                augmentation=job.augmentation)
+                                augmentation=job.augmentation, deterministic=job.deterministic)
         val_ds = make_dataset(x_val, y_val, batch_size, training=False)
     if experiment.label_smoothing:
         train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
@@ -318,10 +319,37 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
     timings["fit_s"] = time.perf_counter() - start + before
     if before:
         timings["fit_s_before_resuming"] = before
-    if trainee is not model:  # best head checkpoint -> full model checkpoint
-        head_of(model).set_weights(keras.models.load_model(phase_dir / "best.keras").get_weights())
-        model.save(phase_dir / "best.keras")
+    _full_model_checkpoint(model, phase_dir)
     return timings
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    """Save a model atomically (a temporary file, then a rename): a kill never leaves half a checkpoint."""
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def _full_model_checkpoint(model: keras.Model, phase_dir: Path) -> None:
+    """Turn a head-only best checkpoint (trained on cached features) into the full model's checkpoint."""
+    best = keras.models.load_model(phase_dir / "best.keras")
+    if len(best.input_shape) == 2:  # (batch, features): the head alone
+        head_of(model).set_weights(best.get_weights())
+        _save_model(model, phase_dir / "best.keras")
+
+
+def _fit_finished_unmarked(phase_dir: Path) -> bool:
+    """Return True when a phase's fit ended (Keras removed its backup; epochs were logged; a best checkpoint
+    exists) but the process stopped before the phase was marked done."""
+    history = phase_dir / "history.csv"
+    return (history.exists() and history.stat().st_size > 0 and not (phase_dir / "backup").exists()
+            and (phase_dir / "best.keras").exists())
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(path)
 
 
 def compact_run(run_dir: Path, kept: str) -> None:
@@ -386,14 +414,15 @@ def train_experiment(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(
         {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed, "weights": label}, indent=2))
-    use_determinism(deterministic_run() if deterministic is None else deterministic)
+    deterministic = deterministic_run() if deterministic is None else deterministic
+    use_determinism(deterministic)
     keras.utils.set_random_seed(seed)
     strategy = strategy or distribution_strategy()
     # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
     augmentation = build_augmentation(experiment.augmentation, seed)
     job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
                  class_weights(y_train) if experiment.class_weights else None, augmentation, cache_features,
-                 jit_compile, verbose, steps_per_epoch)
+                 jit_compile, verbose, steps_per_epoch, deterministic)
     timings: dict[str, dict] = {}
     earlier = 0.0  # training time spent in earlier, interrupted sessions (counted in wall_time_s)
     start = time.perf_counter()
@@ -406,9 +435,15 @@ def train_experiment(
                 timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
                 earlier += (sum(timings[phase_dir.name].values())
                             - timings[phase_dir.name].get("fit_s_before_resuming", 0))
+            elif _fit_finished_unmarked(phase_dir):  # killed between the end of fit and the mark: finish the mark
+                _full_model_checkpoint(model, phase_dir)
+                clock = phase_dir / EPOCH_CLOCK_FILE
+                timings[phase_dir.name] = {"fit_s": float(clock.read_text()) if clock.exists() else 0.0}
+                _write_json(phase_dir / DONE_FILE, timings[phase_dir.name])
+                earlier += timings[phase_dir.name]["fit_s"]
             else:
                 timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, job)
-                (phase_dir / DONE_FILE).write_text(json.dumps(timings[phase_dir.name]))
+                _write_json(phase_dir / DONE_FILE, timings[phase_dir.name])
                 earlier += timings[phase_dir.name].get("fit_s_before_resuming", 0.0)
             model = keras.models.load_model(phase_dir / "best.keras")
     wall = time.perf_counter() - start + earlier
