@@ -10,7 +10,6 @@ features (computed once), which gives the same result as training through the fr
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -31,9 +30,16 @@ from ferlib.data.manifest import class_weights
 from ferlib.data.pipeline import make_dataset
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime.progress import epoch_logger
+from ferlib.training.callbacks import EPOCH_CLOCK_FILE, EpochClock, LogLearningRate  # noqa: F401 (re-exported)
+from ferlib.training.callbacks import phase_callbacks as _callbacks
+from ferlib.training.devices import (  # noqa: F401 (re-exported)
+    MULTI_GPU_ENV,
+    distribution_strategy,
+    precision_policy,
+    use_determinism,
+)
 
 DONE_FILE = "done.json"
-EPOCH_CLOCK_FILE = "epoch_seconds.txt"
 
 
 @dataclass
@@ -85,47 +91,6 @@ def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: s
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
-def _best_so_far(log: Path, phase: Phase) -> float | None:
-    """Return the best monitored value logged by an interrupted phase, so resuming keeps the true best."""
-    if not log.exists() or log.stat().st_size == 0:
-        return None
-    values = pd.read_csv(log)[phase.monitor]
-    return float(values.max() if phase.maximizes else values.min()) if len(values) else None
-
-
-class LogLearningRate(keras.callbacks.Callback):
-    """Add the optimizer's learning rate and the epoch's wall time (training and validation) to the logs at the
-    end of each epoch, and so to history.csv."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            logs["epoch_seconds"] = round(time.perf_counter() - self.start, 3)
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Keep the training time of a phase's finished epochs in a file, summed over interrupted sessions."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = Path(path)
-        self.before, self.start = 0.0, 0.0
-
-    def on_train_begin(self, logs=None):
-        self.before = float(self.path.read_text()) if self.path.exists() else 0.0
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.path.write_text(f"{self.before + time.perf_counter() - self.start:.2f}")
-
-
 def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
     """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
     zero over the phase's steps ("cosine")."""
@@ -164,26 +129,6 @@ def one_hot_labels(dataset):
     return dataset.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
-    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
-    mode = "max" if phase.maximizes else "min"
-    callbacks: list[keras.callbacks.Callback] = [
-        LogLearningRate(),
-        EpochClock(phase_dir / EPOCH_CLOCK_FILE),
-        keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(phase_dir / "last.keras")),
-        keras.callbacks.ModelCheckpoint(
-            str(phase_dir / "best.keras"), monitor=phase.monitor, mode=mode, save_best_only=True,
-            initial_value_threshold=_best_so_far(phase_dir / "history.csv", phase),
-        ),
-        keras.callbacks.CSVLogger(str(phase_dir / "history.csv"), append=True),
-    ]
-    if phase.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=phase.monitor, mode=mode,
-                                                       patience=phase.early_stopping_patience))
-    return callbacks
-
-
 def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
     """Return the joined per-epoch history of all phases, numbered from 1."""
     frames = []
@@ -196,50 +141,6 @@ def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
     history = pd.concat(frames, ignore_index=True)
     history["epoch"] = np.arange(1, len(history) + 1)
     return history
-
-
-MULTI_GPU_ENV = "FERLIB_MULTI_GPU"  # run_all.sh --multi-gpu: one replica per visible GPU (MirroredStrategy)
-
-
-def distribution_strategy(multi_gpu: bool | None = None):
-    """Return MirroredStrategy over every GPU when several are visible and asked for (`multi_gpu`, default: the
-    FERLIB_MULTI_GPU switch), else the default strategy (one GPU, or the CPU).
-
-    One GPU is the default: these models are small for a T4, and with 2 CPU cores feeding the pipeline a second
-    replica mostly waits for data; `--multi-gpu` is there to measure and use both.
-    """
-    import os
-
-    import tensorflow as tf
-
-    if multi_gpu is None:
-        multi_gpu = os.environ.get(MULTI_GPU_ENV, "").strip().lower() in ("1", "true", "yes")
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if multi_gpu and len(gpus) > 1 else tf.distribute.get_strategy()
-
-
-@contextlib.contextmanager
-def precision_policy(mixed: bool, require_gpu: bool = True):
-    """Use mixed_float16 inside the block when asked (and, unless `require_gpu` is False, a GPU is present);
-    restore the previous policy after. Output layers and augmentation stay float32 whatever the policy."""
-    import tensorflow as tf
-
-    previous = keras.config.dtype_policy()
-    use = mixed and (not require_gpu or bool(tf.config.list_physical_devices("GPU")))
-    if use:
-        keras.config.set_dtype_policy("mixed_float16")
-    try:
-        yield use
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def use_determinism(enabled: bool) -> None:
-    """Turn on TensorFlow's op determinism (process-wide, irreversible) when `enabled`."""
-    if enabled:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
