@@ -86,15 +86,20 @@ def average_over_views(predict: Callable[[np.ndarray], np.ndarray], images: np.n
 
 def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: bool = False,
                   tta_shift: int = 0) -> np.ndarray:
-    """Return class probabilities (n, 5) for uint8 images, in input order; with `tta_flip` and/or
-    `tta_shift`, the mean over the views of `tta_views` (flip alone: the image and its mirror image)."""
-    import tensorflow as tf
+    """Return the model's outputs for uint8 images, in input order: class probabilities (n, 5) as float64, or
+    any wider output (pooled backbone features) as float32. With `tta_flip` and/or `tta_shift`, the mean over
+    the views of `tta_views` (flip alone: the image and its mirror image).
+
+    Batches are gathered from the array (`make_dataset`), so predicting never copies the images.
+    """
+    from ferlib.data.pipeline import make_dataset
 
     def predict(x: np.ndarray) -> np.ndarray:
-        ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-        return np.asarray(model.predict(ds, verbose=0), dtype=np.float64)
+        ds = make_dataset(x, np.zeros(len(x), dtype=np.int64), batch_size, training=False)
+        return np.asarray(model.predict(ds.map(lambda image, _: image), verbose=0), dtype=np.float32)
 
-    return average_over_views(predict, images, tta_flip, tta_shift)
+    out = average_over_views(predict, images, tta_flip, tta_shift)
+    return out.astype(np.float64) if out.shape[-1] == NUM_CLASSES else out
 
 
 def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64,
