@@ -143,7 +143,11 @@ if [[ "$MODE" == tests ]]; then
   log "checking the code with ruff (lint and import order)"
   "$VENV/bin/python" -m ruff check . || { log "ruff found problems (listed above)"; exit 1; }
   log "running tests"
-  exec "$VENV/bin/python" -m pytest ${PASS_ARGS[@]+"${PASS_ARGS[@]}"}
+  # two workers (pytest-xdist), each taking whole test files, so a module's notebook run happens once;
+  # the notebook runs are mostly single-threaded, so two overlap well even on two cores. -n 0 turns it off.
+  WORKERS=(-n "${FERLIB_TEST_WORKERS:-2}")
+  for a in ${PASS_ARGS[@]+"${PASS_ARGS[@]}"}; do [[ "$a" == -n* || "$a" == --numprocesses* ]] && WORKERS=(); done
+  exec "$VENV/bin/python" -m pytest "${WORKERS[@]}" ${PASS_ARGS[@]+"${PASS_ARGS[@]}"}
 fi
 if [[ "$MODE" == bench ]]; then
   # a benchmark-only extra, not a dependency: --no-deps keeps the pinned environment as it is

@@ -33,10 +33,13 @@ def main(model: Path, result: Path, out: Path) -> Path:
     """Write the picture and return its path."""
     clf = EmotionClassifier.load(model)
     with tempfile.TemporaryDirectory() as tmp:
-        faces = write_synthetic_photos(tmp, n_photos=6, seed=3, max_faces=4)
-        name = faces.groupby("file").size().idxmax()  # the photo with the most faces
-        photo = Path(tmp) / "photos" / name
-        drawn = draw_predictions(read_image(photo)[0], clf.predict(photo))
+        faces = write_synthetic_photos(tmp, n_photos=8, seed=3, max_faces=4)
+        placed = faces.groupby("file").size()
+        found = {name: clf.predict(Path(tmp) / "photos" / name) for name in placed.index}
+        # the photo with the most faces, among those where the detector found every face placed
+        complete = [name for name in placed.index if len(found[name]) == placed[name]] or list(placed.index)
+        name = max(complete, key=lambda n: (len(found[n]), n))
+        drawn = draw_predictions(read_image(Path(tmp) / "photos" / name)[0], found[name])
     scores = json.loads(result.read_text())
     external = scores["external"]
     confusion = np.asarray(external["confusion"], dtype=float)
@@ -48,11 +51,11 @@ def main(model: Path, result: Path, out: Path) -> Path:
     sns.heatmap(confusion, annot=True, fmt=".2f", cmap="Blues", cbar=False, ax=right, vmin=0, vmax=1,
                 xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
     right.set(xlabel="predicted", ylabel="true")
-    right.set_title(f"{clf.card.get('name', model.stem)} on FER-2013 test: {external['accuracy']:.1%} "
+    right.set_title(f"{scores.get('experiment', model.stem)} on FER-2013 test: {external['accuracy']:.1%} "
                     f"(n = {external['n']:,})", fontsize=11)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=72)
+    fig.savefig(buffer, format="png", dpi=80)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE, colors=128).save(out, optimize=True)
     return out
