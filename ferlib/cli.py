@@ -164,8 +164,18 @@ def _predict(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
+    for line in predict.describe_inputs(args.photos):
+        print(line, file=sys.stderr)
+    if not predict.expand_inputs(args.photos):
+        print("error: nothing to predict on: the folders given hold no image files (listed above)", file=sys.stderr)
+        return 1
     results = classifier.predict_paths(args.photos, detect=not args.no_detect,
                                        progress=len(args.photos) > 1 and not args.json)
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        predict.results_frame(results).to_csv(args.csv, index=False)
+        print(f"wrote {args.csv} (one row per face; photos without a face and unreadable files say why)",
+              file=sys.stderr)
     if args.annotate:
         for path in predict.write_annotated(results, args.annotate):
             print(f"wrote {path}", file=sys.stderr)
@@ -277,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                         description="Exit status: 0 when at least one input was read, 1 when every input failed "
                                     "(its reason is in the table or JSON), 2 when the model cannot be loaded.")
     pr.add_argument("--model", required=True, type=Path, help="a .keras model with its .json card")
-    pr.add_argument("photos", nargs="+", type=Path, help="image files or folders (a folder: every file in it)")
+    pr.add_argument("photos", nargs="+", type=Path,
+                    help="image files or folders (a folder: every image file in it and in its sub-folders)")
     pr.add_argument("--json", action="store_true", help="print JSON (one entry per input file) instead of a table")
+    pr.add_argument("--csv", type=Path, default=None,
+                    help="also write a CSV: one row per face with its box, label, confidence and five scores")
     pr.add_argument("--annotate", type=Path, default=None, help="write each photo with boxes and labels drawn here")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one pre-cropped face")
     for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),

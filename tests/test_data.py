@@ -6,13 +6,12 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from ferlib.classes import CLASS_NAMES
 from ferlib.data import arrays, pipeline
 from ferlib.data import manifest as manifests
 from ferlib.data.sources import DataError, detect_source
-from tests.conftest import make_class_tree, write_image
+from tests.conftest import make_class_tree, write_image, write_png_claiming
 from tests.test_sources import pixels, write_fer_csv
 
 
@@ -27,7 +26,7 @@ def messy_tree(tmp_path):
     big = write_image(happy / "trunc.jpg", seed=51, size=300, mode="RGB", fmt="JPEG")
     big.write_bytes(big.read_bytes()[:2000])
     side = int(manifests.read_image.__globals__["MAX_PIXELS"] ** 0.5) + 10
-    Image.new("L", (side, side)).save(root / "Sad" / "bomb.png")
+    write_png_claiming(root / "Sad" / "bomb.png", side, side)
     write_image(root / "Contempt" / "c.png", seed=60)
     return tmp_path / "hfe"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -14,7 +15,7 @@ from ferlib.models import modelcard
 from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.predict import EmotionClassifier, PhotoResult, expand_inputs, image_to_rgb
 from ferlib.photos.synthetic_photos import render_photo
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, write_png_claiming
 
 CLASSES = ["Angry", "Fear", "Happy", "Sad", "Surprise"]
 
@@ -46,7 +47,7 @@ def inputs(tmp_path_factory, photo):
     img.save(d / "faces.jpg", quality=92)
     Image.fromarray(render_photo(np.random.default_rng(5), 0).rgb).save(d / "no_face.jpg")
     img.resize((640 * 6, 480 * 6), Image.Resampling.BILINEAR).save(d / "huge.jpg", quality=85)
-    Image.new("L", (7000, 6000), 128).save(d / "too_big.png")  # 42 MP: refused before decoding
+    write_png_claiming(d / "too_big.png", 14000, 12000)  # claims 168 MP: refused before decoding
     Image.fromarray(photo.rgb[:6, :6]).save(d / "tiny.png")
     img.convert("L").save(d / "gray.png")
     rgba = img.convert("RGBA")
@@ -96,7 +97,7 @@ def test_huge_photo_is_detected_on_a_copy_and_boxes_map_back(clf, photo, inputs)
 
 def test_photo_over_the_pixel_limit_is_refused_with_its_reason(clf, inputs):
     result = clf.predict_file(inputs / "too_big.png")
-    assert result.faces == [] and result.error.startswith("oversized image 7000x6000")
+    assert result.faces == [] and result.error.startswith("oversized image 14000x12000")
 
 
 def test_tiny_photo_has_no_face_but_can_be_classified_whole(clf, inputs):
@@ -198,6 +199,34 @@ def test_cli_table_no_detect_and_exit_status(model_path, inputs, tmp_path, capsy
     assert [e["error"] is not None for e in json.loads(capsys.readouterr().out)] == [True, True]
     assert cli.main(["predict", "--model", str(tmp_path / "none.keras"), str(inputs / "faces.jpg")]) == 2
     assert "cannot load model" in capsys.readouterr().err
+
+
+def test_a_folder_of_class_folders_is_walked_and_written_as_csv(model_path, inputs, tmp_path, capsys):
+    labelled = tmp_path / "labelled"
+    for folder, names in {"Happy": ["faces.jpg", "gray.png"], "Sad": ["no_face.jpg"], ".cache": ["faces.jpg"]}.items():
+        (labelled / folder).mkdir(parents=True)
+        for name in names:
+            (labelled / folder / name).write_bytes((inputs / name).read_bytes())
+    (labelled / "Empty").mkdir()
+    (labelled / "Sad" / "labels.txt").write_text("not a photo")
+    csv = tmp_path / "out" / "faces.csv"
+    assert cli.main(["predict", "--model", str(model_path), str(labelled), "--csv", str(csv)]) == 0
+    captured = capsys.readouterr()
+    # the hidden folder is not walked; a file that is not an image by name is left out, and said so
+    assert f"{labelled}: 3 image files: 2 in Happy/, 1 in Sad/; 1 other file left out (not images by name: " \
+           "Sad/labels.txt)" in captured.err
+    assert "Happy/faces.jpg" in captured.out and "Sad/no_face.jpg" in captured.out
+    rows = pd.read_csv(csv)
+    assert list(rows.columns[:9]) == ["path", "face", "x", "y", "w", "h", "label", "confidence", "abstained"]
+    assert set(CLASSES) <= set(rows.columns) and "error" in rows.columns
+    faces = rows[rows["path"].str.endswith("Happy/faces.jpg")]
+    assert len(faces) == 3 and faces["error"].isna().all()
+    assert faces[list(CLASSES)].sum(axis=1).to_numpy() == pytest.approx(1.0, abs=1e-4)
+    assert rows.loc[rows["path"].str.endswith("no_face.jpg"), "error"].tolist() == ["no face found"]
+    # a folder with nothing in it: the reason, and exit status 1
+    assert cli.main(["predict", "--model", str(model_path), str(labelled / "Empty")]) == 1
+    err = capsys.readouterr().err
+    assert "Empty: no image files (the folder is empty)" in err and "nothing to predict on" in err
 
 
 @pytest.mark.realdata

@@ -17,9 +17,10 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 # A truncated file is an error, never a silently grey-padded image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-# Images larger than this many pixels are refused before their pixels are decoded
-# (decompression bombs). 40 MP covers any real photo of a face.
-MAX_PIXELS = 40_000_000
+# Images larger than this many pixels are refused before their pixels are decoded (decompression bombs:
+# a small file that claims a huge image). 150 MP takes any phone photo up to 108 MP sensors' full-resolution
+# files (48 MP is common); it is below Pillow's own hard limit (about 179 MP), which would refuse first.
+MAX_PIXELS = 150_000_000
 
 
 class DecodeError(ValueError):
@@ -85,7 +86,8 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, 
         raise DecodeError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns from about 89 MP; the size check below is ours, so its warning is not needed
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             fmt = img.format or "unknown"
             mode = img.mode
@@ -102,7 +104,7 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, 
         raise
     except UnidentifiedImageError:
         raise DecodeError("not an image (format not recognised)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise DecodeError(f"oversized image (decompression bomb): {exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         text = str(exc)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ferlib.classes import CLASS_NAMES
 from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.evaluation.evaluate import average_over_views
@@ -210,22 +211,90 @@ class EmotionClassifier:
         return [self.predict_file(p, detect) for p in progress_bar(files, desc="photos", disable=not progress)]
 
 
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Return (image files, other files) under a folder, hidden ones left out, each sorted. An image file is
+    one whose extension an installed image decoder claims (.jpg, .png, .webp, ...)."""
+    image_suffixes = {ext.lower() for ext in Image.registered_extensions()}
+    files = sorted(f for f in folder.rglob("*") if f.is_file() and _visible(f, folder))
+    return ([f for f in files if f.suffix.lower() in image_suffixes],
+            [f for f in files if f.suffix.lower() not in image_suffixes])
+
+
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Return the files to predict on: each path as given, a folder replaced by its visible files, sorted."""
+    """Return the files to predict on: each file as given, a folder replaced by the image files in it and in
+    its sub-folders (a labelled folder of class folders included), sorted. `describe_inputs` says what a
+    folder gave and which files it left out."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")))
+            out.extend(_folder_files(p)[0])
         else:
             out.append(p)  # a missing file stays: it gets "file not found" as its error
     return out
+
+
+def describe_inputs(paths: Iterable[str | Path]) -> list[str]:
+    """Return one line per folder given: how many files it gave and from where (sub-folders counted), or why
+    it gave none. Files given by name are not described (each gets its own row)."""
+    lines = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            continue
+        files, others = _folder_files(p)
+        left_out = ""
+        if others:
+            names = ", ".join(f.relative_to(p).as_posix() for f in others[:3]) + (", ..." if len(others) > 3 else "")
+            plural = "s" if len(others) != 1 else ""
+            left_out = f"; {len(others)} other file{plural} left out (not images by name: {names})"
+        if not files:
+            hidden = sum(1 for f in p.rglob("*") if f.is_file()) - len(others)
+            why = left_out[2:] if others else (f"only {hidden} hidden" if hidden else "the folder is empty")
+            lines.append(f"{p}: no image files ({why})")
+            continue
+        by_folder: dict[str, int] = {}
+        for f in files:
+            parent = f.parent.relative_to(p).as_posix()
+            by_folder[parent] = by_folder.get(parent, 0) + 1
+        parts = [f"{n} in {'the folder itself' if k == '.' else k + '/'}" for k, n in sorted(by_folder.items())]
+        more = f", and {len(parts) - 8} more folders" if len(parts) > 8 else ""
+        where = "" if list(by_folder) == ["."] else f": {', '.join(parts[:8])}{more}"
+        lines.append(f"{p}: {len(files)} image file{'s' if len(files) != 1 else ''}{where}{left_out}")
+    return lines
+
+
+def results_frame(results: list[PhotoResult]) -> pd.DataFrame:
+    """Return one row per face (or per photo without faces, or per unreadable file) for a CSV: path, face,
+    x, y, w, h, label, confidence, abstained, one column per class, error."""
+    rows = []
+    for r in results:
+        base = {"path": r.path, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
+                "confidence": None, "abstained": None, **{c: None for c in CLASS_NAMES}}
+        if r.error or not r.faces:
+            rows.append(base | {"error": r.error or "no face found"})
+        for i, f in enumerate(r.faces, 1):
+            rows.append(base | {"face": i, **dict(zip("xywh", f.box)), "label": f.label,
+                                "confidence": round(f.confidence, 6), "abstained": f.abstained,
+                                **{c: round(q, 6) for c, q in f.scores}, "error": None})
+    return pd.DataFrame(rows, columns=[*rows[0]] if rows else ["path", "face", "error"])
+
+
+def _shown(path: str) -> str:
+    """A path as the table shows it: relative to the working folder when it is under it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path
 
 
 def results_table(results: list[PhotoResult]) -> pd.DataFrame:
     """Return one row per face (or per photo without faces) for printing: photo, face, box, label, ..."""
     rows = []
     for r in results:
-        name = Path(r.path).name
+        name = _shown(r.path)
         if r.error:
             rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": f"error: {r.error}",
                          "confidence": "", "next best": "", "abstained": ""})
