@@ -26,7 +26,7 @@ def _default_cache() -> Path:
     return Path(os.environ.get("FERLIB_CACHE_DIR") or PROJECT_ROOT / "outputs" / "cache")
 
 
-def evaluate_folder(model_path: Path, data_dir: Path, cache_dir: Path, batch_size: int = 64) -> dict:
+def evaluate_folder(model_path: Path | None, data_dir: Path, cache_dir: Path, batch_size: int = 64) -> dict:
     """Return accuracy, n, per-class metrics, confusion, model and data provenance for a labelled folder,
     with the test-time averaging the model's card asks for (as its reported scores were measured)."""
     from ferlib.data.arrays import load_images
@@ -34,7 +34,9 @@ def evaluate_folder(model_path: Path, data_dir: Path, cache_dir: Path, batch_siz
     from ferlib.data.sources import detect_source
     from ferlib.evaluation.evaluate import evaluate_model
     from ferlib.models.modelcard import load_with_card, tta_settings
+    from ferlib.models.shipped import shipped_model_path
 
+    model_path = shipped_model_path() if model_path is None else model_path
     loaded = load_with_card(model_path)
     source = detect_source(data_dir, "external")
     manifest = build_manifest(source, cache_dir)
@@ -199,12 +201,26 @@ def _champion(args: argparse.Namespace) -> int:
                           **scores}, indent=2))
         print(f"wrote {champ.result_file}")
         print(f"saved {champ.model_file} with its model card")
+        print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
         return 0
     names = args.variants.split(",") if args.variants else list(cpu_champion.ABLATIONS)
     table, csv = cpu_champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
                                                 args.output_dir, args.force, args.max_train)
     print(table.round(4).to_string())
     print(f"wrote {csv}")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from ferlib.models import shipped
+
+    try:
+        card = shipped.ship_model(args.model)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        print(f"error: cannot ship {args.model}: {exc}", file=sys.stderr)
+        return 2
+    print(f"shipped {shipped.describe_shipped(card)}")
+    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME} and its card; commit both to ship them")
     return 0
 
 
@@ -238,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score a saved model on a folder with class subfolders")
-    ev.add_argument("--model", required=True, type=Path, help="a .keras model saved by notebook 05")
+    ev.add_argument("--model", type=Path, default=None,
+                    help="a .keras model with its card, e.g. saved by notebook 05 (default: the shipped C1)")
     ev.add_argument("--data", required=True, type=Path,
                     help="labelled folder: <dir>/<Class>/*, <dir>/Data/<Class>/*, FER-2013 folders (test split) or CSV")
     ev.add_argument("--json", type=Path, help="also write the result as JSON here")
@@ -286,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     pr = sub.add_parser("predict", help="detect faces in photos and predict their emotions",
                         description="Exit status: 0 when at least one input was read, 1 when every input failed "
                                     "(its reason is in the table or JSON), 2 when the model cannot be loaded.")
-    pr.add_argument("--model", required=True, type=Path, help="a .keras model with its .json card")
+    pr.add_argument("--model", type=Path, default=None,
+                    help="a .keras model with its .json card (default: the shipped C1, trained on FER-2013)")
     pr.add_argument("photos", nargs="+", type=Path,
                     help="image files or folders (a folder: every image file in it and in its sub-folders)")
     pr.add_argument("--json", action="store_true", help="print JSON (one entry per input file) instead of a table")
@@ -309,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--seed", type=int, default=42)
         cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
         cmd.add_argument("--force", action="store_true", help="retrain finished runs")
+    ship = sub.add_parser("ship", help="make a saved champion the shipped model (ferlib/assets/), used when "
+                                       "predict and evaluate get no --model")
+    ship.add_argument("model", type=Path, help="a champion saved by `python -m ferlib champion` (.keras with card)")
     rep = sub.add_parser("report", help="render executed notebooks to HTML reports and rebuild the landing page")
     rep.add_argument("notebooks", nargs="*", type=Path, help="executed notebooks (outputs/notebooks/NN_*.ipynb)")
     rep.add_argument("--output-dir", type=Path, default=None, help="the run's output folder (default: outputs)")
@@ -327,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         return _predict(args)
     if args.command in ("champion", "ablate"):
         return _champion(args)
+    if args.command == "ship":
+        return _ship(args)
 
     from ferlib.data.sources import DataError
 

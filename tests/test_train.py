@@ -41,6 +41,10 @@ def test_training_is_seeded_and_reuses_a_finished_run(tmp_path):
     assert not (a.run_dir / "phase1" / "backup").exists()
     again = train.train_experiment(exp, x, y, x, y, tmp_path / "a", "fp", seed=3, batch_size=16, verbose=0)
     assert again.reused and again.run_dir == a.run_dir
+    # a reused run still says where its weights were trained (commit, machine, start), not where it was loaded
+    assert again.trained_by == a.trained_by and a.trained_by["started"] and a.trained_by["machine"]
+    assert a.trained_by["git_commit"] == json.loads((a.run_dir / "settings.json").read_text())["trained_by"][
+        "git_commit"]
     np.testing.assert_allclose(again.model.predict(x, verbose=0), a.model.predict(x, verbose=0), rtol=1e-5)
     forced = train.train_experiment(exp, x, y, x, y, tmp_path / "a", "fp", seed=3, batch_size=16, verbose=0,
                                     force=True)
@@ -156,3 +160,17 @@ def test_a_kill_between_fit_and_the_phase_mark_resumes_without_training_again(tm
     resumed = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
     assert resumed.history["epoch"].tolist() == [1, 2]  # no epoch logged twice
     assert resumed.wall_time_s > 0
+
+
+def test_overfitting_is_said_in_words_with_its_epoch_or_its_absence():
+    import pandas as pd
+
+    from ferlib.training.experiments import overfitting, overfitting_sentence
+
+    rising = pd.DataFrame({"epoch": [1, 2, 3, 4], "val_loss": [1.5, 1.2, 1.3, 1.45], "accuracy": [.3, .5, .6, .7],
+                           "val_accuracy": [.3, .4, .45, .44]})
+    result = {"overfitting": overfitting(rising), "history": rising.to_dict(orient="list")}
+    assert overfitting_sentence(result) == "validation loss lowest at epoch 2 of 4 (1.200), then rose 0.250 by the last"
+    falling = rising.assign(val_loss=[1.5, 1.4, 1.3, 1.2])
+    result = {"overfitting": overfitting(falling), "history": falling.to_dict(orient="list")}
+    assert overfitting_sentence(result).startswith("validation loss lowest at the last epoch (1.200)")

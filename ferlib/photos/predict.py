@@ -125,9 +125,12 @@ class EmotionClassifier:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str | Path, **options: Any) -> EmotionClassifier:
-        """Return the classifier for a model saved with a card (FileNotFoundError when missing)."""
-        loaded = load_with_card(path)
+    def load(cls, path: str | Path | None = None, **options: Any) -> EmotionClassifier:
+        """Return the classifier for a model saved with a card, or for the shipped model when `path` is None
+        (C1 trained on FER-2013, see `ferlib.models.shipped`); FileNotFoundError when missing."""
+        from ferlib.models.shipped import shipped_model_path
+
+        loaded = load_with_card(shipped_model_path() if path is None else path)
         return cls(loaded.model, loaded.card, loaded.path, **options)
 
     @property

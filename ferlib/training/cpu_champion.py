@@ -163,7 +163,8 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         sources["external"] = external.describe()
     result["training_time_s"] = outcome.run.wall_time_s
     result["epochs_run"] = int(len(outcome.run.history))
-    result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s)
+    trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
+    result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
     path = write_result(result_path(settings, key), result)
     return ChampionOutcome(outcome, validation, ext_evals, result, path)
 
@@ -178,7 +179,23 @@ def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: Inter
     modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
                               experiment=champ.experiment.settings(), weights=run.weights, data=internal.describe(),
                               metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
+    if champ.result.get("external"):
+        modelcard.update_card(champ.model_file, test=card_test_scores(champ.result))
     return champ.model_file
+
+
+def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
+    """Return a champion card's `test` entry from its result: the external set, its accuracy with the 95%
+    interval, macro F1, and the accuracy on the test images with and without a copy in the training data."""
+    external = result["external"]
+    entry = {"data": result["provenance"]["data"]["external"]["source"], "n": external["n"],
+             "accuracy": external["accuracy"], "accuracy_ci": external["accuracy_ci"],
+             "macro_f1": external["averages"]["macro avg"]["f1"], "test_time_mode": result["tta"]["mode"]}
+    by_copy = result.get("external_by_copy") or {}
+    for part in ("without_copy", "with_copy"):
+        if part in by_copy:
+            entry[part] = {key: by_copy[part][key] for key in ("n", "accuracy", "ci95")}
+    return entry
 
 
 def ablation_variant(name: str, profile: str, epochs: int | None = None, key: str = CHAMPION_KEY,

@@ -40,6 +40,16 @@ def overfitting(history: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def overfitting_sentence(result: dict[str, Any]) -> str:
+    """Return the overfitting entry of a result in words: where validation loss was lowest and how far it
+    rose by the last epoch (or that it never rose)."""
+    o, epochs = result["overfitting"], len(result["history"]["epoch"])
+    if o["min_val_loss_epoch"] >= epochs or o["val_loss_rise"] <= 0:
+        return f"validation loss lowest at the last epoch ({o['final_val_loss']:.3f}): no sign of overfitting yet"
+    return (f"validation loss lowest at epoch {o['min_val_loss_epoch']} of {epochs} ({o['min_val_loss']:.3f}), "
+            f"then rose {o['val_loss_rise']:.3f} by the last")
+
+
 def run_experiment(key: str | Experiment, settings: RunSettings, internal: InternalData, weights: str | None = None,
                    force: bool = False, verbose: int = 2, result_name: str | None = None) -> ExperimentOutcome:
     """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON.
@@ -75,7 +85,8 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
         "n_train": int(len(train_rows)),
         "run_dir": str(run.run_dir),
         "reused_finished_run": run.reused,
-        "provenance": provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s),
+        "provenance": provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s,
+                                 **({"trained": run.trained_by} if run.trained_by else {})),
     }
     path = write_result(result_path(settings, result_name or key), result)
     return ExperimentOutcome(experiment, run, evaluation, result, path)

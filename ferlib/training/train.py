@@ -16,6 +16,7 @@ import math
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ferlib.config import Experiment, Phase
 from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import class_weights
 from ferlib.data.pipeline import make_dataset
+from ferlib.evaluation.results import git_commit, machine
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime.progress import epoch_logger
 from ferlib.training.callbacks import EPOCH_CLOCK_FILE, EpochClock, LogLearningRate  # noqa: F401 (re-exported)
@@ -55,6 +57,7 @@ class TrainedRun:
     kept_phase: int  # the phase whose best model was kept (1-based)
     weights: str  # "imagenet", "random", "none (trained from scratch)" or a file
     timings: dict  # seconds per phase, and for cached features the extraction time
+    trained_by: dict | None = None  # commit, start time and machine of the run's first training start
 
     def summary(self) -> str:
         """Return the run in one line: epochs per phase, the kept epoch and its validation accuracy, wall time."""
@@ -82,6 +85,15 @@ def weights_label(experiment: Experiment, weights: str | None) -> str:
     if not is_transfer(experiment.backbone):
         return "none (trained from scratch)"
     return "random" if weights in (None, "random", "none") else str(weights)
+
+
+def _trained_by(run_dir: Path) -> dict | None:
+    """Return the commit, machine and start time a run folder records for its first training (None if absent):
+    a resumed or reused run keeps saying where its weights were trained."""
+    try:
+        return json.loads((run_dir / "settings.json").read_text()).get("trained_by")
+    except (OSError, ValueError):
+        return None
 
 
 def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:
@@ -310,11 +322,14 @@ def train_experiment(
         info = json.loads(done.read_text())
         model = keras.models.load_model(run_dir / info["model"])
         return TrainedRun(model, _read_history(run_dir, len(experiment.phases)), run_dir, True, info["wall_time_s"],
-                          info["best_epoch"], info["kept_phase"], label, info["timings"])
+                          info["best_epoch"], info["kept_phase"], label, info["timings"], _trained_by(run_dir))
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    trained_by = _trained_by(run_dir) or {"git_commit": git_commit(), "machine": machine(),
+                                          "started": datetime.now(UTC).isoformat(timespec="seconds")}
     (run_dir / "settings.json").write_text(json.dumps(
-        {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed, "weights": label}, indent=2))
+        {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed, "weights": label,
+         "trained_by": trained_by}, indent=2))
     deterministic = deterministic_run() if deterministic is None else deterministic
     use_determinism(deterministic)
     keras.utils.set_random_seed(seed)
@@ -358,7 +373,7 @@ def train_experiment(
                                "kept_phase": kept_phase, "timings": timings}))
     tmp.replace(done)
     compact_run(run_dir, kept)  # after done.json: an interrupted clean-up still leaves a reusable run
-    return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings)
+    return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings, trained_by)
 
 
 def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:

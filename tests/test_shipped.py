@@ -1,0 +1,115 @@
+"""The shipped model: `predict` and `evaluate` work without --model, with the card's views and calibration."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferlib import EmotionClassifier, cli
+from ferlib.data.synthetic import write_embedded_dataset
+from ferlib.models import modelcard, shipped
+from ferlib.models.builders import build_custom_cnn
+from ferlib.photos.synthetic_photos import render_photo
+from ferlib.training.cpu_champion import card_test_scores
+from tests.conftest import SHARED_DATA
+
+CARD = shipped.ASSETS / "c1_fer2013.json"
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return EmotionClassifier.load()  # no path: the shipped model
+
+
+def test_the_shipped_card_says_what_the_model_is_and_matches_its_file():
+    card = json.loads(CARD.read_text())
+    model_file = shipped.ASSETS / shipped.SHIPPED_NAME
+    data = model_file.read_bytes()
+    assert card["shipped"]["sha256"] == hashlib.sha256(data).hexdigest() and card["shipped"]["size_bytes"] == len(data)
+    assert len(data) < 10_000_000  # weights only: a few MB
+    assert card["data"]["layout"] == "fer-folder" and card["data"]["n_train"] > 15_000  # FER-2013 train split
+    assert card["weights"] == "none (trained from scratch)" and card["experiment"]["key"] == "C1"
+    test = card["test"]
+    lo, hi = test["accuracy_ci"]
+    assert "split 'test'" in test["data"] and test["n"] > 2000 and lo < test["accuracy"] < hi
+    assert card["calibration"]["fitted_on"] == "validation split" and 0 < card["calibration"]["abstain_below"] < 1
+    assert card["tta"]["mode"] == test["test_time_mode"]
+    trained = card["provenance"]["trained"]
+    assert len(trained["git_commit"].split("+")[0]) == 40 and trained["machine"]
+    import zipfile
+
+    with zipfile.ZipFile(model_file) as archive:  # a .keras file: config, metadata and the weights only
+        weights = archive.read("model.weights.h5")
+    assert len(weights) < len(data) + 1000 and b"optimizer" not in weights
+
+
+def test_predict_without_a_model_uses_the_shipped_one_with_its_calibration(clf, tmp_path, capsys):
+    card = json.loads(CARD.read_text())
+    assert clf.calibrated and clf.temperature == card["calibration"]["temperature"]
+    assert clf.abstain_below == card["calibration"]["abstain_below"] and clf.tta == (True, card["tta"]["shift"])
+    photo = tmp_path / "three_faces.jpg"
+    Image.fromarray(render_photo(np.random.default_rng(1), 3).rgb).save(photo, quality=92)
+    assert cli.main(["predict", str(photo), "--json"]) == 0
+    faces = json.loads(capsys.readouterr().out)[0]["faces"]
+    assert len(faces) == 3
+    for face in faces:
+        assert face["label"] in card["classes"] and sum(face["scores"].values()) == pytest.approx(1, abs=1e-4)
+        assert face["abstained"] == (face["confidence"] < card["calibration"]["abstain_below"])
+
+
+def test_evaluate_without_a_model_scores_a_labelled_folder(tmp_path, capsys):
+    data = write_embedded_dataset(tmp_path / "data", 20, 40, seed=1)
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", "--data", str(data.external_dir), "--json", str(out),
+                     "--cache", str(tmp_path / "cache")]) == 0
+    result = json.loads(out.read_text())
+    assert result["n"] == 40 and result["model"]["experiment"] == "C1"
+    assert result["model"]["test_time"] == {"flip": True, "shift": json.loads(CARD.read_text())["tta"]["shift"]}
+
+
+def test_ship_copies_weights_only_with_the_card_and_refuses_an_unscored_model(tmp_path):
+    model = build_custom_cnn(32, seed=0)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(np.zeros((4, 32, 32, 3), np.float32), np.eye(5)[[0, 1, 2, 3]], epochs=1, verbose=0)  # Adam slots
+    source = modelcard.save_with_card(model, tmp_path / "champ.keras", experiment={"key": "C1", "title": "t"},
+                                      weights="none (trained from scratch)", data={"source": "test"},
+                                      metrics={"accuracy": 0.5}, provenance={"seed": 0})
+    with pytest.raises(ValueError, match="tta, calibration, test"):
+        shipped.ship_model(source, tmp_path / "assets")
+    result = {"external": {"n": 10, "accuracy": 0.6, "accuracy_ci": [0.3, 0.85],
+                           "averages": {"macro avg": {"f1": 0.5}}},
+              "provenance": {"data": {"external": {"source": "external data: test"}}},
+              "tta": {"mode": "plain"}}
+    modelcard.update_card(source, tta={"mode": "plain", "flip": False, "shift": 0},
+                          calibration={"temperature": 1.5, "abstain_below": 0.4}, test=card_test_scores(result))
+    card = shipped.ship_model(source, tmp_path / "assets")
+    target = tmp_path / "assets" / shipped.SHIPPED_NAME
+    assert target.stat().st_size < source.stat().st_size  # no optimizer state
+    assert card["shipped"]["from"] == "champ.keras" and card["test"]["accuracy"] == 0.6
+    x = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(keras.models.load_model(target, compile=False).predict(x, verbose=0),
+                               model.predict(x, verbose=0), atol=1e-6)
+    assert "60.0% [30.0%, 85.0%]" in shipped.describe_shipped(card)
+
+
+def test_a_missing_shipped_model_says_how_to_make_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shipped, "ASSETS", tmp_path)
+    with pytest.raises(FileNotFoundError, match="python -m ferlib champion"):
+        shipped.shipped_model_path()
+    assert cli.main(["predict", str(tmp_path)]) == 2
+    assert "ferlib ship" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_the_shipped_model_finds_and_labels_faces_on_the_shared_photos(clf):
+    photos = sorted((SHARED_DATA / "photos").glob("dlib_*.jpg"))
+    if not photos:
+        pytest.skip(f"shared photos not found in {SHARED_DATA / 'photos'}")
+    results = clf.predict_paths(photos)
+    faces = [f for r in results for f in r.faces]
+    assert all(r.error is None for r in results) and len(faces) >= 30
+    assert {f.label for f in faces} <= set(clf.classes) and len({f.label for f in faces}) >= 2
