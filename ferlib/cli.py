@@ -79,10 +79,22 @@ def _bench_all(args: argparse.Namespace) -> int:
     report = suite.run(parts, train_dir=data, test_dir=data,
                            ood_dir=args.ood if args.ood and args.ood.exists() else None,
                            photos_dir=args.photos if args.photos and args.photos.exists() else None,
-                           champion=args.model if args.model.is_file() else None,
+                           champion=_bench_model(args.model),
                            cache_dir=args.cache or _default_cache())
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json", report,
                         suite.markdown(report))
+
+
+def _bench_model(model: Path | None) -> Path | None:
+    """Return the model bench measures: the one given (None when it does not exist), else the shipped one."""
+    if model is not None:
+        return model if model.is_file() else None
+    from ferlib.models.shipped import shipped_model_path
+
+    try:
+        return shipped_model_path()
+    except FileNotFoundError:
+        return None
 
 
 def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:
@@ -162,7 +174,7 @@ def _predict(args: argparse.Namespace) -> int:
     from ferlib.photos import predict
 
     try:
-        classifier = predict.EmotionClassifier.load(args.model)
+        classifier = predict.EmotionClassifier.load(args.model, detector=args.detector)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
@@ -276,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="gpu-check: experiments to time (default V4,V8,V7,V13; V1 and C1 time the CNNs)")
     bench.add_argument("--output-dir", type=Path, default=None, help="gpu-check: folder for its runs and cache")
     bench.add_argument("--parts", default=",".join(PARTS), help=f"bench all: which parts ({', '.join(PARTS)})")
-    bench.add_argument("--model", type=Path, default=PROJECT_ROOT / "outputs" / "models" / "cpu" / "cpu_champion.keras",
-                       help="bench all: the champion to measure (default: notebook 10's cpu champion)")
+    bench.add_argument("--model", type=Path, default=None,
+                       help="bench all: the model to measure (default: the shipped C1, ferlib/assets/)")
     bench.add_argument("--ood", type=Path, default=_SHARED / "ood-dev" / "muxspace",
                        help="bench all: labelled out-of-distribution folder (skipped when absent)")
     bench.add_argument("--photos", type=Path, default=_SHARED / "photos", help="bench all: photos for latency")
@@ -312,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also write a CSV: one row per face with its box, label, confidence and five scores")
     pr.add_argument("--annotate", type=Path, default=None, help="write each photo with boxes and labels drawn here")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one pre-cropped face")
+    pr.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface",
+                    help="face detector: BlazeFace (MediaPipe's, with LiteRT; default) or OpenCV's Haar cascades")
     for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),
                        ("ablate", "train C1's ablation variants with a shortened epoch budget")):
         cmd = sub.add_parser(name, help=what)

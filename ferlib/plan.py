@@ -33,24 +33,29 @@ KAGGLE_DATASETS = ("'Human Face Emotions' (the study's training data, mounted at
                    "and 'FER-2013' (msambare/fer2013, mounted at /kaggle/input/fer2013)")
 
 # Training throughput (images/s) at 48 px per backbone and phase kind, measured on the development CPU
-# (see CPU_REFERENCE); other sizes scale with the pixel count. A GPU's own figures come from
-# tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
+# (CPU_REFERENCE) with `python -m ferlib bench gpu-check --profile cpu --check-size 48 --images 2048
+# --check-epochs 2 --check-experiments V1,C1,V4,V8,V7,V13` (the same tool that measures a GPU); other sizes
+# scale with the pixel count. mobilenetv2's "train" was not measured (scaled from the measured backbones by
+# the tool). A GPU's own figures come from tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
 CPU_REFERENCE = "Intel Xeon (Sapphire Rapids, AVX-512 and AMX), 2 cores, TensorFlow 2.21 CPU, 2026-11-29"
 CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {
     # kind: "train" (every layer the phase trains, backbone included), "frozen" (forward through a frozen
     # backbone, head trained: augmented head phases), "infer" (forward only: validation, feature caching)
-    "custom_cnn": {"train": 900.0, "infer": 4000.0},
-    "fer_cnn": {"train": 700.0, "infer": 3000.0},
-    "mobilenetv2": {"train": 180.0, "frozen": 600.0, "infer": 900.0},
-    "efficientnetb0": {"train": 110.0, "frozen": 380.0, "infer": 600.0},
-    "resnet50v2": {"train": 60.0, "frozen": 200.0, "infer": 300.0},
+    "custom_cnn": {"train": 868.0, "infer": 3856.0},
+    "fer_cnn": {"train": 138.0, "infer": 591.0},
+    "mobilenetv2": {"train": 145.0, "frozen": 783.0, "infer": 274.0},
+    "efficientnetb0": {"train": 132.0, "frozen": 273.0, "infer": 141.0},
+    "resnet50v2": {"train": 105.0, "frozen": 206.0, "infer": 94.0},
 }
-EXPERIMENT_OVERHEAD_S = 15.0  # building, compiling and saving one experiment
+# Building, compiling, saving and reloading one experiment, per backbone: set so that the estimate of a
+# `demo` run (where these dominate) matches its measured per-notebook times on the same CPU.
+EXPERIMENT_OVERHEAD_S = {"custom_cnn": 10.0, "fer_cnn": 10.0, "mobilenetv2": 20.0, "efficientnetb0": 35.0,
+                         "resnet50v2": 40.0}
 NOTEBOOK_OVERHEAD_S = 12.0  # kernel start, imports, rendering the reports
 NOTEBOOK_EXPERIMENTS = {"02_baseline_cnn": ("V1",), "03_augmentation_ablations": ("V4", "V8", "V9", "V10", "V11"),
                         "04_architecture_comparison": ("V5", "V7", "V12", "V13"), "10_cpu_champion": ("C1",)}
 PER_IMAGE_S = {"01_eda": 0.002, "06_external_fer2013": 0.004, "07_leakage_audit": 0.0015}  # decode, score, hash
-FIXED_S = {"05_champion_v13": 20.0, "08_summary": 10.0, "09_real_photos": 40.0}
+FIXED_S = {"05_champion_v13": 8.0, "09_real_photos": 20.0}
 
 
 class PlanError(ValueError):
@@ -212,7 +217,7 @@ def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: in
 
 def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
                      images_per_s: dict[str, dict[str, float]] = CPU_IMAGES_PER_S) -> dict[str, float]:
-    """Return an upper-bound wall time per notebook: epochs x images / measured throughput per backbone and phase
+    """Return an estimated wall time per notebook: epochs x images / measured throughput per backbone and phase
     kind (scaled by input pixels), plus fixed overheads; early stopping only shortens it."""
     n_train = int(n_internal * 0.8) if profile.max_train is None else min(int(n_internal * 0.8), profile.max_train)
     n_val = int(n_internal * 0.2) if profile.max_val is None else min(int(n_internal * 0.2), profile.max_val)
@@ -226,7 +231,7 @@ def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
             experiment = get_experiment(key, profile)
             train = n_train if experiment.max_train is None else min(n_train, experiment.max_train)
             runs = profile.ablation_seeds if name in ("03_augmentation_ablations", "04_architecture_comparison") else 1
-            per_run = (EXPERIMENT_OVERHEAD_S
+            per_run = (EXPERIMENT_OVERHEAD_S[experiment.backbone]
                        + _phase_seconds(experiment, images_per_s[experiment.backbone], train, n_val))
             seconds += runs * per_run
         out[name] = round(seconds)
@@ -277,8 +282,9 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
         "data": {"internal": internal, "external": external_data}, "weights": weights,
         "notebooks": selected,
         "estimate_s": {n: estimate[n] for n in selected if n in estimate},
-        "estimate_how": how + "; an upper bound: epochs x images / images per second per backbone and phase, "
-                              "plus fixed overheads (early stopping and reused runs make it shorter)",
+        "estimate_how": how + "; an estimate: epochs x images / images per second per backbone and phase, "
+                              "plus overheads per experiment and notebook (early stopping and reused runs make it "
+                              "shorter, other work on the machine longer)",
     }
 
 

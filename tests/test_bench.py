@@ -1,9 +1,12 @@
 """Benchmarks run end to end on tiny inputs and report consistent quantities (no speed asserted)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from ferlib.bench import timers
+from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import make_class_tree
 
 
@@ -37,19 +40,31 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
     model = modelcard.save_with_card(build_custom_cnn(32, seed=0), tmp_path / "m.keras", experiment={"key": "V1"},
                                      weights="none", data={}, metrics={}, provenance={})
     photos = tmp_path / "photos"
-    for i in range(3):
+    for i in range(2):
         write_image(photos / f"p{i}.png", seed=i, size=64)
+    scene = render_photo(np.random.default_rng(1), 3)  # three faces, annotated as dlib does
+    Image.fromarray(scene.rgb).save(photos / "dlib_scene.jpg", quality=92)
+    (photos / "annotations").mkdir()
+    (photos / "annotations" / "faces.xml").write_text(
+        "<dataset><images><image file='scene.jpg'>" + "".join(
+            f"<box top='{y}' left='{x}' width='{w}' height='{h}'/>" for x, y, w, h in scene.boxes) + "</image></images>"
+        "</dataset>")
     labelled = make_class_tree(tmp_path / "faces" / "Data", {"Angry": 2, "Fear": 2, "Happy": 2, "Sad": 2, "Suprise": 2})
     report = suite.run(("latency", "accuracy", "run_all"), train_dir=None, test_dir=labelled.parent, ood_dir=None,
                            photos_dir=photos, champion=model, cache_dir=tmp_path / "cache", latency_repeats=2)
     ours = report["latency"]["this project"]
-    assert ours["samples"] == 6 and 0 < ours["p50_ms"] <= ours["p95_ms"]
+    assert ours["samples"] == 6 and 0 < ours["p50_ms"] <= ours["p95_ms"] and ours["detector"] == "blazeface"
+    assert set(ours["stages"]) == {"decode", "detect", "crop", "classify"}
+    assert all(stage["samples"] == 6 for stage in ours["stages"].values()) and ours["faces_per_photo"] == 1.0
+    recall = report["latency"]["recall"]
+    assert recall["blazeface"]["found"] == 3 and recall["blazeface"]["faces"] == 3 and "haar" in recall
     assert "pip install --no-deps fer" in report["latency"]["fer package"]["skipped"]
     scores = report["accuracy"]["FER-2013 test (five classes)"]["this project"]
     assert scores["n"] == 10 and scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
     text = suite.markdown(report)
     assert scores["flip_averaging"] is False and scores["shifted_views_px"] == 0  # the card asks for no averaging
     assert "| this project (1 test-time view) |" in text and "skipped" in text and "run_all.sh wall time" in text
+    assert "| detect |" in text and "| blazeface | 3/3 (100%) |" in text
 
 
 def test_run_all_history_keeps_the_latest_run_per_profile(tmp_path):

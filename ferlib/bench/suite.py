@@ -10,59 +10,18 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ferlib.bench import fer_package, timers
+from ferlib.bench import fer_package, photo_latency, timers
 from ferlib.classes import CLASS_NAMES
 from ferlib.config import PROJECT_ROOT
 from ferlib.evaluation.stats import confusion_intervals
 
 PARTS = ("loading", "feature_cache", "pipeline", "latency", "accuracy", "run_all")
 PIPELINE_EXPERIMENTS = ("V1", "V5", "V7", "V13", "C1")  # one per backbone, cpu settings, last phase
-
-
-def _percentiles(samples_s: list[float]) -> dict[str, float]:
-    ms = np.asarray(samples_s) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "mean_ms": round(float(ms.mean()), 1), "samples": int(len(ms))}
-
-
-def _time_each(paths: list[Path], call: Callable[[Path], Any], repeats: int) -> tuple[list[float], list[Any]]:
-    call(paths[0])  # load, compile and warm caches before timing
-    samples, outputs = [], []
-    for _ in range(repeats):
-        for path in paths:
-            start = time.perf_counter()
-            outputs.append(call(path))
-            samples.append(time.perf_counter() - start)
-    return samples, outputs
-
-
-def latency(champion: Path, photos: list[Path], repeats: int = 3) -> dict[str, Any]:
-    """Return single-photo latency (decode + face detection + classification) of the champion and of the
-    `fer` package (its own Haar detector and model) on the same photos, p50 and p95."""
-    from ferlib.photos.predict import EmotionClassifier
-
-    classifier = EmotionClassifier.load(champion)
-    samples, outputs = _time_each(photos, lambda p: classifier.predict_file(p, detect=True), repeats)
-    out: dict[str, Any] = {"photos": len(photos), "repeats": repeats,
-                           "this project": _percentiles(samples) | {
-                               "faces_per_photo": round(float(np.mean([len(o.faces) for o in outputs])), 2),
-                               "model": str(champion)}}
-    try:
-        import cv2
-
-        detector = fer_package.detector()
-        samples, outputs = _time_each(photos, lambda p: detector.detect_emotions(cv2.imread(str(p))), repeats)
-        out["fer package"] = _percentiles(samples) | {
-            "faces_per_photo": round(float(np.mean([len(o) for o in outputs])), 2), "version": fer_package.version()}
-    except (FileNotFoundError, ImportError) as exc:
-        out["fer package"] = {"skipped": str(exc)}
-    return out
 
 
 def _scores(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
@@ -156,7 +115,7 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
         elif part == "pipeline":
             report[part] = [timers.pipeline_overhead(key, "cpu", steps=pipeline_steps) for key in PIPELINE_EXPERIMENTS]
         elif part == "latency":
-            report[part] = latency(champion, expand_inputs([photos_dir]), latency_repeats)
+            report[part] = photo_latency.latency(champion, expand_inputs([photos_dir]), photos_dir, latency_repeats)
         elif part == "accuracy":
             sets = {"FER-2013 test (five classes)": test_dir} | ({"out-of-distribution": ood_dir} if ood_dir else {})
             report[part] = accuracy(champion, sets, cache_dir)
@@ -203,15 +162,7 @@ def markdown(report: dict[str, Any]) -> str:
                              "above the seven-class "
                              "one that published FER-2013 results use.\n")
     if "skipped" not in report.get("latency", {"skipped": 1}):
-        lat = report["latency"]
-        lines += [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
-                  "| model | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
-        for model in ("this project", "fer package"):
-            s = lat[model]
-            lines.append(f"| {model} | skipped: {s['skipped']} | | | |" if "skipped" in s else
-                         f"| {model} | {s['p50_ms']} ms | {s['p95_ms']} ms | {s['mean_ms']} ms | "
-                         f"{s['faces_per_photo']} |")
-        lines.append("")
+        lines += photo_latency.markdown(report["latency"])
     if "cold" in report.get("loading", {}):
         lo = report["loading"]
         lines += ["## Image loading (decode + resize to 48 px)\n", "| cache | images | seconds | images/s |",

@@ -20,7 +20,7 @@ from ferlib.data.decode import DecodeError, read_image, resize_rgb
 from ferlib.data.manifest import fingerprint, label_indices
 from ferlib.data.sources import DataError, detect_source, list_files
 from ferlib.evaluation.calibration import apply_temperature, coverage_curve, reliability_bins, summarize
-from ferlib.photos.faces import Box, detect_faces, face_inputs, largest, training_conversion
+from ferlib.photos.faces import Box, face_inputs, largest, training_conversion
 from ferlib.photos.predict import EmotionClassifier
 from ferlib.runtime.progress import bar as progress_bar
 
@@ -64,7 +64,7 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
                 record |= {"status": "skipped", "reason": exc.reason}
             else:
                 record |= {"status": "ok", "pixel_hash": info.pixel_hash}
-                boxes = detect_faces(rgb, classifier.detector)
+                boxes = classifier.find_faces(rgb)
                 face: Box | None = largest(boxes)
                 plain.append(resize_rgb(rgb, size))
                 crop.append(face_inputs(rgb, [face], size, classifier.margin)[0] if face

@@ -27,17 +27,19 @@ from ferlib.evaluation.evaluate import average_over_views
 from ferlib.models.modelcard import load_with_card, tta_settings
 from ferlib.photos.faces import (
     CROP_MARGIN,
-    DEFAULT_DETECTOR,
+    DETECTORS,
     Box,
     DetectorConfig,
-    detect_faces,
+    HaarDetector,
     face_inputs,
+    make_detector,
     training_conversion,
     whole_image_box,
 )
 from ferlib.runtime.progress import bar as progress_bar
 
 ImageInput = str | Path | Image.Image | np.ndarray | bytes
+PREDICT_BUCKETS = (8, 16, 32, 64)  # batch sizes the classifier pads to (see raw_probabilities)
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class EmotionClassifier:
     """A saved emotion model with its card, ready to predict on photos (see the module docstring)."""
 
     def __init__(self, model, card: dict[str, Any], path: Path | None = None, *, temperature: float | None = None,
-                 abstain_below: float | None = None, detector: DetectorConfig = DEFAULT_DETECTOR,
+                 abstain_below: float | None = None, detector: str | DetectorConfig | Any = DETECTORS[0],
                  margin: float = CROP_MARGIN, batch_size: int = 64):
         calibration = card.get("calibration") or {}
         self.model = model
@@ -120,7 +122,11 @@ class EmotionClassifier:
         self.temperature = float(temperature if temperature is not None else calibration.get("temperature", 1.0))
         self.abstain_below = float(abstain_below if abstain_below is not None
                                    else calibration.get("abstain_below", 0.0))
-        self.detector = detector
+        if isinstance(detector, str):
+            detector = make_detector(detector)
+        elif isinstance(detector, DetectorConfig):
+            detector = HaarDetector(detector)
+        self.detector = detector  # anything with detect(rgb) -> list[Box]: see faces.make_detector
         self.margin = margin
         self.batch_size = batch_size
 
@@ -160,8 +166,14 @@ class EmotionClassifier:
             return np.zeros((0, len(self.classes)))
 
         def predict(x: np.ndarray) -> np.ndarray:
-            out = [np.asarray(self.model(x[i: i + self.batch_size], training=False), dtype=np.float64)
-                   for i in range(0, len(x), self.batch_size)]
+            out = []
+            for i in range(0, len(x), self.batch_size):
+                chunk = x[i: i + self.batch_size]
+                # the compiled predict step (several times faster than an eager call on small batches) is
+                # traced once per batch shape: pad to a few fixed sizes so that a new face count costs no trace
+                size = next(b for b in (*PREDICT_BUCKETS, len(chunk)) if b >= len(chunk))
+                padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+                out.append(np.asarray(self.model.predict_on_batch(padded), dtype=np.float64)[: len(chunk)])
             return np.concatenate(out)
 
         return average_over_views(predict, faces, *self.tta)
@@ -173,7 +185,7 @@ class EmotionClassifier:
 
     def find_faces(self, rgb: np.ndarray, detect: bool = True) -> list[Box]:
         """Return the face boxes to classify: detected ones, or the whole image when detect is False."""
-        return detect_faces(rgb, self.detector) if detect else [whole_image_box(rgb)]
+        return self.detector.detect(rgb) if detect else [whole_image_box(rgb)]
 
     def inputs(self, rgb: np.ndarray, boxes: list[Box], detect: bool = True) -> np.ndarray:
         """Return model inputs for the boxes: cropped with the margin, or the whole image resized (detect=False)."""

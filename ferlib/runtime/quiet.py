@@ -23,7 +23,8 @@ NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|To enable the following instructions|"
     r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|"
     r"computation placer already registered|TF-TRT Warning|could not open file to read NUMA node|"
-    r"Could not find cuda drivers|cuda_executor|disabling MLIR crash reproducer|^\s*$"
+    r"Could not find cuda drivers|cuda_executor|disabling MLIR crash reproducer|"
+    r"Created TensorFlow Lite XNNPACK delegate|^\s*$"
 )
 
 

@@ -1,0 +1,145 @@
+"""Single-photo latency, stage by stage, beside the `fer` package, and face recall per detector.
+
+One photo's prediction is four stages: decode the file, find the faces, crop and convert each face, classify
+the faces (with the test-time views the model's card asks for). Each is timed on every photo, `repeats`
+times; the `fer` package (its own Haar detector and model) is timed on the same photos in the same run.
+Recall is measured on the photos that have dlib annotations (``<photos>/annotations/*.xml``).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferlib.bench import fer_package
+
+STAGES = ("decode", "detect", "crop", "classify")
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "mean_ms": round(float(ms.mean()), 1), "samples": int(len(ms))}
+
+
+def time_stages(classifier: Any, photos: list[Path], repeats: int = 3) -> dict[str, Any]:
+    """Return p50/p95/mean of the whole prediction and of each stage, and faces per photo, for a classifier."""
+    from ferlib.data.decode import DecodeError
+    from ferlib.photos.predict import image_to_rgb
+
+    if photos:  # load, compile and warm caches before timing
+        classifier.predict_file(photos[0])
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    totals, n_faces, skipped = [], [], 0
+    for _ in range(repeats):
+        for path in photos:
+            t0 = time.perf_counter()
+            try:
+                rgb = image_to_rgb(path)
+            except DecodeError:
+                skipped += 1
+                continue
+            t1 = time.perf_counter()
+            boxes = classifier.find_faces(rgb)
+            t2 = time.perf_counter()
+            inputs = classifier.inputs(rgb, boxes)
+            t3 = time.perf_counter()
+            classifier.records(classifier.probabilities(inputs), boxes)
+            t4 = time.perf_counter()
+            for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                stages[stage].append(seconds)
+            totals.append(t4 - t0)
+            n_faces.append(len(boxes))
+    if not totals:
+        return {"skipped": "no photo could be read"}
+    return _percentiles(totals) | {
+        "stages": {stage: _percentiles(samples) for stage, samples in stages.items()},
+        "faces_per_photo": round(float(np.mean(n_faces)), 2), "unreadable_photos": skipped // max(repeats, 1)}
+
+
+def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
+    """Return the `fer` package's latency on the same photos (decode with OpenCV, detect, classify)."""
+    try:
+        import cv2
+
+        detector = fer_package.detector()
+    except (FileNotFoundError, ImportError) as exc:
+        return {"skipped": str(exc)}
+    samples, faces = [], []
+    if photos and (first := cv2.imread(str(photos[0]))) is not None:
+        detector.detect_emotions(first)  # warm up, untimed
+    for _ in range(repeats):
+        for path in photos:
+            start = time.perf_counter()
+            image = cv2.imread(str(path))
+            if image is None:
+                continue
+            found = detector.detect_emotions(image)
+            samples.append(time.perf_counter() - start)
+            faces.append(len(found))
+    return _percentiles(samples) | {"faces_per_photo": round(float(np.mean(faces)), 2),
+                                    "version": fer_package.version()}
+
+
+def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
+    """Return, per detector, the annotated faces found (IoU >= 0.3) and its p50 detection time per photo."""
+    from ferlib.data.decode import read_image
+    from ferlib.photos import faces
+
+    annotations_dir = Path(photos_dir) / "annotations"
+    if not annotations_dir.is_dir():
+        return {"skipped": f"no dlib annotations in {annotations_dir}"}
+    annotations = faces.read_dlib_annotations(annotations_dir, prefix="dlib_")
+    images = {name: read_image(Path(photos_dir) / name)[0] for name in annotations}
+    out: dict[str, Any] = {}
+    for name in faces.DETECTORS:
+        detector = faces.make_detector(name)
+        result = faces.detection_recall(photos_dir, annotations, 0.3, detector).to_dict()
+        samples = []
+        detector.detect(next(iter(images.values())))  # warm up, untimed
+        for _ in range(repeats):
+            for rgb in images.values():
+                start = time.perf_counter()
+                detector.detect(rgb)
+                samples.append(time.perf_counter() - start)
+        out[name] = {"faces": result["faces"], "found": result["found"], "recall": round(result["recall"], 4),
+                     "unmatched_detections": result["unmatched_detections"],
+                     "detect_p50_ms": _percentiles(samples)["p50_ms"]}
+    return out
+
+
+def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
+    """Return the latency part of the bench: this project (default detector, stage by stage), the `fer` package
+    on the same photos, and each detector's recall on the annotated photos."""
+    from ferlib.photos.predict import EmotionClassifier
+
+    classifier = EmotionClassifier.load(champion)
+    ours = time_stages(classifier, photos, repeats)
+    ours |= {"model": Path(champion).name, "detector": classifier.detector.name}
+    return {"photos": len(photos), "repeats": repeats, "this project": ours,
+            "fer package": time_fer_package(photos, repeats), "recall": detector_recall(photos_dir, repeats)}
+
+
+def markdown(lat: dict[str, Any]) -> list[str]:
+    """Return the latency part as Markdown lines."""
+    lines = [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
+             "| | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
+    for who in ("this project", "fer package"):
+        s = lat[who]
+        label = f"{who} ({s['detector']} + {s['model']})" if who == "this project" and "detector" in s else who
+        lines.append(f"| {label} | skipped: {s['skipped']} | | | |" if "skipped" in s else
+                     f"| {label} | {s['p50_ms']} ms | {s['p95_ms']} ms | {s['mean_ms']} ms | {s['faces_per_photo']} |")
+    ours = lat["this project"]
+    if "stages" in ours:
+        lines += ["", "| stage (this project) | p50 | p95 | mean |", "|---|---|---|---|"]
+        lines += [f"| {stage} | {v['p50_ms']} ms | {v['p95_ms']} ms | {v['mean_ms']} ms |"
+                  for stage, v in ours["stages"].items()]
+    recall = lat.get("recall", {})
+    if recall and "skipped" not in recall:
+        lines += ["", "| detector | annotated faces found (IoU >= 0.3) | unmatched detections | p50 per photo |",
+                  "|---|---|---|---|"]
+        lines += [f"| {name} | {r['found']}/{r['faces']} ({100 * r['recall']:.0f}%) | {r['unmatched_detections']} | "
+                  f"{r['detect_p50_ms']} ms |" for name, r in recall.items()]
+    return lines + [""]

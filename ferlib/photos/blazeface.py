@@ -1,0 +1,184 @@
+"""BlazeFace, MediaPipe's neural face detector (full-range sparse model), run with LiteRT.
+
+The model file ships in ``ferlib/assets/`` (Apache License 2.0; see ``assets/NOTICE.md``). It takes a
+192x192 RGB image scaled to [-1, 1] and gives, for each of 2,304 anchors (a 48x48 grid, one anchor per
+cell), a face score (a logit) and 16 numbers: the box centre, width and height, and six keypoints (the two
+eyes, the nose tip, the mouth centre and the two ear tragions), all in input pixels relative to the anchor.
+
+This module letterboxes the photo to the input (keeping its aspect ratio), decodes anchors into boxes and
+keypoints, keeps scores above a threshold and merges overlapping detections (weighted non-maximum
+suppression, as MediaPipe does), then maps everything back to photo pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ferlib.photos.faces import Box
+
+MODEL_FILE = Path(__file__).resolve().parents[1] / "assets" / "face_detection_full_range_sparse.tflite"
+INPUT_SIZE = 192
+GRID = 48  # one anchor per cell of a 48x48 grid (stride 4)
+KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")  # the person's right/left
+MIN_SCORE = 0.5
+NMS_IOU = 0.3
+RAW_SCORE_CLIP = 80.0  # logits beyond this overflow float32 in the sigmoid
+TILE_FROM = 768  # photos with a longer side of this many pixels or more are also searched in tiles
+TILE_SHARE = 0.6  # each of the four tiles covers this share of the photo's width and height
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face: its box (photo pixels, with the detector's score) and six keypoints (x, y in photo pixels)."""
+
+    box: Box
+    keypoints: np.ndarray  # (6, 2), in KEYPOINTS order
+
+
+def anchor_centres(grid: int = GRID) -> np.ndarray:
+    """Return the (grid*grid, 2) anchor centres (x, y) in [0, 1], row by row, each at the middle of its cell."""
+    centres = (np.arange(grid, dtype=np.float32) + 0.5) / grid
+    ys, xs = np.meshgrid(centres, centres, indexing="ij")
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+def letterbox(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """Return (input tensor (size, size, 3) float32 in [-1, 1], scale, (pad_x, pad_y)): the photo resized to fit
+    inside the square with its aspect ratio kept, centred, the rest black. A point p of the input maps to the
+    photo as (p - pad) / scale."""
+    height, width = rgb.shape[:2]
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR), dtype=np.float32)
+    canvas = np.full((size, size, 3), -1.0, dtype=np.float32)
+    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+    canvas[pad_y: pad_y + new_h, pad_x: pad_x + new_w] = resized / 127.5 - 1.0
+    return canvas, scale, (float(pad_x), float(pad_y))
+
+
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, size: int = INPUT_SIZE,
+           min_score: float = MIN_SCORE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (boxes (n, 4) as x0, y0, x1, y1, keypoints (n, 6, 2), scores (n,)) in input pixels for the anchors
+    scoring above `min_score` and with a positive size. raw_boxes: (anchors, 16); raw_scores: (anchors,) logits."""
+    raw_boxes = np.asarray(raw_boxes, dtype=np.float32).reshape(len(anchors), -1)
+    logits = np.clip(np.asarray(raw_scores, dtype=np.float32).reshape(-1), -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
+    scores = 1.0 / (1.0 + np.exp(-logits))
+    centre_px = anchors * size
+    cx, cy = centre_px[:, 0] + raw_boxes[:, 0], centre_px[:, 1] + raw_boxes[:, 1]
+    w, h = raw_boxes[:, 2], raw_boxes[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    keypoints = raw_boxes[:, 4:16].reshape(-1, 6, 2) + centre_px[:, None, :]
+    keep = (scores > min_score) & (w > 0) & (h > 0)
+    return boxes[keep], keypoints[keep], scores[keep]
+
+
+def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = ix * iy
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
+                 iou: float = NMS_IOU) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Merge overlapping detections: take the best-scoring one, average it with every detection overlapping it
+    by more than `iou` (weights: their scores), keep the best score, repeat on the rest. Return (box, keypoints,
+    score) per face, best first."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    remaining = np.ones(len(scores), dtype=bool)
+    merged = []
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        group = remaining & (_iou(boxes[i], boxes) > iou)
+        group[i] = True
+        weights = scores[group][:, None]
+        box = (boxes[group] * weights).sum(axis=0) / weights.sum()
+        points = (keypoints[group] * weights[:, :, None]).sum(axis=0) / weights.sum()
+        merged.append((box, points, float(scores[i])))
+        remaining &= ~group
+    return merged
+
+
+class BlazeFaceDetector:
+    """Find faces with BlazeFace (full range, sparse). `detect` returns boxes; `detect_with_keypoints` adds eyes,
+    nose, mouth and ears."""
+
+    name = "blazeface"
+
+    def __init__(self, model_file: Path = MODEL_FILE, min_score: float = MIN_SCORE, iou: float = NMS_IOU,
+                 tile_from: int = TILE_FROM):
+        from ferlib.runtime.quiet import captured_fd2
+
+        if not Path(model_file).is_file():
+            raise FileNotFoundError(f"BlazeFace model file not found: {model_file} (reinstall ferlib, or pass "
+                                    "--detector haar)")
+        with captured_fd2():  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate" on stderr
+            from ai_edge_litert.interpreter import Interpreter
+
+            self.interpreter = Interpreter(model_path=str(model_file), num_threads=1)
+            self.interpreter.allocate_tensors()
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: -int(d["shape"][-1]))
+        self.boxes_index, self.scores_index = outputs[0]["index"], outputs[1]["index"]
+        self.anchors = anchor_centres()
+        self.min_score, self.iou, self.tile_from = min_score, iou, tile_from
+
+    def detect_with_keypoints(self, rgb: np.ndarray) -> list[Detection]:
+        """Return every face in an RGB photo with its keypoints, in photo pixels, left to right.
+
+        The model sees the photo at 192 px, so in a large photo (longer side from `tile_from` px) small faces
+        are also looked for in four overlapping tiles (each 60% of the photo's width and height); a tile's face
+        cut by the tile's inner edge is left to the pass that sees it whole, and a face found twice is kept once
+        (its best-scoring box)."""
+        height, width = rgb.shape[:2]
+        if height < 2 or width < 2:
+            return []
+        found = self._detect_view(rgb)
+        if max(height, width) >= self.tile_from:
+            th, tw = int(height * TILE_SHARE), int(width * TILE_SHARE)
+            for y0 in (0, height - th):
+                for x0 in (0, width - tw):
+                    for d in self._detect_view(rgb[y0: y0 + th, x0: x0 + tw]):
+                        b = d.box
+                        cut = ((x0 > 0 and b.x <= 1) or (y0 > 0 and b.y <= 1) or
+                               (x0 + tw < width and b.x + b.w >= tw - 1) or (y0 + th < height and b.y + b.h >= th - 1))
+                        if not cut:
+                            found.append(Detection(Box(b.x + x0, b.y + y0, b.w, b.h, b.score),
+                                                   d.keypoints + np.array([x0, y0], dtype=np.float32)))
+        kept: list[Detection] = []
+        for d in sorted(found, key=lambda d: -d.box.score):
+            if all(d.box.iou(k.box) <= self.iou and
+                   d.box.intersection(k.box) <= 0.6 * min(d.box.area, k.box.area) for k in kept):
+                kept.append(d)
+        return sorted(kept, key=lambda d: (d.box.x, d.box.y))
+
+    def _detect_view(self, rgb: np.ndarray) -> list[Detection]:
+        """Return the faces the model finds in one view of the photo (the whole of it, or a tile)."""
+        height, width = rgb.shape[:2]
+        tensor, scale, (pad_x, pad_y) = letterbox(rgb)
+        self.interpreter.set_tensor(self.input_index, tensor[None])
+        self.interpreter.invoke()
+        raw_boxes = self.interpreter.get_tensor(self.boxes_index)[0]
+        raw_scores = self.interpreter.get_tensor(self.scores_index)[0]
+        boxes, keypoints, scores = decode(raw_boxes, raw_scores, self.anchors, INPUT_SIZE, self.min_score)
+        found = []
+        for box, points, score in weighted_nms(boxes, keypoints, scores, self.iou):
+            x0, x1 = np.clip((box[[0, 2]] - pad_x) / scale, 0, width)
+            y0, y1 = np.clip((box[[1, 3]] - pad_y) / scale, 0, height)
+            if x1 - x0 < 1 or y1 - y0 < 1:
+                continue
+            points = (points - np.array([pad_x, pad_y], dtype=np.float32)) / scale
+            found.append(Detection(Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
+                                       score), points))
+        return found
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        """Return every face box in an RGB photo, in photo pixels, left to right (empty when none)."""
+        return [d.box for d in self.detect_with_keypoints(rgb)]
