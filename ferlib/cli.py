@@ -170,14 +170,50 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_video(args: argparse.Namespace, classifier, source: Path | int) -> int:
+    """Predict on one video (or camera) and write <name>.emotions.csv and .png; return 0, or 1 on a problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ferlib.photos import video
+
+    try:
+        result = video.predict_video(classifier, source, fps=args.fps, max_seconds=args.seconds,
+                                     progress=not args.json)
+    except video.VideoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    name = f"camera{source}" if isinstance(source, int) else Path(source).stem
+    args.video_out.mkdir(parents=True, exist_ok=True)
+    csv, png = args.video_out / f"{name}.emotions.csv", args.video_out / f"{name}.emotions.png"
+    result.rows.to_csv(csv, index=False)
+    video.plot_timeline(result).savefig(png, dpi=90, bbox_inches="tight")
+    print(f"{source}: {result.frames_sampled} frames sampled ({result.sampled_fps:.3g} per second of its "
+          f"{result.native_fps:.3g}), {result.faces} face(s) "
+          f"followed, {len(result.rows)} rows; wrote {csv} and {png}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 1 if result.warnings else 0
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from ferlib.photos import predict
+    from ferlib.photos import predict, video
 
     try:
         classifier = predict.EmotionClassifier.load(args.model, detector=args.detector)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
+    videos = [p for p in args.photos if video.is_video(p) and not p.is_dir()]
+    args.photos = [p for p in args.photos if p not in videos]
+    if args.camera is not None:
+        videos.append(args.camera)
+    statuses = [_predict_video(args, classifier, v) for v in videos]
+    if not args.photos:
+        if not videos:
+            print("error: give photos, folders or videos to predict on, or --camera N", file=sys.stderr)
+            return 2
+        return 0 if 0 in statuses else 1
     for line in predict.describe_inputs(args.photos):
         print(line, file=sys.stderr)
     if not predict.expand_inputs(args.photos):
@@ -317,13 +353,20 @@ def main(argv: list[str] | None = None) -> int:
                                     "(its reason is in the table or JSON), 2 when the model cannot be loaded.")
     pr.add_argument("--model", type=Path, default=None,
                     help="a .keras model with its .json card (default: the shipped C1, trained on FER-2013)")
-    pr.add_argument("photos", nargs="+", type=Path,
-                    help="image files or folders (a folder: every image file in it and in its sub-folders)")
+    pr.add_argument("photos", nargs="*", type=Path,
+                    help="image files, folders (every image file in them and their sub-folders) or videos "
+                         "(.mp4, .mov, .avi, ...: see --fps)")
     pr.add_argument("--json", action="store_true", help="print JSON (one entry per input file) instead of a table")
     pr.add_argument("--csv", type=Path, default=None,
                     help="also write a CSV: one row per face with its box, label, confidence and five scores")
     pr.add_argument("--annotate", type=Path, default=None, help="write each photo with boxes and labels drawn here")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one pre-cropped face")
+    pr.add_argument("--fps", type=float, default=4.0, help="videos: frames sampled per second (default 4)")
+    pr.add_argument("--seconds", type=float, default=None,
+                    help="videos and camera: stop after this many seconds (camera default: 10)")
+    pr.add_argument("--camera", type=int, default=None, help="also read this camera (its index, e.g. 0)")
+    pr.add_argument("--video-out", type=Path, default=Path("."),
+                    help="videos: folder for <name>.emotions.csv (one row per face per frame) and .png (default: .)")
     pr.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface",
                     help="face detector: BlazeFace (MediaPipe's, with LiteRT; default) or OpenCV's Haar cascades")
     for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),

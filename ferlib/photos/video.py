@@ -1,0 +1,187 @@
+"""Emotions in a video (or from a camera): sample frames, find and follow each face, classify it over time.
+
+`predict_video` reads a file (or a camera index) with OpenCV's VideoCapture, keeps a few frames per second
+(`fps`), finds the faces in each with the classifier's detector, gives each face an identity that follows it
+from frame to frame (the box that overlaps it most, at IoU 0.3 or more, within `max_gap_s`), and classifies
+it with the model card's test-time views and calibration. The result is one row per face per sampled frame;
+`plot_timeline` draws each face's five scores over time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferlib.classes import CLASS_NAMES
+from ferlib.photos.faces import Box
+from ferlib.runtime.progress import bar as progress_bar
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
+TRACK_IOU = 0.3  # a face continues a track when its box overlaps the track's last box at least this much
+COLUMNS = ["time_s", "frame", "face_id", "x", "y", "w", "h", "label", "confidence", "abstained", *CLASS_NAMES]
+
+
+class VideoError(ValueError):
+    """A video that cannot be read (the message says which and why)."""
+
+
+@dataclass
+class VideoResult:
+    """The rows of a video's prediction and what was read: frames sampled, the video's length and rate."""
+
+    rows: pd.DataFrame
+    source: str
+    frames_sampled: int
+    native_fps: float
+    sampled_fps: float  # the rate actually sampled: the native rate over the frame step nearest to `fps`
+    duration_s: float | None  # from the file's header; None for a camera
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def faces(self) -> int:
+        """Return how many distinct faces (identities) were followed."""
+        return int(self.rows["face_id"].nunique()) if len(self.rows) else 0
+
+
+def is_video(path: str | Path) -> bool:
+    """Return True for a file name with a video extension (.mp4, .mov, .avi, ...)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+class FaceTracker:
+    """Give each face box an identity: the track whose last box it overlaps most (IoU >= `iou`), if that track
+    was seen within `max_gap_s`; otherwise a new identity (1, 2, ...)."""
+
+    def __init__(self, iou: float = TRACK_IOU, max_gap_s: float = 1.0):
+        self.iou, self.max_gap_s = iou, max_gap_s
+        self.tracks: dict[int, tuple[Box, float]] = {}  # id -> (last box, last time)
+        self.next_id = 1
+
+    def assign(self, boxes: list[Box], time_s: float) -> list[int]:
+        """Return one identity per box (greedy: the best-overlapping pairs first; a track takes one box)."""
+        live = {i: box for i, (box, seen) in self.tracks.items() if time_s - seen <= self.max_gap_s}
+        pairs = sorted(((box.iou(last), b, i) for b, box in enumerate(boxes) for i, last in live.items()),
+                       reverse=True)
+        ids: list[int | None] = [None] * len(boxes)
+        taken: set[int] = set()
+        for overlap, b, i in pairs:
+            if overlap < self.iou:
+                break
+            if ids[b] is None and i not in taken:
+                ids[b] = i
+                taken.add(i)
+        for b, box in enumerate(boxes):
+            if ids[b] is None:
+                ids[b] = self.next_id
+                self.next_id += 1
+            self.tracks[ids[b]] = (box, time_s)
+        return [int(i) for i in ids]
+
+
+def _open(source: str | Path | int) -> Any:
+    import cv2
+
+    if not isinstance(source, int):
+        path = Path(source)
+        if not path.is_file():
+            raise VideoError(f"{source}: file not found")
+        if path.stat().st_size == 0:
+            raise VideoError(f"{source}: empty file (0 bytes)")
+    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    if not capture.isOpened():
+        what = f"camera {source}" if isinstance(source, int) else str(source)
+        raise VideoError(f"{what}: cannot be opened as a video (not a video, a format OpenCV cannot read, "
+                         "or a corrupt file)" if not isinstance(source, int) else f"{what}: cannot be opened")
+    return capture
+
+
+def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, max_seconds: float | None = None,
+                  progress: bool = True) -> VideoResult:
+    """Return one row per face per sampled frame of a video file or camera (`source` an int: its index):
+    time, frame, face identity, box, label, calibrated confidence, abstained and the five scores.
+    Raise VideoError when nothing can be read; a file that ends before its header says (truncated) gives
+    the frames read and a warning."""
+    import cv2
+
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    capture = _open(source)
+    try:
+        native = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        native = native if 0 < native < 1000 else 30.0
+        announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not isinstance(source, int) else 0
+        step = max(1, round(native / fps))
+        limit = int(max_seconds * native) if max_seconds else None
+        if isinstance(source, int) and limit is None:
+            limit = int(10 * native)  # a camera runs until stopped: ten seconds unless told otherwise
+        total = min(announced, limit) if announced and limit else (announced or limit or None)
+        tracker, rows, index, sampled = FaceTracker(), [], 0, 0
+        with progress_bar(total=total, desc=f"video {Path(str(source)).name}", unit="frame",
+                          disable=not progress) as bar:
+            while limit is None or index < limit:
+                if not capture.grab():
+                    break
+                if index % step == 0:
+                    ok, bgr = capture.retrieve()
+                    if not ok or bgr is None:
+                        break
+                    rows.extend(_frame_rows(classifier, tracker, np.ascontiguousarray(bgr[..., ::-1]),
+                                            index / native, index))
+                    sampled += 1
+                index += 1
+                bar.update(1)
+    finally:
+        capture.release()
+    if sampled == 0:
+        raise VideoError(f"{source}: no frame could be read (an empty, truncated or corrupt video)")
+    warnings = []
+    if announced and index < 0.95 * announced and (limit is None or index < limit):
+        warnings.append(f"{source}: the video ended after {index} of the {announced} frames its header announces "
+                        f"({index / native:.1f} of {announced / native:.1f} s): the file looks truncated")
+    duration = announced / native if announced else None
+    return VideoResult(pd.DataFrame(rows, columns=COLUMNS), str(source), sampled, native, native / step, duration,
+                       warnings)
+
+
+def _frame_rows(classifier: Any, tracker: FaceTracker, rgb: np.ndarray, time_s: float, frame: int) -> list[dict]:
+    boxes = classifier.find_faces(rgb)
+    if not boxes:
+        return []
+    ids = tracker.assign(boxes, time_s)
+    records = classifier.records(classifier.probabilities(classifier.inputs(rgb, boxes)), boxes)
+    rows = []
+    for face_id, box, record in zip(ids, boxes, records):
+        scores = dict(record.scores)
+        rows.append({"time_s": round(time_s, 3), "frame": frame, "face_id": face_id, "x": box.x, "y": box.y,
+                     "w": box.w, "h": box.h, "label": record.label, "confidence": round(record.confidence, 6),
+                     "abstained": record.abstained, **{c: round(scores[c], 6) for c in CLASS_NAMES}})
+    return rows
+
+
+def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
+    """Return a figure: for each face followed (the `max_faces` seen longest), its five scores over time."""
+    import matplotlib.pyplot as plt
+
+    rows = result.rows
+    if rows.empty:
+        fig, ax = plt.subplots(figsize=(8, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no face found in {result.frames_sampled} sampled frames", ha="center", va="center")
+        return fig
+    longest = rows["face_id"].value_counts().index[:max_faces]
+    fig, axes = plt.subplots(len(longest), 1, figsize=(9, 2.2 * len(longest)), sharex=True, squeeze=False)
+    for ax, face_id in zip(axes[:, 0], sorted(longest)):
+        face = rows[rows["face_id"] == face_id].sort_values("time_s")
+        for name in CLASS_NAMES:
+            ax.plot(face["time_s"], face[name], marker=".", label=name)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face {face_id}\nscore")
+        ax.set_title(f"face {face_id}: most often {face['label'].mode().iloc[0]} "
+                     f"({len(face)} frames, {face['time_s'].min():.1f}-{face['time_s'].max():.1f} s)", fontsize=9)
+    axes[0, 0].legend(ncol=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
