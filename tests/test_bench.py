@@ -111,3 +111,22 @@ def test_best_time_repeats_short_measurements_and_keeps_the_shortest(monkeypatch
     assert timers.best_time(runner([2.0, 1.0, 3.0, 9.0]), min_total_s=5.0) == (1.0, 3)  # 2 + 1 + 3 >= 5: stop
     assert timers.best_time(runner([7.0, 1.0]), min_total_s=5.0) == (7.0, 1)  # a long measurement runs once
     assert timers.best_time(runner([0.5] * 9), min_total_s=5.0, max_repeats=4) == (0.5, 4)
+
+
+def test_crop_grid_scores_every_margin_and_levelling_against_the_current_setting(tmp_path):
+    from ferlib import EmotionClassifier
+    from ferlib.bench import suite
+    from ferlib.bench.crop_settings import crop_grid
+    from ferlib.photos.synthetic_photos import write_labelled_photos
+
+    labelled = write_labelled_photos(tmp_path / "ood", per_class=2, seed=0)
+    clf = EmotionClassifier.load()
+    grid = crop_grid(clf, labelled, margins=(0.0, 0.2), progress=False)
+    assert len(grid) == 5  # two margins x levelled or not, and the classifier's own setting (0.05, not levelled)
+    current = grid[grid["current"]].iloc[0]
+    assert (current["margin"], current["eyes levelled"]) == (clf.margin, clf.level) and current["mcnemar_p"] == 1
+    assert grid.attrs["images"] == 10 and 0 < grid.attrs["faces_found"] <= 10
+    assert ((grid["ci_low"] <= grid["accuracy"]) & (grid["accuracy"] <= grid["ci_high"])).all()
+    text = suite.markdown({"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"}, "started": "now",
+                           "crop": {**grid.attrs, "settings": grid.to_dict(orient="records")}})
+    assert "| 0.05 | no |" in text and "(current)" in text

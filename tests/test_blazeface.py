@@ -100,3 +100,36 @@ def test_many_faces_on_a_real_group_photo():
     found = faces.make_detector("blazeface").detect(rgb)
     assert len(found) >= 20
     assert all(b.x + b.w <= rgb.shape[1] and b.y + b.h <= rgb.shape[0] for b in found)
+
+
+def test_levelling_rotates_the_crop_so_that_the_eyes_are_level():
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    eyes = (70.0, 90.0, 130.0, 110.0)  # the line from the right eye (image left) to the left eye drops 20 px
+    for x, y in ((70, 90), (130, 110)):
+        rgb[y - 2: y + 3, x - 2: x + 3] = 255
+    box = faces.Box(50, 50, 100, 100, 1.0, eyes)
+    assert faces.eye_angle(box) == pytest.approx(np.degrees(np.arctan2(20, 60)))
+
+    def eye_rows(crop):
+        ys, xs = np.nonzero(crop[:, :, 0] > 128)
+        left = xs < crop.shape[1] / 2
+        return ys[left].mean(), ys[~left].mean()
+
+    plain = faces.crop_face(rgb, box, margin=0.0)
+    levelled = faces.crop_face(rgb, box, margin=0.0, level=True)
+    assert plain.shape == levelled.shape == (100, 100, 3)
+    assert np.subtract(*eye_rows(plain)) == pytest.approx(-20, abs=1)
+    assert np.subtract(*eye_rows(levelled)) == pytest.approx(0, abs=1.5)
+    no_eyes = faces.Box(50, 50, 100, 100)
+    assert np.array_equal(faces.crop_face(rgb, no_eyes, 0.0, level=True), plain)  # unknown eyes: as before
+
+
+def test_a_face_filling_the_frame_is_found_on_the_padded_retry():
+    photo = render_photo(np.random.default_rng(1), 3)
+    detector, without_retry = faces.make_detector("blazeface"), blazeface.BlazeFaceDetector(pad=0)
+    for x, y, w, h in photo.boxes:
+        m = w // 10
+        close = photo.rgb[y + m: y + h - m, x + m: x + w - m]  # the face's central 80%: it fills the image
+        found = detector.detect(close)
+        assert len(found) == 1 and found[0].w > 0.5 * close.shape[1]
+        assert without_retry.detect(close) == []  # without the retry it is missed

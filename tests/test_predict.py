@@ -216,6 +216,7 @@ def test_a_folder_of_class_folders_is_walked_and_written_as_csv(model_path, inpu
     assert f"{labelled}: 3 image files: 2 in Happy/, 1 in Sad/; 1 other file left out (not images by name: " \
            "Sad/labels.txt)" in captured.err
     assert "Happy/faces.jpg" in captured.out and "Sad/no_face.jpg" in captured.out
+    assert str(tmp_path) not in captured.out  # the table shows paths inside the folder, not the machine's
     rows = pd.read_csv(csv)
     assert list(rows.columns[:9]) == ["path", "face", "x", "y", "w", "h", "label", "confidence", "abstained"]
     assert set(CLASSES) <= set(rows.columns) and "error" in rows.columns

@@ -20,7 +20,7 @@ from ferlib.classes import CLASS_NAMES
 from ferlib.config import PROJECT_ROOT
 from ferlib.evaluation.stats import confusion_intervals
 
-PARTS = ("loading", "feature_cache", "pipeline", "latency", "accuracy", "run_all")
+PARTS = ("loading", "feature_cache", "pipeline", "latency", "crop", "accuracy", "run_all")
 PIPELINE_EXPERIMENTS = ("V1", "V5", "V7", "V13", "C1")  # one per backbone, cpu settings, last phase
 
 
@@ -97,14 +97,16 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
 
     report: dict[str, Any] = {"machine": timers._machine(),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    missing = {"loading": train_dir, "latency": champion and photos_dir, "accuracy": champion and test_dir}
+    missing = {"loading": train_dir, "latency": champion and photos_dir, "accuracy": champion and test_dir,
+               "crop": champion and ood_dir}
     for part in parts:
         if part in missing and not missing[part]:
             no_model = ("" if champion else " (no champion model yet: train one with `python -m ferlib champion "
                         "--data DIR --external DIR`, or pass --model)")
             report[part] = {"skipped": "needs " + {"loading": "--data (a training folder)",
                                                    "latency": "--model and --photos",
-                                                   "accuracy": "--model and --external"}[part] + no_model}
+                                                   "accuracy": "--model and --external",
+                                                   "crop": "--model and --ood"}[part] + no_model}
             continue
         start = time.perf_counter()
         print(f"[bench] {part} ...", flush=True)
@@ -116,6 +118,12 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
             report[part] = [timers.pipeline_overhead(key, "cpu", steps=pipeline_steps) for key in PIPELINE_EXPERIMENTS]
         elif part == "latency":
             report[part] = photo_latency.latency(champion, expand_inputs([photos_dir]), photos_dir, latency_repeats)
+        elif part == "crop":
+            from ferlib.bench.crop_settings import crop_grid
+            from ferlib.photos.predict import EmotionClassifier
+
+            grid = crop_grid(EmotionClassifier.load(champion), ood_dir)
+            report[part] = {**grid.attrs, "settings": grid.to_dict(orient="records")}
         elif part == "accuracy":
             sets = {"FER-2013 test (five classes)": test_dir} | ({"out-of-distribution": ood_dir} if ood_dir else {})
             report[part] = accuracy(champion, sets, cache_dir)
@@ -163,6 +171,16 @@ def markdown(report: dict[str, Any]) -> str:
                              "one that published FER-2013 results use.\n")
     if "skipped" not in report.get("latency", {"skipped": 1}):
         lines += photo_latency.markdown(report["latency"])
+    if "settings" in report.get("crop", {}):
+        crop = report["crop"]
+        lines += [f"## Cropping a detected face: margin and levelled eyes ({crop['images']} images of {crop['data']}, "
+                  f"a face found in {crop['faces_found']})\n",
+                  "| margin per side | eyes levelled | accuracy [95% CI] | McNemar p against the current setting |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r['margin']:g} | {'yes' if r['eyes levelled'] else 'no'} | {_pct(r['accuracy'])} "
+                  f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}] | "
+                  f"{'(current)' if r['current'] else format(r['mcnemar_p'], '.3f')} |" for r in crop["settings"]]
+        lines.append("")
     if "cold" in report.get("loading", {}):
         lo = report["loading"]
         lines += ["## Image loading (decode + resize to 48 px)\n", "| cache | images | seconds | images/s |",

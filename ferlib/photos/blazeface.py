@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -28,6 +29,7 @@ NMS_IOU = 0.3
 RAW_SCORE_CLIP = 80.0  # logits beyond this overflow float32 in the sigmoid
 TILE_FROM = 768  # photos with a longer side of this many pixels or more are also searched in tiles
 TILE_SHARE = 0.6  # each of the four tiles covers this share of the photo's width and height
+RETRY_PAD = 0.5  # when nothing is found: retry with a black border of this share of the longer side, per side
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,18 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
     return merged
 
 
+def _shifted(d: Detection, dx: int, dy: int, width: int, height: int) -> Detection | None:
+    """Return a detection moved by (dx, dy) and clipped to a width x height photo (None when nothing is left)."""
+    b = d.box
+    x0, y0 = max(0, b.x + dx), max(0, b.y + dy)
+    x1, y1 = min(width, b.x + b.w + dx), min(height, b.y + b.h + dy)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    points = d.keypoints + np.array([dx, dy], dtype=np.float32)
+    eyes = tuple(float(v) for v in points[:2].ravel())
+    return Detection(Box(x0, y0, x1 - x0, y1 - y0, b.score, eyes), points)
+
+
 class BlazeFaceDetector:
     """Find faces with BlazeFace (full range, sparse). `detect` returns boxes; `detect_with_keypoints` adds eyes,
     nose, mouth and ears."""
@@ -113,7 +127,7 @@ class BlazeFaceDetector:
     name = "blazeface"
 
     def __init__(self, model_file: Path = MODEL_FILE, min_score: float = MIN_SCORE, iou: float = NMS_IOU,
-                 tile_from: int = TILE_FROM):
+                 tile_from: int = TILE_FROM, pad: float = RETRY_PAD):
         from ferlib.runtime.quiet import captured_fd2
 
         if not Path(model_file).is_file():
@@ -128,7 +142,7 @@ class BlazeFaceDetector:
         outputs = sorted(self.interpreter.get_output_details(), key=lambda d: -int(d["shape"][-1]))
         self.boxes_index, self.scores_index = outputs[0]["index"], outputs[1]["index"]
         self.anchors = anchor_centres()
-        self.min_score, self.iou, self.tile_from = min_score, iou, tile_from
+        self.min_score, self.iou, self.tile_from, self.pad = min_score, iou, tile_from, pad
 
     def detect_with_keypoints(self, rgb: np.ndarray) -> list[Detection]:
         """Return every face in an RGB photo with its keypoints, in photo pixels, left to right.
@@ -141,6 +155,13 @@ class BlazeFaceDetector:
         if height < 2 or width < 2:
             return []
         found = self._detect_view(rgb)
+        if not found and self.pad:
+            # A face filling the frame is larger than any the full-range model expects: retry on a copy with a
+            # black border (on ood-dev/muxspace's close crops this finds 158 of 163 faces, against 37 without)
+            p = int(round(self.pad * max(height, width)))
+            padded = cv2.copyMakeBorder(np.ascontiguousarray(rgb), p, p, p, p, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            found = [_shifted(d, -p, -p, width, height) for d in self._detect_view(padded)]
+            found = [d for d in found if d is not None]
         if max(height, width) >= self.tile_from:
             th, tw = int(height * TILE_SHARE), int(width * TILE_SHARE)
             for y0 in (0, height - th):
@@ -149,9 +170,8 @@ class BlazeFaceDetector:
                         b = d.box
                         cut = ((x0 > 0 and b.x <= 1) or (y0 > 0 and b.y <= 1) or
                                (x0 + tw < width and b.x + b.w >= tw - 1) or (y0 + th < height and b.y + b.h >= th - 1))
-                        if not cut:
-                            found.append(Detection(Box(b.x + x0, b.y + y0, b.w, b.h, b.score),
-                                                   d.keypoints + np.array([x0, y0], dtype=np.float32)))
+                        if not cut and (moved := _shifted(d, x0, y0, width, height)) is not None:
+                            found.append(moved)
         kept: list[Detection] = []
         for d in sorted(found, key=lambda d: -d.box.score):
             if all(d.box.iou(k.box) <= self.iou and
@@ -175,8 +195,9 @@ class BlazeFaceDetector:
             if x1 - x0 < 1 or y1 - y0 < 1:
                 continue
             points = (points - np.array([pad_x, pad_y], dtype=np.float32)) / scale
+            eyes = tuple(float(v) for v in points[:2].ravel())  # right eye x, y, left eye x, y
             found.append(Detection(Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
-                                       score), points))
+                                       score, eyes), points))
         return found
 
     def detect(self, rgb: np.ndarray) -> list[Box]:

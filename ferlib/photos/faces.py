@@ -36,6 +36,7 @@ class Box:
     w: int
     h: int
     score: float = 0.0
+    eyes: tuple[float, float, float, float] | None = None  # right eye x, y, left eye x, y (the person's), if known
 
     def as_list(self) -> list[int]:
         """Return [x, y, w, h]."""
@@ -186,8 +187,26 @@ def detect_faces(rgb: np.ndarray, config: DetectorConfig = DEFAULT_DETECTOR) -> 
     return sorted(suppress_duplicates(boxes, config.overlap), key=lambda b: (b.x, b.y))
 
 
-def crop_face(rgb: np.ndarray, box: Box, margin: float = CROP_MARGIN) -> np.ndarray:
-    """Return the square RGB crop around a box enlarged by `margin` per side (edges replicated outside)."""
+def eye_angle(box: Box) -> float:
+    """Return the angle (degrees) of the line from the face's right eye to its left eye (0 when level or unknown):
+    rotating the photo by it about the face levels the eyes."""
+    if box.eyes is None:
+        return 0.0
+    rx, ry, lx, ly = box.eyes
+    return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+
+
+def crop_face(rgb: np.ndarray, box: Box, margin: float = CROP_MARGIN, level: bool = False) -> np.ndarray:
+    """Return the square RGB crop around a box enlarged by `margin` per side (edges replicated outside); with
+    `level` and known eyes, the photo is rotated about the face's centre so that the eyes are level first."""
+    angle = eye_angle(box) if level else 0.0
+    if abs(angle) >= 1.0:
+        side = max(box.w, box.h) * (1 + 2 * margin)
+        s = max(1, int(round(side)))
+        matrix = cv2.getRotationMatrix2D((box.x + box.w / 2, box.y + box.h / 2), angle, 1.0)
+        matrix[:, 2] += s / 2 - np.array([box.x + box.w / 2, box.y + box.h / 2])  # the centre to the crop's
+        return cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (s, s), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
     side = max(box.w, box.h) * (1 + 2 * margin)
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
@@ -207,11 +226,12 @@ def training_conversion(rgb: np.ndarray, size: int) -> np.ndarray:
     return resize_rgb(np.repeat(gray[:, :, None], 3, axis=2), size)
 
 
-def face_inputs(rgb: np.ndarray, boxes: list[Box], size: int, margin: float = CROP_MARGIN) -> np.ndarray:
-    """Return model inputs (n, size, size, 3) uint8 for the boxes of one photo."""
+def face_inputs(rgb: np.ndarray, boxes: list[Box], size: int, margin: float = CROP_MARGIN,
+                level: bool = False) -> np.ndarray:
+    """Return model inputs (n, size, size, 3) uint8 for the boxes of one photo (eyes levelled with `level`)."""
     out = np.empty((len(boxes), size, size, 3), dtype=np.uint8)
     for i, box in enumerate(boxes):
-        out[i] = training_conversion(crop_face(rgb, box, margin), size)
+        out[i] = training_conversion(crop_face(rgb, box, margin, level), size)
     return out
 
 

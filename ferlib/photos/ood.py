@@ -67,7 +67,7 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
                 boxes = classifier.find_faces(rgb)
                 face: Box | None = largest(boxes)
                 plain.append(resize_rgb(rgb, size))
-                crop.append(face_inputs(rgb, [face], size, classifier.margin)[0] if face
+                crop.append(face_inputs(rgb, [face], size, classifier.margin, classifier.level)[0] if face
                             else training_conversion(rgb, size))
                 rows.append({"path": item["path"], "label": item["label"], "faces_found": len(boxes),
                              "box": face.as_list() if face else None})

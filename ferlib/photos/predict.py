@@ -11,6 +11,7 @@ the card's threshold is marked `abstained`: its label is still given, but should
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,7 @@ class EmotionClassifier:
 
     def __init__(self, model, card: dict[str, Any], path: Path | None = None, *, temperature: float | None = None,
                  abstain_below: float | None = None, detector: str | DetectorConfig | Any = DETECTORS[0],
-                 margin: float = CROP_MARGIN, batch_size: int = 64):
+                 margin: float = CROP_MARGIN, level: bool = False, batch_size: int = 64):
         calibration = card.get("calibration") or {}
         self.model = model
         self.card = card
@@ -128,6 +129,7 @@ class EmotionClassifier:
             detector = HaarDetector(detector)
         self.detector = detector  # anything with detect(rgb) -> list[Box]: see faces.make_detector
         self.margin = margin
+        self.level = level  # rotate each face so that its eyes are level before cropping (needs eye keypoints)
         self.batch_size = batch_size
 
     @classmethod
@@ -191,7 +193,7 @@ class EmotionClassifier:
         """Return model inputs for the boxes: cropped with the margin, or the whole image resized (detect=False)."""
         if not detect:  # as the training images were read: the whole image, resized
             return training_conversion(rgb, self.image_size)[None]
-        return face_inputs(rgb, boxes, self.image_size, self.margin)
+        return face_inputs(rgb, boxes, self.image_size, self.margin, self.level)
 
     def records(self, probs: np.ndarray, boxes: list[Box], detected: bool = True) -> list[FacePrediction]:
         """Return one FacePrediction per row of calibrated probabilities."""
@@ -297,19 +299,20 @@ def results_frame(results: list[PhotoResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*rows[0]] if rows else ["path", "face", "error"])
 
 
-def _shown(path: str) -> str:
-    """A path as the table shows it: relative to the working folder when it is under it."""
+def _display_names(paths: list[str]) -> list[str]:
+    """Return the paths as the table shows them: relative to the folder that holds them all (a photo's name,
+    or "Happy/x.jpg" for a folder of class folders), never a machine's absolute path."""
     try:
-        return Path(path).resolve().relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path
+        root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths])) if paths else Path()
+    except ValueError:  # different drives: names only
+        return [Path(p).name for p in paths]
+    return [Path(p).resolve().relative_to(root).as_posix() for p in paths]
 
 
 def results_table(results: list[PhotoResult]) -> pd.DataFrame:
     """Return one row per face (or per photo without faces) for printing: photo, face, box, label, ..."""
     rows = []
-    for r in results:
-        name = _shown(r.path)
+    for r, name in zip(results, _display_names([r.path for r in results])):
         if r.error:
             rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": f"error: {r.error}",
                          "confidence": "", "next best": "", "abstained": ""})

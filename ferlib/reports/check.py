@@ -31,6 +31,7 @@ FORBIDDEN = {
 }
 # papermill's injected-parameters cell (shown in the report with code) holds the paths the user passed
 INJECTED_PARAMETERS = re.compile(r'<div[^>]*celltag_injected-parameters[^>]*>.*?(?=<div[^>]*class="jp-Cell )', re.S)
+EMBEDDED_DATA = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")  # figures embedded in the HTML
 MIN_PIXEL_SD = 2.0  # a blank (one-colour) figure has standard deviation 0 over its grey levels
 
 
@@ -100,10 +101,11 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
         for name, d in on_disk.items():
             if d not in embedded:
                 check.problems.append(f"figure {name}: not embedded in the {place} report")
+        readable = EMBEDDED_DATA.sub("data:(embedded)", text)  # a figure's base64 can spell "absl" by chance
         for what, pattern in FORBIDDEN.items():
-            if pattern.search(text):
-                check.problems.append(f"{place} report shows {what}: {_context(text, pattern)}")
-        own_input = INJECTED_PARAMETERS.sub("", text)  # the command line's own arguments, as the user gave them
+            if pattern.search(readable):
+                check.problems.append(f"{place} report shows {what}: {_context(readable, pattern)}")
+        own_input = INJECTED_PARAMETERS.sub("", readable)  # the command line's own arguments, as the user gave them
         for folder in forbidden_paths:
             if folder and folder in own_input:
                 check.problems.append(f"{place} report shows the machine path {folder}")

@@ -193,7 +193,7 @@ def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
              "macro_f1": external["averages"]["macro avg"]["f1"], "test_time_mode": result["tta"]["mode"]}
     by_copy = result.get("external_by_copy") or {}
     for part in ("without_copy", "with_copy"):
-        if part in by_copy:
+        if by_copy.get(part):  # None when the test set has no image of that kind
             entry[part] = {key: by_copy[part][key] for key in ("n", "accuracy", "ci95")}
     return entry
 
