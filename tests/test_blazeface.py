@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferlib.data.decode import read_image
 from ferlib.photos import blazeface, faces
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA
@@ -89,17 +88,6 @@ def test_recall_on_the_annotated_dlib_photos_is_at_least_95_percent():
     result = faces.detection_recall(PHOTOS, annotations, 0.3, faces.make_detector("blazeface"))
     assert result.n_faces >= 40 and result.recall >= 0.95, result.per_photo
     assert result.to_dict()["unmatched_detections"] <= 0.05 * result.n_faces
-
-
-@pytest.mark.realdata
-def test_many_faces_on_a_real_group_photo():
-    path = PHOTOS / "dlib_bald_guys.jpg"
-    if not path.is_file():
-        pytest.skip(f"shared photo not found: {path}")
-    rgb, _ = read_image(path)
-    found = faces.make_detector("blazeface").detect(rgb)
-    assert len(found) >= 20
-    assert all(b.x + b.w <= rgb.shape[1] and b.y + b.h <= rgb.shape[0] for b in found)
 
 
 def test_levelling_rotates_the_crop_so_that_the_eyes_are_level():

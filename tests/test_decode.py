@@ -125,3 +125,21 @@ def test_resize_keeps_dtype_and_shape():
     out = resize_rgb(arr, 96)
     assert out.shape == (96, 96, 3) and out.dtype == np.uint8
     assert resize_rgb(out, 96) is out
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_for_faces_with_its_full_size(tmp_path):
+    from ferlib.data.decode import read_photo
+
+    path = tmp_path / "phone.jpg"
+    Image.new("RGB", (8000, 6000), (90, 120, 150)).save(path, quality=80)
+    rgb, scale, size = read_photo(path)
+    assert rgb.shape == (3000, 4000, 3) and scale == 2.0 and size == (8000, 6000)  # sides stay >= 2,048 px
+    small = tmp_path / "small.jpg"
+    Image.new("RGB", (3000, 2000)).save(small)
+    assert read_photo(small)[1:] == (1.0, (3000, 2000))  # not more than twice 2,048 px: read whole
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    Image.new("RGB", (6000, 4800)).save(turned, exif=exif)
+    rgb, scale, size = read_photo(turned)
+    assert size == (4800, 6000) and rgb.shape[:2] == (3000, 2400) and scale == 2.0

@@ -110,11 +110,12 @@ def test_recall_on_the_annotated_dlib_photos_is_at_least_80_percent():
 
 
 @pytest.mark.realdata
-def test_many_faces_on_a_real_group_photo():
+@pytest.mark.parametrize("detector", faces.DETECTORS)  # BlazeFace needs its tiles for these small faces
+def test_many_faces_on_a_real_group_photo(detector):
     path = PHOTOS / "dlib_bald_guys.jpg"
     if not path.is_file():
         pytest.skip(f"shared photo not found: {path}")
     rgb, _ = read_image(path)
-    found = faces.detect_faces(rgb)
+    found = faces.make_detector(detector).detect(rgb)
     assert len(found) >= 20
     assert all(b.w >= 24 and b.x + b.w <= rgb.shape[1] and b.y + b.h <= rgb.shape[0] for b in found)

@@ -13,6 +13,7 @@ from ferlib.data.decode import DecodeError
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.models import modelcard
 from ferlib.models.builders import build_custom_cnn
+from ferlib.photos.faces import Box, match_boxes
 from ferlib.photos.predict import EmotionClassifier, PhotoResult, expand_inputs, image_to_rgb
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA, write_png_claiming
@@ -263,3 +264,13 @@ def test_predict_averages_the_test_time_views_the_card_asks_for(tmp_path):
     np.testing.assert_allclose(crops.raw_probabilities(faces), expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(expected, predict_probs(model, faces))
     assert EmotionClassifier(model, {"classes": CLASSES, "input": {"size": 32}}).tta == (False, 0)
+
+
+def test_faces_of_a_48_megapixel_photo_come_back_in_its_own_pixels(clf, photo, tmp_path):
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(photo.rgb).resize((8000, 6000), Image.Resampling.BILINEAR).save(path, quality=85)
+    result = clf.predict_file(path)
+    assert result.error is None and result.size == (8000, 6000) and len(result.faces) == 3
+    scale = 8000 / 640
+    truth = [Box(*(round(v * scale) for v in b)) for b in photo.boxes]
+    assert len(match_boxes(truth, [Box(*f.box) for f in result.faces], 0.5)) == 3

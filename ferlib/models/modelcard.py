@@ -18,13 +18,10 @@ from ferlib.evaluation.results import write_result
 CARD_VERSION = 1
 
 
-@dataclass
-class LoadedModel:
-    """A Keras model with its card (a minimal card is inferred when the JSON file is missing)."""
+class WithCard:
+    """What a model's card tells about its inputs and outputs (for classes holding a `card`)."""
 
-    model: keras.Model
     card: dict[str, Any]
-    path: Path
 
     @property
     def image_size(self) -> int:
@@ -33,8 +30,17 @@ class LoadedModel:
 
     @property
     def classes(self) -> list[str]:
-        """Return the class names in output order."""
+        """Return the class names in the model's output order."""
         return list(self.card["classes"])
+
+
+@dataclass
+class LoadedModel(WithCard):
+    """A Keras model with its card (a minimal card is inferred when the JSON file is missing)."""
+
+    model: keras.Model
+    card: dict[str, Any]
+    path: Path
 
 
 def card_path(model_path: Path) -> Path:

@@ -11,6 +11,7 @@ the card's threshold is marked `abstained`: its label is still given, but should
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,10 +23,10 @@ import pandas as pd
 from PIL import Image
 
 from ferlib.classes import CLASS_NAMES
-from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image
+from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image, read_photo
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.evaluation.evaluate import average_over_views
-from ferlib.models.modelcard import load_with_card, tta_settings
+from ferlib.models.modelcard import WithCard, load_with_card, tta_settings
 from ferlib.photos.faces import (
     CROP_MARGIN,
     DETECTORS,
@@ -110,7 +111,7 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-class EmotionClassifier:
+class EmotionClassifier(WithCard):
     """A saved emotion model with its card, ready to predict on photos (see the module docstring)."""
 
     def __init__(self, model, card: dict[str, Any], path: Path | None = None, *, temperature: float | None = None,
@@ -140,16 +141,6 @@ class EmotionClassifier:
 
         loaded = load_with_card(shipped_model_path() if path is None else path)
         return cls(loaded.model, loaded.card, loaded.path, **options)
-
-    @property
-    def image_size(self) -> int:
-        """Return the model's square input size."""
-        return int(self.card["input"]["size"])
-
-    @property
-    def classes(self) -> list[str]:
-        """Return the class names in output order."""
-        return list(self.card["classes"])
 
     @property
     def calibrated(self) -> bool:
@@ -214,12 +205,20 @@ class EmotionClassifier:
     def predict_file(self, path: str | Path, detect: bool = True) -> PhotoResult:
         """Return the PhotoResult of one file; a file that cannot be used gives its reason in `error`."""
         try:
-            rgb = image_to_rgb(Path(path))
+            # a large JPEG is decoded at a reduced scale (sides still >= 2,048 px): faces stay far larger than
+            # the model's input, and decoding a 48 MP photo takes a fraction of the time
+            if detect:
+                rgb, scale, size = read_photo(Path(path))
+            else:
+                rgb, scale = image_to_rgb(Path(path)), 1.0
+                size = (rgb.shape[1], rgb.shape[0])
         except DecodeError as exc:
             return PhotoResult(str(path), error=exc.reason)
         boxes = self.find_faces(rgb, detect)
-        probs = self.probabilities(self.inputs(rgb, boxes, detect))
-        return PhotoResult(str(path), None, self.records(probs, boxes, detected=detect), (rgb.shape[1], rgb.shape[0]))
+        records = self.records(self.probabilities(self.inputs(rgb, boxes, detect)), boxes, detected=detect)
+        if scale != 1.0:  # boxes in the full-size photo's pixels
+            records = [dataclasses.replace(r, box=tuple(int(round(v * scale)) for v in r.box)) for r in records]
+        return PhotoResult(str(path), None, records, size)
 
     def predict_paths(self, paths: Iterable[str | Path], detect: bool = True,
                       progress: bool = False) -> list[PhotoResult]:
