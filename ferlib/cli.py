@@ -200,7 +200,7 @@ def _predict(args: argparse.Namespace) -> int:
     from ferlib.photos import predict, video
 
     try:
-        classifier = predict.EmotionClassifier.load(args.model, detector=args.detector)
+        classifier = predict.EmotionClassifier.load(args.model, detector=args.detector, views=args.views)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
@@ -367,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--camera", type=int, default=None, help="also read this camera (its index, e.g. 0)")
     pr.add_argument("--video-out", type=Path, default=Path("."),
                     help="videos: folder for <name>.emotions.csv (one row per face per frame) and .png (default: .)")
+    pr.add_argument("--views", choices=["card", "flip", "single"], default="card",
+                    help="test-time views per face: the model card's (as its scores were measured; default), "
+                         "the face and its mirror image, or the face alone (fastest)")
     pr.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface",
                     help="face detector: BlazeFace (MediaPipe's, with LiteRT; default) or OpenCV's Haar cascades")
     for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),

@@ -54,7 +54,8 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
                            photos_dir=photos, champion=model, cache_dir=tmp_path / "cache", latency_repeats=2)
     ours = report["latency"]["this project"]
     assert ours["samples"] == 6 and 0 < ours["p50_ms"] <= ours["p95_ms"] and ours["detector"] == "blazeface"
-    assert set(ours["stages"]) == {"decode", "detect", "crop", "classify"}
+    assert set(ours["stages"]) == {"decode", "detect", "crop", "classify"} and ours["views_per_face"] == 1
+    assert report["latency"]["this project, 2 views"]["views_per_face"] == 2
     assert all(stage["samples"] == 6 for stage in ours["stages"].values()) and ours["faces_per_photo"] == 1.0
     recall = report["latency"]["recall"]
     assert recall["blazeface"]["found"] == 3 and recall["blazeface"]["faces"] == 3 and "haar" in recall

@@ -274,3 +274,16 @@ def test_faces_of_a_48_megapixel_photo_come_back_in_its_own_pixels(clf, photo, t
     scale = 8000 / 640
     truth = [Box(*(round(v * scale) for v in b)) for b in photo.boxes]
     assert len(match_boxes(truth, [Box(*f.box) for f in result.faces], 0.5)) == 3
+
+
+def test_fewer_test_time_views_can_be_asked_for(model_path, photo):
+    card_views = EmotionClassifier.load(model_path)
+    assert card_views.tta == (False, 0)  # this card names no averaging
+    mirror = EmotionClassifier.load(model_path, views="flip")
+    assert mirror.tta == (True, 0)
+    faces = mirror.predict(photo.rgb)
+    inputs = mirror.inputs(photo.rgb, mirror.find_faces(photo.rgb))
+    both = (card_views.raw_probabilities(inputs) + card_views.raw_probabilities(inputs[:, :, ::-1])) / 2
+    assert [f.confidence for f in faces] == pytest.approx(both.max(axis=1).tolist(), abs=1e-5)
+    with pytest.raises(ValueError, match="card, flip, single"):
+        EmotionClassifier.load(model_path, views="ten")

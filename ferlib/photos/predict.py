@@ -41,6 +41,7 @@ from ferlib.photos.faces import (
 from ferlib.runtime.progress import bar as progress_bar
 
 ImageInput = str | Path | Image.Image | np.ndarray | bytes
+VIEWS = ("card", "flip", "single")  # test-time views per face: the card's (e.g. 5 crops x mirror), 2, or 1
 PREDICT_BUCKETS = (8, 16, 32, 64)  # batch sizes the classifier pads to (see raw_probabilities)
 
 
@@ -116,7 +117,7 @@ class EmotionClassifier(WithCard):
 
     def __init__(self, model, card: dict[str, Any], path: Path | None = None, *, temperature: float | None = None,
                  abstain_below: float | None = None, detector: str | DetectorConfig | Any = DETECTORS[0],
-                 margin: float = CROP_MARGIN, level: bool = False, batch_size: int = 64):
+                 margin: float = CROP_MARGIN, level: bool = False, views: str = "card", batch_size: int = 64):
         calibration = card.get("calibration") or {}
         self.model = model
         self.card = card
@@ -131,6 +132,9 @@ class EmotionClassifier(WithCard):
         self.detector = detector  # anything with detect(rgb) -> list[Box]: see faces.make_detector
         self.margin = margin
         self.level = level  # rotate each face so that its eyes are level before cropping (needs eye keypoints)
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {', '.join(VIEWS)}, got {views!r}")
+        self.views = views  # "card": the test-time views the card names (as scored); fewer are faster
         self.batch_size = batch_size
 
     @classmethod
@@ -149,8 +153,20 @@ class EmotionClassifier(WithCard):
 
     @property
     def tta(self) -> tuple[bool, int]:
-        """Return (flip, shift): the test-time averaging the card asks for (as in the reported scores)."""
+        """Return (flip, shift): the test-time averaging the card asks for (as in the reported scores), or the
+        fewer views asked for with `views` ("flip": the face and its mirror image; "single": the face alone)."""
+        if self.views == "flip":
+            return True, 0
+        if self.views == "single":
+            return False, 0
         return tta_settings(self.card)
+
+    def warm_up(self) -> None:
+        """Trace the compiled predict step for every padded batch size once (see raw_probabilities), so that
+        later predictions, timed ones included, never pay for a trace."""
+        size = self.image_size
+        for batch in (b for b in PREDICT_BUCKETS if b <= self.batch_size):
+            self.model.predict_on_batch(np.zeros((batch, size, size, 3), np.uint8))
 
     def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
         """Return the model's own (uncalibrated) probabilities for uint8 inputs (n, size, size, 3),
