@@ -170,11 +170,14 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_video(args: argparse.Namespace, classifier, source: Path | int) -> int:
-    """Predict on one video (or camera) and write <name>.emotions.csv and .png; return 0, or 1 on a problem."""
+def _predict_video(args: argparse.Namespace, classifier, source: Path | int, taken: set[str]) -> dict:
+    """Predict on one video (or camera), write <name>.emotions.csv and .png; return its JSON entry (status 0,
+    or 1 when it could not be read or looks truncated)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from ferlib.photos import video
 
     try:
@@ -182,18 +185,28 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int) -> 
                                      progress=not args.json)
     except video.VideoError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return {"path": str(source), "error": str(exc), "status": 1}
     name = f"camera{source}" if isinstance(source, int) else Path(source).stem
+    stem, k = name, 1
+    while stem in taken:  # two videos of the same name from different folders
+        k += 1
+        stem = f"{name}_{k}"
+    taken.add(stem)
     args.video_out.mkdir(parents=True, exist_ok=True)
-    csv, png = args.video_out / f"{name}.emotions.csv", args.video_out / f"{name}.emotions.png"
+    csv, png = args.video_out / f"{stem}.emotions.csv", args.video_out / f"{stem}.emotions.png"
     result.rows.to_csv(csv, index=False)
-    video.plot_timeline(result).savefig(png, dpi=90, bbox_inches="tight")
+    figure = video.plot_timeline(result)
+    figure.savefig(png, dpi=90, bbox_inches="tight")
+    plt.close(figure)
     print(f"{source}: {result.frames_sampled} frames sampled ({result.sampled_fps:.3g} per second of its "
-          f"{result.native_fps:.3g}), {result.faces} face(s) "
-          f"followed, {len(result.rows)} rows; wrote {csv} and {png}", file=sys.stderr)
+          f"{result.native_fps:.3g}), {result.faces} face(s) followed, {len(result.rows)} rows; wrote {csv} and "
+          f"{png}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return 1 if result.warnings else 0
+    truncated = any("truncated" in w for w in result.warnings)
+    return {"path": str(source), "error": None, "video": {
+        "csv": str(csv), "png": str(png), "frames_sampled": result.frames_sampled, "faces": result.faces,
+        "rows": int(len(result.rows)), "warnings": result.warnings}, "status": 1 if truncated else 0}
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -208,17 +221,21 @@ def _predict(args: argparse.Namespace) -> int:
     args.photos = [p for p in args.photos if p not in videos]
     if args.camera is not None:
         videos.append(args.camera)
-    statuses = [_predict_video(args, classifier, v) for v in videos]
+    taken: set[str] = set()
+    video_entries = [_predict_video(args, classifier, v, taken) for v in videos]
+    video_status = min((e.pop("status") for e in video_entries), default=1)
     if not args.photos:
         if not videos:
             print("error: give photos, folders or videos to predict on, or --camera N", file=sys.stderr)
             return 2
-        return 0 if 0 in statuses else 1
+        if args.json:
+            print(json.dumps(video_entries, indent=2))
+        return video_status
     for line in predict.describe_inputs(args.photos):
         print(line, file=sys.stderr)
     if not predict.expand_inputs(args.photos):
         print("error: nothing to predict on: the folders given hold no image files (listed above)", file=sys.stderr)
-        return 1
+        return min(1, video_status) if videos else 1
     results = classifier.predict_paths(args.photos, detect=not args.no_detect,
                                        progress=len(args.photos) > 1 and not args.json)
     if args.csv:
@@ -230,10 +247,10 @@ def _predict(args: argparse.Namespace) -> int:
         for path in predict.write_annotated(results, args.annotate):
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([r.to_dict() for r in results] + video_entries, indent=2))
     else:
         print(predict.results_table(results).to_string(index=False))
-    return predict.exit_status(results)
+    return min(predict.exit_status(results), video_status) if videos else predict.exit_status(results)
 
 
 def _champion(args: argparse.Namespace) -> int:
@@ -349,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("--seed", type=int, default=42, help="seed of the train/validation split")
     au.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and hashes")
     pr = sub.add_parser("predict", help="detect faces in photos and predict their emotions",
-                        description="Exit status: 0 when at least one input was read, 1 when every input failed "
-                                    "(its reason is in the table or JSON), 2 when the model cannot be loaded.")
+                        description="Exit status: 0 when at least one input (photo or video) was read whole, 1 "
+                                    "when every input failed (its reason is in the table or JSON) or the only videos "
+                                    "read look truncated, 2 when the model cannot be loaded.")
     pr.add_argument("--model", type=Path, default=None,
                     help="a .keras model with its .json card (default: the shipped C1, trained on FER-2013)")
     pr.add_argument("photos", nargs="*", type=Path,

@@ -143,3 +143,14 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_for_faces_with_its_full_size
     Image.new("RGB", (6000, 4800)).save(turned, exif=exif)
     rgb, scale, size = read_photo(turned)
     assert size == (4800, 6000) and rgb.shape[:2] == (3000, 2400) and scale == 2.0
+
+
+def test_a_phones_mpo_jpeg_is_decoded_at_a_reduced_scale_too(tmp_path):
+    from ferlib.data.decode import read_photo
+
+    path = tmp_path / "phone_mpo.jpg"
+    first, second = Image.new("RGB", (6000, 4500), (10, 200, 30)), Image.new("RGB", (320, 240))
+    first.save(path, format="MPO", save_all=True, append_images=[second])
+    assert Image.open(path).format == "MPO"
+    rgb, scale, size = read_photo(path)
+    assert scale == 2.0 and size == (6000, 4500) and rgb.shape == (2250, 3000, 3)

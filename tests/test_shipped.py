@@ -113,3 +113,31 @@ def test_the_shipped_model_finds_and_labels_faces_on_the_shared_photos(clf):
     faces = [f for r in results for f in r.faces]
     assert all(r.error is None for r in results) and len(faces) >= 30
     assert {f.label for f in faces} <= set(clf.classes) and len({f.label for f in faces}) >= 2
+
+
+def test_every_asset_is_in_the_package_data():
+    import fnmatch
+    import subprocess
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ferlib"]
+    tracked = subprocess.run(["git", "ls-files", "ferlib/assets"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert {Path(t).name for t in tracked} >= {"c1_fer2013.keras", "c1_fer2013.json",
+                                               "face_detection_full_range_sparse.tflite", "NOTICE.md"}
+    for path in tracked:
+        relative = Path(path).relative_to("ferlib").as_posix()
+        assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{path} would not be installed"
+
+
+def test_warm_up_traces_every_batch_size_predictions_use():
+    from ferlib.photos.predict import _padded_size
+
+    assert [_padded_size(n) for n in (1, 8, 9, 20, 33, 64, 70)] == [8, 8, 16, 32, 64, 64, 70]
+    traced = []
+    clf = EmotionClassifier.load(batch_size=48)
+    clf.model.predict_on_batch = lambda x: traced.append(len(x))
+    clf.warm_up()
+    assert traced == [8, 16, 32, 64]  # 48 faces pad to 64

@@ -99,3 +99,28 @@ def test_tracker_keeps_identities_across_small_moves_and_starts_new_ones():
     assert tracker.assign([Box(400, 0, 50, 50)], 0.5) == [3]  # far from every track: a new face
     assert tracker.assign([Box(6, 2, 50, 50)], 2.0) == [4]  # track 1 unseen for 1.75 s: a new identity
     assert video.is_video("x.MP4") and not video.is_video("x.jpg")
+
+
+def test_sparse_sampling_keeps_identities(clf, tmp_path):
+    write_clip(tmp_path / "clip.mp4")  # 10 frames per second, 3 s
+    result = video.predict_video(clf, tmp_path / "clip.mp4", fps=0.5, progress=False)  # samples 2 s apart
+    assert result.frames_sampled == 2 and result.faces == 3  # not six: each face keeps its identity
+
+
+def test_photos_and_videos_together_share_the_json_and_the_exit_status(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    write_clip(tmp_path / "clip.avi", frames=10, codec="MJPG")
+    Image.fromarray(render_photo(np.random.default_rng(1), 3).rgb).save(tmp_path / "photo.jpg")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    code = cli.main(["predict", str(tmp_path / "clip.avi"), str(tmp_path / "notes.jpg"), "--json",
+                     "--video-out", str(tmp_path / "out")])
+    entries = {e["path"].rsplit("/", 1)[-1]: e for e in json.loads(capsys.readouterr().out)}
+    assert code == 0  # the video was read whole, although the photo was not
+    assert entries["notes.jpg"]["error"].startswith("not an image") and entries["clip.avi"]["error"] is None
+    assert entries["clip.avi"]["video"]["faces"] == 3 and entries["clip.avi"]["video"]["csv"].endswith(".csv")
+    assert cli.main(["predict", str(tmp_path / "clip.avi"), "--json", "--video-out", str(tmp_path / "out")]) == 0
+    only_video = json.loads(capsys.readouterr().out)
+    assert [e["video"]["frames_sampled"] for e in only_video] == [5]  # every 2nd of 10 frames

@@ -27,7 +27,6 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 def time_stages(classifier: Any, photos: list[Path], repeats: int = 3) -> dict[str, Any]:
     """Return p50/p95/mean of the whole prediction and of each stage, and faces per photo, for a classifier."""
     from ferlib.data.decode import DecodeError
-    from ferlib.photos.predict import image_to_rgb
 
     classifier.warm_up()  # every batch shape traced before timing, as the fer package's model is warmed up too
     if photos:
@@ -38,7 +37,7 @@ def time_stages(classifier: Any, photos: list[Path], repeats: int = 3) -> dict[s
         for path in photos:
             t0 = time.perf_counter()
             try:
-                rgb = image_to_rgb(path)
+                rgb, _, _ = classifier.decode_for_faces(path, True)  # as predict reads it
             except DecodeError:
                 skipped += 1
                 continue
@@ -80,20 +79,27 @@ def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
             found = detector.detect_emotions(image)
             samples.append(time.perf_counter() - start)
             faces.append(len(found))
+    if not samples:
+        return {"skipped": "OpenCV could read none of the photos"}
     return _percentiles(samples) | {"faces_per_photo": round(float(np.mean(faces)), 2),
                                     "version": fer_package.version()}
 
 
 def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
     """Return, per detector, the annotated faces found (IoU >= 0.3) and its p50 detection time per photo."""
-    from ferlib.data.decode import read_image
+    from ferlib.data.decode import DecodeError, read_image
     from ferlib.photos import faces
 
     annotations_dir = Path(photos_dir) / "annotations"
     if not annotations_dir.is_dir():
         return {"skipped": f"no dlib annotations in {annotations_dir}"}
-    annotations = faces.read_dlib_annotations(annotations_dir, prefix="dlib_")
-    images = {name: read_image(Path(photos_dir) / name)[0] for name in annotations}
+    try:
+        annotations = faces.read_dlib_annotations(annotations_dir, prefix="dlib_")
+        images = {name: read_image(Path(photos_dir) / name)[0] for name in annotations}
+    except (FileNotFoundError, DecodeError) as exc:
+        return {"skipped": f"annotated photos unusable: {exc}"}
+    if not images:
+        return {"skipped": f"no annotated photo in {annotations_dir}"}
     out: dict[str, Any] = {}
     for name in faces.DETECTORS:
         detector = faces.make_detector(name)

@@ -102,7 +102,7 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int | None
             if w * h > max_pixels:
                 raise DecodeError(f"oversized image {w}x{h} ({w * h:,} pixels > {max_pixels:,} allowed)")
             img.seek(0)  # first frame of animations and multi-page files
-            if draft_side and fmt == "JPEG" and max(w, h) > 2 * draft_side:
+            if draft_side and fmt in ("JPEG", "MPO") and max(w, h) > 2 * draft_side:  # MPO: phones' JPEGs
                 img.draft(img.mode, (draft_side, draft_side))
             scale = max(w, h) / max(img.size)
             turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientations that swap the sides

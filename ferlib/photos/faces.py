@@ -103,7 +103,11 @@ def make_detector(name: str = DETECTORS[0]) -> Any:
     if name == "blazeface":
         from ferlib.photos.blazeface import BlazeFaceDetector
 
-        return BlazeFaceDetector()
+        try:
+            return BlazeFaceDetector()
+        except ImportError as exc:
+            raise RuntimeError(f"the BlazeFace detector needs LiteRT ({exc}): pip install ai-edge-litert, or use "
+                               "the Haar cascades (--detector haar, EmotionClassifier(detector='haar'))") from None
     raise ValueError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
 
 

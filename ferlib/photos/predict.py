@@ -112,6 +112,11 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _padded_size(n: int) -> int:
+    """Return the batch size n faces are padded to: the smallest of PREDICT_BUCKETS that holds them, else n."""
+    return next(b for b in (*PREDICT_BUCKETS, n) if b >= n)
+
+
 class EmotionClassifier(WithCard):
     """A saved emotion model with its card, ready to predict on photos (see the module docstring)."""
 
@@ -125,11 +130,9 @@ class EmotionClassifier(WithCard):
         self.temperature = float(temperature if temperature is not None else calibration.get("temperature", 1.0))
         self.abstain_below = float(abstain_below if abstain_below is not None
                                    else calibration.get("abstain_below", 0.0))
-        if isinstance(detector, str):
-            detector = make_detector(detector)
-        elif isinstance(detector, DetectorConfig):
+        if isinstance(detector, DetectorConfig):
             detector = HaarDetector(detector)
-        self.detector = detector  # anything with detect(rgb) -> list[Box]: see faces.make_detector
+        self._detector = detector  # a name (built on first use) or anything with detect(rgb) -> list[Box]
         self.margin = margin
         self.level = level  # rotate each face so that its eyes are level before cropping (needs eye keypoints)
         if views not in VIEWS:
@@ -161,11 +164,19 @@ class EmotionClassifier(WithCard):
             return False, 0
         return tta_settings(self.card)
 
+    @property
+    def detector(self) -> Any:
+        """Return the face detector, built on first use (see faces.make_detector), so that a classifier that
+        never detects (detect=False) needs no detector's dependencies."""
+        if isinstance(self._detector, str):
+            self._detector = make_detector(self._detector)
+        return self._detector
+
     def warm_up(self) -> None:
-        """Trace the compiled predict step for every padded batch size once (see raw_probabilities), so that
-        later predictions, timed ones included, never pay for a trace."""
+        """Trace the compiled predict step for every padded batch size predictions can use (see
+        raw_probabilities), so that later predictions, timed ones included, never pay for a trace."""
         size = self.image_size
-        for batch in (b for b in PREDICT_BUCKETS if b <= self.batch_size):
+        for batch in sorted({_padded_size(n) for n in range(1, self.batch_size + 1)}):
             self.model.predict_on_batch(np.zeros((batch, size, size, 3), np.uint8))
 
     def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
@@ -180,7 +191,7 @@ class EmotionClassifier(WithCard):
                 chunk = x[i: i + self.batch_size]
                 # the compiled predict step (several times faster than an eager call on small batches) is
                 # traced once per batch shape: pad to a few fixed sizes so that a new face count costs no trace
-                size = next(b for b in (*PREDICT_BUCKETS, len(chunk)) if b >= len(chunk))
+                size = _padded_size(len(chunk))
                 padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
                 out.append(np.asarray(self.model.predict_on_batch(padded), dtype=np.float64)[: len(chunk)])
             return np.concatenate(out)
@@ -213,28 +224,35 @@ class EmotionClassifier(WithCard):
         return out
 
     def predict(self, image: ImageInput, detect: bool = True) -> list[FacePrediction]:
-        """Return one record per face found (empty list: no face); detect=False treats the image as one face."""
-        rgb = image_to_rgb(image)
-        boxes = self.find_faces(rgb, detect)
-        return self.records(self.probabilities(self.inputs(rgb, boxes, detect)), boxes, detected=detect)
+        """Return one record per face found (empty list: no face); detect=False treats the image as one face.
+        A path is read as `predict_file` reads it (a large JPEG at a reduced scale, boxes in its own pixels)."""
+        rgb, scale, _ = self.decode_for_faces(image, detect)
+        return self._predict_rgb(rgb, scale, detect)
 
     def predict_file(self, path: str | Path, detect: bool = True) -> PhotoResult:
         """Return the PhotoResult of one file; a file that cannot be used gives its reason in `error`."""
         try:
-            # a large JPEG is decoded at a reduced scale (sides still >= 2,048 px): faces stay far larger than
-            # the model's input, and decoding a 48 MP photo takes a fraction of the time
-            if detect:
-                rgb, scale, size = read_photo(Path(path))
-            else:
-                rgb, scale = image_to_rgb(Path(path)), 1.0
-                size = (rgb.shape[1], rgb.shape[0])
+            rgb, scale, size = self.decode_for_faces(Path(path), detect)
         except DecodeError as exc:
             return PhotoResult(str(path), error=exc.reason)
+        return PhotoResult(str(path), None, self._predict_rgb(rgb, scale, detect), size)
+
+    @staticmethod
+    def decode_for_faces(image: ImageInput, detect: bool) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """Return (RGB array, full-size pixels per array pixel, full size). A large JPEG file is decoded at a
+        reduced scale for detection (sides still >= 2,048 px: faces stay far larger than the model's input,
+        and a 48 MP photo decodes in a fraction of the time); anything else at full size."""
+        if detect and isinstance(image, (str, Path)):
+            return read_photo(Path(image))
+        rgb = image_to_rgb(image)
+        return rgb, 1.0, (rgb.shape[1], rgb.shape[0])
+
+    def _predict_rgb(self, rgb: np.ndarray, scale: float, detect: bool) -> list[FacePrediction]:
         boxes = self.find_faces(rgb, detect)
         records = self.records(self.probabilities(self.inputs(rgb, boxes, detect)), boxes, detected=detect)
         if scale != 1.0:  # boxes in the full-size photo's pixels
             records = [dataclasses.replace(r, box=tuple(int(round(v * scale)) for v in r.box)) for r in records]
-        return PhotoResult(str(path), None, records, size)
+        return records
 
     def predict_paths(self, paths: Iterable[str | Path], detect: bool = True,
                       progress: bool = False) -> list[PhotoResult]:

@@ -8,6 +8,7 @@ it with the model card's test-time views and calibration. The result is one row 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,19 +110,27 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     capture = _open(source)
+    camera = isinstance(source, int)
+    warnings = []
     try:
         native = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        native = native if 0 < native < 1000 else 30.0
-        announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not isinstance(source, int) else 0
+        if not 0 < native < 1000:
+            warnings.append(f"{source}: no frame rate in its metadata; assumed 30 per second (times are estimates)")
+            native = 30.0
+        # the header's frame count is an estimate for some containers (mkv, webm, variable frame rates)
+        announced = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)) if not camera else 0
         step = max(1, round(native / fps))
-        limit = int(max_seconds * native) if max_seconds else None
-        if isinstance(source, int) and limit is None:
-            limit = int(10 * native)  # a camera runs until stopped: ten seconds unless told otherwise
+        limit = int(max_seconds * native) if max_seconds and not camera else None
+        seconds = (max_seconds or 10.0) if camera else None  # a camera runs for this long by the wall clock
         total = min(announced, limit) if announced and limit else (announced or limit or None)
-        tracker, rows, index, sampled = FaceTracker(), [], 0, 0
+        # a face keeps its identity across at least one missed sample, however sparse the sampling
+        tracker, rows, index, sampled = FaceTracker(max_gap_s=max(1.0, 2.5 * step / native)), [], 0, 0
+        started = time.monotonic()
         with progress_bar(total=total, desc=f"video {Path(str(source)).name}", unit="frame",
                           disable=not progress) as bar:
             while limit is None or index < limit:
+                if seconds is not None and time.monotonic() - started > seconds:
+                    break
                 if not capture.grab():
                     break
                 if index % step == 0:
@@ -137,7 +146,6 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
         capture.release()
     if sampled == 0:
         raise VideoError(f"{source}: no frame could be read (an empty, truncated or corrupt video)")
-    warnings = []
     if announced and index < 0.95 * announced and (limit is None or index < limit):
         warnings.append(f"{source}: the video ended after {index} of the {announced} frames its header announces "
                         f"({index / native:.1f} of {announced / native:.1f} s): the file looks truncated")
