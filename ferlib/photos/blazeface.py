@@ -119,8 +119,12 @@ def _shifted(d: Detection, dx: int, dy: int, width: int, height: int) -> Detecti
     if x1 - x0 < 1 or y1 - y0 < 1:
         return None
     points = d.keypoints + np.array([dx, dy], dtype=np.float32)
-    eyes = tuple(float(v) for v in points[:2].ravel())
-    return Detection(Box(x0, y0, x1 - x0, y1 - y0, b.score, eyes), points)
+    return Detection(Box(x0, y0, x1 - x0, y1 - y0, b.score, _eyes(points)), points)
+
+
+def _eyes(points: np.ndarray) -> tuple[float, float, float, float]:
+    """Return a Box's eyes entry from keypoints: right eye x, y, left eye x, y (KEYPOINTS' first two)."""
+    return tuple(float(v) for v in points[:2].ravel())
 
 
 class BlazeFaceDetector:
@@ -198,9 +202,8 @@ class BlazeFaceDetector:
             if x1 - x0 < 1 or y1 - y0 < 1:
                 continue
             points = (points - np.array([pad_x, pad_y], dtype=np.float32)) / scale
-            eyes = tuple(float(v) for v in points[:2].ravel())  # right eye x, y, left eye x, y
             found.append(Detection(Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
-                                       score, eyes), points))
+                                       score, _eyes(points)), points))
         return found
 
     def detect(self, rgb: np.ndarray) -> list[Box]:

@@ -56,6 +56,12 @@ class FacePrediction:
     abstained: bool  # confidence below the model's abstention threshold
     detected: bool = True  # False: the whole image was classified as one face
 
+    def flat(self) -> dict[str, Any]:
+        """Return the record as one table row: x, y, w, h, label, confidence, abstained, one column per class."""
+        scores = dict(self.scores)
+        return {**dict(zip("xywh", self.box)), "label": self.label, "confidence": round(self.confidence, 6),
+                "abstained": self.abstained, **{c: round(scores[c], 6) for c in CLASS_NAMES if c in scores}}
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON record: box [x, y, w, h], label, confidence, scores (class: probability), abstained."""
         return {"box": list(self.box), "label": self.label, "confidence": round(self.confidence, 6),
@@ -326,9 +332,7 @@ def results_frame(results: list[PhotoResult]) -> pd.DataFrame:
         if r.error or not r.faces:
             rows.append(base | {"error": r.error or "no face found"})
         for i, f in enumerate(r.faces, 1):
-            rows.append(base | {"face": i, **dict(zip("xywh", f.box)), "label": f.label,
-                                "confidence": round(f.confidence, 6), "abstained": f.abstained,
-                                **{c: round(q, 6) for c, q in f.scores}, "error": None})
+            rows.append(base | {"face": i, **f.flat(), "error": None})
     return pd.DataFrame(rows, columns=[*rows[0]] if rows else ["path", "face", "error"])
 
 

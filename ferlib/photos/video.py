@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ferlib.classes import CLASS_NAMES
-from ferlib.photos.faces import Box
+from ferlib.photos.faces import Box, match_boxes
 from ferlib.runtime.progress import bar as progress_bar
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -62,18 +62,11 @@ class FaceTracker:
         self.next_id = 1
 
     def assign(self, boxes: list[Box], time_s: float) -> list[int]:
-        """Return one identity per box (greedy: the best-overlapping pairs first; a track takes one box)."""
-        live = {i: box for i, (box, seen) in self.tracks.items() if time_s - seen <= self.max_gap_s}
-        pairs = sorted(((box.iou(last), b, i) for b, box in enumerate(boxes) for i, last in live.items()),
-                       reverse=True)
+        """Return one identity per box (one-to-one, the best-overlapping pairs first: faces.match_boxes)."""
+        live = [(i, box) for i, (box, seen) in self.tracks.items() if time_s - seen <= self.max_gap_s]
         ids: list[int | None] = [None] * len(boxes)
-        taken: set[int] = set()
-        for overlap, b, i in pairs:
-            if overlap < self.iou:
-                break
-            if ids[b] is None and i not in taken:
-                ids[b] = i
-                taken.add(i)
+        for t, b, _ in match_boxes([box for _, box in live], boxes, self.iou):
+            ids[b] = live[t][0]
         for b, box in enumerate(boxes):
             if ids[b] is None:
                 ids[b] = self.next_id
@@ -155,18 +148,10 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
 
 
 def _frame_rows(classifier: Any, tracker: FaceTracker, rgb: np.ndarray, time_s: float, frame: int) -> list[dict]:
-    boxes = classifier.find_faces(rgb)
-    if not boxes:
-        return []
-    ids = tracker.assign(boxes, time_s)
-    records = classifier.records(classifier.probabilities(classifier.inputs(rgb, boxes)), boxes)
-    rows = []
-    for face_id, box, record in zip(ids, boxes, records):
-        scores = dict(record.scores)
-        rows.append({"time_s": round(time_s, 3), "frame": frame, "face_id": face_id, "x": box.x, "y": box.y,
-                     "w": box.w, "h": box.h, "label": record.label, "confidence": round(record.confidence, 6),
-                     "abstained": record.abstained, **{c: round(scores[c], 6) for c in CLASS_NAMES}})
-    return rows
+    records = classifier.predict(rgb)
+    ids = tracker.assign([Box(*r.box) for r in records], time_s)
+    return [{"time_s": round(time_s, 3), "frame": frame, "face_id": face_id, **record.flat()}
+            for face_id, record in zip(ids, records)]
 
 
 def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
