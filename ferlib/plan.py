@@ -305,7 +305,7 @@ def plan_text(plan: dict[str, Any]) -> str:
     lines.append(f"notebooks:   {' '.join(plan['notebooks'])}")
     if plan["estimate_s"]:
         total = sum(plan["estimate_s"].values())
-        lines.append(f"estimated wall time: {total / 60:.0f} min in all")
+        lines.append(f"expected wall time: {total / 60:.0f} min in all (an estimate)")
         lines += [f"  {name:<28} {s / 60:6.1f} min" for name, s in plan["estimate_s"].items()]
     lines.append(f"  ({plan['estimate_how']})")
     return "\n".join(lines)
