@@ -35,7 +35,8 @@ def real_data_given(role: str, explicit: str | Path | None = None, env: Mapping[
 
 Backbone = Literal["custom_cnn", "fer_cnn", "mobilenetv2", "efficientnetb0", "resnet50v2"]
 Augmentation = Literal["none", "geometric", "photometric", "fer"]
-Optimizer = Literal["adam", "adamw"]
+Optimizer = Literal["adam", "adamw", "sgd_nesterov"]
+Precision = Literal["float32", "mixed_bfloat16", "auto"]
 Schedule = Literal["constant", "cosine"]
 Monitor = Literal["val_loss", "val_accuracy"]
 
@@ -161,6 +162,11 @@ class Experiment:
     schedule: Schedule = "constant"  # cosine: per step, over each phase, after a linear warm-up
     warmup_epochs: int = 0
     tta_flip: bool = False  # evaluate as the mean of the image's and its mirror image's predictions
+    # mixed_bfloat16: bfloat16 compute on any device; auto: mixed_bfloat16 on a CPU with native bfloat16
+    # (AVX512_BF16 or AMX), float32 elsewhere (a GPU run follows the profile's mixed_precision)
+    precision: Precision = "float32"
+    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) mixing weights (0: off)
+    ema: float = 0.0  # momentum of an exponential moving average of the weights, copied in each epoch (0: off)
 
     def __post_init__(self) -> None:
         owner = f"experiment {self.key!r}"
@@ -168,6 +174,9 @@ class Experiment:
         check_choice(owner, "augmentation", self.augmentation, Augmentation)
         check_choice(owner, "optimizer", self.optimizer, Optimizer)
         check_choice(owner, "schedule", self.schedule, Schedule)
+        check_choice(owner, "precision", self.precision, Precision)
+        if self.mixup < 0 or not 0 <= self.ema < 1:
+            raise ValueError(f"{owner}: mixup >= 0 and ema in [0, 1)")
         check_positive(owner, image_size=self.image_size, max_train=self.max_train)
         if not self.phases:
             raise ValueError(f"{owner}: needs at least one phase")
@@ -187,7 +196,7 @@ class Experiment:
 
 
 RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs",
-                 "tta_flip")
+                 "tta_flip", "precision", "mixup", "ema")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 
@@ -240,7 +249,7 @@ _PROJECT_EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
     Experiment("C1", "CPU champion (from scratch)", "fer_cnn", 48, False, "fer",
                (Phase(epochs=60, learning_rate=2e-3, monitor="val_accuracy"),),
                filters=(32, 64, 128, 256), crop=40, optimizer="adamw", weight_decay=0.05, label_smoothing=0.1,
-               schedule="cosine", warmup_epochs=2, tta_flip=True,
+               schedule="cosine", warmup_epochs=2, tta_flip=True, precision="auto",
                notes="Not the study's: a VGG-style CNN for 48 px faces trained from scratch (conv-BN-ReLU, "
                      "widths 32-256) on their central 40 px, on-the-fly flips, small affine moves (so the "
                      "40 px window moves over the face), brightness/contrast and random "

@@ -139,6 +139,35 @@ def test_datasets_keep_uint8_shuffle_training_only_and_align_labels():
     np.testing.assert_array_equal(epoch1[1].numpy(), order1 % 5)  # labels follow their images
 
 
+def test_training_order_and_augmentation_are_a_function_of_seed_and_epoch():
+    """Epoch e's order and augmented pixels are the same whether it is the first pass of a run (a resume at e)
+    or follows passes 0 ... e-1; other epochs and seeds differ."""
+    from ferlib.data.augment import build_augmentation
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 16, 16, 3)).astype(np.uint8)
+    labels = np.arange(24) % 5
+
+    def passes(start_epoch, n_passes, seed=3):
+        aug = build_augmentation("fer", seed=seed)
+        order = pipeline.EpochOrder(len(images), 8, seed, aug)
+        order.start(start_epoch)
+        ds = pipeline.make_dataset(images, labels, 8, training=True, augmentation=aug, deterministic=True,
+                                   order=order)
+        out = [np.concatenate([x.numpy() for x, _ in ds]) for _ in range(n_passes)]
+        return out, order
+
+    straight, order = passes(0, 3)
+    assert order.epochs_started == [0, 1, 2]
+    resumed, order = passes(2, 1)
+    assert order.epochs_started == [2]
+    np.testing.assert_array_equal(resumed[0], straight[2])
+    assert not np.array_equal(straight[1], straight[2])
+    assert not np.array_equal(passes(2, 1, seed=4)[0][0], straight[2])
+    assert sorted(order.permutation(5)) == list(range(24)) and list(order.permutation(5)) != list(
+        order.permutation(6))
+
+
 def test_load_images_caches_per_size(messy_tree, tmp_path):
     manifest = manifests.build_manifest(detect_source(messy_tree, "internal"), tmp_path / "cache", progress=False)
     ok = manifests.usable(manifest)

@@ -116,6 +116,29 @@ def test_deterministic_training_gives_identical_histories(tmp_path):
     np.testing.assert_array_equal(runs[0].model.predict(x, verbose=0), runs[1].model.predict(x, verbose=0))
 
 
+@pytest.mark.slow
+def test_a_resumed_run_sees_what_an_uninterrupted_run_sees(tmp_path, monkeypatch):
+    """Order, augmentation and dropout come from (seed, epoch): the epochs after a resume equal the same epochs of
+    an uninterrupted run (before the fix, the first resumed epoch replayed epoch 1's order and augmentations)."""
+    x, y = tiny_data(n=80)
+    exp = dataclasses.replace(tiny_experiment(epochs=4, augmentation="fer"), backbone="fer_cnn",
+                              filters=(8, 16), crop=20)
+    whole = train.train_experiment(exp, x, y, x, y, tmp_path / "whole", "fp", seed=5, batch_size=16, verbose=0,
+                                   deterministic=True)
+    real_callbacks = train._callbacks
+    monkeypatch.setattr(train, "_callbacks", lambda d, p: real_callbacks(d, p) + [Interrupt(after_epoch=1)])
+    with pytest.raises(KeyboardInterrupt):
+        train.train_experiment(exp, x, y, x, y, tmp_path / "cut", "fp", seed=5, batch_size=16, verbose=0,
+                               deterministic=True)
+    monkeypatch.setattr(train, "_callbacks", real_callbacks)
+    resumed = train.train_experiment(exp, x, y, x, y, tmp_path / "cut", "fp", seed=5, batch_size=16, verbose=0,
+                                     deterministic=True)
+    assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(resumed.history[column], whole.history[column], rtol=1e-5, err_msg=column)
+    np.testing.assert_allclose(resumed.model.predict(x, verbose=0), whole.model.predict(x, verbose=0), atol=1e-5)
+
+
 @pytest.mark.parametrize("changes,message", [
     ({"backbone": "vgg99"}, "backbone must be one of"),
     ({"augmentation": "sepia"}, "augmentation must be one of 'none', 'geometric', 'photometric', 'fer'"),

@@ -1,13 +1,102 @@
-"""The tf.data input pipeline: batches gathered from one array, shuffled and augmented for training."""
+"""The tf.data input pipeline: batches gathered from one array, shuffled and augmented for training.
+
+Training order and augmentation are a function of (seed, epoch): every pass over the data asks an
+`EpochOrder` for its epoch's permutation, and the augmentation's random generators are reset from
+(seed, epoch) before its first batch. A run resumed at epoch e therefore sees the order and
+augmentation an uninterrupted run sees at epoch e (`ReseedEachEpoch` tells the order which epoch
+Keras is starting, and also reseeds the model's dropout).
+"""
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+
+import keras
 import numpy as np
 
 
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """Return a 31-bit seed derived from (seed, epoch, stream); different streams never share draws."""
+    digest = hashlib.sha256(f"{seed}:{epoch}:{stream}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def seed_generators(model) -> list:
+    """Return every Keras SeedGenerator a model or layer (and its sublayers), or a list of them, draws from,
+    in a fixed order."""
+    models = [m for m in (model if isinstance(model, (list, tuple)) else [model]) if m is not None]
+    found, seen = [], set()
+    for layer in [layer for m in models for layer in (m, *m._flatten_layers(include_self=False))]:
+        for generator in getattr(layer, "_seed_generators", []):
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                found.append(generator)
+    return found
+
+
+def reseed(model, seed: int, epoch: int, stream: int = 0) -> int:
+    """Reset every SeedGenerator of `model` to a state derived from (seed, epoch, stream, its position);
+    return how many were reset."""
+    generators = seed_generators(model)
+    for i, generator in enumerate(generators):
+        generator.state.assign(np.array([epoch_seed(seed, epoch, 1000 * stream + i), 0],
+                                        dtype=generator.state.dtype))
+    return len(generators)
+
+
+class EpochOrder:
+    """The batches of training indices of each pass, drawn from (seed, epoch).
+
+    Each call starts a pass: it takes the epoch set by `start` (or the one after the previous pass),
+    reseeds the augmentation for that epoch, and yields the epoch's permutation in batches."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, augmentation=None):
+        self.n, self.batch_size, self.seed, self.augmentation = n, batch_size, seed, augmentation
+        self.next_epoch = 0
+        self.epochs_started: list[int] = []
+
+    def start(self, epoch: int) -> None:
+        """Make the next pass epoch `epoch` (0-based), as Keras numbers it."""
+        self.next_epoch = int(epoch)
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        """Return epoch `epoch`'s order of the training images."""
+        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        epoch = self.next_epoch
+        self.next_epoch += 1
+        self.epochs_started.append(epoch)
+        reseed(self.augmentation, self.seed, epoch, stream=1)
+        order = self.permutation(epoch)
+        for begin in range(0, self.n, self.batch_size):
+            yield order[begin:begin + self.batch_size]
+
+    @property
+    def batches(self) -> int:
+        """Return the number of batches in one pass."""
+        return -(-self.n // self.batch_size)
+
+
+class ReseedEachEpoch(keras.callbacks.Callback):
+    """At the start of every epoch (also the first one after resuming), point the training order at that epoch
+    and reseed the model's own random layers (dropout) from (seed, epoch)."""
+
+    def __init__(self, order: EpochOrder | None, seed: int):
+        super().__init__()
+        self.order, self.seed = order, seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.order is not None:
+            self.order.start(epoch)
+        reseed(self.model, self.seed, epoch, stream=2)
+
+
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, training: bool, seed: int = 42,
-                 augmentation=None, deterministic: bool | None = None):
-    """Return a batched tf.data pipeline over the arrays: shuffled only for training, augmented (training batches
-    only) when an augmentation model is given, prefetched. Images stay uint8 unless augmented.
+                 augmentation=None, deterministic: bool | None = None, order: EpochOrder | None = None):
+    """Return a batched tf.data pipeline over the arrays: in an `EpochOrder` (one is made from `seed` when not
+    given) only for training, augmented (training batches only) when an augmentation model is given,
+    prefetched. Images stay uint8 unless augmented.
 
     The pipeline holds indices, not images: each batch is gathered from the one numpy array, so a run keeps a
     single copy of its images (a cached or constant-embedded dataset and a full-size shuffle buffer would add
@@ -34,10 +123,17 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, traini
         y.set_shape((None, *labels.shape[1:]))
         return x, y
 
-    ds = tf.data.Dataset.range(len(images))
-    if training:  # a buffer of indices (8 bytes per image), reshuffled every epoch from the seed
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if training:
+        if order is None:
+            order = EpochOrder(len(images), batch_size, seed, augmentation)
+        elif (order.n, order.batch_size) != (len(images), batch_size):
+            raise ValueError(f"the epoch order is for {order.n} images in batches of {order.batch_size}, "
+                             f"not {len(images)} in batches of {batch_size}")
+        ds = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((None,), tf.int64))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(order.batches))
+    else:
+        ds = tf.data.Dataset.range(len(images)).batch(batch_size)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if training and augmentation is not None:
         ds = ds.map(lambda x, y: augment_batch(augmentation, x, y),
                     num_parallel_calls=1 if deterministic else tf.data.AUTOTUNE, deterministic=True)

@@ -41,6 +41,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wider_48_384": {"filters": (48, 96, 192, 384)},
     "narrower_16_128": {"filters": (16, 32, 64, 128)},
     "no_crop_48": {"crop": 0},
+    "float32": {"precision": "float32"},
+    "sgd_nesterov": {"optimizer": "sgd_nesterov", "learning_rate": 2e-2, "weight_decay": 5e-4},
+    "mixup_0.2": {"mixup": 0.2},
+    "ema_0.999": {"ema": 0.999},
 }
 ABLATION_DESCRIPTIONS = {
     "champion": "the full recipe",
@@ -52,6 +56,10 @@ ABLATION_DESCRIPTIONS = {
     "wider_48_384": "widths 48-96-192-384 instead of 32-64-128-256",
     "narrower_16_128": "widths 16-32-64-128 instead of 32-64-128-256",
     "no_crop_48": "the whole 48 px face instead of its moving central 40 px (1.4x the compute)",
+    "float32": "float32 throughout instead of mixed bfloat16 (on a CPU with native bfloat16)",
+    "sgd_nesterov": "SGD with Nesterov momentum 0.9, peak rate 2e-2, weight decay 5e-4, instead of AdamW",
+    "mixup_0.2": "mixup of each batch with a shuffled copy, weights from Beta(0.2, 0.2)",
+    "ema_0.999": "a moving average of the weights (momentum 0.999) copied into the model each epoch",
 }
 
 
@@ -162,6 +170,7 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         result["external_by_copy"] = scores_by_copy(ext_evals[kept], internal, external, settings)
         sources["external"] = external.describe()
     result["training_time_s"] = outcome.run.wall_time_s
+    result["precision"] = outcome.run.precision
     result["epochs_run"] = int(len(outcome.run.history))
     trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
     result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
@@ -238,6 +247,7 @@ def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[
         result |= {"ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": epochs,
                    "max_train": max_train,
                    "validation_scores": _scores(evals), "training_time_s": outcome.run.wall_time_s,
+                   "precision": outcome.run.precision,
                    "epochs_run": int(len(outcome.run.history))}
         out[name] = result
         write_result(outcome.result_file, result)

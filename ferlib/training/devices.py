@@ -26,15 +26,16 @@ def distribution_strategy(multi_gpu: bool | None = None):
 
 
 @contextlib.contextmanager
-def precision_policy(mixed: bool, require_gpu: bool = True):
-    """Use mixed_float16 inside the block when asked (and, unless `require_gpu` is False, a GPU is present);
-    restore the previous policy after. Output layers and augmentation stay float32 whatever the policy."""
+def precision_policy(mixed: bool, require_gpu: bool = True, policy: str = "mixed_float16"):
+    """Use `policy` (mixed_float16, or mixed_bfloat16) inside the block when asked (and, unless `require_gpu` is
+    False, a GPU is present); restore the previous policy after. Output layers and augmentation stay float32
+    whatever the policy."""
     import tensorflow as tf
 
     previous = keras.config.dtype_policy()
     use = mixed and (not require_gpu or bool(tf.config.list_physical_devices("GPU")))
     if use:
-        keras.config.set_dtype_policy("mixed_float16")
+        keras.config.set_dtype_policy(policy)
     try:
         yield use
     finally:
@@ -47,3 +48,23 @@ def use_determinism(enabled: bool) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+def cpu_has_bfloat16() -> bool:
+    """Return True when the CPU computes bfloat16 natively (AVX512_BF16 or AMX_BF16 in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(requested: str) -> str:
+    """Return the Keras policy a recipe's `precision` means here: "float32" and "mixed_bfloat16" as they are;
+    "auto" is mixed_bfloat16 on a machine without a GPU whose CPU has native bfloat16, else float32."""
+    if requested != "auto":
+        return requested
+    import tensorflow as tf
+
+    return "mixed_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else "float32"

@@ -28,7 +28,7 @@ from ferlib.classes import NUM_CLASSES
 from ferlib.config import Experiment, Phase
 from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import class_weights
-from ferlib.data.pipeline import make_dataset
+from ferlib.data.pipeline import EpochOrder, ReseedEachEpoch, make_dataset
 from ferlib.evaluation.results import git_commit, machine
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime.progress import epoch_logger
@@ -38,6 +38,7 @@ from ferlib.training.devices import (  # noqa: F401 (re-exported)
     MULTI_GPU_ENV,
     distribution_strategy,
     precision_policy,
+    resolve_precision,
     use_determinism,
 )
 
@@ -58,6 +59,7 @@ class TrainedRun:
     weights: str  # "imagenet", "random", "none (trained from scratch)" or a file
     timings: dict  # seconds per phase, and for cached features the extraction time
     trained_by: dict | None = None  # commit, start time and machine of the run's first training start
+    precision: str = "float32"  # the Keras dtype policy it trained under
 
     def summary(self) -> str:
         """Return the run in one line: epochs per phase, the kept epoch and its validation accuracy, wall time."""
@@ -121,13 +123,20 @@ def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
 def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) -> dict:
     """Return the optimizer and loss of a phase (label smoothing needs one-hot labels, see `one_hot_labels`)."""
     rate = learning_rate(experiment, phase, steps_per_epoch)
+    # the average of the weights is copied into the model at the end of each epoch, so validation and the
+    # checkpoints see it
+    ema = ({"use_ema": True, "ema_momentum": experiment.ema, "ema_overwrite_frequency": steps_per_epoch}
+           if experiment.ema else {})
     if experiment.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(rate)
+        optimizer = keras.optimizers.Adam(rate, **ema)
     elif experiment.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay)
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay, **ema)
+    elif experiment.optimizer == "sgd_nesterov":
+        optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True,
+                                         weight_decay=experiment.weight_decay or None, **ema)
     else:  # Experiment checks its optimizer when it is made
         raise ValueError(f"unknown optimizer {experiment.optimizer!r}")
-    if experiment.label_smoothing:
+    if experiment.label_smoothing or experiment.mixup:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
     else:
         loss = "sparse_categorical_crossentropy"
@@ -139,6 +148,23 @@ def one_hot_labels(dataset):
     import tensorflow as tf
 
     return dataset.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def build_mixup(alpha: float, seed: int):
+    """Return Keras' MixUp layer (each batch blended with a shuffled copy of itself, weights from
+    Beta(alpha, alpha)), or None when `alpha` is 0."""
+    return keras.layers.MixUp(alpha=alpha, seed=seed + 7, dtype="float32") if alpha else None
+
+
+def mix_batches(dataset, mixup, deterministic: bool):
+    """Return the (one-hot labelled) training dataset with every batch mixed by `mixup`."""
+    import tensorflow as tf
+
+    def mix(x, y):
+        out = mixup({"images": tf.cast(x, tf.float32), "labels": tf.cast(y, tf.float32)}, training=True)
+        return out["images"], out["labels"]
+
+    return dataset.map(mix, num_parallel_calls=1 if deterministic else tf.data.AUTOTUNE, deterministic=True)
 
 
 def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
@@ -188,6 +214,7 @@ class FitJob:
     batch_size: int  # global: per-replica batch x replicas
     class_weight: dict | None
     augmentation: Any  # a Keras model built outside any strategy scope, or None
+    mixup: Any = None  # Keras' MixUp layer, or None
     cache_features: bool = True
     jit_compile: bool | str = "auto"
     verbose: int = 2
@@ -209,21 +236,25 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
         f_train = _cached_features(model, x_train, phase_dir / "features_train.npy", batch_size)
         f_val = _cached_features(model, x_val, phase_dir / "features_val.npy", batch_size)
         timings["feature_extraction_s"] = time.perf_counter() - start
-        trainee, train_ds = head_of(model), make_dataset(f_train, y_train, batch_size, training=True, seed=job.seed)
+        trainee, order = head_of(model), EpochOrder(len(f_train), batch_size, job.seed)
+        train_ds = make_dataset(f_train, y_train, batch_size, training=True, order=order)
         val_ds = make_dataset(f_val, y_val, batch_size, training=False)
     else:
-        trainee = model
-        train_ds = make_dataset(x_train, y_train, batch_size, training=True, seed=job.seed,
-                                augmentation=job.augmentation, deterministic=job.deterministic)
+        trainee, order = model, EpochOrder(len(x_train), batch_size, job.seed, [job.augmentation, job.mixup])
+        train_ds = make_dataset(x_train, y_train, batch_size, training=True, augmentation=job.augmentation,
+                                deterministic=job.deterministic, order=order)
         val_ds = make_dataset(x_val, y_val, batch_size, training=False)
-    if experiment.label_smoothing:
+    if experiment.label_smoothing or experiment.mixup:
         train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
+    if job.mixup is not None and trainee is model:
+        train_ds = mix_batches(train_ds, job.mixup, job.deterministic)
     trainee.compile(**compile_options(experiment, phase, math.ceil(len(y_train) / batch_size)),
                     jit_compile=job.jit_compile)
     clock = phase_dir / EPOCH_CLOCK_FILE
     before = float(clock.read_text()) if clock.exists() else 0.0  # epochs trained before an interruption
     start = time.perf_counter()
-    callbacks = _callbacks(phase_dir, phase)
+    # order, augmentation and dropout of epoch e come from (seed, e), so a resumed epoch is the uninterrupted one
+    callbacks = [ReseedEachEpoch(order, job.seed), *_callbacks(phase_dir, phase)]
     if job.verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
         callbacks.append(epoch_logger(f"{experiment.key} {phase_dir.name}", phase.epochs))
     trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=job.class_weight,
@@ -322,7 +353,8 @@ def train_experiment(
         info = json.loads(done.read_text())
         model = keras.models.load_model(run_dir / info["model"])
         return TrainedRun(model, _read_history(run_dir, len(experiment.phases)), run_dir, True, info["wall_time_s"],
-                          info["best_epoch"], info["kept_phase"], label, info["timings"], _trained_by(run_dir))
+                          info["best_epoch"], info["kept_phase"], label, info["timings"], _trained_by(run_dir),
+                          info.get("precision", "float32"))
 
     run_dir.mkdir(parents=True, exist_ok=True)
     trained_by = _trained_by(run_dir) or {"git_commit": git_commit(), "machine": machine(),
@@ -337,12 +369,19 @@ def train_experiment(
     # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
     augmentation = build_augmentation(experiment.augmentation, seed)
     job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
-                 class_weights(y_train) if experiment.class_weights else None, augmentation, cache_features,
-                 jit_compile, verbose, steps_per_epoch, deterministic)
+                 class_weights(y_train) if experiment.class_weights else None, augmentation,
+                 build_mixup(experiment.mixup, seed), cache_features, jit_compile, verbose, steps_per_epoch,
+                 deterministic)
+    precision = resolve_precision(experiment.precision)
+    if precision != "float32":  # the recipe asks for it on any device (bfloat16 on CPUs that have it)
+        mixed_precision, mixed_precision_without_gpu = True, True
+    policy = precision if precision != "float32" else "mixed_float16"
     timings: dict[str, dict] = {}
     earlier = 0.0  # training time spent in earlier, interrupted sessions (counted in wall_time_s)
     start = time.perf_counter()
-    with precision_policy(mixed_precision, require_gpu=not mixed_precision_without_gpu), strategy.scope():
+    with precision_policy(mixed_precision, require_gpu=not mixed_precision_without_gpu, policy=policy) as mixed, \
+            strategy.scope():
+        policy = policy if mixed else "float32"  # what the run trains under
         model = build_model(experiment, weights, seed=seed)
         for i, phase in enumerate(experiment.phases):
             phase_dir = run_dir / f"phase{i + 1}"
@@ -370,10 +409,12 @@ def train_experiment(
         model = keras.models.load_model(run_dir / kept)
     tmp = done.with_name(done.name + ".tmp")
     tmp.write_text(json.dumps({"model": kept, "wall_time_s": wall, "best_epoch": best_epoch,
-                               "kept_phase": kept_phase, "timings": timings}))
+                               "kept_phase": kept_phase, "timings": timings,
+                               "precision": policy}))
     tmp.replace(done)
     compact_run(run_dir, kept)  # after done.json: an interrupted clean-up still leaves a reusable run
-    return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings, trained_by)
+    return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings, trained_by,
+                      policy)
 
 
 def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
