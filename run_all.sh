@@ -103,6 +103,23 @@ if [[ "$MODE" == notebooks ]]; then  # refuse what should not start (full withou
 fi
 MACHINE="$(plan --field machine)" || exit 2
 
+# One run at a time per checkout: a second run_all.sh (notebooks, setup or bench) stops at once. The lock is an
+# flock on .run_all.lock held through file descriptor 9, which the system releases however the run ends
+# (even kill -9), so a stale lock never blocks the next run. Tests do not write outputs and are not locked.
+LOCK_FILE="$ROOT/.run_all.lock"
+take_lock() {
+  exec 9>>"$LOCK_FILE"
+  if ! "$BASE_PYTHON" -c 'import fcntl, sys; fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null; then
+    echo "run_all.sh: another run_all.sh is already running in this checkout ($ROOT):" >&2
+    echo "  $(cat "$LOCK_FILE" 2>/dev/null || echo 'pid unknown')" >&2
+    echo "Wait for it to finish (or stop it), then run again; two runs would write the same outputs and .venv." >&2
+    exit 3
+  fi
+  : > "$LOCK_FILE"
+  echo "pid $$, started $(date '+%Y-%m-%d %H:%M:%S'), mode $MODE, profile $PROFILE" >&9
+}
+if [[ "$MODE" != tests ]]; then take_lock; fi
+
 setup_venv() {
   local stamp="$VENV/.ferlib-requirements"
   local want
@@ -186,6 +203,13 @@ done
 selected=("${ordered[@]}")
 
 mkdir -p "$OUT/notebooks" "$OUT/reports" "$OUT/logs"
+# temporary files of a run that was killed (a kill -9 cannot clean up): their targets were never replaced
+"$VENV/bin/python" - "$OUT" <<'PY'
+import sys
+from ferlib.runtime.files import remove_stale_temporaries
+if removed := remove_stale_temporaries(sys.argv[1]):
+    print(f"[run_all] removed {len(removed)} temporary file(s) an interrupted run left in {sys.argv[1]}")
+PY
 # paths as the notebooks (run in notebooks/) see them: relative when inside the project or beside it, so the
 # reports' parameter cells show no folder of this machine; anything else as given
 nbpath() {
@@ -224,10 +248,14 @@ for name in "${selected[@]}"; do
   : > "$FERLIB_PROGRESS_LOG"
   tail -n +1 -s 0.5 -F "$FERLIB_PROGRESS_LOG" 2>/dev/null &
   tail_pid=$!
-  if ! "$VENV/bin/python" -m papermill "notebooks/$name.ipynb" "$OUT/notebooks/$name.ipynb" -k ferlib \
+  # papermill saves the notebook cell by cell: it writes to a temporary name and replaces the previous
+  # run's notebook only when it stops, so a kill leaves the last finished notebook (and its reports) intact
+  running="$OUT/notebooks/.$name.running.ipynb"
+  if ! "$VENV/bin/python" -m papermill "notebooks/$name.ipynb" "$running" -k ferlib \
       --cwd notebooks "${params[@]}" --no-progress-bar --log-level WARNING; then
     status=failed
   fi
+  [[ -f "$running" ]] && mv -f "$running" "$OUT/notebooks/$name.ipynb"
   stop_tail
   elapsed=$((SECONDS - start))
   unset FERLIB_PROGRESS_LOG

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ferlib.bench.suite import PARTS
 from ferlib.config import PROJECT_ROOT
+from ferlib.runtime import files
 
 _SHARED = PROJECT_ROOT.parent / "shared" / "data"  # the development machines' real data (absent elsewhere)
 
@@ -99,13 +100,12 @@ def _bench_model(model: Path | None) -> Path | None:
 
 def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:
     """Write a benchmark result as JSON (and Markdown beside it), print it and return 0."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str))
+    files.write_json(out, result)
     if markdown is None:
         print(json.dumps(result, indent=2, default=str))
         print(f"wrote {out}")
     else:
-        out.with_suffix(".md").write_text(markdown)
+        files.write_text(out.with_suffix(".md"), markdown)
         print(markdown)
         print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
@@ -164,8 +164,7 @@ def _audit(args: argparse.Namespace) -> int:
         return 2
     print(report_text(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, default=str))
+        files.write_json(args.json, result)
         print(f"\nwrote {args.json} (every flagged pair and the counts)")
     return 0
 
@@ -194,9 +193,9 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
     taken.add(stem)
     args.video_out.mkdir(parents=True, exist_ok=True)
     csv, png = args.video_out / f"{stem}.emotions.csv", args.video_out / f"{stem}.emotions.png"
-    result.rows.to_csv(csv, index=False)
+    files.write_csv(csv, result.rows, index=False)
     figure = video.plot_timeline(result)
-    figure.savefig(png, dpi=90, bbox_inches="tight")
+    files.save_figure(figure, png, dpi=90, bbox_inches="tight")
     plt.close(figure)
     print(f"{source}: {result.frames_sampled} frames sampled ({result.sampled_fps:.3g} per second of its "
           f"{result.native_fps:.3g}), {result.faces} face(s) followed, {len(result.rows)} rows; wrote {csv} and "
@@ -239,8 +238,7 @@ def _predict(args: argparse.Namespace) -> int:
     results = classifier.predict_paths(args.photos, detect=not args.no_detect,
                                        progress=len(args.photos) > 1 and not args.json)
     if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        predict.results_frame(results).to_csv(args.csv, index=False)
+        files.write_csv(args.csv, predict.results_frame(results), index=False)
         print(f"wrote {args.csv} (one row per face; photos without a face and unreadable files say why)",
               file=sys.stderr)
     if args.annotate:
@@ -438,7 +436,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _print_report(result)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, default=str))
+        files.write_json(args.json, result)
         print(f"\nwrote {args.json}")
     return 0

@@ -25,6 +25,7 @@ from typing import Any
 from ferlib.config import PROJECT_ROOT, Experiment, Profile, capped, get_experiment, resolve_profile
 from ferlib.data.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
 from ferlib.reports.catalog import CATALOG
+from ferlib.runtime.files import write_text
 
 TENSORFLOW_PIN = "2.21.0"
 KAGGLE_ENV = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_TOKEN")
@@ -341,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run_all.sh: {exc}", file=sys.stderr)
             return 2
         args.kaggle_files.mkdir(parents=True, exist_ok=True)
-        (args.kaggle_files / "missing.txt").write_text("".join(f"{m}\n" for m in missing))
-        (args.kaggle_files / "constraints.txt").write_text("".join(f"{c}\n" for c in constraints))
+        write_text(args.kaggle_files / "missing.txt", "".join(f"{m}\n" for m in missing))
+        write_text(args.kaggle_files / "constraints.txt", "".join(f"{c}\n" for c in constraints))
         print(f"{len(missing)} requirement(s) to install; kept as found: {', '.join(constraints) or 'none'}")
         return 0
     try:

@@ -28,6 +28,7 @@ from PIL import Image
 from ferlib.data.decode import DecodeError, read_image
 from ferlib.data.manifest import decode_csv_pixels
 from ferlib.data.sources import read_csv_pixels
+from ferlib.runtime.files import read_cache
 from ferlib.runtime.progress import bar as progress_bar
 
 HASH_SIZE = 16  # 16x16 DCT coefficients: 256 bits
@@ -148,8 +149,9 @@ def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bo
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / "audit" / f"hashes-{_paths_key(paths)}.npz"
-        if cache_file.exists():
-            return _load(cache_file)
+        cached = read_cache(cache_file, lambda path: _load(path, len(paths)), "image hashes")
+        if cached is not None:
+            return cached
     kept: list[str] = []
     skipped: list[tuple[str, str]] = []
 
@@ -183,17 +185,25 @@ def _paths_key(paths: list[str]) -> str:
 
 
 def _save(path: Path, table: HashTable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, paths=table.paths, exact=table.exact, phash=table.phash, mirror=table.mirror,
-             skipped=np.array(json.dumps(table.skipped)))
-    tmp.replace(path)
+    from ferlib.runtime.files import atomic_path
+
+    with atomic_path(path, what="image hashes") as tmp:
+        np.savez(tmp, paths=table.paths, exact=table.exact, phash=table.phash, mirror=table.mirror,
+                 skipped=np.array(json.dumps(table.skipped)))
 
 
-def _load(path: Path) -> HashTable:
+def _load(path: Path, n_paths: int | None = None) -> HashTable:
+    """Return a cached HashTable, checking that its arrays agree and (given `n_paths`) cover every path."""
     with np.load(path) as f:
-        return HashTable(f["paths"], f["exact"], f["phash"], f["mirror"],
-                         [tuple(s) for s in json.loads(str(f["skipped"]))])
+        table = HashTable(f["paths"], f["exact"], f["phash"], f["mirror"],
+                          [tuple(s) for s in json.loads(str(f["skipped"]))])
+    if not len(table.paths) == len(table.exact) == len(table.phash) == len(table.mirror):
+        raise ValueError("its arrays differ in length")
+    if table.phash.shape[1:] != (HASH_WORDS,) or table.mirror.shape != table.phash.shape:
+        raise ValueError(f"hashes of shape {table.phash.shape}, expected (n, {HASH_WORDS})")
+    if n_paths is not None and len(table.paths) + len(table.skipped) != n_paths:
+        raise ValueError(f"{len(table.paths)} hashed and {len(table.skipped)} skipped of {n_paths} images")
+    return table
 
 
 def hamming_within(left: np.ndarray, right: np.ndarray, threshold: int,

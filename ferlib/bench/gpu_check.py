@@ -11,7 +11,6 @@ T4. Weights are random: the GPU machines have no internet, and speed does not de
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from ferlib.config import get_experiment, run_settings
 from ferlib.plan import CPU_IMAGES_PER_S, estimate_seconds
+from ferlib.runtime.files import write_json, write_text
 
 CHECKED = ("V4", "V8", "V7", "V13")
 STUDY_IMAGES = {"internal": 59_099, "external": 5_834}  # Human Face Emotions; FER-2013's five classes (Table 3)
@@ -179,6 +179,6 @@ def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     """Write gpu_check.json (which run_all.sh --dry-run reads for its GPU estimate) and gpu_check.md."""
     folder.mkdir(parents=True, exist_ok=True)
     out = [folder / "gpu_check.json", folder / "gpu_check.md"]
-    out[0].write_text(json.dumps(report, indent=2))
-    out[1].write_text(markdown(report))
+    write_json(out[0], report)
+    write_text(out[1], markdown(report))
     return out

@@ -1,7 +1,6 @@
 """Decoded images as uint8 arrays, cached on disk once per data source and size (checked when read)."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import pandas as pd
 
 from ferlib.data.decode import decode_bytes, resize_rgb
 from ferlib.data.manifest import _csv_pixel_strings, _sha1, decode_csv_pixels
+from ferlib.runtime.files import read_cache, save_npy
 from ferlib.runtime.progress import bar as progress_bar
 
 
@@ -39,18 +39,13 @@ def load_images(frame: pd.DataFrame, size: int, cache_dir: Path, progress: bool 
 def _read_cached_array(path: Path, n: int, size: int) -> np.ndarray | None:
     """Return the cached array (memory-mapped) when it is whole and of the expected shape; else None (and a bad
     file is removed with a one-line warning, so that it is decoded again)."""
-    if not path.exists():
-        return None
-    try:
-        array = np.load(path, mmap_mode="r")
-        if array.shape == (n, size, size, 3) and array.dtype == np.uint8:
-            return array
-        problem = f"shape {array.shape}, expected {(n, size, size, 3)}"
-    except (OSError, ValueError, EOFError) as exc:
-        problem = str(exc)
-    warnings.warn(f"cached images {path.name} are unusable ({problem}): decoding them again", stacklevel=3)
-    path.unlink(missing_ok=True)
-    return None
+    def read(file: Path) -> np.ndarray:
+        array = np.load(file, mmap_mode="r")
+        if array.shape != (n, size, size, 3) or array.dtype != np.uint8:
+            raise ValueError(f"shape {array.shape} {array.dtype}, expected {(n, size, size, 3)} uint8")
+        return array
+
+    return read_cache(path, read, "images")
 
 
 def _whole_array(source: pd.DataFrame, size: int, cache_dir: Path, progress: bool) -> np.ndarray:
@@ -75,8 +70,5 @@ def _decode_to_cache(frame: pd.DataFrame, size: int, cache_file: Path, progress:
         else:
             arr = decode_csv_pixels(text)
         out[i] = resize_rgb(arr, size)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_name(cache_file.name + ".tmp.npy")
-    np.save(tmp, out)
-    tmp.replace(cache_file)
+    save_npy(cache_file, out)
     return out

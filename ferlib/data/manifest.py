@@ -18,6 +18,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from ferlib.classes import CLASS_NAMES, NUM_CLASSES
 from ferlib.data.decode import DecodeError, pixel_hash, read_image
 from ferlib.data.sources import DataError, DataSource, list_files, read_csv_pixels
+from ferlib.runtime.files import read_cache, write_csv
 from ferlib.runtime.progress import bar as progress_bar
 
 MANIFEST_VERSION = 1
@@ -91,8 +92,9 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
         raise DataError(f"no images of the five study classes found in {source.class_dir}")
     key = _listing_key(source, listing)
     cache_file = Path(cache_dir) / "manifests" / f"{source.role}-{key}.csv"
-    if cache_file.exists():
-        return _read_manifest(cache_file)
+    cached = read_cache(cache_file, lambda path: _checked_manifest(path, listing), "manifest")
+    if cached is not None:
+        return cached
     texts = (_csv_pixel_strings(listing.loc[listing["status"] == "pending", "path"])
              if source.layout == "fer-csv" else {})
     records = []
@@ -108,11 +110,21 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
                 record["status"], record["reason"] = "skipped", exc.reason
         records.append(record)
     manifest = pd.DataFrame(records, columns=MANIFEST_COLUMNS)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp")
-    manifest.to_csv(tmp, index=False)
-    tmp.replace(cache_file)
+    write_csv(cache_file, manifest, index=False)
     return _read_manifest(cache_file)
+
+
+def _checked_manifest(path: Path, listing: pd.DataFrame) -> pd.DataFrame:
+    """Return a cached manifest after checking it is whole: its columns, one row per listed file, and the
+    listed paths in order (a truncated or edited file raises ValueError)."""
+    manifest = _read_manifest(path)
+    if list(manifest.columns) != MANIFEST_COLUMNS:
+        raise ValueError(f"columns {list(manifest.columns)}")
+    if len(manifest) != len(listing) or not (manifest["path"].to_numpy() == listing["path"].to_numpy()).all():
+        raise ValueError(f"{len(manifest)} rows for {len(listing)} listed files")
+    if manifest.loc[manifest["status"] == "ok", ["sha1", "pixel_hash"]].isna().any().any():
+        raise ValueError("decoded rows without their hashes")
+    return manifest
 
 
 def _read_manifest(path: Path) -> pd.DataFrame:

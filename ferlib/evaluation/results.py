@@ -83,11 +83,9 @@ def result_path(settings: RunSettings, name: str) -> Path:
 
 def write_result(path: Path, payload: dict[str, Any]) -> Path:
     """Write a result as indented JSON (atomically) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
-    return path
+    from ferlib.runtime.files import write_json
+
+    return write_json(path, payload)
 
 
 def read_result(path: Path) -> dict[str, Any]:

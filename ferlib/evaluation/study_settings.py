@@ -12,6 +12,7 @@ import pandas as pd
 
 from ferlib.config import PROFILES, Experiment, Profile, get_experiment
 from ferlib.data.augment import AUGMENTATION_TEXT
+from ferlib.runtime.files import write_text
 from ferlib.study import NOT_STATED, STUDY_DEFAULTS, STUDY_SETTINGS
 
 SETTINGS = ("backbone", "input size", "class weights", "augmentation", "training images", "phase 1 (head)",
@@ -132,11 +133,11 @@ def write_docs(root: Path) -> list[Path]:
     """Write docs/settings.md and the README's settings block under `root`; return the files written."""
     docs = root / "docs" / "settings.md"
     docs.parent.mkdir(parents=True, exist_ok=True)
-    docs.write_text(markdown())
+    write_text(docs, markdown())
     readme = root / "README.md"
     text = readme.read_text()
     start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
-    readme.write_text(text[:start] + readme_block() + text[end:])
+    write_text(readme, text[:start] + readme_block() + text[end:])
     return [docs, readme]
 
 

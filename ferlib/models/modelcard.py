@@ -14,6 +14,7 @@ import keras
 
 from ferlib.classes import CLASS_NAMES
 from ferlib.evaluation.results import write_result
+from ferlib.runtime import files
 
 CARD_VERSION = 1
 
@@ -54,7 +55,7 @@ def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     size = int(model.input_shape[1])
-    model.save(path)
+    files.save_model(model, path)
     card = {
         "card_version": CARD_VERSION,
         "name": path.stem,

@@ -18,6 +18,7 @@ import keras
 
 from ferlib.evaluation.results import write_result
 from ferlib.models.modelcard import card_path
+from ferlib.runtime import files
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SHIPPED_NAME = "c1_fer2013.keras"
@@ -48,10 +49,8 @@ def ship_model(model_path: str | Path, assets: Path = ASSETS) -> dict[str, Any]:
     assets.mkdir(parents=True, exist_ok=True)
     target = assets / SHIPPED_NAME
     slim = keras.models.load_model(model_path, compile=False)
-    tmp = target.with_name("shipping.tmp.keras")
-    slim.save(tmp)
-    data = tmp.read_bytes()
-    tmp.replace(target)
+    files.save_model(slim, target)
+    data = target.read_bytes()
     card = card | {"name": target.stem, "shipped": {
         "from": model_path.name, "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
         "optimizer_state": "none (weights only; train again to fine-tune)"}}

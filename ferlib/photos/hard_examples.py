@@ -19,6 +19,7 @@ from ferlib.data.synthetic import INTERNAL_FOLDERS
 from ferlib.photos.faces import Box, crop_face, to_gray
 from ferlib.photos.ood import FolderPredictions, folder_predictions
 from ferlib.photos.predict import EmotionClassifier
+from ferlib.runtime.files import save_image
 
 REASONS = ("misclassified", "abstained")
 
@@ -61,6 +62,6 @@ def collect_hard_examples(classifier: EmotionClassifier, labelled_dir: str | Pat
         while str(target) in files:  # same name from two sub-folders; a rerun overwrites its own files
             k += 1
             target = target.with_name(f"{Path(row.path).stem}_{k}.png")
-        Image.fromarray(to_gray(face), mode="L").save(target)
+        save_image(Image.fromarray(to_gray(face), mode="L"), target)
         files.append(str(target))
     return chosen.assign(file=files).reset_index(drop=True)

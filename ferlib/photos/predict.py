@@ -38,6 +38,7 @@ from ferlib.photos.faces import (
     training_conversion,
     whole_image_box,
 )
+from ferlib.runtime.files import save_image
 from ferlib.runtime.progress import bar as progress_bar
 
 ImageInput = str | Path | Image.Image | np.ndarray | bytes
@@ -385,6 +386,6 @@ def write_annotated(results: list[PhotoResult], out_dir: str | Path) -> list[Pat
         while target in written:  # two inputs with the same name from different folders
             k += 1
             target = out_dir / f"{Path(r.path).stem}_{k}.annotated.jpg"
-        draw_predictions(image_to_rgb(Path(r.path)), r.faces).save(target, quality=90)
+        save_image(draw_predictions(image_to_rgb(Path(r.path)), r.faces), target, quality=90)
         written.append(target)
     return written

@@ -17,6 +17,7 @@ from PIL import Image
 
 from ferlib.classes import CLASS_NAMES
 from ferlib.data.synthetic import render_face
+from ferlib.runtime.files import write_csv
 
 # The face proper inside a rendered tile (measured on the renderer: face oval centred slightly low).
 _FACE_IN_TILE = (0.1, 0.12, 0.8)  # x offset, y offset, side, as shares of the tile
@@ -88,7 +89,7 @@ def write_synthetic_photos(out_dir: str | Path, n_photos: int = 8, seed: int = 0
         rows += [{"file": name, "x": b[0], "y": b[1], "w": b[2], "h": b[3], "label": lab}
                  for b, lab in zip(photo.boxes, photo.labels)]
     table = pd.DataFrame(rows, columns=["file", "x", "y", "w", "h", "label"])
-    table.to_csv(Path(out_dir) / "faces.csv", index=False)
+    write_csv(Path(out_dir) / "faces.csv", table, index=False)
     return table
 
 

@@ -25,7 +25,7 @@ from ferlib.config import RunSettings, run_settings
 from ferlib.data.sources import DataSource
 from ferlib.reports.banner import card_html, run_card
 from ferlib.reports.catalog import get_spec
-from ferlib.runtime import progress
+from ferlib.runtime import files, progress
 from ferlib.runtime.paths import display_path
 
 METADATA_KEY = "ferlib"  # outputs carrying {"ferlib": {...}} metadata: the run card, figures, the headline
@@ -74,19 +74,14 @@ class NotebookRun:
         plt.close(fig)
         png = buffer.getvalue()
         path = self.figures_dir / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".png.tmp")
-        tmp.write_bytes(png)
-        tmp.replace(path)
+        files.write_bytes(path, png)
         _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"figure {name}"}, {"figure": name})
         self.figures_made.append(name)
 
     def table(self, frame: pd.DataFrame, name: str, **to_csv: Any) -> pd.DataFrame:
         """Write the table as ``outputs/tables/<profile>/<name>.csv`` (atomically) and return it."""
         path = self.tables_dir / f"{name}.csv"
-        tmp = path.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, **to_csv)
-        tmp.replace(path)
+        files.write_csv(path, frame, **to_csv)
         return frame
 
     def headline(self, text: str, results: list[str | Path] | None = None) -> None:

@@ -96,8 +96,6 @@ def digest(data: bytes) -> str:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from ferlib.runtime.files import write_text
+
+    return write_text(path, text)

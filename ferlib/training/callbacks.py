@@ -8,6 +8,7 @@ import keras
 import pandas as pd
 
 from ferlib.config import Phase
+from ferlib.runtime.files import write_text
 
 EPOCH_CLOCK_FILE = "epoch_seconds.txt"
 
@@ -50,7 +51,7 @@ class EpochClock(keras.callbacks.Callback):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.path.write_text(f"{self.before + time.perf_counter() - self.start:.2f}")
+        write_text(self.path, f"{self.before + time.perf_counter() - self.start:.2f}")
 
 
 def phase_callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:

@@ -23,6 +23,7 @@ from ferlib.config import Experiment, RunSettings, get_experiment
 from ferlib.data.run_data import ExternalData, InternalData
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.results import provenance, result_path, write_result
+from ferlib.runtime.files import write_csv
 from ferlib.runtime.progress import say
 from ferlib.training.experiments import ExperimentOutcome, run_experiment
 
@@ -333,8 +334,7 @@ def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
                  progress=lambda name: say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}"))
     table = ablation_table(read_ablation(result_path(settings, "x").parent, seed))
     csv = settings.output_dir / "tables" / settings.profile.name / "c1_ablation.csv"
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(csv)
+    write_csv(csv, table)
     return table, csv
 
 

@@ -31,6 +31,7 @@ from ferlib.data.manifest import class_weights
 from ferlib.data.pipeline import EpochOrder, ReseedEachEpoch, make_dataset
 from ferlib.evaluation.results import git_commit, machine
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
+from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
 from ferlib.training.callbacks import EPOCH_CLOCK_FILE, EpochClock, LogLearningRate  # noqa: F401 (re-exported)
 from ferlib.training.callbacks import phase_callbacks as _callbacks
@@ -181,26 +182,23 @@ def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
     return history
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
-    """Write a .npy file atomically (a temporary file, then a rename), so a crash leaves no truncated cache."""
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
 
 
 def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
     """Return pooled backbone features of the images, computed once and stored in the phase folder."""
-    if path.exists():
-        try:
-            features = np.load(path)
-            if len(features) == len(images):
-                return features
-        except (OSError, ValueError, EOFError):
-            pass  # unreadable or from other images: computed again below
+    def read(file: Path) -> np.ndarray:
+        features = np.load(file)
+        if features.ndim != 2 or len(features) != len(images) or not np.isfinite(features).all():
+            raise ValueError(f"shape {features.shape} for {len(images)} images")
+        return features
+
+    cached = files.read_cache(path, read, "backbone features")
+    if cached is not None:
+        return cached
     from ferlib.evaluation.evaluate import predict_probs
 
     features = predict_probs(feature_extractor(model), images, batch_size).astype(np.float32)
-    _save_array(path, features)
+    files.save_npy(path, features)
     return features
 
 
@@ -267,11 +265,7 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
     return timings
 
 
-def _save_model(model: keras.Model, path: Path) -> None:
-    """Save a model atomically (a temporary file, then a rename): a kill never leaves half a checkpoint."""
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
+_save_model = files.save_model
 
 
 def _full_model_checkpoint(model: keras.Model, phase_dir: Path) -> None:
@@ -291,9 +285,7 @@ def _fit_finished_unmarked(phase_dir: Path) -> bool:
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload))
-    tmp.replace(path)
+    files.write_json(path, payload, indent=None)
 
 
 def compact_run(run_dir: Path, kept: str) -> None:
@@ -308,9 +300,7 @@ def compact_run(run_dir: Path, kept: str) -> None:
             best.unlink()
     kept_path = run_dir / kept
     slim = keras.models.load_model(kept_path, compile=False)  # no optimizer: a third of the file for Adam
-    tmp = kept_path.with_name("best.tmp.keras")
-    slim.save(tmp)
-    tmp.replace(kept_path)
+    files.save_model(slim, kept_path)
 
 
 def train_experiment(
@@ -359,9 +349,8 @@ def train_experiment(
     run_dir.mkdir(parents=True, exist_ok=True)
     trained_by = _trained_by(run_dir) or {"git_commit": git_commit(), "machine": machine(),
                                           "started": datetime.now(UTC).isoformat(timespec="seconds")}
-    (run_dir / "settings.json").write_text(json.dumps(
-        {"settings": experiment.settings(), "data": data_fingerprint, "seed": seed, "weights": label,
-         "trained_by": trained_by}, indent=2))
+    files.write_json(run_dir / "settings.json", {"settings": experiment.settings(), "data": data_fingerprint,
+                                                 "seed": seed, "weights": label, "trained_by": trained_by})
     deterministic = deterministic_run() if deterministic is None else deterministic
     use_determinism(deterministic)
     keras.utils.set_random_seed(seed)
@@ -407,11 +396,8 @@ def train_experiment(
     kept = f"phase{kept_phase}/best.keras"
     if kept_phase != len(experiment.phases):
         model = keras.models.load_model(run_dir / kept)
-    tmp = done.with_name(done.name + ".tmp")
-    tmp.write_text(json.dumps({"model": kept, "wall_time_s": wall, "best_epoch": best_epoch,
-                               "kept_phase": kept_phase, "timings": timings,
-                               "precision": policy}))
-    tmp.replace(done)
+    _write_json(done, {"model": kept, "wall_time_s": wall, "best_epoch": best_epoch, "kept_phase": kept_phase,
+                       "timings": timings, "precision": policy})
     compact_run(run_dir, kept)  # after done.json: an interrupted clean-up still leaves a reusable run
     return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings, trained_by,
                       policy)

@@ -1,0 +1,208 @@
+"""Outputs that survive crashes and full disks: atomic writes, caches checked when read, one run per checkout."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ferlib.audit import leakage
+from ferlib.data import arrays
+from ferlib.data import manifest as manifests
+from ferlib.data.sources import detect_source
+from ferlib.evaluation.results import write_result
+from ferlib.runtime import files
+from tests.conftest import make_class_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fill_the_disk_after(monkeypatch, n_bytes: int):
+    """Make every file write put `n_bytes` on disk and then fail with ENOSPC, as a full disk does."""
+    real_open = open
+
+    class FullFile:
+        def __init__(self, handle):
+            self.handle, self.written = handle, 0
+
+        def write(self, data):
+            room = max(0, n_bytes - self.written)
+            self.handle.write(data[:room])
+            self.written += min(room, len(data))
+            if len(data) > room:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    def full_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        return FullFile(handle) if any(c in mode for c in "wax") else handle
+
+    monkeypatch.setattr("builtins.open", full_open)
+    monkeypatch.setattr(Path, "open", lambda self, mode="r", *a, **k: full_open(self, mode, *a, **k))
+
+
+def test_a_full_disk_names_the_folder_and_the_space_needed_and_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "results" / "V1-seed42.json"
+    write_result(target, {"accuracy": 0.5})
+    fill_the_disk_after(monkeypatch, 10)
+    with pytest.raises(files.DiskFullError) as caught:
+        write_result(target, {"accuracy": 0.75, "padding": "x" * 5000})
+    message = str(caught.value)
+    assert str(target.parent) in message and "needs 4.9 KB" in message and " free" in message
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert os.listdir(target.parent) == [target.name]  # no temporary file left
+    assert '"accuracy": 0.5' in target.read_text()  # the previous result is intact
+
+
+def test_a_full_disk_while_caching_images_leaves_no_partial_cache(tmp_path, monkeypatch):
+    images = np.zeros((50, 48, 48, 3), np.uint8)
+    fill_the_disk_after(monkeypatch, 4096)
+    with pytest.raises(files.DiskFullError, match=r"needs 337\.6 KB"):
+        files.save_npy(tmp_path / "cache" / "arrays" / "all-x-48px.npy", images)
+    monkeypatch.undo()
+    assert list((tmp_path / "cache" / "arrays").iterdir()) == []
+
+
+def test_other_write_errors_pass_through_and_remove_the_temporary_file(tmp_path):
+    target = tmp_path / "table.csv"
+    with pytest.raises(ZeroDivisionError), files.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        1 / 0  # noqa: B018
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / "runs" / f"best{files.TMP_MARK}{dead}.keras"
+    mine = tmp_path / f"table{files.TMP_MARK}{os.getpid()}.csv"
+    stale.parent.mkdir()
+    stale.write_text("half a model")
+    mine.write_text("being written")
+    assert files.remove_stale_temporaries(tmp_path) == [stale]
+    assert mine.exists()
+
+
+@pytest.fixture
+def small_tree(tmp_path):
+    return make_class_tree(tmp_path / "hfe" / "Data", {"Angry": 3, "Fear": 3, "Happy": 4, "Sad": 3, "Suprise": 3})
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "drop_rows"])
+def test_a_damaged_manifest_cache_is_rebuilt_with_a_warning(small_tree, tmp_path, damage):
+    source = detect_source(small_tree.parent, "internal")
+    first = manifests.build_manifest(source, tmp_path / "cache", progress=False)
+    cached = next((tmp_path / "cache" / "manifests").glob("*.csv"))
+    text = cached.read_text()
+    cached.write_text({"truncate": text[: len(text) // 2], "garbage": "\x00\x01 not a table",
+                       "drop_rows": "\n".join(text.splitlines()[:-3]) + "\n"}[damage])
+    with pytest.warns(files.CacheRebuilt, match="cached manifest .* is unusable"):
+        again = manifests.build_manifest(source, tmp_path / "cache", progress=False)
+    pd.testing.assert_frame_equal(again, first)
+    pd.testing.assert_frame_equal(manifests.build_manifest(source, tmp_path / "cache", progress=False), first)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_damaged_image_hashes_are_rebuilt_with_a_warning(small_tree, tmp_path, damage):
+    paths = sorted(small_tree.rglob("*.png"))
+    first = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    cached = next((tmp_path / "cache" / "audit").glob("*.npz"))
+    data = cached.read_bytes()
+    cached.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"PK\x03\x04" + os.urandom(200))
+    with pytest.warns(files.CacheRebuilt, match="cached image hashes"):
+        again = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    assert (again.phash == first.phash).all() and list(again.paths) == list(first.paths)
+
+
+def test_image_hashes_from_fewer_images_are_rebuilt(small_tree, tmp_path):
+    paths = sorted(small_tree.rglob("*.png"))
+    first = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    cached = next((tmp_path / "cache" / "audit").glob("*.npz"))
+    leakage._save(cached, first.take(np.arange(3)))  # a whole file that holds the hashes of 3 of the images
+    with pytest.warns(files.CacheRebuilt, match="3 hashed and 0 skipped of 16 images"):
+        again = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    assert len(again) == len(paths)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "wrong_shape"])
+def test_damaged_image_arrays_are_decoded_again(small_tree, tmp_path, damage):
+    manifest = manifests.build_manifest(detect_source(small_tree.parent, "internal"), tmp_path / "cache",
+                                        progress=False)
+    ok = manifests.usable(manifest)
+    first = np.array(arrays.load_images(ok, 24, tmp_path / "cache", progress=False, source=ok))
+    cached = next((tmp_path / "cache" / "arrays").glob("*.npy"))
+    if damage == "truncate":
+        cached.write_bytes(cached.read_bytes()[:300])
+    else:
+        np.save(cached, first[:5])
+    with pytest.warns(files.CacheRebuilt, match="cached images"):
+        again = arrays.load_images(ok, 24, tmp_path / "cache", progress=False, source=ok)
+    np.testing.assert_array_equal(again, first)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "wrong_length", "nan"])
+def test_damaged_backbone_features_are_computed_again(tmp_path, damage):
+    import keras
+
+    from ferlib.training import train
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="pool")(inputs))
+    images = np.random.default_rng(0).random((10, 8, 8, 3)).astype(np.float32)
+    path = tmp_path / "features_train.npy"
+    first = train._cached_features(model, images, path, 4)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "wrong_length":
+        np.save(path, first[:4])
+    else:
+        np.save(path, np.full_like(first, np.nan))
+    with pytest.warns(files.CacheRebuilt, match="cached backbone features"):
+        again = train._cached_features(model, images, path, 4)
+    np.testing.assert_allclose(again, first)
+
+
+def test_a_second_run_all_in_the_same_checkout_stops_with_a_clear_message(tmp_path):
+    """While one run holds the checkout's lock, another run_all.sh stops at once (exit 3) and says who holds it."""
+    lock = ROOT / ".run_all.lock"
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.truncate(0)
+        held.write("pid 4242, started 2026-11-30 01:00:00, mode notebooks, profile smoke\n")
+        held.flush()
+        second = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--profile", "smoke", "--notebooks", "01",
+                                 "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHON": sys.executable})
+    assert second.returncode == 3, second.stderr
+    assert "another run_all.sh is already running in this checkout" in second.stderr
+    assert "pid 4242" in second.stderr
+    assert not (tmp_path / "out").exists()  # it wrote nothing
+    # once the first run ends (however it ends, the system drops its lock), the next one takes the lock
+    with open(lock, "a") as free:
+        fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(free, fcntl.LOCK_UN)
+
+
+def test_images_saved_atomically_keep_their_format(tmp_path):
+    image = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
+    files.save_image(image, tmp_path / "a.jpg", quality=90)
+    files.save_image(image, tmp_path / "b.png")
+    assert Image.open(tmp_path / "a.jpg").format == "JPEG" and Image.open(tmp_path / "b.png").format == "PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "b.png"]
