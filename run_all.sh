@@ -103,22 +103,28 @@ if [[ "$MODE" == notebooks ]]; then  # refuse what should not start (full withou
 fi
 MACHINE="$(plan --field machine)" || exit 2
 
-# One run at a time per checkout: a second run_all.sh (notebooks, setup or bench) stops at once. The lock is an
-# flock on .run_all.lock held through file descriptor 9, which the system releases however the run ends
-# (even kill -9), so a stale lock never blocks the next run. Tests do not write outputs and are not locked.
-LOCK_FILE="$ROOT/.run_all.lock"
-take_lock() {
-  exec 9>>"$LOCK_FILE"
-  if ! "$BASE_PYTHON" -c 'import fcntl, sys; fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null; then
-    echo "run_all.sh: another run_all.sh is already running in this checkout ($ROOT):" >&2
-    echo "  $(cat "$LOCK_FILE" 2>/dev/null || echo 'pid unknown')" >&2
-    echo "Wait for it to finish (or stop it), then run again; two runs would write the same outputs and .venv." >&2
+# One run at a time per output folder: a second run_all.sh writing to the same outputs stops at once. The lock is
+# an flock on <output>/.run_all.lock held through file descriptor 9, which the system releases however the run
+# ends (even kill -9), so a stale lock never blocks the next run. Setting up .venv takes a second lock (.venv.lock,
+# fd 8) and waits for it: runs into other folders share the environment.
+flock_fd() {  # flock_fd FD blocking|nonblocking: lock the file open on FD (Python's fcntl: Linux and macOS alike)
+  "$BASE_PYTHON" -c 'import fcntl, sys; fcntl.flock(int(sys.argv[1]), fcntl.LOCK_EX | (fcntl.LOCK_NB if sys.argv[2] == "nonblocking" else 0))' "$1" "$2" 2>/dev/null
+}
+take_output_lock() {
+  [[ -n "$OUT_ARG" ]] && OUT="$OUT_ARG"
+  mkdir -p "$OUT"
+  local lock="$OUT/.run_all.lock"
+  exec 9>>"$lock"
+  if ! flock_fd 9 nonblocking; then
+    echo "run_all.sh: another run_all.sh is already writing to $OUT:" >&2
+    echo "  $(cat "$lock" 2>/dev/null || echo 'pid unknown')" >&2
+    echo "Wait for it to finish (or stop it), or give this run another --output folder." >&2
     exit 3
   fi
-  : > "$LOCK_FILE"
+  : > "$lock"
   echo "pid $$, started $(date '+%Y-%m-%d %H:%M:%S'), mode $MODE, profile $PROFILE" >&9
 }
-if [[ "$MODE" != tests ]]; then take_lock; fi
+if [[ "$MODE" == notebooks || "$MODE" == bench ]]; then take_output_lock; fi
 
 setup_venv() {
   local stamp="$VENV/.ferlib-requirements"
@@ -154,7 +160,10 @@ setup_venv() {
   fi
 }
 
+exec 8>>"$ROOT/.venv.lock"
+flock_fd 8 nonblocking || { log "waiting for another run to finish setting up $VENV"; flock_fd 8 blocking; }
 setup_venv
+exec 8>&-
 [[ "$MODE" == setup ]] && { log "environment ready: $VENV (Jupyter kernel 'ferlib')"; exit 0; }
 if [[ "$MODE" == tests ]]; then
   log "checking the code with ruff (lint and import order)"

@@ -268,7 +268,7 @@ def _champion(args: argparse.Namespace) -> int:
         return 0
     names = args.variants.split(",") if args.variants else list(cpu_champion.ABLATIONS)
     table, csv = cpu_champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
-                                                args.output_dir, args.force, args.max_train)
+                                                args.output_dir, args.force, args.max_train, args.external)
     print(table.round(4).to_string())
     print(f"wrote {csv}")
     return 0
@@ -392,9 +392,9 @@ def main(argv: list[str] | None = None) -> int:
                        ("ablate", "train C1's ablation variants with a shortened epoch budget")):
         cmd = sub.add_parser(name, help=what)
         cmd.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
-        if name == "champion":
-            cmd.add_argument("--external", type=Path, default=None, help="external test data")
-        else:
+        cmd.add_argument("--external", type=Path, default=None,
+                         help="external test data (ablate: only names the results folder; give the champion's)")
+        if name == "ablate":
             cmd.add_argument("--epochs", type=int, default=8, help="epoch budget of every variant")
             cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
             cmd.add_argument("--max-train", type=int, default=None,

@@ -400,16 +400,34 @@ class RunSettings:
     output_dir: Path
     cache_dir: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    # the run's data (internal + external) as a folder name (`run_data.keyed_settings`): results, tables and
+    # models of runs on different data live apart; "" keeps one folder per profile
+    data_key: str = ""
+
+    def _per_data(self, kind: str) -> Path:
+        folder = self.output_dir / kind / self.profile.name
+        return folder / self.data_key if self.data_key else folder
+
+    @property
+    def results_dir(self) -> Path:
+        """Return ``outputs/results/<profile>/<data>/``: this run's result files."""
+        return self._per_data("results")
+
+    @property
+    def tables_dir(self) -> Path:
+        """Return ``outputs/tables/<profile>/<data>/``: this run's tables (CSV)."""
+        return self._per_data("tables")
 
     def figures_dir(self, notebook: str) -> Path:
         """Return the folder for one notebook's figures."""
         return self.output_dir / "figures" / notebook
 
     def model_path(self, key: str) -> Path:
-        """Return where this profile's saved model of experiment `key` lives (V13: notebook 05; C1: notebook 10)."""
+        """Return where this run's saved model of experiment `key` lives (V13: notebook 05; C1: notebook 10),
+        ``outputs/models/<profile>/<data>/``."""
         if key not in SAVED_MODELS:
             raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}")
-        return self.output_dir / "models" / self.profile.name / SAVED_MODELS[key]
+        return self._per_data("models") / SAVED_MODELS[key]
 
 
 def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,

@@ -56,6 +56,14 @@ def make_class_tree(root: Path, counts: dict[str, int], start_seed: int = 0, fmt
     return root
 
 
+def data_folder(out: Path, kind: str, profile: str) -> Path:
+    """Return the one data-pair folder of a run under ``out/<kind>/<profile>/`` (results, tables or models are kept
+    per data pair, e.g. ``embedded+embedded-1a2b3c4d``)."""
+    folders = [p for p in (out / kind / profile).iterdir() if p.is_dir()]
+    assert len(folders) == 1, f"expected one data folder in {out / kind / profile}, found {folders}"
+    return folders[0]
+
+
 def tiny_data(n=60, size=24, seed=0):
     """Return uint8 images with a learnable per-class brightness signal and their labels (0-4 cycling)."""
     rng = np.random.default_rng(seed)

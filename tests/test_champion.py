@@ -247,3 +247,24 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     calibration = loaded.card["calibration"]  # fitted on the validation predictions in the kept mode
     assert calibration["fitted_on"] == "validation split" and calibration["temperature"] > 0
     assert calibration["accuracy"] == pytest.approx(loaded.card["metrics"]["accuracy"])
+
+
+def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
+    def result(epochs, accuracy, flip, minutes):
+        return {"epochs_run": epochs, "n_train": 1000, "training_time_s": minutes * 60, "precision": "mixed_bfloat16",
+                "validation_scores": {"plain": {"accuracy": accuracy, "n": 400},
+                                      "flip_tta": {"accuracy": flip, "n": 400}}}
+
+    (tmp_path / "C1-seed7.json").write_text(json.dumps(result(28, 0.68, 0.69, 30)))
+    (tmp_path / "C1_ablation_champion-seed7.json").write_text(json.dumps(result(8, 0.62, 0.61, 9)))
+    (tmp_path / "C1-seed8.json").write_text(json.dumps(result(50, 0.99, 0.99, 1)))  # another seed: not read
+    found = cpu_champion.budget_results(tmp_path, seed=7)
+    curve = cpu_champion.learning_curve(found)
+    assert list(curve.index) == ["ablation budget (full recipe)", "C1"]  # sorted by images seen
+    assert curve["images seen (millions)"].tolist() == pytest.approx([0.008, 0.028])
+    assert curve["val accuracy (best mode)"].tolist() == [0.62, 0.69]  # the better mode of each run
+    assert curve["best mode"].tolist() == ["plain", "flip TTA"]
+    assert curve["training time (min)"].tolist() == [9, 30]
+    from ferlib.viz import figures
+
+    assert len(figures.learning_curve(curve).axes[0].lines) == 2  # best mode and plain, one point per budget

@@ -19,6 +19,7 @@ import pytest
 from ferlib.evaluation.summary import CONCLUSIONS
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.check import check_notebook
+from tests.conftest import data_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -70,9 +71,9 @@ def test_notebook_writes_its_results_tables_and_figures(name, smoke_run):
     for fig in spec.figures:
         assert (out / "figures" / name / f"{fig}.png").stat().st_size > 5000, fig
     for table in spec.tables:
-        assert len((out / "tables" / "smoke" / f"{table}.csv").read_text().splitlines()) >= 3, table
+        assert len((data_folder(out, "tables", "smoke") / f"{table}.csv").read_text().splitlines()) >= 3, table
     for result_name in spec.results:
-        result = json.loads((out / "results" / "smoke" / f"{result_name}-seed42.json").read_text())
+        result = json.loads((data_folder(out, "results", "smoke") / f"{result_name}-seed42.json").read_text())
         prov = result["provenance"]
         assert prov["profile"] == "smoke" and prov["seed"] == 42 and prov["git_commit"] and prov["weights"]
         assert "cores" in prov["machine"]  # the CPU model beside every timing
@@ -130,23 +131,23 @@ def test_index_links_every_report_and_shows_the_verdicts(smoke_run):
 @pytest.mark.notebook
 def test_notebook_specific_outputs(smoke_run):
     out = smoke_run["out"]
-    result = json.loads((out / "results" / "smoke" / "real_photos-seed42.json").read_text())
+    result = json.loads((data_folder(out, "results", "smoke") / "real_photos-seed42.json").read_text())
     assert result["photos"]["files"] == 8 and result["detection"]["generated"]["recall"] > 0.3
     assert set(result["ood"]["settings"]) == {"plain resize", "plain resize + temperature", "face crop",
                                               "face crop + temperature"}
-    card = json.loads((out / "models" / "smoke" / "v13_champion.json").read_text())
+    card = json.loads((data_folder(out, "models", "smoke") / "v13_champion.json").read_text())
     assert card["classes"] == ["Angry", "Fear", "Happy", "Sad", "Surprise"] and card["input"]["size"] == 32
     assert card["weights"] == "random" and card["metrics"]["n"] > 0
     assert card["calibration"]["fitted_on"] == "validation split" and card["calibration"]["temperature"] > 0
-    leak = json.loads((out / "results" / "smoke" / "leakage_audit-seed42.json").read_text())
+    leak = json.loads((data_folder(out, "results", "smoke") / "leakage_audit-seed42.json").read_text())
     assert leak["planted_check"]["found"] == leak["planted_check"]["planted"] > 0  # the planted copies are found
     champion = leak["champion"]
     assert champion["full"]["n"] == champion["non_overlapping"]["n"] + champion["n_overlapping"] > 0
     assert champion["n_overlapping"] > 0
-    card = json.loads((out / "models" / "smoke" / "cpu_champion.json").read_text())
+    card = json.loads((data_folder(out, "models", "smoke") / "cpu_champion.json").read_text())
     assert card["weights"] == "none (trained from scratch)" and card["experiment"]["tta_flip"] is True
     assert card["calibration"]["fitted_on"] == "validation split"  # C1 abstains like V13 does
-    c1 = json.loads((out / "results" / "smoke" / "C1-seed42.json").read_text())
+    c1 = json.loads((data_folder(out, "results", "smoke") / "C1-seed42.json").read_text())
     scores, validation = c1["external_scores"], c1["validation_scores"]
     assert set(scores) == set(validation) == {"plain", "flip_tta", "crops_flip_tta"} and scores["flip_tta"]["n"] > 0
     kept = max(validation, key=lambda mode: validation[mode]["accuracy"])  # the test-time mode chosen on validation
@@ -157,7 +158,38 @@ def test_notebook_specific_outputs(smoke_run):
             and by_copy["with_copy"]["n"] + by_copy["without_copy"]["n"] == c1["external"]["n"])
     assert by_copy["with_copy"]["correct"] + by_copy["without_copy"]["correct"] == round(
         c1["external"]["accuracy"] * c1["external"]["n"])
-    summary = json.loads((out / "results" / "smoke" / "summary-seed42.json").read_text())
+    summary = json.loads((data_folder(out, "results", "smoke") / "summary-seed42.json").read_text())
     ood = next(c for c in summary["conclusions"] if c["conclusion"] == CONCLUSIONS["ood"])
     assert not ood["verdict"].startswith("not tested")  # 08 ran after 09, so the OOD claim has its evidence
     assert "generated" in ood["caveats"]
+
+
+@pytest.mark.notebook
+def test_a_run_on_other_data_keeps_its_own_results_and_summary(smoke_run, tmp_path):
+    """Notebooks 02 and 08 on generated data B, into the outputs of the smoke run on data A: B's results go to a
+    folder of their own, the summary judges only them and says which folder it read, and A's files are untouched."""
+    import shutil
+
+    from ferlib.data.synthetic import write_embedded_dataset
+
+    out = tmp_path / "outputs"
+    shutil.copytree(smoke_run["out"], out)
+    folder_a = data_folder(out, "results", "smoke")
+    before = {p.name: p.read_bytes() for p in folder_a.iterdir()}
+    data_b = write_embedded_dataset(tmp_path / "data_b", 150, 60, seed=7)
+    proc = run_all(out, smoke_run["root"] / "cache", "--profile", "smoke", "--notebooks", "02,08",
+                   "--data", str(data_b.internal_dir), "--external", str(data_b.external_dir))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    folders = [p for p in (out / "results" / "smoke").iterdir() if p.is_dir()]
+    assert len(folders) == 2 and folder_a in folders
+    folder_b = next(p for p in folders if p != folder_a)
+    assert {p.name: p.read_bytes() for p in folder_a.iterdir()} == before  # A's results untouched
+    assert {p.name for p in folder_b.glob("*.json")} == {"V1-seed42.json", "summary-seed42.json"}
+    summary = json.loads((folder_b / "summary-seed42.json").read_text())
+    judged = {row["claim"].split()[0] for row in summary["numbers"] if row["verdict"] != "not run"}
+    assert judged == {"V1"}  # only B's own result: none of A's V4 ... V13
+    fingerprint_b = json.loads((folder_b / "V1-seed42.json").read_text())["provenance"]["data"]["internal"]
+    assert fingerprint_b["fingerprint"] != json.loads((folder_a / "V1-seed42.json").read_text())[
+        "provenance"]["data"]["internal"]["fingerprint"]
+    executed = (out / "notebooks" / "08_summary.ipynb").read_text()
+    assert "result files read (1, this data pair only)" in executed and folder_b.name in executed

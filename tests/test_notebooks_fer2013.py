@@ -13,7 +13,7 @@ import pytest
 from ferlib.evaluation.summary import CONCLUSIONS
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.check import check_notebook
-from tests.conftest import FER2013
+from tests.conftest import FER2013, data_folder
 from tests.test_notebooks import run_all
 
 pytestmark = [
@@ -33,7 +33,7 @@ def cpu_run(tmp_path_factory):
 
 def test_leakage_audit_finds_fer2013s_own_train_test_copies_and_shows_no_images(cpu_run):
     out = cpu_run / "outputs"
-    result = json.loads((out / "results" / "cpu" / "leakage_audit-seed42.json").read_text())
+    result = json.loads((data_folder(out, "results", "cpu") / "leakage_audit-seed42.json").read_text())
     external = result["summaries"]["internal_vs_external"]
     assert external["n_right"] > 2000 and 0.05 < external["right_flagged_fraction"] < 0.5
     executed = (out / "notebooks" / "07_leakage_audit.ipynb").read_text()
@@ -44,12 +44,12 @@ def test_leakage_audit_finds_fer2013s_own_train_test_copies_and_shows_no_images(
 
 def test_summary_runs_on_the_cpu_results_and_judges_generalisation_untested(cpu_run):
     out = cpu_run / "outputs"
-    summary = json.loads((out / "results" / "cpu" / "summary-seed42.json").read_text())
+    summary = json.loads((data_folder(out, "results", "cpu") / "summary-seed42.json").read_text())
     verdicts = {row["verdict"] for row in summary["numbers"]}
     assert verdicts == {"not run"}  # nothing was trained in this folder
     generalisation = next(c for c in summary["conclusions"] if c["conclusion"] == CONCLUSIONS["generalisation"])
     assert generalisation["verdict"] == "not tested"
-    assert (out / "tables" / "cpu" / "study_vs_run_summary.csv").is_file()
+    assert (data_folder(out, "tables", "cpu") / "study_vs_run_summary.csv").is_file()
 
 
 @pytest.mark.parametrize("name", ["07_leakage_audit", "08_summary"])

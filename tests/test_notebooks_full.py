@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.conftest import data_folder
+
 pytestmark = pytest.mark.gpu_path
 
 
@@ -29,14 +31,15 @@ def test_full_profile_notebooks_run_their_code_path_on_a_tiny_slice(tmp_path):
     for name in ("03_augmentation_ablations", "04_architecture_comparison", "05_champion_v13", "06_external_fer2013"):
         check = check_notebook(CATALOG[name], out, forbidden_paths=[str(out), str(tmp_path / "cache")])
         assert check.ok, "\n".join(check.problems)
-    v13 = json.loads((out / "results" / "full" / "V13-seed42.json").read_text())
+    v13 = json.loads((data_folder(out, "results", "full") / "V13-seed42.json").read_text())
     assert v13["settings"]["image_size"] == 96 and v13["provenance"]["max_epochs"] == 1
     assert [p["trainable_from"] for p in v13["settings"]["phases"]] == [None, 140]  # the study's layer index
     assert v13["history"]["phase"] == [1, 2] and v13["provenance"]["weights"] == "random"
     card = (out / "reports" / "05_champion_v13.nocode.html").read_text()
     assert "epochs capped at 1" in card
-    summary_reason = json.loads((out / "results" / "full" / "V13_external-seed42.json").read_text())["provenance"]
+    results_dir = data_folder(out, "results", "full")
+    summary_reason = json.loads((results_dir / "V13_external-seed42.json").read_text())["provenance"]
     assert summary_reason["max_epochs"] == 1  # never mistaken for a full run: the summary calls it not comparable
     for key in ("V5", "V7", "V13"):
-        result = json.loads((out / "results" / "full" / f"{key}-seed42.json").read_text())
+        result = json.loads((data_folder(out, "results", "full") / f"{key}-seed42.json").read_text())
         assert len(set(result["history"]["phase"])) == 2, key

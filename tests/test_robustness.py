@@ -179,25 +179,40 @@ def test_damaged_backbone_features_are_computed_again(tmp_path, damage):
     np.testing.assert_allclose(again, first)
 
 
-def test_a_second_run_all_in_the_same_checkout_stops_with_a_clear_message(tmp_path):
-    """While one run holds the checkout's lock, another run_all.sh stops at once (exit 3) and says who holds it."""
-    lock = ROOT / ".run_all.lock"
-    with open(lock, "a") as held:
+def test_a_second_run_all_into_the_same_outputs_stops_with_a_clear_message(tmp_path):
+    """While one run holds an output folder's lock, another run_all.sh into it stops at once (exit 3) and says who
+    holds it; the system drops a lock however its run ends, so the next run goes ahead."""
+    out = tmp_path / "out"
+    out.mkdir()
+    command = ["bash", str(ROOT / "run_all.sh"), "--profile", "smoke", "--notebooks", "01", "--output", str(out)]
+    env = {**os.environ, "PYTHON": sys.executable}
+    with open(out / ".run_all.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        held.truncate(0)
         held.write("pid 4242, started 2026-11-30 01:00:00, mode notebooks, profile smoke\n")
         held.flush()
-        second = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--profile", "smoke", "--notebooks", "01",
-                                 "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "PYTHON": sys.executable})
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert second.returncode == 3, second.stderr
-    assert "another run_all.sh is already running in this checkout" in second.stderr
-    assert "pid 4242" in second.stderr
-    assert not (tmp_path / "out").exists()  # it wrote nothing
-    # once the first run ends (however it ends, the system drops its lock), the next one takes the lock
-    with open(lock, "a") as free:
-        fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(free, fcntl.LOCK_UN)
+    assert f"another run_all.sh is already writing to {out}" in second.stderr and "pid 4242" in second.stderr
+    assert sorted(p.name for p in out.iterdir()) == [".run_all.lock"]  # it wrote nothing
+    holder = subprocess.Popen(["bash", "-c", f"exec 9>>{out / '.run_all.lock'}; {sys.executable} -c "
+                               "'import fcntl; fcntl.flock(9, fcntl.LOCK_EX)'; sleep 60"])
+    try:
+        for _ in range(100):  # until the holder has its lock
+            probe = open(out / ".run_all.lock", "a")
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(probe, fcntl.LOCK_UN)
+            except BlockingIOError:
+                break
+            finally:
+                probe.close()
+            subprocess.run(["sleep", "0.1"])
+        holder.kill()  # kill -9: no clean-up runs, and the lock goes with the process
+        holder.wait()
+        with open(out / ".run_all.lock", "a") as free:
+            fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the killed run's lock were still held
+    finally:
+        holder.kill()
 
 
 def test_images_saved_atomically_keep_their_format(tmp_path):

@@ -1,6 +1,9 @@
 """A run's internal and external datasets, resolved, manifested, split and ready to train on."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,35 @@ def embedded_dir(settings: RunSettings, role: Role) -> Path:
 def resolve(settings: RunSettings, role: Role, path: str | Path | None = None) -> DataSource:
     """Return the data source for a role: parameter, environment, Kaggle input, or the embedded dataset."""
     return resolve_source(role, path, embedded=lambda: embedded_dir(settings, role))
+
+
+def _label(source: DataSource) -> str:
+    """Return a short readable name of a source for folder names: "embedded" or its folder's name."""
+    if source.embedded:
+        return "embedded"
+    name = source.class_dir.stem if source.layout == "fer-csv" else source.root.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:24] or source.layout
+
+
+def data_key(internal: DataSource, external: DataSource) -> str:
+    """Return the folder name of a run's data, e.g. ``fer2013+fer2013-1a2b3c4d``: both sources' names and a hash
+    of their file listings (paths, sizes, modification times), so other data, or changed files, get another
+    folder. Listing takes a stat per file, no decoding."""
+    from ferlib.data.manifest import _listing_key
+    from ferlib.data.sources import list_files
+
+    digest = hashlib.sha1()
+    for source in (internal, external):
+        digest.update(f"{source.role}:{_listing_key(source, list_files(source))}\n".encode())
+    return f"{_label(internal)}+{_label(external)}-{digest.hexdigest()[:8]}"
+
+
+def keyed_settings(settings: RunSettings, data_dir: str | Path | None = None,
+                   external_dir: str | Path | None = None) -> RunSettings:
+    """Return the settings with the run's data key set (from the internal and external data parameters), so its
+    results, tables and models go to folders of their own."""
+    key = data_key(resolve(settings, "internal", data_dir), resolve(settings, "external", external_dir))
+    return dataclasses.replace(settings, data_key=key)
 
 
 def _describe(source: DataSource, data_fingerprint: str) -> dict:

@@ -77,8 +77,8 @@ def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wal
 
 
 def result_path(settings: RunSettings, name: str) -> Path:
-    """Return where a named result of this profile and seed is written."""
-    return settings.output_dir / "results" / settings.profile.name / f"{name}-seed{settings.seed}.json"
+    """Return where a named result of this profile, data and seed is written."""
+    return settings.results_dir / f"{name}-seed{settings.seed}.json"
 
 
 def write_result(path: Path, payload: dict[str, Any]) -> Path:

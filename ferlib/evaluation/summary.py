@@ -3,6 +3,7 @@ and the study's four conclusions judged on this run's evidence. Built only from 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,15 +22,19 @@ ALPHA = 0.05
 _NAME = re.compile(r"^(?P<name>.+)-seed(?P<seed>\d+)\.json$")
 
 
+def result_files(settings: RunSettings) -> list[Path]:
+    """Return the result files of this run's profile and data (``outputs/results/<profile>/<data>/``), sorted;
+    runs on other data keep theirs in other folders and are never read."""
+    folder = settings.results_dir
+    return sorted(p for p in folder.glob("*-seed*.json") if _NAME.match(p.name)) if folder.is_dir() else []
+
+
 def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """Return this profile's result files by name (one entry per seed, the run's own seed first) and notes on
-    files left out because they were computed on other data than the run's own seed."""
-    folder = settings.output_dir / "results" / settings.profile.name
+    """Return this profile's and data's result files by name (one entry per seed, the run's own seed first) and
+    notes on files left out because they were computed on other data than the run's own seed."""
     found: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(folder.glob("*-seed*.json")) if folder.is_dir() else []:
-        m = _NAME.match(path.name)
-        if m:
-            found.setdefault(m["name"], []).append(read_result(path))
+    for path in result_files(settings):
+        found.setdefault(_NAME.match(path.name)["name"], []).append(read_result(path))
     notes = []
     for name, results in found.items():
         results.sort(key=lambda r: (r.get("provenance", {}).get("seed") != settings.seed,

@@ -1,6 +1,6 @@
 """Predicting emotions on photos: one record per face, calibrated, with abstention.
 
-    clf = EmotionClassifier.load("outputs/models/cpu/v13_champion.keras")
+    clf = EmotionClassifier.load("outputs/models/cpu/DATA/v13_champion.keras")
     for face in clf.predict("group.jpg"):
         print(face.box, face.label, face.confidence, face.abstained)
 

@@ -43,7 +43,8 @@ CATALOG: dict[str, NotebookSpec] = {spec.name: spec for spec in (
                  figures=("class_distribution", "image_sizes_and_modes"), results=("eda",),
                  optional_figures=("sample_grid",)),
     NotebookSpec("02_baseline_cnn", "Baseline custom CNN, V1 (Figure 2)",
-                 figures=("v1_training_curves", "v1_confusion_matrix"), results=("V1",), tables=("v1_settings",)),
+                 figures=("v1_training_curves", "v1_confusion_matrix"), results=("V1",),
+                 tables=("v1_settings", "v1_classification_report")),
     NotebookSpec("03_augmentation_ablations", "Augmentation ablations, V4 and V8-V11 (Table 1)",
                  figures=("table1_accuracy_bars",), results=("V4", "V8", "V9", "V10", "V11"),
                  tables=("table1_augmentation", "table1_seeds", "table1_mcnemar", "table1_settings")),
@@ -69,7 +70,8 @@ CATALOG: dict[str, NotebookSpec] = {spec.name: spec for spec in (
                  results=("real_photos",), tables=("real_photos_predictions", "real_photos_ood"),
                  optional_figures=("gradcam_least_most_confident",)),  # only when a face was found
     NotebookSpec("10_cpu_champion", "The CPU champion, C1 (trained from scratch)",
-                 figures=("c1_training_curves", "c1_external_confusion"), results=("C1",), tables=("c1_scores",)),
+                 figures=("c1_training_curves", "c1_external_confusion", "c1_learning_curve"), results=("C1",),
+                 tables=("c1_scores", "c1_learning_curve")),
 )}
 
 

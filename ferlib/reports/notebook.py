@@ -48,8 +48,8 @@ class NotebookRun:
 
     @property
     def tables_dir(self) -> Path:
-        """Return ``outputs/tables/<profile>/`` (created)."""
-        folder = self.settings.output_dir / "tables" / self.settings.profile.name
+        """Return ``outputs/tables/<profile>/<data>/`` (created)."""
+        folder = self.settings.tables_dir
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -79,7 +79,7 @@ class NotebookRun:
         self.figures_made.append(name)
 
     def table(self, frame: pd.DataFrame, name: str, **to_csv: Any) -> pd.DataFrame:
-        """Write the table as ``outputs/tables/<profile>/<name>.csv`` (atomically) and return it."""
+        """Write the table as ``outputs/tables/<profile>/<data>/<name>.csv`` (atomically) and return it."""
         path = self.tables_dir / f"{name}.csv"
         files.write_csv(path, frame, **to_csv)
         return frame
@@ -93,16 +93,21 @@ class NotebookRun:
 
 
 def start(name: str, profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,
-          data_dir: str | Path | None = None) -> NotebookRun:
+          data_dir: str | Path | None = None, external_dir: str | Path | None = None) -> NotebookRun:
     """Return the NotebookRun of notebook `name` (as in the catalog) with the run's resolved settings
     (`data_dir`, the notebook's internal data parameter, lets "auto" tell real data from the embedded set).
+    Results, tables and models go to folders of the run's data (`data_dir` and `external_dir`), so runs on
+    other data neither overwrite nor read them.
 
     Under run_all.sh (a progress log is set) warnings and library logs go to that log, not the report.
     """
     spec = get_spec(name)
     progress.route_warnings()
     pd.set_option("display.max_colwidth", None)  # reports show whole sentences (sources, reasons), not "..."
-    return NotebookRun(spec.name, run_settings(profile, seed=seed, output_dir=output_dir, data_dir=data_dir))
+    from ferlib.data.run_data import keyed_settings
+
+    settings = run_settings(profile, seed=seed, output_dir=output_dir, data_dir=data_dir)
+    return NotebookRun(spec.name, keyed_settings(settings, data_dir, external_dir))
 
 
 def _display(data: dict[str, Any], metadata: dict[str, Any]) -> None:

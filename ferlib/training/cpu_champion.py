@@ -309,9 +309,9 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     """Return C1 trained on `data_dir` (80/20 split), scored on `external_dir` and saved with its model card
     (the command line's entry)."""
     from ferlib.config import run_settings
-    from ferlib.data.run_data import prepare_external, prepare_internal
+    from ferlib.data.run_data import keyed_settings, prepare_external, prepare_internal
 
-    settings = run_settings(profile, seed=seed, output_dir=output_dir)
+    settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
     internal = prepare_internal(settings, data_dir)
     external = prepare_external(settings, external_dir)
     champ = run_champion(settings, internal, external, force=force)
@@ -322,20 +322,59 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
 def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = None, epochs: int | None = 8,
                           names: Iterable[str] = tuple(ABLATIONS), seed: int = 42,
                           output_dir: str | Path | None = None, force: bool = False,
-                          max_train: int | None = None) -> tuple[pd.DataFrame, Path]:
+                          max_train: int | None = None,
+                          external_dir: str | Path | None = None) -> tuple[pd.DataFrame, Path]:
     """Run the ablation on `data_dir`; return its table and the CSV it was written to
-    (<output_dir>/tables/<profile>/c1_ablation.csv, with every variant found so far)."""
+    (<output_dir>/tables/<profile>/<data>/c1_ablation.csv, with every variant found so far). Results go to the
+    folder of the data pair (`data_dir`, `external_dir`), where the champion of the same data finds them."""
     from ferlib.config import run_settings
-    from ferlib.data.run_data import prepare_internal
+    from ferlib.data.run_data import keyed_settings, prepare_internal
 
-    settings = run_settings(profile, seed=seed, output_dir=output_dir)
+    settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
     internal = prepare_internal(settings, data_dir)
     run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train,
                  progress=lambda name: say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}"))
     table = ablation_table(read_ablation(result_path(settings, "x").parent, seed))
-    csv = settings.output_dir / "tables" / settings.profile.name / "c1_ablation.csv"
+    csv = settings.tables_dir / "c1_ablation.csv"
     write_csv(csv, table)
     return table, csv
+
+
+def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Return one row per finished training budget: the epochs, the images seen (epochs x training images),
+    the training time, the precision, and the validation accuracy of the kept model plain and in its best
+    test-time mode, from results named {label: result} (C1's own and the ablation's full-recipe variant).
+    Only results on the same validation images are comparable; rows are sorted by images seen."""
+    rows = []
+    for label, r in results.items():
+        scores = r.get("validation_scores") or {}
+        if not scores:
+            continue
+        best_mode = max(scores, key=lambda mode: scores[mode]["accuracy"])
+        epochs = int(r.get("epochs_run") or len((r.get("history") or {}).get("epoch", [])))
+        n_train = int(r.get("n_train") or r.get("max_train") or 0)
+        rows.append({"run": label, "epochs": epochs, "training images": n_train,
+                     "images seen (millions)": epochs * n_train / 1e6,
+                     "training time (min)": r.get("training_time_s", float("nan")) / 60,
+                     "precision": r.get("precision", "float32"),
+                     "val accuracy (plain)": scores["plain"]["accuracy"],
+                     "val accuracy (best mode)": scores[best_mode]["accuracy"],
+                     "best mode": TTA_LABELS.get(best_mode, best_mode), "n (val)": scores["plain"]["n"]})
+    columns = ["run", "epochs", "training images", "images seen (millions)", "training time (min)", "precision",
+               "val accuracy (plain)", "val accuracy (best mode)", "best mode", "n (val)"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("images seen (millions)").set_index("run")
+
+
+def budget_results(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
+    """Return the results a learning curve is drawn from, found in a profile's results folder: C1 itself and
+    the ablation's full recipe (its shortened budget), {label: result}."""
+    found = {}
+    for label, name in (("ablation budget (full recipe)", f"{ABLATION_PREFIX}champion"), ("C1", CHAMPION_KEY)):
+        path = Path(results_dir) / f"{name}-seed{seed}.json"
+        if path.is_file():
+            found[label] = json.loads(path.read_text())
+    return found
 
 
 GOAL_ACCURACY = 0.76  # this project's goal for C1 on FER-2013's five-class test images (0.78 the aim)

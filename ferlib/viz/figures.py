@@ -87,6 +87,34 @@ def training_curves(history: pd.DataFrame, title: str, phase_starts: Sequence[in
     return fig
 
 
+def learning_curve(points: pd.DataFrame, history: pd.DataFrame | None = None, n_train: int | None = None,
+                   title: str = "Validation accuracy against images seen") -> plt.Figure:
+    """Return validation accuracy against images seen (log scale): one marker per finished budget (labelled
+    with its epochs and training time) and, when given, the longest run's per-epoch validation accuracy (thin
+    line: the learning rate had not finished its decay at those epochs, so they sit below a finished budget)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if history is not None and n_train:
+        seen = history["epoch"].to_numpy() * n_train / 1e6
+        ax.plot(seen, history["val_accuracy"], color="grey", lw=1, alpha=0.7,
+                label="within the longest run, per epoch (plain)")
+    ax.plot(points["images seen (millions)"], points["val accuracy (best mode)"], "o-", ms=7,
+            label="finished budgets (kept model, best test-time mode)")
+    ax.plot(points["images seen (millions)"], points["val accuracy (plain)"], "s--", ms=5, alpha=0.7,
+            label="finished budgets (plain)")
+    for _, row in points.iterrows():
+        ax.annotate(f"{row['epochs']} epochs, {row['training time (min)']:.0f} min",
+                    (row["images seen (millions)"], row["val accuracy (best mode)"]),
+                    textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set(xlabel="images seen in training (millions, log scale)", ylabel="validation accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def confusion_heatmap(confusion: np.ndarray | list, title: str = "Confusion matrix",
                       normalize: bool = False) -> plt.Figure:
     """Return a heatmap of a confusion matrix (rows: true class), counts or row-normalised."""
