@@ -102,12 +102,21 @@ def learning_curve(points: pd.DataFrame, history: pd.DataFrame | None = None, n_
     ax.plot(points["images seen (millions)"], points["val accuracy (plain)"], "s--", ms=5, alpha=0.7,
             label="finished budgets (plain)")
     for _, row in points.iterrows():
-        ax.annotate(f"{row['epochs']} epochs, {row['training time (min)']:.0f} min",
+        epochs = f"{row['epochs']} epoch" + ("" if row["epochs"] == 1 else "s")
+        ax.annotate(f"{epochs}, {row['training time (min)']:.0f} min",
                     (row["images seen (millions)"], row["val accuracy (best mode)"]),
                     textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    shown = [points["val accuracy (best mode)"], points["val accuracy (plain)"]]
+    if history is not None and n_train:
+        shown.append(history["val_accuracy"])
+    values = pd.concat(shown).dropna()
+    if len(values):  # at least 4 points of accuracy in view, so a single budget is not a flat line at one value
+        middle, half = (values.max() + values.min()) / 2, max(0.02, (values.max() - values.min()) / 2 + 0.01)
+        ax.set_ylim(max(0.0, middle - half), min(1.0, middle + half))
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0 if high - low >= 0.1 else 1))
     ax.set(xlabel="images seen in training (millions, log scale)", ylabel="validation accuracy", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
