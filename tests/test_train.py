@@ -197,3 +197,24 @@ def test_overfitting_is_said_in_words_with_its_epoch_or_its_absence():
     falling = rising.assign(val_loss=[1.5, 1.4, 1.3, 1.2])
     result = {"overfitting": overfitting(falling), "history": falling.to_dict(orient="list")}
     assert overfitting_sentence(result).startswith("validation loss lowest at the last epoch (1.200)")
+
+
+def test_a_model_trained_in_bfloat16_is_scored_and_saved_in_float32():
+    """Mixed precision keeps float32 weights: the float32 copy has the same weights, computes in float32
+    everywhere, and predicts what the bfloat16 model predicts up to bfloat16's rounding."""
+    from ferlib.models.builders import build_fer_cnn, float32_copy
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = build_fer_cnn(24, (8, 16), crop=20)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert {layer.dtype_policy.name for layer in mixed.layers} >= {"mixed_bfloat16"}
+    copy = float32_copy(mixed)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    for a, b in zip(copy.get_weights(), mixed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x, _ = tiny_data(n=20)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), mixed.predict(x, verbose=0), atol=0.05)
+    assert float32_copy(copy) is copy  # already float32: returned as it is

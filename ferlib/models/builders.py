@@ -149,6 +149,22 @@ def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, s
     return keras.Model(inputs, outputs, name="fer_cnn")
 
 
+def float32_copy(model: keras.Model) -> keras.Model:
+    """Return the model with every layer computing in float32 and the same weights (a model trained under a mixed
+    precision policy keeps float32 weights): what is evaluated, saved and shipped, so it runs at full speed and
+    precision on CPUs without native bfloat16 or float16. A float32 model is returned as it is."""
+    policies = {getattr(layer.dtype_policy, "name", "float32") for layer in model.layers}
+    if policies <= {"float32"}:
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        if "dtype" in layer["config"]:
+            layer["config"]["dtype"] = "float32"
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def is_transfer(backbone: str) -> bool:
     """Return True for keras.applications backbones, False for networks trained from scratch."""
     return backbone not in SCRATCH_BACKBONES

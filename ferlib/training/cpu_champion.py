@@ -23,6 +23,7 @@ from ferlib.config import Experiment, RunSettings, get_experiment
 from ferlib.data.run_data import ExternalData, InternalData
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.results import provenance, result_path, write_result
+from ferlib.models.builders import float32_copy
 from ferlib.runtime.files import write_csv
 from ferlib.runtime.progress import say
 from ferlib.training.experiments import ExperimentOutcome, run_experiment
@@ -149,6 +150,7 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     (C1-seed<seed>.json) with intervals and timings. The external set is scored in every mode for the
     ablation; only the kept mode's number is the model's result."""
     outcome = run_experiment(key, settings, internal, force=force, verbose=verbose)
+    outcome.run.model = float32_copy(outcome.run.model)  # scored, calibrated and saved as it ships: in float32
     experiment, model, batch = outcome.experiment, outcome.run.model, settings.profile.batch_size
     margin = crop_margin(experiment) if experiment.tta_flip else 0
     x_val, y_val = internal.arrays(experiment.image_size)[2:]
@@ -243,7 +245,8 @@ def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[
         outcome = run_experiment(variant, settings, internal, force=force, verbose=verbose,
                                  result_name=ABLATION_PREFIX + name)
         x_val, y_val = internal.arrays(variant.image_size)[2:]
-        evals = evaluate_tta_modes(outcome.run.model, x_val, y_val, settings.profile.batch_size, crop_margin(variant))
+        evals = evaluate_tta_modes(float32_copy(outcome.run.model), x_val, y_val, settings.profile.batch_size,
+                                   crop_margin(variant))
         result = dict(outcome.result)
         result |= {"ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": epochs,
                    "max_train": max_train,
