@@ -131,3 +131,18 @@ def test_crop_grid_scores_every_margin_and_levelling_against_the_current_setting
     text = suite.markdown({"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"}, "started": "now",
                            "crop": {**grid.attrs, "settings": grid.to_dict(orient="records")}})
     assert "| 0.05 | no |" in text and "(current)" in text
+
+
+def test_precision_bench_times_both_policies_side_by_side():
+    from ferlib.bench import precision
+
+    report = precision.measure(networks=("C1 32-256",), batch_size=8, steps=2, rounds=1)
+    row = report["networks"]["C1 32-256"]
+    assert row["filters"] == [32, 64, 128, 256] and report["batches_per_policy"] == 2
+    for policy in precision.POLICIES:
+        assert row[policy]["ms_per_batch"] > 0
+        assert row[policy]["images_per_s"] == pytest.approx(8 / row[policy]["ms_per_batch"] * 1000)
+    assert row["bf16_speedup"] == pytest.approx(row["float32"]["ms_per_batch"] / row["mixed_bfloat16"]["ms_per_batch"])
+    assert set(report["cpu_bf16_flags"]) <= {"avx512_bf16", "amx_bf16", "amx_tile"} and "cores" in report["machine"]
+    text = "\n".join(precision.markdown(report))
+    assert "| C1 32-256 |" in text and "speed-up" in text

@@ -82,3 +82,19 @@ def measure(networks: Sequence[str] = tuple(NETWORKS), batch_size: int = 64, ima
         rows["bf16_speedup"] = rows["float32"]["ms_per_batch"] / rows["mixed_bfloat16"]["ms_per_batch"]
         out["networks"][name] = {"filters": list(NETWORKS[name]), **rows}
     return out
+
+
+def markdown(report: dict[str, Any]) -> list[str]:
+    """Return the Markdown lines of a `measure` report: one row per network."""
+    flags = ", ".join(report["cpu_bf16_flags"]) or "none"
+    lines = [f"## Training speed: float32 vs mixed_bfloat16 (batches of {report['batch_size']}, "
+             f"{report['image_size']} px, crop {report['crop']}; CPU bfloat16 flags: {flags})\n",
+             "| network | float32 ms/batch | bfloat16 ms/batch | images/s float32 / bfloat16 | bfloat16 speed-up |",
+             "|---|---|---|---|---|"]
+    for name, row in report["networks"].items():
+        f32, b16 = row["float32"], row["mixed_bfloat16"]
+        lines.append(f"| {name} | {f32['ms_per_batch']:.0f} | {b16['ms_per_batch']:.0f} | "
+                     f"{f32['images_per_s']:.0f} / {b16['images_per_s']:.0f} | {row['bf16_speedup']:.2f}x |")
+    lines += ["", f"Median of {report['batches_per_policy']} timed batches per policy, the policies alternating; "
+              "raw `train_on_batch`, without the input pipeline.", ""]
+    return lines

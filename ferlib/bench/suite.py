@@ -20,7 +20,7 @@ from ferlib.classes import CLASS_NAMES
 from ferlib.config import PROJECT_ROOT
 from ferlib.evaluation.stats import confusion_intervals
 
-PARTS = ("loading", "feature_cache", "pipeline", "latency", "crop", "accuracy", "run_all")
+PARTS = ("loading", "feature_cache", "pipeline", "precision", "latency", "crop", "accuracy", "run_all")
 PIPELINE_EXPERIMENTS = ("V1", "V5", "V7", "V13", "C1")  # one per backbone, cpu settings, last phase
 
 
@@ -116,6 +116,10 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
             report[part] = timers.feature_cache_speedup(n_images=512, image_size=96, epochs=30)
         elif part == "pipeline":
             report[part] = [timers.pipeline_overhead(key, "cpu", steps=pipeline_steps) for key in PIPELINE_EXPERIMENTS]
+        elif part == "precision":
+            from ferlib.bench import precision
+
+            report[part] = precision.measure()
         elif part == "latency":
             report[part] = photo_latency.latency(champion, expand_inputs([photos_dir]), photos_dir, latency_repeats)
         elif part == "crop":
@@ -169,6 +173,10 @@ def markdown(report: dict[str, Any]) -> str:
                              f"{100 * (five['five_way_accuracy'] - seven['accuracy']):.1f} points "
                              "above the seven-class "
                              "one that published FER-2013 results use.\n")
+    if "networks" in report.get("precision", {}):
+        from ferlib.bench import precision
+
+        lines += precision.markdown(report["precision"])
     if "skipped" not in report.get("latency", {"skipped": 1}):
         lines += photo_latency.markdown(report["latency"])
     if "settings" in report.get("crop", {}):
