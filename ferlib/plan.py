@@ -264,12 +264,15 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
                 if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
     selected.sort(key=lambda name: name.startswith("08_"))  # as run_all.sh runs them: the summary last
     if gpu:
+        speeds, how = None, "unknown until tools/gpu_check.sh has measured this GPU"
         if gpu_measurements.is_file():
-            measured = json.loads(gpu_measurements.read_text())
-            speeds = measured["images_per_s_48px"]
-            how = f"from the throughput tools/gpu_check.sh measured on {measured.get('device', 'a GPU')}"
-        else:
-            speeds, how = None, "unknown until tools/gpu_check.sh has measured this GPU"
+            try:
+                measured = json.loads(gpu_measurements.read_text())
+                speeds = dict(measured["images_per_s_48px"])
+                how = f"from the throughput tools/gpu_check.sh measured on {measured.get('device', 'a GPU')}"
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged file: no estimate, never a crash
+                how = (f"unknown: {gpu_measurements.name} is unreadable ({type(exc).__name__}); "
+                       "run tools/gpu_check.sh again")
     else:
         speeds, how = CPU_IMAGES_PER_S, f"from throughput measured on the development CPU ({CPU_REFERENCE})"
     estimate = estimate_seconds(chosen, internal["images"], external_data["images"], speeds) if speeds else {}

@@ -99,3 +99,36 @@ def test_a_run_killed_at_any_point_finishes_on_rerun_with_the_uninterrupted_resu
     result = json.loads(next(out.glob("results/smoke/*/C1-seed42.json")).read_text())
     assert comparable(result) == comparable(uninterrupted), f"killed during {point} ({outcome})"
     assert next(out.glob("models/smoke/*/cpu_champion.keras")).stat().st_size > 0
+
+
+def test_run_all_killed_while_rendering_a_report_finishes_on_rerun(tmp_path):
+    """kill -9 run_all.sh (and the report it renders) once notebook 01 has run; the rerun finishes, its report
+    passes the checks and its result equals an uninterrupted run's."""
+    from ferlib.reports.catalog import CATALOG
+    from ferlib.reports.check import check_notebook
+    from tests.conftest import data_folder
+    from tests.test_notebooks import run_all
+
+    args = ("--profile", "smoke", "--notebooks", "01")
+    reference = run_all(tmp_path / "reference", tmp_path / "cache", *args)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    out = tmp_path / "killed"
+    env = {k: v for k, v in os.environ.items() if k not in ("FERLIB_DATA_DIR", "FERLIB_EXTERNAL_DIR",
+                                                           "FERLIB_PROGRESS_LOG")}
+    command = ["bash", str(ROOT / "run_all.sh"), "--output", str(out), *args]
+    proc = subprocess.Popen(command, env=env | {"FERLIB_CACHE_DIR": str(tmp_path / "cache")}, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    executed = out / "notebooks" / "01_eda.ipynb"
+    deadline = time.monotonic() + 300
+    while not executed.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "run_all.sh finished before the kill"
+    os.killpg(proc.pid, signal.SIGKILL)  # papermill has finished; the report is being rendered
+    proc.wait()
+    rerun = run_all(out, tmp_path / "cache", *args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    check = check_notebook(CATALOG["01_eda"], out)
+    assert check.ok, "\n".join(check.problems)
+    results = [json.loads((data_folder(o, "results", "smoke") / "eda-seed42.json").read_text())
+               for o in (tmp_path / "reference", out)]
+    assert comparable(results[1]) == comparable(results[0])

@@ -169,6 +169,9 @@ def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
     assert "Projected wall time" in md_file.read_text()
     plan = make_plan("auto", data=str(data), machine=Machine(python="x", gpus=["Tesla T4"]), gpu_measurements=json_file)
     assert plan["profile"] == "full" and plan["estimate_s"] and "gpu_check.sh measured on CPU" in plan["estimate_how"]
+    json_file.write_text(json_file.read_text()[:40])  # cut short, as a crash or a full disk leaves it
+    plan = make_plan("auto", data=str(data), machine=Machine(python="x", gpus=["Tesla T4"]), gpu_measurements=json_file)
+    assert not plan["estimate_s"] and "gpu_check.json is unreadable" in plan["estimate_how"]
 
 
 def test_gpu_throughput_helpers():
