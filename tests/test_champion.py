@@ -265,6 +265,10 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     assert curve["val accuracy (best mode)"].tolist() == [0.62, 0.69]  # the better mode of each run
     assert curve["best mode"].tolist() == ["plain", "flip TTA"]
     assert curve["training time (min)"].tolist() == [9, 30]
+    import matplotlib.pyplot as plt
+
     from ferlib.viz import figures
 
-    assert len(figures.learning_curve(curve).axes[0].lines) == 2  # best mode and plain, one point per budget
+    figure = figures.learning_curve(curve)
+    assert len(figure.axes[0].lines) == 2  # best mode and plain, one point per budget
+    plt.close(figure)

@@ -121,8 +121,7 @@ def test_a_resumed_run_sees_what_an_uninterrupted_run_sees(tmp_path, monkeypatch
     """Order, augmentation and dropout come from (seed, epoch): the epochs after a resume equal the same epochs of
     an uninterrupted run (before the fix, the first resumed epoch replayed epoch 1's order and augmentations)."""
     x, y = tiny_data(n=80)
-    exp = dataclasses.replace(tiny_experiment(epochs=4, augmentation="fer"), backbone="fer_cnn",
-                              filters=(8, 16), crop=20)
+    exp = _fer_tiny()
     whole = train.train_experiment(exp, x, y, x, y, tmp_path / "whole", "fp", seed=5, batch_size=16, verbose=0,
                                    deterministic=True)
     real_callbacks = train._callbacks
@@ -137,6 +136,50 @@ def test_a_resumed_run_sees_what_an_uninterrupted_run_sees(tmp_path, monkeypatch
     for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(resumed.history[column], whole.history[column], rtol=1e-5, err_msg=column)
     np.testing.assert_allclose(resumed.model.predict(x, verbose=0), whole.model.predict(x, verbose=0), atol=1e-5)
+
+
+def _fer_tiny(epochs=4):
+    return dataclasses.replace(tiny_experiment(epochs=epochs, augmentation="fer"), backbone="fer_cnn",
+                               filters=(8, 16), crop=20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["killed between the history line and the backup", "backup damaged"])
+def test_a_run_resumes_exactly_after_a_kill_inside_the_checkpointing_or_a_damaged_backup(tmp_path, monkeypatch,
+                                                                                        fault):
+    from ferlib.runtime.files import CacheRebuilt
+    from ferlib.training import callbacks
+
+    x, y = tiny_data(n=80)
+    args = dict(seed=5, batch_size=16, verbose=0, deterministic=True)
+    whole = train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "whole", "fp", **args)
+    real_save = callbacks.AtomicBackupAndRestore._save_model
+
+    def save_then_stop(self):
+        if self._current_epoch == 2 and fault.startswith("killed"):
+            raise KeyboardInterrupt("killed after epoch 2 was logged, before its backup")
+        real_save(self)
+        if self._current_epoch == 2:
+            raise KeyboardInterrupt("killed after the backup of epoch 2")
+
+    monkeypatch.setattr(callbacks.AtomicBackupAndRestore, "_save_model", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "cut", "fp", **args)
+    monkeypatch.setattr(callbacks.AtomicBackupAndRestore, "_save_model", real_save)
+    phase_dir = next((tmp_path / "cut").iterdir()) / "phase1"
+    backups = sorted((phase_dir / "backup").glob("epoch-*"))
+    if fault == "backup damaged":
+        assert [b.name for b in backups] == ["epoch-0002"]
+        (backups[0] / "latest.weights.h5").write_bytes(b"\x89HDF\r\n damaged")
+        with pytest.warns(CacheRebuilt, match="training backup epoch-0002 is unusable"):
+            resumed = train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "cut", "fp", **args)
+    else:
+        assert [b.name for b in backups] == ["epoch-0001"]  # epoch 2 was logged, its backup never written
+        assert len((phase_dir / "history.csv").read_text().splitlines()) == 1 + 2
+        resumed = train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "cut", "fp", **args)
+    assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]  # every epoch logged once
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(resumed.history[column], whole.history[column], rtol=1e-5, err_msg=column)
 
 
 @pytest.mark.parametrize("changes,message", [

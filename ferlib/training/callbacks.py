@@ -1,14 +1,25 @@
 """The callbacks of a training phase: checkpoints (last and best), resuming, the training clock, logs, early stop."""
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import time
+import warnings
 from pathlib import Path
 
 import keras
 import pandas as pd
 
 from ferlib.config import Phase
-from ferlib.runtime.files import write_text
+from ferlib.runtime.files import (
+    FULL_DISK_ERRNOS,
+    CacheRebuilt,
+    disk_full_error,
+    save_model,
+    temporary_name,
+    write_text,
+)
 
 EPOCH_CLOCK_FILE = "epoch_seconds.txt"
 
@@ -54,19 +65,117 @@ class EpochClock(keras.callbacks.Callback):
         write_text(self.path, f"{self.before + time.perf_counter() - self.start:.2f}")
 
 
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Save the model at the end of every epoch (no `monitor`) or when the monitored value improves, written to a
+    temporary file and renamed: a kill never leaves half a checkpoint (Keras' ModelCheckpoint writes in place)."""
+
+    def __init__(self, path: Path, monitor: str | None = None, maximize: bool = True, best: float | None = None):
+        super().__init__()
+        self.path, self.monitor, self.maximize, self.best = Path(path), monitor, maximize, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor is not None:
+            value = (logs or {}).get(self.monitor)
+            if value is None:
+                return
+            if self.best is not None and (value <= self.best if self.maximize else value >= self.best):
+                return
+            self.best = float(value)
+        save_model(self.model, self.path)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (weights, optimizer state and the epoch reached, restored when fit starts again),
+    with each backup written whole or not at all: weights and epoch go into a temporary folder that is renamed
+    to ``epoch-NNNN`` once complete, then older backups are removed. Restoring takes the newest backup that loads;
+    a damaged one is removed with a warning, and training restarts from the one before (or the beginning)."""
+
+    def _backups(self) -> list[Path]:
+        folder = Path(self.backup_dir)
+        found = [p for p in folder.iterdir() if re.fullmatch(r"epoch-\d{4}", p.name)] if folder.is_dir() else []
+        return sorted(found, reverse=True)
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"epoch-{self._current_epoch:04d}"
+        tmp = temporary_name(final)
+        try:
+            tmp.mkdir()
+            self.model.save_weights(str(tmp / "latest.weights.h5"))
+            (tmp / "training_metadata.json").write_text(
+                json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in FULL_DISK_ERRNOS:
+                raise disk_full_error(folder, "a training backup", None) from exc
+            raise
+        for older in self._backups()[1:]:
+            shutil.rmtree(older, ignore_errors=True)
+
+    def _load_model(self):
+        if not self.model.built:
+            raise ValueError("BackupAndRestore needs a built model")
+        for backup in self._backups():
+            try:
+                metadata = json.loads((backup / "training_metadata.json").read_text())
+                if self.model.optimizer is not None and not self.model.optimizer.built:
+                    self.model.optimizer.build(self.model.trainable_variables)
+                self.model.load_weights(str(backup / "latest.weights.h5"))
+                self.model._initial_epoch = int(metadata["epoch"])
+                return
+            except Exception as exc:  # noqa: BLE001 (a damaged backup of any kind: fall back to an older one)
+                warnings.warn(f"training backup {backup.name} is unusable ({type(exc).__name__}): "
+                              "resuming from the one before", CacheRebuilt, stacklevel=2)
+                shutil.rmtree(backup, ignore_errors=True)
+
+    def __init__(self, backup_dir: str, history: Path | None = None):
+        super().__init__(backup_dir)
+        self.history = Path(history) if history else None
+
+    def on_train_begin(self, logs=None):
+        self._load_model()
+        self._trim_history(int(getattr(self.model, "_initial_epoch", None) or 0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._log_epoch(epoch, logs or {})  # the line first, the backup after: a kill between them redoes the epoch
+        super().on_epoch_end(epoch, logs)
+
+    def _log_epoch(self, epoch: int, logs: dict) -> None:
+        """Add the epoch's line to the history (CSV, as Keras' CSVLogger writes it), rewriting the file atomically."""
+        if self.history is None:
+            return
+        text = self.history.read_text() if self.history.exists() else ""
+        header = text.splitlines()[0].split(",") if text else ["epoch", *sorted(logs)]
+        values = {"epoch": epoch, **logs}
+        line = ",".join(str(float(values[k]) if k != "epoch" else int(values[k])) if k in values else ""
+                        for k in header)
+        write_text(self.history, (text or ",".join(header) + "\n") + line + "\n")
+
+    def _trim_history(self, epochs: int) -> None:
+        """Keep the history's lines of the epochs the restored backup holds: an epoch logged after its backup was
+        taken is trained again, and logged once."""
+        if self.history is None or not self.history.exists():
+            return
+        lines = self.history.read_text().splitlines(keepends=True)
+        if len(lines) > 1 + epochs:
+            write_text(self.history, "".join(lines[:1 + epochs]) if epochs else "")
+
+
 def phase_callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
     """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
     mode = "max" if phase.maximizes else "min"
     callbacks: list[keras.callbacks.Callback] = [
         LogLearningRate(),
         EpochClock(phase_dir / EPOCH_CLOCK_FILE),
-        keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(phase_dir / "last.keras")),
-        keras.callbacks.ModelCheckpoint(
-            str(phase_dir / "best.keras"), monitor=phase.monitor, mode=mode, save_best_only=True,
-            initial_value_threshold=_best_so_far(phase_dir / "history.csv", phase),
-        ),
-        keras.callbacks.CSVLogger(str(phase_dir / "history.csv"), append=True),
+        # at the end of an epoch: checkpoints, then the history line and the backup, so that a kill before the
+        # backup trains the epoch again (and logs it once) and a kill after it finds everything written
+        AtomicCheckpoint(phase_dir / "last.keras"),
+        AtomicCheckpoint(phase_dir / "best.keras", monitor=phase.monitor, maximize=phase.maximizes,
+                         best=_best_so_far(phase_dir / "history.csv", phase)),
+        AtomicBackupAndRestore(str(phase_dir / "backup"), history=phase_dir / "history.csv"),
     ]
     if phase.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=phase.monitor, mode=mode,
