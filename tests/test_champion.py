@@ -223,7 +223,7 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     the mode chosen on validation and the split by copies, and saves the model that `bench` measures."""
     from ferlib import cli
     from ferlib.models import modelcard
-    from tests.conftest import make_class_tree
+    from tests.conftest import data_folder, make_class_tree
 
     monkeypatch.setenv("FERLIB_CACHE_DIR", str(tmp_path / "cache"))
     classes = ("Angry", "Fear", "Happy", "Sad", "Suprise")
@@ -238,7 +238,8 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     assert report["external"]["plain"]["n"] == 20 and report["test_time_mode"]["chosen_on"] == "validation accuracy"
     by_copy = report["external_by_copy"]  # distinct synthetic faces: no external image has a copy
     assert by_copy["with_copy"] is None and by_copy["without_copy"]["n"] == 20
-    model_path = tmp_path / "out" / "models" / "smoke" / "cpu_champion.keras"
+    model_path = data_folder(tmp_path / "out", "models", "smoke") / "cpu_champion.keras"  # the data pair's folder
+    assert model_path.parent.name.startswith("hfe+ext-")
     assert f"saved {model_path}" in printed
     loaded = modelcard.load_with_card(model_path)
     assert loaded.card["tta"] == report["test_time_mode"] and loaded.card["experiment"]["key"] == "C1"
