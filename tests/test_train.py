@@ -182,6 +182,34 @@ def test_a_run_resumes_exactly_after_a_kill_inside_the_checkpointing_or_a_damage
         np.testing.assert_allclose(resumed.history[column], whole.history[column], rtol=1e-5, err_msg=column)
 
 
+@pytest.mark.slow
+def test_a_run_backed_up_by_keras_own_callback_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """Runs interrupted before backups were written whole (Keras' BackupAndRestore layout) resume at their epoch."""
+    from ferlib.training import callbacks
+
+    x, y = tiny_data(n=80)
+    args = dict(seed=5, batch_size=16, verbose=0, deterministic=True)
+    whole = train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "whole", "fp", **args)
+    real_callbacks = train._callbacks
+
+    def keras_backup(phase_dir, phase):  # the callbacks as they were: Keras' backup and CSV logger
+        kept = [c for c in real_callbacks(phase_dir, phase) if not isinstance(c, callbacks.AtomicBackupAndRestore)]
+        return kept + [keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
+                       keras.callbacks.CSVLogger(str(phase_dir / "history.csv"), append=True),
+                       Interrupt(after_epoch=1)]
+
+    monkeypatch.setattr(train, "_callbacks", keras_backup)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "cut", "fp", **args)
+    monkeypatch.setattr(train, "_callbacks", real_callbacks)
+    backup = next((tmp_path / "cut").iterdir()) / "phase1" / "backup"
+    assert (backup / "latest.weights.h5").is_file() and not list(backup.glob("epoch-*"))
+    resumed = train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "cut", "fp", **args)
+    assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(resumed.history[column], whole.history[column], rtol=1e-5, err_msg=column)
+
+
 @pytest.mark.parametrize("changes,message", [
     ({"backbone": "vgg99"}, "backbone must be one of"),
     ({"augmentation": "sepia"}, "augmentation must be one of 'none', 'geometric', 'photometric', 'fer'"),

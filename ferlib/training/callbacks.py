@@ -91,9 +91,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     a damaged one is removed with a warning, and training restarts from the one before (or the beginning)."""
 
     def _backups(self) -> list[Path]:
+        """Return the backups, newest first; a run backed up by Keras' own BackupAndRestore (latest.weights.h5 and
+        training_metadata.json in the folder itself, before this project wrote whole backups) is one too."""
         folder = Path(self.backup_dir)
         found = [p for p in folder.iterdir() if re.fullmatch(r"epoch-\d{4}", p.name)] if folder.is_dir() else []
-        return sorted(found, reverse=True)
+        legacy = [folder] if (folder / "latest.weights.h5").is_file() and not found else []
+        return sorted(found, reverse=True) + legacy
 
     def _save_model(self):
         folder = Path(self.backup_dir)
@@ -114,6 +117,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             raise
         for older in self._backups()[1:]:
             shutil.rmtree(older, ignore_errors=True)
+        for name in ("latest.weights.h5", "training_metadata.json"):  # a Keras-written backup, now superseded
+            (folder / name).unlink(missing_ok=True)
 
     def _load_model(self):
         if not self.model.built:
@@ -129,7 +134,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             except Exception as exc:  # noqa: BLE001 (a damaged backup of any kind: fall back to an older one)
                 warnings.warn(f"training backup {backup.name} is unusable ({type(exc).__name__}): "
                               "resuming from the one before", CacheRebuilt, stacklevel=2)
-                shutil.rmtree(backup, ignore_errors=True)
+                if backup == Path(self.backup_dir):
+                    (backup / "latest.weights.h5").unlink(missing_ok=True)
+                else:
+                    shutil.rmtree(backup, ignore_errors=True)
 
     def __init__(self, backup_dir: str, history: Path | None = None):
         super().__init__(backup_dir)
