@@ -97,8 +97,10 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     stale.parent.mkdir()
     stale.write_text("half a model")
     mine.write_text("being written")
+    users = tmp_path / "notes.tmp-draft.txt"  # a user's file that only looks like a temporary
+    users.write_text("keep me")
     assert files.remove_stale_temporaries(tmp_path) == [stale]
-    assert mine.exists()
+    assert mine.exists() and users.exists()
 
 
 @pytest.fixture

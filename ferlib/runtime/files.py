@@ -171,8 +171,8 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     removed = []
     for tmp in Path(folder).rglob(f"*{TMP_MARK}*"):
         pid = tmp.name.split(TMP_MARK, 1)[1].split(".", 1)[0]
-        if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
-            continue  # still being written
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue  # not one of ours, or still being written
         if tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
