@@ -3,7 +3,8 @@
 The folders follow the data, and a module imports only from its own folder and the ones listed before it
 (tests/test_layout.py checks it):
 
-    runtime/     progress to the terminal, TensorFlow's start-up lines kept quiet, paths as reports show them
+    runtime/     progress to the terminal, TensorFlow's start-up lines kept quiet, paths as reports show them,
+                 atomic writes and caches checked when read
     data/        folder layouts (sources), decoding, manifests, decoded arrays, tf.data, augmentation, embedded data
     viz/         figures (functions that return a matplotlib Figure)
     evaluation/  metrics and intervals, calibration, result files, study-vs-run tables, verdicts, settings tables
@@ -12,7 +13,8 @@ The folders follow the data, and a module imports only from its own folder and t
     training/    the two-phase training loop, one experiment end to end, the CPU champion C1 and its ablation
     photos/      face detection, EmotionClassifier and `predict`, out-of-distribution checks, hard examples
     reports/     the notebook helper (run card, figures shown and saved), HTML reports, landing page, checks
-    bench/       timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory
+    bench/       timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory,
+                 float32 vs bfloat16 training speed
 
 At the top: `classes` (the five classes), `config` (profiles and the experiment registry), `study` (the study's
 numbers), `plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`).
