@@ -265,15 +265,12 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
     return timings
 
 
-_save_model = files.save_model
-
-
 def _full_model_checkpoint(model: keras.Model, phase_dir: Path) -> None:
     """Turn a head-only best checkpoint (trained on cached features) into the full model's checkpoint."""
     best = keras.models.load_model(phase_dir / "best.keras")
     if len(best.input_shape) == 2:  # (batch, features): the head alone
         head_of(model).set_weights(best.get_weights())
-        _save_model(model, phase_dir / "best.keras")
+        files.save_model(model, phase_dir / "best.keras")
 
 
 def _fit_finished_unmarked(phase_dir: Path) -> bool:
