@@ -19,6 +19,7 @@ from pathlib import Path
 from ferlib.bench.suite import PARTS
 from ferlib.config import PROJECT_ROOT
 from ferlib.runtime import files
+from ferlib.training.commands import TRAINING_COMMANDS, add_training_commands, run_training_command
 
 _SHARED = PROJECT_ROOT.parent / "shared" / "data"  # the development machines' real data (absent elsewhere)
 
@@ -251,42 +252,6 @@ def _predict(args: argparse.Namespace) -> int:
     return min(predict.exit_status(results), video_status) if videos else predict.exit_status(results)
 
 
-def _champion(args: argparse.Namespace) -> int:
-    from ferlib.training import cpu_champion
-
-    if args.command == "champion":
-        champ = cpu_champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                               args.force)
-        result = champ.result
-        scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
-                  "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}
-        print(json.dumps({"training_time_s": round(result["training_time_s"], 1), "epochs": result["epochs_run"],
-                          **scores}, indent=2))
-        print(f"wrote {champ.result_file}")
-        print(f"saved {champ.model_file} with its model card")
-        print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
-        return 0
-    names = args.variants.split(",") if args.variants else list(cpu_champion.ABLATIONS)
-    table, csv = cpu_champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
-                                                args.output_dir, args.force, args.max_train, args.external)
-    print(table.round(4).to_string())
-    print(f"wrote {csv}")
-    return 0
-
-
-def _ship(args: argparse.Namespace) -> int:
-    from ferlib.models import shipped
-
-    try:
-        card = shipped.ship_model(args.model)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"error: cannot ship {args.model}: {exc}", file=sys.stderr)
-        return 2
-    print(f"shipped {shipped.describe_shipped(card)}")
-    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME} and its card; commit both to ship them")
-    return 0
-
-
 def _report(args: argparse.Namespace) -> int:
     """Render executed notebooks to HTML, rebuild the landing page, and (with --check) check every report."""
     from ferlib.reports.check import check_reports
@@ -388,24 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                          "the face and its mirror image, or the face alone (fastest)")
     pr.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface",
                     help="face detector: BlazeFace (MediaPipe's, with LiteRT; default) or OpenCV's Haar cascades")
-    for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),
-                       ("ablate", "train C1's ablation variants with a shortened epoch budget")):
-        cmd = sub.add_parser(name, help=what)
-        cmd.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
-        cmd.add_argument("--external", type=Path, default=None,
-                         help="external test data (ablate: only names the results folder; give the champion's)")
-        if name == "ablate":
-            cmd.add_argument("--epochs", type=int, default=8, help="epoch budget of every variant")
-            cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
-            cmd.add_argument("--max-train", type=int, default=None,
-                             help="train every variant on the same stratified subset of this many images")
-        cmd.add_argument("--profile", default="cpu")
-        cmd.add_argument("--seed", type=int, default=42)
-        cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
-        cmd.add_argument("--force", action="store_true", help="retrain finished runs")
-    ship = sub.add_parser("ship", help="make a saved champion the shipped model (ferlib/assets/), used when "
-                                       "predict and evaluate get no --model")
-    ship.add_argument("model", type=Path, help="a champion saved by `python -m ferlib champion` (.keras with card)")
+    add_training_commands(sub)
     rep = sub.add_parser("report", help="render executed notebooks to HTML reports and rebuild the landing page")
     rep.add_argument("notebooks", nargs="*", type=Path, help="executed notebooks (outputs/notebooks/NN_*.ipynb)")
     rep.add_argument("--output-dir", type=Path, default=None, help="the run's output folder (default: outputs)")
@@ -422,10 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         return _audit(args)
     if args.command == "predict":
         return _predict(args)
-    if args.command in ("champion", "ablate"):
-        return _champion(args)
-    if args.command == "ship":
-        return _ship(args)
+    if args.command in TRAINING_COMMANDS:
+        return run_training_command(args)
 
     from ferlib.data.sources import DataError
 

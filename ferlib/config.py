@@ -167,6 +167,8 @@ class Experiment:
     precision: Precision = "float32"
     mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) mixing weights (0: off)
     ema: float = 0.0  # momentum of an exponential moving average of the weights, copied in each epoch (0: off)
+    distill: float = 0.0  # distillation: targets = (1 - distill) x one-hot label + distill x the teachers' mean
+    teachers: int = 0  # ... probabilities, from this many C1 networks of other seeds on the same split (0: off)
 
     def __post_init__(self) -> None:
         owner = f"experiment {self.key!r}"
@@ -177,6 +179,8 @@ class Experiment:
         check_choice(owner, "precision", self.precision, Precision)
         if self.mixup < 0 or not 0 <= self.ema < 1:
             raise ValueError(f"{owner}: mixup >= 0 and ema in [0, 1)")
+        if not 0 <= self.distill <= 1 or self.teachers < 0 or (self.distill > 0) != (self.teachers > 0):
+            raise ValueError(f"{owner}: distill in [0, 1] and teachers >= 1 go together (both 0: no distillation)")
         check_positive(owner, image_size=self.image_size, max_train=self.max_train)
         if not self.phases:
             raise ValueError(f"{owner}: needs at least one phase")
@@ -196,7 +200,7 @@ class Experiment:
 
 
 RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs",
-                 "tta_flip", "precision", "mixup", "ema")
+                 "tta_flip", "precision", "mixup", "ema", "distill", "teachers")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 
@@ -263,6 +267,8 @@ _EXPERIMENTS = _STUDY_EXPERIMENTS | _PROJECT_EXPERIMENTS
 # transfer models at 48 px; head phases run on cached features; fine-tuning and augmented runs use
 # 1,500-image subsets and few epochs, so that every notebook together finishes in about a quarter
 # of an hour on a 2-core CPU.
+DISTILL_TEACHERS = 3  # `distill`: ensemble members (the champion and two more seeds) that teach one C1
+DISTILL_WEIGHT = 0.5  # `distill`: the teachers' share of the training targets (the one-hot label keeps the rest)
 CPU_CHAMPION_EPOCHS = 56  # twice the 28 of the float32 recipe: bfloat16 and a faster CPU pay for it
 _CPU_HEAD = Phase(epochs=30, learning_rate=1e-3, early_stopping_patience=5)
 _CPU_AUG_HEAD = Phase(epochs=5, learning_rate=1e-3)
@@ -390,7 +396,8 @@ def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_
     return PROFILES[name]
 
 
-SAVED_MODELS = {"V13": "v13_champion.keras", "C1": "cpu_champion.keras"}  # the models notebooks save and reload
+# the models notebooks and commands save and reload
+SAVED_MODELS = {"V13": "v13_champion.keras", "C1": "cpu_champion.keras", "C1_distilled": "cpu_distilled.keras"}
 
 
 @dataclass(frozen=True)

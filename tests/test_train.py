@@ -51,6 +51,24 @@ def test_training_is_seeded_and_reuses_a_finished_run(tmp_path):
     assert not forced.reused
 
 
+def test_a_run_survives_rewording_its_experiment_but_not_changing_it(tmp_path):
+    """The run key hashes every field, prose included; a finished run whose title or notes were reworded
+    since is found by its training settings and reused, while any training change still trains anew."""
+    x, y = tiny_data()
+    first = train.train_experiment(tiny_experiment(epochs=1), x, y, x, y, tmp_path, "fp", seed=3, batch_size=16,
+                                   verbose=0, jit_compile=False)
+    reworded = tiny_experiment(epochs=1, notes="new words", title="a new title")
+    label = train.weights_label(reworded, None)
+    assert train.run_key(reworded, "fp", 3, label) != first.run_dir.name.split("-", 1)[1]
+    again = train.train_experiment(reworded, x, y, x, y, tmp_path, "fp", seed=3, batch_size=16, verbose=0,
+                                   jit_compile=False)
+    assert again.reused and again.run_dir.name == f"V1-{train.run_key(reworded, 'fp', 3, label)}"
+    assert not first.run_dir.exists()  # renamed, not copied
+    assert not train.adopt_reworded_run(tmp_path / "V1-new", tiny_experiment(epochs=2), "fp", 3, label)
+    assert not train.adopt_reworded_run(tmp_path / "V1-new", reworded, "fp", 4, label)  # another seed
+    assert train.adopt_reworded_run(tmp_path / "V1-new", tiny_experiment(epochs=1, notes="x"), "fp", 3, label)
+
+
 def test_run_key_changes_with_settings_data_and_seed():
     exp = tiny_experiment()
     key = train.run_key(exp, "fp", 1)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from ferlib.models.builders import float32_copy
 from ferlib.runtime.files import write_csv
 from ferlib.runtime.progress import say
 from ferlib.training.experiments import ExperimentOutcome, run_experiment
+
+if TYPE_CHECKING:
+    from ferlib.training.distill import Teachers
 
 CHAMPION_KEY = "C1"
 ABLATION_PREFIX = "C1_ablation_"
@@ -144,12 +147,15 @@ class ChampionOutcome:
 
 
 def run_champion(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
-                 force: bool = False, verbose: int = 2, key: str = CHAMPION_KEY) -> ChampionOutcome:
+                 force: bool = False, verbose: int = 2, key: str | Experiment = CHAMPION_KEY,
+                 teachers: Teachers | None = None) -> ChampionOutcome:
     """Train (or resume, or reuse) C1, score it on validation and the external set in every test-time mode
     (plain, flip, five crops x flip), keep the mode with the best validation accuracy, and write the result
     (C1-seed<seed>.json) with intervals and timings. The external set is scored in every mode for the
-    ablation; only the kept mode's number is the model's result."""
-    outcome = run_experiment(key, settings, internal, force=force, verbose=verbose)
+    ablation; only the kept mode's number is the model's result. `key` may be a variant of C1 (an Experiment,
+    such as the distilled student, which trains on `teachers`' targets)."""
+    outcome = run_experiment(key, settings, internal, force=force, verbose=verbose, teachers=teachers)
+    key = outcome.experiment.key
     outcome.run.model = float32_copy(outcome.run.model)  # scored, calibrated and saved as it ships: in float32
     experiment, model, batch = outcome.experiment, outcome.run.model, settings.profile.batch_size
     margin = crop_margin(experiment) if experiment.tta_flip else 0
@@ -187,7 +193,7 @@ def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: Inter
     from ferlib.models import modelcard
 
     run, mode = champ.outcome.run, champ.result["tta"]["mode"]
-    champ.model_file = settings.model_path(CHAMPION_KEY)
+    champ.model_file = settings.model_path(champ.experiment.key)
     modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
                               experiment=champ.experiment.settings(), weights=run.weights, data=internal.describe(),
                               metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])

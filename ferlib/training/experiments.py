@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -15,6 +15,9 @@ from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.results import provenance, result_path, write_result
 from ferlib.runtime.progress import say
 from ferlib.training.train import TrainedRun, train_experiment
+
+if TYPE_CHECKING:
+    from ferlib.training.distill import Teachers
 
 
 @dataclass
@@ -51,12 +54,15 @@ def overfitting_sentence(result: dict[str, Any]) -> str:
 
 
 def run_experiment(key: str | Experiment, settings: RunSettings, internal: InternalData, weights: str | None = None,
-                   force: bool = False, verbose: int = 2, result_name: str | None = None) -> ExperimentOutcome:
+                   force: bool = False, verbose: int = 2, result_name: str | None = None,
+                   train_seed: int | None = None, teachers: Teachers | None = None) -> ExperimentOutcome:
     """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON.
 
     `key` is a registry key or an Experiment (a variant of one, e.g. for an ablation); `result_name`
     names the result file (default: the key). `weights` overrides the profile's backbone weights
-    ("imagenet", "random" or a file path).
+    ("imagenet", "random" or a file path). `train_seed` seeds initialisation, epoch order and augmentation
+    (default: the run's seed, which always draws the split). With `teachers` the experiment trains on
+    distillation targets (its `distill` share from the teachers' probabilities).
     """
     experiment = key if isinstance(key, Experiment) else get_experiment(key, settings.profile)
     key = experiment.key
@@ -64,8 +70,16 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
     train_rows = stratified_subset(internal.train, experiment.max_train, settings.seed)
     x_train, y_train = internal.images(train_rows, experiment.image_size), label_indices(train_rows)
     x_val, y_val = internal.images(internal.val, experiment.image_size), label_indices(internal.val)
-    run = train_experiment(experiment, x_train, y_train, x_val, y_val, settings.output_dir / "runs",
-                           internal.fingerprint, seed=settings.seed, batch_size=settings.profile.batch_size,
+    targets, fingerprint = y_train, internal.fingerprint
+    if experiment.distill:
+        if teachers is None or len(teachers.models) != experiment.teachers:
+            raise ValueError(f"{key} distils from {experiment.teachers} teachers; pass them (got "
+                             f"{0 if teachers is None else len(teachers.models)})")
+        targets = teachers.targets(x_train, y_train, experiment.distill)
+        fingerprint = f"{fingerprint}+teachers-{teachers.key}"  # other teachers: another run
+    seed = settings.seed if train_seed is None else int(train_seed)
+    run = train_experiment(experiment, x_train, targets, x_val, y_val, settings.output_dir / "runs",
+                           fingerprint, seed=seed, batch_size=settings.profile.batch_size,
                            weights=weights, mixed_precision=settings.profile.mixed_precision,
                            jit_compile=settings.profile.jit_compile, force=force,
                            verbose=verbose)
@@ -83,6 +97,7 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
         "timings": run.timings,
         "overfitting": overfitting(run.history),
         "n_train": int(len(train_rows)),
+        "train_seed": seed,
         "run_dir": str(run.run_dir),
         "reused_finished_run": run.reused,
         "provenance": provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s,

@@ -10,7 +10,6 @@ features (computed once), which gives the same result as training through the fr
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -42,8 +41,16 @@ from ferlib.training.devices import (  # noqa: F401 (re-exported)
     resolve_precision,
     use_determinism,
 )
-
-DONE_FILE = "done.json"
+from ferlib.training.run_folders import (  # noqa: F401 (re-exported)
+    DONE_FILE,
+    PROSE_FIELDS,
+    adopt_reworded_run,
+    compact_run,
+    fit_finished_unmarked,
+    read_history,
+    run_key,
+    trained_by_record,
+)
 
 
 @dataclass
@@ -90,22 +97,6 @@ def weights_label(experiment: Experiment, weights: str | None) -> str:
     return "random" if weights in (None, "random", "none") else str(weights)
 
 
-def _trained_by(run_dir: Path) -> dict | None:
-    """Return the commit, machine and start time a run folder records for its first training (None if absent):
-    a resumed or reused run keeps saying where its weights were trained."""
-    try:
-        return json.loads((run_dir / "settings.json").read_text()).get("trained_by")
-    except (OSError, ValueError):
-        return None
-
-
-def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:
-    """Return the key that names a run: it changes with any setting, the data, the seed or the weights."""
-    text = json.dumps({"settings": experiment.settings(), "data": data_fingerprint, "seed": seed,
-                       "weights": weights}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
 def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
     """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
     zero over the phase's steps ("cosine")."""
@@ -137,17 +128,32 @@ def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) 
                                          weight_decay=experiment.weight_decay or None, **ema)
     else:  # Experiment checks its optimizer when it is made
         raise ValueError(f"unknown optimizer {experiment.optimizer!r}")
-    if experiment.label_smoothing or experiment.mixup:
+    if soft_targets(experiment):
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
     else:
         loss = "sparse_categorical_crossentropy"
     return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
 
 
+def hard_labels(labels: np.ndarray) -> np.ndarray:
+    """Return integer labels: `labels` itself, or the most probable class of each probability vector."""
+    labels = np.asarray(labels)
+    return labels.argmax(axis=1) if labels.ndim == 2 else labels
+
+
+def soft_targets(experiment: Experiment) -> bool:
+    """Return True when the experiment trains on probability vectors (label smoothing, mixup or distillation)
+    rather than integer labels."""
+    return bool(experiment.label_smoothing or experiment.mixup or experiment.distill)
+
+
 def one_hot_labels(dataset):
-    """Return the dataset with its integer labels turned into one-hot vectors."""
+    """Return the dataset with its integer labels turned into one-hot vectors (labels that already are
+    probability vectors, such as distillation targets, pass unchanged)."""
     import tensorflow as tf
 
+    if len(dataset.element_spec[1].shape) == 2:  # (batch, classes): already vectors
+        return dataset
     return dataset.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -166,22 +172,6 @@ def mix_batches(dataset, mixup, deterministic: bool):
         return out["images"], out["labels"]
 
     return dataset.map(mix, num_parallel_calls=1 if deterministic else tf.data.AUTOTUNE, deterministic=True)
-
-
-def _read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
-    """Return the joined per-epoch history of all phases, numbered from 1."""
-    frames = []
-    for i in range(n_phases):
-        log = run_dir / f"phase{i + 1}" / "history.csv"
-        if log.exists() and log.stat().st_size:
-            frame = pd.read_csv(log)
-            frame["phase"] = i + 1
-            frames.append(frame)
-    history = pd.concat(frames, ignore_index=True)
-    history["epoch"] = np.arange(1, len(history) + 1)
-    return history
-
-
 
 
 def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
@@ -242,7 +232,7 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
         train_ds = make_dataset(x_train, y_train, batch_size, training=True, augmentation=job.augmentation,
                                 deterministic=job.deterministic, order=order)
         val_ds = make_dataset(x_val, y_val, batch_size, training=False)
-    if experiment.label_smoothing or experiment.mixup:
+    if soft_targets(experiment):
         train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
     if job.mixup is not None and trainee is model:
         train_ds = mix_batches(train_ds, job.mixup, job.deterministic)
@@ -273,31 +263,8 @@ def _full_model_checkpoint(model: keras.Model, phase_dir: Path) -> None:
         files.save_model(model, phase_dir / "best.keras")
 
 
-def _fit_finished_unmarked(phase_dir: Path) -> bool:
-    """Return True when a phase's fit ended (Keras removed its backup; epochs were logged; a best checkpoint
-    exists) but the process stopped before the phase was marked done."""
-    history = phase_dir / "history.csv"
-    return (history.exists() and history.stat().st_size > 0 and not (phase_dir / "backup").exists()
-            and (phase_dir / "best.keras").exists())
-
-
 def _write_json(path: Path, payload: Any) -> None:
     files.write_json(path, payload, indent=None)
-
-
-def compact_run(run_dir: Path, kept: str) -> None:
-    """Once a run's result is known, keep only what reuse needs: the kept model without optimizer state, the
-    histories and timings. Cached features, last-epoch checkpoints, backups and other phases' models go."""
-    for phase_dir in sorted(run_dir.glob("phase*")):
-        for name in ("last.keras", "features_train.npy", "features_val.npy"):
-            (phase_dir / name).unlink(missing_ok=True)
-        shutil.rmtree(phase_dir / "backup", ignore_errors=True)
-        best = phase_dir / "best.keras"
-        if best.exists() and f"{phase_dir.name}/best.keras" != kept:
-            best.unlink()
-    kept_path = run_dir / kept
-    slim = keras.models.load_model(kept_path, compile=False)  # no optimizer: a third of the file for Adam
-    files.save_model(slim, kept_path)
 
 
 def train_experiment(
@@ -336,15 +303,17 @@ def train_experiment(
     done = run_dir / DONE_FILE
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
+    elif not force:
+        adopt_reworded_run(run_dir, experiment, data_fingerprint, seed, label)
     if done.exists():
         info = json.loads(done.read_text())
         model = keras.models.load_model(run_dir / info["model"])
-        return TrainedRun(model, _read_history(run_dir, len(experiment.phases)), run_dir, True, info["wall_time_s"],
-                          info["best_epoch"], info["kept_phase"], label, info["timings"], _trained_by(run_dir),
+        return TrainedRun(model, read_history(run_dir, len(experiment.phases)), run_dir, True, info["wall_time_s"],
+                          info["best_epoch"], info["kept_phase"], label, info["timings"], trained_by_record(run_dir),
                           info.get("precision", "float32"))
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    trained_by = _trained_by(run_dir) or {"git_commit": git_commit(), "machine": machine(),
+    trained_by = trained_by_record(run_dir) or {"git_commit": git_commit(), "machine": machine(),
                                           "started": datetime.now(UTC).isoformat(timespec="seconds")}
     files.write_json(run_dir / "settings.json", {"settings": experiment.settings(), "data": data_fingerprint,
                                                  "seed": seed, "weights": label, "trained_by": trained_by})
@@ -355,7 +324,7 @@ def train_experiment(
     # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
     augmentation = build_augmentation(experiment.augmentation, seed)
     job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
-                 class_weights(y_train) if experiment.class_weights else None, augmentation,
+                 class_weights(hard_labels(y_train)) if experiment.class_weights else None, augmentation,
                  build_mixup(experiment.mixup, seed), cache_features, jit_compile, verbose, steps_per_epoch,
                  deterministic)
     precision = resolve_precision(experiment.precision)
@@ -376,7 +345,7 @@ def train_experiment(
                 timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
                 earlier += (sum(timings[phase_dir.name].values())
                             - timings[phase_dir.name].get("fit_s_before_resuming", 0))
-            elif _fit_finished_unmarked(phase_dir):  # killed between the end of fit and the mark: finish the mark
+            elif fit_finished_unmarked(phase_dir):  # killed between the end of fit and the mark: finish the mark
                 _full_model_checkpoint(model, phase_dir)
                 clock = phase_dir / EPOCH_CLOCK_FILE
                 timings[phase_dir.name] = {"fit_s": float(clock.read_text()) if clock.exists() else 0.0}
@@ -388,7 +357,7 @@ def train_experiment(
                 earlier += timings[phase_dir.name].get("fit_s_before_resuming", 0.0)
             model = keras.models.load_model(phase_dir / "best.keras")
     wall = time.perf_counter() - start + earlier
-    history = _read_history(run_dir, len(experiment.phases))
+    history = read_history(run_dir, len(experiment.phases))
     best_epoch, kept_phase = _best_epoch(history, experiment)
     kept = f"phase{kept_phase}/best.keras"
     if kept_phase != len(experiment.phases):

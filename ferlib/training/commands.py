@@ -1,0 +1,130 @@
+"""The command-line commands that train and ship models: champion, ablate, distill and ship.
+
+`ferlib.cli` adds them to its parser with `add_training_commands` and hands their arguments to
+`run_training_command`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ferlib.config import DISTILL_TEACHERS, DISTILL_WEIGHT
+
+TRAINING_COMMANDS = ("champion", "ablate", "distill", "ship")
+
+
+def add_training_commands(sub) -> None:
+    """Add the training commands to the command line's sub-parsers."""
+    for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),
+                       ("ablate", "train C1's ablation variants with a shortened epoch budget")):
+        cmd = sub.add_parser(name, help=what)
+        cmd.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
+        cmd.add_argument("--external", type=Path, default=None,
+                         help="external test data (ablate: only names the results folder; give the champion's)")
+        if name == "ablate":
+            cmd.add_argument("--epochs", type=int, default=8, help="epoch budget of every variant")
+            cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+            cmd.add_argument("--max-train", type=int, default=None,
+                             help="train every variant on the same stratified subset of this many images")
+        cmd.add_argument("--profile", default="cpu")
+        cmd.add_argument("--seed", type=int, default=42)
+        cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
+        cmd.add_argument("--force", action="store_true", help="retrain finished runs")
+    dis = sub.add_parser("distill", help="train C1 with more seeds on the champion's split, score their ensemble, "
+                                          "and distil it into one C1-sized network")
+    dis.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
+    dis.add_argument("--external", type=Path, default=None, help="external test data")
+    dis.add_argument("--teachers", type=int, default=DISTILL_TEACHERS,
+                     help=f"ensemble members, the champion included (default {DISTILL_TEACHERS})")
+    dis.add_argument("--weight", type=float, default=DISTILL_WEIGHT,
+                     help="the teachers' share of the training targets, the one-hot label's is the rest "
+                          f"(default {DISTILL_WEIGHT})")
+    dis.add_argument("--profile", default="cpu")
+    dis.add_argument("--seed", type=int, default=42)
+    dis.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
+    ship = sub.add_parser("ship", help="make a saved champion the shipped model (ferlib/assets/), used when "
+                                       "predict and evaluate get no --model")
+    ship.add_argument("model", type=Path, help="a champion saved by `python -m ferlib champion` (.keras with card)")
+    ship.add_argument("--data", type=Path, default=None,
+                      help="the internal data both models were trained on: first compare them on its validation "
+                           "split (McNemar) and ship only a better model")
+    ship.add_argument("--force", action="store_true", help="with --data: ship even when it is not better")
+
+
+def run_training_command(args: argparse.Namespace) -> int:
+    """Run one of TRAINING_COMMANDS; return the exit code."""
+    if args.command in ("champion", "ablate"):
+        return _champion_or_ablate(args)
+    if args.command == "distill":
+        return _distill(args)
+    if args.command == "ship":
+        return _ship(args)
+    raise ValueError(f"not a training command: {args.command!r}")
+
+
+def _champion_or_ablate(args: argparse.Namespace) -> int:
+    from ferlib.training import cpu_champion
+
+    if args.command == "champion":
+        champ = cpu_champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+                                               args.force)
+        result = champ.result
+        scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
+                  "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}
+        print(json.dumps({"training_time_s": round(result["training_time_s"], 1), "epochs": result["epochs_run"],
+                          **scores}, indent=2))
+        print(f"wrote {champ.result_file}")
+        print(f"saved {champ.model_file} with its model card")
+        print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
+        return 0
+    names = args.variants.split(",") if args.variants else list(cpu_champion.ABLATIONS)
+    table, csv = cpu_champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
+                                                args.output_dir, args.force, args.max_train, args.external)
+    print(table.round(4).to_string())
+    print(f"wrote {csv}")
+    return 0
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from ferlib.training import distill
+
+    outcome = distill.distill_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+                                           args.teachers, args.weight)
+    result, student = outcome.student.result, outcome.student
+    versus = result["versus_champion"]
+    print(json.dumps({"ensemble": {k: outcome.ensemble.get(k) for k in ("members", "train_seeds", "tta",
+                                                                        "validation_scores", "external")},
+                      "student": {"validation": result["validation_scores"], "external": result.get("external_scores"),
+                                  "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy"),
+                                  "training_time_s": round(result["training_time_s"], 1)},
+                      "versus_champion": versus}, indent=2))
+    print(f"wrote {outcome.result_file}")
+    print(f"saved {student.model_file} with its model card")
+    print(f"to make it the model `predict` uses by default: python -m ferlib ship {student.model_file}")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from ferlib.models import shipped
+
+    comparison = None
+    try:
+        if args.data is not None:
+            comparison = shipped.compare_on_validation(args.model, args.data)
+            c, s, test = comparison["candidate"], comparison["shipped"], comparison["mcnemar"]
+            print(f"validation ({comparison['split']['n']:,} images, the split both were chosen on): candidate "
+                  f"{c['accuracy']:.1%} ({c['views']}), shipped {s['accuracy']:.1%} ({s['views']}); difference "
+                  f"{100 * comparison['difference']:+.1f} points, McNemar p = {test['p_value']:.3g}")
+            if comparison["difference"] <= 0 and not args.force:
+                print(f"error: not shipped: {args.model} is not better on validation than the shipped model "
+                      "(--force ships it anyway)", file=sys.stderr)
+                return 3
+        card = shipped.ship_model(args.model, comparison=comparison)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        print(f"error: cannot ship {args.model}: {exc}", file=sys.stderr)
+        return 2
+    print(f"shipped {shipped.describe_shipped(card)}")
+    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME} and its card; commit both to ship them")
+    return 0

@@ -1,0 +1,112 @@
+"""A training run's folder: its key, what it records, how it is found again, and what is kept once done.
+
+Every run lives in ``runs/<experiment>-<key>/``, the key hashing its settings, data, seed and weights
+(`run_key`). `done.json` marks a finished run; `compact_run` leaves only what reuse needs. A run whose
+experiment was only reworded since (title, notes) is found again by its training settings
+(`adopt_reworded_run`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from ferlib.config import Experiment
+from ferlib.runtime import files
+from ferlib.runtime.progress import say
+
+DONE_FILE = "done.json"
+
+
+def trained_by_record(run_dir: Path) -> dict | None:
+    """Return the commit, machine and start time a run folder records for its first training (None if absent):
+    a resumed or reused run keeps saying where its weights were trained."""
+    try:
+        return json.loads((run_dir / "settings.json").read_text()).get("trained_by")
+    except (OSError, ValueError):
+        return None
+
+
+def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:
+    """Return the key that names a run: it changes with any setting, the data, the seed or the weights."""
+    text = json.dumps({"settings": experiment.settings(), "data": data_fingerprint, "seed": seed,
+                       "weights": weights}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+PROSE_FIELDS = ("title", "notes")  # words about an experiment: editing them must not lose its finished runs
+
+
+def _same_run(settings_file: Path, wanted: dict[str, Any]) -> bool:
+    """Return True when a run folder's settings.json describes the wanted run, prose fields aside."""
+    try:
+        found = json.loads(settings_file.read_text())
+    except (OSError, ValueError):
+        return False
+    plain = {k: v for k, v in found.get("settings", {}).items() if k not in PROSE_FIELDS}
+    return plain == {k: v for k, v in wanted["settings"].items() if k not in PROSE_FIELDS} and all(
+        found.get(k) == wanted[k] for k in ("data", "seed", "weights"))
+
+
+def adopt_reworded_run(run_dir: Path, experiment: Experiment, data_fingerprint: str, seed: int,
+                       weights: str) -> bool:
+    """Give `run_dir` the run of the same experiment whose title or notes were since reworded (its key hashes
+    them): rename that folder to `run_dir`, a finished one before an unfinished one, and return True; False
+    when there is none. Training settings, data, seed and weights must all match."""
+    if run_dir.exists():
+        return False
+    wanted = {"settings": json.loads(json.dumps(experiment.settings())), "data": data_fingerprint, "seed": seed,
+              "weights": weights}
+    candidates = [d for d in run_dir.parent.glob(f"{experiment.key}-*")
+                  if d.is_dir() and _same_run(d / "settings.json", wanted)]
+    if not candidates:
+        return False
+    chosen = max(candidates, key=lambda d: ((d / DONE_FILE).exists(), d.stat().st_mtime))
+    chosen.rename(run_dir)
+    say(f"{experiment.key}: reusing run {chosen.name} (its title or notes were reworded since) as {run_dir.name}")
+    return True
+
+
+def read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
+    """Return the joined per-epoch history of all phases, numbered from 1."""
+    frames = []
+    for i in range(n_phases):
+        log = run_dir / f"phase{i + 1}" / "history.csv"
+        if log.exists() and log.stat().st_size:
+            frame = pd.read_csv(log)
+            frame["phase"] = i + 1
+            frames.append(frame)
+    history = pd.concat(frames, ignore_index=True)
+    history["epoch"] = np.arange(1, len(history) + 1)
+    return history
+
+
+
+
+def fit_finished_unmarked(phase_dir: Path) -> bool:
+    """Return True when a phase's fit ended (Keras removed its backup; epochs were logged; a best checkpoint
+    exists) but the process stopped before the phase was marked done."""
+    history = phase_dir / "history.csv"
+    return (history.exists() and history.stat().st_size > 0 and not (phase_dir / "backup").exists()
+            and (phase_dir / "best.keras").exists())
+
+
+def compact_run(run_dir: Path, kept: str) -> None:
+    """Once a run's result is known, keep only what reuse needs: the kept model without optimizer state, the
+    histories and timings. Cached features, last-epoch checkpoints, backups and other phases' models go."""
+    for phase_dir in sorted(run_dir.glob("phase*")):
+        for name in ("last.keras", "features_train.npy", "features_val.npy"):
+            (phase_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(phase_dir / "backup", ignore_errors=True)
+        best = phase_dir / "best.keras"
+        if best.exists() and f"{phase_dir.name}/best.keras" != kept:
+            best.unlink()
+    kept_path = run_dir / kept
+    slim = keras.models.load_model(kept_path, compile=False)  # no optimizer: a third of the file for Adam
+    files.save_model(slim, kept_path)
