@@ -109,6 +109,11 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
     card = modelcard.load_with_card(model_path).card
     assert card["experiment"]["key"] == "C1_distilled" and card["test"]["n"] == 20
     assert f"saved {model_path}" in printed
+    table = distill.distillation_table(result)  # notebook 10's table, built from the result file
+    assert len(table) == 4 and table["networks per face"].tolist() == [1, 1, 2, 1]
+    assert table.iloc[2]["validation"] == ensemble["validation_scores"][ensemble["tta"]["mode"]]["accuracy"]
+    assert table.iloc[3]["external"] == result["external_scores"][result["tta"]["mode"]]["accuracy"]
+    assert distill.read_distillation(results, 42) == result and distill.read_distillation(results, 7) is None
     assert cli.main(args) == 0  # every run reused: the same student
     again = json.loads((results / "C1_distilled-seed42.json").read_text())
     assert again["reused_finished_run"] and again["validation"]["y_pred"] == result["validation"]["y_pred"]

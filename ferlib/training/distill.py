@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ferlib.classes import NUM_CLASSES
 from ferlib.config import DISTILL_TEACHERS as TEACHERS
@@ -240,3 +241,47 @@ def distill_from_folders(profile: str = "cpu", data_dir: str | Path | None = Non
     internal = prepare_internal(settings, data_dir)
     external = prepare_external(settings, external_dir)
     return run_distillation(settings, internal, external, teachers=teachers, weight=weight)
+
+
+def distillation_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Return the members, their ensemble and the distilled student side by side from the student's result file:
+    validation and external accuracy with 95% intervals (each in its test-time mode), the accuracy on external
+    images without a copy in the training data, McNemar's p against the champion on validation, and the
+    networks each face passes through."""
+    from ferlib.training.cpu_champion import TTA_LABELS
+
+    ensemble, versus = result["ensemble"], result["versus_champion"]
+    mode = ensemble["tta"]["mode"]
+    student_mode = result["tta"]["mode"]
+
+    def row(model: str, views: str, val: dict, ext: dict | None, clean: dict | None, p: float | None,
+            networks: int) -> dict[str, Any]:
+        return {"model": model, "views": views, "networks per face": networks,
+                "validation": val["accuracy"], "val ci95 low": val["ci95"][0], "val ci95 high": val["ci95"][1],
+                "external": ext["accuracy"] if ext else np.nan,
+                "ext ci95 low": ext["ci95"][0] if ext else np.nan, "ext ci95 high": ext["ci95"][1] if ext else np.nan,
+                "external without a copy": clean["accuracy"] if clean else np.nan,
+                "McNemar p vs champion (validation)": np.nan if p is None else p}
+
+    member_ext = ensemble.get("member_external") or [None] * ensemble["members"]
+    rows = [row(f"member {i} (training seed {seed}){', the champion' if i == 0 else ''}", TTA_LABELS[mode], val,
+                ext, None, None, 1)
+            for i, (seed, val, ext) in enumerate(zip(ensemble["train_seeds"], ensemble["member_validation"],
+                                                     member_ext))]
+    rows.append(row(f"ensemble of {ensemble['members']}", TTA_LABELS[mode], ensemble["validation_scores"][mode],
+                    ensemble.get("external"), (ensemble.get("external_by_copy") or {}).get("without_copy"),
+                    versus["ensemble_vs_champion"]["p_value"], ensemble["members"]))
+    rows.append(row(f"student distilled from the ensemble (weight {result['distill_weight']:g})",
+                    TTA_LABELS[student_mode], result["validation_scores"][student_mode],
+                    (result.get("external_scores") or {}).get(student_mode),
+                    (result.get("external_by_copy") or {}).get("without_copy"),
+                    versus["student_vs_champion"]["p_value"], 1))
+    return pd.DataFrame(rows).set_index("model")
+
+
+def read_distillation(results_dir: Path, seed: int) -> dict[str, Any] | None:
+    """Return the distilled student's result in a results folder, or None before `distill` has finished."""
+    from ferlib.evaluation.results import read_result
+
+    path = Path(results_dir) / f"{DISTILLED_KEY}-seed{seed}.json"
+    return read_result(path) if path.exists() else None
