@@ -231,3 +231,29 @@ def test_images_saved_atomically_keep_their_format(tmp_path):
     files.save_image(image, tmp_path / "b.png")
     assert Image.open(tmp_path / "a.jpg").format == "JPEG" and Image.open(tmp_path / "b.png").format == "PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "b.png"]
+
+
+def test_a_data_pair_keeps_its_folder_however_its_path_is_spelled_or_copied(tmp_path, monkeypatch):
+    """The data pair's folder name (results, tables, models) depends on the files, not on how the command
+    line spelled the folder (run_all.sh passes absolute paths, users type relative ones) or on modification
+    times (a fresh copy of the same data); files added or resized give another folder."""
+    import shutil
+
+    from ferlib.config import run_settings
+    from ferlib.data.run_data import keyed_settings
+
+    classes = {c: 3 for c in ("Angry", "Fear", "Happy", "Sad", "Surprise")}
+    data = make_class_tree(tmp_path / "one" / "Data", classes)
+    settings = run_settings("smoke", output_dir=tmp_path / "out")
+    key = keyed_settings(settings, data.parent, data.parent).data_key
+    monkeypatch.chdir(tmp_path)
+    assert keyed_settings(settings, Path("one"), Path("one")).data_key == key  # relative spelling
+    copy = tmp_path / "elsewhere" / "one"
+    shutil.copytree(tmp_path / "one", copy)
+    for image in copy.rglob("*.png"):
+        os.utime(image, (time.time() + 100, time.time() + 100))
+    assert keyed_settings(settings, copy, copy).data_key == key  # same files, new times
+    first = sorted((copy / "Data" / "Happy").iterdir())[0]
+    shutil.copy(first, first.with_name("one_more.png"))  # one more image
+    grown = keyed_settings(settings, copy, copy).data_key
+    assert grown != key and grown.split("-")[0] == key.split("-")[0]

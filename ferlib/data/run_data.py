@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,14 +45,21 @@ def _label(source: DataSource) -> str:
 
 def data_key(internal: DataSource, external: DataSource) -> str:
     """Return the folder name of a run's data, e.g. ``fer2013+fer2013-1a2b3c4d``: both sources' names and a hash
-    of their file listings (paths, sizes, modification times), so other data, or changed files, get another
-    folder. Listing takes a stat per file, no decoding."""
-    from ferlib.data.manifest import _listing_key
+    of their file listings (each file's path inside its folder, and its size), so other data, or files added,
+    removed or resized, get another folder. The same folder gives the same key however its path is spelled
+    (relative or absolute) and after a copy that changes modification times; training reuse is decided by the
+    data's content fingerprint, not by this key. Listing takes a stat per file, no decoding."""
     from ferlib.data.sources import list_files
 
     digest = hashlib.sha1()
     for source in (internal, external):
-        digest.update(f"{source.role}:{_listing_key(source, list_files(source))}\n".encode())
+        digest.update(f"{source.role}:{source.layout}:{source.split}\n".encode())
+        if source.layout == "fer-csv":
+            entries = [(source.class_dir.name, source.class_dir.stat().st_size)]
+        else:
+            entries = [(os.path.relpath(p, source.root), os.stat(p).st_size) for p in list_files(source)["path"]]
+        for name, size in entries:
+            digest.update(f"{name}\t{size}\n".encode())
     return f"{_label(internal)}+{_label(external)}-{digest.hexdigest()[:8]}"
 
 
