@@ -166,7 +166,7 @@ class Experiment:
     # (AVX512_BF16 or AMX), float32 elsewhere (a GPU run follows the profile's mixed_precision)
     precision: Precision = "float32"
     mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) mixing weights (0: off)
-    ema: float = 0.0  # momentum of an exponential moving average of the weights, copied in each epoch (0: off)
+    weight_average: float = 0.0  # momentum of a moving average kept beside the weights (Polyak; 0: off)
     distill: float = 0.0  # distillation: targets = (1 - distill) x one-hot label + distill x the teachers' mean
     teachers: int = 0  # ... probabilities, from this many C1 networks of other seeds on the same split (0: off)
 
@@ -177,8 +177,8 @@ class Experiment:
         check_choice(owner, "optimizer", self.optimizer, Optimizer)
         check_choice(owner, "schedule", self.schedule, Schedule)
         check_choice(owner, "precision", self.precision, Precision)
-        if self.mixup < 0 or not 0 <= self.ema < 1:
-            raise ValueError(f"{owner}: mixup >= 0 and ema in [0, 1)")
+        if self.mixup < 0 or not 0 <= self.weight_average < 1:
+            raise ValueError(f"{owner}: mixup >= 0 and weight_average in [0, 1)")
         if not 0 <= self.distill <= 1 or self.teachers < 0 or (self.distill > 0) != (self.teachers > 0):
             raise ValueError(f"{owner}: distill in [0, 1] and teachers >= 1 go together (both 0: no distillation)")
         check_positive(owner, image_size=self.image_size, max_train=self.max_train)
@@ -200,7 +200,7 @@ class Experiment:
 
 
 RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs",
-                 "tta_flip", "precision", "mixup", "ema", "distill", "teachers")
+                 "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 

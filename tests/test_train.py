@@ -307,3 +307,42 @@ def test_a_model_trained_in_bfloat16_is_scored_and_saved_in_float32():
     x, _ = tiny_data(n=20)
     np.testing.assert_allclose(copy.predict(x, verbose=0), mixed.predict(x, verbose=0), atol=0.05)
     assert float32_copy(copy) is copy  # already float32: returned as it is
+
+
+def test_weight_average_is_validated_and_checkpointed_while_training_uses_the_weights():
+    """Polyak averaging: validation and the end-of-epoch checkpoints see the optimizer's moving average of the
+    weights; after them the weights themselves are back in the model (and the average in the optimizer), so
+    training and the backup continue from where training left them."""
+    from ferlib.training.callbacks import PolyakAverage
+
+    x, y = tiny_data(n=40, size=8, seed=5)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(5)])
+    model.compile(keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    seen: dict[str, list] = {"checkpoint": [], "backup": []}
+
+    class Probe(keras.callbacks.Callback):
+        def __init__(self, when):
+            super().__init__()
+            self.when = when
+
+        def on_epoch_end(self, epoch, logs=None):
+            opt = self.model.optimizer
+            seen[self.when].append(([keras.ops.convert_to_numpy(v) for v in opt._trainable_variables],
+                                    [keras.ops.convert_to_numpy(a) for a in opt._model_variables_moving_average],
+                                    logs["val_loss"]))
+
+    average = PolyakAverage()
+    model.fit(x.astype("float32") / 255, y, validation_data=(x.astype("float32") / 255, y), epochs=2, verbose=0,
+              batch_size=8, callbacks=[average, Probe("checkpoint"), average.restorer, Probe("backup")])
+    for (ck_weights, ck_avg, val_loss), (bk_weights, bk_avg, _) in zip(seen["checkpoint"], seen["backup"]):
+        for a, b in zip(ck_weights, bk_avg):  # at the checkpoint the model holds what the optimizer holds after
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(ck_avg, bk_weights):
+            np.testing.assert_array_equal(a, b)
+        assert not np.allclose(ck_weights[0], bk_weights[0])  # the average is not the weights
+        probe = keras.models.clone_model(model)
+        probe.set_weights(ck_weights)
+        probe.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        assert probe.evaluate(x.astype("float32") / 255, y, verbose=0) == pytest.approx(val_loss, rel=1e-4)
+    assert not average.average_in_model

@@ -172,10 +172,57 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             write_text(self.history, "".join(lines[:1 + epochs]) if epochs else "")
 
 
-def phase_callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callback]:
-    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
+class PolyakAverage(keras.callbacks.Callback):
+    """Validate and checkpoint the optimizer's moving average of the weights (an optimizer with `use_ema=True`
+    that never overwrites them), and train on the weights themselves.
+
+    The average is swapped into the model when validation starts and stays there through the end-of-epoch
+    checkpoints; `restorer` (placed after the checkpoints, before the backup) swaps the weights back, so a
+    backup holds the weights in the model and the average in the optimizer, as training left them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.average_in_model = False
+        self.restorer = _SwapBack(self)
+
+    def swap(self) -> None:
+        """Exchange the model's trainable weights and the optimizer's moving averages of them."""
+        optimizer = self.model.optimizer
+        for var, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
+            if average is not None:
+                held = keras.ops.convert_to_numpy(var)
+                var.assign(keras.ops.convert_to_numpy(average))
+                average.assign(held)
+        self.average_in_model = not self.average_in_model
+
+    def on_test_begin(self, logs=None):
+        if not self.average_in_model:
+            self.swap()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.average_in_model:  # validation without an epoch end (should not happen): train on the weights
+            self.swap()
+
+
+class _SwapBack(keras.callbacks.Callback):
+    """`PolyakAverage`'s end-of-epoch half: the weights go back into the model after the checkpoints."""
+
+    def __init__(self, average: PolyakAverage) -> None:
+        super().__init__()
+        self.average = average
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.average.average_in_model:
+            self.average.swap()
+
+
+def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False) -> list[keras.callbacks.Callback]:
+    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase (with
+    `weight_average`, validation and checkpoints see the optimizer's moving average of the weights)."""
     mode = "max" if phase.maximizes else "min"
+    average = PolyakAverage() if weight_average else None
     callbacks: list[keras.callbacks.Callback] = [
+        *([average] if average else []),
         LogLearningRate(),
         EpochClock(phase_dir / EPOCH_CLOCK_FILE),
         # at the end of an epoch: checkpoints, then the history line and the backup, so that a kill before the
@@ -183,6 +230,7 @@ def phase_callbacks(phase_dir: Path, phase: Phase) -> list[keras.callbacks.Callb
         AtomicCheckpoint(phase_dir / "last.keras"),
         AtomicCheckpoint(phase_dir / "best.keras", monitor=phase.monitor, maximize=phase.maximizes,
                          best=_best_so_far(phase_dir / "history.csv", phase)),
+        *([average.restorer] if average else []),
         AtomicBackupAndRestore(str(phase_dir / "backup"), history=phase_dir / "history.csv"),
     ]
     if phase.early_stopping_patience:

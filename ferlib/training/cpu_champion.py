@@ -49,7 +49,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "float32": {"precision": "float32"},
     "sgd_nesterov": {"optimizer": "sgd_nesterov", "learning_rate": 2e-2, "weight_decay": 5e-4},
     "mixup_0.2": {"mixup": 0.2},
-    "ema_0.999": {"ema": 0.999},
+    "weight_average_0.999": {"weight_average": 0.999},
 }
 ABLATION_DESCRIPTIONS = {
     "champion": "the full recipe",
@@ -64,7 +64,8 @@ ABLATION_DESCRIPTIONS = {
     "float32": "float32 throughout instead of mixed bfloat16 (on a CPU with native bfloat16)",
     "sgd_nesterov": "SGD with Nesterov momentum 0.9, peak rate 2e-2, weight decay 5e-4, instead of AdamW",
     "mixup_0.2": "mixup of each batch with a shuffled copy, weights from Beta(0.2, 0.2)",
-    "ema_0.999": "a moving average of the weights (momentum 0.999) copied into the model each epoch",
+    "weight_average_0.999": "validation, checkpoints and the kept model use a moving average of the weights "
+                            "(momentum 0.999, Polyak averaging) kept beside them",
 }
 
 

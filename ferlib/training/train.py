@@ -115,10 +115,9 @@ def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
 def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) -> dict:
     """Return the optimizer and loss of a phase (label smoothing needs one-hot labels, see `one_hot_labels`)."""
     rate = learning_rate(experiment, phase, steps_per_epoch)
-    # the average of the weights is copied into the model at the end of each epoch, so validation and the
-    # checkpoints see it
-    ema = ({"use_ema": True, "ema_momentum": experiment.ema, "ema_overwrite_frequency": steps_per_epoch}
-           if experiment.ema else {})
+    # the optimizer keeps the average beside the weights and never overwrites them while training;
+    # `PolyakAverage` swaps it in for validation and the checkpoints
+    ema = {"use_ema": True, "ema_momentum": experiment.weight_average} if experiment.weight_average else {}
     if experiment.optimizer == "adam":
         optimizer = keras.optimizers.Adam(rate, **ema)
     elif experiment.optimizer == "adamw":
@@ -242,7 +241,7 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
     before = float(clock.read_text()) if clock.exists() else 0.0  # epochs trained before an interruption
     start = time.perf_counter()
     # order, augmentation and dropout of epoch e come from (seed, e), so a resumed epoch is the uninterrupted one
-    callbacks = [ReseedEachEpoch(order, job.seed), *_callbacks(phase_dir, phase)]
+    callbacks = [ReseedEachEpoch(order, job.seed), *_callbacks(phase_dir, phase, bool(experiment.weight_average))]
     if job.verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
         callbacks.append(epoch_logger(f"{experiment.key} {phase_dir.name}", phase.epochs))
     trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=job.class_weight,
