@@ -94,7 +94,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     x, y = tiny_data()
     exp = tiny_experiment(epochs=4)
     real_callbacks = train._callbacks
-    monkeypatch.setattr(train, "_callbacks", lambda d, p: real_callbacks(d, p) + [Interrupt(after_epoch=1)])
+    monkeypatch.setattr(train, "_callbacks", lambda d, p, *a: real_callbacks(d, p, *a) + [Interrupt(after_epoch=1)])
     with pytest.raises(KeyboardInterrupt):
         train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
     run_dir = next(tmp_path.iterdir())
@@ -143,7 +143,7 @@ def test_a_resumed_run_sees_what_an_uninterrupted_run_sees(tmp_path, monkeypatch
     whole = train.train_experiment(exp, x, y, x, y, tmp_path / "whole", "fp", seed=5, batch_size=16, verbose=0,
                                    deterministic=True)
     real_callbacks = train._callbacks
-    monkeypatch.setattr(train, "_callbacks", lambda d, p: real_callbacks(d, p) + [Interrupt(after_epoch=1)])
+    monkeypatch.setattr(train, "_callbacks", lambda d, p, *a: real_callbacks(d, p, *a) + [Interrupt(after_epoch=1)])
     with pytest.raises(KeyboardInterrupt):
         train.train_experiment(exp, x, y, x, y, tmp_path / "cut", "fp", seed=5, batch_size=16, verbose=0,
                                deterministic=True)
@@ -210,8 +210,9 @@ def test_a_run_backed_up_by_keras_own_callback_resumes_where_it_stopped(tmp_path
     whole = train.train_experiment(_fer_tiny(), x, y, x, y, tmp_path / "whole", "fp", **args)
     real_callbacks = train._callbacks
 
-    def keras_backup(phase_dir, phase):  # the callbacks as they were: Keras' backup and CSV logger
-        kept = [c for c in real_callbacks(phase_dir, phase) if not isinstance(c, callbacks.AtomicBackupAndRestore)]
+    def keras_backup(phase_dir, phase, *rest):  # the callbacks as they were: Keras' backup and CSV logger
+        kept = [c for c in real_callbacks(phase_dir, phase, *rest)
+                if not isinstance(c, callbacks.AtomicBackupAndRestore)]
         return kept + [keras.callbacks.BackupAndRestore(str(phase_dir / "backup")),
                        keras.callbacks.CSVLogger(str(phase_dir / "history.csv"), append=True),
                        Interrupt(after_epoch=1)]
