@@ -23,7 +23,7 @@ from ferlib.classes import NUM_CLASSES
 from ferlib.config import DISTILL_TEACHERS as TEACHERS
 from ferlib.config import DISTILL_WEIGHT, Experiment, RunSettings, get_experiment
 from ferlib.data.run_data import ExternalData, InternalData
-from ferlib.evaluation.evaluate import Evaluation, predict_probs
+from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.evaluation.results import write_result
 from ferlib.evaluation.stats import mcnemar
 from ferlib.runtime import files
@@ -195,8 +195,8 @@ def run_distillation(settings: RunSettings, internal: InternalData, external: Ex
     }
     if external is not None:
         x_test, y_test = external.arrays(experiment.image_size)
-        member_test = [Evaluation(y_test, *_predict(m.run.model, x_test, settings.profile.batch_size, flip, shift))
-                       for m in members]
+        member_test = [evaluate_model(m.run.model, x_test, y_test, settings.profile.batch_size, tta_flip=flip,
+                                      tta_shift=shift) for m in members]
         ens_test = ensemble_evaluation(member_test)
         ensemble["external"] = cc.score(ens_test)
         ensemble["member_external"] = [cc.score(e) for e in member_test]
@@ -221,11 +221,6 @@ def run_distillation(settings: RunSettings, internal: InternalData, external: Ex
     write_result(student.result_file, student.result)
     cc.save_champion(student, settings, internal)
     return DistillOutcome(ensemble, student, student.result_file)
-
-
-def _predict(model, images: np.ndarray, batch_size: int, flip: bool, shift: int) -> tuple[np.ndarray, np.ndarray]:
-    probs = predict_probs(model, images, batch_size, tta_flip=flip, tta_shift=shift)
-    return probs.argmax(axis=1), probs
 
 
 def distill_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
