@@ -43,6 +43,7 @@ def test_training_is_seeded_and_reuses_a_finished_run(tmp_path):
     assert again.reused and again.run_dir == a.run_dir
     # a reused run still says where its weights were trained (commit, machine, start), not where it was loaded
     assert again.trained_by == a.trained_by and a.trained_by["started"] and a.trained_by["machine"]
+    assert [s["epochs_before"] for s in a.trained_by["sessions"]] == [0]  # reusing a run is no training session
     assert a.trained_by["git_commit"] == json.loads((a.run_dir / "settings.json").read_text())["trained_by"][
         "git_commit"]
     np.testing.assert_allclose(again.model.predict(x, verbose=0), a.model.predict(x, verbose=0), rtol=1e-5)
@@ -153,6 +154,10 @@ def test_a_resumed_run_sees_what_an_uninterrupted_run_sees(tmp_path, monkeypatch
     assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]
     for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(resumed.history[column], whole.history[column], rtol=1e-5, err_msg=column)
+    # the run says where each part of its time was spent: a second session, after the two epochs logged before
+    sessions = resumed.trained_by["sessions"]
+    assert [s["epochs_before"] for s in sessions] == [0, 2] and all(s["machine"] and s["started"] for s in sessions)
+    assert resumed.trained_by["started"] == sessions[0]["started"] and len(whole.trained_by["sessions"]) == 1
     np.testing.assert_allclose(resumed.model.predict(x, verbose=0), whole.model.predict(x, verbose=0), atol=1e-5)
 
 
@@ -227,6 +232,10 @@ def test_a_run_backed_up_by_keras_own_callback_resumes_where_it_stopped(tmp_path
     assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]
     for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(resumed.history[column], whole.history[column], rtol=1e-5, err_msg=column)
+    # the run says where each part of its time was spent: a second session, after the two epochs logged before
+    sessions = resumed.trained_by["sessions"]
+    assert [s["epochs_before"] for s in sessions] == [0, 2] and all(s["machine"] and s["started"] for s in sessions)
+    assert resumed.trained_by["started"] == sessions[0]["started"] and len(whole.trained_by["sessions"]) == 1
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -347,3 +356,14 @@ def test_weight_average_is_validated_and_checkpointed_while_training_uses_the_we
         probe.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         assert probe.evaluate(x.astype("float32") / 255, y, verbose=0) == pytest.approx(val_loss, rel=1e-4)
     assert not average.average_in_model
+
+
+def test_the_machine_names_the_cpu_features_that_set_training_speed():
+    """Cloud CPUs often report a bare model name; the features that decide bfloat16's speed tell them apart."""
+    from ferlib.evaluation.results import cpu_model
+
+    sapphire = ("model name\t: Intel(R) Xeon(R) Processor\n"
+                "flags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert cpu_model(sapphire).startswith("Intel(R) Xeon(R) Processor (AVX-512, AVX512_BF16, AMX), ")
+    older = "model name\t: AMD EPYC 7B12\nflags\t\t: fpu sse avx2\n"
+    assert cpu_model(older).startswith("AMD EPYC 7B12, ") and cpu_model(older).endswith(" cores")

@@ -27,17 +27,31 @@ def git_commit() -> str:
         return "unknown"
 
 
-def cpu_model() -> str:
-    """Return the CPU's model name (from /proc/cpuinfo where there is one) and its core count."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores"
+# CPU features that change how fast training runs (bfloat16 needs AVX512_BF16 or AMX to pay), as /proc/cpuinfo
+# spells them, with the name a result shows. Cloud CPUs often report a bare model name ("Intel(R) Xeon(R)
+# Processor"), so these are what tell two machines apart.
+SPEED_FEATURES = {"avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16", "amx_bf16": "AMX"}
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """Return the CPU's model name (from /proc/cpuinfo where there is one), the features of SPEED_FEATURES
+    it has, and its core count, e.g. "Intel(R) Xeon(R) Processor (AVX-512, AVX512_BF16, AMX), 2 cores"."""
+    name, flags = platform.processor() or platform.machine(), set()
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "model name":
+            name = value.strip()
+        elif key.strip().lower() == "flags":
+            flags = set(value.split())
+            break
+    shown = [label for flag, label in SPEED_FEATURES.items() if flag in flags]
+    features = f" ({', '.join(shown)})" if shown else ""
+    return f"{name}{features}, {os.cpu_count()} cores"
 
 
 def machine() -> str:

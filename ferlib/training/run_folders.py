@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ferlib.config import Experiment
+from ferlib.evaluation.results import git_commit, machine
 from ferlib.runtime import files
 from ferlib.runtime.progress import say
 
@@ -31,6 +33,27 @@ def trained_by_record(run_dir: Path) -> dict | None:
         return json.loads((run_dir / "settings.json").read_text()).get("trained_by")
     except (OSError, ValueError):
         return None
+
+
+def record_training_session(run_dir: Path, trained_by: dict | None, n_phases: int) -> dict:
+    """Return `trained_by` (a new one for a new run) with this training session appended to its "sessions":
+    when it started, on which machine and commit, and how many epochs earlier sessions had logged. A run
+    resumed over several sessions, perhaps on different CPUs, so says where each part of its time was spent."""
+    session = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+               "git_commit": git_commit(), "epochs_before": logged_epochs(run_dir, n_phases)}
+    trained_by = dict(trained_by or {key: session[key] for key in ("git_commit", "machine", "started")})
+    trained_by["sessions"] = [*trained_by.get("sessions", []), session]
+    return trained_by
+
+
+def logged_epochs(run_dir: Path, n_phases: int) -> int:
+    """Return how many epochs a run folder's phase histories hold (0 for a new run)."""
+    total = 0
+    for i in range(n_phases):
+        log = run_dir / f"phase{i + 1}" / "history.csv"
+        if log.exists() and log.stat().st_size:
+            total += len(pd.read_csv(log))
+    return total
 
 
 def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:

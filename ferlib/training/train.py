@@ -15,7 +15,6 @@ import math
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from ferlib.config import Experiment, Phase
 from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import class_weights
 from ferlib.data.pipeline import EpochOrder, ReseedEachEpoch, make_dataset
-from ferlib.evaluation.results import git_commit, machine
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
@@ -48,6 +46,7 @@ from ferlib.training.run_folders import (  # noqa: F401 (re-exported)
     compact_run,
     fit_finished_unmarked,
     read_history,
+    record_training_session,
     run_key,
     trained_by_record,
 )
@@ -312,8 +311,7 @@ def train_experiment(
                           info.get("precision", "float32"))
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    trained_by = trained_by_record(run_dir) or {"git_commit": git_commit(), "machine": machine(),
-                                          "started": datetime.now(UTC).isoformat(timespec="seconds")}
+    trained_by = record_training_session(run_dir, trained_by_record(run_dir), len(experiment.phases))
     files.write_json(run_dir / "settings.json", {"settings": experiment.settings(), "data": data_fingerprint,
                                                  "seed": seed, "weights": label, "trained_by": trained_by})
     deterministic = deterministic_run() if deterministic is None else deterministic
