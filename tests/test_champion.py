@@ -229,8 +229,11 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     classes = ("Angry", "Fear", "Happy", "Sad", "Suprise")
     internal = make_class_tree(tmp_path / "hfe" / "Data", {c: 12 for c in classes})
     external = make_class_tree(tmp_path / "ext" / "Data", {c: 4 for c in classes}, start_seed=500)
-    code = cli.main(["champion", "--profile", "smoke", "--data", str(internal.parent), "--external",
-                     str(external.parent), "--output-dir", str(tmp_path / "out")])
+    pair = ["--profile", "smoke", "--data", str(internal.parent), "--external", str(external.parent),
+            "--output-dir", str(tmp_path / "out")]
+    assert cli.main(["ablate", *pair, "--epochs", "1", "--variants", "champion,no_label_smoothing"]) == 0
+    capsys.readouterr()
+    code = cli.main(["champion", *pair])
     assert code == 0
     printed = capsys.readouterr().out
     report = json.loads(printed[printed.index("{"): printed.rindex("}") + 1])
@@ -245,6 +248,17 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     assert loaded.card["tta"] == report["test_time_mode"] and loaded.card["experiment"]["key"] == "C1"
     kept = report["test_time_mode"]["mode"]
     assert loaded.card["metrics"]["accuracy"] == report["validation"][kept]["accuracy"]  # as the card's mode scores
+    # the result file also carries the evidence measured beside it: ablation (McNemar), learning curve, goal
+    result = json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1-seed42.json").read_text())
+    rows = {row["variant"]: row for row in result["ablation"]["variants"]}
+    assert set(rows) == {"champion", "no_label_smoothing"} and result["ablation"]["epochs"] == [1]
+    assert rows["champion"]["McNemar p vs champion"] == 1.0 and 0 <= rows["no_label_smoothing"][
+        "McNemar p vs champion"] <= 1
+    assert [row["run"] for row in result["learning_curve"]] == ["ablation budget (full recipe)", "C1"]
+    goal = result["goal"]
+    assert goal["test_accuracy"] == result["external"]["accuracy"] and goal["goal"] == cpu_champion.GOAL_ACCURACY
+    assert goal["reached"] == (goal["test_accuracy"] >= goal["goal"])
+    assert f"goal {goal['goal']:.0%}" in printed and "no_label_smoothing" in printed
     calibration = loaded.card["calibration"]  # fitted on the validation predictions in the kept mode
     assert calibration["fitted_on"] == "validation split" and calibration["temperature"] > 0
     assert calibration["accuracy"] == pytest.approx(loaded.card["metrics"]["accuracy"])

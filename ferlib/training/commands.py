@@ -75,6 +75,7 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
                   "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}
         print(json.dumps({"training_time_s": round(result["training_time_s"], 1), "epochs": result["epochs_run"],
                           **scores}, indent=2))
+        _print_goal_and_ablation(result)
         print(f"wrote {champ.result_file}")
         print(f"saved {champ.model_file} with its model card")
         print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
@@ -85,6 +86,23 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
     print(table.round(4).to_string())
     print(f"wrote {csv}")
     return 0
+
+
+def _print_goal_and_ablation(result: dict) -> None:
+    """Print where the test accuracy stands against the goal, and the ablation found beside the result."""
+    goal = result.get("goal") or {}
+    if goal.get("test_accuracy") is not None:
+        verdict = "reached" if goal["reached"] else "not reached"
+        print(f"test accuracy {goal['test_accuracy']:.1%} ({result['tta']['mode']}, chosen on validation): "
+              f"goal {goal['goal']:.0%} {verdict}, aim {goal['aim']:.0%}")
+    ablation = result.get("ablation")
+    if ablation:
+        print(f"ablation at {', '.join(map(str, ablation['epochs']))} epochs ({ablation['compared_on']}):")
+        for row in ablation["variants"]:
+            diff, p = row.get("vs champion (flip TTA)"), row.get("McNemar p vs champion")
+            print(f"  {row['variant']:<24} {row['val accuracy (flip TTA)']:.1%}"
+                  + (f"  {100 * diff:+.1f} points, McNemar p = {p:.3g}" if diff is not None and p is not None
+                     else ""))
 
 
 def _distill(args: argparse.Namespace) -> int:

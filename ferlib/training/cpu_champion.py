@@ -184,6 +184,9 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     result["epochs_run"] = int(len(outcome.run.history))
     trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
     result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
+    if key == CHAMPION_KEY:  # the recipe's own evidence: ablation, learning curve and goal, read beside it
+        from ferlib.training.champion_record import champion_context
+        result |= champion_context(result_path(settings, key).parent, settings.seed, result)
     path = write_result(result_path(settings, key), result)
     return ChampionOutcome(outcome, validation, ext_evals, result, path)
 
