@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -434,9 +435,18 @@ class RunSettings:
     def model_path(self, key: str) -> Path:
         """Return where this run's saved model of experiment `key` lives (V13: notebook 05; C1: notebook 10),
         ``outputs/models/<profile>/<data>/``."""
-        if key not in SAVED_MODELS:
-            raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}")
-        return self._per_data("models") / SAVED_MODELS[key]
+        return self._per_data("models") / saved_model_name(key)
+
+
+def saved_model_name(key: str) -> str:
+    """Return the file name experiment `key`'s saved model gets: SAVED_MODELS, or for one of C1's other
+    training budgets (``C1_<N>epochs``) ``cpu_champion_<N>epochs.keras``."""
+    if key in SAVED_MODELS:
+        return SAVED_MODELS[key]
+    budget = re.fullmatch(r"C1_(\d+)epochs", key)
+    if budget:
+        return f"cpu_champion_{budget[1]}epochs.keras"
+    raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")
 
 
 def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,

@@ -13,7 +13,7 @@ from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_e
 from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.models.builders import build_model
-from ferlib.training import cpu_champion, train
+from ferlib.training import budgets, cpu_champion, train
 from tests.conftest import tiny_data
 
 
@@ -262,6 +262,14 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     calibration = loaded.card["calibration"]  # fitted on the validation predictions in the kept mode
     assert calibration["fitted_on"] == "validation split" and calibration["temperature"] > 0
     assert calibration["accuracy"] == pytest.approx(loaded.card["metrics"]["accuracy"])
+    # another budget of the recipe: its own result and model beside C1's, one more point of the learning curve
+    assert cli.main(["champion", *pair, "--epochs", "2"]) == 0
+    longer = json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1_2epochs-seed42.json").read_text())
+    assert longer["epochs_run"] == 2 and longer["settings"]["key"] == "C1_2epochs"
+    assert [row["run"] for row in longer["learning_curve"]] == ["ablation budget (full recipe)", "C1", "C1_2epochs"]
+    assert json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1-seed42.json").read_text()) == result
+    assert modelcard.load_with_card(model_path.parent / "cpu_champion_2epochs.keras").card["experiment"][
+        "key"] == "C1_2epochs"
 
 
 def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
@@ -272,14 +280,16 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
 
     (tmp_path / "C1-seed7.json").write_text(json.dumps(result(28, 0.68, 0.69, 30)))
     (tmp_path / "C1_ablation_champion-seed7.json").write_text(json.dumps(result(8, 0.62, 0.61, 9)))
+    (tmp_path / "C1_112epochs-seed7.json").write_text(json.dumps(result(112, 0.70, 0.72, 60)))  # another budget
     (tmp_path / "C1-seed8.json").write_text(json.dumps(result(50, 0.99, 0.99, 1)))  # another seed: not read
-    found = cpu_champion.budget_results(tmp_path, seed=7)
-    curve = cpu_champion.learning_curve(found)
-    assert list(curve.index) == ["ablation budget (full recipe)", "C1"]  # sorted by images seen
-    assert curve["images seen (millions)"].tolist() == pytest.approx([0.008, 0.028])
-    assert curve["val accuracy (best mode)"].tolist() == [0.62, 0.69]  # the better mode of each run
-    assert curve["best mode"].tolist() == ["plain", "flip TTA"]
-    assert curve["training time (min)"].tolist() == [9, 30]
+    (tmp_path / "C1_distilled-seed7.json").write_text(json.dumps(result(28, 0.99, 0.99, 1)))  # not a budget
+    found = budgets.budget_results(tmp_path, seed=7)
+    curve = budgets.learning_curve(found)
+    assert list(curve.index) == ["ablation budget (full recipe)", "C1", "C1_112epochs"]  # sorted by images seen
+    assert curve["images seen (millions)"].tolist() == pytest.approx([0.008, 0.028, 0.112])
+    assert curve["val accuracy (best mode)"].tolist() == [0.62, 0.69, 0.72]  # the better mode of each run
+    assert curve["best mode"].tolist() == ["plain", "flip TTA", "flip TTA"]
+    assert curve["training time (min)"].tolist() == [9, 30, 60]
     import matplotlib.pyplot as plt
 
     from ferlib.viz import figures
@@ -287,3 +297,24 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     figure = figures.learning_curve(curve)
     assert len(figure.axes[0].lines) == 2  # best mode and plain, one point per budget
     plt.close(figure)
+
+
+def test_a_training_budget_is_the_recipe_for_other_epochs_under_its_own_key():
+    """`champion --epochs N` trains C1's recipe for N epochs as its own experiment: its own run, result and model,
+    so a longer budget never overwrites the profile's C1 (and its own epochs give C1 itself)."""
+    from ferlib.config import run_settings
+
+    c1 = get_experiment("C1", "cpu")
+    own = sum(phase.epochs for phase in c1.phases)
+    assert budgets.budget_experiment("cpu") == c1 and budgets.budget_experiment("cpu", own) == c1
+    longer = budgets.budget_experiment("cpu", 2 * own)
+    assert longer.key == budgets.budget_key(2 * own) == f"C1_{2 * own}epochs" and budgets.is_budget_key(longer.key)
+    assert [phase.epochs for phase in longer.phases] == [2 * own] and longer.warmup_epochs == c1.warmup_epochs
+    same = {"key", "title", "phases"}
+    assert {k: v for k, v in longer.settings().items() if k not in same} == {
+        k: v for k, v in c1.settings().items() if k not in same}  # nothing else of the recipe changes
+    assert budgets.budget_experiment("cpu", 8).warmup_epochs == 1  # a short budget keeps the warm-up short
+    assert run_settings("cpu").model_path(longer.key).name == f"cpu_champion_{2 * own}epochs.keras"
+    assert not budgets.is_budget_key("C1_distilled") and not budgets.is_budget_key("C1_ablation_champion")
+    with pytest.raises(ValueError, match="at least one epoch"):
+        budgets.budget_experiment("cpu", 0)

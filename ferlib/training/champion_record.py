@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ferlib.training import cpu_champion as cc
+from ferlib.training.budgets import budget_results, learning_curve
 
 
 def ablation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -35,10 +36,11 @@ def goal_status(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def champion_context(results_dir: Path, seed: int, result: dict[str, Any]) -> dict[str, Any]:
-    """Return the `ablation`, `learning_curve` and `goal` entries of C1's result, from the ablation results in
-    the same data pair's results folder (finished so far) and `result` itself."""
+    """Return the `ablation`, `learning_curve` and `goal` entries of the result of C1 (or one of its budgets),
+    from the ablation and budget results in the same data pair's results folder (finished so far) and `result`."""
     ablation = cc.read_ablation(results_dir, seed)
-    budgets = {label: r for label, r in cc.budget_results(results_dir, seed).items() if label != "C1"}
-    curve = cc.learning_curve({**budgets, "C1": result}).reset_index()
+    label = result["experiment"] if result["experiment"] != cc.CHAMPION_KEY else "C1"
+    budgets = {name: r for name, r in budget_results(results_dir, seed).items() if name != label}
+    curve = learning_curve({**budgets, label: result}).reset_index()
     return {"ablation": ablation_summary(ablation), "learning_curve": json.loads(curve.to_json(orient="records")),
             "goal": goal_status(result)}

@@ -23,6 +23,10 @@ def add_training_commands(sub) -> None:
         cmd.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
         cmd.add_argument("--external", type=Path, default=None,
                          help="external test data (ablate: only names the results folder; give the champion's)")
+        if name == "champion":
+            cmd.add_argument("--epochs", type=int, default=None,
+                             help="train the recipe for this many epochs instead of the profile's (its own run, "
+                                  "result C1_<N>epochs-seed<seed>.json and model; a point of the learning curve)")
         if name == "ablate":
             cmd.add_argument("--epochs", type=int, default=8, help="epoch budget of every variant")
             cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
@@ -69,7 +73,7 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
 
     if args.command == "champion":
         champ = cpu_champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                               args.force)
+                                                   args.force, args.epochs)
         result = champ.result
         scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
                   "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}

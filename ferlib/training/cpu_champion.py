@@ -26,6 +26,7 @@ from ferlib.evaluation.results import provenance, result_path, write_result
 from ferlib.models.builders import float32_copy
 from ferlib.runtime.files import write_csv
 from ferlib.runtime.progress import say
+from ferlib.training.budgets import budget_experiment, is_budget_key
 from ferlib.training.experiments import ExperimentOutcome, run_experiment
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     result["epochs_run"] = int(len(outcome.run.history))
     trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
     result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
-    if key == CHAMPION_KEY:  # the recipe's own evidence: ablation, learning curve and goal, read beside it
+    if key == CHAMPION_KEY or is_budget_key(key):  # the recipe's evidence: ablation, learning curve and goal
         from ferlib.training.champion_record import champion_context
         result |= champion_context(result_path(settings, key).parent, settings.seed, result)
     path = write_result(result_path(settings, key), result)
@@ -318,16 +319,19 @@ def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
 
 def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
                           external_dir: str | Path | None = None, seed: int = 42,
-                          output_dir: str | Path | None = None, force: bool = False) -> ChampionOutcome:
-    """Return C1 trained on `data_dir` (80/20 split), scored on `external_dir` and saved with its model card
-    (the command line's entry)."""
+                          output_dir: str | Path | None = None, force: bool = False,
+                          epochs: int | None = None) -> ChampionOutcome:
+    """Return C1 trained on `data_dir` (80/20 split) for the profile's epochs (or `epochs`: another budget of
+    the recipe, `budgets.budget_experiment`), scored on `external_dir` and saved with its model card (the
+    command line's entry)."""
     from ferlib.config import run_settings
     from ferlib.data.run_data import keyed_settings, prepare_external, prepare_internal
 
     settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
     internal = prepare_internal(settings, data_dir)
     external = prepare_external(settings, external_dir)
-    champ = run_champion(settings, internal, external, force=force)
+    experiment = budget_experiment(settings.profile.name, epochs)
+    champ = run_champion(settings, internal, external, force=force, key=experiment)
     save_champion(champ, settings, internal)
     return champ
 
@@ -351,43 +355,6 @@ def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     csv = settings.tables_dir / "c1_ablation.csv"
     write_csv(csv, table)
     return table, csv
-
-
-def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Return one row per finished training budget: the epochs, the images seen (epochs x training images),
-    the training time, the precision, and the validation accuracy of the kept model plain and in its best
-    test-time mode, from results named {label: result} (C1's own and the ablation's full-recipe variant).
-    Only results on the same validation images are comparable; rows are sorted by images seen."""
-    rows = []
-    for label, r in results.items():
-        scores = r.get("validation_scores") or {}
-        if not scores:
-            continue
-        best_mode = max(scores, key=lambda mode: scores[mode]["accuracy"])
-        epochs = int(r.get("epochs_run") or len((r.get("history") or {}).get("epoch", [])))
-        n_train = int(r.get("n_train") or r.get("max_train") or 0)
-        rows.append({"run": label, "epochs": epochs, "training images": n_train,
-                     "images seen (millions)": epochs * n_train / 1e6,
-                     "training time (min)": r.get("training_time_s", float("nan")) / 60,
-                     "precision": r.get("precision", "float32"),
-                     "val accuracy (plain)": scores["plain"]["accuracy"],
-                     "val accuracy (best mode)": scores[best_mode]["accuracy"],
-                     "best mode": TTA_LABELS.get(best_mode, best_mode), "n (val)": scores["plain"]["n"]})
-    columns = ["run", "epochs", "training images", "images seen (millions)", "training time (min)", "precision",
-               "val accuracy (plain)", "val accuracy (best mode)", "best mode", "n (val)"]
-    table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values("images seen (millions)").set_index("run")
-
-
-def budget_results(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
-    """Return the results a learning curve is drawn from, found in a profile's results folder: C1 itself and
-    the ablation's full recipe (its shortened budget), {label: result}."""
-    found = {}
-    for label, name in (("ablation budget (full recipe)", f"{ABLATION_PREFIX}champion"), ("C1", CHAMPION_KEY)):
-        path = Path(results_dir) / f"{name}-seed{seed}.json"
-        if path.is_file():
-            found[label] = json.loads(path.read_text())
-    return found
 
 
 GOAL_ACCURACY = 0.76  # this project's goal for C1 on FER-2013's five-class test images (0.78 the aim)

@@ -1,0 +1,91 @@
+"""C1's training budgets: the same recipe trained for other numbers of epochs, and the learning curve they draw.
+
+`python -m ferlib champion --epochs N` trains the recipe for N epochs as experiment ``C1_<N>epochs`` (its own run
+folder, result file ``C1_<N>epochs-seed<seed>.json`` and saved model), beside the profile's own budget (``C1``)
+and the ablation's short one. `learning_curve` puts every finished budget on one table, so the budget chosen is
+the one that pays: validation accuracy against images seen and training time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferlib.config import Experiment, get_experiment
+
+BUDGET_KEY = re.compile(r"C1_(\d+)epochs")
+
+
+def budget_key(epochs: int) -> str:
+    """Return the experiment key of C1's recipe trained for `epochs` epochs."""
+    return f"C1_{int(epochs)}epochs"
+
+
+def is_budget_key(key: str) -> bool:
+    """Return True for the key of one of C1's training budgets (``C1_<N>epochs``)."""
+    return BUDGET_KEY.fullmatch(key) is not None
+
+
+def budget_experiment(profile: str, epochs: int | None = None) -> Experiment:
+    """Return C1 under `profile` trained for `epochs` epochs: C1 itself for its own budget (or None), else the
+    recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key."""
+    from ferlib.training.cpu_champion import CHAMPION_KEY, ablation_variant
+
+    base = get_experiment(CHAMPION_KEY, profile)
+    if epochs is None or epochs == sum(phase.epochs for phase in base.phases):
+        return base
+    if epochs < 1:
+        raise ValueError(f"a training budget needs at least one epoch, got {epochs}")
+    variant = ablation_variant("champion", profile, epochs)
+    return dataclasses.replace(variant, key=budget_key(epochs), title=f"{base.title}, {epochs} epochs")
+
+
+def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Return one row per finished training budget: the epochs, the images seen (epochs x training images),
+    the training time, the precision, and the validation accuracy of the kept model plain and in its best
+    test-time mode, from results named {label: result} (`budget_results`).
+    Only results on the same validation images are comparable; rows are sorted by images seen."""
+    from ferlib.training.cpu_champion import TTA_LABELS
+
+    rows = []
+    for label, r in results.items():
+        scores = r.get("validation_scores") or {}
+        if not scores:
+            continue
+        best_mode = max(scores, key=lambda mode: scores[mode]["accuracy"])
+        epochs = int(r.get("epochs_run") or len((r.get("history") or {}).get("epoch", [])))
+        n_train = int(r.get("n_train") or r.get("max_train") or 0)
+        rows.append({"run": label, "epochs": epochs, "training images": n_train,
+                     "images seen (millions)": epochs * n_train / 1e6,
+                     "training time (min)": r.get("training_time_s", float("nan")) / 60,
+                     "precision": r.get("precision", "float32"),
+                     "val accuracy (plain)": scores["plain"]["accuracy"],
+                     "val accuracy (best mode)": scores[best_mode]["accuracy"],
+                     "best mode": TTA_LABELS.get(best_mode, best_mode), "n (val)": scores["plain"]["n"]})
+    columns = ["run", "epochs", "training images", "images seen (millions)", "training time (min)", "precision",
+               "val accuracy (plain)", "val accuracy (best mode)", "best mode", "n (val)"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("images seen (millions)").set_index("run")
+
+
+def budget_results(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
+    """Return the results a learning curve is drawn from, found in a profile's results folder, {label: result}:
+    the ablation's full recipe (its short budget), C1 itself, and every other budget (``C1_<N>epochs``)."""
+    from ferlib.training.cpu_champion import ABLATION_PREFIX, CHAMPION_KEY
+
+    folder = Path(results_dir)
+    names = {"ablation budget (full recipe)": f"{ABLATION_PREFIX}champion", "C1": CHAMPION_KEY}
+    for path in sorted(folder.glob(f"C1_*epochs-seed{seed}.json")):
+        key = path.name[: -len(f"-seed{seed}.json")]
+        if is_budget_key(key):
+            names[key] = key
+    found = {}
+    for label, name in names.items():
+        path = folder / f"{name}-seed{seed}.json"
+        if path.is_file():
+            found[label] = json.loads(path.read_text())
+    return found
