@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,7 +378,6 @@ def deterministic_run() -> bool:
 def gpu_available() -> bool:
     """Return True when TensorFlow sees at least one GPU."""
     import tensorflow as tf
-
     return bool(tf.config.list_physical_devices("GPU"))
 
 
@@ -397,7 +395,6 @@ def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_
     return PROFILES[name]
 
 
-# the models notebooks and commands save and reload
 SAVED_MODELS = {"V13": "v13_champion.keras", "C1": "cpu_champion.keras", "C1_distilled": "cpu_distilled.keras"}
 
 
@@ -433,20 +430,13 @@ class RunSettings:
         return self.output_dir / "figures" / notebook
 
     def model_path(self, key: str) -> Path:
-        """Return where this run's saved model of experiment `key` lives (V13: notebook 05; C1: notebook 10),
-        ``outputs/models/<profile>/<data>/``."""
-        return self._per_data("models") / saved_model_name(key)
-
-
-def saved_model_name(key: str) -> str:
-    """Return the file name experiment `key`'s saved model gets: SAVED_MODELS, or for one of C1's other
-    training budgets (``C1_<N>epochs``) ``cpu_champion_<N>epochs.keras``."""
-    if key in SAVED_MODELS:
-        return SAVED_MODELS[key]
-    budget = re.fullmatch(r"C1_(\d+)epochs", key)
-    if budget:
-        return f"cpu_champion_{budget[1]}epochs.keras"
-    raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")
+        """Return where this run's saved model of experiment `key` (SAVED_MODELS, or C1_<N>epochs) lives,
+        ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or `champion`."""
+        budget = key.startswith("C1_") and key.endswith("epochs") and key[3:-6].isdigit()  # `champion --epochs N`
+        name = SAVED_MODELS.get(key) or (f"cpu_champion_{key[3:]}.keras" if budget else None)
+        if not name:
+            raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")
+        return self._per_data("models") / name
 
 
 def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,
