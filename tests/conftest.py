@@ -86,8 +86,8 @@ SLOW_MARKERS = {"notebook", "realdata", "gpu_path"}
 
 # The longest files, longest first: pytest-xdist hands whole files to its workers in collection order, so
 # starting these first keeps both workers busy until the end (measured with --durations on 2 cores).
-LONGEST_FIRST = ("test_notebooks_full.py", "test_notebooks.py", "test_gpu_path.py", "test_notebooks_fer2013.py",
-                 "test_transfer.py")
+LONGEST_FIRST = ("test_notebooks_full.py", "test_notebooks.py", "test_gpu_path.py", "test_faults.py",
+                 "test_notebooks_fer2013.py", "test_transfer.py", "test_train.py", "test_distill.py")
 
 
 def pytest_collection_modifyitems(config, items):
