@@ -342,10 +342,8 @@ def get_experiment(key: str, profile: str | Profile) -> Experiment:
     base = _EXPERIMENTS[key]
     experiment = dataclasses.replace(base, profile=name, **_PROFILE_OVERRIDES.get(name, {}).get(key, {}))
     cap = profile.max_epochs if isinstance(profile, Profile) else None
-    if cap:
-        experiment = dataclasses.replace(experiment, phases=tuple(
-            dataclasses.replace(p, epochs=min(p.epochs, cap)) for p in experiment.phases))
-    return experiment
+    return dataclasses.replace(experiment, phases=tuple(dataclasses.replace(p, epochs=min(p.epochs, cap))
+                                                        for p in experiment.phases)) if cap else experiment
 
 
 CAP_ENV = {"max_epochs": "FERLIB_MAX_EPOCHS", "ablation_seeds": "FERLIB_SEEDS"}  # run_all.sh --max-epochs / --seeds
@@ -432,8 +430,9 @@ class RunSettings:
     def model_path(self, key: str) -> Path:
         """Return where this run's saved model of experiment `key` (SAVED_MODELS, or C1_<N>epochs) lives,
         ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or `champion`."""
-        budget = key.startswith("C1_") and key.endswith("epochs") and key[3:-6].isdigit()  # `champion --epochs N`
-        name = SAVED_MODELS.get(key) or (f"cpu_champion_{key[3:]}.keras" if budget else None)
+        epochs = key.removeprefix("C1_").removesuffix("epochs")  # C1's other budgets: `champion --epochs N`
+        budget = key == f"C1_{epochs}epochs" and epochs.isascii() and epochs.isdigit()
+        name = SAVED_MODELS.get(key) or (f"cpu_champion_{epochs}epochs.keras" if budget else None)
         if not name:
             raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")
         return self._per_data("models") / name

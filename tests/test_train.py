@@ -367,3 +367,17 @@ def test_the_machine_names_the_cpu_features_that_set_training_speed():
     assert cpu_model(sapphire).startswith("Intel(R) Xeon(R) Processor (AVX-512, AVX512_BF16, AMX), ")
     older = "model name\t: AMD EPYC 7B12\nflags\t\t: fpu sse avx2\n"
     assert cpu_model(older).startswith("AMD EPYC 7B12, ") and cpu_model(older).endswith(" cores")
+
+
+def test_a_run_begun_before_sessions_were_recorded_keeps_its_first_session(tmp_path):
+    from ferlib.training.run_folders import record_training_session
+
+    legacy = {"git_commit": "abc", "machine": "an older CPU, 2 cores; no GPU", "started": "2026-11-29T01:00:00+00:00"}
+    (tmp_path / "phase1").mkdir()
+    (tmp_path / "phase1" / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
+    resumed = record_training_session(tmp_path, legacy, n_phases=1)
+    first, now = resumed["sessions"]
+    assert first == {"started": legacy["started"], "machine": legacy["machine"], "git_commit": "abc",
+                     "epochs_before": 0}
+    assert now["epochs_before"] == 3 and now["started"] != legacy["started"]
+    assert {k: resumed[k] for k in legacy} == legacy  # trained_by still names the first training start

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ferlib.config import Experiment, get_experiment
+from ferlib.config import Experiment, Profile, get_experiment, resolve_profile
 
 BUDGET_KEY = re.compile(r"C1_(\d+)epochs")
 
@@ -30,16 +30,20 @@ def is_budget_key(key: str) -> bool:
     return BUDGET_KEY.fullmatch(key) is not None
 
 
-def budget_experiment(profile: str, epochs: int | None = None) -> Experiment:
+def budget_experiment(profile: str | Profile, epochs: int | None = None) -> Experiment:
     """Return C1 under `profile` trained for `epochs` epochs: C1 itself for its own budget (or None), else the
-    recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key."""
+    recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key. A
+    profile whose epochs are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too."""
     from ferlib.training.cpu_champion import CHAMPION_KEY, ablation_variant
 
+    profile = resolve_profile(profile) if isinstance(profile, str) else profile
     base = get_experiment(CHAMPION_KEY, profile)
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"a training budget needs at least one epoch, got {epochs}")
+    if epochs is not None and profile.max_epochs:
+        epochs = min(epochs, profile.max_epochs)
     if epochs is None or epochs == sum(phase.epochs for phase in base.phases):
         return base
-    if epochs < 1:
-        raise ValueError(f"a training budget needs at least one epoch, got {epochs}")
     variant = ablation_variant("champion", profile, epochs)
     return dataclasses.replace(variant, key=budget_key(epochs), title=f"{base.title}, {epochs} epochs")
 
@@ -69,7 +73,7 @@ def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     columns = ["run", "epochs", "training images", "images seen (millions)", "training time (min)", "precision",
                "val accuracy (plain)", "val accuracy (best mode)", "best mode", "n (val)"]
     table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values("images seen (millions)").set_index("run")
+    return table.sort_values(["images seen (millions)", "epochs"], kind="stable").set_index("run")
 
 
 def budget_results(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:

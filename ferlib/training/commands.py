@@ -96,12 +96,15 @@ def _print_goal_and_ablation(result: dict) -> None:
     """Print where the test accuracy stands against the goal, and the ablation found beside the result."""
     goal = result.get("goal") or {}
     if goal.get("test_accuracy") is not None:
-        verdict = "reached" if goal["reached"] else "not reached"
+        verdict = (f"does not apply: {goal['not_applicable']}" if goal.get("not_applicable")
+                   else "reached" if goal["reached"] else "not reached")
         print(f"test accuracy {goal['test_accuracy']:.1%} ({result['tta']['mode']}, chosen on validation): "
-              f"goal {goal['goal']:.0%} {verdict}, aim {goal['aim']:.0%}")
+              f"goal {goal['goal']:.0%} on FER-2013's five-class test images {verdict}, aim {goal['aim']:.0%}")
     ablation = result.get("ablation")
     if ablation:
         print(f"ablation at {', '.join(map(str, ablation['epochs']))} epochs ({ablation['compared_on']}):")
+        if ablation.get("other_budgets"):
+            print(f"  (not compared, another budget: {', '.join(ablation['other_budgets'])})")
         for row in ablation["variants"]:
             diff, p = row.get("vs champion (flip TTA)"), row.get("McNemar p vs champion")
             print(f"  {row['variant']:<24} {row['val accuracy (flip TTA)']:.1%}"

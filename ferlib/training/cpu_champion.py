@@ -330,7 +330,7 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
     internal = prepare_internal(settings, data_dir)
     external = prepare_external(settings, external_dir)
-    experiment = budget_experiment(settings.profile.name, epochs)
+    experiment = budget_experiment(settings.profile, epochs)
     champ = run_champion(settings, internal, external, force=force, key=experiment)
     save_champion(champ, settings, internal)
     return champ

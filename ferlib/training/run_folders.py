@@ -41,13 +41,19 @@ def record_training_session(run_dir: Path, trained_by: dict | None, n_phases: in
     resumed over several sessions, perhaps on different CPUs, so says where each part of its time was spent."""
     session = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
                "git_commit": git_commit(), "epochs_before": logged_epochs(run_dir, n_phases)}
-    trained_by = dict(trained_by or {key: session[key] for key in ("git_commit", "machine", "started")})
-    trained_by["sessions"] = [*trained_by.get("sessions", []), session]
+    if trained_by is None:  # a new run
+        trained_by, earlier = {key: session[key] for key in ("git_commit", "machine", "started")}, []
+    else:  # a resumed one; begun before sessions were recorded, its first session is what trained_by says
+        trained_by = dict(trained_by)
+        earlier = trained_by.get("sessions") or [
+            {key: trained_by.get(key) for key in ("started", "machine", "git_commit")} | {"epochs_before": 0}]
+    trained_by["sessions"] = [*earlier, session]
     return trained_by
 
 
 def logged_epochs(run_dir: Path, n_phases: int) -> int:
-    """Return how many epochs a run folder's phase histories hold (0 for a new run)."""
+    """Return how many epochs a run folder's phase histories hold (0 for a new run; an epoch logged after the
+    last backup, which the resumed run trains again, is counted)."""
     total = 0
     for i in range(n_phases):
         log = run_dir / f"phase{i + 1}" / "history.csv"

@@ -90,13 +90,14 @@ def training_curves(history: pd.DataFrame, title: str, phase_starts: Sequence[in
 def learning_curve(points: pd.DataFrame, history: pd.DataFrame | None = None, n_train: int | None = None,
                    title: str = "Validation accuracy against images seen") -> plt.Figure:
     """Return validation accuracy against images seen (log scale): one marker per finished budget (labelled
-    with its epochs and training time) and, when given, the longest run's per-epoch validation accuracy (thin
-    line: the learning rate had not finished its decay at those epochs, so they sit below a finished budget)."""
+    with its epochs and training time) and, when given, one run's per-epoch validation accuracy (thin line, C1's
+    in notebook 10: the learning rate had not finished its decay at those epochs, so they sit below a finished
+    budget)."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if history is not None and n_train:
         seen = history["epoch"].to_numpy() * n_train / 1e6
         ax.plot(seen, history["val_accuracy"], color="grey", lw=1, alpha=0.7,
-                label="within the longest run, per epoch (plain)")
+                label="within C1's run, per epoch (plain)")
     ax.plot(points["images seen (millions)"], points["val accuracy (best mode)"], "o-", ms=7,
             label="finished budgets (kept model, best test-time mode)")
     ax.plot(points["images seen (millions)"], points["val accuracy (plain)"], "s--", ms=5, alpha=0.7,
