@@ -134,10 +134,10 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
     out, err = capsys.readouterr()
     assert "McNemar p =" in out
     shipped_card = json.loads((tmp_path / "assets" / "c1_fer2013.json").read_text())
-    if comparison["difference"] > 0:
+    if comparison["difference"] > 0 and comparison["mcnemar"]["p_value"] < shipped.SHIP_ALPHA:
         assert code == 0 and shipped_card["shipped"]["chosen_over_previous"]["difference"] > 0
-    else:  # not better on validation: refused, the champion stays
-        assert code == 3 and "not better on validation" in err
+    else:  # not (significantly) better on validation: refused, the champion stays
+        assert code == 3 and "better on validation" in err and "McNemar p =" in err
         assert shipped_card["experiment"]["key"] == "C1"
         assert cli.main(["ship", str(model_path), "--data", str(internal.parent), "--force"]) == 0
     assert json.loads((tmp_path / "assets" / "c1_fer2013.json").read_text())["experiment"]["key"] == "C1_distilled"
@@ -146,3 +146,18 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
     modelcard.card_path(champion_path).write_text(json.dumps(other_split))
     with pytest.raises(ValueError, match="same validation split"):
         shipped.compare_on_validation(model_path, internal.parent, incumbent=champion_path)
+
+
+def test_only_a_significantly_better_model_ships():
+    """A candidate replaces the shipped model only when it is more accurate on validation with McNemar p < 0.05:
+    a difference within noise would churn the model users rely on."""
+    from ferlib.models.shipped import ship_verdict
+
+    def comparison(difference, p):
+        return {"difference": difference, "mcnemar": {"p_value": p}}
+
+    assert ship_verdict(comparison(0.010, 0.044))[0]
+    better, why = ship_verdict(comparison(0.002, 0.65))
+    assert not better and "not significantly better" in why and "p = 0.65" in why
+    assert not ship_verdict(comparison(-0.02, 0.001))[0] and "not better" in ship_verdict(comparison(-0.02, 0.001))[1]
+    assert not ship_verdict(comparison(0.0, 1.0))[0]

@@ -105,6 +105,22 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
             "difference": accuracy["candidate"] - accuracy["shipped"], "mcnemar": test.to_dict()}
 
 
+SHIP_ALPHA = 0.05  # a candidate ships only when McNemar finds it better than the shipped model at this level
+
+
+def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple[bool, str]:
+    """Return (ship?, why) for a `compare_on_validation` result: a candidate ships only when it is more accurate
+    on the validation split and McNemar's p is below `alpha`, so a difference within noise does not replace a
+    model users already rely on."""
+    diff, p = comparison["difference"], comparison["mcnemar"]["p_value"]
+    said = f"{100 * diff:+.1f} points on validation, McNemar p = {p:.3g}"
+    if diff <= 0:
+        return False, f"not better on validation ({said})"
+    if p >= alpha:
+        return False, f"not significantly better on validation ({said}; shipping needs p < {alpha:g})"
+    return True, f"better on validation ({said})"
+
+
 def describe_shipped(card: dict[str, Any]) -> str:
     """Return one line about a shipped model: what it is and its test accuracy with its interval."""
     test = card["test"]

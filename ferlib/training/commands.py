@@ -53,7 +53,7 @@ def add_training_commands(sub) -> None:
     ship.add_argument("model", type=Path, help="a champion saved by `python -m ferlib champion` (.keras with card)")
     ship.add_argument("--data", type=Path, default=None,
                       help="the internal data both models were trained on: first compare them on its validation "
-                           "split (McNemar) and ship only a better model")
+                           "split and ship only a model McNemar finds better (p < 0.05)")
     ship.add_argument("--force", action="store_true", help="with --data: ship even when it is not better")
 
 
@@ -142,8 +142,9 @@ def _ship(args: argparse.Namespace) -> int:
             print(f"validation ({comparison['split']['n']:,} images, the split both were chosen on): candidate "
                   f"{c['accuracy']:.1%} ({c['views']}), shipped {s['accuracy']:.1%} ({s['views']}); difference "
                   f"{100 * comparison['difference']:+.1f} points, McNemar p = {test['p_value']:.3g}")
-            if comparison["difference"] <= 0 and not args.force:
-                print(f"error: not shipped: {args.model} is not better on validation than the shipped model "
+            better, why = shipped.ship_verdict(comparison)
+            if not better and not args.force:
+                print(f"error: not shipped: {args.model} against the shipped model: {why} "
                       "(--force ships it anyway)", file=sys.stderr)
                 return 3
         card = shipped.ship_model(args.model, comparison=comparison)
