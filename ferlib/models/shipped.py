@@ -113,7 +113,7 @@ def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple
     on the validation split and McNemar's p is below `alpha`, so a difference within noise does not replace a
     model users already rely on."""
     diff, p = comparison["difference"], comparison["mcnemar"]["p_value"]
-    said = f"{100 * diff:+.1f} points on validation, McNemar p = {p:.3g}"
+    said = f"{100 * diff:+.1f} points, McNemar p = {p:.3g}"
     if diff <= 0:
         return False, f"not better on validation ({said})"
     if p >= alpha:
