@@ -138,3 +138,10 @@ def test_classification_table_places_intervals_beside_this_runs_values():
     shown = compare.with_intervals(table)
     assert isinstance(shown.loc["Fear", ("f1-score", "this run")], str)
     assert isinstance(pd.DataFrame(shown).loc["accuracy", ("f1-score", "this run")], str)
+
+
+def test_p_values_are_written_as_reports_write_them():
+    from ferlib.evaluation.stats import p_value_text
+
+    assert p_value_text(0.0442) == "p = 0.0442" and p_value_text(0.649) == "p = 0.649"
+    assert p_value_text(2e-86) == "p < 0.001" and p_value_text(0.0) == "p < 0.001"

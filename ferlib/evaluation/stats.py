@@ -96,6 +96,11 @@ class McNemar:
         return dict(self.__dict__)
 
 
+def p_value_text(p: float) -> str:
+    """Return a p-value as reports write it: "p = 0.044", or "p < 0.001" below that (never "p = 0")."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+
+
 def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, exact_below: int = 25) -> McNemar:
     """Return McNemar's test for paired predictions: exact binomial when few images differ, else chi-square
     with continuity correction."""

@@ -94,6 +94,8 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
 
 def _print_goal_and_ablation(result: dict) -> None:
     """Print where the test accuracy stands against the goal, and the ablation found beside the result."""
+    from ferlib.evaluation.stats import p_value_text
+
     goal = result.get("goal") or {}
     if goal.get("test_accuracy") is not None:
         verdict = (f"does not apply: {goal['not_applicable']}" if goal.get("not_applicable")
@@ -108,7 +110,7 @@ def _print_goal_and_ablation(result: dict) -> None:
         for row in ablation["variants"]:
             diff, p = row.get("vs champion (flip TTA)"), row.get("McNemar p vs champion")
             print(f"  {row['variant']:<24} {row['val accuracy (flip TTA)']:.1%}"
-                  + (f"  {100 * diff:+.1f} points, McNemar p = {p:.3g}" if diff is not None and p is not None
+                  + (f"  {100 * diff:+.1f} points, McNemar {p_value_text(p)}" if diff is not None and p is not None
                      else ""))
 
 
