@@ -44,6 +44,8 @@ def comparable(result: dict) -> dict:
     out = {k: v for k, v in result.items() if k not in TIMING_KEYS}
     history = result.get("history") or {}
     out["history"] = {k: v for k, v in history.items() if k not in ("epoch_seconds",)}
+    out["learning_curve"] = [{k: v for k, v in row.items() if k != "training time (min)"}
+                             for row in result.get("learning_curve") or []]
     return out
 
 
