@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -393,6 +394,7 @@ def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_
     return PROFILES[name]
 
 
+C1_BUDGET_KEY = re.compile(r"C1_([0-9]+)epochs")  # C1's recipe at another epoch budget (training/budgets.py)
 SAVED_MODELS = {"V13": "v13_champion.keras", "C1": "cpu_champion.keras", "C1_distilled": "cpu_distilled.keras"}
 
 
@@ -430,9 +432,8 @@ class RunSettings:
     def model_path(self, key: str) -> Path:
         """Return where this run's saved model of experiment `key` (SAVED_MODELS, or C1_<N>epochs) lives,
         ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or `champion`."""
-        epochs = key.removeprefix("C1_").removesuffix("epochs")  # C1's other budgets: `champion --epochs N`
-        budget = key == f"C1_{epochs}epochs" and epochs.isascii() and epochs.isdigit()
-        name = SAVED_MODELS.get(key) or (f"cpu_champion_{epochs}epochs.keras" if budget else None)
+        budget = C1_BUDGET_KEY.fullmatch(key)  # C1's other budgets: `champion --epochs N`
+        name = SAVED_MODELS.get(key) or (f"cpu_champion_{budget[1]}epochs.keras" if budget else None)
         if not name:
             raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")
         return self._per_data("models") / name

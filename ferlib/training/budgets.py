@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ferlib.config import Experiment, Profile, get_experiment, resolve_profile
-
-BUDGET_KEY = re.compile(r"C1_(\d+)epochs")
+from ferlib.config import C1_BUDGET_KEY, Experiment, Profile, get_experiment, resolve_profile
 
 
 def budget_key(epochs: int) -> str:
@@ -27,7 +24,7 @@ def budget_key(epochs: int) -> str:
 
 def is_budget_key(key: str) -> bool:
     """Return True for the key of one of C1's training budgets (``C1_<N>epochs``)."""
-    return BUDGET_KEY.fullmatch(key) is not None
+    return C1_BUDGET_KEY.fullmatch(key) is not None
 
 
 def budget_experiment(profile: str | Profile, epochs: int | None = None) -> Experiment:

@@ -134,6 +134,7 @@ def _distill(args: argparse.Namespace) -> int:
 
 
 def _ship(args: argparse.Namespace) -> int:
+    from ferlib.evaluation.stats import p_value_text
     from ferlib.models import shipped
 
     comparison = None
@@ -143,7 +144,7 @@ def _ship(args: argparse.Namespace) -> int:
             c, s, test = comparison["candidate"], comparison["shipped"], comparison["mcnemar"]
             print(f"validation ({comparison['split']['n']:,} images, the split both were chosen on): candidate "
                   f"{c['accuracy']:.1%} ({c['views']}), shipped {s['accuracy']:.1%} ({s['views']}); difference "
-                  f"{100 * comparison['difference']:+.1f} points, McNemar p = {test['p_value']:.3g}")
+                  f"{100 * comparison['difference']:+.1f} points, McNemar {p_value_text(test['p_value'])}")
             better, why = shipped.ship_verdict(comparison)
             if not better and not args.force:
                 print(f"error: not shipped: {args.model} against the shipped model: {why} "

@@ -54,12 +54,7 @@ def record_training_session(run_dir: Path, trained_by: dict | None, n_phases: in
 def logged_epochs(run_dir: Path, n_phases: int) -> int:
     """Return how many epochs a run folder's phase histories hold (0 for a new run; an epoch logged after the
     last backup, which the resumed run trains again, is counted)."""
-    total = 0
-    for i in range(n_phases):
-        log = run_dir / f"phase{i + 1}" / "history.csv"
-        if log.exists() and log.stat().st_size:
-            total += len(pd.read_csv(log))
-    return total
+    return sum(len(frame) for frame in _phase_histories(run_dir, n_phases))
 
 
 def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:
@@ -102,16 +97,19 @@ def adopt_reworded_run(run_dir: Path, experiment: Experiment, data_fingerprint: 
     return True
 
 
-def read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
-    """Return the joined per-epoch history of all phases, numbered from 1."""
+def _phase_histories(run_dir: Path, n_phases: int) -> list[pd.DataFrame]:
+    """Return each phase's logged epochs (its history.csv, with a `phase` column), skipping phases not begun."""
     frames = []
     for i in range(n_phases):
         log = run_dir / f"phase{i + 1}" / "history.csv"
         if log.exists() and log.stat().st_size:
-            frame = pd.read_csv(log)
-            frame["phase"] = i + 1
-            frames.append(frame)
-    history = pd.concat(frames, ignore_index=True)
+            frames.append(pd.read_csv(log).assign(phase=i + 1))
+    return frames
+
+
+def read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
+    """Return the joined per-epoch history of all phases, numbered from 1."""
+    history = pd.concat(_phase_histories(run_dir, n_phases), ignore_index=True)
     history["epoch"] = np.arange(1, len(history) + 1)
     return history
 
