@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from ferlib.bench import timers
+from ferlib.evaluation.results import cpu_model
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import make_class_tree
 
@@ -18,6 +19,7 @@ def test_image_loading_counts_every_usable_image_cold_and_warm(tmp_path):
     assert result["cold"]["images"] == result["warm"]["images"] == 14
     assert result["cold"]["images_per_s"] > 0 and result["warm"]["images_per_s"] > 0
     assert "hfe" in result["data"] and result["machine"]["cpus"] >= 1
+    assert result["machine"]["cpu"] == cpu_model()  # the CPU model beside every timing
 
 
 @pytest.mark.parametrize("key", ["V1", "C1"])  # both networks trained from scratch: every layer trains
@@ -63,6 +65,7 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
     scores = report["accuracy"]["FER-2013 test (five classes)"]["this project"]
     assert scores["n"] == 10 and scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
     text = suite.markdown(report)
+    assert f"Machine: {cpu_model()}; " in text  # the CPU model heads the timings
     assert scores["flip_averaging"] is False and scores["shifted_views_px"] == 0  # the card asks for no averaging
     assert "| this project (1 test-time view) |" in text and "skipped" in text and "run_all.sh wall time" in text
     assert "| detect |" in text and "| blazeface | 3/3 (100%) |" in text

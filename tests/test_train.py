@@ -359,13 +359,19 @@ def test_weight_average_is_validated_and_checkpointed_while_training_uses_the_we
 
 
 def test_the_machine_names_the_cpu_features_that_set_training_speed():
-    """Cloud CPUs often report a bare model name; the features that decide bfloat16's speed tell them apart."""
+    """Cloud CPUs often report a bare model name: its model number and the features that decide bfloat16's speed
+    tell them apart."""
     from ferlib.evaluation.results import cpu_model
 
-    sapphire = ("model name\t: Intel(R) Xeon(R) Processor\n"
-                "flags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
-    assert cpu_model(sapphire).startswith("Intel(R) Xeon(R) Processor (AVX-512, AVX512_BF16, AMX), ")
-    older = "model name\t: AMD EPYC 7B12\nflags\t\t: fpu sse avx2\n"
+    def cpuinfo(name: str, model: str, flags: str) -> str:
+        return f"cpu family\t: 6\nmodel\t\t: {model}\nmodel name\t: {name}\nflags\t\t: {flags}\n"
+
+    bare = "Intel(R) Xeon(R) Processor"
+    sapphire, emerald = (cpuinfo(bare, model, "fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile")
+                         for model in ("143", "207"))
+    assert cpu_model(emerald).startswith("Intel(R) Xeon(R) Processor, family 6 model 207 (AVX-512, AVX512_BF16, AMX), ")
+    assert cpu_model(sapphire) != cpu_model(emerald), "a bare name must not hide which generation trained"
+    older = cpuinfo("AMD EPYC 7B12", "49", "fpu sse avx2")
     assert cpu_model(older).startswith("AMD EPYC 7B12, ") and cpu_model(older).endswith(" cores")
 
 

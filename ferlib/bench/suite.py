@@ -144,7 +144,8 @@ def _pct(x: float) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """Return the report as Markdown tables."""
     m = report["machine"]
-    lines = [f"# Benchmarks\n\nMachine: {m['cpus']} CPU core(s), GPUs: {', '.join(m['gpus']) or 'none'}, "
+    cpu = m.get("cpu", "CPU model not recorded")  # reports written before the model was recorded
+    lines = [f"# Benchmarks\n\nMachine: {cpu}; {m['cpus']} CPU core(s) usable, GPUs: {', '.join(m['gpus']) or 'none'}, "
              f"TensorFlow {m['tensorflow']}, {m['platform']}; started {report['started']}.\n"]
     if "skipped" not in report.get("accuracy", {"skipped": 1}):
         lines += ["## Accuracy (95% bootstrap intervals)\n", "| data | model | accuracy | macro F1 | images |",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ferlib.config import Phase, get_experiment
+from ferlib.evaluation.results import cpu_model
 
 
 def _machine() -> dict[str, Any]:
@@ -21,8 +22,8 @@ def _machine() -> dict[str, Any]:
 
     gpus = tf.config.list_physical_devices("GPU")
     details = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
-    return {"platform": platform.platform(), "processor": platform.machine(), "cpus": _cpu_count(),
-            "gpus": details, "tensorflow": tf.__version__}
+    return {"cpu": cpu_model(), "platform": platform.platform(), "processor": platform.machine(),
+            "cpus": _cpu_count(), "gpus": details, "tensorflow": tf.__version__}
 
 
 def _cpu_count() -> int:

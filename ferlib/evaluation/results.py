@@ -34,9 +34,11 @@ SPEED_FEATURES = {"avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16", "amx_bf16"
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
-    """Return the CPU's model name (from /proc/cpuinfo where there is one), the features of SPEED_FEATURES
-    it has, and its core count, e.g. "Intel(R) Xeon(R) Processor (AVX-512, AVX512_BF16, AMX), 2 cores"."""
-    name, flags = platform.processor() or platform.machine(), set()
+    """Return the CPU's model name (from /proc/cpuinfo where there is one), its family and model numbers when
+    the name is a bare one without a model number (cloud CPUs often report "Intel(R) Xeon(R) Processor"
+    for several generations), the features of SPEED_FEATURES it has, and its core count, e.g.
+    "Intel(R) Xeon(R) Processor, family 6 model 207 (AVX-512, AVX512_BF16, AMX), 2 cores"."""
+    name, flags, numbers = platform.processor() or platform.machine(), set(), {}
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -44,11 +46,16 @@ def cpu_model(cpuinfo: str | None = None) -> str:
             cpuinfo = ""
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
-        if key.strip().lower() == "model name":
+        key = key.strip().lower()
+        if key == "model name":
             name = value.strip()
-        elif key.strip().lower() == "flags":
+        elif key in ("cpu family", "model"):
+            numbers[key] = value.strip()
+        elif key == "flags":
             flags = set(value.split())
             break
+    if not any(c.isdigit() for c in name) and "model" in numbers:
+        name += f", family {numbers.get('cpu family', '?')} model {numbers['model']}"
     shown = [label for flag, label in SPEED_FEATURES.items() if flag in flags]
     features = f" ({', '.join(shown)})" if shown else ""
     return f"{name}{features}, {os.cpu_count()} cores"
