@@ -38,7 +38,8 @@ KAGGLE_DATASETS = ("'Human Face Emotions' (the study's training data, mounted at
 # --check-epochs 2 --check-experiments V1,C1,V4,V8,V7,V13` (the same tool that measures a GPU); other sizes
 # scale with the pixel count. mobilenetv2's "train" was not measured (scaled from the measured backbones by
 # the tool). A GPU's own figures come from tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
-CPU_REFERENCE = "Intel Xeon (Sapphire Rapids, AVX-512 and AMX), 2 cores, TensorFlow 2.21 CPU, 2026-11-29"
+CPU_REFERENCE = ("Intel Xeon (AVX-512 and AMX; its model number was not recorded), 2 cores, TensorFlow 2.21 CPU, "
+                 "2026-11-29")
 CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {
     # kind: "train" (every layer the phase trains, backbone included), "frozen" (forward through a frozen
     # backbone, head trained: augmented head phases), "infer" (forward only: validation, feature caching)
