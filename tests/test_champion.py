@@ -290,6 +290,8 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     assert curve["val accuracy (best mode)"].tolist() == [0.62, 0.69, 0.72]  # the better mode of each run
     assert curve["best mode"].tolist() == ["plain", "flip TTA", "flip TTA"]
     assert curve["training time (min)"].tolist() == [9, 30, 60]
+    per_doubling = curve["val gain per doubling (points)"]  # 7 points over log2(3.5) doublings, 3 over 2 doublings
+    assert np.isnan(per_doubling.iloc[0]) and per_doubling.iloc[1:].tolist() == pytest.approx([7 / np.log2(3.5), 1.5])
     import matplotlib.pyplot as plt
 
     from ferlib.viz import figures

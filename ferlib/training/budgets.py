@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ferlib.config import C1_BUDGET_KEY, Experiment, Profile, get_experiment, resolve_profile
@@ -48,7 +49,8 @@ def budget_experiment(profile: str | Profile, epochs: int | None = None) -> Expe
 def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Return one row per finished training budget: the epochs, the images seen (epochs x training images),
     the training time, the precision, and the validation accuracy of the kept model plain and in its best
-    test-time mode, from results named {label: result} (`budget_results`).
+    test-time mode, from results named {label: result} (`budget_results`), and what the step from the
+    previous row bought: points of best-mode validation accuracy per doubling of the images seen.
     Only results on the same validation images are comparable; rows are sorted by images seen."""
     from ferlib.training.cpu_champion import TTA_LABELS
 
@@ -70,7 +72,12 @@ def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     columns = ["run", "epochs", "training images", "images seen (millions)", "training time (min)", "precision",
                "val accuracy (plain)", "val accuracy (best mode)", "best mode", "n (val)"]
     table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values(["images seen (millions)", "epochs"], kind="stable").set_index("run")
+    table = table.sort_values(["images seen (millions)", "epochs"], kind="stable").set_index("run")
+    # what the step from the previous budget bought per doubling of the images seen (best mode, points)
+    doublings = np.log2(table["images seen (millions)"] / table["images seen (millions)"].shift(1))
+    gain = table["val accuracy (best mode)"].diff() * 100 / doublings.where(doublings > 0)
+    table["val gain per doubling (points)"] = gain.astype(float)
+    return table
 
 
 def budget_results(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
