@@ -275,6 +275,7 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
 def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     def result(epochs, accuracy, flip, minutes):
         return {"epochs_run": epochs, "n_train": 1000, "training_time_s": minutes * 60, "precision": "mixed_bfloat16",
+                "history": {"epoch": list(range(epochs)), "accuracy": [0.5] * (epochs - 1) + [accuracy + 0.1]},
                 "validation_scores": {"plain": {"accuracy": accuracy, "n": 400},
                                       "flip_tta": {"accuracy": flip, "n": 400}}}
 
@@ -290,6 +291,7 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     assert curve["val accuracy (best mode)"].tolist() == [0.62, 0.69, 0.72]  # the better mode of each run
     assert curve["best mode"].tolist() == ["plain", "flip TTA", "flip TTA"]
     assert curve["training time (min)"].tolist() == [9, 30, 60]
+    assert curve["train accuracy (last epoch)"].tolist() == pytest.approx([0.72, 0.78, 0.80])  # the fit's last epoch
     per_doubling = curve["val gain per doubling (points)"]  # 7 points over log2(3.5) doublings, 3 over 2 doublings
     assert np.isnan(per_doubling.iloc[0]) and per_doubling.iloc[1:].tolist() == pytest.approx([7 / np.log2(3.5), 1.5])
     import matplotlib.pyplot as plt

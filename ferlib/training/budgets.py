@@ -48,7 +48,8 @@ def budget_experiment(profile: str | Profile, epochs: int | None = None) -> Expe
 
 def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Return one row per finished training budget: the epochs, the images seen (epochs x training images),
-    the training time, the precision, and the validation accuracy of the kept model plain and in its best
+    the training time, the precision, the training accuracy of the last epoch (augmented images: how far the
+    network fits what it trains on), and the validation accuracy of the kept model plain and in its best
     test-time mode, from results named {label: result} (`budget_results`), and what the step from the
     previous row bought: points of best-mode validation accuracy per doubling of the images seen.
     Only results on the same validation images are comparable; rows are sorted by images seen."""
@@ -60,17 +61,20 @@ def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
         if not scores:
             continue
         best_mode = max(scores, key=lambda mode: scores[mode]["accuracy"])
-        epochs = int(r.get("epochs_run") or len((r.get("history") or {}).get("epoch", [])))
+        history = r.get("history") or {}
+        epochs = int(r.get("epochs_run") or len(history.get("epoch", [])))
+        fitted = (history.get("accuracy") or [float("nan")])[-1]  # on augmented images, as training sees them
         n_train = int(r.get("n_train") or r.get("max_train") or 0)
         rows.append({"run": label, "epochs": epochs, "training images": n_train,
                      "images seen (millions)": epochs * n_train / 1e6,
                      "training time (min)": r.get("training_time_s", float("nan")) / 60,
                      "precision": r.get("precision", "float32"),
-                     "val accuracy (plain)": scores["plain"]["accuracy"],
+                     "train accuracy (last epoch)": fitted, "val accuracy (plain)": scores["plain"]["accuracy"],
                      "val accuracy (best mode)": scores[best_mode]["accuracy"],
                      "best mode": TTA_LABELS.get(best_mode, best_mode), "n (val)": scores["plain"]["n"]})
     columns = ["run", "epochs", "training images", "images seen (millions)", "training time (min)", "precision",
-               "val accuracy (plain)", "val accuracy (best mode)", "best mode", "n (val)"]
+               "train accuracy (last epoch)", "val accuracy (plain)", "val accuracy (best mode)", "best mode",
+               "n (val)"]
     table = pd.DataFrame(rows, columns=columns)
     table = table.sort_values(["images seen (millions)", "epochs"], kind="stable").set_index("run")
     # what the step from the previous budget bought per doubling of the images seen (best mode, points)
