@@ -123,6 +123,11 @@ def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple
     return True, f"better on validation ({said})"
 
 
+def shipped_card() -> dict[str, Any]:
+    """Return the shipped model's card (FileNotFoundError, saying how to make one, when it is missing)."""
+    return json.loads(card_path(shipped_model_path()).read_text())
+
+
 def describe_shipped(card: dict[str, Any]) -> str:
     """Return one line about a shipped model: what it is and its test accuracy with its interval."""
     test = card["test"]
