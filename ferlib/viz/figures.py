@@ -102,11 +102,14 @@ def learning_curve(points: pd.DataFrame, history: pd.DataFrame | None = None, n_
             label="finished budgets (kept model, best test-time mode)")
     ax.plot(points["images seen (millions)"], points["val accuracy (plain)"], "s--", ms=5, alpha=0.7,
             label="finished budgets (plain)")
-    for _, row in points.iterrows():
+    for i, (_, row) in enumerate(points.iterrows()):
         epochs = f"{row['epochs']} epoch" + ("" if row["epochs"] == 1 else "s")
+        # labels alternate above-left and below-right of their points, so neighbours on a flattening curve
+        # do not overwrite each other
         ax.annotate(f"{epochs}, {row['training time (min)']:.0f} min",
                     (row["images seen (millions)"], row["val accuracy (best mode)"]),
-                    textcoords="offset points", xytext=(6, 6), fontsize=8)
+                    textcoords="offset points", xytext=(-8, 8) if i % 2 else (8, -14), fontsize=8,
+                    ha="right" if i % 2 else "left")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
     shown = [points["val accuracy (best mode)"], points["val accuracy (plain)"]]
