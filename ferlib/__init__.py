@@ -10,7 +10,8 @@ The folders follow the data, and a module imports only from its own folder and t
     evaluation/  metrics and intervals, calibration, result files, study-vs-run tables, verdicts, settings tables
     models/      network builders (V1, transfer backbones, C1), saved models with their cards, Grad-CAM
     audit/       the leakage audit, its measured quality, what it means for an external score
-    training/    the two-phase training loop, one experiment end to end, the CPU champion C1 and its ablation
+    training/    the two-phase training loop, one experiment end to end, the CPU champion C1, its ablation
+                 and training budgets, distillation, the training commands
     photos/      face detection, EmotionClassifier and `predict`, out-of-distribution checks, hard examples
     reports/     the notebook helper (run card, figures shown and saved), HTML reports, landing page, checks
     bench/       timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory,

@@ -13,7 +13,7 @@ from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_e
 from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.models.builders import build_model
-from ferlib.training import budgets, cpu_champion, train
+from ferlib.training import ablation, budgets, cpu_champion, train
 from tests.conftest import tiny_data
 
 
@@ -176,16 +176,16 @@ def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
 
 def test_ablation_variants_change_one_thing_and_share_the_budget():
     base = get_experiment("C1", "cpu")
-    for name, changes in cpu_champion.ABLATIONS.items():
-        variant = cpu_champion.ablation_variant(name, "cpu", epochs=8)
+    for name, changes in ablation.ABLATIONS.items():
+        variant = ablation.ablation_variant(name, "cpu", epochs=8)
         assert [p.epochs for p in variant.phases] == [8] and variant.warmup_epochs <= 1
         differs = {f.name for f in dataclasses.fields(base)
                    if getattr(variant, f.name) != getattr(base, f.name)} - {"phases", "warmup_epochs"}
         assert differs == set(changes) - {"warmup_epochs", "learning_rate"}, name
         assert variant.phases[0].learning_rate == changes.get("learning_rate", base.phases[0].learning_rate)
     with pytest.raises(KeyError, match="unknown ablation"):
-        cpu_champion.ablation_variant("no_cnn", "cpu")
-    capped = cpu_champion.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
+        ablation.ablation_variant("no_cnn", "cpu")
+    capped = ablation.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
     assert capped.max_train == 6000 and capped.crop == 0 and base.crop == 40 and base.max_train is None
 
 
@@ -194,25 +194,29 @@ def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
     from ferlib.data.run_data import prepare_internal
 
     internal = prepare_internal(smoke_settings, progress=False)
-    results = cpu_champion.run_ablation(smoke_settings, internal, ["no_label_smoothing"], epochs=1, verbose=0,
-                                    max_train=len(internal.train) // 2)
-    found = cpu_champion.read_ablation(smoke_settings.output_dir / "results" / "smoke", smoke_settings.seed)
+    half = len(internal.train) // 2
+    results = ablation.run_ablation(smoke_settings, internal, ["no_label_smoothing"], epochs=1, verbose=0,
+                                    max_train=half)
+    folder = smoke_settings.output_dir / "results" / "smoke"
+    assert (folder / f"C1_ablation_no_label_smoothing_1epochs_{half}images-seed{smoke_settings.seed}.json").is_file()
+    assert ablation.read_ablation(folder, smoke_settings.seed) == {}  # the short budget (8 epochs) has no results
+    found = ablation.read_ablation(folder, smoke_settings.seed, epochs=1, max_train=half)
     assert set(found) == set(results) == {"no_label_smoothing"}
     assert found["no_label_smoothing"]["settings"]["key"] == "C1"
     assert "label_smoothing" not in found["no_label_smoothing"]["settings"]  # at its default, so left out
-    row = cpu_champion.ablation_table(found).loc["no_label_smoothing"]
+    row = ablation.ablation_table(found).loc["no_label_smoothing"]
     assert row["epochs"] == 1 and row["n (val)"] == len(internal.val)
     assert row["n (train)"] == pytest.approx(len(internal.train) // 2, abs=5)  # stratified: rounding per class
     assert row["val ci95 low"] <= row["val accuracy"] <= row["val ci95 high"]
     better = json.loads(json.dumps(found["no_label_smoothing"]))
     better["validation_scores"]["flip_tta"]["accuracy"] += 0.1
-    table = cpu_champion.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
+    table = ablation.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
     assert table["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.1])
     assert table.loc["champion", "McNemar p vs champion"] == 1.0  # the same predictions: no discordant image
     flipped = json.loads(json.dumps(found["no_label_smoothing"]))
     y_true = flipped["validation"]["y_true"]
     flipped["validation"]["y_pred"] = "".join(str((int(c) + 1) % 5) for c in y_true)  # every image wrong
-    table = cpu_champion.ablation_table({"champion": found["no_label_smoothing"], "all_wrong": flipped})
+    table = ablation.ablation_table({"champion": found["no_label_smoothing"], "all_wrong": flipped})
     right = int(sum(a == b for a, b in zip(y_true, found["no_label_smoothing"]["validation"]["y_pred"])))
     assert (table.loc["all_wrong", "McNemar p vs champion"] < 0.05) == (right >= 6)
 
@@ -280,7 +284,8 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
                                       "flip_tta": {"accuracy": flip, "n": 400}}}
 
     (tmp_path / "C1-seed7.json").write_text(json.dumps(result(28, 0.68, 0.69, 30)))
-    (tmp_path / "C1_ablation_champion-seed7.json").write_text(json.dumps(result(8, 0.62, 0.61, 9)))
+    (tmp_path / "C1_ablation_champion-seed7.json").write_text(json.dumps(result(8, 0.62, 0.61, 9) | {
+        "ablation": "champion", "epochs_budget": 8}))
     (tmp_path / "C1_112epochs-seed7.json").write_text(json.dumps(result(112, 0.70, 0.72, 60)))  # another budget
     (tmp_path / "C1-seed8.json").write_text(json.dumps(result(50, 0.99, 0.99, 1)))  # another seed: not read
     (tmp_path / "C1_distilled-seed7.json").write_text(json.dumps(result(28, 0.99, 0.99, 1)))  # not a budget
@@ -356,3 +361,57 @@ def test_the_result_compares_only_ablations_of_the_recipes_budget_and_judges_the
     this = _ablation_result(56, "0123") | {"experiment": "C1"}
     context = champion_record.champion_context(tmp_path, 3, this)
     assert context["ablation"] is None and [row["run"] for row in context["learning_curve"]] == ["C1"]
+
+
+def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that_budget(tmp_path, capsys):
+    """`ablate --epochs 56` must not overwrite the 8-epoch results: its files are named by the budget, and with
+    no full-recipe ablation at 56 epochs C1's own 56-epoch result (same recipe, split and seed) is the reference."""
+    from ferlib.training import champion_record
+    from ferlib.training.commands import _print_goal_and_ablation
+
+    assert ablation.ablation_result_name("mixup_0.2") == "C1_ablation_mixup_0.2"
+    assert ablation.ablation_result_name("mixup_0.2", 56) == "C1_ablation_mixup_0.2_56epochs"
+    assert ablation.ablation_result_name("float32", 8, 6000) == "C1_ablation_float32_6000images"
+    assert ablation.ablation_table_name(56) == "c1_ablation_56epochs"
+    assert ablation.ablation_table_name() == "c1_ablation"
+    with pytest.raises(KeyError, match="unknown ablation"):
+        ablation.ablation_result_name("mixup")
+
+    def variant(name, epochs, y_pred, flip):
+        return _ablation_result(epochs, y_pred, flip) | {"ablation": name, "experiment": "C1"}
+
+    files = {"C1_ablation_champion": variant("champion", 8, "0123", 0.6),
+             "C1_ablation_mixup_0.2": variant("mixup_0.2", 8, "0120", 0.55),
+             "C1_ablation_mixup_0.2_56epochs": variant("mixup_0.2", 56, "0103", 0.5),
+             "C1": _ablation_result(56, "0123", 0.75) | {"experiment": "C1"},  # C1's own 56-epoch run
+             "C1_16epochs": _ablation_result(16, "0000", 0.7) | {"experiment": "C1_16epochs"}}
+    for name, result in files.items():
+        (tmp_path / f"{name}-seed5.json").write_text(json.dumps(result))
+    assert ablation.ablation_budgets(tmp_path, 5) == [(8, None), (56, None)]
+    short = ablation.read_ablation(tmp_path, 5)
+    assert list(short) == ["champion", "mixup_0.2"] and short["mixup_0.2"]["validation"]["y_pred"] == "0120"
+    longer = ablation.read_ablation(tmp_path, 5, epochs=56)
+    assert list(longer) == ["champion", "mixup_0.2"] and longer["champion"]["validation"]["y_pred"] == "0123"
+    assert longer["champion"]["description"] == "the full recipe (the result of C1)"
+    assert ablation.read_ablation(tmp_path, 5, epochs=16) == {}  # no ablation variant at 16 epochs
+    tables = ablation.ablation_tables(tmp_path, 5)
+    assert list(tables) == ["c1_ablation", "c1_ablation_56epochs"] and "the result of C1" in tables[
+        "c1_ablation_56epochs"][0]
+    assert tables["c1_ablation_56epochs"][1]["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.25])
+    # C1's result file carries both budgets, each compared with the full recipe of its own budget
+    context = champion_record.champion_context(tmp_path, 5, files["C1"])
+    assert [row["variant"] for row in context["ablation"]["variants"]] == ["champion", "mixup_0.2"]
+    assert context["ablation"]["epochs"] == [8] and context["ablation"]["other_budgets"] == []
+    [other] = context["ablation_other_budgets"]
+    assert other["epochs"] == [56] and [row["variant"] for row in other["variants"]] == ["champion", "mixup_0.2"]
+    assert [row["run"] for row in context["learning_curve"]] == ["ablation budget (full recipe)", "C1_16epochs",
+                                                                 "C1"]
+    _print_goal_and_ablation({"tta": {"mode": "flip_tta"}, **context})
+    printed = capsys.readouterr().out
+    assert "ablation at 8 epochs" in printed and "ablation at 56 epochs" in printed
+    from ferlib import cli
+
+    code = cli.main(["ablate", "--profile", "smoke", "--variants", "champion,mixup", "--output-dir",
+                     str(tmp_path / "out")])
+    assert code == 2 and "unknown ablation variant(s) mixup; known: champion" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any data is read or trained

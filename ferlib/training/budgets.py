@@ -32,7 +32,8 @@ def budget_experiment(profile: str | Profile, epochs: int | None = None) -> Expe
     """Return C1 under `profile` trained for `epochs` epochs: C1 itself for its own budget (or None), else the
     recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key. A
     profile whose epochs are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too."""
-    from ferlib.training.cpu_champion import CHAMPION_KEY, ablation_variant
+    from ferlib.training.ablation import ablation_variant
+    from ferlib.training.cpu_champion import CHAMPION_KEY
 
     profile = resolve_profile(profile) if isinstance(profile, str) else profile
     base = get_experiment(CHAMPION_KEY, profile)
@@ -84,18 +85,26 @@ def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
-def budget_results(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
+def budget_results(results_dir: Path, seed: int, ablation: bool = True) -> dict[str, dict[str, Any]]:
     """Return the results a learning curve is drawn from, found in a profile's results folder, {label: result}:
-    the ablation's full recipe (its short budget), C1 itself, and every other budget (``C1_<N>epochs``)."""
-    from ferlib.training.cpu_champion import ABLATION_PREFIX, CHAMPION_KEY
+    the ablation's full recipe at each of its budgets (with `ablation`), C1 itself, and every other budget
+    (``C1_<N>epochs``)."""
+    from ferlib.training.ablation import ABLATION_EPOCHS, ablation_champions
+    from ferlib.training.cpu_champion import CHAMPION_KEY
 
     folder = Path(results_dir)
-    names = {"ablation budget (full recipe)": f"{ABLATION_PREFIX}champion", "C1": CHAMPION_KEY}
+    found: dict[str, dict[str, Any]] = {}
+    if ablation:
+        for (epochs, max_train), result in ablation_champions(folder, seed).items():
+            short = epochs == ABLATION_EPOCHS and not max_train
+            found["ablation budget (full recipe)" if short or not found else
+                  f"ablation budget (full recipe, {epochs} epochs" + (f", {max_train} images)" if max_train else ")")
+                  ] = result
+    names = {"C1": CHAMPION_KEY}
     for path in sorted(folder.glob(f"C1_*epochs-seed{seed}.json")):
         key = path.name[: -len(f"-seed{seed}.json")]
         if is_budget_key(key):
             names[key] = key
-    found = {}
     for label, name in names.items():
         path = folder / f"{name}-seed{seed}.json"
         if path.is_file():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ferlib.runtime.progress import say
+from ferlib.training import ablation as abl
 from ferlib.training import cpu_champion as cc
 from ferlib.training.budgets import budget_results, learning_curve
 
@@ -27,10 +28,11 @@ def ablation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any] | Non
 
     reference = results.get("champion")
     same = {name: r for name, r in results.items() if reference is None or budget(r) == budget(reference)}
-    table = cc.ablation_table(same).reset_index()
+    table = abl.ablation_table(same).reset_index()
     return {"compared_on": "validation split; McNemar on the flip-averaged predictions, against the recipe "
                           "('champion' row) trained with the same epochs and training images",
             "epochs": sorted({r.get("epochs_run") for r in same.values() if r.get("epochs_run")}),
+            "max_train": (reference or next(iter(same.values()))).get("max_train"),
             "variants": json.loads(table.to_json(orient="records")),
             "other_budgets": sorted(set(results) - set(same))}
 
@@ -63,16 +65,21 @@ def goal_status(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def champion_context(results_dir: Path, seed: int, result: dict[str, Any]) -> dict[str, Any]:
-    """Return the `ablation`, `learning_curve` and `goal` entries of the result of C1 (or one of its budgets),
-    from the ablation and budget results in the same data pair's results folder (finished so far) and `result`.
+    """Return the `ablation`, `ablation_other_budgets`, `learning_curve` and `goal` entries of the result of C1
+    (or one of its budgets), from the ablation and budget results in the same data pair's results folder
+    (finished so far) and `result`. `ablation` is the short budget's (or the first found), each other budget's
+    ablation is compared with the full recipe at that budget in `ablation_other_budgets`.
     A neighbouring result that cannot be read (damaged, or of an older format) is left out with a warning, so
     the trained model's own result is always written."""
     context: dict[str, Any] = {"goal": goal_status(result)}
     try:
-        context["ablation"] = ablation_summary(cc.read_ablation(results_dir, seed))
+        summaries = [ablation_summary(abl.read_ablation(results_dir, seed, epochs, max_train))
+                     for epochs, max_train in abl.ablation_budgets(results_dir, seed)]
+        context["ablation"] = summaries[0] if summaries else None
+        context["ablation_other_budgets"] = summaries[1:]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         say(f"warning: the ablation results in {results_dir} could not be read ({exc!r}); left out of the result")
-        context["ablation"] = None
+        context["ablation"], context["ablation_other_budgets"] = None, []
     label = result["experiment"] if result["experiment"] != cc.CHAMPION_KEY else "C1"
     try:
         budgets = {name: r for name, r in budget_results(results_dir, seed).items() if name != label}

@@ -28,7 +28,9 @@ def add_training_commands(sub) -> None:
                              help="train the recipe for this many epochs instead of the profile's (its own run, "
                                   "result C1_<N>epochs-seed<seed>.json and model; a point of the learning curve)")
         if name == "ablate":
-            cmd.add_argument("--epochs", type=int, default=8, help="epoch budget of every variant")
+            cmd.add_argument("--epochs", type=int, default=8,
+                             help="epoch budget of every variant (default 8; results of another budget are named "
+                                  "by it, C1_ablation_<variant>_<N>epochs, and compared with C1 at that budget)")
             cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
             cmd.add_argument("--max-train", type=int, default=None,
                              help="train every variant on the same stratified subset of this many images")
@@ -69,7 +71,7 @@ def run_training_command(args: argparse.Namespace) -> int:
 
 
 def _champion_or_ablate(args: argparse.Namespace) -> int:
-    from ferlib.training import cpu_champion
+    from ferlib.training import ablation, cpu_champion
 
     if args.command == "champion":
         champ = cpu_champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
@@ -84,8 +86,13 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
         print(f"saved {champ.model_file} with its model card")
         print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
         return 0
-    names = args.variants.split(",") if args.variants else list(cpu_champion.ABLATIONS)
-    table, csv = cpu_champion.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
+    names = args.variants.split(",") if args.variants else list(ablation.ABLATIONS)
+    unknown = [name for name in names if name not in ablation.ABLATIONS]
+    if unknown:
+        print(f"error: unknown ablation variant(s) {', '.join(unknown)}; known: {', '.join(ablation.ABLATIONS)}",
+              file=sys.stderr)
+        return 2
+    table, csv = ablation.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
                                                 args.output_dir, args.force, args.max_train, args.external)
     print(table.round(4).to_string())
     print(f"wrote {csv}")
@@ -102,11 +109,11 @@ def _print_goal_and_ablation(result: dict) -> None:
                    else "reached" if goal["reached"] else "not reached")
         print(f"test accuracy {goal['test_accuracy']:.1%} ({result['tta']['mode']}, chosen on validation): "
               f"goal {goal['goal']:.0%} on FER-2013's five-class test images {verdict}, aim {goal['aim']:.0%}")
-    ablation = result.get("ablation")
-    if ablation:
-        print(f"ablation at {', '.join(map(str, ablation['epochs']))} epochs ({ablation['compared_on']}):")
-        if ablation.get("other_budgets"):
-            print(f"  (not compared, another budget: {', '.join(ablation['other_budgets'])})")
+    for ablation in [result.get("ablation"), *(result.get("ablation_other_budgets") or [])]:
+        if not ablation:
+            continue
+        images = f", {ablation['max_train']} training images" if ablation.get("max_train") else ""
+        print(f"ablation at {', '.join(map(str, ablation['epochs']))} epochs{images} ({ablation['compared_on']}):")
         for row in ablation["variants"]:
             diff, p = row.get("vs champion (flip TTA)"), row.get("McNemar p vs champion")
             print(f"  {row['variant']:<24} {row['val accuracy (flip TTA)']:.1%}"

@@ -9,9 +9,7 @@ shortened budget, and writes one result per variant; `ablation_table` reads them
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ferlib.config import Experiment, RunSettings, get_experiment
+from ferlib.config import Experiment, RunSettings
 from ferlib.data.run_data import ExternalData, InternalData
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.results import provenance, result_path, write_result
 from ferlib.models.builders import float32_copy
-from ferlib.runtime.files import write_csv
-from ferlib.runtime.progress import say
 from ferlib.training.budgets import budget_experiment, is_budget_key
 from ferlib.training.experiments import ExperimentOutcome, run_experiment
 
@@ -33,42 +29,6 @@ if TYPE_CHECKING:
     from ferlib.training.distill import Teachers
 
 CHAMPION_KEY = "C1"
-ABLATION_PREFIX = "C1_ablation_"
-
-# One part of the recipe dropped (or changed) per variant; "champion" is the recipe itself.
-# Flip averaging needs no variant: every variant is scored with and without it.
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "champion": {},
-    "no_augmentation": {"augmentation": "none"},
-    "no_label_smoothing": {"label_smoothing": 0.0},
-    "constant_lr": {"schedule": "constant", "warmup_epochs": 0},
-    "peak_lr_1e-3": {"learning_rate": 1e-3},
-    "adam_no_weight_decay": {"optimizer": "adam", "weight_decay": 0.0},
-    "wider_48_384": {"filters": (48, 96, 192, 384)},
-    "narrower_16_128": {"filters": (16, 32, 64, 128)},
-    "no_crop_48": {"crop": 0},
-    "float32": {"precision": "float32"},
-    "sgd_nesterov": {"optimizer": "sgd_nesterov", "learning_rate": 2e-2, "weight_decay": 5e-4},
-    "mixup_0.2": {"mixup": 0.2},
-    "weight_average_0.999": {"weight_average": 0.999},
-}
-ABLATION_DESCRIPTIONS = {
-    "champion": "the full recipe",
-    "no_augmentation": "no augmentation (mirror, affine, brightness/contrast, erasing all off)",
-    "no_label_smoothing": "plain cross-entropy instead of label smoothing 0.1",
-    "constant_lr": "constant learning rate instead of warm-up + cosine decay",
-    "peak_lr_1e-3": "peak learning rate 1e-3 instead of 2e-3",
-    "adam_no_weight_decay": "Adam without weight decay instead of AdamW",
-    "wider_48_384": "widths 48-96-192-384 instead of 32-64-128-256",
-    "narrower_16_128": "widths 16-32-64-128 instead of 32-64-128-256",
-    "no_crop_48": "the whole 48 px face instead of its moving central 40 px (1.4x the compute)",
-    "float32": "float32 throughout instead of mixed bfloat16 (on a CPU with native bfloat16)",
-    "sgd_nesterov": "SGD with Nesterov momentum 0.9, peak rate 2e-2, weight decay 5e-4, instead of AdamW",
-    "mixup_0.2": "mixup of each batch with a shuffled copy, weights from Beta(0.2, 0.2)",
-    "weight_average_0.999": "validation, checkpoints and the kept model use a moving average of the weights "
-                            "(momentum 0.999, Polyak averaging) kept beside them",
-}
-
 
 def score(evaluation: Evaluation) -> dict[str, Any]:
     """Return accuracy, n, correct count, macro F1 and their 95% bootstrap intervals (as every table reports)."""
@@ -109,7 +69,8 @@ def choose_tta(validation: dict[str, Evaluation]) -> str:
     return max(validation, key=lambda mode: (validation[mode].accuracy, -order.index(mode)))
 
 
-def _scores(evaluations: dict[str, Evaluation]) -> dict[str, Any]:
+def tta_scores(evaluations: dict[str, Evaluation]) -> dict[str, Any]:
+    """Return {mode: score} for evaluations in several test-time modes."""
     return {name: score(e) for name, e in evaluations.items()}
 
 
@@ -168,7 +129,7 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     kept = choose_tta(validation)
     sources = {"internal": internal.describe()}
     result = dict(outcome.result)
-    result["validation_scores"] = _scores(validation)
+    result["validation_scores"] = tta_scores(validation)
     flip, shift = tta_modes(margin)[kept]
     result["tta"] = {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}
     ext_evals = None
@@ -177,7 +138,7 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         ext_evals = {mode: evaluate_model(model, x_test, y_test, batch, tta_flip=f, tta_shift=sh)
                      for mode, (f, sh) in tta_modes(margin).items() if mode in validation}
         result["external"] = ext_evals[kept].to_dict()
-        result["external_scores"] = _scores(ext_evals)
+        result["external_scores"] = tta_scores(ext_evals)
         result["external_by_copy"] = scores_by_copy(ext_evals[kept], internal, external, settings)
         sources["external"] = external.describe()
     result["training_time_s"] = outcome.run.wall_time_s
@@ -221,101 +182,6 @@ def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def ablation_variant(name: str, profile: str, epochs: int | None = None, key: str = CHAMPION_KEY,
-                     max_train: int | None = None) -> Experiment:
-    """Return C1 under `profile` with ablation `name` applied, every phase cut to `epochs` and the
-    training images capped at `max_train` (each when given)."""
-    if name not in ABLATIONS:
-        raise KeyError(f"unknown ablation {name!r}; known: {', '.join(ABLATIONS)}")
-    base = get_experiment(key, profile)
-    changes = dict(ABLATIONS[name])
-    phase_changes = {k: changes.pop(k) for k in ("learning_rate",) if k in changes}
-    if epochs:
-        phase_changes["epochs"] = epochs
-    phases = tuple(dataclasses.replace(p, **phase_changes) for p in base.phases)
-    warmup = changes.pop("warmup_epochs", base.warmup_epochs)
-    if epochs:  # keep the warm-up a small share of a shortened budget
-        warmup = min(warmup, max(0, epochs // 8))
-    if max_train:
-        changes["max_train"] = max_train
-    return dataclasses.replace(base, phases=phases, warmup_epochs=warmup, **changes)
-
-
-def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[str] = tuple(ABLATIONS),
-                 epochs: int | None = None, force: bool = False, verbose: int = 2,
-                 progress=None, max_train: int | None = None) -> dict[str, dict[str, Any]]:
-    """Train each named variant of C1 with the same epoch budget and training images (a stratified
-    subset of `max_train` when given; resumable, finished ones reused) and
-    write C1_ablation_<name>-seed<seed>.json with validation accuracy with and without flip averaging;
-    return {name: result}. `progress(name)` is called before each variant."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        if progress is not None:
-            progress(name)
-        variant = ablation_variant(name, settings.profile, epochs, max_train=max_train)
-        outcome = run_experiment(variant, settings, internal, force=force, verbose=verbose,
-                                 result_name=ABLATION_PREFIX + name)
-        x_val, y_val = internal.arrays(variant.image_size)[2:]
-        evals = evaluate_tta_modes(float32_copy(outcome.run.model), x_val, y_val, settings.profile.batch_size,
-                                   crop_margin(variant))
-        result = dict(outcome.result)
-        result |= {"ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": epochs,
-                   "max_train": max_train,
-                   "validation_scores": _scores(evals), "training_time_s": outcome.run.wall_time_s,
-                   "precision": outcome.run.precision,
-                   "epochs_run": int(len(outcome.run.history))}
-        out[name] = result
-        write_result(outcome.result_file, result)
-    return out
-
-
-def read_ablation(results_dir: Path, seed: int) -> dict[str, dict[str, Any]]:
-    """Return the ablation results found in a profile's results folder, {name: result} in ABLATIONS order."""
-    found = {}
-    for name in ABLATIONS:
-        path = Path(results_dir) / f"{ABLATION_PREFIX}{name}-seed{seed}.json"
-        if path.is_file():
-            found[name] = json.loads(path.read_text())
-    return found
-
-
-def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Return one row per variant: what changed, epochs, training images, validation accuracy plain
-    (with its 95% interval), flip-averaged and five crops x flip (cropping variants), the difference
-    to the champion recipe (flip TTA) with McNemar's p-value on the paired validation predictions,
-    best epoch and training time."""
-    rows = []
-    for name, r in results.items():
-        scores = r["validation_scores"]
-        plain, tta = scores["plain"], scores["flip_tta"]
-        crops = scores.get("crops_flip_tta", {}).get("accuracy", float("nan"))
-        rows.append({"variant": name, "what changed": r.get("description", ABLATION_DESCRIPTIONS.get(name, "")),
-                     "epochs": r.get("epochs_run"), "n (train)": r.get("n_train", r.get("max_train")),
-                     "n (val)": plain["n"],
-                     "val accuracy": plain["accuracy"], "val ci95 low": plain["ci95"][0],
-                     "val ci95 high": plain["ci95"][1], "val accuracy (flip TTA)": tta["accuracy"],
-                     "flip TTA gain": tta["accuracy"] - plain["accuracy"],
-                     "val accuracy (5 crops x flip TTA)": crops,
-                     "best epoch": r.get("best_epoch"),
-                     "training time (min)": r.get("training_time_s", float("nan")) / 60})
-    table = pd.DataFrame(rows).set_index("variant")
-    if "champion" in table.index:
-        table["vs champion (flip TTA)"] = (table["val accuracy (flip TTA)"]
-                                           - table.loc["champion", "val accuracy (flip TTA)"])
-        table["McNemar p vs champion"] = [_mcnemar_vs(results["champion"], r) for r in results.values()]
-    return table
-
-
-def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
-    """Return McNemar's p-value for two variants' flip-averaged validation predictions (same images),
-    NaN when a result has no stored predictions."""
-    from ferlib.evaluation.stats import decode_labels, mcnemar
-
-    a, b = reference.get("validation", {}), other.get("validation", {})
-    if not all(k in d for d in (a, b) for k in ("y_true", "y_pred")):
-        return float("nan")
-    return mcnemar(decode_labels(a["y_true"]), decode_labels(a["y_pred"]), decode_labels(b["y_pred"])).p_value
-
 
 def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
                           external_dir: str | Path | None = None, seed: int = 42,
@@ -335,26 +201,6 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     save_champion(champ, settings, internal)
     return champ
 
-
-def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = None, epochs: int | None = 8,
-                          names: Iterable[str] = tuple(ABLATIONS), seed: int = 42,
-                          output_dir: str | Path | None = None, force: bool = False,
-                          max_train: int | None = None,
-                          external_dir: str | Path | None = None) -> tuple[pd.DataFrame, Path]:
-    """Run the ablation on `data_dir`; return its table and the CSV it was written to
-    (<output_dir>/tables/<profile>/<data>/c1_ablation.csv, with every variant found so far). Results go to the
-    folder of the data pair (`data_dir`, `external_dir`), where the champion of the same data finds them."""
-    from ferlib.config import run_settings
-    from ferlib.data.run_data import keyed_settings, prepare_internal
-
-    settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
-    internal = prepare_internal(settings, data_dir)
-    run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train,
-                 progress=lambda name: say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}"))
-    table = ablation_table(read_ablation(result_path(settings, "x").parent, seed))
-    csv = settings.tables_dir / "c1_ablation.csv"
-    write_csv(csv, table)
-    return table, csv
 
 
 GOAL_ACCURACY = 0.76  # this project's goal for C1 on FER-2013's five-class test images (0.78 the aim)
