@@ -394,7 +394,7 @@ def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_
     return PROFILES[name]
 
 
-C1_BUDGET_KEY = re.compile(r"C1_([0-9]+)epochs")  # C1's recipe at another epoch budget (training/budgets.py)
+C1_BUDGET_KEY = re.compile(r"C1_(?:(?P<variant>[a-z][a-z0-9_.]*?)_)?(?P<epochs>[0-9]+)epochs")  # budgets.py
 SAVED_MODELS = {"V13": "v13_champion.keras", "C1": "cpu_champion.keras", "C1_distilled": "cpu_distilled.keras"}
 
 
@@ -430,10 +430,10 @@ class RunSettings:
         return self.output_dir / "figures" / notebook
 
     def model_path(self, key: str) -> Path:
-        """Return where this run's saved model of experiment `key` (SAVED_MODELS, or C1_<N>epochs) lives,
+        """Return where this run's saved model of experiment `key` (SAVED_MODELS, C1_[<variant>_]<N>epochs) lives,
         ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or `champion`."""
-        budget = C1_BUDGET_KEY.fullmatch(key)  # C1's other budgets: `champion --epochs N`
-        name = SAVED_MODELS.get(key) or (f"cpu_champion_{budget[1]}epochs.keras" if budget else None)
+        budget = C1_BUDGET_KEY.fullmatch(key)  # C1's other budgets: `champion --epochs N [--variant V]`
+        name = SAVED_MODELS.get(key) or (f"cpu_champion_{key[len('C1_'):]}.keras" if budget else None)
         if not name:
             raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")
         return self._per_data("models") / name

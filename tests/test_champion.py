@@ -274,6 +274,17 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
     assert json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1-seed42.json").read_text()) == result
     assert modelcard.load_with_card(model_path.parent / "cpu_champion_2epochs.keras").card["experiment"][
         "key"] == "C1_2epochs"
+    # a variant of the recipe, trained as a candidate to ship: its own model, compared in the ablation of its budget
+    assert cli.main(["champion", *pair, "--epochs", "1", "--variant", "mixup_0.2"]) == 0
+    candidate = json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1_mixup_0.2_1epochs-seed42.json"
+                            ).read_text())
+    assert candidate["settings"]["mixup"] == 0.2 and "learning_curve" not in candidate
+    assert [row["variant"] for row in candidate["ablation"]["variants"]] == ["champion", "no_label_smoothing",
+                                                                             "mixup_0.2"]
+    assert modelcard.load_with_card(model_path.parent / "cpu_champion_mixup_0.2_1epochs.keras").card["experiment"][
+        "key"] == "C1_mixup_0.2_1epochs"
+    assert cli.main(["champion", *pair, "--variant", "mixup"]) == 2
+    assert "unknown variant 'mixup'" in capsys.readouterr().err
 
 
 def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
@@ -332,6 +343,20 @@ def test_a_training_budget_is_the_recipe_for_other_epochs_under_its_own_key():
     check = capped(PROFILES["cpu"], max_epochs=2)  # run_all.sh --max-epochs 2: every budget is a 2-epoch check
     assert [p.epochs for p in budgets.budget_experiment(check).phases] == [2]
     assert budgets.budget_experiment(check).key == "C1" and budgets.budget_experiment(check, 112).key == "C1"
+    # a variant of the recipe (`champion --variant mixup_0.2`): its own key, run, result and model; nothing else
+    mixup = budgets.budget_experiment("cpu", 2 * own, "mixup_0.2")
+    assert mixup.key == budgets.budget_key(2 * own, "mixup_0.2") == f"C1_mixup_0.2_{2 * own}epochs"
+    assert mixup.mixup == 0.2 and c1.mixup != 0.2 and [p.epochs for p in mixup.phases] == [2 * own]
+    assert {k: v for k, v in mixup.settings().items() if k not in same | {"mixup"}} == {
+        k: v for k, v in longer.settings().items() if k not in same}
+    assert budgets.budget_experiment("cpu", None, "mixup_0.2").key == f"C1_mixup_0.2_{own}epochs"
+    assert budgets.budget_variant(mixup.key) == "mixup_0.2" and budgets.budget_variant(longer.key) is None
+    assert budgets.is_budget_key(mixup.key) and not budgets.is_budget_key(mixup.key, variants=False)
+    assert not budgets.is_budget_key("C1_ablation_mixup_0.2_56epochs")  # an ablation result, not a budget
+    assert run_settings("cpu").model_path(mixup.key).name == f"cpu_champion_mixup_0.2_{2 * own}epochs.keras"
+    for wrong in ("champion", "mixup"):
+        with pytest.raises(KeyError, match="unknown variant"):
+            budgets.budget_experiment("cpu", 8, wrong)
 
 
 def _ablation_result(epochs_budget, y_pred, flip=0.6):
@@ -406,6 +431,16 @@ def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that
     assert other["epochs"] == [56] and [row["variant"] for row in other["variants"]] == ["champion", "mixup_0.2"]
     assert [row["run"] for row in context["learning_curve"]] == ["ablation budget (full recipe)", "C1_16epochs",
                                                                  "C1"]
+    # a variant trained as a candidate to ship (`champion --variant`) is that variant's row at its budget,
+    # compared with C1 of the same epochs; it is not a point of the recipe's learning curve
+    (tmp_path / "C1_112epochs-seed5.json").write_text(json.dumps(_ablation_result(112, "0123", 0.8)))
+    candidate = _ablation_result(112, "0122", 0.78) | {"experiment": "C1_mixup_0.2_112epochs"}
+    (tmp_path / "C1_mixup_0.2_112epochs-seed5.json").write_text(json.dumps(candidate))
+    at_112 = ablation.read_ablation(tmp_path, 5, epochs=112)
+    assert list(at_112) == ["champion", "mixup_0.2"] and "the result of C1_mixup_0.2_112epochs" in at_112[
+        "mixup_0.2"]["description"]
+    assert "C1_mixup_0.2_112epochs" not in budgets.budget_results(tmp_path, 5)
+    assert "learning_curve" not in champion_record.champion_context(tmp_path, 5, candidate)
     _print_goal_and_ablation({"tta": {"mode": "flip_tta"}, **context})
     printed = capsys.readouterr().out
     assert "ablation at 8 epochs" in printed and "ablation at 56 epochs" in printed

@@ -126,12 +126,29 @@ def _budget(result: dict[str, Any]) -> tuple[int, int | None]:
 
 
 def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
-    """Return every ablation result of `seed` in a results folder, of every budget."""
+    """Return every ablation result of `seed` in a results folder, of every budget, and every variant trained
+    as a candidate (`champion --variant`, ``C1_<variant>_<N>epochs``) as that variant at its budget, unless
+    the ablation trained the same variant and budget itself."""
+    from ferlib.training.budgets import budget_variant
+
+    folder = Path(results_dir)
     found = []
-    for path in sorted(Path(results_dir).glob(f"{ABLATION_PREFIX}*-seed{seed}.json")):
+    for path in sorted(folder.glob(f"{ABLATION_PREFIX}*-seed{seed}.json")):
         result = json.loads(path.read_text())
-        if result.get("ablation") in ABLATIONS:
+        if result.get("ablation") in ABLATIONS and "validation_scores" in result:  # not one still training
             found.append(result)
+    trained = {(r["ablation"], _budget(r)) for r in found}
+    for path in sorted(folder.glob(f"C1_*epochs-seed{seed}.json")):
+        key = path.name[: -len(f"-seed{seed}.json")]
+        name = budget_variant(key)
+        if name not in ABLATIONS or (result := json.loads(path.read_text())).get("max_train"):
+            continue
+        if "validation_scores" not in result:  # trained, not yet scored in every test-time mode
+            continue
+        budget = int(result.get("epochs_run") or 0)
+        if (name, (budget, None)) not in trained and not (result.get("provenance") or {}).get("max_epochs"):
+            found.append(result | {"ablation": name, "epochs_budget": budget, "max_train": None,
+                                   "description": f"{ABLATION_DESCRIPTIONS[name]} (the result of {key})"})
     return found
 
 
@@ -160,7 +177,8 @@ def read_ablation(results_dir: Path, seed: int, epochs: int = ABLATION_EPOCHS,
     if same and "champion" not in same and max_train is None:
         for label, result in budget_results(results_dir, seed, ablation=False).items():
             capped = (result.get("provenance") or {}).get("max_epochs")
-            if int(result.get("epochs_run") or 0) == epochs and not capped and not result.get("max_train"):
+            scored = "validation_scores" in result  # a run still training has written only its history
+            if scored and int(result.get("epochs_run") or 0) == epochs and not capped and not result.get("max_train"):
                 same["champion"] = result | {"ablation": "champion", "epochs_budget": epochs, "max_train": None,
                                              "description": f"the full recipe (the result of {label})"}
                 break

@@ -18,33 +18,51 @@ import pandas as pd
 from ferlib.config import C1_BUDGET_KEY, Experiment, Profile, get_experiment, resolve_profile
 
 
-def budget_key(epochs: int) -> str:
-    """Return the experiment key of C1's recipe trained for `epochs` epochs."""
-    return f"C1_{int(epochs)}epochs"
+def budget_key(epochs: int, variant: str | None = None) -> str:
+    """Return the experiment key of C1's recipe (or its ablation `variant`) trained for `epochs` epochs."""
+    return f"C1_{variant + '_' if variant else ''}{int(epochs)}epochs"
 
 
-def is_budget_key(key: str) -> bool:
-    """Return True for the key of one of C1's training budgets (``C1_<N>epochs``)."""
-    return C1_BUDGET_KEY.fullmatch(key) is not None
+def budget_variant(key: str) -> str | None:
+    """Return the ablation variant of a budget key (``C1_<variant>_<N>epochs``), None for the recipe itself
+    (``C1_<N>epochs``) or for a key that is no budget."""
+    match = C1_BUDGET_KEY.fullmatch(key)
+    return match["variant"] if match else None
 
 
-def budget_experiment(profile: str | Profile, epochs: int | None = None) -> Experiment:
+def is_budget_key(key: str, variants: bool = True) -> bool:
+    """Return True for the key of one of C1's training budgets: ``C1_<N>epochs``, and with `variants` also a
+    budget of one of its ablation variants (``C1_<variant>_<N>epochs``, `champion --variant`)."""
+    from ferlib.training.ablation import ABLATIONS
+
+    match = C1_BUDGET_KEY.fullmatch(key)
+    return match is not None and (match["variant"] is None or (variants and match["variant"] in ABLATIONS))
+
+
+def budget_experiment(profile: str | Profile, epochs: int | None = None, variant: str | None = None) -> Experiment:
     """Return C1 under `profile` trained for `epochs` epochs: C1 itself for its own budget (or None), else the
-    recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key. A
-    profile whose epochs are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too."""
-    from ferlib.training.ablation import ablation_variant
+    recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key. With
+    `variant` (one of the ablation's, not 'champion') the recipe so changed, under ``C1_<variant>_<N>epochs``:
+    a candidate to ship that the ablation of its budget also compares with the recipe. A profile whose epochs
+    are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too."""
+    from ferlib.training.ablation import ABLATIONS, ablation_variant
     from ferlib.training.cpu_champion import CHAMPION_KEY
 
     profile = resolve_profile(profile) if isinstance(profile, str) else profile
     base = get_experiment(CHAMPION_KEY, profile)
     if epochs is not None and epochs < 1:
         raise ValueError(f"a training budget needs at least one epoch, got {epochs}")
+    if variant is not None and (variant not in ABLATIONS or variant == "champion"):
+        raise KeyError(f"unknown variant {variant!r}; known: {', '.join(n for n in ABLATIONS if n != 'champion')}")
+    own = sum(phase.epochs for phase in base.phases)
     if epochs is not None and profile.max_epochs:
         epochs = min(epochs, profile.max_epochs)
-    if epochs is None or epochs == sum(phase.epochs for phase in base.phases):
+    if variant is None and (epochs is None or epochs == own):
         return base
-    variant = ablation_variant("champion", profile, epochs)
-    return dataclasses.replace(variant, key=budget_key(epochs), title=f"{base.title}, {epochs} epochs")
+    epochs = epochs or own
+    changed = ablation_variant(variant or "champion", profile, epochs)
+    title = f"{base.title}{', ' + variant if variant else ''}, {epochs} epochs"
+    return dataclasses.replace(changed, key=budget_key(epochs, variant), title=title)
 
 
 def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -88,7 +106,7 @@ def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
 def budget_results(results_dir: Path, seed: int, ablation: bool = True) -> dict[str, dict[str, Any]]:
     """Return the results a learning curve is drawn from, found in a profile's results folder, {label: result}:
     the ablation's full recipe at each of its budgets (with `ablation`), C1 itself, and every other budget
-    (``C1_<N>epochs``)."""
+    (``C1_<N>epochs``; not the variants' ``C1_<variant>_<N>epochs``)."""
     from ferlib.training.ablation import ABLATION_EPOCHS, ablation_champions
     from ferlib.training.cpu_champion import CHAMPION_KEY
 
@@ -103,7 +121,7 @@ def budget_results(results_dir: Path, seed: int, ablation: bool = True) -> dict[
     names = {"C1": CHAMPION_KEY}
     for path in sorted(folder.glob(f"C1_*epochs-seed{seed}.json")):
         key = path.name[: -len(f"-seed{seed}.json")]
-        if is_budget_key(key):
+        if is_budget_key(key, variants=False):  # the recipe's budgets; a variant is another recipe
             names[key] = key
     for label, name in names.items():
         path = folder / f"{name}-seed{seed}.json"

@@ -13,7 +13,7 @@ from typing import Any
 from ferlib.runtime.progress import say
 from ferlib.training import ablation as abl
 from ferlib.training import cpu_champion as cc
-from ferlib.training.budgets import budget_results, learning_curve
+from ferlib.training.budgets import budget_results, budget_variant, learning_curve
 
 
 def ablation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -81,6 +81,8 @@ def champion_context(results_dir: Path, seed: int, result: dict[str, Any]) -> di
         say(f"warning: the ablation results in {results_dir} could not be read ({exc!r}); left out of the result")
         context["ablation"], context["ablation_other_budgets"] = None, []
     label = result["experiment"] if result["experiment"] != cc.CHAMPION_KEY else "C1"
+    if budget_variant(label):  # another recipe: not a point of the recipe's learning curve
+        return context
     try:
         budgets = {name: r for name, r in budget_results(results_dir, seed).items() if name != label}
         curve = learning_curve({**budgets, label: result})

@@ -27,6 +27,10 @@ def add_training_commands(sub) -> None:
             cmd.add_argument("--epochs", type=int, default=None,
                              help="train the recipe for this many epochs instead of the profile's (its own run, "
                                   "result C1_<N>epochs-seed<seed>.json and model; a point of the learning curve)")
+            cmd.add_argument("--variant", default=None,
+                             help="train the recipe changed as this ablation variant changes it (e.g. mixup_0.2), "
+                                  "as C1_<variant>_<N>epochs: a candidate to ship, compared with the recipe in the "
+                                  "ablation of its budget")
         if name == "ablate":
             cmd.add_argument("--epochs", type=int, default=8,
                              help="epoch budget of every variant (default 8; results of another budget are named "
@@ -74,8 +78,12 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
     from ferlib.training import ablation, cpu_champion
 
     if args.command == "champion":
+        variants = [name for name in ablation.ABLATIONS if name != "champion"]
+        if args.variant is not None and args.variant not in variants:
+            print(f"error: unknown variant {args.variant!r}; known: {', '.join(variants)}", file=sys.stderr)
+            return 2
         champ = cpu_champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                                   args.force, args.epochs)
+                                                   args.force, args.epochs, args.variant)
         result = champ.result
         scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
                   "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}

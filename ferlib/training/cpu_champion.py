@@ -146,8 +146,9 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     result["epochs_run"] = int(len(outcome.run.history))
     trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
     result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
-    if key == CHAMPION_KEY or is_budget_key(key):  # the recipe's evidence: ablation, learning curve and goal
+    if key == CHAMPION_KEY or is_budget_key(key):  # the recipe's (or variant's) evidence: ablation, curve, goal
         from ferlib.training.champion_record import champion_context
+        write_result(result_path(settings, key), result)  # scored first, so that its own budget's ablation finds it
         result |= champion_context(result_path(settings, key).parent, settings.seed, result)
     path = write_result(result_path(settings, key), result)
     return ChampionOutcome(outcome, validation, ext_evals, result, path)
@@ -186,17 +187,17 @@ def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
 def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
                           external_dir: str | Path | None = None, seed: int = 42,
                           output_dir: str | Path | None = None, force: bool = False,
-                          epochs: int | None = None) -> ChampionOutcome:
+                          epochs: int | None = None, variant: str | None = None) -> ChampionOutcome:
     """Return C1 trained on `data_dir` (80/20 split) for the profile's epochs (or `epochs`: another budget of
-    the recipe, `budgets.budget_experiment`), scored on `external_dir` and saved with its model card (the
-    command line's entry)."""
+    the recipe; with `variant`, the recipe changed as that ablation variant changes it: `budget_experiment`),
+    scored on `external_dir` and saved with its model card (the command line's entry)."""
     from ferlib.config import run_settings
     from ferlib.data.run_data import keyed_settings, prepare_external, prepare_internal
 
     settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
     internal = prepare_internal(settings, data_dir)
     external = prepare_external(settings, external_dir)
-    experiment = budget_experiment(settings.profile, epochs)
+    experiment = budget_experiment(settings.profile, epochs, variant)
     champ = run_champion(settings, internal, external, force=force, key=experiment)
     save_champion(champ, settings, internal)
     return champ
