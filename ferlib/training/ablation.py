@@ -120,9 +120,14 @@ def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[
     return out
 
 
-def _budget(result: dict[str, Any]) -> tuple[int, int | None]:
+def result_budget(result: dict[str, Any]) -> tuple[int, int | None]:
     """Return an ablation result's budget: (epochs, training images cap or None)."""
     return int(result.get("epochs_budget") or result.get("epochs_run") or 0), result.get("max_train")
+
+
+def _budget_order(budget: tuple[int, int | None]) -> tuple:
+    """Sort key of budgets: the short budget on all images first, then by epochs and training images."""
+    return budget != (ABLATION_EPOCHS, None), budget[0], budget[1] or 0
 
 
 def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
@@ -137,7 +142,7 @@ def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
         result = json.loads(path.read_text())
         if result.get("ablation") in ABLATIONS and "validation_scores" in result:  # not one still training
             found.append(result)
-    trained = {(r["ablation"], _budget(r)) for r in found}
+    trained = {(r["ablation"], result_budget(r)) for r in found}
     for path in sorted(folder.glob(f"C1_*epochs-seed{seed}.json")):
         key = path.name[: -len(f"-seed{seed}.json")]
         name = budget_variant(key)
@@ -155,14 +160,14 @@ def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
 def ablation_budgets(results_dir: Path, seed: int) -> list[tuple[int, int | None]]:
     """Return the budgets (epochs, training images cap or None) the ablation results in a folder were trained
     with, the short budget on all images first, then by epochs."""
-    budgets = {_budget(r) for r in _ablation_results(results_dir, seed)}
-    return sorted(budgets, key=lambda b: (b != (ABLATION_EPOCHS, None), b[0], b[1] or 0))
+    budgets = {result_budget(r) for r in _ablation_results(results_dir, seed)}
+    return sorted(budgets, key=_budget_order)
 
 
 def ablation_champions(results_dir: Path, seed: int) -> dict[tuple[int, int | None], dict[str, Any]]:
     """Return the full recipe's ablation results (the 'champion' variant), {budget: result}, short budget first."""
-    found = {_budget(r): r for r in _ablation_results(results_dir, seed) if r["ablation"] == "champion"}
-    return {b: found[b] for b in sorted(found, key=lambda b: (b != (ABLATION_EPOCHS, None), b[0], b[1] or 0))}
+    found = {result_budget(r): r for r in _ablation_results(results_dir, seed) if r["ablation"] == "champion"}
+    return {b: found[b] for b in sorted(found, key=_budget_order)}
 
 
 def read_ablation(results_dir: Path, seed: int, epochs: int = ABLATION_EPOCHS,
@@ -173,7 +178,7 @@ def read_ablation(results_dir: Path, seed: int, epochs: int = ABLATION_EPOCHS,
     split and seed."""
     from ferlib.training.budgets import budget_results
 
-    same = {r["ablation"]: r for r in _ablation_results(results_dir, seed) if _budget(r) == (epochs, max_train)}
+    same = {r["ablation"]: r for r in _ablation_results(results_dir, seed) if result_budget(r) == (epochs, max_train)}
     if same and "champion" not in same and max_train is None:
         for label, result in budget_results(results_dir, seed, ablation=False).items():
             capped = (result.get("provenance") or {}).get("max_epochs")
@@ -256,6 +261,9 @@ def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     from ferlib.data.run_data import keyed_settings, prepare_internal
 
     settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
+    names = list(names)
+    for name in names:  # an unknown variant fails before any work
+        ablation_variant(name, settings.profile)
     internal = prepare_internal(settings, data_dir)
     run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train,
                  progress=lambda name: say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}"))

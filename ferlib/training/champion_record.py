@@ -23,11 +23,9 @@ def ablation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any] | Non
     if not results:
         return None
 
-    def budget(r: dict[str, Any]) -> tuple:
-        return r.get("epochs_budget"), r.get("max_train")
-
     reference = results.get("champion")
-    same = {name: r for name, r in results.items() if reference is None or budget(r) == budget(reference)}
+    same = {name: r for name, r in results.items()
+            if reference is None or abl.result_budget(r) == abl.result_budget(reference)}
     table = abl.ablation_table(same).reset_index()
     return {"compared_on": "validation split; McNemar on the flip-averaged predictions, against the recipe "
                           "('champion' row) trained with the same epochs and training images",

@@ -195,9 +195,9 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     from ferlib.data.run_data import keyed_settings, prepare_external, prepare_internal
 
     settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
+    experiment = budget_experiment(settings.profile, epochs, variant)  # an unknown variant fails before any work
     internal = prepare_internal(settings, data_dir)
     external = prepare_external(settings, external_dir)
-    experiment = budget_experiment(settings.profile, epochs, variant)
     champ = run_champion(settings, internal, external, force=force, key=experiment)
     save_champion(champ, settings, internal)
     return champ
