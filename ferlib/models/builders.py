@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 from keras import layers
@@ -224,6 +225,26 @@ def set_trainable_from(model: keras.Model, trainable_from: int | None) -> None:
     base.trainable = True
     for i, layer in enumerate(base.layers):
         layer.trainable = i >= trainable_from
+
+
+def build_described(experiment: Mapping[str, Any]) -> keras.Model | None:
+    """Return the untrained float32 network a model card's `experiment` entry describes (random weights, nothing
+    downloaded), or None when the entry names no backbone this module builds. Used to load saved weights without
+    the layer configurations a .keras file also holds, which one Keras release may write and another not read."""
+    backbone, size = experiment.get("backbone"), experiment.get("image_size")
+    if not isinstance(size, int) or backbone not in (*SCRATCH_BACKBONES, *BACKBONES):
+        return None
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # saved champions compute in float32 (see float32_copy)
+    try:
+        if backbone == "custom_cnn":
+            return build_custom_cnn(size)
+        if backbone == "fer_cnn":
+            return build_fer_cnn(size, tuple(experiment.get("filters") or FER_CNN_FILTERS),
+                                 crop=int(experiment.get("crop") or 0))
+        return build_transfer_model(backbone, size, weights=None)
+    finally:
+        keras.config.set_dtype_policy(policy)
 
 
 def build_model(experiment: Experiment, weights: str | None = None, seed: int = 0) -> keras.Model:

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import keras
 
 from ferlib.classes import CLASS_NAMES
 from ferlib.evaluation.results import write_result
+from ferlib.models.builders import build_described
 from ferlib.runtime import files
 
 CARD_VERSION = 1
@@ -109,16 +112,54 @@ def update_card(model_path: str | Path, **entries: Any) -> dict[str, Any]:
     return card
 
 
+def saved_keras_version(path: Path) -> str:
+    """Return the Keras version that wrote a .keras file ("unknown" when it does not say)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return str(json.loads(archive.read("metadata.json")).get("keras_version", "unknown"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return "unknown"
+
+
+def load_network(path: Path, card: dict[str, Any] | None) -> keras.Model:
+    """Return the network saved in `path`, readable by every Keras release ferlib supports.
+
+    A .keras file holds layer configurations, which change between Keras releases (3.13 cannot read what 3.15
+    writes), and weights, which do not. When the card describes a network ferlib builds (every champion's card
+    does), the network is built from ferlib's own code and only the weights are read from the file; otherwise,
+    or when the weights do not fit that network, Keras loads the whole file."""
+    built = build_described((card or {}).get("experiment") or {})
+    mismatch: Exception | str | None = None
+    if built is not None:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                built.load_weights(path)
+            # a layer Keras skipped keeps its random weights and only warns: not the network the file holds
+            skipped = [str(w.message) for w in caught if "saving" in w.filename.replace("\\", "/")]
+            if not skipped:
+                return built
+            mismatch = skipped[0].split(".")[0]
+        except (ValueError, KeyError) as exc:  # weights of another network: try the file's own configuration
+            mismatch = exc
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        why = f"; its weights do not fit the network its card describes ({mismatch})" if mismatch else ""
+        raise ValueError(f"cannot load {path}: saved by Keras {saved_keras_version(path)}, this is Keras "
+                         f"{keras.__version__}, which cannot read its layer configuration "
+                         f"({type(exc).__name__}: {exc}){why}") from exc
+
+
 def load_with_card(path: str | Path) -> LoadedModel:
-    """Load a saved model and its card; raise FileNotFoundError with the path when missing."""
+    """Load a saved model (see `load_network`) and its card; raise FileNotFoundError with the path when missing."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    model = keras.models.load_model(path)
     cpath = card_path(path)
-    if cpath.is_file():
-        card = json.loads(cpath.read_text())
-    else:
+    card = json.loads(cpath.read_text()) if cpath.is_file() else None
+    model = load_network(path, card)
+    if card is None:
         size = int(model.input_shape[1])
         card = {"card_version": 0, "name": path.stem, "classes": list(CLASS_NAMES),
                 "input": {"size": size, "shape": [size, size, 3], "value_range": [0, 255]},
