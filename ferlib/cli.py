@@ -211,7 +211,14 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
 
 def _predict(args: argparse.Namespace) -> int:
     from ferlib.photos import predict, video
+    from ferlib.photos.faces import require_haar_cascades
 
+    try:
+        if args.detector == "haar":
+            require_haar_cascades()  # OpenCV 5 has none: say so before loading anything
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         classifier = predict.EmotionClassifier.load(args.model, detector=args.detector, views=args.views)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -277,8 +284,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+BACKENDS = ("tensorflow", "jax", "torch")  # what Keras runs on; `pip install ferlib` brings none of them
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status (2, with one line naming the extra to install, when Keras has
+    no backend: `pip install ferlib` leaves TensorFlow to the extras)."""
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in BACKENDS:
+            raise
+        print("error: this command needs TensorFlow, which is not installed (it comes with an extra): "
+              "pip install 'ferlib[cpu]' (in a clone: pip install '.[cpu]'; with an NVIDIA GPU: '[gpu]')",
+              file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score a saved model on a folder with class subfolders")

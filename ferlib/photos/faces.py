@@ -99,6 +99,7 @@ def make_detector(name: str = DETECTORS[0]) -> Any:
     43 of 43 annotated faces on the shared dlib photos) or "haar" (OpenCV's cascades, 41 of 43). Each has
     `name` and `detect(rgb) -> list[Box]`."""
     if name == "haar":
+        require_haar_cascades()
         return HaarDetector()
     if name == "blazeface":
         from ferlib.photos.blazeface import BlazeFaceDetector
@@ -111,9 +112,20 @@ def make_detector(name: str = DETECTORS[0]) -> Any:
     raise ValueError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
 
 
+def require_haar_cascades() -> None:
+    """Raise RuntimeError, saying what to do, when the installed OpenCV has no Haar cascades (OpenCV 5 dropped
+    them: no CascadeClassifier, no cascade files; BlazeFace, the default detector, does not need them)."""
+    folder = Path(getattr(getattr(cv2, "data", None), "haarcascades", "") or ".")
+    if not hasattr(cv2, "CascadeClassifier") or not (folder / FRONTAL_CASCADE).is_file():
+        raise RuntimeError(f"the Haar detector needs OpenCV 4's cascades, which OpenCV {cv2.__version__} does not "
+                           "have (OpenCV 5 dropped them): use the default detector (--detector blazeface), or "
+                           "install OpenCV 4 beside this project: pip install 'opencv-python-headless<5'")
+
+
 @functools.lru_cache(maxsize=4)
 def load_cascade(name: str) -> cv2.CascadeClassifier:
-    """Return one of OpenCV's bundled Haar cascades, loaded once."""
+    """Return one of OpenCV's bundled Haar cascades, loaded once (RuntimeError under OpenCV 5, which has none)."""
+    require_haar_cascades()
     path = Path(cv2.data.haarcascades) / name
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
