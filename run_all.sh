@@ -86,7 +86,9 @@ DATA="$(from_caller "$DATA")"; EXTERNAL="$(from_caller "$EXTERNAL")"; WEIGHTS="$
 
 BASE_PYTHON="${PYTHON:-}"
 if [[ -z "$BASE_PYTHON" ]]; then
-  if command -v python3.11 >/dev/null 2>&1; then BASE_PYTHON=python3.11; else BASE_PYTHON=python3; fi
+  # on Kaggle, the Python that holds its TensorFlow (ferlib/plan.py's KAGGLE_ENV names these variables)
+  if [[ -n "${KAGGLE_KERNEL_RUN_TYPE:-}${KAGGLE_URL_BASE:-}${KAGGLE_DATA_PROXY_TOKEN:-}" ]]; then BASE_PYTHON=python3
+  elif command -v python3.11 >/dev/null 2>&1; then BASE_PYTHON=python3.11; else BASE_PYTHON=python3; fi
 fi
 # the plan needs only the standard library, so it runs before (and without) .venv
 plan() {
@@ -126,22 +128,43 @@ take_output_lock() {
 }
 if [[ "$MODE" == notebooks || "$MODE" == bench ]]; then take_output_lock; fi
 
+venv_usable() {  # .venv runs, has pip (its own, or the system's it sees) and sees the system's packages iff it should
+  [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || return 1
+  local sees_system=false
+  grep -qiE '^include-system-site-packages *= *true' "$VENV/pyvenv.cfg" 2>/dev/null && sees_system=true
+  [[ "$sees_system" == "$([[ "$MACHINE" == kaggle ]] && echo true || echo false)" ]]
+}
+
+make_venv() {
+  local flags=()
+  [[ "$MACHINE" == kaggle ]] && flags=(--system-site-packages)  # Kaggle's TensorFlow, keras, numpy and pandas
+  rm -rf "$VENV"
+  log "creating $VENV with $("$BASE_PYTHON" --version 2>&1) ($BASE_PYTHON)${flags[*]:+, on top of the system packages}"
+  if "$BASE_PYTHON" -c 'import ensurepip' 2>/dev/null; then
+    "$BASE_PYTHON" -m venv ${flags[@]+"${flags[@]}"} "$VENV"
+    return
+  fi
+  # No ensurepip (Kaggle's Python; Debian's without python3-venv): the environment is made without pip, and
+  # then uses the system's pip, which it sees through the system's packages or which installs pip into it.
+  log "$BASE_PYTHON has no ensurepip (as on Kaggle): creating the environment without pip"
+  "$BASE_PYTHON" -m venv --without-pip ${flags[@]+"${flags[@]}"} "$VENV"
+  "$VENV/bin/python" -m pip --version >/dev/null 2>&1 && return
+  "$BASE_PYTHON" -m pip --python "$VENV/bin/python" install --quiet pip || {
+    rm -rf "$VENV"
+    echo "run_all.sh: $BASE_PYTHON has neither ensurepip nor a pip that can install into $VENV; install one" \
+         "(Debian/Ubuntu: apt-get install python3-venv) or set PYTHON to another interpreter" >&2
+    exit 2
+  }
+}
+
 setup_venv() {
   local stamp="$VENV/.ferlib-requirements"
   local want
   want="$(cat requirements.txt requirements/*.txt pyproject.toml | sha1sum | cut -d' ' -f1)-$MACHINE"
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    if [[ "$MACHINE" == kaggle ]]; then  # see Kaggle's preinstalled TensorFlow, keras, numpy and pandas
-      log "creating $VENV with $($BASE_PYTHON --version 2>&1), on top of Kaggle's packages"
-      "$BASE_PYTHON" -m venv --system-site-packages "$VENV"
-    else
-      log "creating $VENV with $($BASE_PYTHON --version 2>&1)"
-      "$BASE_PYTHON" -m venv "$VENV"
-    fi
-  fi
+  # a run that failed while creating .venv (no pip, say) or one made for another kind of machine is made anew
+  venv_usable || make_venv
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     log "installing requirements for this machine ($MACHINE; the first run takes a few minutes)"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
     case "$MACHINE" in
       kaggle)
         local files="$VENV/kaggle"
@@ -151,8 +174,10 @@ setup_venv() {
           "$VENV/bin/python" -m pip install --quiet -r "$files/missing.txt" -c "$files/constraints.txt" \
             || "$VENV/bin/python" -m pip install --quiet -c "$files/constraints.txt" $(sed 's/==.*//' "$files/missing.txt")
         fi ;;
-      gpu) "$VENV/bin/python" -m pip install --quiet -r requirements/gpu.txt ;;
-      *) "$VENV/bin/python" -m pip install --quiet -r requirements.txt ;;
+      gpu) "$VENV/bin/python" -m pip install --quiet --upgrade pip
+           "$VENV/bin/python" -m pip install --quiet -r requirements/gpu.txt ;;
+      *) "$VENV/bin/python" -m pip install --quiet --upgrade pip
+         "$VENV/bin/python" -m pip install --quiet -r requirements.txt ;;
     esac
     "$VENV/bin/python" -m pip install --quiet --no-deps -e .
     "$VENV/bin/python" -m ipykernel install --sys-prefix --name ferlib --display-name "Python (ferlib)" >/dev/null

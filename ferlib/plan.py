@@ -116,9 +116,12 @@ def tensorflow_source(machine: Machine) -> str:
     return f"tensorflow-cpu=={TENSORFLOW_PIN} (CPU build, requirements.txt)"
 
 
-# The oldest versions of Kaggle's protected libraries this project runs with (keras: RandomErasing, C1's
-# augmentation, arrived in 3.9.0; numpy: np.bitwise_count, the leakage audit, in 2.0).
-PROTECTED_MINIMUM = {"tensorflow": (2, 16), "keras": (3, 9), "numpy": (2, 0), "pandas": (2, 1)}
+# The oldest versions of the libraries Kaggle's image brings that this project runs with, checked before anything is
+# installed there. keras 3.10 is the oldest the shipped model is loaded with in the Kaggle-stack lane
+# (tools/kaggle_stack.sh) and TensorFlow 2.20's own minimum (RandomErasing, C1's augmentation, came in 3.9);
+# tensorflow 2.20 is the oldest the lane runs; numpy 2.0 brought np.bitwise_count (the leakage audit).
+PROTECTED_MINIMUM = {"tensorflow": (2, 20), "keras": (3, 10), "numpy": (2, 0), "pandas": (2, 1)}
+KAGGLE_SKIPPED = ("jupyterlab",)  # Kaggle's own notebook editor replaces it; .venv needs only the headless runner
 
 
 def normalise(name: str) -> str:
@@ -131,13 +134,27 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
+def pinned_lines(requirements: Path) -> list[tuple[str, str]]:
+    """Return (line, file stem) for each requirement in a requirements file and the files it includes (-r)."""
+    out = []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            out += pinned_lines(requirements.parent / line[3:].strip())
+        elif line and not line.startswith("-"):
+            out.append((line, requirements.stem))
+    return out
+
+
 def kaggle_requirements(common: Path,
                         env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """Return (requirements to install into Kaggle's image, constraints that keep its protected packages).
+    """Return (requirements to install into .venv over Kaggle's image, constraints that keep its protected packages).
 
-    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest. A requirement is
-    installed (at its pinned version) when it is missing or older than the pin; TensorFlow, keras, numpy and
-    pandas are never replaced, and PlanError says so when one of them is missing or too old for this project.
+    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest. The notebook runner
+    (requirements/notebooks.txt, included by `common`) is installed at its pinned versions, so papermill runs with
+    the set it is tested with; any other requirement only when it is missing or older than its pin. TensorFlow,
+    keras, numpy and pandas are never replaced, and PlanError says so when one of them is missing or too old for
+    this project.
     """
     installed = {normalise(k): v for k, v in (dict(env_python_versions) if env_python_versions is not None else {
         d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}).items()}
@@ -150,16 +167,15 @@ def kaggle_requirements(common: Path,
                             f"{'.'.join(map(str, minimum))} and never replaces it there. Pick a newer Kaggle image "
                             "(Settings > Environment: latest), or run without Kaggle's packages.")
     missing = []
-    for line in common.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
+    for line, source in pinned_lines(common):
         name = normalise(line.split("==")[0].split("[")[0].strip())
-        if name in PROTECTED:
+        if name in PROTECTED or name in KAGGLE_SKIPPED:
             continue
         pinned = line.split("==", 1)[1] if "==" in line else None
         have = installed.get(name)
-        if have is None or (pinned and version_tuple(have) < version_tuple(pinned)):
+        runner = source == "notebooks"
+        if have is None or (pinned and (version_tuple(have) != version_tuple(pinned) if runner
+                                        else version_tuple(have) < version_tuple(pinned))):
             missing.append(line)
     constraints = [f"{name}=={installed[name]}" for name in PROTECTED if name in installed]
     return missing, constraints

@@ -134,16 +134,19 @@ def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
     from ferlib.plan import PlanError, kaggle_requirements
 
     common = tmp_path / "common.txt"
-    common.write_text("keras==3.15.1\nnumpy==2.4.6\nseaborn==0.13.2\npapermill==2.7.0\nscikit_learn==1.9.1\n"
-                      "# a comment\n")
-    kaggle = {"tensorflow": "2.18.0", "keras": "3.10.0", "numpy": "2.1.3", "pandas": "2.2.3", "seaborn": "0.13.2",
-              "scikit-learn": "1.2.2"}
+    (tmp_path / "notebooks.txt").write_text("papermill==2.7.0\nnbclient==0.11.0\nnbconvert==7.17.2\n")
+    common.write_text("keras==3.15.1\nnumpy==2.4.6\nseaborn==0.13.2\n-r notebooks.txt\njupyterlab==4.6.6\n"
+                      "scikit_learn==1.9.1\n# a comment\n")
+    kaggle = {"tensorflow": "2.20.0", "keras": "3.13.2", "numpy": "2.1.3", "pandas": "2.2.3", "seaborn": "0.13.2",
+              "scikit-learn": "1.2.2", "nbconvert": "6.4.5", "nbclient": "0.12.0", "jupyterlab": "3.6.8"}
     missing, constraints = kaggle_requirements(common, kaggle)
-    # keras and numpy are Kaggle's; seaborn is recent enough; papermill is missing; scikit-learn is too old
-    assert missing == ["papermill==2.7.0", "scikit_learn==1.9.1"]
-    assert constraints == ["tensorflow==2.18.0", "keras==3.10.0", "numpy==2.1.3", "pandas==2.2.3"]
-    with pytest.raises(PlanError, match=r"keras 3.8.0; this project needs keras >= 3.9"):
-        kaggle_requirements(common, kaggle | {"keras": "3.8.0"})  # no RandomErasing: C1 could not train
+    # keras and numpy are Kaggle's; seaborn is recent enough; scikit-learn is too old; the notebook runner is
+    # installed at its pins whether Kaggle's is older (nbconvert), newer (nbclient) or missing (papermill);
+    # JupyterLab is Kaggle's editor's business
+    assert missing == ["papermill==2.7.0", "nbclient==0.11.0", "nbconvert==7.17.2", "scikit_learn==1.9.1"]
+    assert constraints == ["tensorflow==2.20.0", "keras==3.13.2", "numpy==2.1.3", "pandas==2.2.3"]
+    with pytest.raises(PlanError, match=r"keras 3.9.2; this project needs keras >= 3.10"):
+        kaggle_requirements(common, kaggle | {"keras": "3.9.2"})  # older than any Keras the lane loads the model with
     with pytest.raises(PlanError, match="tensorflow missing"):
         kaggle_requirements(common, {k: v for k, v in kaggle.items() if k != "tensorflow"})
 
