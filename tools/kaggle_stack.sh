@@ -102,10 +102,9 @@ git -C "$ROOT" diff --quiet HEAD 2>/dev/null \
   || log "note: uncommitted changes in $ROOT are not in the clone (it tests commit $(git -C "$ROOT" rev-parse --short HEAD))"
 git clone --quiet "$ROOT" "$WORK/fer"
 CLONE="$WORK/fer"
-mkdir -p "$WORK/bin"
-ln -sf "$KPY" "$WORK/bin/python3"  # the image's python3, first on PATH; no python3.11 there
-ln -sf "$KPY" "$WORK/bin/python"
-export PATH="$WORK/bin:$INTERP/bin:$PATH"
+# the image's python3 first on PATH (from its own folder: a venv finds its standard library beside `home`)
+[[ -x "$INTERP/bin/python3" ]] || ln -s "python$PY_VERSION" "$INTERP/bin/python3"
+export PATH="$INTERP/bin:$PATH"
 unset PYTHON FERLIB_DATA_DIR FERLIB_EXTERNAL_DIR FERLIB_PROGRESS_LOG VIRTUAL_ENV
 export KAGGLE_KERNEL_RUN_TYPE=Batch FERLIB_CACHE_DIR="$WORK/cache"
 before="$("$KPY" -m pip freeze --disable-pip-version-check)"
