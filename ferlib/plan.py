@@ -26,6 +26,7 @@ from ferlib.config import PROJECT_ROOT, Experiment, Profile, capped, get_experim
 from ferlib.data.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
 from ferlib.reports.catalog import CATALOG
 from ferlib.runtime.files import write_text
+from ferlib.stacks import OLDEST_KERAS, normalise
 
 TENSORFLOW_PIN = "2.21.0"
 KAGGLE_ENV = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_TOKEN")
@@ -117,16 +118,11 @@ def tensorflow_source(machine: Machine) -> str:
 
 
 # The oldest versions of the libraries Kaggle's image brings that this project runs with, checked before anything is
-# installed there. keras 3.10 is the oldest the shipped model is loaded with in the Kaggle-stack lane
-# (tools/kaggle_stack.sh) and TensorFlow 2.20's own minimum (RandomErasing, C1's augmentation, came in 3.9);
-# tensorflow 2.20 is the oldest the lane runs; numpy 2.0 brought np.bitwise_count (the leakage audit).
-PROTECTED_MINIMUM = {"tensorflow": (2, 20), "keras": (3, 10), "numpy": (2, 0), "pandas": (2, 1)}
+# installed there: keras, the oldest the shipped model is loaded with (ferlib/stacks.py); tensorflow 2.20, the
+# oldest the Kaggle-stack lane runs; numpy 2.0 brought np.bitwise_count (the leakage audit).
+PROTECTED_MINIMUM = {"tensorflow": (2, 20), "keras": tuple(int(n) for n in OLDEST_KERAS.split(".")[:2]),
+                     "numpy": (2, 0), "pandas": (2, 1)}
 KAGGLE_SKIPPED = ("jupyterlab",)  # Kaggle's own notebook editor replaces it; .venv needs only the headless runner
-
-
-def normalise(name: str) -> str:
-    """Return a package name as the index compares them (case, '-', '_' and '.' ignored)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def version_tuple(version: str) -> tuple[int, ...]:

@@ -100,13 +100,13 @@ def smoke_settings(tmp_path):
     return run_settings("smoke", seed=42, output_dir=tmp_path / "outputs", cache_dir=tmp_path / "cache")
 
 
-SLOW_MARKERS = {"notebook", "realdata", "gpu_path"}
+SLOW_MARKERS = {"notebook", "realdata", "gpu_path", "kaggle_stack"}
 
 
 # The longest files, longest first: pytest-xdist hands whole files to its workers in collection order, so
 # starting these first keeps both workers busy until the end (measured with --durations on 2 cores).
-LONGEST_FIRST = ("test_notebooks_full.py", "test_notebooks.py", "test_gpu_path.py", "test_faults.py",
-                 "test_notebooks_fer2013.py", "test_transfer.py", "test_train.py", "test_distill.py")
+LONGEST_FIRST = ("test_notebooks_full.py", "test_kaggle_stack.py", "test_notebooks.py", "test_gpu_path.py",
+                 "test_faults.py", "test_notebooks_fer2013.py", "test_transfer.py", "test_train.py", "test_distill.py")
 
 
 def pytest_collection_modifyitems(config, items):

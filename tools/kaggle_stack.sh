@@ -20,7 +20,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK=kaggle
 KEEP=""
-OLDEST_KERAS=3.10.0  # ferlib/plan.py's PROTECTED_MINIMUM and pyproject.toml say the same
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --stack) STACK="$2"; shift 2 ;;
@@ -43,7 +42,7 @@ CPU="${CPU:-unknown CPU}, $(nproc) cores"
 
 # 1. the interpreter ------------------------------------------------------------------------------------------------
 CACHE="${FERLIB_STACK_CACHE:-$HOME/.cache/ferlib/stacks}"
-HASH="$(sha1sum "$PINS" | cut -c1-10)"
+HASH="$( (echo "$PY_VERSION"; sed 's/#.*//' "$PINS" | grep '==') | sha1sum | cut -c1-10)"  # pins, not comments
 INTERP="$CACHE/$STACK-$HASH"
 var="PYTHON_${PY_VERSION//./_}"
 find_python() {  # the Python to copy: $PYTHON_3_12 (say), python3.12 on PATH, or pyenv's newest 3.12.x
@@ -58,7 +57,7 @@ find_python() {  # the Python to copy: $PYTHON_3_12 (say), python3.12 on PATH, o
   return 1
 }
 if [[ ! -f "$INTERP/.complete" ]]; then
-  SOURCE_PY="$(find_python)" || exit 2
+  SOURCE_PY="$(find_python)" || exit 3  # 3: this machine cannot build the stack (the test suite skips the lane)
   prefix="$("$SOURCE_PY" -c 'import sys; print(sys.base_prefix)')"
   log "building the $STACK interpreter: a copy of Python $PY_VERSION ($prefix) with $(grep -c '==' "$PINS") pinned packages"
   mkdir -p "$CACHE"
@@ -92,6 +91,8 @@ for line in open(sys.argv[1]):
 if wrong:
     sys.exit("the stack interpreter does not hold its pins: " + ", ".join(wrong))
 PY
+
+OLDEST_KERAS="$(cd "$ROOT" && "$KPY" -c 'from ferlib.stacks import OLDEST_KERAS; print(OLDEST_KERAS)')"
 
 # 2. a fresh clone, set up and run as on Kaggle --------------------------------------------------------------------
 WORK="${KEEP:-$(mktemp -d "${TMPDIR:-/tmp}/kaggle-stack.XXXXXX")}"
