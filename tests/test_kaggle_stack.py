@@ -32,6 +32,7 @@ def test_the_kaggle_stack_lane_passes_from_a_fresh_clone(tmp_path):
     assert f"keras {pins['keras']} and keras {OLDEST_KERAS} agree" in proc.stdout
     clone = work / "fer"
     venv_cfg = (clone / ".venv" / "pyvenv.cfg").read_text()
+    # made anew over the broken .venv the lane leaves first: it sees the image's packages
     assert "include-system-site-packages = true" in venv_cfg and f"version = {pins['python']}" in venv_cfg
     # the notebook runner in .venv is the pinned set, not Kaggle's older one beside it
     runner = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c", "from importlib import metadata as m; "

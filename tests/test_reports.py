@@ -149,6 +149,10 @@ def test_rendered_reports_embed_the_figures_and_the_wall_time(tmp_path):
     ("/usr/lib/x.py:3: FutureWarning: something changes\n", "Python warning"),
     ("Traceback (most recent call last):\n", "traceback"),
     ("PosixPath('/tmp/x/outputs/figures/a.png')", "PosixPath"),
+    # what TensorFlow's GPU build prints on a machine without a GPU (Kaggle's image on a CPU session)
+    ("2026-12-02 14:20:39.153962: E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] failed call "
+     "to cuInit: INTERNAL: CUDA error", "TensorFlow log line"),
+    ("I0000 00:00:1796219952.280480    2270 port.cc:153] custom operations are on", "TensorFlow log line"),
 ])
 def test_the_check_names_noise_in_a_report(tmp_path, noise, word):
     spec = NotebookSpec("02_baseline_cnn", "t", figures=("one",))

@@ -9,8 +9,8 @@
 #    without ensurepip, holding the stack file's versions; built once and cached in
 #    ${FERLIB_STACK_CACHE:-~/.cache/ferlib/stacks}/<stack>-<hash of the file>.
 # 2. A fresh clone of this repository's HEAD, run with Kaggle's environment variable set and that interpreter as
-#    python3: `bash run_all.sh --setup-only` (.venv over the image; TensorFlow, keras, numpy and pandas must stay
-#    the image's), then `bash run_all.sh --profile smoke --notebooks 01,02,05,06,09` with every report checked.
+#    python3: `bash run_all.sh --setup-only` over the .venv a failed first run leaves (made anew; TensorFlow, keras,
+#    numpy and pandas must stay the image's), then `bash run_all.sh --profile smoke --notebooks 01,02,05,06,09` with every report checked.
 # 3. `python -m ferlib predict` with the shipped model under the image's Keras and under the oldest Keras the
 #    project supports (OLDEST_KERAS): the same faces, labels and probabilities (within 1e-4) as this checkout's
 #    .venv, when it has one.
@@ -110,6 +110,9 @@ unset PYTHON FERLIB_DATA_DIR FERLIB_EXTERNAL_DIR FERLIB_PROGRESS_LOG VIRTUAL_ENV
 export KAGGLE_KERNEL_RUN_TYPE=Batch FERLIB_CACHE_DIR="$WORK/cache"
 before="$("$KPY" -m pip freeze --disable-pip-version-check)"
 
+# what a first run that failed while creating .venv leaves (as `venv` failing in ensurepip did): an environment
+# without pip that does not see the image's packages; setup must make it anew
+"$KPY" -m venv --without-pip "$CLONE/.venv"
 (cd "$CLONE" && bash run_all.sh --setup-only)
 protected="$("$CLONE/.venv/bin/python" - <<'PY'
 from importlib import metadata
@@ -122,7 +125,7 @@ for pin in $protected; do
 done
 [[ "$before" == "$("$KPY" -m pip freeze --disable-pip-version-check)" ]] \
   || { echo "kaggle_stack.sh: setting up .venv changed the image's own packages" >&2; exit 1; }
-done_step "run_all.sh --setup-only (kept: $protected)"
+done_step "run_all.sh --setup-only over a broken .venv (kept: $protected)"
 
 (cd "$CLONE" && bash run_all.sh --profile smoke --notebooks 01,02,05,06,09)
 "$CLONE/.venv/bin/python" -m ferlib report --output-dir "$CLONE/outputs" --check --forbid "$WORK"

@@ -22,6 +22,8 @@ from ferlib.reports.render import digest, pngs_in_html, read_outputs
 FORBIDDEN = {
     "absl": re.compile(r"absl"),
     "oneDNN": re.compile(r"oneDNN"),
+    # a C++ log line of TensorFlow or XLA: "2026-12-02 14:20:39.153962: E external/...] ..." or "I0000 00:00:..."
+    "TensorFlow log line": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |\b[IWEF]\d{4} \d\d:\d\d:\d\d"),
     "WARNING:": re.compile(r"WARNING:"),
     "Python warning": re.compile(r"\b\w*Warning: "),
     "traceback": re.compile(r"Traceback \(most recent call last\)"),

@@ -24,7 +24,7 @@ NOISE = re.compile(
     r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|"
     r"computation placer already registered|TF-TRT Warning|could not open file to read NUMA node|"
     r"Could not find cuda drivers|cuda_executor|disabling MLIR crash reproducer|"
-    r"Created TensorFlow Lite XNNPACK delegate|^\s*$"
+    r"Created TensorFlow Lite XNNPACK delegate|failed call to cuInit|^\s*$"
 )
 
 
@@ -79,6 +79,10 @@ class _QuietLoader(importlib.abc.Loader):
     def exec_module(self, module) -> None:  # noqa: ANN001
         with captured_fd2():
             self._loader.exec_module(module)
+            # The first look for devices prints its own lines (a GPU build without a GPU: "failed call to cuInit");
+            # looking now keeps them in the capture. Physical devices only: memory growth can still be set.
+            with contextlib.suppress(Exception):
+                module.config.list_physical_devices()
 
     def __getattr__(self, name: str):  # noqa: ANN204 (resource readers and the like go to the real loader)
         return getattr(self._loader, name)
