@@ -22,7 +22,7 @@ def test_full_profile_notebooks_run_their_code_path_on_a_tiny_slice(tmp_path):
     from ferlib.reports.check import check_notebook
     from tests.test_notebooks import run_all
 
-    data = write_embedded_dataset(tmp_path / "data", 150, 60, seed=0)
+    data = write_embedded_dataset(tmp_path / "data", 80, 30, seed=0)  # the code path, not the numbers
     out = tmp_path / "outputs"
     proc = run_all(out, tmp_path / "cache", "--profile", "full", "--allow-cpu", "--weights", "random",
                    "--max-epochs", "1", "--seeds", "1", "--notebooks", "03,04,05,06",

@@ -138,15 +138,19 @@ if [[ ! -f "$PHOTO" ]]; then  # not on a development machine: a generated photo 
   "$CLONE/.venv/bin/python" -c "import sys, numpy as np; from PIL import Image; from ferlib.photos.synthetic_photos \
 import render_photo; Image.fromarray(render_photo(np.random.default_rng(3), 3).rgb).save(sys.argv[1])" "$PHOTO"
 fi
-"$CLONE/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$WORK/keras-oldest" \
-  "keras==$OLDEST_KERAS"
+OLDEST="$INTERP/keras-$OLDEST_KERAS"  # the oldest Keras alone (no dependencies), put first on the path
+if [[ ! -f "$OLDEST/.complete" ]]; then
+  "$KPY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$OLDEST" "keras==$OLDEST_KERAS"
+  touch "$OLDEST/.complete"
+fi
 predict() {  # predict LABEL [PYTHONPATH]: the shipped model's predictions as JSON in $WORK/LABEL.json
+  # the Keras that this path imports first (read from its metadata: no TensorFlow import needed to name it)
   (cd "$WORK" && PYTHONPATH="${2:-}" "$CLONE/.venv/bin/python" -c \
-    'import keras, sys; print(f"keras {keras.__version__}", file=sys.stderr)' 2>&1 | tail -1)
+    'from importlib import metadata; print("keras", metadata.version("keras"))')
   (cd "$WORK" && PYTHONPATH="${2:-}" "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json > "$WORK/$1.json")
 }
 keras_image="$(predict image)"
-keras_oldest="$(predict oldest "$WORK/keras-oldest")"
+keras_oldest="$(predict oldest "$OLDEST")"
 [[ "$keras_oldest" == "keras $OLDEST_KERAS" ]] || { echo "kaggle_stack.sh: the oldest Keras did not load ($keras_oldest)" >&2; exit 1; }
 references=("$WORK/oldest.json")
 if [[ -x "$ROOT/.venv/bin/python" ]]; then
