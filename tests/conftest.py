@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,14 +71,6 @@ def startup_lines(stderr: str) -> set[str]:
 
     return {re.sub(r"^[IWE]\d{4} [\d:.]+\s+\d+ ", "", line) for line in stderr.splitlines()
             if line.strip() and quiet.NOISE.search(line)}
-
-
-def tensorflow_startup_lines() -> set[str]:
-    """Return the start-up lines TensorFlow prints on this CPU at the log level ferlib sets (none on some CPUs)."""
-    env = {k: v for k, v in os.environ.items() if k != "FERLIB_PROGRESS_LOG"} | {"TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, env=env,
-                          timeout=300)
-    return startup_lines(proc.stderr)
 
 
 def tiny_data(n=60, size=24, seed=0):

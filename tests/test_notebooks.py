@@ -19,7 +19,7 @@ import pytest
 from ferlib.evaluation.summary import CONCLUSIONS
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.check import check_notebook
-from tests.conftest import data_folder, startup_lines, tensorflow_startup_lines
+from tests.conftest import data_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -106,8 +106,8 @@ def test_optional_figures_are_drawn_for_generated_data(smoke_run):
 def test_progress_goes_to_the_terminal_not_the_reports(smoke_run):
     assert re.search(r"V1 phase1 epoch 1/1: .*val_accuracy", smoke_run["log"])  # shown while run_all.sh runs
     log = (smoke_run["out"] / "logs" / "02_baseline_cnn.log").read_text()
+    # TensorFlow's start-up lines (whichever this CPU gets) go to the log too: tests/test_reports.py checks how
     assert "epoch 1/1" in log
-    assert tensorflow_startup_lines() <= startup_lines(log)  # whatever TensorFlow prints on this CPU lands here
     report = (smoke_run["out"] / "reports" / "02_baseline_cnn.html").read_text()
     assert "epoch 1/1" not in report and "trained 1 epoch in" in report
 
