@@ -68,7 +68,7 @@ def tested_on_table() -> str:
     rows = [("main: `bash run_all.sh --tests`", "CI, every stop", main_pins(), "main", "", "pip wheels (PyPI)")]
     for name, where in (("kaggle", "CI, every stop"), ("kaggle-next", "by hand")):
         pins = stack_pins(name)
-        oldest = f"; the shipped model also under {OLDEST_KERAS}, the oldest supported" if name == "kaggle" else ""
+        oldest = f"; the shipped model also under {OLDEST_KERAS}, the oldest supported"  # the lane loads it there
         command = "`bash tools/kaggle_stack.sh`" + (f" `--stack {name}`" if name != "kaggle" else "")
         rows.append((f"{name}: {command}", where, pins, name, oldest, pins.get("image", "")))
     lines = [BEGIN, "| lane | runs | Python | TensorFlow | Keras | numpy | OpenCV | CPUs it passed on | image |",
