@@ -40,7 +40,7 @@ def test_tensorflow_loads_without_its_start_up_lines_and_keeps_them_in_the_progr
     # gives every CPU a start-up line to route. The level is the one ferlib sets.
     forced = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     printed = startup_lines(python("import tensorflow", **forced).stderr)  # without ferlib
-    assert any("oneDNN" in line for line in printed), printed
+    assert printed  # something to route, whichever lines this CPU's TensorFlow prints
     quiet = python(IMPORT_TF, **forced)
     assert quiet.returncode == 0 and "tf 2." in quiet.stdout
     assert not startup_lines(quiet.stderr), quiet.stderr
