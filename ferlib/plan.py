@@ -26,7 +26,7 @@ from ferlib.config import PROJECT_ROOT, Experiment, Profile, capped, get_experim
 from ferlib.data.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
 from ferlib.reports.catalog import CATALOG
 from ferlib.runtime.files import write_text
-from ferlib.stacks import OLDEST_KERAS, normalise
+from ferlib.stacks import OLDEST_KERAS, normalise, pinned_lines
 
 TENSORFLOW_PIN = "2.21.0"
 KAGGLE_ENV = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_TOKEN")
@@ -128,18 +128,6 @@ KAGGLE_SKIPPED = ("jupyterlab",)  # Kaggle's own notebook editor replaces it; .v
 def version_tuple(version: str) -> tuple[int, ...]:
     """Return the leading numbers of a version ("2.21.0rc1" -> (2, 21, 0))."""
     return tuple(int(p) for p in re.findall(r"\d+", version.split("+")[0])[:3])
-
-
-def pinned_lines(requirements: Path) -> list[tuple[str, str]]:
-    """Return (line, file stem) for each requirement in a requirements file and the files it includes (-r)."""
-    out = []
-    for line in requirements.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            out += pinned_lines(requirements.parent / line[3:].strip())
-        elif line and not line.startswith("-"):
-            out.append((line, requirements.stem))
-    return out
 
 
 def kaggle_requirements(common: Path,

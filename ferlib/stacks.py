@@ -35,21 +35,25 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def pinned_lines(requirements: Path) -> list[tuple[str, str]]:
+    """Return (line, file stem) for each requirement in a requirements file and the files it includes (-r)."""
+    out = []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            out += pinned_lines(requirements.parent / line[3:].strip())
+        elif line and not line.startswith("-"):
+            out.append((line, requirements.stem))
+    return out
+
+
 def read_pins(path: Path) -> dict[str, str]:
     """Return the `name==version` pins of a requirements file and the files it includes, by normalised name,
     with a stack file's "python" and "image" header lines."""
-    pins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if header := re.match(r"#\s*(python|image):\s*(.+)", line):
-            pins[header.group(1)] = header.group(2).strip()
-            continue
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            pins |= read_pins(path.parent / line[3:].strip())
-        elif "==" in line:
-            package, version = line.split("==")
-            pins[normalise(package.split("[")[0])] = version.strip()
-    return pins
+    headers = re.findall(r"^#\s*(python|image):\s*(.+?)\s*$", path.read_text(), re.M)
+    pins = {normalise(line.split("==")[0].split("[")[0]): line.split("==")[1].strip()
+            for line, _ in pinned_lines(path) if "==" in line}
+    return dict(headers) | pins
 
 
 def stack_pins(name: str, folder: Path = STACKS) -> dict[str, str]:
