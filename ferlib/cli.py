@@ -18,9 +18,12 @@ from pathlib import Path
 
 from ferlib.bench.suite import PARTS
 from ferlib.config import PROJECT_ROOT
+from ferlib.models.inference import BACKENDS
 from ferlib.runtime import files
 from ferlib.training.commands import TRAINING_COMMANDS, add_training_commands, run_training_command
 
+BACKEND_HELP = ("auto (default): LiteRT when the model has a checked .tflite beside it (the shipped one has), "
+                "else Keras; litert; keras (needs TensorFlow: pip install 'ferlib[cpu]')")
 _SHARED = PROJECT_ROOT.parent / "shared" / "data"  # the development machines' real data (absent elsewhere)
 
 
@@ -28,39 +31,11 @@ def _default_cache() -> Path:
     return Path(os.environ.get("FERLIB_CACHE_DIR") or PROJECT_ROOT / "outputs" / "cache")
 
 
-def evaluate_folder(model_path: Path | None, data_dir: Path, cache_dir: Path, batch_size: int = 64) -> dict:
-    """Return accuracy, n, per-class metrics, confusion, model and data provenance for a labelled folder,
-    with the test-time averaging the model's card asks for (as its reported scores were measured)."""
-    from ferlib.data.arrays import load_images
-    from ferlib.data.manifest import build_manifest, fingerprint, label_indices, skip_summary, usable
-    from ferlib.data.sources import detect_source
-    from ferlib.evaluation.evaluate import evaluate_model
-    from ferlib.models.modelcard import load_with_card, tta_settings
-    from ferlib.models.shipped import shipped_model_path
-
-    model_path = shipped_model_path() if model_path is None else model_path
-    loaded = load_with_card(model_path)
-    source = detect_source(data_dir, "external")
-    manifest = build_manifest(source, cache_dir)
-    rows = usable(manifest)
-    images = load_images(rows, loaded.image_size, cache_dir)
-    flip, shift = tta_settings(loaded.card)
-    evaluation = evaluate_model(loaded.model, images, label_indices(rows), batch_size=batch_size,
-                                tta_flip=flip, tta_shift=shift)
-    result = evaluation.to_dict()
-    result["model"] = {"path": str(model_path), "name": loaded.card.get("name"), "weights": loaded.card.get("weights"),
-                       "experiment": loaded.card.get("experiment", {}).get("key"), "input_size": loaded.image_size,
-                       "test_time": {"flip": flip, "shift": shift}, "provenance": loaded.card.get("provenance")}
-    result["data"] = {"source": source.describe(), "fingerprint": fingerprint(manifest),
-                      "not_used": skip_summary(manifest).to_dict(orient="records")}
-    return result
-
-
 def _print_report(result: dict) -> None:
     from ferlib.evaluation.evaluate import report_table
 
     print(f"model: {result['model']['path']} ({result['model']['input_size']} px, "
-          f"weights {result['model']['weights']})")
+          f"weights {result['model']['weights']}; run with {result['model']['backend']})")
     print(result["data"]["source"])
     for item in result["data"]["not_used"]:
         print(f"  not used: {item['files']} file(s): {item['status']}: {item['reason']}")
@@ -220,10 +195,13 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        classifier = predict.EmotionClassifier.load(args.model, detector=args.detector, views=args.views)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+        classifier = predict.EmotionClassifier.load(args.model, args.backend, detector=args.detector,
+                                                    views=args.views)
+    except (FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
+    if classifier.backend_note:
+        print(f"note: {classifier.backend_note}", file=sys.stderr)
     videos = [p for p in args.photos if video.is_video(p) and not p.is_dir()]
     args.photos = [p for p in args.photos if p not in videos]
     if args.camera is not None:
@@ -284,20 +262,26 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
-BACKENDS = ("tensorflow", "jax", "torch")  # what Keras runs on; `pip install ferlib` brings none of them
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "keras")  # `pip install ferlib` brings none of them
+NOTEBOOK_STACK = ("nbconvert", "nbformat", "papermill", "IPython", "seaborn")  # the [notebooks] extra
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (2, with one line naming the extra to install, when Keras has
-    no backend: `pip install ferlib` leaves TensorFlow to the extras)."""
+    """Run the command line; return the exit status (2, with one line naming the extra to install, when a command
+    needs what `pip install ferlib` leaves to the extras: TensorFlow and Keras, or the notebook stack)."""
     try:
         return _main(argv)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in BACKENDS:
+        top = (exc.name or "").split(".")[0]
+        if top in KERAS_BACKENDS:
+            print("error: this command needs TensorFlow, which is not installed (it comes with an extra): "
+                  "pip install 'ferlib[cpu]' (in a clone: pip install '.[cpu]'; with an NVIDIA GPU: '[gpu]')",
+                  file=sys.stderr)
+        elif top in NOTEBOOK_STACK:
+            print(f"error: this command needs {top}, which is not installed (it comes with the notebook extra): "
+                  "pip install 'ferlib[notebooks]' (in a clone: pip install '.[notebooks]')", file=sys.stderr)
+        else:
             raise
-        print("error: this command needs TensorFlow, which is not installed (it comes with an extra): "
-              "pip install 'ferlib[cpu]' (in a clone: pip install '.[cpu]'; with an NVIDIA GPU: '[gpu]')",
-              file=sys.stderr)
         return 2
 
 
@@ -312,6 +296,7 @@ def _main(argv: list[str] | None) -> int:
     ev.add_argument("--json", type=Path, help="also write the result as JSON here")
     ev.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and decoded images")
     ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     bench = sub.add_parser("bench", help="speed measurements (written as JSON under outputs/bench/)")
     bench.add_argument("which", nargs="?", default="all",
                        choices=["all", "feature-cache", "throughput", "audit", "gpu-check", "memory"],
@@ -374,6 +359,7 @@ def _main(argv: list[str] | None) -> int:
     pr.add_argument("--views", choices=["card", "flip", "single"], default="card",
                     help="test-time views per face: the model card's (as its scores were measured; default), "
                          "the face and its mirror image, or the face alone (fastest)")
+    pr.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     pr.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface",
                     help="face detector: BlazeFace (MediaPipe's, with LiteRT; default) or OpenCV's Haar cascades")
     add_training_commands(sub)
@@ -397,12 +383,15 @@ def _main(argv: list[str] | None) -> int:
         return run_training_command(args)
 
     from ferlib.data.sources import DataError
+    from ferlib.photos.folder_scores import evaluate_folder
 
     try:
-        result = evaluate_folder(args.model, args.data, args.cache or _default_cache(), args.batch_size)
-    except (FileNotFoundError, DataError, ValueError) as exc:
+        result = evaluate_folder(args.model, args.data, args.cache or _default_cache(), args.batch_size, args.backend)
+    except (FileNotFoundError, DataError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if result["model"]["backend_note"]:
+        print(f"note: {result['model']['backend_note']}", file=sys.stderr)
     _print_report(result)
     if args.json:
         files.write_json(args.json, result)

@@ -121,7 +121,7 @@ def test_flip_tta_is_the_mean_of_the_image_and_mirror_predictions():
 def test_crop_tta_averages_the_centre_and_corner_crops_with_their_mirror_images():
     """For a network that sees its central 16 of 24 px, the shifted views are exactly the corner crops:
     the same predictions as a network without the crop layer run on the five crops cut out by hand."""
-    from ferlib.evaluation.evaluate import tta_views
+    from ferlib.evaluation.views import tta_views
     from ferlib.models.builders import build_fer_cnn
 
     cropped = build_fer_cnn(24, filters=(4, 8), seed=2, crop=16)

@@ -119,10 +119,10 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
     assert again["reused_finished_run"] and again["validation"]["y_pred"] == result["validation"]["y_pred"]
 
     # shipping the student: compared with the shipped model on the validation split both were chosen on
-    from ferlib.models import shipped
+    from ferlib.models import shipped, shipping
 
     champion_path = model_path.parent / "cpu_champion.keras"
-    comparison = shipped.compare_on_validation(model_path, internal.parent, incumbent=champion_path)
+    comparison = shipping.compare_on_validation(model_path, internal.parent, incumbent=champion_path)
     assert comparison["split"]["n"] == versus["champion_validation"]["n"]
     assert comparison["candidate"]["accuracy"] == pytest.approx(card["metrics"]["accuracy"])  # the card's views
     assert comparison["shipped"]["accuracy"] == pytest.approx(versus["champion_validation"]["accuracy"])
@@ -145,7 +145,7 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
     other_split["provenance"]["seed"] = 7
     modelcard.card_path(champion_path).write_text(json.dumps(other_split))
     with pytest.raises(ValueError, match="same validation split"):
-        shipped.compare_on_validation(model_path, internal.parent, incumbent=champion_path)
+        shipping.compare_on_validation(model_path, internal.parent, incumbent=champion_path)
 
 
 def test_only_a_significantly_better_model_ships():

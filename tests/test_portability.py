@@ -19,13 +19,14 @@ from ferlib.photos import faces
 from ferlib.photos.synthetic_photos import render_photo
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK_BACKENDS = """
+BASE_INSTALL = """
 import importlib.abc, runpy, sys
-class NoBackend(importlib.abc.MetaPathFinder):  # as after `pip install ferlib`: Keras without TensorFlow
+class Extras(importlib.abc.MetaPathFinder):  # as after `pip install ferlib`: no TensorFlow, Keras or notebook stack
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "jax", "torch"):
+        if name.split(".")[0] in ("tensorflow", "keras", "jax", "torch", "nbconvert", "nbformat", "papermill",
+                                  "IPython", "seaborn"):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-sys.meta_path.insert(0, NoBackend())
+sys.meta_path.insert(0, Extras())
 sys.argv = ["ferlib", *sys.argv[1:]]
 runpy.run_module("ferlib", run_name="__main__")
 """
@@ -74,16 +75,24 @@ def test_a_model_its_card_does_not_describe_loads_from_its_configuration_or_says
         modelcard.load_with_card(broken)
 
 
-def test_predict_without_tensorflow_names_the_extra_to_install(tmp_path):
+def test_the_base_install_predicts_and_names_the_extra_the_rest_needs(tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(render_photo(np.random.default_rng(1), 2).rgb).save(photo)
-    proc = subprocess.run([sys.executable, "-c", BLOCK_BACKENDS, "predict", str(photo)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)
-    assert proc.returncode == 2, proc.stderr
-    assert "pip install 'ferlib[cpu]'" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    help_text = subprocess.run([sys.executable, "-c", BLOCK_BACKENDS, "--help"], capture_output=True, text=True,
-                               cwd=ROOT, timeout=300)
-    assert help_text.returncode == 0 and "predict" in help_text.stdout  # the light path needs no backend
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", BASE_INSTALL, *args], capture_output=True, text=True, cwd=ROOT,
+                              timeout=300)
+
+    predicted = run("predict", str(photo), "--json")  # LiteRT: no TensorFlow needed
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(json.loads(predicted.stdout)[0]["faces"]) == 2
+    keras_backend = run("predict", str(photo), "--backend", "keras")
+    assert keras_backend.returncode == 2, keras_backend.stderr
+    assert "pip install 'ferlib[cpu]'" in keras_backend.stderr and "Traceback" not in keras_backend.stderr
+    report = run("report", "--output-dir", str(tmp_path))
+    assert report.returncode == 2 and "pip install 'ferlib[notebooks]'" in report.stderr, report.stderr
+    help_text = run("--help")
+    assert help_text.returncode == 0 and "predict" in help_text.stdout
 
 
 def test_the_haar_detector_under_an_opencv_without_cascades_says_what_to_do(monkeypatch, tmp_path, capsys):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ferlib import EmotionClassifier, cli
 from ferlib.data.synthetic import write_embedded_dataset
-from ferlib.models import modelcard, shipped
+from ferlib.models import modelcard, shipped, shipping
 from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.synthetic_photos import render_photo
 from ferlib.training.budgets import is_budget_key
@@ -81,14 +81,14 @@ def test_ship_copies_weights_only_with_the_card_and_refuses_an_unscored_model(tm
                                       weights="none (trained from scratch)", data={"source": "test"},
                                       metrics={"accuracy": 0.5}, provenance={"seed": 0})
     with pytest.raises(ValueError, match="tta, calibration, test"):
-        shipped.ship_model(source, tmp_path / "assets")
+        shipping.ship_model(source, tmp_path / "assets")
     result = {"external": {"n": 10, "accuracy": 0.6, "accuracy_ci": [0.3, 0.85],
                            "averages": {"macro avg": {"f1": 0.5}}},
               "provenance": {"data": {"external": {"source": "external data: test"}}},
               "tta": {"mode": "plain"}}
     modelcard.update_card(source, tta={"mode": "plain", "flip": False, "shift": 0},
                           calibration={"temperature": 1.5, "abstain_below": 0.4}, test=card_test_scores(result))
-    card = shipped.ship_model(source, tmp_path / "assets")
+    card = shipping.ship_model(source, tmp_path / "assets")
     target = tmp_path / "assets" / shipped.SHIPPED_NAME
     assert target.stat().st_size < source.stat().st_size  # no optimizer state
     assert card["shipped"]["from"] == "champ.keras" and card["test"]["accuracy"] == 0.6
@@ -134,12 +134,12 @@ def test_every_asset_is_in_the_package_data():
         assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{path} would not be installed"
 
 
-def test_warm_up_traces_every_batch_size_predictions_use():
-    from ferlib.photos.predict import _padded_size
+def test_warm_up_traces_every_batch_size_keras_predictions_use():
+    from ferlib.models.inference import padded_size
 
-    assert [_padded_size(n) for n in (1, 8, 9, 20, 33, 64, 70)] == [8, 8, 16, 32, 64, 64, 70]
+    assert [padded_size(n) for n in (1, 8, 9, 20, 33, 64, 70)] == [8, 8, 16, 32, 64, 64, 70]
     traced = []
-    clf = EmotionClassifier.load(batch_size=48)
+    clf = EmotionClassifier.load(backend="keras", batch_size=48)
     clf.model.predict_on_batch = lambda x: traced.append(len(x))
     clf.warm_up()
     assert traced == [8, 16, 32, 64]  # 48 faces pad to 64

@@ -1,7 +1,6 @@
 """Scoring a trained model: accuracy, the classification report and the confusion matrix."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from ferlib.classes import CLASS_NAMES, NUM_CLASSES
 from ferlib.evaluation.stats import confusion_intervals, encode_labels
+from ferlib.evaluation.views import average_over_views
 
 
 @dataclass(frozen=True)
@@ -57,31 +57,6 @@ class Evaluation:
                 "per_class": per_class, "averages": averages, "confusion": confusion.tolist(),
                 "classes": list(CLASS_NAMES), "ci_method": ci["method"],
                 "y_true": encode_labels(self.y_true), "y_pred": encode_labels(self.y_pred)}
-
-
-def tta_views(images: np.ndarray, flip: bool = False, shift: int = 0) -> list[np.ndarray]:
-    """Return the test-time views of a batch: the images, with `shift` the four diagonal moves by `shift`
-    pixels, and with `flip` each of those mirrored (left-right).
-
-    For a network that sees only its central crop (C1), rolling by at most the crop's margin is exactly
-    a corner crop: the pixels that wrap around land outside the window the network looks at.
-    """
-    images = np.asarray(images)
-    moves = [(0, 0)] + ([(shift, shift), (shift, -shift), (-shift, shift), (-shift, -shift)] if shift else [])
-    views = [np.roll(images, move, axis=(1, 2)) if move != (0, 0) else images for move in moves]
-    if flip:
-        views += [np.ascontiguousarray(v[:, :, ::-1]) for v in views]
-    return views
-
-
-def average_over_views(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, flip: bool = False,
-                       shift: int = 0) -> np.ndarray:
-    """Return the mean of `predict` over the `tta_views` of the images, all views in one call (a call
-    costs more than a view when batches are small)."""
-    views = tta_views(images, flip, shift)
-    if len(views) == 1:
-        return predict(views[0])
-    return predict(np.concatenate(views)).reshape(len(views), len(images), -1).mean(axis=0)
 
 
 def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: bool = False,

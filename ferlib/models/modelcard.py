@@ -1,4 +1,4 @@
-"""Saved models with a JSON model card: what a model expects as input and where it came from.
+"""Saving and loading Keras models with their JSON model card (reading a card alone: `ferlib.models.card`).
 
 ``<name>.keras`` holds the network (preprocessing included: it takes raw 0-255 RGB images);
 ``<name>.json`` beside it holds the card: classes, input size, preprocessing, weights, data, metrics.
@@ -17,25 +17,11 @@ import keras
 from ferlib.classes import CLASS_NAMES
 from ferlib.evaluation.results import write_result
 from ferlib.models.builders import build_described
+from ferlib.models.card import CARD_VERSION, WithCard, assumed_card, card_path, read_card, tta_settings
 from ferlib.runtime import files
 
-CARD_VERSION = 1
-
-
-class WithCard:
-    """What a model's card tells about its inputs and outputs (for classes holding a `card`)."""
-
-    card: dict[str, Any]
-
-    @property
-    def image_size(self) -> int:
-        """Return the square input size the model expects."""
-        return int(self.card["input"]["size"])
-
-    @property
-    def classes(self) -> list[str]:
-        """Return the class names in the model's output order."""
-        return list(self.card["classes"])
+__all__ = ["CARD_VERSION", "LoadedModel", "WithCard", "card_path", "load_network", "load_with_card", "read_card",
+           "save_calibrated", "save_with_card", "tta_settings", "update_card"]  # card reading lives in card.py
 
 
 @dataclass
@@ -45,11 +31,6 @@ class LoadedModel(WithCard):
     model: keras.Model
     card: dict[str, Any]
     path: Path
-
-
-def card_path(model_path: Path) -> Path:
-    """Return the card file that belongs to a saved model."""
-    return Path(model_path).with_suffix(".json")
 
 
 def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any], weights: str,
@@ -91,15 +72,6 @@ def save_calibrated(model: keras.Model, path: Path, validation: Any, *, tta: dic
     calibration = fit_calibration(validation.probs, validation.y_true)
     update_card(path, calibration=calibration, **({"tta": tta} if tta else {}))
     return calibration
-
-
-def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
-    """Return (flip, shift): the test-time averaging a card asks for (its "tta" entry, else the
-    experiment's tta_flip; see `ferlib.evaluation.evaluate.tta_views`)."""
-    tta = card.get("tta")
-    if tta:
-        return bool(tta.get("flip", False)), int(tta.get("shift", 0))
-    return bool((card.get("experiment") or {}).get("tta_flip", False)), 0
 
 
 def update_card(model_path: str | Path, **entries: Any) -> dict[str, Any]:
@@ -156,14 +128,10 @@ def load_with_card(path: str | Path) -> LoadedModel:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    cpath = card_path(path)
-    card = json.loads(cpath.read_text()) if cpath.is_file() else None
+    card = read_card(path)
     model = load_network(path, card)
     if card is None:
-        size = int(model.input_shape[1])
-        card = {"card_version": 0, "name": path.stem, "classes": list(CLASS_NAMES),
-                "input": {"size": size, "shape": [size, size, 3], "value_range": [0, 255]},
-                "note": "no model card found; classes and input range assumed to be this project's"}
+        card = assumed_card(path, int(model.input_shape[1]))
     n_out = int(model.output_shape[-1])
     if n_out != len(card["classes"]):
         raise ValueError(f"{path} outputs {n_out} scores but its card lists {len(card['classes'])} classes")

@@ -25,8 +25,10 @@ from PIL import Image
 from ferlib.classes import CLASS_NAMES
 from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image, read_photo
 from ferlib.evaluation.calibration import apply_temperature
-from ferlib.evaluation.evaluate import average_over_views
-from ferlib.models.modelcard import WithCard, load_with_card, tta_settings
+from ferlib.evaluation.views import average_over_views
+from ferlib.models.card import WithCard, tta_settings
+from ferlib.models.inference import KerasNetwork, load_for_inference, load_keras
+from ferlib.models.shipped import shipped_model_path
 from ferlib.photos.faces import (
     CROP_MARGIN,
     DETECTORS,
@@ -43,7 +45,7 @@ from ferlib.runtime.progress import bar as progress_bar
 
 ImageInput = str | Path | Image.Image | np.ndarray | bytes
 VIEWS = ("card", "flip", "single")  # test-time views per face: the card's (e.g. 5 crops x mirror), 2, or 1
-PREDICT_BUCKETS = (8, 16, 32, 64)  # batch sizes the classifier pads to (see raw_probabilities)
+FACES_PER_CALL = 512  # faces whose views are made at once (a folder of faces is scored in parts of this size)
 
 
 @dataclass(frozen=True)
@@ -119,19 +121,23 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _padded_size(n: int) -> int:
-    """Return the batch size n faces are padded to: the smallest of PREDICT_BUCKETS that holds them, else n."""
-    return next(b for b in (*PREDICT_BUCKETS, n) if b >= n)
-
-
 class EmotionClassifier(WithCard):
-    """A saved emotion model with its card, ready to predict on photos (see the module docstring)."""
+    """A saved emotion model with its card, ready to predict on photos (see the module docstring).
 
-    def __init__(self, model, card: dict[str, Any], path: Path | None = None, *, temperature: float | None = None,
-                 abstain_below: float | None = None, detector: str | DetectorConfig | Any = DETECTORS[0],
-                 margin: float = CROP_MARGIN, level: bool = False, views: str = "card", batch_size: int = 64):
+    `network` is what predicts: a `ferlib.models.litert.LiteRTNetwork`, a `KerasNetwork`, a Keras model (wrapped
+    in one), or any callable taking (n, size, size, 3) 0-255 images and returning (n, classes) probabilities."""
+
+    def __init__(self, network: Any, card: dict[str, Any], path: Path | None = None, *,
+                 temperature: float | None = None, abstain_below: float | None = None,
+                 detector: str | DetectorConfig | Any = DETECTORS[0], margin: float = CROP_MARGIN, level: bool = False,
+                 views: str = "card", batch_size: int = 64, backend_note: str | None = None):
         calibration = card.get("calibration") or {}
-        self.model = model
+        if hasattr(network, "predict_on_batch"):  # a Keras model
+            network = KerasNetwork(network, batch_size)
+        self.network = network
+        self.backend = getattr(network, "name", type(network).__name__)  # "litert" or "keras"
+        self.backend_note = backend_note  # why the Keras backend runs although a LiteRT file was there
+        self._keras: KerasNetwork | None = None  # the Keras model, loaded when asked for beside LiteRT
         self.card = card
         self.path = path
         self.temperature = float(temperature if temperature is not None else calibration.get("temperature", 1.0))
@@ -148,13 +154,26 @@ class EmotionClassifier(WithCard):
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **options: Any) -> EmotionClassifier:
+    def load(cls, path: str | Path | None = None, backend: str = "auto", **options: Any) -> EmotionClassifier:
         """Return the classifier for a model saved with a card, or for the shipped model when `path` is None
-        (C1 trained on FER-2013, see `ferlib.models.shipped`); FileNotFoundError when missing."""
-        from ferlib.models.shipped import shipped_model_path
+        (C1 trained on FER-2013, see `ferlib.models.shipped`); FileNotFoundError when missing.
 
-        loaded = load_with_card(shipped_model_path() if path is None else path)
-        return cls(loaded.model, loaded.card, loaded.path, **options)
+        backend: "auto" (LiteRT when the model has a checked ``.tflite`` beside it, as the shipped one has, and
+        LiteRT runs here; else Keras), "litert" or "keras" (see `ferlib.models.inference`)."""
+        loaded = load_for_inference(shipped_model_path() if path is None else path, backend,
+                                    batch_size=options.get("batch_size", 64))
+        return cls(loaded.network, loaded.card, loaded.path, backend_note=loaded.note, **options)
+
+    @property
+    def model(self) -> Any:
+        """Return the Keras model (loaded on first use when predicting with LiteRT: Grad-CAM needs it)."""
+        if not isinstance(self.network, KerasNetwork):
+            if self.path is None:
+                raise ValueError("this classifier was built from a network without a path: no Keras model to load")
+            if self._keras is None:
+                self._keras = load_keras(self.path, self.batch_size)[0]
+            return self._keras.model
+        return self.network.model
 
     @property
     def calibrated(self) -> bool:
@@ -180,30 +199,21 @@ class EmotionClassifier(WithCard):
         return self._detector
 
     def warm_up(self) -> None:
-        """Trace the compiled predict step for every padded batch size predictions can use (see
-        raw_probabilities), so that later predictions, timed ones included, never pay for a trace."""
-        size = self.image_size
-        for batch in sorted({_padded_size(n) for n in range(1, self.batch_size + 1)}):
-            self.model.predict_on_batch(np.zeros((batch, size, size, 3), np.uint8))
+        """Run the network once before timing: the Keras backend traces its compiled predict step for every
+        padded batch size predictions can use, LiteRT allocates the tensors of one face's views."""
+        if isinstance(self.network, KerasNetwork):
+            self.network.warm_up(self.image_size)
+        else:
+            self.raw_probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))
 
     def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
-        """Return the model's own (uncalibrated) probabilities for uint8 inputs (n, size, size, 3),
-        averaged over the card's test-time views (see `ferlib.evaluation.evaluate.tta_views`)."""
+        """Return the model's own (uncalibrated) probabilities for uint8 inputs (n, size, size, 3), averaged over
+        the card's test-time views (see `ferlib.evaluation.views.tta_views`): all views of all faces in one call
+        of the network."""
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)))
-
-        def predict(x: np.ndarray) -> np.ndarray:
-            out = []
-            for i in range(0, len(x), self.batch_size):
-                chunk = x[i: i + self.batch_size]
-                # the compiled predict step (several times faster than an eager call on small batches) is
-                # traced once per batch shape: pad to a few fixed sizes so that a new face count costs no trace
-                size = _padded_size(len(chunk))
-                padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-                out.append(np.asarray(self.model.predict_on_batch(padded), dtype=np.float64)[: len(chunk)])
-            return np.concatenate(out)
-
-        return average_over_views(predict, faces, *self.tta)
+        return np.concatenate([average_over_views(self.network, faces[i: i + FACES_PER_CALL], *self.tta)
+                               for i in range(0, len(faces), FACES_PER_CALL)])
 
     def probabilities(self, faces: np.ndarray) -> np.ndarray:
         """Return calibrated probabilities (n, classes) for uint8 inputs (n, size, size, 3)."""

@@ -1,4 +1,4 @@
-"""The command-line commands that train and ship models: champion, ablate, distill and ship.
+"""The command-line commands that train and ship models: champion, ablate, distill, ship and convert.
 
 `ferlib.cli` adds them to its parser with `add_training_commands` and hands their arguments to
 `run_training_command`.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ferlib.config import DISTILL_TEACHERS, DISTILL_WEIGHT
 
-TRAINING_COMMANDS = ("champion", "ablate", "distill", "ship")
+TRAINING_COMMANDS = ("champion", "ablate", "distill", "ship", "convert")
 
 
 def add_training_commands(sub) -> None:
@@ -61,6 +61,15 @@ def add_training_commands(sub) -> None:
                       help="the internal data both models were trained on: first compare them on its validation "
                            "split and ship only a model McNemar finds better (p < 0.05)")
     ship.add_argument("--force", action="store_true", help="with --data: ship even when it is not better")
+    convert = sub.add_parser("convert", help="write the LiteRT file (.tflite) of a saved model beside it, checked "
+                                             "against Keras, and record it in the card (predict then runs it)")
+    convert.add_argument("model", type=Path, nargs="?", default=None,
+                         help="a .keras model with its card (default: the shipped one, ferlib/assets/)")
+    convert.add_argument("--data", type=Path, default=None,
+                         help="the internal data the model was trained on: compare the two backends on its "
+                              "validation split (default: on generated images)")
+    convert.add_argument("--quantization", default="float32", choices=("float32", "float16", "int8"),
+                         help="float32 (default; what ships), float16 weights, or int8 dynamic range")
 
 
 def run_training_command(args: argparse.Namespace) -> int:
@@ -71,6 +80,8 @@ def run_training_command(args: argparse.Namespace) -> int:
         return _distill(args)
     if args.command == "ship":
         return _ship(args)
+    if args.command == "convert":
+        return _convert(args)
     raise ValueError(f"not a training command: {args.command!r}")
 
 
@@ -150,12 +161,12 @@ def _distill(args: argparse.Namespace) -> int:
 
 def _ship(args: argparse.Namespace) -> int:
     from ferlib.evaluation.stats import p_value_text
-    from ferlib.models import shipped
+    from ferlib.models import shipped, shipping
 
     comparison = None
     try:
         if args.data is not None:
-            comparison = shipped.compare_on_validation(args.model, args.data)
+            comparison = shipping.compare_on_validation(args.model, args.data)
             c, s, test = comparison["candidate"], comparison["shipped"], comparison["mcnemar"]
             print(f"validation ({comparison['split']['n']:,} images, the split both were chosen on): candidate "
                   f"{c['accuracy']:.1%} ({c['views']}), shipped {s['accuracy']:.1%} ({s['views']}); difference "
@@ -165,10 +176,33 @@ def _ship(args: argparse.Namespace) -> int:
                 print(f"error: not shipped: {args.model} against the shipped model: {why} "
                       "(--force ships it anyway)", file=sys.stderr)
                 return 3
-        card = shipped.ship_model(args.model, comparison=comparison)
+        card = shipping.ship_model(args.model, comparison=comparison, data_dir=args.data)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot ship {args.model}: {exc}", file=sys.stderr)
         return 2
     print(f"shipped {shipped.describe_shipped(card)}")
-    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME} and its card; commit both to ship them")
+    print(_described_conversion(card["litert"]))
+    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME}, {card['litert']['file']} and their card; commit all "
+          "three to ship them")
+    return 0
+
+
+def _described_conversion(entry: dict) -> str:
+    agreed = entry["agreement_with_keras"]
+    return (f"LiteRT ({entry['quantization']}, {entry['size_bytes'] / 1e6:.1f} MB) against Keras on the "
+            f"{agreed['data']}: same label on {agreed['same_label']:.2%}, probabilities at most "
+            f"{agreed['max_probability_difference']:.1e} apart")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from ferlib.models import shipped, shipping
+
+    try:
+        model = args.model or shipped.shipped_model_path()
+        entry = shipping.convert_for_litert(model, args.data, args.quantization)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        print(f"error: cannot convert: {exc}", file=sys.stderr)
+        return 2
+    print(_described_conversion(entry))
+    print(f"wrote {Path(model).with_name(entry['file'])} and recorded it in {Path(model).with_suffix('.json').name}")
     return 0
