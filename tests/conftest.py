@@ -107,3 +107,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise
+
+
+ASSETS = Path(__file__).resolve().parents[1] / "ferlib" / "assets"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shipped_assets_stay_untouched():
+    """Fail the run when a test wrote into ferlib/assets (a `ship` or `convert` aimed at the real package instead
+    of a temporary folder would otherwise replace the shipped model unnoticed)."""
+    def fingerprint() -> dict[str, tuple[int, int]]:
+        return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(ASSETS.iterdir())}
+
+    before = fingerprint()
+    yield
+    assert fingerprint() == before, "a test changed ferlib/assets: restore it with `git checkout ferlib/assets`"
