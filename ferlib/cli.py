@@ -57,7 +57,7 @@ def _bench_all(args: argparse.Namespace) -> int:
                            ood_dir=args.ood if args.ood and args.ood.exists() else None,
                            photos_dir=args.photos if args.photos and args.photos.exists() else None,
                            champion=_bench_model(args.model),
-                           cache_dir=args.cache or _default_cache())
+                           cache_dir=args.cache or _default_cache(), backend=args.backend)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json", report,
                         suite.markdown(report))
 
@@ -314,6 +314,8 @@ def _main(argv: list[str] | None) -> int:
     bench.add_argument("--parts", default=",".join(PARTS), help=f"bench all: which parts ({', '.join(PARTS)})")
     bench.add_argument("--model", type=Path, default=None,
                        help="bench all: the model to measure (default: the shipped C1, ferlib/assets/)")
+    bench.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="bench all: the backend latency, accuracy and crop measure (latency times the other too)")
     bench.add_argument("--ood", type=Path, default=_SHARED / "ood-dev" / "muxspace",
                        help="bench all: labelled out-of-distribution folder (skipped when absent)")
     bench.add_argument("--photos", type=Path, default=_SHARED / "photos", help="bench all: photos for latency")

@@ -53,7 +53,8 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
         "</dataset>")
     labelled = make_class_tree(tmp_path / "faces" / "Data", {"Angry": 2, "Fear": 2, "Happy": 2, "Sad": 2, "Suprise": 2})
     report = suite.run(("latency", "accuracy", "run_all"), train_dir=None, test_dir=labelled.parent, ood_dir=None,
-                           photos_dir=photos, champion=model, cache_dir=tmp_path / "cache", latency_repeats=2)
+                           photos_dir=photos, champion=model, cache_dir=tmp_path / "cache", latency_repeats=2,
+                           inference_extras=False)
     ours = report["latency"]["this project"]
     assert ours["samples"] == 6 and 0 < ours["p50_ms"] <= ours["p95_ms"] and ours["detector"] == "blazeface"
     assert set(ours["stages"]) == {"decode", "detect", "crop", "classify"} and ours["views_per_face"] == 1
@@ -67,7 +68,9 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
     text = suite.markdown(report)
     assert f"Machine: {cpu_model()}; " in text  # the CPU model heads the timings
     assert scores["flip_averaging"] is False and scores["shifted_views_px"] == 0  # the card asks for no averaging
-    assert "| this project (1 test-time view) |" in text and "skipped" in text and "run_all.sh wall time" in text
+    assert "| this project (1 test-time view, keras) |" in text  # never converted: Keras
+    assert "skipped" in report["latency"]["this project, other backend"]
+    assert "skipped" in text and "run_all.sh wall time" in text
     assert "| detect |" in text and "| blazeface | 3/3 (100%) |" in text
 
 
@@ -149,3 +152,26 @@ def test_precision_bench_times_both_policies_side_by_side():
     assert set(report["cpu_bf16_flags"]) <= {"avx512_bf16", "amx_bf16", "amx_tile"} and "cores" in report["machine"]
     text = "\n".join(precision.markdown(report))
     assert "| C1 32-256 |" in text and "speed-up" in text
+
+
+def test_inference_bench_times_cold_starts_video_and_ways_of_calling_litert(tmp_path, monkeypatch):
+    from ferlib import cli
+    from ferlib.bench import fer_package, inference
+    from ferlib.models import modelcard
+    from ferlib.models.builders import build_custom_cnn
+
+    monkeypatch.setattr(fer_package, "package_dir", lambda: None)
+    model = modelcard.save_with_card(build_custom_cnn(32, seed=0), tmp_path / "m.keras", experiment={"key": "V1"},
+                                     weights="none", data={}, metrics={}, provenance={})
+    assert cli.main(["convert", str(model)]) == 0
+    photo = tmp_path / "two.jpg"
+    Image.fromarray(render_photo(np.random.default_rng(2), 2).rgb).save(photo, quality=92)
+    cold = inference.cold_start(photo, repeats=1, model=model, backends=("litert",))
+    assert cold["this project (LiteRT)"]["median_s"] > 0 and "skipped" in cold["fer package"]
+    video = inference.video_fps(model, photo, frames=4, backends=("litert",))
+    assert video["litert"]["frames_per_s"] > 0 and video["litert"]["faces_per_frame"] == 2.0
+    choices = inference.invocation_choices(model, views=2, repeats=2)
+    assert {r["faces"] for r in choices} == set(inference.FACE_COUNTS) and len({r["way"] for r in choices}) == 4
+    assert all(r["images"] == 2 * r["faces"] and r["median_ms"] > 0 for r in choices)
+    text = "\n".join(inference.markdown({"cold_start": cold, "video": video, "invocations": choices}))
+    assert "| this project (LiteRT) |" in text and "| litert |" in text and "one call per view" in text

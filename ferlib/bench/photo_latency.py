@@ -117,38 +117,73 @@ def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
     return out
 
 
-def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
-    """Return the latency part of the bench: this project (default detector, stage by stage), the `fer` package
-    on the same photos, and each detector's recall on the annotated photos."""
+def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int = 3, backend: str = "auto",
+            cold_photo: Path | None = None, inference_extras: bool = True) -> dict[str, Any]:
+    """Return the latency part of the bench: this project (default detector, stage by stage, on `backend` and on
+    the other one), the `fer` package on the same photos, each detector's recall on the annotated photos, and
+    with `inference_extras` the inference measurements of `ferlib.bench.inference` (cold start and video on
+    `cold_photo`, by default the photo with the median face count, and ways of calling LiteRT)."""
+    from ferlib.bench import inference
     from ferlib.photos.predict import EmotionClassifier
 
-    classifier = EmotionClassifier.load(champion)
+    classifier = EmotionClassifier.load(champion, backend)
     ours = time_stages(classifier, photos, repeats)
     flip, shift = classifier.tta
-    ours |= {"model": Path(champion).name, "detector": classifier.detector.name,
-             "views_per_face": (5 if shift else 1) * (2 if flip else 1)}
-    mirror = EmotionClassifier.load(champion, views="flip")
+    views = (5 if shift else 1) * (2 if flip else 1)
+    ours |= {"model": Path(champion).name, "detector": classifier.detector.name, "views_per_face": views,
+             "backend": classifier.backend}
+    other = "keras" if classifier.backend == "litert" else "litert"
+    try:
+        other_backend = time_stages(EmotionClassifier.load(champion, other), photos, repeats) | {"backend": other}
+    except (RuntimeError, ValueError) as exc:  # no LiteRT here, or a model never converted
+        other_backend = {"skipped": str(exc)}
+    mirror = EmotionClassifier.load(champion, backend, views="flip")
     two_views = time_stages(mirror, photos, repeats) | {"views_per_face": 2}
-    return {"photos": len(photos), "repeats": repeats, "this project": ours, "this project, 2 views": two_views,
-            "fer package": time_fer_package(photos, repeats), "recall": detector_recall(photos_dir, repeats)}
+    out = {"photos": len(photos), "repeats": repeats, "this project": ours,
+           "this project, other backend": other_backend, "this project, 2 views": two_views,
+           "fer package": time_fer_package(photos, repeats), "recall": detector_recall(photos_dir, repeats)}
+    if photos and inference_extras:
+        cold_photo = cold_photo or _median_faces_photo(classifier, photos)
+        backends = ("litert", "keras") if "skipped" not in other_backend else (classifier.backend,)
+        out["cold_start"] = inference.cold_start(cold_photo, model=champion, backends=backends)
+        out["video"] = inference.video_fps(champion, cold_photo, backends=backends)
+        if classifier.backend == "litert":
+            out["invocations"] = inference.invocation_choices(champion, views)
+    return out
+
+
+def _median_faces_photo(classifier: Any, photos: list[Path]) -> Path:
+    """Return the photo whose face count is the median of the photos' (the first such, by name)."""
+    counts = {p: len(r.faces) for p in photos if (r := classifier.predict_file(p)).error is None}
+    median = float(np.median(list(counts.values())))
+    return min(counts, key=lambda p: (abs(counts[p] - median), p.name))
 
 
 def markdown(lat: dict[str, Any]) -> list[str]:
     """Return the latency part as Markdown lines."""
+    from ferlib.bench import inference
+
     lines = [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
              "| | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
-    for who in ("this project", "this project, 2 views", "fer package"):
+    for who in ("this project", "this project, other backend", "this project, 2 views", "fer package"):
         if who not in lat:
             continue
         s = lat[who]
         label = who
         if who == "this project" and "detector" in s:
-            label = f"{who} ({s['detector']} + {s['model']}, {s['views_per_face']} views per face: the card's)"
+            label = (f"{who} ({s['detector']} + {s['model']} on {s.get('backend', 'keras')}, {s['views_per_face']} "
+                     "views per face: the card's)")
+        elif who == "this project, other backend":
+            label = f"this project on {s.get('backend', 'the other backend')} (`--backend`)"
         elif who == "this project, 2 views":
             label = "this project, the face and its mirror image only (`--views flip`)"
         lines.append(f"| {label} | skipped: {s['skipped']} | | | |" if "skipped" in s else
                      f"| {label} | {s['p50_ms']} ms | {s['p95_ms']} ms | {s['mean_ms']} ms | {s['faces_per_photo']} |")
-    ours = lat["this project"]
+    ours, fer = lat["this project"], lat.get("fer package", {})
+    if "p50_ms" in ours and "p50_ms" in fer:
+        lines += ["", f"This project against the `fer` package, same photos, same run: p50 "
+                      f"{ours['p50_ms'] / fer['p50_ms']:.2f} times fer's, p95 "
+                      f"{ours['p95_ms'] / fer['p95_ms']:.2f} times."]
     if "stages" in ours:
         lines += ["", "| stage (this project) | p50 | p95 | mean |", "|---|---|---|---|"]
         lines += [f"| {stage} | {v['p50_ms']} ms | {v['p95_ms']} ms | {v['mean_ms']} ms |"
@@ -159,4 +194,4 @@ def markdown(lat: dict[str, Any]) -> list[str]:
                   "|---|---|---|---|"]
         lines += [f"| {name} | {r['found']}/{r['faces']} ({100 * r['recall']:.0f}%) | {r['unmatched_detections']} | "
                   f"{r['detect_p50_ms']} ms |" for name, r in recall.items()]
-    return lines + [""]
+    return lines + [""] + inference.markdown(lat)
