@@ -18,12 +18,14 @@ from pathlib import Path
 
 from ferlib.bench.suite import PARTS
 from ferlib.config import PROJECT_ROOT
-from ferlib.models.inference import BACKENDS
+from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
 from ferlib.runtime import files
 from ferlib.training.commands import TRAINING_COMMANDS, add_training_commands, run_training_command
 
 BACKEND_HELP = ("auto (default): LiteRT when the model has a checked .tflite beside it (the shipped one has), "
                 "else Keras; litert; keras (needs TensorFlow: pip install 'ferlib[cpu]')")
+PRECISION_HELP = ("LiteRT: card (default: the precision the model card chose on the validation split; int8 for "
+                  "the shipped model), float32 (Keras's own numbers) or int8")
 _SHARED = PROJECT_ROOT.parent / "shared" / "data"  # the development machines' real data (absent elsewhere)
 
 
@@ -35,7 +37,8 @@ def _print_report(result: dict) -> None:
     from ferlib.evaluation.evaluate import report_table
 
     print(f"model: {result['model']['path']} ({result['model']['input_size']} px, "
-          f"weights {result['model']['weights']}; run with {result['model']['backend']})")
+          f"weights {result['model']['weights']}; run with {result['model']['backend']} "
+          f"{result['model']['precision']})")
     print(result["data"]["source"])
     for item in result["data"]["not_used"]:
         print(f"  not used: {item['files']} file(s): {item['status']}: {item['reason']}")
@@ -57,7 +60,8 @@ def _bench_all(args: argparse.Namespace) -> int:
                            ood_dir=args.ood if args.ood and args.ood.exists() else None,
                            photos_dir=args.photos if args.photos and args.photos.exists() else None,
                            champion=_bench_model(args.model),
-                           cache_dir=args.cache or _default_cache(), backend=args.backend)
+                           cache_dir=args.cache or _default_cache(), backend=args.backend,
+                           precision=args.precision)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json", report,
                         suite.markdown(report))
 
@@ -162,13 +166,15 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
         print(f"error: {exc}", file=sys.stderr)
         return {"path": str(source), "error": str(exc), "status": 1}
     name = f"camera{source}" if isinstance(source, int) else Path(source).stem
+    # beside the video unless --video-out says where (a camera's go to the current folder)
+    out_dir = args.video_out or (Path.cwd() if isinstance(source, int) else Path(source).resolve().parent)
     stem, k = name, 1
-    while stem in taken:  # two videos of the same name from different folders
+    while str(out_dir / stem) in taken:  # two videos of the same name from different folders, one --video-out
         k += 1
         stem = f"{name}_{k}"
-    taken.add(stem)
-    args.video_out.mkdir(parents=True, exist_ok=True)
-    csv, png = args.video_out / f"{stem}.emotions.csv", args.video_out / f"{stem}.emotions.png"
+    taken.add(str(out_dir / stem))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv, png = out_dir / f"{stem}.emotions.csv", out_dir / f"{stem}.emotions.png"
     files.write_csv(csv, result.rows, index=False)
     figure = video.plot_timeline(result)
     files.save_figure(figure, png, dpi=90, bbox_inches="tight")
@@ -195,8 +201,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        classifier = predict.EmotionClassifier.load(args.model, args.backend, detector=args.detector,
-                                                    views=args.views)
+        classifier = predict.EmotionClassifier.load(args.model, args.backend, args.precision,
+                                                    detector=args.detector, views=args.views)
     except (FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
@@ -297,6 +303,7 @@ def _main(argv: list[str] | None) -> int:
     ev.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and decoded images")
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
+    ev.add_argument("--precision", choices=PRECISION_CHOICES, default="card", help=PRECISION_HELP)
     bench = sub.add_parser("bench", help="speed measurements (written as JSON under outputs/bench/)")
     bench.add_argument("which", nargs="?", default="all",
                        choices=["all", "feature-cache", "throughput", "audit", "gpu-check", "memory"],
@@ -316,6 +323,7 @@ def _main(argv: list[str] | None) -> int:
                        help="bench all: the model to measure (default: the shipped C1, ferlib/assets/)")
     bench.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="bench all: the backend latency, accuracy and crop measure (latency times the other too)")
+    bench.add_argument("--precision", choices=PRECISION_CHOICES, default="card", help="bench all: " + PRECISION_HELP)
     bench.add_argument("--ood", type=Path, default=_SHARED / "ood-dev" / "muxspace",
                        help="bench all: labelled out-of-distribution folder (skipped when absent)")
     bench.add_argument("--photos", type=Path, default=_SHARED / "photos", help="bench all: photos for latency")
@@ -356,12 +364,14 @@ def _main(argv: list[str] | None) -> int:
     pr.add_argument("--seconds", type=float, default=None,
                     help="videos and camera: stop after this many seconds (camera default: 10)")
     pr.add_argument("--camera", type=int, default=None, help="also read this camera (its index, e.g. 0)")
-    pr.add_argument("--video-out", type=Path, default=Path("."),
-                    help="videos: folder for <name>.emotions.csv (one row per face per frame) and .png (default: .)")
+    pr.add_argument("--video-out", type=Path, default=None,
+                    help="videos: folder for <name>.emotions.csv (one row per face per frame) and .png (default: "
+                         "beside each video; a camera's in the current folder)")
     pr.add_argument("--views", choices=["card", "flip", "single"], default="card",
                     help="test-time views per face: the model card's (as its scores were measured; default), "
                          "the face and its mirror image, or the face alone (fastest)")
     pr.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
+    pr.add_argument("--precision", choices=PRECISION_CHOICES, default="card", help=PRECISION_HELP)
     pr.add_argument("--detector", choices=["blazeface", "haar"], default="blazeface",
                     help="face detector: BlazeFace (MediaPipe's, with LiteRT; default) or OpenCV's Haar cascades")
     add_training_commands(sub)
@@ -388,7 +398,8 @@ def _main(argv: list[str] | None) -> int:
     from ferlib.photos.folder_scores import evaluate_folder
 
     try:
-        result = evaluate_folder(args.model, args.data, args.cache or _default_cache(), args.batch_size, args.backend)
+        result = evaluate_folder(args.model, args.data, args.cache or _default_cache(), args.batch_size, args.backend,
+                                 args.precision)
     except (FileNotFoundError, DataError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

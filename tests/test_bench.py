@@ -69,7 +69,8 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
     assert f"Machine: {cpu_model()}; " in text  # the CPU model heads the timings
     assert scores["flip_averaging"] is False and scores["shifted_views_px"] == 0  # the card asks for no averaging
     assert "| this project (1 test-time view, keras) |" in text  # never converted: Keras
-    assert "skipped" in report["latency"]["this project, other backend"]
+    others = report["latency"]["this project, other backends"]  # never converted: no LiteRT file
+    assert set(others) == {"litert float32", "litert int8"} and all("skipped" in o for o in others.values())
     assert "skipped" in text and "run_all.sh wall time" in text
     assert "| detect |" in text and "| blazeface | 3/3 (100%) |" in text
 

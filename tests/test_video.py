@@ -124,3 +124,16 @@ def test_photos_and_videos_together_share_the_json_and_the_exit_status(tmp_path,
     assert cli.main(["predict", str(tmp_path / "clip.avi"), "--json", "--video-out", str(tmp_path / "out")]) == 0
     only_video = json.loads(capsys.readouterr().out)
     assert [e["video"]["frames_sampled"] for e in only_video] == [5]  # every 2nd of 10 frames
+
+
+def test_without_video_out_the_csv_and_plot_go_beside_the_video(tmp_path, monkeypatch, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "clip.avi", frames=10, codec="MJPG")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not where the video is
+    assert cli.main(["predict", str(clips / "clip.avi"), "--fps", "2"]) == 0
+    assert (clips / "clip.emotions.csv").is_file() and (clips / "clip.emotions.png").is_file()
+    assert not list(elsewhere.iterdir())
+    assert f"wrote {clips / 'clip.emotions.csv'} and {clips / 'clip.emotions.png'}" in capsys.readouterr().err

@@ -118,35 +118,42 @@ def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
 
 
 def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int = 3, backend: str = "auto",
-            cold_photo: Path | None = None, inference_extras: bool = True) -> dict[str, Any]:
-    """Return the latency part of the bench: this project (default detector, stage by stage, on `backend` and on
-    the other one), the `fer` package on the same photos, each detector's recall on the annotated photos, and
-    with `inference_extras` the inference measurements of `ferlib.bench.inference` (cold start and video on
-    `cold_photo`, by default the photo with the median face count, and ways of calling LiteRT)."""
+            cold_photo: Path | None = None, inference_extras: bool = True, precision: str = "card") -> dict[str, Any]:
+    """Return the latency part of the bench: this project (default detector, stage by stage, on `backend` and
+    `precision`, and on the other backends and precisions), the `fer` package on the same photos, each detector's
+    recall on the annotated photos, and with `inference_extras` the inference measurements of
+    `ferlib.bench.inference` (cold start and video on `cold_photo`, by default the photo with the median face
+    count, and ways of calling LiteRT)."""
     from ferlib.bench import inference
     from ferlib.photos.predict import EmotionClassifier
 
-    classifier = EmotionClassifier.load(champion, backend)
+    classifier = EmotionClassifier.load(champion, backend, precision)
     ours = time_stages(classifier, photos, repeats)
     flip, shift = classifier.tta
     views = (5 if shift else 1) * (2 if flip else 1)
     ours |= {"model": Path(champion).name, "detector": classifier.detector.name, "views_per_face": views,
-             "backend": classifier.backend}
-    other = "keras" if classifier.backend == "litert" else "litert"
-    try:
-        other_backend = time_stages(EmotionClassifier.load(champion, other), photos, repeats) | {"backend": other}
-    except (RuntimeError, ValueError) as exc:  # no LiteRT here, or a model never converted
-        other_backend = {"skipped": str(exc)}
-    mirror = EmotionClassifier.load(champion, backend, views="flip")
+             "backend": classifier.backend, "precision": classifier.precision}
+    others: dict[str, Any] = {}
+    for other_backend, other_precision in (("litert", "float32"), ("litert", "int8"), ("keras", "float32")):
+        if (other_backend, other_precision) == (classifier.backend, classifier.precision):
+            continue
+        name = other_backend if other_backend == "keras" else f"litert {other_precision}"
+        try:
+            other = EmotionClassifier.load(champion, other_backend, other_precision)
+        except (RuntimeError, ValueError, FileNotFoundError) as exc:  # no LiteRT here, or not converted
+            others[name] = {"skipped": str(exc)}
+            continue
+        others[name] = time_stages(other, photos, repeats) | {"backend": other_backend, "precision": other_precision}
+    mirror = EmotionClassifier.load(champion, backend, precision, views="flip")
     two_views = time_stages(mirror, photos, repeats) | {"views_per_face": 2}
-    out = {"photos": len(photos), "repeats": repeats, "this project": ours,
-           "this project, other backend": other_backend, "this project, 2 views": two_views,
-           "fer package": time_fer_package(photos, repeats), "recall": detector_recall(photos_dir, repeats)}
+    out = {"photos": len(photos), "repeats": repeats, "this project": ours, "this project, other backends": others,
+           "this project, 2 views": two_views, "fer package": time_fer_package(photos, repeats),
+           "recall": detector_recall(photos_dir, repeats)}
     if photos and inference_extras:
         cold_photo = cold_photo or _median_faces_photo(classifier, photos)
-        backends = ("litert", "keras") if "skipped" not in other_backend else (classifier.backend,)
-        out["cold_start"] = inference.cold_start(cold_photo, model=champion, backends=backends)
-        out["video"] = inference.video_fps(champion, cold_photo, backends=backends)
+        runs = [b for b in ("litert", "keras") if b == classifier.backend or "skipped" not in others.get(b, {})]
+        out["cold_start"] = inference.cold_start(cold_photo, model=champion, backends=tuple(runs))
+        out["video"] = inference.video_fps(champion, cold_photo, backends=tuple(runs))
         if classifier.backend == "litert":
             out["invocations"] = inference.invocation_choices(champion, views)
     return out
@@ -165,17 +172,16 @@ def markdown(lat: dict[str, Any]) -> list[str]:
 
     lines = [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
              "| | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
-    for who in ("this project", "this project, other backend", "this project, 2 views", "fer package"):
-        if who not in lat:
-            continue
-        s = lat[who]
-        label = who
-        if who == "this project" and "detector" in s:
-            label = (f"{who} ({s['detector']} + {s['model']} on {s.get('backend', 'keras')}, {s['views_per_face']} "
-                     "views per face: the card's)")
-        elif who == "this project, other backend":
-            label = f"this project on {s.get('backend', 'the other backend')} (`--backend`)"
-        elif who == "this project, 2 views":
+    rows = [("this project", lat["this project"])]
+    rows += [(f"this project on {name} (`--backend`, `--precision`)", s)
+             for name, s in lat.get("this project, other backends", {}).items()]
+    rows += [(who, lat[who]) for who in ("this project, 2 views", "fer package") if who in lat]
+    for label, s in rows:
+        if label == "this project" and "detector" in s:
+            on = f"litert {s['precision']}" if s.get("backend") == "litert" else s.get("backend", "keras")
+            label = (f"{label} ({s['detector']} + {s['model']} on {on}, {s['views_per_face']} views per face: "
+                     "the card's)")
+        elif label == "this project, 2 views":
             label = "this project, the face and its mirror image only (`--views flip`)"
         lines.append(f"| {label} | skipped: {s['skipped']} | | | |" if "skipped" in s else
                      f"| {label} | {s['p50_ms']} ms | {s['p95_ms']} ms | {s['mean_ms']} ms | {s['faces_per_photo']} |")

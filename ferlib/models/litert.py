@@ -1,9 +1,9 @@
-"""A saved model run with LiteRT: the same network as its ``.keras`` file, without TensorFlow at inference.
+"""A saved model run with LiteRT: its ``.keras`` network converted, without TensorFlow at inference.
 
-``<name>.tflite`` beside ``<name>.keras`` is the network converted by TensorFlow's LiteRT converter
-(`convert_keras`, run when a model is shipped: `ferlib.models.shipping`). The card's ``litert`` entry
-records both files' sha256, so a converted file that no longer matches its ``.keras`` is never used
-silently (`stale_reason`), and the agreement between the two measured on the validation split.
+``<name>.tflite`` (float32) and ``<name>.int8.tflite`` (dynamic-range int8) beside ``<name>.keras`` are made by
+TensorFlow's LiteRT converter (`convert_keras`, from `ferlib.models.conversion`, which checks them and picks the
+default precision on the validation split). The card's ``litert`` entry records each file's sha256 and the
+``.keras`` it comes from, so a converted file that no longer matches is never used silently (`stale_reason`).
 
 LiteRT (``ai-edge-litert``) has no wheel for Windows; `litert_unavailable` says so, and
 `ferlib.models.inference` then falls back to Keras.
@@ -21,15 +21,22 @@ import numpy as np
 from ferlib.models.card import sha256_of
 
 SUFFIX = ".tflite"
-QUANTIZATIONS = ("float32", "float16", "int8")  # int8: dynamic range (weights int8, activations float)
+PRECISIONS = ("float32", "float16", "int8")  # int8: dynamic range (weights int8, activations float)
 MAX_THREADS = 4  # a face batch is small: more threads than this only add synchronisation
 MAX_BATCH = 256  # images per invocation: larger calls are split (activations grow with the batch)
 LOOK_UP_FAILED = "ai-edge-litert is installed but does not import"
 
 
-def litert_path(model_path: str | Path) -> Path:
-    """Return the LiteRT file that belongs to a saved model."""
-    return Path(model_path).with_suffix(SUFFIX)
+def litert_path(model_path: str | Path, precision: str = "float32") -> Path:
+    """Return the LiteRT file of a saved model at a precision: <name>.tflite (float32), <name>.int8.tflite, ..."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return Path(model_path).with_suffix(SUFFIX if precision == "float32" else f".{precision}{SUFFIX}")
+
+
+def default_precision(card: dict[str, Any] | None) -> str:
+    """Return the precision a card names for prediction (float32 when it names none)."""
+    return str(((card or {}).get("litert") or {}).get("default", "float32"))
 
 
 def litert_unavailable() -> str | None:
@@ -47,11 +54,11 @@ def inference_threads() -> int:
     return max(1, min(cores, MAX_THREADS))
 
 
-def stale_reason(card: dict[str, Any] | None, model_path: Path) -> str | None:
-    """Return why the LiteRT file beside `model_path` must not stand for it (None when it may): missing, not
-    recorded in the card, changed since it was converted, or converted from another ``.keras``."""
-    path = litert_path(model_path)
-    entry = (card or {}).get("litert")
+def stale_reason(card: dict[str, Any] | None, model_path: Path, precision: str = "float32") -> str | None:
+    """Return why the LiteRT file of `model_path` at `precision` must not stand for it (None when it may): missing,
+    not recorded in the card, changed since it was converted, or converted from another ``.keras``."""
+    path = litert_path(model_path, precision)
+    entry = (((card or {}).get("litert") or {}).get("precisions") or {}).get(precision)
     if not path.is_file():
         return f"no LiteRT file beside {Path(model_path).name}"
     if not entry:
@@ -111,20 +118,20 @@ class LiteRTNetwork:
         return np.array(self.interpreter.get_tensor(self.output_index), dtype=np.float64)
 
 
-def convert_keras(model: Any, quantization: str = "float32") -> bytes:
+def convert_keras(model: Any, precision: str = "float32") -> bytes:
     """Return a Keras model converted by TensorFlow's LiteRT converter, with a dynamic batch size.
 
-    `quantization`: "float32" (none), "float16" (weights stored as float16) or "int8" (dynamic range: weights
-    int8, activations computed in float). TensorFlow is imported here only: converting is part of shipping a
-    model, never of predicting."""
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
+    `precision`: "float32" (no quantization), "float16" (weights stored as float16) or "int8" (dynamic range:
+    weights int8, activations computed in float). TensorFlow is imported here only: converting is part of
+    shipping a model, never of predicting."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quantization != "float32":
+    if precision != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "float16":
+        if precision == "float16":
             converter.target_spec.supported_types = [tf.float16]
     return bytes(converter.convert())
 

@@ -16,11 +16,11 @@ from ferlib.photos.predict import EmotionClassifier
 
 
 def evaluate_folder(model_path: Path | None, data_dir: Path, cache_dir: Path, batch_size: int = 64,
-                    backend: str = "auto") -> dict[str, Any]:
+                    backend: str = "auto", precision: str = "card") -> dict[str, Any]:
     """Return accuracy, n, per-class metrics, confusion, model, backend and data provenance for a labelled
     folder, with the test-time averaging the model's card asks for (as its reported scores were measured).
     `model_path` None: the shipped model."""
-    classifier = EmotionClassifier.load(model_path, backend, batch_size=batch_size)
+    classifier = EmotionClassifier.load(model_path, backend, precision, batch_size=batch_size)
     source = detect_source(data_dir, "external")
     manifest = build_manifest(source, cache_dir)
     rows = usable(manifest)
@@ -31,7 +31,8 @@ def evaluate_folder(model_path: Path | None, data_dir: Path, cache_dir: Path, ba
     result["model"] = {"path": str(classifier.path), "name": card.get("name"), "weights": card.get("weights"),
                        "experiment": (card.get("experiment") or {}).get("key"), "input_size": classifier.image_size,
                        "test_time": {"flip": flip, "shift": shift}, "backend": classifier.backend,
-                       "backend_note": classifier.backend_note, "provenance": card.get("provenance")}
+                       "precision": classifier.precision, "backend_note": classifier.backend_note,
+                       "provenance": card.get("provenance")}
     result["data"] = {"source": source.describe(), "fingerprint": fingerprint(manifest),
                       "not_used": skip_summary(manifest).to_dict(orient="records")}
     return result

@@ -130,12 +130,14 @@ class EmotionClassifier(WithCard):
     def __init__(self, network: Any, card: dict[str, Any], path: Path | None = None, *,
                  temperature: float | None = None, abstain_below: float | None = None,
                  detector: str | DetectorConfig | Any = DETECTORS[0], margin: float = CROP_MARGIN, level: bool = False,
-                 views: str = "card", batch_size: int = 64, backend_note: str | None = None):
+                 views: str = "card", batch_size: int = 64, backend_note: str | None = None,
+                 precision: str = "float32"):
         calibration = card.get("calibration") or {}
         if hasattr(network, "predict_on_batch"):  # a Keras model
             network = KerasNetwork(network, batch_size)
         self.network = network
         self.backend = getattr(network, "name", type(network).__name__)  # "litert" or "keras"
+        self.precision = precision  # of the LiteRT file that runs (float32 or int8); Keras runs float32
         self.backend_note = backend_note  # why the Keras backend runs although a LiteRT file was there
         self._keras: KerasNetwork | None = None  # the Keras model, loaded when asked for beside LiteRT
         self.card = card
@@ -154,15 +156,18 @@ class EmotionClassifier(WithCard):
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str | Path | None = None, backend: str = "auto", **options: Any) -> EmotionClassifier:
+    def load(cls, path: str | Path | None = None, backend: str = "auto", precision: str = "card",
+             **options: Any) -> EmotionClassifier:
         """Return the classifier for a model saved with a card, or for the shipped model when `path` is None
         (C1 trained on FER-2013, see `ferlib.models.shipped`); FileNotFoundError when missing.
 
         backend: "auto" (LiteRT when the model has a checked ``.tflite`` beside it, as the shipped one has, and
-        LiteRT runs here; else Keras), "litert" or "keras" (see `ferlib.models.inference`)."""
-        loaded = load_for_inference(shipped_model_path() if path is None else path, backend,
+        LiteRT runs here; else Keras), "litert" or "keras". precision: the LiteRT file's, "card" (chosen on the
+        validation split), "float32" or "int8" (see `ferlib.models.inference`)."""
+        loaded = load_for_inference(shipped_model_path() if path is None else path, backend, precision,
                                     batch_size=options.get("batch_size", 64))
-        return cls(loaded.network, loaded.card, loaded.path, backend_note=loaded.note, **options)
+        return cls(loaded.network, loaded.card, loaded.path, backend_note=loaded.note, precision=loaded.precision,
+                   **options)
 
     @property
     def model(self) -> Any:

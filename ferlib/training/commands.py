@@ -68,8 +68,10 @@ def add_training_commands(sub) -> None:
     convert.add_argument("--data", type=Path, default=None,
                          help="the internal data the model was trained on: compare the two backends on its "
                               "validation split (default: on generated images)")
-    convert.add_argument("--quantization", default="float32", choices=("float32", "float16", "int8"),
-                         help="float32 (default; what ships), float16 weights, or int8 dynamic range")
+    convert.add_argument("--precisions", default="float32,int8",
+                         help="LiteRT files to write (default float32,int8; float16 too if asked): float32 must "
+                              "agree with Keras, a quantized one becomes the default only when it is as accurate on "
+                              "the validation split and faster")
 
 
 def run_training_command(args: argparse.Namespace) -> int:
@@ -182,27 +184,34 @@ def _ship(args: argparse.Namespace) -> int:
         return 2
     print(f"shipped {shipped.describe_shipped(card)}")
     print(_described_conversion(card["litert"]))
-    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME}, {card['litert']['file']} and their card; commit all "
-          "three to ship them")
+    made = ", ".join(e["file"] for e in card["litert"]["precisions"].values())
+    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME}, {made} and their card; commit them all to ship them")
     return 0
 
 
 def _described_conversion(entry: dict) -> str:
-    agreed = entry["agreement_with_keras"]
-    return (f"LiteRT ({entry['quantization']}, {entry['size_bytes'] / 1e6:.1f} MB) against Keras on the "
-            f"{agreed['data']}: same label on {agreed['same_label']:.2%}, probabilities at most "
-            f"{agreed['max_probability_difference']:.1e} apart")
+    lines = [f"LiteRT against Keras on the {entry['compared_on']}:"]
+    for precision, e in entry["precisions"].items():
+        agreed = e["agreement_with_keras"]
+        accuracy = f", accuracy {e['accuracy']:.2%}" if "accuracy" in e else ""
+        lines.append(f"  {precision} ({e['file']}, {e['size_bytes'] / 1e6:.1f} MB): same label on "
+                     f"{agreed['same_label']:.2%}, probabilities at most {agreed['max_probability_difference']:.1e} "
+                     f"apart{accuracy}, {e['median_ms']:.1f} ms per 40 images")
+    lines.append(f"default precision: {entry['default']} ({entry['why']})")
+    return "\n".join(lines)
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ferlib.models import shipped, shipping
+    from ferlib.models import conversion, shipped
 
     try:
         model = args.model or shipped.shipped_model_path()
-        entry = shipping.convert_for_litert(model, args.data, args.quantization)
+        precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
+        entry = conversion.convert_for_litert(model, args.data, precisions)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot convert: {exc}", file=sys.stderr)
         return 2
     print(_described_conversion(entry))
-    print(f"wrote {Path(model).with_name(entry['file'])} and recorded it in {Path(model).with_suffix('.json').name}")
+    print(f"wrote {', '.join(e['file'] for e in entry['precisions'].values())} beside {Path(model).name} and "
+          f"recorded them in {Path(model).with_suffix('.json').name}")
     return 0
