@@ -1,12 +1,16 @@
 """Command line.
 
-    python -m ferlib evaluate --model MODEL --data DIR [--json OUT]
-    python -m ferlib bench [all|feature-cache|throughput|audit] [options]
+    python -m ferlib predict [--model MODEL] PHOTO_FOLDER_OR_VIDEO... [--json] [--csv F] [--annotate DIR]
+    python -m ferlib evaluate [--model MODEL] --data DIR [--json OUT]
     python -m ferlib audit --internal DIR --external DIR [--json OUT]
-    python -m ferlib predict --model MODEL PHOTO_OR_FOLDER... [--json] [--annotate OUT_DIR] [--no-detect]
-    python -m ferlib champion --data DIR --external DIR [--profile cpu]
+    python -m ferlib champion --data DIR --external DIR [--profile cpu] [--epochs N] [--variant V]
     python -m ferlib ablate --data DIR [--epochs 8] [--variants champion,no_augmentation,...]
+    python -m ferlib distill --data DIR --external DIR [--teachers N]
+    python -m ferlib ship MODEL.keras [--data DIR]        python -m ferlib convert [MODEL.keras] [--data DIR]
+    python -m ferlib bench [all|feature-cache|throughput|audit|gpu-check|memory] [options]
     python -m ferlib report [EXECUTED.ipynb...] [--output-dir outputs] [--check]
+
+predict and evaluate run the shipped model (or MODEL's LiteRT files) with LiteRT, without TensorFlow.
 """
 from __future__ import annotations
 

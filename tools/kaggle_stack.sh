@@ -143,21 +143,27 @@ if [[ ! -f "$OLDEST/.complete" ]]; then
   "$KPY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$OLDEST" "keras==$OLDEST_KERAS"
   touch "$OLDEST/.complete"
 fi
-predict() {  # predict LABEL [PYTHONPATH]: the shipped model's predictions as JSON in $WORK/LABEL.json
+predict() {  # predict LABEL [PYTHONPATH]: the shipped model's Keras predictions as JSON in $WORK/LABEL.json
   # the Keras that this path imports first (read from its metadata: no TensorFlow import needed to name it)
   (cd "$WORK" && PYTHONPATH="${2:-}" "$CLONE/.venv/bin/python" -c \
     'from importlib import metadata; print("keras", metadata.version("keras"))')
-  (cd "$WORK" && PYTHONPATH="${2:-}" "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json > "$WORK/$1.json")
+  (cd "$WORK" && PYTHONPATH="${2:-}" "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json --backend keras \
+    > "$WORK/$1.json")
 }
 keras_image="$(predict image)"
 keras_oldest="$(predict oldest "$OLDEST")"
 [[ "$keras_oldest" == "keras $OLDEST_KERAS" ]] || { echo "kaggle_stack.sh: the oldest Keras did not load ($keras_oldest)" >&2; exit 1; }
 references=("$WORK/oldest.json")
+(cd "$WORK" && "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json > "$WORK/litert.json")  # the default
+litert_references=()
 if [[ -x "$ROOT/.venv/bin/python" ]]; then
-  (cd "$WORK" && "$ROOT/.venv/bin/python" -m ferlib predict "$PHOTO" --json > "$WORK/here.json")
+  (cd "$WORK" && "$ROOT/.venv/bin/python" -m ferlib predict "$PHOTO" --json --backend keras > "$WORK/here.json")
+  (cd "$WORK" && "$ROOT/.venv/bin/python" -m ferlib predict "$PHOTO" --json > "$WORK/here_litert.json")
   references+=("$WORK/here.json")
+  litert_references+=("$WORK/here_litert.json")
 fi
-"$CLONE/.venv/bin/python" - "$WORK/image.json" "${references[@]}" <<'PY'
+compare() {  # compare FIRST OTHER...: the same labels, probabilities within 1e-4
+"$CLONE/.venv/bin/python" - "$@" <<'PY'
 import json, sys
 
 def faces(path):
@@ -172,7 +178,11 @@ for other in sys.argv[2:]:
     assert worst < 1e-4, f"{other}: probabilities differ by {worst}"
     print(f"{other.rsplit('/', 1)[-1]}: {len(got)} face(s), the same labels, probabilities within {worst:.1e}")
 PY
-done_step "predict with the shipped model: $keras_image and $keras_oldest agree"
+}
+compare "$WORK/image.json" "${references[@]}"
+done_step "predict with the shipped model (--backend keras): $keras_image and $keras_oldest agree"
+compare "$WORK/litert.json" "${litert_references[@]}"
+done_step "predict with the shipped model on LiteRT (the default) agrees with the main lane's"
 
 log "passed on $CPU, Python $PY_VERSION ($STACK stack, $(basename "$INTERP")):"
 printf '  %s\n' "${STEPS[@]}"

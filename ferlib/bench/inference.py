@@ -47,20 +47,20 @@ def _ways(network: Any, batch: np.ndarray, views: int) -> dict[str, Any]:
             "padded to 8/16/32/64 (as the Keras backend)": padded}
 
 
-def invocation_choices(model: Path, views: int, repeats: int = 30) -> list[dict[str, Any]]:
+def invocation_choices(model: Path, views: int, repeats: int = 30, precision: str = "float32") -> list[dict[str, Any]]:
     """Return the median time to classify one photo's faces (all `views` views of each) per way of calling the
-    LiteRT network, for FACE_COUNTS faces and 1 or all usable threads."""
+    LiteRT network at `precision`, for FACE_COUNTS faces and 1 or all usable threads."""
     from ferlib.models.litert import LiteRTNetwork, inference_threads, litert_path
 
     rows = []
     for threads in sorted({1, inference_threads()}):
-        network = LiteRTNetwork(litert_path(model), threads)
+        network = LiteRTNetwork(litert_path(model, precision), threads)
         size = network.input_shape[0]
         for faces in FACE_COUNTS:
             batch = np.random.default_rng(faces).integers(0, 256, (faces * views, size, size, 3), dtype=np.uint8)
             for way, call in _ways(network, batch, views).items():
-                rows.append({"threads": threads, "faces": faces, "images": len(batch), "way": way,
-                             "median_ms": _median_ms(call, repeats)})
+                rows.append({"precision": precision, "threads": threads, "faces": faces, "images": len(batch),
+                             "way": way, "median_ms": _median_ms(call, repeats)})
     return rows
 
 
@@ -163,7 +163,8 @@ def markdown(report: dict[str, Any]) -> list[str]:
                   if b in vid]
         lines.append("")
     if choices := report.get("invocations"):
-        lines += ["### Calling the LiteRT network: one photo's faces, the card's views each (median)\n",
+        lines += [f"### Calling the LiteRT network ({choices[0].get('precision', 'float32')}): one photo's faces, the "
+                  "card's views each (median)\n",
                   "| threads | faces | images | way | time |", "|---|---|---|---|---|"]
         lines += [f"| {r['threads']} | {r['faces']} | {r['images']} | {r['way']} | {r['median_ms']} ms |"
                   for r in choices]

@@ -155,7 +155,7 @@ def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int =
         out["cold_start"] = inference.cold_start(cold_photo, model=champion, backends=tuple(runs))
         out["video"] = inference.video_fps(champion, cold_photo, backends=tuple(runs))
         if classifier.backend == "litert":
-            out["invocations"] = inference.invocation_choices(champion, views)
+            out["invocations"] = inference.invocation_choices(champion, views, precision=classifier.precision)
     return out
 
 
