@@ -134,6 +134,8 @@ def test_classification_table_places_intervals_beside_this_runs_values():
     result = fake_result("V13", 1, 0.7)["validation"]
     table = compare.classification_vs_study(result, study.STUDY_TABLE2, study.STUDY_TABLE2_SUMMARY)
     low, high = table[("f1-score", "this run ci_low")], table[("f1-score", "this run ci_high")]
+    assert [c for g, c in table.columns if g == "f1-score"] == ["study", "this run", "this run ci_low",
+                                                                 "this run ci_high"]  # not under "study"
     assert (low <= table[("f1-score", "this run")]).all() and (table[("f1-score", "this run")] <= high).all()
     shown = compare.with_intervals(table)
     assert isinstance(shown.loc["Fear", ("f1-score", "this run")], str)

@@ -242,8 +242,9 @@ def classification_vs_study(result: dict[str, Any], study_table: dict[str, dict[
     ci = confusion_intervals(result["confusion"], CLASS_NAMES)  # from the confusion matrix: old results work too
     intervals = {**ci["f1"], "accuracy": ci["accuracy"], "macro avg": ci["macro_f1"], "weighted avg": ci["weighted_f1"]}
     # the 95% interval of this run's value, placed right after it ("f1-score" holds accuracy in its row)
-    table.insert(5, ("f1-score", "this run ci_low"), [intervals[r][0] for r in table.index])
-    table.insert(6, ("f1-score", "this run ci_high"), [intervals[r][1] for r in table.index])
+    after = table.columns.get_loc(("f1-score", "this run")) + 1
+    table.insert(after, ("f1-score", "this run ci_low"), [intervals[r][0] for r in table.index])
+    table.insert(after + 1, ("f1-score", "this run ci_high"), [intervals[r][1] for r in table.index])
     return table
 
 

@@ -12,6 +12,7 @@ from scipy.stats import binomtest
 
 from ferlib.classes import CLASS_NAMES
 from ferlib.config import RunSettings
+from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, chance_levels
 from ferlib.evaluation.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
 from ferlib.evaluation.results import read_result
 from ferlib.evaluation.stats import confusion_intervals
@@ -183,11 +184,20 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
     `audit` is `audit_evidence` of notebook 07's result; `photos` is notebook 09's result (for the OOD claim).
     """
     rows = []
+    chance = chance_levels(runs)  # models no better than always answering the largest class: not evidence
 
     def add(claim: str, pairs: list[tuple[str, str]], expect_a_better: bool) -> None:
-        chosen = [p for p in STUDY_PAIRS if p[:2] in pairs]
-        verdict_, evidence = _judge_pairs(_mean_difference(runs, chosen), expect_a_better)
+        ran = [p for p in pairs if runs.get(p[0]) and runs.get(p[1])]
+        learned = [p for p in ran if p[0] not in chance and p[1] not in chance]
         keys = sorted({k for pair in pairs for k in pair})
+        if ran and not learned:
+            rows.append(_no_evidence(claim, sorted({k for p in ran for k in p if k in chance}), chance))
+            return
+        chosen = [p for p in STUDY_PAIRS if p[:2] in learned]
+        verdict_, evidence = _judge_pairs(_mean_difference(runs, chosen), expect_a_better)
+        if len(learned) < len(ran):
+            left = sorted({k for p in ran if p not in learned for k in p if k in chance})
+            evidence += "; left out, at chance: " + "; ".join(chance[k].describe(k) for k in left)
         caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
         if caveats and verdict_ != "not tested":
             verdict_ += " on this run's settings, which differ from the study's (see caveats)"
@@ -196,9 +206,36 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
     add(CONCLUSIONS["augmentation"], [("V8", "V4"), ("V9", "V4"), ("V11", "V4")], False)
     add(CONCLUSIONS["augmentation_weights"], [("V8", "V9")], False)
     add(CONCLUSIONS["resnet"], [("V13", "V5"), ("V13", "V7"), ("V13", "V12")], True)
-    rows.append(_generalisation(runs, audit))
-    rows.append(_out_of_distribution(runs, photos))
+    at_chance_v13 = {k: chance[k] for k in ("V13",) if k in chance}
+    if runs.get("V13_external") and "external" in runs["V13_external"][0]:
+        external = chance_check(runs["V13_external"][0]["external"])
+        if external.at_chance:
+            at_chance_v13["V13 external"] = external
+    for claim, judge in ((CONCLUSIONS["generalisation"], lambda: _generalisation(runs, audit)),
+                         (CONCLUSIONS["ood"], lambda: _out_of_distribution(runs, photos))):
+        rows.append(_no_evidence(claim, list(at_chance_v13), at_chance_v13) if at_chance_v13 else judge())
     return pd.DataFrame(rows).set_index("conclusion")
+
+
+def _no_evidence(claim: str, names: list[str], chance: dict[str, ChanceCheck]) -> dict[str, Any]:
+    """Return a conclusion's row when every model it rests on is at chance (see ferlib.evaluation.chance)."""
+    return {"conclusion": claim, "verdict": NO_EVIDENCE,
+            "evidence": "; ".join(chance[k].describe(k) for k in names) + " (one-sided binomial test, p >= 0.05)",
+            "caveats": "a model at chance learned nothing a constant answer would not: train longer or on real data"}
+
+
+VERDICT_KINDS = ("supported", "partly supported", "contradicted", "not supported", "no evidence", "not tested")
+
+
+def verdict_kind(verdict_: str) -> str:
+    """Return the kind of a conclusion's verdict (one of VERDICT_KINDS), for counting them."""
+    return next((k for k in sorted(VERDICT_KINDS, key=len, reverse=True) if str(verdict_).startswith(k)), "other")
+
+
+def conclusion_counts(verdicts: list[str]) -> dict[str, int]:
+    """Return how many conclusions got each kind of verdict, in VERDICT_KINDS order (kinds with none left out)."""
+    kinds = [verdict_kind(v) for v in verdicts]
+    return {k: kinds.count(k) for k in (*VERDICT_KINDS, "other") if kinds.count(k)}
 
 
 def _accuracy_ci(evaluation: dict[str, Any]) -> list[float]:
@@ -256,6 +293,9 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
     plain = ((photos or {}).get("ood") or {}).get("settings", {}).get("plain resize")
     if plain is None or not runs.get("V13"):
         return {"conclusion": claim, "verdict": "not tested (run notebooks 05 and 09)", "evidence": "", "caveats": ""}
+    if (photos or {}).get("model_role", "run") != "run":  # 09 showed another model than this run's V13
+        return {"conclusion": claim, "verdict": "not tested: notebook 09 did not use this run's V13",
+                "evidence": str(photos.get("model_choice", "")), "caveats": ""}
     internal = runs["V13"][0]["validation"]
     ci_int = _accuracy_ci(internal)
     n = int(plain["n"])

@@ -63,3 +63,12 @@ def describe_shipped(card: dict[str, Any]) -> str:
     return (f"{card['name']}: {card.get('experiment', {}).get('title', 'model')}, FER-2013 test "
             f"{test['accuracy']:.1%} [{lo:.1%}, {hi:.1%}] on {test['n']:,} images, "
             f"{card['shipped']['size_bytes'] / 1e6:.1f} MB")
+
+
+def shipped_test_line(card: dict[str, Any]) -> str:
+    """Return the shipped model's test score for a headline: "the shipped C1 (its card): FER-2013 test 73.7%
+    [72.0%, 75.2%]"."""
+    test = card["test"]
+    lo, hi = test["accuracy_ci"]
+    name = card.get("experiment", {}).get("key", "model").split("_")[0]  # C1_112epochs -> C1
+    return f"the shipped {name} (its card): FER-2013 test {test['accuracy']:.1%} [{lo:.1%}, {hi:.1%}]"

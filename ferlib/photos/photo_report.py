@@ -1,11 +1,15 @@
-"""What notebook 09 computes from a folder of photos: detection recall, the faces worth explaining, its result.
+"""What notebook 09 computes from a folder of photos: which model to show, detection recall, the faces worth
+explaining, its result.
 
-The notebook shows; these functions decide: which annotated boxes a detector is scored against, which faces
-Grad-CAM explains (the least and the most confident), and the result file's content.
+The notebook shows; these functions decide: which model classifies the photos (`photo_models`: the run's
+champion only when it learned something from real faces, the shipped model otherwise or beside it), which
+annotated boxes a detector is scored against, which faces Grad-CAM explains (the least and the most
+confident), and the result file's content.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +17,52 @@ import numpy as np
 import pandas as pd
 
 from ferlib.data.decode import read_image
+from ferlib.evaluation.chance import chance_check
+from ferlib.models.card import read_card
+from ferlib.models.shipped import ASSETS, shipped_model_path
 from ferlib.photos import faces
 from ferlib.photos.predict import EmotionClassifier, PhotoResult
 
 IOU = 0.3  # a detection matches an annotated face at this intersection over union or more
+REAL_PHOTOS = (ASSETS / "photos" / "astronaut_eileen_collins.jpg",)  # public domain (assets/NOTICE.md)
+
+
+@dataclass(frozen=True)
+class PhotoModels:
+    """The models notebook 09 classifies photos with: `primary` (its figures, Grad-CAM and result file) and
+    `beside` (shown next to it), each (label, path), and why the run's own champion is or is not the primary."""
+
+    primary: tuple[str, Path]
+    beside: tuple[tuple[str, Path], ...]
+    why: str
+
+    @property
+    def uses_shipped(self) -> bool:
+        """Return True when the shipped model is the primary one (the run's champion did not qualify)."""
+        return self.primary[1] == shipped_model_path()
+
+
+def photo_models(run_model: Path, run_result: dict[str, Any] | None, name: str = "V13",
+                 given: Path | None = None) -> PhotoModels:
+    """Return the models to show photos with: the run's champion (`run_model`, scored in `run_result`) with the
+    shipped model beside it when the champion learned from real faces and is above chance on its validation
+    split; the shipped model alone, saying why, when it is missing, at chance, or trained on generated faces.
+    A model `given` by the user is used alone, as given."""
+    if given is not None:
+        return PhotoModels((f"the model given ({Path(given).name})", Path(given)), (), "model_path was given")
+    shipped = ("the shipped C1 (trained on FER-2013)", shipped_model_path())
+    card = read_card(run_model) if Path(run_model).is_file() else None
+    if card is None:
+        return PhotoModels(shipped, (), f"this run has no {name} model yet")
+    if (card.get("data") or {}).get("embedded"):
+        return PhotoModels(shipped, (), f"this run's {name} was trained on generated faces, not real ones")
+    validation = (run_result or {}).get("validation")
+    if isinstance(validation, dict) and "confusion" in validation:
+        check = chance_check(validation)
+        if check.at_chance:
+            return PhotoModels(shipped, (), f"this run's {check.describe(name)}")
+    return PhotoModels((f"this run's {name}", Path(run_model)), (shipped,),
+                       f"this run's {name} learned from real faces; the shipped C1 is shown beside it")
 
 
 def detection_scores(photos: Path, photo_results: list[PhotoResult], truth: pd.DataFrame | None,
@@ -33,6 +79,22 @@ def detection_scores(photos: Path, photo_results: list[PhotoResult], truth: pd.D
         dlib = faces.read_dlib_annotations(photos / "annotations", prefix="dlib_")
         scores["dlib annotations"] = faces.detection_recall(photos, dlib, IOU, detector).to_dict()
     return scores
+
+
+def side_by_side(results: dict[str, list[PhotoResult]]) -> pd.DataFrame:
+    """Return one row per face found by the first model's run: photo, face, and each model's label with its
+    calibrated confidence ("?" marks an abstention). The models share the detector, so faces line up."""
+    names = list(results)
+    rows = []
+    for i, first in enumerate(results[names[0]]):
+        for k in range(len(first.faces)):
+            row = {"photo": Path(first.path).name, "face": k + 1}
+            for name in names:
+                other = results[name][i].faces
+                f = other[k] if k < len(other) else None
+                row[name] = "" if f is None else f"{f.label} {f.confidence:.2f}{' ?' if f.abstained else ''}"
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["photo", "face", *names])
 
 
 def confidence_extremes(clf: EmotionClassifier, photo_results: list[PhotoResult], k: int = 4

@@ -174,7 +174,8 @@ def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
         ax.set_ylabel(f"face {face_id}\nscore")
         ax.set_title(f"face {face_id}: most often {face['label'].mode().iloc[0]} "
                      f"({len(face)} frames, {face['time_s'].min():.1f}-{face['time_s'].max():.1f} s)", fontsize=9)
-    axes[0, 0].legend(ncol=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
+    # beside the first face's plot, right of it: above it the legend would cover that plot's title
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
     return fig

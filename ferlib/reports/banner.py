@@ -23,8 +23,9 @@ RANDOM_WEIGHTS_NOTE = (
 
 
 def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource],
-             weights: str | None) -> dict[str, Any]:
-    """Return what ran, as data: notebook, profile, data, weights, seed, commit, date, machine (wall time: later).
+             weights: str | None, model: str | None = None) -> dict[str, Any]:
+    """Return what ran, as data: notebook, profile, data, weights, the model used (where a notebook uses one it
+    did not train), seed, commit, date, machine (wall time: later).
 
     The notebook shows it at the top (`card_html`); the report renderer fills in the wall time.
     """
@@ -41,6 +42,7 @@ def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource]
         "synthetic": any(s.embedded for s in sources),
         "weights": None if weights is None else str(weights),
         "random_weights": str(weights or "").startswith("random"),
+        "model": model,
         "git_commit": git_commit(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -62,6 +64,7 @@ def card_html(card: dict[str, Any]) -> str:
         ("profile", f"{card['profile']} ({card['profile_description']})"),
         ("data", "<br>".join(html.escape(d) for d in card["data"]) or "none"),
         ("weights", card["weights"] or "not applicable"),
+        *([("model", card["model"])] if card.get("model") else []),
         ("seed", card["seed"]),
         ("commit", str(card["git_commit"])[:12]
          + (" (uncommitted changes)" if "dirty" in str(card["git_commit"]) else "")),

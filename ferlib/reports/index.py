@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ferlib.evaluation.summary import conclusion_counts
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.render import _write_text, read_outputs
 
@@ -31,7 +32,7 @@ def _verdict_class(verdict: str) -> str:
         return "v-nc"
     if v.startswith(("reproduced", "supported")):
         return "v-reproduced"
-    if v.startswith(("not comparable", "not run", "not tested", "no study value")):
+    if v.startswith(("not comparable", "not run", "not tested", "no study value", "no evidence")):
         return "v-nc"
     return "v-not" if v.startswith(("not reproduced", "contradicted", "not supported")) else ""
 
@@ -130,7 +131,14 @@ def _run_banner(ran: list[dict[str, Any]]) -> str:
 def _verdicts(summary: dict[str, Any] | None) -> str:
     if summary is None:
         return ("<h2>The study vs this run</h2><p>Notebook 08 has not run: its verdicts appear here once it has.</p>")
-    out = ["<h2>The study's conclusions</h2><table><tr><th>conclusion</th><th>verdict</th><th>evidence</th></tr>"]
+    out = ["<h2>The study's conclusions</h2>"]
+    judged = [str(c["verdict"]) for c in summary.get("conclusions", [])]
+    if judged:
+        counts = conclusion_counts(judged)
+        out.append(f"<p>{len(judged)} conclusions: " + ", ".join(f"{n} {html.escape(k)}" for k, n in counts.items())
+                   + (" (a model at chance is no better than always answering the largest class: "
+                      "<a href='08_summary.html'>the rule</a>)" if "no evidence" in counts else "") + "</p>")
+    out.append("<table><tr><th>conclusion</th><th>verdict</th><th>evidence</th></tr>")
     for c in summary.get("conclusions", []):
         out.append(f"<tr><td>{html.escape(str(c['conclusion']))}</td><td class='{_verdict_class(c['verdict'])}'>"
                    f"{html.escape(str(c['verdict']))}</td><td class='small'>{html.escape(str(c.get('evidence', '')))}"

@@ -57,9 +57,10 @@ class NotebookRun:
         """Return a path as the report shows it (``outputs/...`` or relative to the project)."""
         return display_path(path, self.settings.output_dir)
 
-    def show_run_card(self, *sources: DataSource, weights: str | None = None) -> None:
-        """Display what runs (profile, data, weights, seed, commit, date, machine); keep it as `self.card`."""
-        self.card = run_card(self.name, self.settings, sources, weights)
+    def show_run_card(self, *sources: DataSource, weights: str | None = None, model: str | None = None) -> None:
+        """Display what runs (profile, data, weights, the model used, seed, commit, date, machine); keep it as
+        `self.card`."""
+        self.card = run_card(self.name, self.settings, sources, weights, model)
         _display({"text/html": card_html(self.card), "text/plain": "run card"}, {"run_card": self.card})
 
     def figure(self, fig: Any, name: str, dpi: int = 120) -> None:

@@ -1,0 +1,103 @@
+"""Is a model better than always answering the largest class of the images it was scored on?
+
+A model is **at chance** when its accuracy is not significantly above the share of the largest class of its
+evaluation split: a one-sided exact binomial test of its right answers against that share, at CHANCE_ALPHA.
+Always answering that class scores exactly the share, so a model at chance has shown nothing a constant
+answer would not (docs/methods.md, "Models at chance"). Differences between such models are not findings,
+and a conclusion that rests only on them gets the verdict NO_EVIDENCE.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
+
+from ferlib.classes import CLASS_NAMES
+
+CHANCE_ALPHA = 0.05
+NO_EVIDENCE = "no evidence: the models it rests on are at chance"
+
+
+@dataclass(frozen=True)
+class ChanceCheck:
+    """A model's accuracy set against always answering the largest class of the same images."""
+
+    accuracy: float
+    n: int
+    largest_class: str
+    largest_share: float  # the accuracy of always answering largest_class
+    p_value: float  # one-sided binomial: accuracy > largest_share
+
+    @property
+    def at_chance(self) -> bool:
+        """Return True when the accuracy is not significantly above the largest class's share."""
+        return self.p_value >= CHANCE_ALPHA
+
+    def describe(self, name: str) -> str:
+        """Return e.g. "V13 19.0%: no better than always answering Happy (31.3%)", or "... above ..." when not."""
+        if self.at_chance:
+            return (f"{name} {self.accuracy:.1%}: no better than always answering {self.largest_class} "
+                    f"({self.largest_share:.1%})")
+        return f"{name} {self.accuracy:.1%}: above always answering {self.largest_class} ({self.largest_share:.1%})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the check as plain data, with `at_chance`."""
+        return {"accuracy": self.accuracy, "n": self.n, "largest_class": self.largest_class,
+                "largest_share": self.largest_share, "p_value": self.p_value, "at_chance": self.at_chance}
+
+
+def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
+    """Return the chance check of an evaluation (a result's "validation" or "external" entry: its confusion
+    matrix, rows the true classes in CLASS_NAMES order)."""
+    confusion = np.asarray(evaluation["confusion"], dtype=np.int64)
+    support = confusion.sum(axis=1)
+    n = int(support.sum())
+    if n == 0:
+        raise ValueError("an evaluation of 0 images has no chance level")
+    right = int(np.trace(confusion))
+    largest = int(np.argmax(support))
+    share = float(support[largest] / n)
+    p = float(binomtest(right, n, share, alternative="greater").pvalue) if share < 1 else 1.0
+    return ChanceCheck(right / n, n, CLASS_NAMES[largest], share, p)
+
+
+def at_chance(results: list[dict[str, Any]], split: str = "validation") -> ChanceCheck | None:
+    """Return the chance check of a result name's first seed (the run's own) when the name is at chance: at chance
+    in more than half of its seeds' `split` evaluations. None when it is not, or has no such evaluation."""
+    checks = [chance_check(r[split]) for r in results if isinstance(r.get(split), dict) and "confusion" in r[split]]
+    if not checks or sum(c.at_chance for c in checks) * 2 <= len(checks):
+        return None
+    return checks[0]
+
+
+def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validation") -> dict[str, ChanceCheck]:
+    """Return the result names at chance on `split`, each with its (first seed's) check."""
+    out = {}
+    for name, results in runs.items():
+        check = at_chance(results, split)
+        if check is not None:
+            out[name] = check
+    return out
+
+
+def chance_note(evaluation: dict[str, Any]) -> str:
+    """Return what a headline adds after a model's accuracy: ": no better than always answering Happy (31.3%)"
+    when the model is at chance on this evaluation, else ""."""
+    check = chance_check(evaluation)
+    if not check.at_chance:
+        return ""
+    return f": no better than always answering {check.largest_class} ({check.largest_share:.1%})"
+
+
+def models_at_chance_note(runs: dict[str, Any], split: str = "validation") -> str:
+    """Return what a headline over several models adds: "; V4, V8 at chance (no better than always answering
+    the largest class)" when some are, else "". `runs`: result name -> result or list of seeds' results."""
+    lists = {k: v if isinstance(v, list) else [v] for k, v in runs.items() if v}
+    at = [k for k in lists if k in chance_levels(lists, split)]
+    if not at:
+        return ""
+    every = " (every one)" if len(at) == len(lists) else ""
+    return (f"; {', '.join(at)} at chance{every}: no better than always answering the largest class, so their "
+            "differences are not findings")
