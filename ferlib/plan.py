@@ -59,6 +59,34 @@ NOTEBOOK_EXPERIMENTS = {"02_baseline_cnn": ("V1",), "03_augmentation_ablations":
                         "04_architecture_comparison": ("V5", "V7", "V12", "V13"), "10_cpu_champion": ("C1",)}
 PER_IMAGE_S = {"01_eda": 0.002, "06_external_fer2013": 0.004, "07_leakage_audit": 0.0015}  # decode, score, hash
 FIXED_S = {"05_champion_v13": 8.0, "09_real_photos": 20.0}
+# A CPU runs the same work faster or slower than the one measured above; a short pure-Python probe (run by the
+# base Python, before anything is installed) scales the estimate by how long it takes here against there.
+# The probe's time where the overheads below were last calibrated against a measured `demo` run: AMD EPYC,
+# family 26 model 2, 2 cores, Python 3.11.7 (0.099-0.104 s in four of five runs, 2026-12-02).
+PROBE_REFERENCE_S = 0.101
+PROBE_FACTOR_RANGE = (0.5, 5.0)  # a probe far outside this range is noise, not a machine
+
+
+def cpu_probe_s(repeats: int = 5) -> float:
+    """Return the best of `repeats` timings of a fixed pure-Python workload (about 0.1 s on a fast core)."""
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += (i * i) % 7
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def cpu_speed_factor() -> tuple[float, float]:
+    """Return (factor, probe seconds): how many times longer this CPU takes than the reference one, clamped to
+    PROBE_FACTOR_RANGE."""
+    probe = cpu_probe_s()
+    low, high = PROBE_FACTOR_RANGE
+    return min(high, max(low, probe / PROBE_REFERENCE_S)), probe
 
 
 class PlanError(ValueError):
@@ -243,9 +271,11 @@ def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
 def make_plan(profile: str = "auto", data: str | None = None, external: str | None = None, weights: str | None = None,
               notebooks: list[str] | None = None, allow_cpu: bool = False, machine: Machine | None = None,
               max_epochs: int | None = None, seeds: int | None = None,
-              gpu_measurements: Path = PROJECT_ROOT / "outputs" / "bench" / "gpu_check.json") -> dict[str, Any]:
+              gpu_measurements: Path = PROJECT_ROOT / "outputs" / "bench" / "gpu_check.json",
+              cpu_factor: float | None = None) -> dict[str, Any]:
     """Return the run's plan as data, or raise PlanError when it should not start (`gpu_measurements`: the
-    report of tools/gpu_check.sh, whose throughputs estimate a GPU run)."""
+    report of tools/gpu_check.sh, whose throughputs estimate a GPU run; `cpu_factor`: how much slower this CPU
+    is than the reference one, measured with `cpu_speed_factor` when None)."""
     machine = machine or detect_machine()
     gpu = bool(machine.gpus)
     chosen = capped(resolve_profile(profile, gpu=gpu, real_data=real_data_given("internal", data)), max_epochs, seeds)
@@ -276,7 +306,13 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
                        "run tools/gpu_check.sh again")
     else:
         speeds, how = CPU_IMAGES_PER_S, f"from throughput measured on the development CPU ({CPU_REFERENCE})"
+        factor, probe = cpu_speed_factor() if cpu_factor is None else (cpu_factor, None)
+        if probe is not None:
+            how += (f", times {factor:.2f} for this CPU (a pure-Python probe took {1000 * probe:.0f} ms here, "
+                    f"{1000 * PROBE_REFERENCE_S:.0f} ms there)")
     estimate = estimate_seconds(chosen, internal["images"], external_data["images"], speeds) if speeds else {}
+    if not gpu:
+        estimate = {name: round(seconds * factor) for name, seconds in estimate.items()}
     return {
         "python": machine.python, "machine": machine.kind, "gpus": machine.gpus,
         "tensorflow": tensorflow_source(machine), "requirements": requirements_file(machine),
@@ -353,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = make_plan(args.profile, args.data or None, args.external or None, args.weights or None,
                          [n for n in args.notebooks.split(",") if n], args.allow_cpu, max_epochs=args.max_epochs,
-                         seeds=args.seeds)
+                         seeds=args.seeds,
+                         cpu_factor=1.0 if args.field and not args.field.startswith("estimate") else None)
     except (PlanError, KeyError, ValueError) as exc:
         print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
