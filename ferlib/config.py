@@ -96,12 +96,10 @@ PROFILES: dict[str, Profile] = {
         batch_size=32, weights="random", mixed_precision=False, ablation_seeds=1,
     ),
     "demo": Profile(
-        name="demo", description="default on a CPU without real data: every notebook, table and figure in about "
-                                 "ten minutes on the embedded data, one seed, short schedules; the numbers test the "
-                                 "pipeline, not the study",
+        name="demo", description="default on a CPU without real data: every notebook, table and figure in minutes on "
+                                 "the embedded data, one seed, short schedules, no XLA; the numbers test the pipeline",
         embedded_internal=1500, embedded_external=500, max_train=None, max_val=None, max_external=None,
-        batch_size=32, weights="random", mixed_precision=False, ablation_seeds=1,
-        jit_compile=False,  # XLA's compile time is most of a run this short: 03 and 04 take a fifth less without it
+        batch_size=32, weights="random", mixed_precision=False, ablation_seeds=1, jit_compile=False,
     ),
     "cpu": Profile(
         name="cpu", description="default on a CPU with real data: 48 px inputs, subsets and fewer epochs",
@@ -307,11 +305,10 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
         "V1": dict(image_size=48, phases=(Phase(epochs=8, learning_rate=1e-3, early_stopping_patience=4,
                                                 monitor="val_accuracy"),)),
         **{k: dict(image_size=48, phases=(_DEMO_HEAD,)) for k in ("V4", "V12")},
-        # randomly initialised backbones on generated faces end at chance whatever they train on (notebooks 03 and
-        # 04 say so): the demo trains them on a few hundred images, enough to run every step of the code path
+        # random backbones on generated faces end at chance anyway (03 and 04 say so): a few hundred images run
+        # every step of the code path; fine-tuning unfreezes the last few layers, as in smoke
         **{k: dict(image_size=48, phases=(Phase(epochs=2, learning_rate=1e-3),), max_train=300)
            for k in ("V8", "V9", "V10", "V11")},
-        # fine-tuning unfreezes the last few layers, as in smoke: the same code path, a fraction of the compile time
         "V5": dict(image_size=48, phases=(_DEMO_HEAD, _smoke_finetune(145)), max_train=300),
         "V7": dict(image_size=48, phases=(_DEMO_HEAD, _smoke_finetune(225)), max_train=300),
         "V13": dict(image_size=48, phases=(_DEMO_HEAD, _smoke_finetune(180)), max_train=300),

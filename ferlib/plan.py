@@ -52,41 +52,46 @@ CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {
 }
 # Building, compiling, saving and reloading one experiment, per backbone: set so that the estimate of a
 # `demo` run (where these dominate) matches its measured per-notebook times on the same CPU.
-EXPERIMENT_OVERHEAD_S = {"custom_cnn": 10.0, "fer_cnn": 10.0, "mobilenetv2": 20.0, "efficientnetb0": 35.0,
-                         "resnet50v2": 40.0}
+# Calibrated on 2026-12-02 (AMD EPYC family 26 model 2, no XLA in the demo) against the measured demo run.
+EXPERIMENT_OVERHEAD_S = {"custom_cnn": 4.0, "fer_cnn": 10.0, "mobilenetv2": 8.0, "efficientnetb0": 20.0,
+                         "resnet50v2": 20.0}
 NOTEBOOK_OVERHEAD_S = 12.0  # kernel start, imports, rendering the reports
 NOTEBOOK_EXPERIMENTS = {"02_baseline_cnn": ("V1",), "03_augmentation_ablations": ("V4", "V8", "V9", "V10", "V11"),
                         "04_architecture_comparison": ("V5", "V7", "V12", "V13"), "10_cpu_champion": ("C1",)}
-PER_IMAGE_S = {"01_eda": 0.002, "06_external_fer2013": 0.004, "07_leakage_audit": 0.0015}  # decode, score, hash
-FIXED_S = {"05_champion_v13": 8.0, "09_real_photos": 20.0}
+PER_IMAGE_S = {"01_eda": 0.002, "06_external_fer2013": 0.02, "07_leakage_audit": 0.005}  # decode, score, hash
+FIXED_S = {"05_champion_v13": 5.0, "09_real_photos": 6.0}
 # A CPU runs the same work faster or slower than the one measured above; a short pure-Python probe (run by the
 # base Python, before anything is installed) scales the estimate by how long it takes here against there.
 # The probe's time where the overheads below were last calibrated against a measured `demo` run: AMD EPYC,
-# family 26 model 2, 2 cores, Python 3.11.7 (0.099-0.104 s in four of five runs, 2026-12-02).
-PROBE_REFERENCE_S = 0.101
+# family 26 model 2, 2 cores, Python 3.11.7 (0.093-0.13 s over six runs, most near 0.095; 2026-12-02).
+PROBE_REFERENCE_S = 0.095
 PROBE_FACTOR_RANGE = (0.5, 5.0)  # a probe far outside this range is noise, not a machine
+PROBE_SAME_MACHINE = (0.75, 1.33)  # the probe varies this much from run to run on one (shared) machine: no scaling
 
 
-def cpu_probe_s(repeats: int = 5) -> float:
-    """Return the best of `repeats` timings of a fixed pure-Python workload (about 0.1 s on a fast core)."""
+def cpu_probe_s(repeats: int = 9) -> float:
+    """Return twice the best of `repeats` timings of a fixed pure-Python workload (about 0.1 s on a fast core)."""
     import time
 
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         total = 0
-        for i in range(2_000_000):
+        for i in range(1_000_000):
             total += (i * i) % 7
         best = min(best, time.perf_counter() - start)
-    return best
+    return 2 * best
 
 
 def cpu_speed_factor() -> tuple[float, float]:
     """Return (factor, probe seconds): how many times longer this CPU takes than the reference one, clamped to
     PROBE_FACTOR_RANGE."""
     probe = cpu_probe_s()
+    factor = probe / PROBE_REFERENCE_S
+    if PROBE_SAME_MACHINE[0] <= factor <= PROBE_SAME_MACHINE[1]:
+        return 1.0, probe
     low, high = PROBE_FACTOR_RANGE
-    return min(high, max(low, probe / PROBE_REFERENCE_S)), probe
+    return min(high, max(low, factor)), probe
 
 
 class PlanError(ValueError):
@@ -233,6 +238,8 @@ def describe_data(role: str, given: str | None, profile: Profile) -> dict[str, A
 
 def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: int, n_val: int) -> float:
     scale = (experiment.image_size / 48) ** 2
+    if experiment.backbone == "fer_cnn" and experiment.filters:  # measured with C1's widths, (32, 64, 128, 256)
+        scale *= (experiment.filters[0] / 32) ** 2
     total = 0.0
     transfer = "frozen" in speeds
     for i, phase in enumerate(experiment.phases):

@@ -30,3 +30,19 @@ def test_help_lists_the_options():
     assert proc.returncode == 0
     for option in ("--profile", "--data", "--external", "--notebooks", "--weights", "--tests", "--bench"):
         assert option in proc.stdout
+
+
+def test_the_dry_run_estimate_scales_with_the_cpu_probe_beyond_its_noise(monkeypatch):
+    from ferlib import plan
+
+    monkeypatch.setattr(plan, "cpu_probe_s", lambda: plan.PROBE_REFERENCE_S * 1.2)  # run-to-run noise
+    assert plan.cpu_speed_factor()[0] == 1.0
+    monkeypatch.setattr(plan, "cpu_probe_s", lambda: plan.PROBE_REFERENCE_S * 2.0)  # a machine twice as slow
+    assert plan.cpu_speed_factor()[0] == pytest.approx(2.0)
+    monkeypatch.setattr(plan, "cpu_probe_s", lambda: plan.PROBE_REFERENCE_S * 40)  # a stall, not a machine
+    assert plan.cpu_speed_factor()[0] == plan.PROBE_FACTOR_RANGE[1]
+    machine = plan.Machine(python="x")
+    base = plan.make_plan("demo", machine=machine, cpu_factor=1.0)["estimate_s"]
+    slow = plan.make_plan("demo", machine=machine)  # the probe above: clamped to 5
+    assert slow["estimate_s"] == {n: 5 * s for n, s in base.items()}
+    assert "times 5.00 for this CPU" in slow["estimate_how"]
