@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ferlib.evaluation.chance import NO_EVIDENCE, chance_check
 from ferlib.evaluation.summary import CONCLUSIONS
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.check import check_notebook
@@ -159,10 +160,17 @@ def test_notebook_specific_outputs(smoke_run):
             and by_copy["with_copy"]["n"] + by_copy["without_copy"]["n"] == c1["external"]["n"])
     assert by_copy["with_copy"]["correct"] + by_copy["without_copy"]["correct"] == round(
         c1["external"]["accuracy"] * c1["external"]["n"])
+    # 09 shows the shipped model: this run's V13 learned from generated faces (and is at chance in smoke)
+    assert result["model_role"] == "shipped" and "generated faces" in result["model_choice"]
+    real = result["real_photos"]  # the public-domain portrait: one face, found and classified
+    assert [Path(r["path"]).name for r in real] == ["astronaut_eileen_collins.jpg"] and len(real[0]["faces"]) == 1
     summary = json.loads((data_folder(out, "results", "smoke") / "summary-seed42.json").read_text())
+    v13 = json.loads((data_folder(out, "results", "smoke") / "V13-seed42.json").read_text())
     ood = next(c for c in summary["conclusions"] if c["conclusion"] == CONCLUSIONS["ood"])
-    assert not ood["verdict"].startswith("not tested")  # 08 ran after 09, so the OOD claim has its evidence
-    assert "generated" in ood["caveats"]
+    if chance_check(v13["validation"]).at_chance:  # the rule end to end: nothing judged on a model at chance
+        assert ood["verdict"] == NO_EVIDENCE and "no better than always answering" in ood["evidence"]
+    else:  # 08 ran after 09, which used another model than this V13: the claim is not judged on it
+        assert ood["verdict"] == "not tested: notebook 09 did not use this run's V13"
 
 
 @pytest.mark.notebook
