@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferlib.photos import blazeface, faces
+from ferlib.photos import blazeface, boxes, detectors, faces
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA
 
@@ -59,12 +59,12 @@ def test_letterbox_keeps_the_aspect_ratio_and_maps_points_back():
 
 
 def test_finds_the_generated_faces_with_keypoints_inside_their_boxes(capfd):
-    detector = faces.make_detector("blazeface")
+    detector = detectors.make_detector("blazeface")
     assert "XNNPACK" not in capfd.readouterr().err  # LiteRT's start-up line is kept out of notebooks
     photo = render_photo(np.random.default_rng(1), 3)
     found = detector.detect_with_keypoints(photo.rgb)
-    truth = [faces.Box(*b) for b in photo.boxes]
-    assert len(faces.match_boxes(truth, [d.box for d in found], 0.3)) == 3 and len(found) == 3
+    truth = [boxes.Box(*b) for b in photo.boxes]
+    assert len(boxes.match_boxes(truth, [d.box for d in found], 0.3)) == 3 and len(found) == 3
     for d in found:
         (rx, ry), (lx, ly), _, (mx, my) = d.keypoints[:4]
         assert d.box.x <= min(rx, lx) and max(rx, lx) <= d.box.x + d.box.w
@@ -75,9 +75,9 @@ def test_finds_the_generated_faces_with_keypoints_inside_their_boxes(capfd):
 
 
 def test_detectors_by_name():
-    assert faces.make_detector().name == "blazeface" and faces.make_detector("haar").name == "haar"
+    assert detectors.make_detector().name == "blazeface" and detectors.make_detector("haar").name == "haar"
     with pytest.raises(ValueError, match="blazeface, haar"):
-        faces.make_detector("mtcnn")
+        detectors.make_detector("mtcnn")
 
 
 @pytest.mark.realdata
@@ -85,7 +85,7 @@ def test_recall_on_the_annotated_dlib_photos_is_at_least_95_percent():
     if not (PHOTOS / "annotations").is_dir():
         pytest.skip(f"shared photos not found at {PHOTOS}")
     annotations = faces.read_dlib_annotations(PHOTOS / "annotations", prefix="dlib_")
-    result = faces.detection_recall(PHOTOS, annotations, 0.3, faces.make_detector("blazeface"))
+    result = faces.detection_recall(PHOTOS, annotations, 0.3, detectors.make_detector("blazeface"))
     assert result.n_faces >= 40 and result.recall >= 0.95, result.per_photo
     assert result.to_dict()["unmatched_detections"] <= 0.05 * result.n_faces
 
@@ -95,7 +95,7 @@ def test_levelling_rotates_the_crop_so_that_the_eyes_are_level():
     eyes = (70.0, 90.0, 130.0, 110.0)  # the line from the right eye (image left) to the left eye drops 20 px
     for x, y in ((70, 90), (130, 110)):
         rgb[y - 2: y + 3, x - 2: x + 3] = 255
-    box = faces.Box(50, 50, 100, 100, 1.0, eyes)
+    box = boxes.Box(50, 50, 100, 100, 1.0, eyes)
     assert faces.eye_angle(box) == pytest.approx(np.degrees(np.arctan2(20, 60)))
 
     def eye_rows(crop):
@@ -108,13 +108,13 @@ def test_levelling_rotates_the_crop_so_that_the_eyes_are_level():
     assert plain.shape == levelled.shape == (100, 100, 3)
     assert np.subtract(*eye_rows(plain)) == pytest.approx(-20, abs=1)
     assert np.subtract(*eye_rows(levelled)) == pytest.approx(0, abs=1.5)
-    no_eyes = faces.Box(50, 50, 100, 100)
+    no_eyes = boxes.Box(50, 50, 100, 100)
     assert np.array_equal(faces.crop_face(rgb, no_eyes, 0.0, level=True), plain)  # unknown eyes: as before
 
 
 def test_a_face_filling_the_frame_is_found_on_the_padded_retry():
     photo = render_photo(np.random.default_rng(1), 3)
-    detector, without_retry = faces.make_detector("blazeface"), blazeface.BlazeFaceDetector(pad=0)
+    detector, without_retry = detectors.make_detector("blazeface"), blazeface.BlazeFaceDetector(pad=0)
     for x, y, w, h in photo.boxes:
         m = w // 10
         close = photo.rgb[y + m: y + h - m, x + m: x + w - m]  # the face's central 80%: it fills the image

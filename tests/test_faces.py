@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from ferlib.data.decode import read_image
-from ferlib.photos import faces
+from ferlib.photos import boxes, detectors, faces
 from ferlib.photos.synthetic_photos import render_photo, write_synthetic_photos
 from tests.conftest import SHARED_DATA
 
@@ -18,23 +18,23 @@ def _photo(seed: int = 1, n: int = 3):
 
 
 def test_box_geometry():
-    a, b = faces.Box(0, 0, 10, 10), faces.Box(5, 0, 10, 10)
+    a, b = boxes.Box(0, 0, 10, 10), boxes.Box(5, 0, 10, 10)
     assert a.area == 100 and a.intersection(b) == 50
     assert a.iou(b) == pytest.approx(50 / 150) and a.iou(a) == 1.0
-    assert faces.Box(0, 0, 4, 4).iou(faces.Box(10, 10, 4, 4)) == 0.0
+    assert boxes.Box(0, 0, 4, 4).iou(boxes.Box(10, 10, 4, 4)) == 0.0
 
 
 def test_duplicates_inside_a_better_box_are_dropped():
-    big, inner, apart = faces.Box(0, 0, 100, 100, 5.0), faces.Box(40, 60, 40, 40, 1.0), faces.Box(200, 0, 50, 50, 2.0)
-    kept = faces.suppress_duplicates([inner, big, apart])
+    big, inner, apart = boxes.Box(0, 0, 100, 100, 5.0), boxes.Box(40, 60, 40, 40, 1.0), boxes.Box(200, 0, 50, 50, 2.0)
+    kept = boxes.suppress_duplicates([inner, big, apart])
     assert kept == [big, apart]
 
 
 def test_detects_every_generated_face_where_it_was_placed():
     photo = _photo(seed=1, n=3)
     found = faces.detect_faces(photo.rgb)
-    truth = [faces.Box(*b) for b in photo.boxes]
-    matches = faces.match_boxes(truth, found, 0.3)
+    truth = [boxes.Box(*b) for b in photo.boxes]
+    matches = boxes.match_boxes(truth, found, 0.3)
     assert len(truth) == 3 and len(matches) == 3 and len(found) == 3
     assert [b.x for b in found] == sorted(b.x for b in found)  # left to right
 
@@ -49,8 +49,8 @@ def test_huge_photo_boxes_come_back_in_photo_pixels():
     photo = _photo(seed=3, n=3)
     big = np.asarray(Image.fromarray(photo.rgb).resize((640 * 6, 480 * 6), Image.Resampling.BILINEAR))
     found = faces.detect_faces(big)
-    truth = [faces.Box(*[6 * v for v in b]) for b in photo.boxes]
-    assert len(faces.match_boxes(truth, found, 0.3)) == 3
+    truth = [boxes.Box(*[6 * v for v in b]) for b in photo.boxes]
+    assert len(boxes.match_boxes(truth, found, 0.3)) == 3
     assert all(0 <= b.x and b.x + b.w <= big.shape[1] and b.y + b.h <= big.shape[0] for b in found)
 
 
@@ -66,7 +66,7 @@ def test_tiny_face_filling_the_frame_is_found_by_the_upscaled_padded_retry():
 def test_crop_is_square_with_margin_and_replicates_edges_outside_the_photo():
     rgb = np.zeros((100, 200, 3), np.uint8)
     rgb[:, :100] = 255
-    crop = faces.crop_face(rgb, faces.Box(0, 0, 40, 20), margin=0.25)
+    crop = faces.crop_face(rgb, boxes.Box(0, 0, 40, 20), margin=0.25)
     assert crop.shape == (60, 60, 3)  # longer side 40, plus 25% on each side
     assert (crop[:, :10] == 255).all()  # left of the photo: the edge column repeated
 
@@ -93,7 +93,7 @@ def test_dlib_annotations_are_read(tmp_path):
     (tmp_path / "a.xml").write_text(
         "<dataset><images><image file='x/p.jpg'><box top='5' left='7' width='20' height='21'/>"
         "<box top='1' left='1' width='3' height='3' ignore='1'/></image></images></dataset>")
-    assert faces.read_dlib_annotations(tmp_path, prefix="dlib_") == {"dlib_p.jpg": [faces.Box(7, 5, 20, 21)]}
+    assert faces.read_dlib_annotations(tmp_path, prefix="dlib_") == {"dlib_p.jpg": [boxes.Box(7, 5, 20, 21)]}
     with pytest.raises(FileNotFoundError, match="no dlib annotation"):
         faces.read_dlib_annotations(tmp_path / "nothing")
 
@@ -110,12 +110,12 @@ def test_recall_on_the_annotated_dlib_photos_is_at_least_80_percent():
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("detector", faces.DETECTORS)  # BlazeFace needs its tiles for these small faces
+@pytest.mark.parametrize("detector", detectors.DETECTORS)  # BlazeFace needs its tiles for these small faces
 def test_many_faces_on_a_real_group_photo(detector):
     path = PHOTOS / "dlib_bald_guys.jpg"
     if not path.is_file():
         pytest.skip(f"shared photo not found: {path}")
     rgb, _ = read_image(path)
-    found = faces.make_detector(detector).detect(rgb)
+    found = detectors.make_detector(detector).detect(rgb)
     assert len(found) >= 20
     assert all(b.w >= 24 and b.x + b.w <= rgb.shape[1] and b.y + b.h <= rgb.shape[0] for b in found)

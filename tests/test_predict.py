@@ -13,7 +13,7 @@ from ferlib.data.decode import DecodeError
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.models import modelcard
 from ferlib.models.builders import build_custom_cnn
-from ferlib.photos.faces import Box, match_boxes
+from ferlib.photos.boxes import Box, match_boxes
 from ferlib.photos.predict import EmotionClassifier, PhotoResult, expand_inputs, image_to_rgb
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA, write_png_claiming

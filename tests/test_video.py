@@ -9,7 +9,7 @@ import pytest
 from ferlib import EmotionClassifier, cli
 from ferlib.classes import CLASS_NAMES
 from ferlib.photos import video
-from ferlib.photos.faces import Box
+from ferlib.photos.boxes import Box
 from ferlib.photos.synthetic_photos import render_photo
 
 

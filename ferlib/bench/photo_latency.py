@@ -88,7 +88,7 @@ def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
 def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
     """Return, per detector, the annotated faces found (IoU >= 0.3) and its p50 detection time per photo."""
     from ferlib.data.decode import DecodeError, read_image
-    from ferlib.photos import faces
+    from ferlib.photos import detectors, faces
 
     annotations_dir = Path(photos_dir) / "annotations"
     if not annotations_dir.is_dir():
@@ -101,8 +101,8 @@ def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
     if not images:
         return {"skipped": f"no annotated photo in {annotations_dir}"}
     out: dict[str, Any] = {}
-    for name in faces.DETECTORS:
-        detector = faces.make_detector(name)
+    for name in detectors.DETECTORS:
+        detector = detectors.make_detector(name)
         result = faces.detection_recall(photos_dir, annotations, 0.3, detector).to_dict()
         samples = []
         detector.detect(next(iter(images.values())))  # warm up, untimed

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ferlib.photos.faces import Box
+from ferlib.photos.boxes import Box, suppress_duplicates
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "assets" / "face_detection_full_range_sparse.tflite"
 INPUT_SIZE = 192
@@ -179,11 +179,7 @@ class BlazeFaceDetector:
                                (x0 + tw < width and b.x + b.w >= tw - 1) or (y0 + th < height and b.y + b.h >= th - 1))
                         if not cut and (moved := _shifted(d, x0, y0, width, height)) is not None:
                             found.append(moved)
-        kept: list[Detection] = []
-        for d in sorted(found, key=lambda d: -d.box.score):
-            if all(d.box.iou(k.box) <= self.iou and
-                   d.box.intersection(k.box) <= 0.6 * min(d.box.area, k.box.area) for k in kept):
-                kept.append(d)
+        kept = suppress_duplicates(found, overlap=0.6, iou=self.iou, box_of=lambda d: d.box)
         return sorted(kept, key=lambda d: (d.box.x, d.box.y))
 
     def _detect_view(self, rgb: np.ndarray) -> list[Detection]:

@@ -1,4 +1,5 @@
-"""Face detection (OpenCV Haar cascades), cropping, the training conversion, and detection recall.
+"""Face detection with OpenCV's Haar cascades (`--detector haar`; BlazeFace, the default, is in blazeface.py and
+both are made by detectors.py), cropping, the training conversion, and detection recall.
 
 The models were trained on small, tightly cropped grayscale faces. A photo therefore goes through:
 detect every face (frontal cascade, each candidate confirmed by a second cascade), crop each with a
@@ -19,45 +20,13 @@ import numpy as np
 import pandas as pd
 
 from ferlib.data.decode import DecodeError, read_image, resize_rgb
+from ferlib.photos.boxes import Box, match_boxes, suppress_duplicates
 
 FRONTAL_CASCADE = "haarcascade_frontalface_default.xml"
 CONFIRM_CASCADE = "haarcascade_frontalface_alt2.xml"
 # FER-2013 faces span about 1.04 times the Haar box (median over 552 training images, centred), so a
 # 5% margin on each side frames a detected face the way the training images were framed.
 CROP_MARGIN = 0.05
-
-
-@dataclass(frozen=True)
-class Box:
-    """A face box in photo pixels: top-left corner, width, height, and the detector's score."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float = 0.0
-    eyes: tuple[float, float, float, float] | None = None  # right eye x, y, left eye x, y (the person's), if known
-
-    def as_list(self) -> list[int]:
-        """Return [x, y, w, h]."""
-        return [int(self.x), int(self.y), int(self.w), int(self.h)]
-
-    @property
-    def area(self) -> int:
-        """Return the box area in pixels."""
-        return int(self.w) * int(self.h)
-
-    def intersection(self, other: Box) -> int:
-        """Return the overlapping area with another box in pixels."""
-        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
-        return ix * iy
-
-    def iou(self, other: Box) -> float:
-        """Return intersection over union with another box."""
-        inter = self.intersection(other)
-        union = self.area + other.area - inter
-        return inter / union if union > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +47,6 @@ class DetectorConfig:
 
 
 DEFAULT_DETECTOR = DetectorConfig()
-DETECTORS = ("blazeface", "haar")  # the first is the default: see make_detector
 
 
 class HaarDetector:
@@ -92,24 +60,6 @@ class HaarDetector:
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Return every face box in an RGB photo, in photo pixels, left to right (empty when none)."""
         return detect_faces(rgb, self.config)
-
-
-def make_detector(name: str = DETECTORS[0]) -> Any:
-    """Return a face detector by name: "blazeface" (default; MediaPipe's neural detector, run with LiteRT,
-    43 of 43 annotated faces on the shared dlib photos) or "haar" (OpenCV's cascades, 41 of 43). Each has
-    `name` and `detect(rgb) -> list[Box]`."""
-    if name == "haar":
-        require_haar_cascades()
-        return HaarDetector()
-    if name == "blazeface":
-        from ferlib.photos.blazeface import BlazeFaceDetector
-
-        try:
-            return BlazeFaceDetector()
-        except ImportError as exc:
-            raise RuntimeError(f"the BlazeFace detector needs LiteRT ({exc}): pip install ai-edge-litert, or use "
-                               "the Haar cascades (--detector haar, EmotionClassifier(detector='haar'))") from None
-    raise ValueError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
 
 
 def require_haar_cascades() -> None:
@@ -146,15 +96,6 @@ def _detection_scale(height: int, width: int, config: DetectorConfig) -> float:
     if longest < config.min_side:
         return config.min_side / longest
     return 1.0
-
-
-def suppress_duplicates(boxes: list[Box], overlap: float = 0.6) -> list[Box]:
-    """Return the boxes without those lying mostly (IoU or share of the smaller box) inside a better one."""
-    kept: list[Box] = []
-    for box in sorted(boxes, key=lambda b: (-b.score, -b.area)):
-        if all(box.intersection(k) / max(1, min(box.area, k.area)) <= overlap and box.iou(k) <= 0.3 for k in kept):
-            kept.append(box)
-    return kept
 
 
 def _candidates(gray: np.ndarray, pad: int, config: DetectorConfig) -> list[tuple[int, int, int, int, float]]:
@@ -276,20 +217,6 @@ def read_dlib_annotations(annotations_dir: Path, prefix: str = "") -> dict[str, 
                      for b in image.iter("box") if b.get("ignore", "0") != "1"]
             out.setdefault(name, []).extend(boxes)
     return out
-
-
-def match_boxes(truth: list[Box], found: list[Box], iou_threshold: float = 0.3) -> list[tuple[int, int, float]]:
-    """Return one-to-one (truth index, found index, IoU) matches at or above the threshold, best IoU first."""
-    pairs = sorted(((t.iou(f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
-    used_t, used_f, matches = set(), set(), []
-    for iou, i, j in pairs:
-        if iou < iou_threshold:
-            break
-        if i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-            matches.append((i, j, iou))
-    return matches
 
 
 @dataclass

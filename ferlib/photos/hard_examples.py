@@ -16,7 +16,8 @@ from PIL import Image
 from ferlib.classes import CLASS_NAMES
 from ferlib.data.decode import read_image
 from ferlib.data.synthetic import INTERNAL_FOLDERS
-from ferlib.photos.faces import Box, crop_face, to_gray
+from ferlib.photos.boxes import Box
+from ferlib.photos.faces import crop_face, to_gray
 from ferlib.photos.ood import FolderPredictions, folder_predictions
 from ferlib.photos.predict import EmotionClassifier
 from ferlib.runtime.files import save_image

@@ -20,7 +20,8 @@ from ferlib.data.decode import DecodeError, read_image, resize_rgb
 from ferlib.data.manifest import fingerprint, label_indices
 from ferlib.data.sources import DataError, detect_source, list_files
 from ferlib.evaluation.calibration import apply_temperature, coverage_curve, reliability_bins, summarize
-from ferlib.photos.faces import Box, face_inputs, largest, training_conversion
+from ferlib.photos.boxes import Box
+from ferlib.photos.faces import face_inputs, largest, training_conversion
 from ferlib.photos.predict import EmotionClassifier
 from ferlib.runtime.progress import bar as progress_bar
 

@@ -21,6 +21,7 @@ from ferlib.evaluation.chance import chance_check
 from ferlib.models.card import read_card
 from ferlib.models.shipped import ASSETS, shipped_model_path
 from ferlib.photos import faces
+from ferlib.photos.boxes import Box
 from ferlib.photos.predict import EmotionClassifier, PhotoResult
 
 IOU = 0.3  # a detection matches an annotated face at this intersection over union or more
@@ -71,7 +72,7 @@ def detection_scores(photos: Path, photo_results: list[PhotoResult], truth: pd.D
     photos' own boxes (`truth`), and dlib annotations in ``<photos>/annotations`` (the ``dlib_*`` photos)."""
     scores: dict[str, dict[str, Any]] = {}
     if truth is not None:
-        boxes = {f: [faces.Box(r.x, r.y, r.w, r.h) for r in g.itertuples()] for f, g in truth.groupby("file")}
+        boxes = {f: [Box(r.x, r.y, r.w, r.h) for r in g.itertuples()] for f, g in truth.groupby("file")}
         for r in photo_results:  # photos without a face are scored too: any detection there is unmatched
             boxes.setdefault(Path(r.path).name, [])
         scores["generated"] = faces.detection_recall(photos, boxes, IOU, detector).to_dict()
@@ -104,7 +105,7 @@ def confidence_extremes(clf: EmotionClassifier, photo_results: list[PhotoResult]
     crops, records = [], []
     for r in photo_results:
         if r.error is None and r.faces:
-            crops.append(clf.inputs(read_image(r.path)[0], [faces.Box(*f.box) for f in r.faces]))
+            crops.append(clf.inputs(read_image(r.path)[0], [Box(*f.box) for f in r.faces]))
             records += list(r.faces)
     if not records:
         return None

@@ -29,14 +29,13 @@ from ferlib.evaluation.views import average_over_views
 from ferlib.models.card import WithCard, tta_settings
 from ferlib.models.inference import KerasNetwork, load_for_inference, load_keras
 from ferlib.models.shipped import shipped_model_path
+from ferlib.photos.boxes import Box
+from ferlib.photos.detectors import DETECTORS, make_detector
 from ferlib.photos.faces import (
     CROP_MARGIN,
-    DETECTORS,
-    Box,
     DetectorConfig,
     HaarDetector,
     face_inputs,
-    make_detector,
     training_conversion,
     whole_image_box,
 )
@@ -197,7 +196,7 @@ class EmotionClassifier(WithCard):
 
     @property
     def detector(self) -> Any:
-        """Return the face detector, built on first use (see faces.make_detector), so that a classifier that
+        """Return the face detector, built on first use (see detectors.make_detector), so that a classifier that
         never detects (detect=False) needs no detector's dependencies."""
         if isinstance(self._detector, str):
             self._detector = make_detector(self._detector)

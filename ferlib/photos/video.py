@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ferlib.classes import CLASS_NAMES
-from ferlib.photos.faces import Box, match_boxes
+from ferlib.photos.boxes import Box, match_boxes
 from ferlib.runtime.progress import bar as progress_bar
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -62,7 +62,7 @@ class FaceTracker:
         self.next_id = 1
 
     def assign(self, boxes: list[Box], time_s: float) -> list[int]:
-        """Return one identity per box (one-to-one, the best-overlapping pairs first: faces.match_boxes)."""
+        """Return one identity per box (one-to-one, the best-overlapping pairs first: boxes.match_boxes)."""
         live = [(i, box) for i, (box, seen) in self.tracks.items() if time_s - seen <= self.max_gap_s]
         ids: list[int | None] = [None] * len(boxes)
         for t, b, _ in match_boxes([box for _, box in live], boxes, self.iou):

@@ -1,9 +1,9 @@
 """One helper sets up a notebook: settings, folders, the run card, figures shown and saved in one step.
 
     nb = notebook.start("02_baseline_cnn", profile, seed=seed, output_dir=output_dir)
-    internal = datasets.prepare_internal(nb.settings, data_dir)
+    internal = run_data.prepare_internal(nb.settings, data_dir)    # ferlib.data.run_data
     nb.show_run_card(internal.source, weights="none: trained from scratch")
-    nb.figure(plots.training_curves(...), "v1_training_curves")   # saved as PNG and shown inline
+    nb.figure(figures.training_curves(...), "v1_training_curves")   # ferlib.viz.figures: saved as PNG, shown inline
     nb.headline("V1: 61.5% validation accuracy")                    # the landing page's one line
 
 A figure is rendered to PNG once; the same bytes go to ``outputs/figures/<notebook>/<name>.png`` and into

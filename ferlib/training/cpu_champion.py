@@ -1,11 +1,12 @@
-"""The CPU champion (C1): train it, score it in each test-time mode, and ablate its recipe.
+"""The CPU champion (C1): train it, score it in each test-time mode, save it, and the tables notebook 10 shows.
 
 `run_champion` trains C1 (resumable, reused when finished) and evaluates it on the validation split
 and the external test set in every test-time mode (plain, flip averaging, five crops x flip), each
 with a 95% bootstrap interval; the mode kept is the one with the best validation accuracy, and the
 external score is also split into images with and without a copy in the internal data (leakage audit).
-`run_ablation` trains variants of C1 that each drop one part of the recipe, all with the same
-shortened budget, and writes one result per variant; `ablation_table` reads them back.
+`save_champion` writes the model with its calibrated card; `champion_from_folders` is the command's entry;
+`scores_table` and `references_table` are notebook 10's tables. The ablation of C1's recipe is in
+`ferlib.training.ablation`, its budgets in `ferlib.training.budgets`.
 """
 from __future__ import annotations
 
