@@ -1,4 +1,5 @@
-"""How reports show paths: relative to the project (or the run's outputs), never a machine's temporary folder."""
+"""How reports show paths: relative to the project (or the run's outputs), never a machine's temporary folder;
+and the cache folder the commands use by default."""
 from __future__ import annotations
 
 import os
@@ -27,3 +28,8 @@ def display_path(path: str | Path, output_dir: str | Path | None = None) -> str:
     if rel.split(os.sep).count("..") <= MAX_LEVELS_UP:
         return Path(rel).as_posix()
     return str(p)
+
+
+def default_cache_dir() -> Path:
+    """Return the cache the commands use without --cache: $FERLIB_CACHE_DIR, else <project>/outputs/cache."""
+    return Path(os.environ.get("FERLIB_CACHE_DIR") or PROJECT_ROOT / "outputs" / "cache")

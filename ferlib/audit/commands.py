@@ -1,0 +1,42 @@
+"""The `audit` command: exact, near and mirrored copies between two data folders (`ferlib.audit.leakage`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ferlib.runtime import files
+from ferlib.runtime.paths import default_cache_dir
+
+
+def add_audit_command(sub) -> None:
+    """Add audit to the command line's sub-parsers."""
+    au = sub.add_parser("audit", help="leakage audit: exact, near and mirrored duplicates between two data folders")
+    au.add_argument("--internal", required=True, type=Path,
+                    help="internal data folder (any layout; split as runs split it)")
+    au.add_argument("--external", required=True, type=Path, help="external data folder (a FER-2013 folder uses test/)")
+    au.add_argument("--json", type=Path, help="write every flagged pair and the counts here")
+    au.add_argument("--threshold", type=int, default=None,
+                    help="Hamming threshold in bits (default: the calibrated one)")
+    au.add_argument("--seed", type=int, default=42, help="seed of the train/validation split")
+    au.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and hashes")
+
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    """Run the leakage audit; return the exit status."""
+    # the hashing libraries load when auditing, not at every command's start
+    from ferlib.audit.leakage import DEFAULT_THRESHOLD, audit_folders, report_text
+    from ferlib.data.sources import DataError
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    try:
+        _, result = audit_folders(args.internal, args.external, args.cache or default_cache_dir(), threshold,
+                                  seed=args.seed)
+    except (FileNotFoundError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report_text(result))
+    if args.json:
+        files.write_json(args.json, result)
+        print(f"\nwrote {args.json} (every flagged pair and the counts)")
+    return 0
