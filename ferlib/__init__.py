@@ -8,17 +8,20 @@ The folders follow the data, and a module imports only from its own folder and t
     data/        folder layouts (sources), decoding, manifests, decoded arrays, tf.data, augmentation, embedded data
     viz/         figures (functions that return a matplotlib Figure)
     evaluation/  metrics and intervals, calibration, result files, study-vs-run tables, verdicts, settings tables
-    models/      network builders (V1, transfer backbones, C1), saved models with their cards, Grad-CAM
+    models/      network builders (V1, transfer backbones, C1), saved models with their cards, LiteRT conversion
+                 and inference (Keras only on the Keras backend), the shipped model, Grad-CAM
     audit/       the leakage audit, its measured quality, what it means for an external score
     training/    the two-phase training loop, one experiment end to end, the CPU champion C1, its ablation
                  and training budgets, distillation, the training commands
-    photos/      face detection, EmotionClassifier and `predict`, out-of-distribution checks, hard examples
+    photos/      face boxes and the two detectors, EmotionClassifier, `predict` and `evaluate`, videos,
+                 out-of-distribution checks, hard examples
     reports/     the notebook helper (run card, figures shown and saved), HTML reports, landing page, checks
     bench/       timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory,
                  float32 vs bfloat16 training speed
 
 At the top: `classes` (the five classes), `config` (profiles and the experiment registry), `study` (the study's
-numbers), `plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`).
+numbers), `plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`: it parses
+and hands each command to the `commands.py` of the folder that runs it). More: docs/architecture.md.
 """
 from ferlib.classes import CLASS_NAMES, NUM_CLASSES
 from ferlib.runtime import quiet

@@ -1,1 +1,2 @@
-"""Photos: face detection, the prediction API, out-of-distribution checks, hard examples, generated photos."""
+"""Photos: face boxes and detectors, the prediction API and its commands, videos, out-of-distribution checks,
+hard examples, generated photos."""
