@@ -10,9 +10,13 @@ import json
 import sys
 from pathlib import Path
 
+from ferlib.data.sources import DataError
+from ferlib.evaluation.evaluate import report_table
 from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
 from ferlib.photos import predict, video
 from ferlib.photos.detectors import DETECTORS
+from ferlib.photos.faces import require_haar_cascades
+from ferlib.photos.folder_scores import evaluate_folder
 from ferlib.photos.predict import VIEWS
 from ferlib.runtime import files
 from ferlib.runtime.paths import default_cache_dir
@@ -72,8 +76,6 @@ def run_photo_command(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ferlib.data.sources import DataError
-    from ferlib.photos.folder_scores import evaluate_folder
 
     try:
         result = evaluate_folder(args.model, args.data, args.cache or default_cache_dir(), args.batch_size,
@@ -91,7 +93,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_report(result: dict) -> None:
-    from ferlib.evaluation.evaluate import report_table
 
     print(f"model: {result['model']['path']} ({result['model']['input_size']} px, "
           f"weights {result['model']['weights']}; run with {result['model']['backend']} "
@@ -144,7 +145,6 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ferlib.photos.faces import require_haar_cascades  # noqa: PLC0415 (kept beside its one use)
 
     try:
         if args.detector == "haar":
