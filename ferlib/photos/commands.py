@@ -76,7 +76,6 @@ def run_photo_command(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-
     try:
         result = evaluate_folder(args.model, args.data, args.cache or default_cache_dir(), args.batch_size,
                                  args.backend, args.precision)
@@ -93,7 +92,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_report(result: dict) -> None:
-
     print(f"model: {result['model']['path']} ({result['model']['input_size']} px, "
           f"weights {result['model']['weights']}; run with {result['model']['backend']} "
           f"{result['model']['precision']})")
@@ -145,7 +143,6 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
 
 
 def _predict(args: argparse.Namespace) -> int:
-
     try:
         if args.detector == "haar":
             require_haar_cascades()  # OpenCV 5 has none: say so before loading anything
