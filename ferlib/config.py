@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+from ferlib.runnames import BUDGET
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -394,7 +395,6 @@ def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_
     return PROFILES[name]
 
 
-C1_BUDGET_KEY = re.compile(r"C1_(?:(?P<variant>[a-z][a-z0-9_.]*?)_)?(?P<epochs>[0-9]+)epochs")  # budgets.py
 SAVED_MODELS = {"V13": "v13_champion.keras", "C1": "cpu_champion.keras", "C1_distilled": "cpu_distilled.keras"}
 
 
@@ -432,7 +432,7 @@ class RunSettings:
     def model_path(self, key: str) -> Path:
         """Return where this run's saved model of experiment `key` (SAVED_MODELS, C1_[<variant>_]<N>epochs) lives,
         ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or `champion`."""
-        budget = C1_BUDGET_KEY.fullmatch(key)  # C1's other budgets: `champion --epochs N [--variant V]`
+        budget = BUDGET.fullmatch(key)  # C1's other budgets (ferlib.runnames): `champion --epochs N [--variant V]`
         name = SAVED_MODELS.get(key) or (f"cpu_champion_{key[len('C1_'):]}.keras" if budget else None)
         if not name:
             raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")

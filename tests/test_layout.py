@@ -12,7 +12,7 @@ FERLIB = Path(__file__).resolve().parents[1] / "ferlib"
 # audited (audit), trained (training, whose C1 scores external images by their copies), used on photos
 # (photos), reported (reports), planned (plan) and benchmarked (bench); the command line sits on top.
 LEVELS = [
-    {"classes", "config", "study"},
+    {"classes", "config", "study", "runnames"},
     {"runtime"}, {"data"}, {"viz"}, {"evaluation"}, {"models"}, {"audit"}, {"training"}, {"photos"}, {"reports"},
     {"plan", "stacks"}, {"bench"}, {"cli", "__main__", "__init__"},
 ]

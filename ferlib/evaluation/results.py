@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ferlib.config import PROJECT_ROOT, RunSettings
+from ferlib.runnames import RunName
 
 
 def git_commit() -> str:
@@ -99,7 +100,7 @@ def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wal
 
 def result_path(settings: RunSettings, name: str) -> Path:
     """Return where a named result of this profile, data and seed is written."""
-    return settings.results_dir / f"{name}-seed{settings.seed}.json"
+    return settings.results_dir / RunName(name, settings.seed).file
 
 
 def write_result(path: Path, payload: dict[str, Any]) -> Path:

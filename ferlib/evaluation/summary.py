@@ -2,7 +2,6 @@
 and the study's four conclusions judged on this run's evidence. Built only from result files."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,18 @@ from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, cha
 from ferlib.evaluation.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
 from ferlib.evaluation.results import read_result
 from ferlib.evaluation.stats import confusion_intervals
+from ferlib.runnames import RunName
 from ferlib.study import STUDY_ACCURACY, STUDY_TABLE2, STUDY_TABLE2_SUMMARY, STUDY_TABLE3, STUDY_TABLE3_SUMMARY
 
 ROUNDING = 0.005  # the study prints two decimals: a value within half a unit of the interval counts as inside
 ALPHA = 0.05
-_NAME = re.compile(r"^(?P<name>.+)-seed(?P<seed>\d+)\.json$")
 
 
 def result_files(settings: RunSettings) -> list[Path]:
     """Return the result files of this run's profile and data (``outputs/results/<profile>/<data>/``), sorted;
     runs on other data keep theirs in other folders and are never read."""
     folder = settings.results_dir
-    return sorted(p for p in folder.glob("*-seed*.json") if _NAME.match(p.name)) if folder.is_dir() else []
+    return sorted(p for p in folder.glob("*-seed*.json") if RunName.parse(p.name)) if folder.is_dir() else []
 
 
 def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
@@ -35,7 +34,7 @@ def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any
     notes on files left out because they were computed on other data than the run's own seed."""
     found: dict[str, list[dict[str, Any]]] = {}
     for path in result_files(settings):
-        found.setdefault(_NAME.match(path.name)["name"], []).append(read_result(path))
+        found.setdefault(RunName.parse(path.name).name, []).append(read_result(path))
     notes = []
     for name, results in found.items():
         results.sort(key=lambda r: (r.get("provenance", {}).get("seed") != settings.seed,

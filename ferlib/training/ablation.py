@@ -20,12 +20,12 @@ from ferlib.config import Experiment, RunSettings, get_experiment
 from ferlib.data.run_data import InternalData
 from ferlib.evaluation.results import result_path, write_result
 from ferlib.models.builders import float32_copy
+from ferlib.runnames import ABLATION_PREFIX, RunName
 from ferlib.runtime.files import write_csv
 from ferlib.runtime.progress import say
 from ferlib.training.cpu_champion import CHAMPION_KEY, crop_margin, evaluate_tta_modes, tta_scores
 from ferlib.training.experiments import run_experiment
 
-ABLATION_PREFIX = "C1_ablation_"
 ABLATION_EPOCHS = 8  # the ablation's short budget: its results carry no budget in their names
 
 # One part of the recipe dropped (or changed) per variant; "champion" is the recipe itself.
@@ -138,13 +138,13 @@ def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
 
     folder = Path(results_dir)
     found = []
-    for path in sorted(folder.glob(f"{ABLATION_PREFIX}*-seed{seed}.json")):
+    for path in sorted(folder.glob(RunName.pattern(ABLATION_PREFIX, seed))):
         result = json.loads(path.read_text())
         if result.get("ablation") in ABLATIONS and "validation_scores" in result:  # not one still training
             found.append(result)
     trained = {(r["ablation"], result_budget(r)) for r in found}
-    for path in sorted(folder.glob(f"C1_*epochs-seed{seed}.json")):
-        key = path.name[: -len(f"-seed{seed}.json")]
+    for path in sorted(folder.glob(RunName.pattern("C1_", seed, "epochs"))):
+        key = RunName.parse(path.name).name
         name = budget_variant(key)
         if name not in ABLATIONS or (result := json.loads(path.read_text())).get("max_train"):
             continue

@@ -15,19 +15,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.config import C1_BUDGET_KEY, Experiment, Profile, get_experiment, resolve_profile
+from ferlib.config import Experiment, Profile, get_experiment, resolve_profile
+from ferlib.runnames import RunName, budget_name, parse_budget
 
-
-def budget_key(epochs: int, variant: str | None = None) -> str:
-    """Return the experiment key of C1's recipe (or its ablation `variant`) trained for `epochs` epochs."""
-    return f"C1_{variant + '_' if variant else ''}{int(epochs)}epochs"
+budget_key = budget_name  # the experiment key of C1's recipe (or a variant) at a budget: ferlib.runnames
 
 
 def budget_variant(key: str) -> str | None:
     """Return the ablation variant of a budget key (``C1_<variant>_<N>epochs``), None for the recipe itself
     (``C1_<N>epochs``) or for a key that is no budget."""
-    match = C1_BUDGET_KEY.fullmatch(key)
-    return match["variant"] if match else None
+    parsed = parse_budget(key)
+    return parsed[0] if parsed else None
 
 
 def is_budget_key(key: str, variants: bool = True) -> bool:
@@ -35,8 +33,8 @@ def is_budget_key(key: str, variants: bool = True) -> bool:
     budget of one of its ablation variants (``C1_<variant>_<N>epochs``, `champion --variant`)."""
     from ferlib.training.ablation import ABLATIONS
 
-    match = C1_BUDGET_KEY.fullmatch(key)
-    return match is not None and (match["variant"] is None or (variants and match["variant"] in ABLATIONS))
+    parsed = parse_budget(key)
+    return parsed is not None and (parsed[0] is None or (variants and parsed[0] in ABLATIONS))
 
 
 def budget_experiment(profile: str | Profile, epochs: int | None = None, variant: str | None = None) -> Experiment:
@@ -119,12 +117,12 @@ def budget_results(results_dir: Path, seed: int, ablation: bool = True) -> dict[
                   f"ablation budget (full recipe, {epochs} epochs" + (f", {max_train} images)" if max_train else ")")
                   ] = result
     names = {"C1": CHAMPION_KEY}
-    for path in sorted(folder.glob(f"C1_*epochs-seed{seed}.json")):
-        key = path.name[: -len(f"-seed{seed}.json")]
+    for path in sorted(folder.glob(RunName.pattern("C1_", seed, "epochs"))):
+        key = RunName.parse(path.name).name
         if is_budget_key(key, variants=False):  # the recipe's budgets; a variant is another recipe
             names[key] = key
     for label, name in names.items():
-        path = folder / f"{name}-seed{seed}.json"
+        path = folder / RunName(name, seed).file
         if path.is_file():
             found[label] = json.loads(path.read_text())
     return found

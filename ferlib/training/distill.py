@@ -26,11 +26,12 @@ from ferlib.data.run_data import ExternalData, InternalData
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.evaluation.results import write_result
 from ferlib.evaluation.stats import mcnemar
+from ferlib.runnames import DISTILLED, RunName
 from ferlib.runtime import files
 from ferlib.runtime.progress import say
 
 MEMBER_PREFIX = "C1_member"
-DISTILLED_KEY = "C1_distilled"
+DISTILLED_KEY = DISTILLED  # the student's experiment key and result name (ferlib.runnames)
 
 
 def member_seed(seed: int, index: int) -> int:
@@ -278,5 +279,5 @@ def read_distillation(results_dir: Path, seed: int) -> dict[str, Any] | None:
     """Return the distilled student's result in a results folder, or None before `distill` has finished."""
     from ferlib.evaluation.results import read_result
 
-    path = Path(results_dir) / f"{DISTILLED_KEY}-seed{seed}.json"
+    path = Path(results_dir) / RunName(DISTILLED_KEY, seed).file
     return read_result(path) if path.exists() else None

@@ -1,0 +1,53 @@
+"""Run names: how every result, run and model is named, made and read back in one place.
+
+    RunName("C1", 42).file                    -> "C1-seed42.json"      (a result file)
+    RunName.parse("C1_112epochs-seed42.json") -> RunName("C1_112epochs", 42)
+    budget_name(112, "mixup_0.2")             -> "C1_mixup_0.2_112epochs"   (C1's recipe at another budget)
+    parse_budget("C1_mixup_0.2_112epochs")    -> ("mixup_0.2", 112)
+
+The names stay the ones existing ``outputs/`` folders hold, so old results keep being found.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RESULT_FILE = re.compile(r"^(?P<name>.+)-seed(?P<seed>\d+)\.json$")
+BUDGET = re.compile(r"C1_(?:(?P<variant>[a-z][a-z0-9_.]*?)_)?(?P<epochs>[0-9]+)epochs")
+ABLATION_PREFIX = "C1_ablation_"  # C1's ablation variants: C1_ablation_<variant>[_<N>epochs][_<M>images]
+DISTILLED = "C1_distilled"  # the student distilled from C1's seed ensemble
+
+
+@dataclass(frozen=True)
+class RunName:
+    """A result's name and the seed of its run: the file ``<name>-seed<seed>.json``."""
+
+    name: str
+    seed: int
+
+    @property
+    def file(self) -> str:
+        """Return the result file's name."""
+        return f"{self.name}-seed{int(self.seed)}.json"
+
+    @classmethod
+    def parse(cls, file_name: str) -> RunName | None:
+        """Return the RunName of a result file's name, or None when it is not one."""
+        match = RESULT_FILE.match(file_name)
+        return cls(match["name"], int(match["seed"])) if match else None
+
+    @staticmethod
+    def pattern(prefix: str, seed: int, suffix: str = "") -> str:
+        """Return the glob of the result files whose names start with `prefix` (and end with `suffix`)."""
+        return f"{prefix}*{suffix}-seed{int(seed)}.json"
+
+
+def budget_name(epochs: int, variant: str | None = None) -> str:
+    """Return the name of C1's recipe (or its ablation `variant`) trained for `epochs` epochs."""
+    return f"C1_{variant + '_' if variant else ''}{int(epochs)}epochs"
+
+
+def parse_budget(name: str) -> tuple[str | None, int] | None:
+    """Return (variant or None, epochs) of a budget name, or None when the name is no budget."""
+    match = BUDGET.fullmatch(name)
+    return (match["variant"], int(match["epochs"])) if match else None
