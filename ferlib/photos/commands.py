@@ -25,7 +25,7 @@ PHOTO_COMMANDS = ("predict", "evaluate")
 BACKEND_HELP = ("auto (default): LiteRT when the model has a checked .tflite beside it (the shipped one has), "
                 "else Keras; litert; keras (needs TensorFlow: pip install 'ferlib[cpu]')")
 PRECISION_HELP = ("LiteRT: card (default: the precision the model card chose on the validation split; int8 for "
-                  "the shipped model), float32 (Keras's own numbers) or int8")
+                  "the shipped model), float32 (the Keras network converted: its numbers within 1e-3) or int8")
 
 
 def add_photo_commands(sub) -> None:
