@@ -40,13 +40,11 @@ GENERATED_IMAGES = 512  # images compared when no validation data is given
 TIMED_BATCH, TIMED_REPEATS = 40, 20  # four faces of ten views, as a photo sends them
 
 
-def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Return (images at the card's input size, labels, description) of the validation split a model was chosen
-    on, drawn again from `data_dir` with the seed and profile its card names; ValueError when `data_dir` is not
-    the data the card names (fingerprint)."""
+def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None) -> Any:
+    """Return the internal data a model was chosen on (`ferlib.data.run_data.InternalData`: its train/validation
+    split), drawn again from `data_dir` with the seed and profile its card names; ValueError when the card does not
+    name them or `data_dir` is not the data the card names (fingerprint)."""
     from ferlib.config import run_settings  # a light path never converts: reading data is only needed here
-    from ferlib.data.manifest import label_indices
     from ferlib.data.run_data import prepare_internal
 
     provenance, data = card.get("provenance") or {}, card.get("data") or {}
@@ -58,9 +56,21 @@ def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str 
     if internal.fingerprint != expected:
         raise ValueError(f"{data_dir} is not the data the model was trained on (fingerprint {internal.fingerprint}, "
                          f"its card says {expected})")
+    return internal
+
+
+def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Return (images at the card's input size, labels, description) of the validation split a model was chosen
+    on (see `chosen_on`)."""
+    from ferlib.data.manifest import label_indices
+
+    internal = chosen_on(card, data_dir, cache_dir)
+    provenance = card["provenance"]
     images = internal.images(internal.val, int(card["input"]["size"]))
-    return images, label_indices(internal.val), (f"validation split (seed {seed}, profile {profile}, data "
-                                                 f"{expected}), {len(images):,} images")
+    return images, label_indices(internal.val), (f"validation split (seed {provenance['seed']}, profile "
+                                                 f"{provenance['profile']}, data {internal.fingerprint}), "
+                                                 f"{len(images):,} images")
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:

@@ -16,7 +16,7 @@ import keras
 from ferlib.evaluation.results import write_result
 from ferlib.models import shipped
 from ferlib.models.card import card_path, tta_settings
-from ferlib.models.conversion import convert_for_litert
+from ferlib.models.conversion import chosen_on, convert_for_litert
 from ferlib.models.modelcard import load_with_card
 from ferlib.runtime import files
 
@@ -56,9 +56,7 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
     Both cards must name the same internal data (fingerprint) and split seed; the split is drawn again from
     `data_dir` and must match that fingerprint. Return both scores, the difference and the test; ValueError
     when the models were not chosen on the same validation images."""
-    from ferlib.config import run_settings
     from ferlib.data.manifest import label_indices
-    from ferlib.data.run_data import prepare_internal
     from ferlib.evaluation.evaluate import evaluate_model
     from ferlib.evaluation.stats import mcnemar
 
@@ -71,12 +69,8 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
         raise ValueError(f"the two models were not chosen on the same validation split (seed, data fingerprint, "
                          f"profile: candidate {splits['candidate']}, shipped {splits['shipped']}); compare them "
                          "on a test set instead")
-    seed, fingerprint, profile = splits["candidate"]
-    settings = run_settings(profile, seed=seed, cache_dir=cache_dir)
-    internal = prepare_internal(settings, data_dir, progress=False)
-    if internal.fingerprint != fingerprint:
-        raise ValueError(f"{data_dir} is not the data the models were trained on (fingerprint "
-                         f"{internal.fingerprint}, the cards say {fingerprint})")
+    seed, fingerprint, _ = splits["candidate"]
+    internal = chosen_on(loaded["candidate"].card, data_dir, cache_dir)  # the same split as the shipped one's
     evaluations = {}
     for name, m in loaded.items():
         x_val, y_val = internal.images(internal.val, m.card["input"]["size"]), label_indices(internal.val)
