@@ -31,9 +31,9 @@ quiet.install()  # before anything imports TensorFlow: keep its start-up log lin
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "EmotionClassifier"]
 
 
-def __getattr__(name: str):  # the prediction API at the top, loaded (with TensorFlow) only when asked for
+def __getattr__(name: str):  # the prediction API at the top, loaded only when asked for
     if name == "EmotionClassifier":
-        from ferlib.photos.predict import EmotionClassifier
+        from ferlib.photos.predict import EmotionClassifier  # lazy: `import ferlib` loads no OpenCV or LiteRT
 
         return EmotionClassifier
     raise AttributeError(f"module 'ferlib' has no attribute {name!r}")

@@ -19,9 +19,9 @@ import sys
 
 from ferlib.audit.commands import add_audit_command, run_audit_command
 from ferlib.bench.commands import add_bench_command, run_bench_command
+from ferlib.champion.commands import CHAMPION_COMMANDS, add_champion_commands, run_champion_command
 from ferlib.photos.commands import PHOTO_COMMANDS, add_photo_commands, run_photo_command
 from ferlib.reports.commands import add_report_command, run_report_command
-from ferlib.training.commands import TRAINING_COMMANDS, add_training_commands, run_training_command
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "keras")  # `pip install ferlib` brings none of them
 NOTEBOOK_STACK = ("nbconvert", "nbformat", "papermill", "IPython", "seaborn")  # the [notebooks] extra
@@ -52,10 +52,10 @@ def _main(argv: list[str] | None) -> int:
     add_photo_commands(sub)
     add_bench_command(sub)
     add_audit_command(sub)
-    add_training_commands(sub)
+    add_champion_commands(sub)
     add_report_command(sub)
     args = parser.parse_args(argv)
     runners = {"bench": run_bench_command, "audit": run_audit_command, "report": run_report_command,
                **dict.fromkeys(PHOTO_COMMANDS, run_photo_command),
-               **dict.fromkeys(TRAINING_COMMANDS, run_training_command)}
+               **dict.fromkeys(CHAMPION_COMMANDS, run_champion_command)}
     return runners[args.command](args)

@@ -9,11 +9,13 @@ import keras
 import numpy as np
 import pytest
 
+from ferlib.champion import ablation, recipe, records, tables
 from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_experiment
 from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
+from ferlib.evaluation import test_time
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.models.builders import build_model
-from ferlib.training import ablation, budgets, cpu_champion, train
+from ferlib.training import train
 from tests.conftest import tiny_data
 
 
@@ -134,18 +136,18 @@ def test_crop_tta_averages_the_centre_and_corner_crops_with_their_mirror_images(
     tta = predict_probs(cropped, images, 4, tta_flip=True, tta_shift=4)
     np.testing.assert_allclose(tta, np.mean(by_hand, axis=0), rtol=1e-5, atol=1e-6)
     assert len(tta_views(images, flip=True, shift=4)) == 10 and len(tta_views(images)) == 1
-    assert cpu_champion.crop_margin(get_experiment("C1", "cpu")) == 4
-    assert (set(cpu_champion.tta_modes(4)) == {"plain", "flip_tta", "crops_flip_tta"}
-            and set(cpu_champion.tta_modes(0)) == {"plain", "flip_tta"})
+    assert test_time.crop_margin(get_experiment("C1", "cpu")) == 4
+    assert (set(test_time.tta_modes(4)) == {"plain", "flip_tta", "crops_flip_tta"}
+            and set(test_time.tta_modes(0)) == {"plain", "flip_tta"})
 
 
 def test_tta_mode_is_chosen_on_validation_with_ties_to_fewer_views():
     y = np.arange(10) % 5
     def ev(correct):
         return Evaluation(y, np.where(np.arange(10) < correct, y, (y + 1) % 5), np.zeros((10, 5)))
-    assert cpu_champion.choose_tta({"plain": ev(6), "flip_tta": ev(8), "crops_flip_tta": ev(7)}) == "flip_tta"
-    assert cpu_champion.choose_tta({"plain": ev(8), "flip_tta": ev(8), "crops_flip_tta": ev(8)}) == "plain"
-    assert cpu_champion.choose_tta({"plain": ev(5), "flip_tta": ev(8), "crops_flip_tta": ev(9)}) == "crops_flip_tta"
+    assert test_time.choose_tta({"plain": ev(6), "flip_tta": ev(8), "crops_flip_tta": ev(7)}) == "flip_tta"
+    assert test_time.choose_tta({"plain": ev(8), "flip_tta": ev(8), "crops_flip_tta": ev(8)}) == "plain"
+    assert test_time.choose_tta({"plain": ev(5), "flip_tta": ev(8), "crops_flip_tta": ev(9)}) == "crops_flip_tta"
 
 
 def test_face_affine_mirrors_exactly_and_fer_augmentation_stays_grey_and_in_range():
@@ -168,7 +170,7 @@ def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, 500)
     pred = np.where(rng.random(500) < 0.8, y, (y + 1) % 5)
-    s = cpu_champion.score(Evaluation(y, pred, np.zeros((500, 5))))
+    s = test_time.score(Evaluation(y, pred, np.zeros((500, 5))))
     assert s["correct"] == int((pred == y).sum()) and s["n"] == 500
     assert s["ci95"][0] < s["accuracy"] < s["ci95"][1] and s["ci95"][1] - s["ci95"][0] < 0.1
     assert s["macro_f1_ci95"][0] <= s["macro_f1"] <= s["macro_f1_ci95"][1]
@@ -176,16 +178,16 @@ def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
 
 def test_ablation_variants_change_one_thing_and_share_the_budget():
     base = get_experiment("C1", "cpu")
-    for name, changes in ablation.ABLATIONS.items():
-        variant = ablation.ablation_variant(name, "cpu", epochs=8)
+    for name, changes in recipe.ABLATIONS.items():
+        variant = recipe.ablation_variant(name, "cpu", epochs=8)
         assert [p.epochs for p in variant.phases] == [8] and variant.warmup_epochs <= 1
         differs = {f.name for f in dataclasses.fields(base)
                    if getattr(variant, f.name) != getattr(base, f.name)} - {"phases", "warmup_epochs"}
         assert differs == set(changes) - {"warmup_epochs", "learning_rate"}, name
         assert variant.phases[0].learning_rate == changes.get("learning_rate", base.phases[0].learning_rate)
     with pytest.raises(KeyError, match="unknown ablation"):
-        ablation.ablation_variant("no_cnn", "cpu")
-    capped = ablation.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
+        recipe.ablation_variant("no_cnn", "cpu")
+    capped = recipe.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
     assert capped.max_train == 6000 and capped.crop == 0 and base.crop == 40 and base.max_train is None
 
 
@@ -199,24 +201,24 @@ def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
                                     max_train=half)
     folder = smoke_settings.output_dir / "results" / "smoke"
     assert (folder / f"C1_ablation_no_label_smoothing_1epochs_{half}images-seed{smoke_settings.seed}.json").is_file()
-    assert ablation.read_ablation(folder, smoke_settings.seed) == {}  # the short budget (8 epochs) has no results
-    found = ablation.read_ablation(folder, smoke_settings.seed, epochs=1, max_train=half)
+    assert records.read_ablation(folder, smoke_settings.seed) == {}  # the short budget (8 epochs) has no results
+    found = records.read_ablation(folder, smoke_settings.seed, epochs=1, max_train=half)
     assert set(found) == set(results) == {"no_label_smoothing"}
     assert found["no_label_smoothing"]["settings"]["key"] == "C1"
     assert "label_smoothing" not in found["no_label_smoothing"]["settings"]  # at its default, so left out
-    row = ablation.ablation_table(found).loc["no_label_smoothing"]
+    row = tables.ablation_table(found).loc["no_label_smoothing"]
     assert row["epochs"] == 1 and row["n (val)"] == len(internal.val)
     assert row["n (train)"] == pytest.approx(len(internal.train) // 2, abs=5)  # stratified: rounding per class
     assert row["val ci95 low"] <= row["val accuracy"] <= row["val ci95 high"]
     better = json.loads(json.dumps(found["no_label_smoothing"]))
     better["validation_scores"]["flip_tta"]["accuracy"] += 0.1
-    table = ablation.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
+    table = tables.ablation_table({"champion": better, "no_label_smoothing": found["no_label_smoothing"]})
     assert table["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.1])
     assert table.loc["champion", "McNemar p vs champion"] == 1.0  # the same predictions: no discordant image
     flipped = json.loads(json.dumps(found["no_label_smoothing"]))
     y_true = flipped["validation"]["y_true"]
     flipped["validation"]["y_pred"] = "".join(str((int(c) + 1) % 5) for c in y_true)  # every image wrong
-    table = ablation.ablation_table({"champion": found["no_label_smoothing"], "all_wrong": flipped})
+    table = tables.ablation_table({"champion": found["no_label_smoothing"], "all_wrong": flipped})
     right = int(sum(a == b for a, b in zip(y_true, found["no_label_smoothing"]["validation"]["y_pred"])))
     assert (table.loc["all_wrong", "McNemar p vs champion"] < 0.05) == (right >= 6)
 
@@ -260,7 +262,7 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
         "McNemar p vs champion"] <= 1
     assert [row["run"] for row in result["learning_curve"]] == ["ablation budget (full recipe)", "C1"]
     goal = result["goal"]  # generated faces, not FER-2013's test images: the goal is not judged
-    assert goal["test_accuracy"] == result["external"]["accuracy"] and goal["goal"] == cpu_champion.GOAL_ACCURACY
+    assert goal["test_accuracy"] == result["external"]["accuracy"] and goal["goal"] == recipe.GOAL_ACCURACY
     assert goal["reached"] is None and "not FER-2013's test images" in goal["not_applicable"]
     assert f"goal {goal['goal']:.0%}" in printed and "does not apply" in printed and "no_label_smoothing" in printed
     calibration = loaded.card["calibration"]  # fitted on the validation predictions in the kept mode
@@ -300,8 +302,8 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     (tmp_path / "C1_112epochs-seed7.json").write_text(json.dumps(result(112, 0.70, 0.72, 60)))  # another budget
     (tmp_path / "C1-seed8.json").write_text(json.dumps(result(50, 0.99, 0.99, 1)))  # another seed: not read
     (tmp_path / "C1_distilled-seed7.json").write_text(json.dumps(result(28, 0.99, 0.99, 1)))  # not a budget
-    found = budgets.budget_results(tmp_path, seed=7)
-    curve = budgets.learning_curve(found)
+    found = records.budget_results(tmp_path, seed=7)
+    curve = tables.learning_curve(found)
     assert list(curve.index) == ["ablation budget (full recipe)", "C1", "C1_112epochs"]  # sorted by images seen
     assert curve["images seen (millions)"].tolist() == pytest.approx([0.008, 0.028, 0.112])
     assert curve["val accuracy (best mode)"].tolist() == [0.62, 0.69, 0.72]  # the better mode of each run
@@ -326,37 +328,37 @@ def test_a_training_budget_is_the_recipe_for_other_epochs_under_its_own_key():
 
     c1 = get_experiment("C1", "cpu")
     own = sum(phase.epochs for phase in c1.phases)
-    assert budgets.budget_experiment("cpu") == c1 and budgets.budget_experiment("cpu", own) == c1
-    longer = budgets.budget_experiment("cpu", 2 * own)
-    assert longer.key == budgets.budget_key(2 * own) == f"C1_{2 * own}epochs" and budgets.is_budget_key(longer.key)
+    assert recipe.budget_experiment("cpu") == c1 and recipe.budget_experiment("cpu", own) == c1
+    longer = recipe.budget_experiment("cpu", 2 * own)
+    assert longer.key == recipe.budget_key(2 * own) == f"C1_{2 * own}epochs" and recipe.is_budget_key(longer.key)
     assert [phase.epochs for phase in longer.phases] == [2 * own] and longer.warmup_epochs == c1.warmup_epochs
     same = {"key", "title", "phases"}
     assert {k: v for k, v in longer.settings().items() if k not in same} == {
         k: v for k, v in c1.settings().items() if k not in same}  # nothing else of the recipe changes
-    assert budgets.budget_experiment("cpu", 8).warmup_epochs == 1  # a short budget keeps the warm-up short
+    assert recipe.budget_experiment("cpu", 8).warmup_epochs == 1  # a short budget keeps the warm-up short
     assert run_settings("cpu").model_path(longer.key).name == f"cpu_champion_{2 * own}epochs.keras"
-    assert not budgets.is_budget_key("C1_distilled") and not budgets.is_budget_key("C1_ablation_champion")
+    assert not recipe.is_budget_key("C1_distilled") and not recipe.is_budget_key("C1_ablation_champion")
     with pytest.raises(ValueError, match="at least one epoch"):
-        budgets.budget_experiment("cpu", 0)
+        recipe.budget_experiment("cpu", 0)
     from ferlib.config import PROFILES, capped
 
     check = capped(PROFILES["cpu"], max_epochs=2)  # run_all.sh --max-epochs 2: every budget is a 2-epoch check
-    assert [p.epochs for p in budgets.budget_experiment(check).phases] == [2]
-    assert budgets.budget_experiment(check).key == "C1" and budgets.budget_experiment(check, 112).key == "C1"
+    assert [p.epochs for p in recipe.budget_experiment(check).phases] == [2]
+    assert recipe.budget_experiment(check).key == "C1" and recipe.budget_experiment(check, 112).key == "C1"
     # a variant of the recipe (`champion --variant mixup_0.2`): its own key, run, result and model; nothing else
-    mixup = budgets.budget_experiment("cpu", 2 * own, "mixup_0.2")
-    assert mixup.key == budgets.budget_key(2 * own, "mixup_0.2") == f"C1_mixup_0.2_{2 * own}epochs"
+    mixup = recipe.budget_experiment("cpu", 2 * own, "mixup_0.2")
+    assert mixup.key == recipe.budget_key(2 * own, "mixup_0.2") == f"C1_mixup_0.2_{2 * own}epochs"
     assert mixup.mixup == 0.2 and c1.mixup != 0.2 and [p.epochs for p in mixup.phases] == [2 * own]
     assert {k: v for k, v in mixup.settings().items() if k not in same | {"mixup"}} == {
         k: v for k, v in longer.settings().items() if k not in same}
-    assert budgets.budget_experiment("cpu", None, "mixup_0.2").key == f"C1_mixup_0.2_{own}epochs"
-    assert budgets.budget_variant(mixup.key) == "mixup_0.2" and budgets.budget_variant(longer.key) is None
-    assert budgets.is_budget_key(mixup.key) and not budgets.is_budget_key(mixup.key, variants=False)
-    assert not budgets.is_budget_key("C1_ablation_mixup_0.2_56epochs")  # an ablation result, not a budget
+    assert recipe.budget_experiment("cpu", None, "mixup_0.2").key == f"C1_mixup_0.2_{own}epochs"
+    assert recipe.budget_variant(mixup.key) == "mixup_0.2" and recipe.budget_variant(longer.key) is None
+    assert recipe.is_budget_key(mixup.key) and not recipe.is_budget_key(mixup.key, variants=False)
+    assert not recipe.is_budget_key("C1_ablation_mixup_0.2_56epochs")  # an ablation result, not a budget
     assert run_settings("cpu").model_path(mixup.key).name == f"cpu_champion_mixup_0.2_{2 * own}epochs.keras"
     for wrong in ("champion", "mixup"):
         with pytest.raises(KeyError, match="unknown variant"):
-            budgets.budget_experiment("cpu", 8, wrong)
+            recipe.budget_experiment("cpu", 8, wrong)
 
 
 def _ablation_result(epochs_budget, y_pred, flip=0.6):
@@ -367,40 +369,38 @@ def _ablation_result(epochs_budget, y_pred, flip=0.6):
 
 
 def test_the_result_compares_only_ablations_of_the_recipes_budget_and_judges_the_goal_on_fer2013_only(tmp_path):
-    from ferlib.training import champion_record
 
     results = {"champion": _ablation_result(8, "0123"), "float32": _ablation_result(8, "0120", 0.55),
                "mixup_0.2": _ablation_result(4, "3210", 0.2)}
-    summary = champion_record.ablation_summary(results)
+    summary = tables.ablation_summary(results)
     assert [row["variant"] for row in summary["variants"]] == ["champion", "float32"]
     assert summary["other_budgets"] == ["mixup_0.2"] and summary["epochs"] == [8]
     fer = {"experiment": "C1", "external": {"accuracy": 0.77},
            "provenance": {"data": {"external": {"layout": "fer-folder", "embedded": False}}}}
-    assert champion_record.goal_status(fer)["reached"] is True
-    assert champion_record.goal_status(fer | {"external": {"accuracy": 0.75}})["reached"] is False
+    assert tables.goal_status(fer)["reached"] is True
+    assert tables.goal_status(fer | {"external": {"accuracy": 0.75}})["reached"] is False
     capped_run = json.loads(json.dumps(fer))
     capped_run["provenance"]["max_epochs"] = 1
-    assert champion_record.goal_status(capped_run)["reached"] is None
+    assert tables.goal_status(capped_run)["reached"] is None
     # a damaged neighbouring result never costs the trained model its own result
     (tmp_path / "C1_ablation_champion-seed3.json").write_text('{"validation_scores": ')
     this = _ablation_result(56, "0123") | {"experiment": "C1"}
-    context = champion_record.champion_context(tmp_path, 3, this)
+    context = records.champion_context(tmp_path, 3, this)
     assert context["ablation"] is None and [row["run"] for row in context["learning_curve"]] == ["C1"]
 
 
 def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that_budget(tmp_path, capsys):
     """`ablate --epochs 56` must not overwrite the 8-epoch results: its files are named by the budget, and with
     no full-recipe ablation at 56 epochs C1's own 56-epoch result (same recipe, split and seed) is the reference."""
-    from ferlib.training import champion_record
-    from ferlib.training.commands import _print_goal_and_ablation
+    from ferlib.champion.commands import _print_goal_and_ablation
 
-    assert ablation.ablation_result_name("mixup_0.2") == "C1_ablation_mixup_0.2"
-    assert ablation.ablation_result_name("mixup_0.2", 56) == "C1_ablation_mixup_0.2_56epochs"
-    assert ablation.ablation_result_name("float32", 8, 6000) == "C1_ablation_float32_6000images"
-    assert ablation.ablation_table_name(56) == "c1_ablation_56epochs"
-    assert ablation.ablation_table_name() == "c1_ablation"
+    assert recipe.ablation_result_name("mixup_0.2") == "C1_ablation_mixup_0.2"
+    assert recipe.ablation_result_name("mixup_0.2", 56) == "C1_ablation_mixup_0.2_56epochs"
+    assert recipe.ablation_result_name("float32", 8, 6000) == "C1_ablation_float32_6000images"
+    assert recipe.ablation_table_name(56) == "c1_ablation_56epochs"
+    assert recipe.ablation_table_name() == "c1_ablation"
     with pytest.raises(KeyError, match="unknown ablation"):
-        ablation.ablation_result_name("mixup")
+        recipe.ablation_result_name("mixup")
 
     def variant(name, epochs, y_pred, flip):
         return _ablation_result(epochs, y_pred, flip) | {"ablation": name, "experiment": "C1"}
@@ -412,19 +412,19 @@ def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that
              "C1_16epochs": _ablation_result(16, "0000", 0.7) | {"experiment": "C1_16epochs"}}
     for name, result in files.items():
         (tmp_path / f"{name}-seed5.json").write_text(json.dumps(result))
-    assert ablation.ablation_budgets(tmp_path, 5) == [(8, None), (56, None)]
-    short = ablation.read_ablation(tmp_path, 5)
+    assert records.ablation_budgets(tmp_path, 5) == [(8, None), (56, None)]
+    short = records.read_ablation(tmp_path, 5)
     assert list(short) == ["champion", "mixup_0.2"] and short["mixup_0.2"]["validation"]["y_pred"] == "0120"
-    longer = ablation.read_ablation(tmp_path, 5, epochs=56)
+    longer = records.read_ablation(tmp_path, 5, epochs=56)
     assert list(longer) == ["champion", "mixup_0.2"] and longer["champion"]["validation"]["y_pred"] == "0123"
     assert longer["champion"]["description"] == "the full recipe (the result of C1)"
-    assert ablation.read_ablation(tmp_path, 5, epochs=16) == {}  # no ablation variant at 16 epochs
-    tables = ablation.ablation_tables(tmp_path, 5)
+    assert records.read_ablation(tmp_path, 5, epochs=16) == {}  # no ablation variant at 16 epochs
+    tables = records.ablation_tables(tmp_path, 5)
     assert list(tables) == ["c1_ablation", "c1_ablation_56epochs"] and "the result of C1" in tables[
         "c1_ablation_56epochs"][0]
     assert tables["c1_ablation_56epochs"][1]["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.25])
     # C1's result file carries both budgets, each compared with the full recipe of its own budget
-    context = champion_record.champion_context(tmp_path, 5, files["C1"])
+    context = records.champion_context(tmp_path, 5, files["C1"])
     assert [row["variant"] for row in context["ablation"]["variants"]] == ["champion", "mixup_0.2"]
     assert context["ablation"]["epochs"] == [8] and context["ablation"]["other_budgets"] == []
     [other] = context["ablation_other_budgets"]
@@ -436,11 +436,11 @@ def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that
     (tmp_path / "C1_112epochs-seed5.json").write_text(json.dumps(_ablation_result(112, "0123", 0.8)))
     candidate = _ablation_result(112, "0122", 0.78) | {"experiment": "C1_mixup_0.2_112epochs"}
     (tmp_path / "C1_mixup_0.2_112epochs-seed5.json").write_text(json.dumps(candidate))
-    at_112 = ablation.read_ablation(tmp_path, 5, epochs=112)
+    at_112 = records.read_ablation(tmp_path, 5, epochs=112)
     assert list(at_112) == ["champion", "mixup_0.2"] and "the result of C1_mixup_0.2_112epochs" in at_112[
         "mixup_0.2"]["description"]
-    assert "C1_mixup_0.2_112epochs" not in budgets.budget_results(tmp_path, 5)
-    assert "learning_curve" not in champion_record.champion_context(tmp_path, 5, candidate)
+    assert "C1_mixup_0.2_112epochs" not in records.budget_results(tmp_path, 5)
+    assert "learning_curve" not in records.champion_context(tmp_path, 5, candidate)
     _print_goal_and_ablation({"tta": {"mode": "flip_tta"}, **context})
     printed = capsys.readouterr().out
     assert "ablation at 8 epochs" in printed and "ablation at 56 epochs" in printed

@@ -7,41 +7,43 @@ import json
 import numpy as np
 import pytest
 
+from ferlib.champion import recipe, records, tables
 from ferlib.config import Phase, get_experiment
+from ferlib.evaluation import test_time
 from ferlib.evaluation.evaluate import Evaluation
-from ferlib.training import distill, train
+from ferlib.training import teachers, train
 
 
 def test_targets_mix_the_one_hot_label_with_the_teachers_probabilities():
     labels = np.array([0, 3, 4])
     teacher = np.array([[0.5, 0.5, 0, 0, 0], [0, 0, 0, 0.2, 0.8], [0.2, 0.2, 0.2, 0.2, 0.2]])
-    half = distill.distillation_targets(labels, teacher, 0.5)
+    half = teachers.distillation_targets(labels, teacher, 0.5)
     assert half.dtype == np.float32 and np.allclose(half.sum(axis=1), 1)
     assert half[0].tolist() == pytest.approx([0.75, 0.25, 0, 0, 0])
     assert half[1].tolist() == pytest.approx([0, 0, 0, 0.6, 0.4])
-    assert distill.distillation_targets(labels, teacher, 0.0).argmax(axis=1).tolist() == labels.tolist()
-    assert distill.distillation_targets(labels, teacher, 1.0) == pytest.approx(teacher)
+    assert teachers.distillation_targets(labels, teacher, 0.0).argmax(axis=1).tolist() == labels.tolist()
+    assert teachers.distillation_targets(labels, teacher, 1.0) == pytest.approx(teacher)
     with pytest.raises(ValueError, match="teacher probabilities of shape"):
-        distill.distillation_targets(labels, teacher[:2], 0.5)
+        teachers.distillation_targets(labels, teacher[:2], 0.5)
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
-        distill.distillation_targets(labels, teacher, 1.5)
+        teachers.distillation_targets(labels, teacher, 1.5)
 
 
 def test_ensemble_averages_probabilities_of_members_scored_on_the_same_images():
     y = np.array([0, 1, 2])
     a = Evaluation(y, np.array([0, 0, 2]), np.array([[.6, .4, 0, 0, 0], [.6, .4, 0, 0, 0], [0, 0, 1, 0, 0]]))
     b = Evaluation(y, np.array([1, 1, 2]), np.array([[.3, .7, 0, 0, 0], [0, 1., 0, 0, 0], [0, 0, 1, 0, 0]]))
-    both = distill.ensemble_evaluation([a, b])
+    both = test_time.ensemble_evaluation([a, b])
     assert both.probs[0].tolist() == pytest.approx([.45, .55, 0, 0, 0])
     assert both.y_pred.tolist() == [1, 1, 2]  # the second member's confidence wins the first image
     with pytest.raises(ValueError, match="different images"):
-        distill.ensemble_evaluation([a, Evaluation(y[::-1], a.y_pred, a.probs)])
+        test_time.ensemble_evaluation([a, Evaluation(y[::-1], a.y_pred, a.probs)])
 
 
 def test_members_train_with_their_own_seed_and_the_student_is_a_distinct_validated_recipe():
-    assert [distill.member_seed(42, i) for i in range(3)] == [42, 43, 44]
-    assert distill.member_name(0) == "C1_member0" and distill.member_name(2) == "C1_member2"
-    student = distill.student_experiment("cpu", teachers=3, weight=0.5)
+    assert [recipe.member_seed(42, i) for i in range(3)] == [42, 43, 44]
+    assert recipe.member_name(0) == "C1_member0" and recipe.member_name(2) == "C1_member2"
+    student = recipe.student_experiment("cpu", teachers=3, weight=0.5)
     c1 = get_experiment("C1", "cpu")
     assert student.key == "C1_distilled" and (student.distill, student.teachers) == (0.5, 3)
     assert student.phases == c1.phases and student.filters == c1.filters  # the shipped size and schedule
@@ -62,7 +64,7 @@ def test_training_on_probability_targets_uses_them_as_given(tmp_path):
     student = dataclasses.replace(c1, image_size=24, filters=(4, 8), crop=0, distill=1.0, teachers=1,
                                   augmentation="none", label_smoothing=0.0, warmup_epochs=0,
                                   phases=(Phase(epochs=6, learning_rate=1e-2, monitor="val_accuracy"),))
-    targets = distill.distillation_targets(y_train, np.tile(np.eye(5)[2], (len(y_train), 1)), 1.0)
+    targets = teachers.distillation_targets(y_train, np.tile(np.eye(5)[2], (len(y_train), 1)), 1.0)
     run = train.train_experiment(student, x_train, targets, x_val, y_val, tmp_path / "runs", "fp", seed=1,
                                  batch_size=16, verbose=0, jit_compile=False)
     from ferlib.evaluation.evaluate import predict_probs
@@ -109,11 +111,11 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
     card = modelcard.load_with_card(model_path).card
     assert card["experiment"]["key"] == "C1_distilled" and card["test"]["n"] == 20
     assert f"saved {model_path}" in printed
-    table = distill.distillation_table(result)  # notebook 10's table, built from the result file
+    table = tables.distillation_table(result)  # notebook 10's table, built from the result file
     assert len(table) == 4 and table["networks per face"].tolist() == [1, 1, 2, 1]
     assert table.iloc[2]["validation"] == ensemble["validation_scores"][ensemble["tta"]["mode"]]["accuracy"]
     assert table.iloc[3]["external"] == result["external_scores"][result["tta"]["mode"]]["accuracy"]
-    assert distill.read_distillation(results, 42) == result and distill.read_distillation(results, 7) is None
+    assert records.read_distillation(results, 42) == result and records.read_distillation(results, 7) is None
     assert cli.main(args) == 0  # every run reused: the same student
     again = json.loads((results / "C1_distilled-seed42.json").read_text())
     assert again["reused_finished_run"] and again["validation"]["y_pred"] == result["validation"]["y_pred"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,13 @@ import pytest
 FERLIB = Path(__file__).resolve().parents[1] / "ferlib"
 # lowest first: a module may import its own level and the levels before it, never one after it. Data comes
 # in (data), is drawn (viz) and scored (evaluation: metrics take any model), networks are built (models),
-# audited (audit), trained (training, whose C1 scores external images by their copies), used on photos
-# (photos), reported (reports), planned (plan) and benchmarked (bench); the command line sits on top.
+# audited (audit), trained (training), C1 trained, ablated and distilled (champion, whose scores are split
+# by the audit's copies), used on photos (photos), reported (reports), planned (plan) and benchmarked (bench);
+# the command line sits on top.
 LEVELS = [
     {"classes", "config", "study", "runnames"},
-    {"runtime"}, {"data"}, {"viz"}, {"evaluation"}, {"models"}, {"audit"}, {"training"}, {"photos"}, {"reports"},
+    {"runtime"}, {"data"}, {"viz"}, {"evaluation"}, {"models"}, {"audit"}, {"training"}, {"champion"},
+    {"photos"}, {"reports"},
     {"plan", "stacks"}, {"bench"}, {"cli", "__main__", "__init__"},
 ]
 MAX_LINES = 450  # "about 400": a module this long is a sign to split it
@@ -30,15 +33,48 @@ def level_of(module: str) -> int:
 
 def ferlib_imports(path: Path) -> set[str]:
     """Return the ferlib modules a file imports (at the top or inside functions)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ferlib"):
-            if node.module == "ferlib":
-                found |= {f"ferlib.{alias.name}" for alias in node.names}
-            else:
-                found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("ferlib.")}
+    return {imp.module for imp in imports_of(path)}
+
+
+@dataclass(frozen=True)
+class Import:
+    """One ferlib module imported by a file: where, whether inside a function, and the comment on that line."""
+
+    module: str
+    line: int
+    lazy: bool
+    comment: str
+
+
+def _resolved(module: str, name: str) -> str:
+    """Return `module.name` when it is a module of ferlib (``from ferlib.champion import run``), else `module`."""
+    candidate = f"{module}.{name}"
+    parts = candidate.split(".")[1:]
+    return candidate if (FERLIB.joinpath(*parts).with_suffix(".py").is_file()
+                         or FERLIB.joinpath(*parts, "__init__.py").is_file()) else module
+
+
+def imports_of(path: Path) -> list[Import]:
+    """Return every import of a ferlib module in a file, each with its line, whether it happens inside a
+    function (lazily) and the comment on its first line."""
+    text = path.read_text()
+    lines = text.splitlines()
+    found: list[Import] = []
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = lazy or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            names: list[str] = []
+            if isinstance(child, ast.ImportFrom) and child.level == 0 and (child.module or "").startswith("ferlib"):
+                names = [_resolved(child.module, alias.name) for alias in child.names]
+            elif isinstance(child, ast.Import):
+                names = [alias.name for alias in child.names if alias.name.startswith("ferlib.")]
+            line = lines[child.lineno - 1] if names else ""
+            comment = line.split("#", 1)[1].strip() if "#" in line else ""
+            found.extend(Import(name, child.lineno, lazy, comment) for name in dict.fromkeys(names))
+            visit(child, inside)
+
+    visit(ast.parse(text), False)
     return found
 
 
@@ -67,12 +103,6 @@ def test_no_module_is_too_long():
 def test_every_folder_says_what_it_holds():
     for init in FERLIB.glob("*/__init__.py"):
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init.parent.name}/__init__.py has no docstring"
-
-
-# Modules that still import each other (through imports inside functions): C1's training code, which issue 28
-# moves into a package of its own. No other circle may appear, and this one may only shrink.
-KNOWN_CIRCLE = {"ferlib.training.ablation", "ferlib.training.budgets", "ferlib.training.champion_record",
-                "ferlib.training.cpu_champion", "ferlib.training.distill", "ferlib.training.experiments"}
 
 
 def _circles() -> list[set[str]]:
@@ -114,6 +144,91 @@ def _circles() -> list[set[str]]:
     return circles
 
 
-def test_no_modules_import_each_other_beyond_the_known_circle():
-    circles = _circles()
-    assert all(c <= KNOWN_CIRCLE for c in circles), f"modules importing each other: {circles}"
+def test_no_modules_import_each_other():
+    assert not _circles(), f"modules importing each other (imports inside functions included): {_circles()}"
+
+
+# Inside ferlib.champion, each module imports only those before it (issue 28's order).
+CHAMPION_ORDER = [{"recipe"}, {"tables"}, {"records"}, {"run"}, {"ablation", "distillation"}, {"commands"}]
+
+
+@pytest.mark.parametrize("path", sorted((FERLIB / "champion").glob("*.py")), ids=lambda p: p.name)
+def test_champion_modules_import_only_those_before_them(path):
+    def rank(name: str) -> int:
+        return next(i for i, names in enumerate(CHAMPION_ORDER) if name in names)
+
+    if path.name == "__init__.py":
+        assert not imports_of(path)
+        return
+    own = rank(path.stem)
+    for imported in imports_of(path):
+        if imported.module.startswith("ferlib.champion."):
+            assert rank(imported.module.split(".")[2]) < own, f"{path.name} imports {imported.module}"
+
+
+# An import of ferlib inside a function is allowed only to keep a heavy library out of a light path (the command
+# line's start, `import ferlib`, predicting with LiteRT): what it imports must bring one of these in at import
+# time, and its line says why (`# lazy: ...`). Outside the command-line modules there may be at most 30.
+HEAVY_LIBRARIES = {"tensorflow", "keras", "matplotlib", "cv2"}
+MAX_LAZY = 30
+
+
+def _is_command_module(path: Path) -> bool:
+    return path.name in ("commands.py", "cli.py")
+
+
+def _top_level_libraries(module: str, seen: set[str] | None = None) -> set[str]:
+    """Return the top-level names of every library `module` imports when it is imported (imports at the top of
+    it and of the ferlib modules it so imports, parent packages included)."""
+    seen = set() if seen is None else seen
+    if module in seen or not module.startswith("ferlib"):
+        return set()
+    seen.add(module)
+    parts = module.split(".")[1:]
+    path = FERLIB.joinpath(*parts).with_suffix(".py") if parts else FERLIB / "__init__.py"
+    if not path.is_file():
+        path = FERLIB.joinpath(*parts, "__init__.py")
+    libraries: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            libraries |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            libraries.add(node.module.split(".")[0])
+    for imp in imports_of(path):
+        if not imp.lazy:
+            libraries |= _top_level_libraries(imp.module, seen)
+    for i in range(1, len(module.split("."))):  # importing a module imports its packages
+        libraries |= _top_level_libraries(".".join(module.split(".")[:i]), seen)
+    return libraries
+
+
+def _lazy_imports() -> list[tuple[Path, Import]]:
+    return [(path, imp) for path in MODULES for imp in imports_of(path) if imp.lazy]
+
+
+def test_every_lazy_import_of_ferlib_says_why():
+    unexplained = [f"{p.relative_to(FERLIB)}:{imp.line} {imp.module}" for p, imp in _lazy_imports()
+                   if not imp.comment.startswith("lazy:") or len(imp.comment) < len("lazy: ") + 10]
+    assert not unexplained, f"imports inside functions without a `# lazy: reason`: {unexplained}"
+
+
+def test_lazy_imports_outside_the_command_line_are_few_and_keep_something_heavy_out():
+    outside = [(p, imp) for p, imp in _lazy_imports() if not _is_command_module(p)]
+    assert len(outside) <= MAX_LAZY, f"{len(outside)} imports inside functions outside the command-line modules"
+    light = [f"{p.relative_to(FERLIB)}:{imp.line} {imp.module}" for p, imp in outside
+             if not _top_level_libraries(imp.module) & HEAVY_LIBRARIES]
+    assert not light, f"imported inside a function, but light enough to import at the top: {light}"
+
+
+def test_the_layout_checks_see_imports_inside_functions_and_packages(tmp_path):
+    """The checks above read what they should: a submodule imported from its package, and an import inside a
+    function with its comment."""
+    source = tmp_path / "example.py"
+    source.write_text("from ferlib.champion import recipe, run\n\n\ndef f():\n"
+                      "    from ferlib.models import builders  # lazy: imports Keras\n")
+    found = imports_of(source)
+    assert [(i.module, i.lazy) for i in found] == [("ferlib.champion.recipe", False), ("ferlib.champion.run", False),
+                                                    ("ferlib.models.builders", True)]
+    assert found[-1].comment == "lazy: imports Keras"
+    assert "keras" in _top_level_libraries("ferlib.models.builders")
+    assert not _top_level_libraries("ferlib.champion.recipe") & HEAVY_LIBRARIES

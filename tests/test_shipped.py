@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 from ferlib import EmotionClassifier, cli
+from ferlib.champion.recipe import is_budget_key
+from ferlib.champion.tables import card_test_scores
 from ferlib.data.synthetic import write_embedded_dataset
 from ferlib.models import modelcard, shipped, shipping
 from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.synthetic_photos import render_photo
-from ferlib.training.budgets import is_budget_key
-from ferlib.training.cpu_champion import card_test_scores
 from tests.conftest import SHARED_DATA
 
 CARD = shipped.ASSETS / "c1_fer2013.json"

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ferlib.audit.leakage import DEFAULT_THRESHOLD, audit_folders, report_text
+from ferlib.data.sources import DataError
 from ferlib.runtime import files
 from ferlib.runtime.paths import default_cache_dir
 
@@ -24,10 +26,6 @@ def add_audit_command(sub) -> None:
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run the leakage audit; return the exit status."""
-    # the hashing libraries load when auditing, not at every command's start
-    from ferlib.audit.leakage import DEFAULT_THRESHOLD, audit_folders, report_text
-    from ferlib.data.sources import DataError
-
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     try:
         _, result = audit_folders(args.internal, args.external, args.cache or default_cache_dir(), threshold,

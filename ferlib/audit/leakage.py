@@ -26,9 +26,9 @@ import scipy.fftpack
 from PIL import Image
 
 from ferlib.data.decode import DecodeError, read_image
-from ferlib.data.manifest import decode_csv_pixels
-from ferlib.data.sources import read_csv_pixels
-from ferlib.runtime.files import read_cache
+from ferlib.data.manifest import build_manifest, decode_csv_pixels, skip_summary, split_train_val, usable
+from ferlib.data.sources import detect_source, read_csv_pixels
+from ferlib.runtime.files import atomic_path, read_cache
 from ferlib.runtime.progress import bar as progress_bar
 
 HASH_SIZE = 16  # 16x16 DCT coefficients: 256 bits
@@ -47,7 +47,6 @@ PAIR_COLUMNS = ["left", "right", "kind", "distance", "left_path", "right_path"]
 @dataclass
 class HashTable:
     """Hashes of a list of images: paths, exact digests, phash and mirrored phash words, skipped files."""
-
     paths: np.ndarray  # (n,) str
     exact: np.ndarray  # (n,) str: digest of the grayscale pixels and shape
     phash: np.ndarray  # (n, HASH_WORDS) uint64
@@ -185,7 +184,6 @@ def _paths_key(paths: list[str]) -> str:
 
 
 def _save(path: Path, table: HashTable) -> None:
-    from ferlib.runtime.files import atomic_path
 
     with atomic_path(path, what="image hashes") as tmp:
         np.savez(tmp, paths=table.paths, exact=table.exact, phash=table.phash, mirror=table.mirror,
@@ -302,7 +300,6 @@ def counts_table(summaries: dict[str, dict]) -> pd.DataFrame:
 @dataclass
 class LeakageAudit:
     """The audit of one internal and one external set: hashed images, flagged pairs and their counts."""
-
     threshold: int
     train: pd.DataFrame  # the internal manifest rows on each side of the split
     val: pd.DataFrame
@@ -339,7 +336,6 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
     """Return the audit of an internal manifest (split as runs split it) against an external manifest."""
     import time
 
-    from ferlib.data.manifest import split_train_val, usable
 
     train, val = split_train_val(internal, val_fraction=val_fraction, seed=seed)
     external = usable(external)
@@ -369,9 +365,6 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
 def audit_folders(internal_dir: Path, external_dir: Path, cache_dir: Path, threshold: int = DEFAULT_THRESHOLD,
                   seed: int = 42, val_fraction: float = 0.2, progress: bool = True) -> tuple[LeakageAudit, dict]:
     """Return the audit of two data folders (any supported layout) and its JSON-ready result."""
-    from ferlib.data.manifest import build_manifest, skip_summary
-    from ferlib.data.sources import detect_source
-
     sources = {"internal": detect_source(internal_dir, "internal"), "external": detect_source(external_dir, "external")}
     manifests = {role: build_manifest(source, cache_dir, progress) for role, source in sources.items()}
     result = audit_manifests(manifests["internal"], manifests["external"], cache_dir, threshold, seed,

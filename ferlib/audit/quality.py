@@ -16,6 +16,9 @@ import pandas as pd
 from PIL import Image, ImageEnhance
 
 from ferlib.audit import leakage
+from ferlib.data.manifest import build_manifest, usable
+from ferlib.data.sources import detect_source
+from ferlib.data.synthetic import generate_faces
 
 RECALL_GOAL = 0.99
 FALSE_POSITIVE_GOAL = 0.001  # false flags per planted copy compared (share of copies wrongly flagged)
@@ -142,8 +145,6 @@ def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, qu
 
 def synthetic_false_positives(n: int, threshold: int, seed: int = 5) -> dict:
     """Return flagged pairs among n distinct generated faces (every flag is false): a low-texture worst case."""
-    from ferlib.data.synthetic import generate_faces
-
     faces, _ = generate_faces(n, seed=seed)
     digests, phash, mirror = leakage.hash_images(faces)
     table = leakage.HashTable(np.arange(n).astype(str), digests, phash, mirror)
@@ -198,9 +199,6 @@ def fer_as_is(train: pd.DataFrame, test: pd.DataFrame, train_hashes: leakage.Has
 def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_planted: int = 500,
                   seed: int = 0, progress: bool = True) -> tuple[dict, pd.DataFrame]:
     """Return the whole benchmark on a FER-2013 folder (train and test splits) and the as-is pairs."""
-    from ferlib.data.manifest import build_manifest, usable
-    from ferlib.data.sources import detect_source
-
     train = usable(build_manifest(detect_source(fer_root, "internal"), cache_dir, progress))
     test = usable(build_manifest(detect_source(fer_root, "external"), cache_dir, progress))
     rng = np.random.default_rng(seed)

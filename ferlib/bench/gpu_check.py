@@ -18,8 +18,15 @@ from typing import Any
 import numpy as np
 
 from ferlib.config import get_experiment, run_settings
+from ferlib.data.arrays import load_images
+from ferlib.data.manifest import label_indices, stratified_subset
+from ferlib.data.run_data import prepare_internal
+from ferlib.evaluation.evaluate import evaluate_model
+from ferlib.evaluation.results import machine
+from ferlib.models.builders import is_transfer
 from ferlib.plan import CPU_IMAGES_PER_S, estimate_seconds
 from ferlib.runtime.files import write_json, write_text
+from ferlib.training.train import train_experiment
 
 CHECKED = ("V4", "V8", "V7", "V13")
 STUDY_IMAGES = {"internal": 59_099, "external": 5_834}  # Human Face Emotions; FER-2013's five classes (Table 3)
@@ -89,14 +96,6 @@ def speeds_at_48px(results: dict[str, Any]) -> dict[str, dict[str, float]]:
 def run_check(data_dir: str | Path, output_dir: str | Path, n_images: int = 2048, epochs: int = 3,
               profile: str = "full", keys: tuple[str, ...] = CHECKED, image_size: int | None = None) -> dict[str, Any]:
     """Train each experiment on a slice of `data_dir`, time it per phase, project the study; return the report."""
-    from ferlib.data.arrays import load_images
-    from ferlib.data.manifest import label_indices, stratified_subset
-    from ferlib.data.run_data import prepare_internal
-    from ferlib.evaluation.evaluate import evaluate_model
-    from ferlib.evaluation.results import machine
-    from ferlib.models.builders import is_transfer
-    from ferlib.training.train import train_experiment
-
     output_dir = Path(output_dir)
     settings = run_settings(profile, seed=0, output_dir=output_dir, cache_dir=output_dir / "cache")
     internal = prepare_internal(settings, data_dir, progress=False)

@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 
 from ferlib.bench import fer_package
+from ferlib.data.decode import read_image
+from ferlib.models.inference import padded_size
+from ferlib.models.litert import LiteRTNetwork, inference_threads, litert_path
+from ferlib.photos import video
+from ferlib.photos.predict import EmotionClassifier
 
 FACE_COUNTS = (1, 4, 24)  # faces per photo: a portrait, a small group, the largest shared group photo
 COLD_REPEATS = 3
@@ -35,8 +40,6 @@ def _median_ms(call: Any, repeats: int) -> float:
 
 def _ways(network: Any, batch: np.ndarray, views: int) -> dict[str, Any]:
     """Return the ways of classifying one photo's batch of views, each a call taking no argument."""
-    from ferlib.models.inference import padded_size
-
     def padded() -> None:
         n = padded_size(len(batch))
         network(np.concatenate([batch, np.zeros((n - len(batch), *batch.shape[1:]), batch.dtype)]))
@@ -50,8 +53,6 @@ def _ways(network: Any, batch: np.ndarray, views: int) -> dict[str, Any]:
 def invocation_choices(model: Path, views: int, repeats: int = 30, precision: str = "float32") -> list[dict[str, Any]]:
     """Return the median time to classify one photo's faces (all `views` views of each) per way of calling the
     LiteRT network at `precision`, for FACE_COUNTS faces and 1 or all usable threads."""
-    from ferlib.models.litert import LiteRTNetwork, inference_threads, litert_path
-
     rows = []
     for threads in sorted({1, inference_threads()}):
         network = LiteRTNetwork(litert_path(model, precision), threads)
@@ -107,7 +108,6 @@ def write_panning_clip(photo: Path, target: Path, frames: int = 40, fps: float =
     """Write a clip of `photo` letterboxed into `size` and panned 3 px per frame (MJPG in .avi); return it."""
     import cv2
 
-    from ferlib.data.decode import read_image
 
     rgb = read_image(photo)[0]
     width, height = size
@@ -127,9 +127,6 @@ def video_fps(model: Path, photo: Path, frames: int = 40, backends: tuple[str, .
               ) -> dict[str, Any]:
     """Return frames classified per second (every frame sampled: decode, detect, crop, classify, track) on a
     1280x720 clip made from `photo`, for each backend."""
-    from ferlib.photos import video
-    from ferlib.photos.predict import EmotionClassifier
-
     out: dict[str, Any] = {"clip": f"{frames} frames of {Path(photo).name} letterboxed to 1280x720, panning",
                            "frames": frames}
     with tempfile.TemporaryDirectory() as folder:

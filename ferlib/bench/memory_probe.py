@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ferlib.config import PROFILES, get_experiment
+from ferlib.training.train import train_experiment
 
 STUDY_IMAGES = 59_099
 
@@ -32,8 +33,6 @@ def peak_rss_mb() -> float:
 def probe(key: str = "V13", profile: str = "full", images: int = STUDY_IMAGES, steps: int = 5,
           runs_dir: Path | None = None) -> dict[str, Any]:
     """Train `key` for one epoch of `steps` steps per phase on arrays of `images` images; return peak memory."""
-    from ferlib.training.train import train_experiment
-
     before = peak_rss_mb()
     settings = PROFILES[profile]
     experiment = get_experiment(key, settings)

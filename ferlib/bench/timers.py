@@ -13,8 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.config import Phase, get_experiment
+from ferlib.config import PROFILES, Phase, get_experiment
+from ferlib.data.arrays import load_images
+from ferlib.data.augment import build_augmentation
+from ferlib.data.manifest import build_manifest, usable
+from ferlib.data.pipeline import make_dataset
+from ferlib.data.sources import detect_source
 from ferlib.evaluation.results import cpu_model
+from ferlib.models.builders import build_model, is_transfer, set_trainable_from
+from ferlib.training.train import precision_policy, train_experiment
 
 
 def _machine() -> dict[str, Any]:
@@ -44,7 +51,6 @@ def feature_cache_speedup(backbone: str = "resnet50v2", n_images: int = 512, ima
     frozen backbone (the latter measured over `measured_direct_epochs` and scaled per epoch)."""
     import tempfile
 
-    from ferlib.training.train import train_experiment
 
     x, y = _synthetic_batch(n_images, image_size, seed)
     base = dataclasses.replace(get_experiment("V12", "full"), backbone=backbone, image_size=image_size,
@@ -78,9 +84,6 @@ def training_throughput(key: str = "V13", profile: str = "full", steps: int = 20
     """Return images/second of each phase of an experiment's network on random images (no data needed)."""
     import keras
 
-    from ferlib.config import PROFILES
-    from ferlib.models.builders import build_model, is_transfer, set_trainable_from
-    from ferlib.training.train import precision_policy
 
     experiment = get_experiment(key, profile)
     mixed = PROFILES[profile].mixed_precision if mixed_precision is None else mixed_precision
@@ -116,9 +119,6 @@ def image_loading(data_dir: Path, size: int = 48, cache_root: Path | None = None
     every file decoded) and warm (manifest and arrays read back from the cache)."""
     import tempfile
 
-    from ferlib.data.arrays import load_images
-    from ferlib.data.manifest import build_manifest, usable
-    from ferlib.data.sources import detect_source
 
     source = detect_source(Path(data_dir), "internal")
     out: dict[str, Any] = {"data": source.describe(), "size": size}
@@ -153,9 +153,6 @@ def pipeline_overhead(key: str, profile: str = "cpu", steps: int = 15, batch_siz
     Each path is timed over the same `steps` batches, best of as many repeats as fit in `min_total_s`."""
     import keras
 
-    from ferlib.data.augment import build_augmentation
-    from ferlib.data.pipeline import make_dataset
-    from ferlib.models.builders import build_model, is_transfer, set_trainable_from
 
     experiment = get_experiment(key, profile)
     phase = experiment.phases[-1]

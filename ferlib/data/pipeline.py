@@ -14,6 +14,9 @@ from collections.abc import Iterator
 import keras
 import numpy as np
 
+from ferlib.config import deterministic_run
+from ferlib.data.augment import augment_batch
+
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     """Return a 31-bit seed derived from (seed, epoch, stream); different streams never share draws."""
@@ -49,7 +52,6 @@ class EpochOrder:
 
     Each call starts a pass: it takes the epoch set by `start` (or the one after the previous pass),
     reseeds the augmentation for that epoch, and yields the epoch's permutation in batches."""
-
     def __init__(self, n: int, batch_size: int, seed: int, augmentation=None):
         self.n, self.batch_size, self.seed, self.augmentation = n, batch_size, seed, augmentation
         self.next_epoch = 0
@@ -81,7 +83,6 @@ class EpochOrder:
 class ReseedEachEpoch(keras.callbacks.Callback):
     """At the start of every epoch (also the first one after resuming), point the training order at that epoch
     and reseed the model's own random layers (dropout) from (seed, epoch)."""
-
     def __init__(self, order: EpochOrder | None, seed: int):
         super().__init__()
         self.order, self.seed = order, seed
@@ -105,8 +106,6 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, traini
     """
     import tensorflow as tf
 
-    from ferlib.config import deterministic_run
-    from ferlib.data.augment import augment_batch
 
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) != len(labels):

@@ -15,7 +15,7 @@ from ferlib.classes import CLASS_NAMES
 from ferlib.config import RunSettings
 from ferlib.data.arrays import load_images
 from ferlib.data.manifest import build_manifest, fingerprint, label_indices, split_train_val, stratified_subset, usable
-from ferlib.data.sources import DataSource, Role, resolve_source
+from ferlib.data.sources import DataSource, Role, list_files, resolve_source
 from ferlib.data.synthetic import write_embedded_dataset
 from ferlib.runtime.paths import display_path
 
@@ -49,8 +49,6 @@ def data_key(internal: DataSource, external: DataSource) -> str:
     removed or resized, get another folder. The same folder gives the same key however its path is spelled
     (relative or absolute) and after a copy that changes modification times; training reuse is decided by the
     data's content fingerprint, not by this key. Listing takes a stat per file, no decoding."""
-    from ferlib.data.sources import list_files
-
     digest = hashlib.sha1()
     for source in (internal, external):
         digest.update(f"{source.role}:{source.layout}:{source.split}\n".encode())
@@ -80,7 +78,6 @@ def _describe(source: DataSource, data_fingerprint: str) -> dict:
 @dataclass
 class InternalData:
     """The internal dataset of a run: its manifest and the study's 80/20 split (capped by the profile)."""
-
     source: DataSource
     manifest: pd.DataFrame
     train: pd.DataFrame
@@ -106,7 +103,6 @@ class InternalData:
 @dataclass
 class ExternalData:
     """The external test set of a run (FER-2013's test split, or any labelled folder)."""
-
     source: DataSource
     manifest: pd.DataFrame
     test: pd.DataFrame

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ferlib.classes import FER_CSV_CODES, class_from_folder, is_excluded_folder
 from ferlib.config import EMBEDDED, ENV_VARS, KAGGLE_DIRS, real_data_given  # noqa: F401 (where data is looked for)
+from ferlib.runtime.paths import display_path
 
 if TYPE_CHECKING:  # pandas is imported where files are listed, so resolving a source needs only the stdlib
     import pandas as pd
@@ -39,7 +40,6 @@ class DataError(ValueError):
 @dataclass(frozen=True)
 class DataSource:
     """One resolved data source: where it is, how it is laid out, and why it was chosen."""
-
     role: str
     root: Path
     layout: str  # "hfe" | "fer-folder" | "fer-csv"
@@ -54,8 +54,6 @@ class DataSource:
 
     def describe(self) -> str:
         """Return a one-line description for banners and provenance."""
-        from ferlib.runtime.paths import display_path
-
         split = f", split '{self.split}'" if self.split else ""
         if self.embedded:  # generated into the cache: its folder says nothing to a reader
             return f"{self.role} data: embedded synthetic dataset{split} (no real data given)"

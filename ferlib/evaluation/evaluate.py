@@ -67,7 +67,7 @@ def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: boo
 
     Batches are gathered from the array (`make_dataset`), so predicting never copies the images.
     """
-    from ferlib.data.pipeline import make_dataset
+    from ferlib.data.pipeline import make_dataset  # lazy: tf.data; scoring LiteRT's outputs needs no TensorFlow
 
     def predict(x: np.ndarray) -> np.ndarray:
         ds = make_dataset(x, np.zeros(len(x), dtype=np.int64), batch_size, training=False)

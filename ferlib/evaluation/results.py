@@ -14,6 +14,7 @@ import pandas as pd
 
 from ferlib.config import PROJECT_ROOT, RunSettings
 from ferlib.runnames import RunName
+from ferlib.runtime.files import write_json
 
 
 def git_commit() -> str:
@@ -105,8 +106,6 @@ def result_path(settings: RunSettings, name: str) -> Path:
 
 def write_result(path: Path, payload: dict[str, Any]) -> Path:
     """Write a result as indented JSON (atomically) and return its path."""
-    from ferlib.runtime.files import write_json
-
     return write_json(path, payload)
 
 

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ferlib.config import run_settings
+from ferlib.data.manifest import label_indices
+from ferlib.data.run_data import prepare_internal
 from ferlib.evaluation.results import cpu_model
 from ferlib.evaluation.stats import mcnemar
 from ferlib.evaluation.views import average_over_views
@@ -44,9 +47,6 @@ def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path 
     """Return the internal data a model was chosen on (`ferlib.data.run_data.InternalData`: its train/validation
     split), drawn again from `data_dir` with the seed and profile its card names; ValueError when the card does not
     name them or `data_dir` is not the data the card names (fingerprint)."""
-    from ferlib.config import run_settings  # a light path never converts: reading data is only needed here
-    from ferlib.data.run_data import prepare_internal
-
     provenance, data = card.get("provenance") or {}, card.get("data") or {}
     seed, profile, expected = provenance.get("seed"), provenance.get("profile"), data.get("fingerprint")
     if seed is None or profile is None or expected is None:
@@ -63,8 +63,6 @@ def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str 
                      ) -> tuple[np.ndarray, np.ndarray, str]:
     """Return (images at the card's input size, labels, description) of the validation split a model was chosen
     on (see `chosen_on`)."""
-    from ferlib.data.manifest import label_indices
-
     internal = chosen_on(card, data_dir, cache_dir)
     provenance = card["provenance"]
     images = internal.images(internal.val, int(card["input"]["size"]))

@@ -76,7 +76,7 @@ def load_keras(path: Path, batch_size: int = 64) -> tuple[KerasNetwork, dict[str
     """Return the Keras network saved in `path` and its card (see `ferlib.models.modelcard.load_with_card`)."""
     # Keras (and TensorFlow under it) is imported here and only here, so that predicting with LiteRT stays
     # free of both: a light install has neither, and importing them costs seconds.
-    from ferlib.models.modelcard import load_with_card
+    from ferlib.models.modelcard import load_with_card  # lazy: Keras, only for a Keras model
 
     loaded = load_with_card(path)
     return KerasNetwork(loaded.model, batch_size), loaded.card

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ferlib.models.card import sha256_of
+from ferlib.runtime.quiet import captured_fd2
 
 SUFFIX = ".tflite"
 PRECISIONS = ("float32", "float16", "int8")  # int8: dynamic range (weights int8, activations float)
@@ -74,11 +75,9 @@ class LiteRTNetwork:
     """A LiteRT model taking uint8 or float 0-255 RGB batches (n, size, size, 3) and returning class
     probabilities. A call is one invocation (up to MAX_BATCH images): the input is resized when the batch size
     changes, which measured no slower than fixed, padded batch sizes (`ferlib.bench.inference`)."""
-
     name = "litert"
 
     def __init__(self, path: str | Path, threads: int | None = None):
-        from ferlib.runtime.quiet import captured_fd2
 
         if (why := litert_unavailable()) is not None:
             raise ModuleNotFoundError(why, name="ai_edge_litert")

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from ferlib.classes import CLASS_NAMES
+from ferlib.evaluation.calibration import fit_calibration
 from ferlib.evaluation.results import write_result
 from ferlib.models.builders import build_described
 from ferlib.models.card import CARD_VERSION, WithCard, assumed_card, card_path, read_card, tta_settings
@@ -27,7 +28,6 @@ __all__ = ["CARD_VERSION", "LoadedModel", "WithCard", "card_path", "load_network
 @dataclass
 class LoadedModel(WithCard):
     """A Keras model with its card (a minimal card is inferred when the JSON file is missing)."""
-
     model: keras.Model
     card: dict[str, Any]
     path: Path
@@ -66,8 +66,6 @@ def save_calibrated(model: keras.Model, path: Path, validation: Any, *, tta: dic
 
     `card` holds save_with_card's fields (experiment, weights, data, metrics, provenance).
     """
-    from ferlib.evaluation.calibration import fit_calibration
-
     save_with_card(model, path, **card)
     calibration = fit_calibration(validation.probs, validation.y_true)
     update_card(path, calibration=calibration, **({"tta": tta} if tta else {}))

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ferlib.evaluation.stats import p_value_text
 from ferlib.models.card import card_path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -40,8 +41,6 @@ def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple
     """Return (ship?, why) for a `compare_on_validation` result: a candidate ships only when it is more accurate
     on the validation split and McNemar's p is below `alpha`, so a difference within noise does not replace a
     model users already rely on."""
-    from ferlib.evaluation.stats import p_value_text
-
     diff, p = comparison["difference"], comparison["mcnemar"]["p_value"]
     said = f"{100 * diff:+.1f} points, McNemar {p_value_text(p)}"
     if diff <= 0:

@@ -13,7 +13,10 @@ from typing import Any
 
 import keras
 
+from ferlib.data.manifest import label_indices
+from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import write_result
+from ferlib.evaluation.stats import mcnemar
 from ferlib.models import shipped
 from ferlib.models.card import card_path, tta_settings
 from ferlib.models.conversion import chosen_on, convert_for_litert
@@ -56,10 +59,6 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
     Both cards must name the same internal data (fingerprint) and split seed; the split is drawn again from
     `data_dir` and must match that fingerprint. Return both scores, the difference and the test; ValueError
     when the models were not chosen on the same validation images."""
-    from ferlib.data.manifest import label_indices
-    from ferlib.evaluation.evaluate import evaluate_model
-    from ferlib.evaluation.stats import mcnemar
-
     loaded = {"candidate": load_with_card(candidate),
               "shipped": load_with_card(incumbent or shipped.shipped_model_path())}
     splits = {name: (m.card.get("provenance", {}).get("seed"),

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ferlib.photos.boxes import Box, suppress_duplicates
+from ferlib.runtime.quiet import captured_fd2
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "assets" / "face_detection_full_range_sparse.tflite"
 INPUT_SIZE = 192
@@ -38,7 +39,6 @@ RETRY_PAD = 0.5  # when nothing is found: retry with a black border of this shar
 @dataclass(frozen=True)
 class Detection:
     """One face: its box (photo pixels, with the detector's score) and six keypoints (x, y in photo pixels)."""
-
     box: Box
     keypoints: np.ndarray  # (6, 2), in KEYPOINTS order
 
@@ -130,12 +130,10 @@ def _eyes(points: np.ndarray) -> tuple[float, float, float, float]:
 class BlazeFaceDetector:
     """Find faces with BlazeFace (full range, sparse). `detect` returns boxes; `detect_with_keypoints` adds eyes,
     nose, mouth and ears."""
-
     name = "blazeface"
 
     def __init__(self, model_file: Path = MODEL_FILE, min_score: float = MIN_SCORE, iou: float = NMS_IOU,
                  tile_from: int = TILE_FROM, pad: float = RETRY_PAD):
-        from ferlib.runtime.quiet import captured_fd2
 
         if not Path(model_file).is_file():
             raise FileNotFoundError(f"BlazeFace model file not found: {model_file} (reinstall ferlib, or pass "

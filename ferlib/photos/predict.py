@@ -387,7 +387,7 @@ def exit_status(results: list[PhotoResult]) -> int:
 
 def write_annotated(results: list[PhotoResult], out_dir: str | Path) -> list[Path]:
     """Write each readable photo with its faces drawn as <out_dir>/<name>.annotated.jpg; return the paths."""
-    from ferlib.viz.photo_figures import draw_predictions
+    from ferlib.viz.photo_figures import draw_predictions  # lazy: matplotlib, only with --annotate
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ferlib.config import RunSettings
 from ferlib.data.sources import DataSource
+from ferlib.evaluation.results import git_commit, machine
 from ferlib.runtime.paths import display_path
 
 _STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
@@ -29,8 +30,6 @@ def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource]
 
     The notebook shows it at the top (`card_html`); the report renderer fills in the wall time.
     """
-    from ferlib.evaluation.results import git_commit, machine
-
     return {
         "notebook": notebook,
         "profile": settings.profile.name,

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 from ferlib.config import PROJECT_ROOT
+from ferlib.reports.check import check_reports
+from ferlib.reports.index import build_index
+from ferlib.reports.render import render
 
 
 def add_report_command(sub) -> None:
@@ -25,10 +28,6 @@ def add_report_command(sub) -> None:
 
 def run_report_command(args: argparse.Namespace) -> int:
     """Render executed notebooks to HTML, rebuild the landing page, and (with --check) check every report."""
-    from ferlib.reports.check import check_reports
-    from ferlib.reports.index import build_index
-    from ferlib.reports.render import render
-
     out = (args.output_dir or PROJECT_ROOT / "outputs").resolve()
     for executed in args.notebooks:
         if not executed.is_file():

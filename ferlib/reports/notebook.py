@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ferlib.config import RunSettings, run_settings
+from ferlib.data.run_data import keyed_settings
 from ferlib.data.sources import DataSource
 from ferlib.reports.banner import card_html, run_card
 from ferlib.reports.catalog import get_spec
@@ -34,7 +35,6 @@ METADATA_KEY = "ferlib"  # outputs carrying {"ferlib": {...}} metadata: the run 
 @dataclass
 class NotebookRun:
     """A running notebook: its settings and folders, and the figures and headline it has produced."""
-
     name: str
     settings: RunSettings
     started: float = field(default_factory=time.perf_counter)
@@ -105,7 +105,6 @@ def start(name: str, profile: str | None = "auto", seed: int = 42, output_dir: s
     spec = get_spec(name)
     progress.route_warnings()
     pd.set_option("display.max_colwidth", None)  # reports show whole sentences (sources, reasons), not "..."
-    from ferlib.data.run_data import keyed_settings
 
     settings = run_settings(profile, seed=seed, output_dir=output_dir, data_dir=data_dir)
     return NotebookRun(spec.name, keyed_settings(settings, data_dir, external_dir))

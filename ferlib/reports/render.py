@@ -16,6 +16,7 @@ from typing import Any
 from ferlib.reports.banner import card_html
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.notebook import METADATA_KEY
+from ferlib.runtime.files import write_text
 
 PNG_IN_HTML = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 
@@ -23,7 +24,6 @@ PNG_IN_HTML = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 @dataclass
 class NotebookOutputs:
     """What an executed notebook shows, found through the ferlib metadata of its outputs."""
-
     run_card: dict[str, Any] | None = None
     headline: dict[str, Any] | None = None
     figures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG bytes
@@ -96,6 +96,5 @@ def digest(data: bytes) -> str:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    from ferlib.runtime.files import write_text
 
     return write_text(path, text)

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+from ferlib.runtime import progress
+
 NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|To enable the following instructions|"
     r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|"
@@ -57,7 +59,6 @@ def captured_fd2() -> Iterator[None]:
 
 
 def _forward(text: str) -> None:
-    from ferlib.runtime import progress
 
     noise = [line for line in text.splitlines() if NOISE.search(line)]
     other = [line for line in text.splitlines() if not NOISE.search(line)]
@@ -69,7 +70,6 @@ def _forward(text: str) -> None:
 
 class _QuietLoader(importlib.abc.Loader):
     """Run the real loader of `tensorflow` with fd 2 captured."""
-
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self._loader = loader
 
@@ -90,7 +90,6 @@ class _QuietLoader(importlib.abc.Loader):
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
     """Find `tensorflow` as usual, but load it through `_QuietLoader`; then step aside."""
-
     def find_spec(self, name: str, path=None, target=None):  # noqa: ANN001, ANN201 (importlib protocol)
         if name != "tensorflow":
             return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -14,10 +14,8 @@ from ferlib.data.run_data import InternalData, prepare_internal
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.results import provenance, result_path, write_result
 from ferlib.runtime.progress import say
+from ferlib.training.teachers import Teachers
 from ferlib.training.train import TrainedRun, train_experiment
-
-if TYPE_CHECKING:
-    from ferlib.training.distill import Teachers
 
 
 @dataclass

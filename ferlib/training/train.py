@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from ferlib.classes import NUM_CLASSES
-from ferlib.config import Experiment, Phase
+from ferlib.config import Experiment, Phase, deterministic_run
 from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import class_weights
 from ferlib.data.pipeline import EpochOrder, ReseedEachEpoch, make_dataset
+from ferlib.evaluation.evaluate import predict_probs
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
@@ -55,7 +56,6 @@ from ferlib.training.run_folders import (  # noqa: F401 (re-exported)
 @dataclass
 class TrainedRun:
     """A trained model with its per-epoch history and where its files are."""
-
     model: keras.Model
     history: pd.DataFrame  # one row per epoch: epoch, phase, accuracy, loss, val_accuracy, val_loss
     run_dir: Path
@@ -183,7 +183,6 @@ def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_s
     cached = files.read_cache(path, read, "backbone features")
     if cached is not None:
         return cached
-    from ferlib.evaluation.evaluate import predict_probs
 
     features = predict_probs(feature_extractor(model), images, batch_size).astype(np.float32)
     files.save_npy(path, features)
@@ -193,7 +192,6 @@ def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_s
 @dataclass
 class FitJob:
     """What every phase of one training run shares: data, experiment, and how to train."""
-
     experiment: Experiment
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
     seed: int
@@ -294,8 +292,6 @@ def train_experiment(
     `mixed_precision_without_gpu`; `deterministic` (default: the FERLIB_DETERMINISTIC switch) turns on op
     determinism and single-threaded augmentation.
     """
-    from ferlib.config import deterministic_run
-
     label = weights_label(experiment, weights)
     run_dir = Path(runs_dir) / f"{experiment.key}-{run_key(experiment, data_fingerprint, seed, label)}"
     done = run_dir / DONE_FILE

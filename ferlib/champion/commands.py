@@ -1,7 +1,8 @@
-"""The command-line commands that train and ship models: champion, ablate, distill, ship and convert.
+"""The command-line commands of C1's life: champion, ablate, distill, ship and convert.
 
-`ferlib.cli` adds them to its parser with `add_training_commands` and hands their arguments to
-`run_training_command`.
+`ferlib.cli` adds them to its parser with `add_champion_commands` and hands their arguments to
+`run_champion_command`. Training imports TensorFlow, so each command imports its module when it runs: `--help`
+and the other commands start without it.
 """
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import json
 import sys
 from pathlib import Path
 
-from ferlib.config import DISTILL_TEACHERS, DISTILL_WEIGHT
+from ferlib.champion.recipe import ABLATIONS, RECIPE, TEACHERS
+from ferlib.config import DISTILL_WEIGHT
+from ferlib.evaluation.stats import p_value_text
+from ferlib.models import shipped
 
-TRAINING_COMMANDS = ("champion", "ablate", "distill", "ship", "convert")
+CHAMPION_COMMANDS = ("champion", "ablate", "distill", "ship", "convert")
 
 
-def add_training_commands(sub) -> None:
-    """Add the training commands to the command line's sub-parsers."""
+def add_champion_commands(sub) -> None:
+    """Add C1's commands to the command line's sub-parsers."""
     for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),
                        ("ablate", "train C1's ablation variants with a shortened epoch budget")):
         cmd = sub.add_parser(name, help=what)
@@ -46,8 +50,8 @@ def add_training_commands(sub) -> None:
                                           "and distil it into one C1-sized network")
     dis.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
     dis.add_argument("--external", type=Path, default=None, help="external test data")
-    dis.add_argument("--teachers", type=int, default=DISTILL_TEACHERS,
-                     help=f"ensemble members, the champion included (default {DISTILL_TEACHERS})")
+    dis.add_argument("--teachers", type=int, default=TEACHERS,
+                     help=f"ensemble members, the champion included (default {TEACHERS})")
     dis.add_argument("--weight", type=float, default=DISTILL_WEIGHT,
                      help="the teachers' share of the training targets, the one-hot label's is the rest "
                           f"(default {DISTILL_WEIGHT})")
@@ -74,8 +78,8 @@ def add_training_commands(sub) -> None:
                               "the validation split and faster")
 
 
-def run_training_command(args: argparse.Namespace) -> int:
-    """Run one of TRAINING_COMMANDS; return the exit code."""
+def run_champion_command(args: argparse.Namespace) -> int:
+    """Run one of CHAMPION_COMMANDS; return the exit code."""
     if args.command in ("champion", "ablate"):
         return _champion_or_ablate(args)
     if args.command == "distill":
@@ -84,18 +88,18 @@ def run_training_command(args: argparse.Namespace) -> int:
         return _ship(args)
     if args.command == "convert":
         return _convert(args)
-    raise ValueError(f"not a training command: {args.command!r}")
+    raise ValueError(f"not a command of C1's: {args.command!r}")
 
 
 def _champion_or_ablate(args: argparse.Namespace) -> int:
-    from ferlib.training import ablation, cpu_champion
+    from ferlib.champion import ablation, run  # lazy: training imports TensorFlow
 
     if args.command == "champion":
-        variants = [name for name in ablation.ABLATIONS if name != "champion"]
+        variants = [name for name in ABLATIONS if name != RECIPE]
         if args.variant is not None and args.variant not in variants:
             print(f"error: unknown variant {args.variant!r}; known: {', '.join(variants)}", file=sys.stderr)
             return 2
-        champ = cpu_champion.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+        champ = run.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
                                                    args.force, args.epochs, args.variant)
         result = champ.result
         scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
@@ -107,10 +111,10 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
         print(f"saved {champ.model_file} with its model card")
         print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
         return 0
-    names = args.variants.split(",") if args.variants else list(ablation.ABLATIONS)
-    unknown = [name for name in names if name not in ablation.ABLATIONS]
+    names = args.variants.split(",") if args.variants else list(ABLATIONS)
+    unknown = [name for name in names if name not in ABLATIONS]
     if unknown:
-        print(f"error: unknown ablation variant(s) {', '.join(unknown)}; known: {', '.join(ablation.ABLATIONS)}",
+        print(f"error: unknown ablation variant(s) {', '.join(unknown)}; known: {', '.join(ABLATIONS)}",
               file=sys.stderr)
         return 2
     table, csv = ablation.ablation_from_folders(args.profile, args.data, args.epochs, names, args.seed,
@@ -122,8 +126,6 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
 
 def _print_goal_and_ablation(result: dict) -> None:
     """Print where the test accuracy stands against the goal, and the ablation found beside the result."""
-    from ferlib.evaluation.stats import p_value_text
-
     goal = result.get("goal") or {}
     if goal.get("test_accuracy") is not None:
         verdict = (f"does not apply: {goal['not_applicable']}" if goal.get("not_applicable")
@@ -143,9 +145,9 @@ def _print_goal_and_ablation(result: dict) -> None:
 
 
 def _distill(args: argparse.Namespace) -> int:
-    from ferlib.training import distill
+    from ferlib.champion import distillation  # lazy: training imports TensorFlow
 
-    outcome = distill.distill_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+    outcome = distillation.distill_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
                                            args.teachers, args.weight)
     result, student = outcome.student.result, outcome.student
     versus = result["versus_champion"]
@@ -162,8 +164,7 @@ def _distill(args: argparse.Namespace) -> int:
 
 
 def _ship(args: argparse.Namespace) -> int:
-    from ferlib.evaluation.stats import p_value_text
-    from ferlib.models import shipped, shipping
+    from ferlib.models import shipping  # lazy: shipping converts with TensorFlow
 
     comparison = None
     try:
@@ -202,7 +203,7 @@ def _described_conversion(entry: dict) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ferlib.models import conversion, shipped
+    from ferlib.models import conversion  # lazy: conversion imports TensorFlow
 
     try:
         model = args.model or shipped.shipped_model_path()

@@ -1,0 +1,116 @@
+"""Training C1 (or a variant of its recipe), scoring it in every test-time mode, saving it with its card.
+
+`run_champion` trains (resumable, reused when finished) and evaluates on the validation split and the external
+test set in every test-time mode (plain, flip averaging, five crops x flip), each with a 95% bootstrap interval;
+the mode kept is the one with the best validation accuracy, and the external score is also split into images with
+and without a copy in the internal data (the leakage audit). `save_champion` writes the model with its calibrated
+card; `champion_from_folders` is the `champion` command's entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ferlib.audit.by_copy import scores_by_copy
+from ferlib.champion.recipe import CHAMPION_KEY, budget_experiment, is_budget_key
+from ferlib.champion.records import champion_context
+from ferlib.champion.tables import card_test_scores
+from ferlib.config import Experiment, RunSettings, run_settings
+from ferlib.data.run_data import ExternalData, InternalData, keyed_settings, prepare_external, prepare_internal
+from ferlib.evaluation.evaluate import Evaluation, evaluate_model
+from ferlib.evaluation.results import provenance, result_path, write_result
+from ferlib.evaluation.test_time import choose_tta, crop_margin, evaluate_tta_modes, tta_modes, tta_scores
+from ferlib.models import modelcard
+from ferlib.models.builders import float32_copy
+from ferlib.training.experiments import ExperimentOutcome, run_experiment
+from ferlib.training.teachers import Teachers
+
+
+@dataclass
+class ChampionOutcome:
+    """C1 trained and scored: the experiment outcome, evaluations per set and mode, the result file."""
+    outcome: ExperimentOutcome
+    validation: dict[str, Evaluation]  # per test-time mode: "plain", "flip_tta", "crops_flip_tta"
+    external: dict[str, Evaluation] | None
+    result: dict[str, Any]
+    result_file: Path
+    model_file: Path | None = None  # set by save_champion
+
+    @property
+    def experiment(self) -> Experiment:
+        """Return the trained experiment entry."""
+        return self.outcome.experiment
+
+
+def run_champion(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
+                 force: bool = False, verbose: int = 2, key: str | Experiment = CHAMPION_KEY,
+                 teachers: Teachers | None = None) -> ChampionOutcome:
+    """Train (or resume, or reuse) C1, score it on validation and the external set in every test-time mode
+    (plain, flip, five crops x flip), keep the mode with the best validation accuracy, and write the result
+    (C1-seed<seed>.json) with intervals and timings. The external set is scored in every mode for the
+    ablation; only the kept mode's number is the model's result. `key` may be a variant of C1 (an Experiment,
+    such as the distilled student, which trains on `teachers`' targets)."""
+    outcome = run_experiment(key, settings, internal, force=force, verbose=verbose, teachers=teachers)
+    key = outcome.experiment.key
+    outcome.run.model = float32_copy(outcome.run.model)  # scored, calibrated and saved as it ships: in float32
+    experiment, model, batch = outcome.experiment, outcome.run.model, settings.profile.batch_size
+    margin = crop_margin(experiment) if experiment.tta_flip else 0
+    x_val, y_val = internal.arrays(experiment.image_size)[2:]
+    validation = evaluate_tta_modes(model, x_val, y_val, batch, margin)
+    if not experiment.tta_flip:
+        validation = {"plain": validation["plain"]}
+    kept = choose_tta(validation)
+    sources = {"internal": internal.describe()}
+    result = dict(outcome.result)
+    result["validation_scores"] = tta_scores(validation)
+    flip, shift = tta_modes(margin)[kept]
+    result["tta"] = {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}
+    ext_evals = None
+    if external is not None:
+        x_test, y_test = external.arrays(experiment.image_size)
+        ext_evals = {mode: evaluate_model(model, x_test, y_test, batch, tta_flip=f, tta_shift=sh)
+                     for mode, (f, sh) in tta_modes(margin).items() if mode in validation}
+        result["external"] = ext_evals[kept].to_dict()
+        result["external_scores"] = tta_scores(ext_evals)
+        result["external_by_copy"] = scores_by_copy(ext_evals[kept], internal, external, settings)
+        sources["external"] = external.describe()
+    result["training_time_s"] = outcome.run.wall_time_s
+    result["precision"] = outcome.run.precision
+    result["epochs_run"] = int(len(outcome.run.history))
+    trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
+    result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
+    if key == CHAMPION_KEY or is_budget_key(key):  # the recipe's (or variant's) evidence: ablation, curve, goal
+        write_result(result_path(settings, key), result)  # scored first, so that its own budget's ablation finds it
+        result |= champion_context(result_path(settings, key).parent, settings.seed, result)
+    path = write_result(result_path(settings, key), result)
+    return ChampionOutcome(outcome, validation, ext_evals, result, path)
+
+
+def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: InternalData) -> Path:
+    """Save the trained champion with its model card (validation metrics in the kept test-time mode, that mode,
+    provenance) and its calibration, fitted on the validation split in that mode; return the path."""
+    run, mode = champ.outcome.run, champ.result["tta"]["mode"]
+    champ.model_file = settings.model_path(champ.experiment.key)
+    modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
+                              experiment=champ.experiment.settings(), weights=run.weights, data=internal.describe(),
+                              metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
+    if champ.result.get("external"):
+        modelcard.update_card(champ.model_file, test=card_test_scores(champ.result))
+    return champ.model_file
+
+
+def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
+                          external_dir: str | Path | None = None, seed: int = 42,
+                          output_dir: str | Path | None = None, force: bool = False,
+                          epochs: int | None = None, variant: str | None = None) -> ChampionOutcome:
+    """Return C1 trained on `data_dir` (80/20 split) for the profile's epochs (or `epochs`: another budget of
+    the recipe; with `variant`, the recipe changed as that ablation variant changes it: `budget_experiment`),
+    scored on `external_dir` and saved with its model card (the command line's entry)."""
+    settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
+    experiment = budget_experiment(settings.profile, epochs, variant)  # an unknown variant fails before any work
+    internal = prepare_internal(settings, data_dir)
+    external = prepare_external(settings, external_dir)
+    champ = run_champion(settings, internal, external, force=force, key=experiment)
+    save_champion(champ, settings, internal)
+    return champ

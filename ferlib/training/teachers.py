@@ -1,0 +1,88 @@
+"""Teachers for distillation: an ensemble's mean probabilities as a student's training targets.
+
+`run_experiment` trains an experiment whose `distill` share is above 0 on `Teachers.targets`; the ensemble itself
+is trained and scored by `ferlib.champion.distillation`.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferlib.classes import NUM_CLASSES
+from ferlib.evaluation.evaluate import predict_probs
+from ferlib.runtime import files
+
+
+def images_digest(images: np.ndarray) -> str:
+    """Return a short hash of an image array's shape and bytes (names a cache of predictions on it)."""
+    images = np.ascontiguousarray(images)
+    return hashlib.sha1(repr(images.shape).encode() + images.tobytes()).hexdigest()[:12]
+
+
+@dataclass
+class Teachers:
+    """An ensemble of trained networks whose mean probabilities (in one test-time mode) teach a student."""
+    models: Sequence[Any]
+    run_names: Sequence[str]  # each member's run folder name: what the student's run key depends on
+    flip: bool
+    shift: int
+    cache_dir: Path
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.models or len(self.models) != len(self.run_names):
+            raise ValueError(f"{len(self.models)} teacher models for {len(self.run_names)} run names")
+
+    @property
+    def key(self) -> str:
+        """Return a short name for these teachers in this mode (part of the student's run key)."""
+        text = "|".join(sorted(self.run_names)) + f"|flip={self.flip}|shift={self.shift}"
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    def describe(self) -> dict[str, Any]:
+        """Return the teachers as plain data for result files."""
+        return {"members": len(self.models), "runs": list(self.run_names), "flip": self.flip, "shift": self.shift,
+                "key": self.key}
+
+    def member_probabilities(self, index: int, images: np.ndarray) -> np.ndarray:
+        """Return member `index`'s probabilities on the images in the teachers' mode, cached by image digest."""
+        path = (self.cache_dir / "teachers"
+                / f"{self.run_names[index]}-f{int(self.flip)}s{self.shift}-{images_digest(images)}.npy")
+
+        def read(file: Path) -> np.ndarray:
+            probs = np.load(file)
+            if probs.shape != (len(images), NUM_CLASSES) or not np.isfinite(probs).all():
+                raise ValueError(f"shape {probs.shape} for {len(images)} images, or values not finite")
+            return probs
+
+        cached = files.read_cache(path, read, "teacher probabilities")
+        if cached is not None:
+            return cached
+        probs = predict_probs(self.models[index], images, self.batch_size, tta_flip=self.flip,
+                              tta_shift=self.shift).astype(np.float32)
+        files.save_npy(path, probs)
+        return probs
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Return the members' mean probabilities on the images."""
+        return np.mean([self.member_probabilities(i, images) for i in range(len(self.models))], axis=0)
+
+    def targets(self, images: np.ndarray, labels: np.ndarray, weight: float) -> np.ndarray:
+        """Return training targets: (1 - weight) x one-hot label + weight x the ensemble's probabilities."""
+        return distillation_targets(labels, self.probabilities(images), weight)
+
+
+def distillation_targets(labels: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np.ndarray:
+    """Return (1 - weight) x one-hot(labels) + weight x teacher_probs, as float32 rows that sum to 1."""
+    labels, teacher_probs = np.asarray(labels), np.asarray(teacher_probs, dtype=np.float64)
+    if teacher_probs.shape != (len(labels), NUM_CLASSES):
+        raise ValueError(f"teacher probabilities of shape {teacher_probs.shape} for {len(labels)} labels")
+    if not 0 <= weight <= 1:
+        raise ValueError(f"distillation weight must be in [0, 1], got {weight}")
+    teacher_probs = teacher_probs / teacher_probs.sum(axis=1, keepdims=True)
+    return ((1 - weight) * np.eye(NUM_CLASSES)[labels] + weight * teacher_probs).astype(np.float32)
