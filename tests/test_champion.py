@@ -1,25 +1,35 @@
 """The CPU champion C1: its network, augmentation, label smoothing, schedule, flip averaging, intervals, ablation."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from ferlib import cli
 from ferlib.champion import ablation, recipe, records, tables
+from ferlib.champion.commands import _print_goal_and_ablation
 from ferlib.champion.schema import ChampionRecord
-from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, experiment_keys, get_experiment
+from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, capped, experiment_keys, get_experiment, run_settings
 from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
+from ferlib.data.run_data import prepare_internal
 from ferlib.evaluation import test_time
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.evaluation.result_schema import RESULT_SCHEMA, ExperimentResult, SchemaError
-from ferlib.models.builders import build_model
+from ferlib.evaluation.views import tta_views
+from ferlib.models import modelcard
+from ferlib.models.builders import build_fer_cnn, build_model
 from ferlib.training import train
-from tests.conftest import evaluation_json, experiment_json, tiny_data
+from ferlib.viz import figures
+from tests.conftest import data_folder, evaluation_json, experiment_json, make_class_tree, tiny_data
 
 
 def tiny_c1(epochs=1, **changes):
@@ -59,8 +69,6 @@ def test_c1_takes_raw_uint8_rgb_and_rescales_inside(tmp_path):
 def test_c1_sees_only_the_central_crop_and_keeps_it_after_saving(tmp_path):
     """Pixels outside the central crop cannot change a prediction; inside it they do. The crop is
     part of the saved model, so it still takes whole faces after loading."""
-    from ferlib.models.builders import build_fer_cnn
-
     model = build_fer_cnn(24, filters=(4, 8), seed=0, crop=16)
     assert model.input_shape == (None, 24, 24, 3) and model.get_layer("center_crop").output.shape[1:3] == (16, 16)
     images = np.random.default_rng(1).integers(0, 256, (3, 24, 24, 3)).astype(np.uint8)
@@ -126,9 +134,6 @@ def test_flip_tta_is_the_mean_of_the_image_and_mirror_predictions():
 def test_crop_tta_averages_the_centre_and_corner_crops_with_their_mirror_images():
     """For a network that sees its central 16 of 24 px, the shifted views are exactly the corner crops:
     the same predictions as a network without the crop layer run on the five crops cut out by hand."""
-    from ferlib.evaluation.views import tta_views
-    from ferlib.models.builders import build_fer_cnn
-
     cropped = build_fer_cnn(24, filters=(4, 8), seed=2, crop=16)
     whole16 = build_fer_cnn(16, filters=(4, 8), seed=2)
     whole16.set_weights(cropped.get_weights())
@@ -179,15 +184,21 @@ def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
     assert s["macro_f1_ci95"][0] <= s["macro_f1"] <= s["macro_f1_ci95"][1]
 
 
-def test_ablation_variants_change_one_thing_and_share_the_budget():
+@pytest.mark.parametrize("name", list(recipe.ABLATIONS))
+def test_each_ablation_variant_changes_one_thing_and_shares_the_budget(name):
+    base, changes = get_experiment("C1", "cpu"), recipe.ABLATIONS[name]
+    variant = recipe.ablation_variant(name, "cpu", epochs=8)
+    assert [p.epochs for p in variant.phases] == [8] and variant.warmup_epochs <= 1
+    differs = {f.name for f in dataclasses.fields(base)
+               if getattr(variant, f.name) != getattr(base, f.name)} - {"phases", "warmup_epochs"}
+    assert differs == set(changes) - {"warmup_epochs", "learning_rate"}
+    assert variant.phases[0].learning_rate == changes.get("learning_rate", base.phases[0].learning_rate)
+    assert recipe.ABLATION_DESCRIPTIONS[name]  # every variant says what it changed
+    assert recipe.ablation_result_name(name).startswith("C1_ablation_" + name)
+
+
+def test_an_unknown_variant_is_refused_and_the_training_images_can_be_capped():
     base = get_experiment("C1", "cpu")
-    for name, changes in recipe.ABLATIONS.items():
-        variant = recipe.ablation_variant(name, "cpu", epochs=8)
-        assert [p.epochs for p in variant.phases] == [8] and variant.warmup_epochs <= 1
-        differs = {f.name for f in dataclasses.fields(base)
-                   if getattr(variant, f.name) != getattr(base, f.name)} - {"phases", "warmup_epochs"}
-        assert differs == set(changes) - {"warmup_epochs", "learning_rate"}, name
-        assert variant.phases[0].learning_rate == changes.get("learning_rate", base.phases[0].learning_rate)
     with pytest.raises(KeyError, match="unknown ablation"):
         recipe.ablation_variant("no_cnn", "cpu")
     capped = recipe.ablation_variant("no_crop_48", "cpu", epochs=6, max_train=6000)
@@ -196,7 +207,6 @@ def test_ablation_variants_change_one_thing_and_share_the_budget():
 
 @pytest.mark.slow
 def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
-    from ferlib.data.run_data import prepare_internal
 
     internal = prepare_internal(smoke_settings, progress=False)
     half = len(internal.train) // 2
@@ -226,70 +236,106 @@ def test_ablation_run_writes_results_and_builds_the_table(smoke_settings):
     assert (table.loc["all_wrong", "McNemar p vs champion"] < 0.05) == (right >= 6)
 
 
-@pytest.mark.slow
-def test_champion_command_trains_scores_and_saves_the_model_with_its_test_time_mode(tmp_path, capsys, monkeypatch):
-    """`python -m ferlib champion` is the reproduction command: it prints the scores per test-time mode,
-    the mode chosen on validation and the split by copies, and saves the model that `bench` measures."""
-    from ferlib import cli
-    from ferlib.models import modelcard
-    from tests.conftest import data_folder, make_class_tree
+@dataclass
+class TrainedPair:
+    """What the champion commands wrote for one generated data pair (see `trained`)."""
+    report: dict  # `champion`'s printed JSON
+    printed: str  # everything `champion` printed
+    results: Path
+    models: Path
+    c1_result: dict  # C1-seed42.json as `champion` wrote it, before the other budgets ran
+    pair: list[str]
 
-    monkeypatch.setenv("FERLIB_CACHE_DIR", str(tmp_path / "cache"))
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> TrainedPair:
+    """Run the commands a user runs on one generated data pair, once for this module's tests: the ablation (two
+    variants, one epoch), `champion`, `champion --epochs 2` (another budget) and `champion --epochs 1 --variant
+    mixup_0.2` (a candidate to ship)."""
+    tmp_path = tmp_path_factory.mktemp("champion")
     classes = ("Angry", "Fear", "Happy", "Sad", "Suprise")
     internal = make_class_tree(tmp_path / "hfe" / "Data", {c: 12 for c in classes})
     external = make_class_tree(tmp_path / "ext" / "Data", {c: 4 for c in classes}, start_seed=500)
     pair = ["--profile", "smoke", "--data", str(internal.parent), "--external", str(external.parent),
             "--output-dir", str(tmp_path / "out")]
-    assert cli.main(["ablate", *pair, "--epochs", "1", "--variants", "champion,no_label_smoothing"]) == 0
-    capsys.readouterr()
-    code = cli.main(["champion", *pair])
-    assert code == 0
-    printed = capsys.readouterr().out
-    report = json.loads(printed[printed.index("{"): printed.rindex("}") + 1])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FERLIB_CACHE_DIR", str(tmp_path / "cache"))
+        assert cli.main(["ablate", *pair, "--epochs", "1", "--variants", "champion,no_label_smoothing"]) == 0
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            assert cli.main(["champion", *pair]) == 0
+        results = data_folder(tmp_path / "out", "results", "smoke")
+        c1_result = json.loads((results / "C1-seed42.json").read_text())
+        assert cli.main(["champion", *pair, "--epochs", "2"]) == 0
+        assert cli.main(["champion", *pair, "--epochs", "1", "--variant", "mixup_0.2"]) == 0
+    printed = out.getvalue()
+    return TrainedPair(json.loads(printed[printed.index("{"): printed.rindex("}") + 1]), printed, results,
+                       data_folder(tmp_path / "out", "models", "smoke"), c1_result, pair)
+
+
+@pytest.mark.slow
+def test_champion_prints_its_scores_in_every_test_time_mode_and_split_by_copies(trained):
+    """`python -m ferlib champion` is the reproduction command: the scores per test-time mode, the mode chosen on
+    validation, and the external score split by copies in the training data."""
+    report = trained.report
     assert set(report["external"]) == set(report["validation"]) == {"plain", "flip_tta", "crops_flip_tta"}
     assert report["external"]["plain"]["n"] == 20 and report["test_time_mode"]["chosen_on"] == "validation accuracy"
     by_copy = report["external_by_copy"]  # distinct synthetic faces: no external image has a copy
     assert by_copy["with_copy"] is None and by_copy["without_copy"]["n"] == 20
-    model_path = data_folder(tmp_path / "out", "models", "smoke") / "cpu_champion.keras"  # the data pair's folder
-    assert model_path.parent.name.startswith("hfe+ext-")
-    assert f"saved {model_path}" in printed
-    loaded = modelcard.load_with_card(model_path)
-    assert loaded.card["tta"] == report["test_time_mode"] and loaded.card["experiment"]["key"] == "C1"
-    kept = report["test_time_mode"]["mode"]
-    assert loaded.card["metrics"]["accuracy"] == report["validation"][kept]["accuracy"]  # as the card's mode scores
-    # the result file also carries the evidence measured beside it: ablation (McNemar), learning curve, goal
-    result = json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1-seed42.json").read_text())
+
+
+@pytest.mark.slow
+def test_champion_saves_the_model_with_its_kept_mode_and_calibration_in_the_data_pairs_folder(trained):
+    model_path = trained.models / "cpu_champion.keras"
+    assert model_path.parent.name.startswith("hfe+ext-") and f"saved {model_path}" in trained.printed
+    card = modelcard.load_with_card(model_path).card
+    kept = trained.report["test_time_mode"]["mode"]
+    assert card["tta"] == trained.report["test_time_mode"] and card["experiment"]["key"] == "C1"
+    assert card["metrics"]["accuracy"] == trained.report["validation"][kept]["accuracy"]  # as the card's mode scores
+    calibration = card["calibration"]  # fitted on the validation predictions in the kept mode
+    assert calibration["fitted_on"] == "validation split" and calibration["temperature"] > 0
+    assert calibration["accuracy"] == pytest.approx(card["metrics"]["accuracy"])
+
+
+@pytest.mark.slow
+def test_c1s_result_carries_the_ablation_learning_curve_and_goal_measured_beside_it(trained):
+    result = trained.c1_result
+    record = ChampionRecord.from_json(result)  # the file reads back as typed data
+    assert record.tta.mode == trained.report["test_time_mode"]["mode"] and record.external.n == 20
     rows = {row["variant"]: row for row in result["ablation"]["variants"]}
     assert set(rows) == {"champion", "no_label_smoothing"} and result["ablation"]["epochs"] == [1]
-    assert rows["champion"]["McNemar p vs champion"] == 1.0 and 0 <= rows["no_label_smoothing"][
-        "McNemar p vs champion"] <= 1
+    assert rows["champion"]["McNemar p vs champion"] == 1.0
+    assert 0 <= rows["no_label_smoothing"]["McNemar p vs champion"] <= 1
     assert [row["run"] for row in result["learning_curve"]] == ["ablation budget (full recipe)", "C1"]
     goal = result["goal"]  # generated faces, not FER-2013's test images: the goal is not judged
-    assert goal["test_accuracy"] == result["external"]["accuracy"] and goal["goal"] == recipe.GOAL_ACCURACY
+    assert goal["test_accuracy"] == record.external.accuracy and goal["goal"] == recipe.GOAL_ACCURACY
     assert goal["reached"] is None and "not FER-2013's test images" in goal["not_applicable"]
+    printed = trained.printed
     assert f"goal {goal['goal']:.0%}" in printed and "does not apply" in printed and "no_label_smoothing" in printed
-    calibration = loaded.card["calibration"]  # fitted on the validation predictions in the kept mode
-    assert calibration["fitted_on"] == "validation split" and calibration["temperature"] > 0
-    assert calibration["accuracy"] == pytest.approx(loaded.card["metrics"]["accuracy"])
-    # another budget of the recipe: its own result and model beside C1's, one more point of the learning curve
-    assert cli.main(["champion", *pair, "--epochs", "2"]) == 0
-    longer = json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1_2epochs-seed42.json").read_text())
+
+
+@pytest.mark.slow
+def test_another_budget_writes_its_own_result_and_model_beside_c1s(trained):
+    longer = json.loads((trained.results / "C1_2epochs-seed42.json").read_text())
     assert longer["epochs_run"] == 2 and longer["settings"]["key"] == "C1_2epochs"
     assert [row["run"] for row in longer["learning_curve"]] == ["ablation budget (full recipe)", "C1", "C1_2epochs"]
-    assert json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1-seed42.json").read_text()) == result
-    assert modelcard.load_with_card(model_path.parent / "cpu_champion_2epochs.keras").card["experiment"][
-        "key"] == "C1_2epochs"
-    # a variant of the recipe, trained as a candidate to ship: its own model, compared in the ablation of its budget
-    assert cli.main(["champion", *pair, "--epochs", "1", "--variant", "mixup_0.2"]) == 0
-    candidate = json.loads((data_folder(tmp_path / "out", "results", "smoke") / "C1_mixup_0.2_1epochs-seed42.json"
-                            ).read_text())
+    assert json.loads((trained.results / "C1-seed42.json").read_text()) == trained.c1_result  # C1's untouched
+    card = modelcard.load_with_card(trained.models / "cpu_champion_2epochs.keras").card
+    assert card["experiment"]["key"] == "C1_2epochs"
+
+
+@pytest.mark.slow
+def test_a_variant_trained_to_ship_is_compared_in_the_ablation_of_its_budget(trained):
+    candidate = json.loads((trained.results / "C1_mixup_0.2_1epochs-seed42.json").read_text())
     assert candidate["settings"]["mixup"] == 0.2 and "learning_curve" not in candidate
     assert [row["variant"] for row in candidate["ablation"]["variants"]] == ["champion", "no_label_smoothing",
                                                                              "mixup_0.2"]
-    assert modelcard.load_with_card(model_path.parent / "cpu_champion_mixup_0.2_1epochs.keras").card["experiment"][
-        "key"] == "C1_mixup_0.2_1epochs"
-    assert cli.main(["champion", *pair, "--variant", "mixup"]) == 2
-    assert "unknown variant 'mixup'" in capsys.readouterr().err
+    card = modelcard.load_with_card(trained.models / "cpu_champion_mixup_0.2_1epochs.keras").card
+    assert card["experiment"]["key"] == "C1_mixup_0.2_1epochs"
+
+
+def test_champion_refuses_an_unknown_variant_before_any_work(tmp_path, capsys):
+    assert cli.main(["champion", "--profile", "smoke", "--variant", "mixup", "--output-dir", str(tmp_path)]) == 2
+    assert "unknown variant 'mixup'" in capsys.readouterr().err and not any(tmp_path.iterdir())
 
 
 def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
@@ -317,7 +363,6 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     assert np.isnan(per_doubling.iloc[0]) and per_doubling.iloc[1:].tolist() == pytest.approx([7 / np.log2(3.5), 1.5])
     import matplotlib.pyplot as plt
 
-    from ferlib.viz import figures
 
     figure = figures.learning_curve(curve)
     assert len(figure.axes[0].lines) == 2  # best mode and plain, one point per budget
@@ -327,8 +372,6 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
 def test_a_training_budget_is_the_recipe_for_other_epochs_under_its_own_key():
     """`champion --epochs N` trains C1's recipe for N epochs as its own experiment: its own run, result and model,
     so a longer budget never overwrites the profile's C1 (and its own epochs give C1 itself)."""
-    from ferlib.config import run_settings
-
     c1 = get_experiment("C1", "cpu")
     own = sum(phase.epochs for phase in c1.phases)
     assert recipe.budget_experiment("cpu") == c1 and recipe.budget_experiment("cpu", own) == c1
@@ -343,7 +386,6 @@ def test_a_training_budget_is_the_recipe_for_other_epochs_under_its_own_key():
     assert not recipe.is_budget_key("C1_distilled") and not recipe.is_budget_key("C1_ablation_champion")
     with pytest.raises(ValueError, match="at least one epoch"):
         recipe.budget_experiment("cpu", 0)
-    from ferlib.config import PROFILES, capped
 
     check = capped(PROFILES["cpu"], max_epochs=2)  # run_all.sh --max-epochs 2: every budget is a 2-epoch check
     assert [p.epochs for p in recipe.budget_experiment(check).phases] == [2]
@@ -444,8 +486,6 @@ def test_results_read_back_as_typed_records_with_their_schema_version():
 def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that_budget(tmp_path, capsys):
     """`ablate --epochs 56` must not overwrite the 8-epoch results: its files are named by the budget, and with
     no full-recipe ablation at 56 epochs C1's own 56-epoch result (same recipe, split and seed) is the reference."""
-    from ferlib.champion.commands import _print_goal_and_ablation
-
     assert recipe.ablation_result_name("mixup_0.2") == "C1_ablation_mixup_0.2"
     assert recipe.ablation_result_name("mixup_0.2", 56) == "C1_ablation_mixup_0.2_56epochs"
     assert recipe.ablation_result_name("float32", 8, 6000) == "C1_ablation_float32_6000images"
@@ -471,10 +511,10 @@ def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that
     assert list(longer) == ["champion", "mixup_0.2"] and longer["champion"]["validation"]["y_pred"] == "0123"
     assert longer["champion"]["description"] == "the full recipe (the result of C1)"
     assert records.read_ablation(tmp_path, 5, epochs=16) == {}  # no ablation variant at 16 epochs
-    tables = records.ablation_tables(tmp_path, 5)
-    assert list(tables) == ["c1_ablation", "c1_ablation_56epochs"] and "the result of C1" in tables[
+    budget_tables = records.ablation_tables(tmp_path, 5)
+    assert list(budget_tables) == ["c1_ablation", "c1_ablation_56epochs"] and "the result of C1" in budget_tables[
         "c1_ablation_56epochs"][0]
-    assert tables["c1_ablation_56epochs"][1]["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.25])
+    assert budget_tables["c1_ablation_56epochs"][1]["vs champion (flip TTA)"].tolist() == pytest.approx([0.0, -0.25])
     # C1's result file carries both budgets, each compared with the full recipe of its own budget
     context = records.champion_context(tmp_path, 5, files["C1"])
     assert [row["variant"] for row in context["ablation"]["variants"]] == ["champion", "mixup_0.2"]
@@ -496,7 +536,6 @@ def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that
     _print_goal_and_ablation({"tta": {"mode": "flip_tta"}, **context})
     printed = capsys.readouterr().out
     assert "ablation at 8 epochs" in printed and "ablation at 56 epochs" in printed
-    from ferlib import cli
 
     code = cli.main(["ablate", "--profile", "smoke", "--variants", "champion,mixup", "--output-dir",
                      str(tmp_path / "out")])

@@ -15,7 +15,7 @@ from typing import Any
 
 from ferlib.audit.by_copy import scores_by_copy
 from ferlib.champion.recipe import CHAMPION_KEY, TEACHERS, member_name, member_seed, student_experiment
-from ferlib.champion.run import run_champion, save_champion
+from ferlib.champion.run import ChampionOutcome, run_champion, save_champion
 from ferlib.config import DISTILL_WEIGHT, RunSettings, run_settings
 from ferlib.data.run_data import ExternalData, InternalData, keyed_settings, prepare_external, prepare_internal
 from ferlib.evaluation.evaluate import evaluate_model
@@ -56,8 +56,9 @@ def train_members(settings: RunSettings, internal: InternalData, count: int, ver
 @dataclass
 class DistillOutcome:
     """The ensemble scored, and the distilled student (scored and saved like the champion)."""
+
     ensemble: dict[str, Any]
-    student: Any  # cpu_champion.ChampionOutcome
+    student: ChampionOutcome
     result_file: Path
 
 
