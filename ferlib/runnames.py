@@ -16,6 +16,7 @@ RESULT_FILE = re.compile(r"^(?P<name>.+)-seed(?P<seed>\d+)\.json$")
 BUDGET = re.compile(r"C1_(?:(?P<variant>[a-z][a-z0-9_.]*?)_)?(?P<epochs>[0-9]+)epochs")
 ABLATION_PREFIX = "C1_ablation_"  # C1's ablation variants: C1_ablation_<variant>[_<N>epochs][_<M>images]
 DISTILLED = "C1_distilled"  # the student distilled from C1's seed ensemble
+MEMBER_PREFIX = "C1_member"  # the seed ensemble's members: C1_member<index>
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,14 @@ from typing import Any
 
 from ferlib.config import DISTILL_TEACHERS as TEACHERS
 from ferlib.config import DISTILL_WEIGHT, Experiment, Profile, get_experiment, resolve_profile
-from ferlib.runnames import ABLATION_PREFIX, DISTILLED, budget_name, parse_budget
+from ferlib.runnames import ABLATION_PREFIX, DISTILLED, MEMBER_PREFIX, budget_name, parse_budget
 
 CHAMPION_KEY = "C1"
 RECIPE = "champion"  # the ablation's variant that changes nothing: the recipe itself (so named in result files)
-
-
-GOAL_ACCURACY = 0.76  # this project's goal for C1 on FER-2013's five-class test images (0.78 the aim)
-
-
-AIM_ACCURACY = 0.78
-
-
+GOAL_ACCURACY = 0.76  # this project's goal for C1 on FER-2013's five-class test images
+AIM_ACCURACY = 0.78  # and its aim
 ABLATION_EPOCHS = 8  # the ablation's short budget: its results carry no budget in their names
-
+DISTILLED_KEY = DISTILLED  # the distilled student's experiment key and result name
 
 # One part of the recipe dropped (or changed) per variant; "champion" is the recipe itself.
 # Flip averaging needs no variant: every variant is scored with and without it.
@@ -135,12 +129,6 @@ def budget_experiment(profile: str | Profile, epochs: int | None = None, variant
     changed = ablation_variant(variant or RECIPE, profile, epochs)
     title = f"{base.title}{', ' + variant if variant else ''}, {epochs} epochs"
     return dataclasses.replace(changed, key=budget_key(epochs, variant), title=title)
-
-
-MEMBER_PREFIX = "C1_member"
-
-
-DISTILLED_KEY = DISTILLED  # the student's experiment key and result name (ferlib.runnames)
 
 
 def member_seed(seed: int, index: int) -> int:
