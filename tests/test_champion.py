@@ -541,3 +541,8 @@ def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that
                      str(tmp_path / "out")])
     assert code == 2 and "unknown ablation variant(s) mixup; known: champion" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before any data is read or trained
+
+
+def test_training_times_read_as_people_say_them():
+    assert [tables.duration_text(s) for s in (13.4, 89, 240, 5399, 5760)] == ["13 s", "89 s", "4 min", "90 min",
+                                                                             "1.6 h"]

@@ -17,6 +17,13 @@ from ferlib.evaluation.stats import decode_labels, mcnemar
 from ferlib.evaluation.test_time import TTA_LABELS
 
 
+def duration_text(seconds: float) -> str:
+    """Return a training time as people say it: "13 s", "4 min", "1.6 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
+
+
 def scores_table(record: ChampionRecord) -> pd.DataFrame:
     """Return accuracy with its 95% interval per set (validation, external) and test-time mode, marking
     the mode kept (chosen on validation)."""
@@ -37,7 +44,7 @@ def references_table(record: ChampionRecord, v1: ExperimentResult | None = None,
     rows = [{"model": f"C1 (this run, {TTA_LABELS.get(kept, kept)})",
              "accuracy": ext.accuracy if ext else float("nan"),
              "ci95": f"{ext.ci95[0]:.1%} - {ext.ci95[1]:.1%}" if ext else "",
-             "note": f"external set, n={ext.n:,}; trained {record.training_time_s / 60:.0f} min" if ext else ""},
+             "note": f"external set, n={ext.n:,}; trained {duration_text(record.training_time_s)}" if ext else ""},
             *([{"model": "C1, external images without a copy in the internal data",
                 "accuracy": clean.accuracy, "ci95": f"{clean.ci95[0]:.1%} - {clean.ci95[1]:.1%}",
                 "note": f"n={clean.n:,}: the leakage audit's exact, near and mirrored copies set apart"}]
