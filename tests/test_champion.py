@@ -363,7 +363,6 @@ def test_learning_curve_rows_come_from_finished_budgets(tmp_path):
     assert np.isnan(per_doubling.iloc[0]) and per_doubling.iloc[1:].tolist() == pytest.approx([7 / np.log2(3.5), 1.5])
     import matplotlib.pyplot as plt
 
-
     figure = figures.learning_curve(curve)
     assert len(figure.axes[0].lines) == 2  # best mode and plain, one point per budget
     plt.close(figure)

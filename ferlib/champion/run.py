@@ -31,6 +31,7 @@ from ferlib.training.teachers import Teachers
 @dataclass
 class ChampionOutcome:
     """C1 trained and scored: the experiment outcome, evaluations per set and mode, the result file."""
+
     outcome: ExperimentOutcome
     validation: dict[str, Evaluation]  # per test-time mode: "plain", "flip_tta", "crops_flip_tta"
     external: dict[str, Evaluation] | None

@@ -52,6 +52,7 @@ class EpochOrder:
 
     Each call starts a pass: it takes the epoch set by `start` (or the one after the previous pass),
     reseeds the augmentation for that epoch, and yields the epoch's permutation in batches."""
+
     def __init__(self, n: int, batch_size: int, seed: int, augmentation=None):
         self.n, self.batch_size, self.seed, self.augmentation = n, batch_size, seed, augmentation
         self.next_epoch = 0
@@ -83,6 +84,7 @@ class EpochOrder:
 class ReseedEachEpoch(keras.callbacks.Callback):
     """At the start of every epoch (also the first one after resuming), point the training order at that epoch
     and reseed the model's own random layers (dropout) from (seed, epoch)."""
+
     def __init__(self, order: EpochOrder | None, seed: int):
         super().__init__()
         self.order, self.seed = order, seed
@@ -105,7 +107,6 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, traini
     thread, so its random draws reach the batches in the same order on every run.
     """
     import tensorflow as tf
-
 
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) != len(labels):

@@ -78,6 +78,7 @@ def _describe(source: DataSource, data_fingerprint: str) -> dict:
 @dataclass
 class InternalData:
     """The internal dataset of a run: its manifest and the study's 80/20 split (capped by the profile)."""
+
     source: DataSource
     manifest: pd.DataFrame
     train: pd.DataFrame
@@ -103,6 +104,7 @@ class InternalData:
 @dataclass
 class ExternalData:
     """The external test set of a run (FER-2013's test split, or any labelled folder)."""
+
     source: DataSource
     manifest: pd.DataFrame
     test: pd.DataFrame

@@ -40,6 +40,7 @@ class DataError(ValueError):
 @dataclass(frozen=True)
 class DataSource:
     """One resolved data source: where it is, how it is laid out, and why it was chosen."""
+
     role: str
     root: Path
     layout: str  # "hfe" | "fer-folder" | "fer-csv"

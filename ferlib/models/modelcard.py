@@ -28,6 +28,7 @@ __all__ = ["CARD_VERSION", "LoadedModel", "WithCard", "card_path", "load_network
 @dataclass
 class LoadedModel(WithCard):
     """A Keras model with its card (a minimal card is inferred when the JSON file is missing)."""
+
     model: keras.Model
     card: dict[str, Any]
     path: Path

@@ -39,6 +39,7 @@ RETRY_PAD = 0.5  # when nothing is found: retry with a black border of this shar
 @dataclass(frozen=True)
 class Detection:
     """One face: its box (photo pixels, with the detector's score) and six keypoints (x, y in photo pixels)."""
+
     box: Box
     keypoints: np.ndarray  # (6, 2), in KEYPOINTS order
 
@@ -130,6 +131,7 @@ def _eyes(points: np.ndarray) -> tuple[float, float, float, float]:
 class BlazeFaceDetector:
     """Find faces with BlazeFace (full range, sparse). `detect` returns boxes; `detect_with_keypoints` adds eyes,
     nose, mouth and ears."""
+
     name = "blazeface"
 
     def __init__(self, model_file: Path = MODEL_FILE, min_score: float = MIN_SCORE, iou: float = NMS_IOU,

@@ -35,6 +35,7 @@ METADATA_KEY = "ferlib"  # outputs carrying {"ferlib": {...}} metadata: the run 
 @dataclass
 class NotebookRun:
     """A running notebook: its settings and folders, and the figures and headline it has produced."""
+
     name: str
     settings: RunSettings
     started: float = field(default_factory=time.perf_counter)

@@ -24,6 +24,7 @@ PNG_IN_HTML = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 @dataclass
 class NotebookOutputs:
     """What an executed notebook shows, found through the ferlib metadata of its outputs."""
+
     run_card: dict[str, Any] | None = None
     headline: dict[str, Any] | None = None
     figures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG bytes

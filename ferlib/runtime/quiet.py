@@ -69,6 +69,7 @@ def _forward(text: str) -> None:
 
 class _QuietLoader(importlib.abc.Loader):
     """Run the real loader of `tensorflow` with fd 2 captured."""
+
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self._loader = loader
 
@@ -89,6 +90,7 @@ class _QuietLoader(importlib.abc.Loader):
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
     """Find `tensorflow` as usual, but load it through `_QuietLoader`; then step aside."""
+
     def find_spec(self, name: str, path=None, target=None):  # noqa: ANN001, ANN201 (importlib protocol)
         if name != "tensorflow":
             return None

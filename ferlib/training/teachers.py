@@ -27,6 +27,7 @@ def images_digest(images: np.ndarray) -> str:
 @dataclass
 class Teachers:
     """An ensemble of trained networks whose mean probabilities (in one test-time mode) teach a student."""
+
     models: Sequence[Any]
     run_names: Sequence[str]  # each member's run folder name: what the student's run key depends on
     flip: bool

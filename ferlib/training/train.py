@@ -56,6 +56,7 @@ from ferlib.training.run_folders import (  # noqa: F401 (re-exported)
 @dataclass
 class TrainedRun:
     """A trained model with its per-epoch history and where its files are."""
+
     model: keras.Model
     history: pd.DataFrame  # one row per epoch: epoch, phase, accuracy, loss, val_accuracy, val_loss
     run_dir: Path
@@ -192,6 +193,7 @@ def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_s
 @dataclass
 class FitJob:
     """What every phase of one training run shares: data, experiment, and how to train."""
+
     experiment: Experiment
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
     seed: int
