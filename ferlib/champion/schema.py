@@ -5,12 +5,10 @@ student's) and raises `SchemaError` naming the file and the field when one is mi
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ferlib.evaluation.result_schema import ExperimentResult, SchemaError, Score, SetEvaluation, require_fields
+from ferlib.evaluation.result_schema import ExperimentResult, Score, SetEvaluation, require_fields
 
 
 @dataclass(frozen=True)
@@ -115,12 +113,3 @@ class ChampionRecord:
                              for m, s in (d.get("external_scores") or {}).items()},
             external_by_copy=(None if d.get("external_by_copy") is None
                               else CopySplit.from_json(d["external_by_copy"], f"{source}: external_by_copy")))
-
-    @classmethod
-    def read(cls, path: str | Path) -> ChampionRecord:
-        """Return the C1 result in a file (SchemaError names the file on a bad one)."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
-            raise SchemaError(f"{path}: not JSON ({exc})") from exc
-        return cls.from_json(data, str(path))

@@ -94,6 +94,14 @@ class SetEvaluation:
                       "accuracy_ci": _interval(d["accuracy_ci"], f"{what}.accuracy_ci")})
 
 
+def read_json(path: str | Path) -> Any:
+    """Return a result file's content; SchemaError naming the file when it is not JSON (a damaged write)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{path}: not JSON ({exc})") from exc
+
+
 def as_json(value: Any) -> Any:
     """Return a typed result (anything with `to_json`) as plain data, and plain data as it is: the tables and
     checks that take a result or a scored set accept both."""
@@ -153,4 +161,4 @@ class ExperimentResult:
     @classmethod
     def read(cls, path: str | Path) -> ExperimentResult:
         """Return the result in a file written by `run_experiment` (SchemaError names the file on a bad one)."""
-        return cls.from_json(json.loads(Path(path).read_text()), str(path))
+        return cls.from_json(read_json(path), str(path))
