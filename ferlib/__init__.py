@@ -22,16 +22,16 @@ The folders follow the data, and a module imports only from its own folder and t
     bench/       timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory,
                  float32 vs bfloat16 training speed
 
-At the top: `classes` (the five classes), `config` (profiles and the experiment registry), `study` (the study's
-numbers), `plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`: it parses
+At the top: `classes` (the two class sets, the study's five and FER-2013's seven, and the face preprocessings),
+`config` (profiles and the experiment registry), `study` (the study's numbers), `plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`: it parses
 and hands each command to the `commands.py` of the folder that runs it). More: docs/architecture.md.
 """
-from ferlib.classes import CLASS_NAMES, NUM_CLASSES
+from ferlib.classes import CLASS_SETS
 from ferlib.runtime import quiet
 
 quiet.install()  # before anything imports TensorFlow: keep its start-up log lines out of notebooks
 
-__all__ = ["CLASS_NAMES", "NUM_CLASSES", "EmotionClassifier"]
+__all__ = ["CLASS_SETS", "EmotionClassifier"]
 
 
 def __getattr__(name: str):  # the prediction API at the top, loaded only when asked for

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ferlib.classes import CLASS_SETS, PREPROCESSINGS
 from ferlib.runnames import BUDGET
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +171,8 @@ class Experiment:
     weight_average: float = 0.0  # momentum of a moving average kept beside the weights (Polyak; 0: off)
     distill: float = 0.0  # distillation: targets = (1 - distill) x one-hot label + distill x the teachers' mean
     teachers: int = 0  # ... probabilities, from this many C1 networks of other seeds on the same split (0: off)
+    classes: str = "study-5"  # the class set it learns (ferlib.classes.CLASS_SETS)
+    preprocessing: str = "none"  # what every face goes through, in training and at inference (PREPROCESSINGS)
 
     def __post_init__(self) -> None:
         owner = f"experiment {self.key!r}"
@@ -183,6 +186,10 @@ class Experiment:
         if not 0 <= self.distill <= 1 or self.teachers < 0 or (self.distill > 0) != (self.teachers > 0):
             raise ValueError(f"{owner}: distill in [0, 1] and teachers >= 1 go together (both 0: no distillation)")
         check_positive(owner, image_size=self.image_size, max_train=self.max_train)
+        for name, value, known in (("classes", self.classes, CLASS_SETS), ("preprocessing", self.preprocessing,
+                                                                          PREPROCESSINGS)):
+            if value not in known:
+                raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, known))}, got {value!r}")
         if not self.phases:
             raise ValueError(f"{owner}: needs at least one phase")
         if not 0 <= self.label_smoothing < 1 or self.weight_decay < 0 or self.warmup_epochs < 0 or self.crop < 0:
@@ -201,7 +208,7 @@ class Experiment:
 
 
 RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs",
-                 "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers")
+                 "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers", "classes", "preprocessing")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 
@@ -254,12 +261,13 @@ _PROJECT_EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
     Experiment("C1", "CPU champion (from scratch)", "fer_cnn", 48, False, "fer",
                (Phase(epochs=60, learning_rate=2e-3, monitor="val_accuracy"),),
                filters=(32, 64, 128, 256), crop=40, optimizer="adamw", weight_decay=0.05, label_smoothing=0.1,
-               schedule="cosine", warmup_epochs=2, tta_flip=True, precision="auto",
+               schedule="cosine", warmup_epochs=2, tta_flip=True, precision="auto", preprocessing="equalize",
                notes="Not the study's: a VGG-style CNN for 48 px faces trained from scratch (conv-BN-ReLU, "
                      "widths 32-256) on their central 40 px, on-the-fly flips, small affine moves (so the "
                      "40 px window moves over the face), brightness/contrast and random "
                      "erasing, label smoothing 0.1, AdamW with a warm-up and cosine decay, and evaluation "
-                     "averaged over the image and its mirror image. It computes in bfloat16 (Keras' "
+                     "averaged over the image and its mirror image. Every face is histogram-equalized first, "
+                     "in training and at inference. It computes in bfloat16 (Keras' "
                      "mixed_bfloat16) where the CPU has native bfloat16, in float32 elsewhere."),
 )}
 _EXPERIMENTS = _STUDY_EXPERIMENTS | _PROJECT_EXPERIMENTS

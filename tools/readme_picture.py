@@ -23,7 +23,7 @@ import seaborn as sns  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ferlib import EmotionClassifier  # noqa: E402
-from ferlib.classes import CLASS_NAMES  # noqa: E402
+from ferlib.classes import STUDY  # noqa: E402
 from ferlib.data.decode import read_image  # noqa: E402
 from ferlib.photos.synthetic_photos import write_synthetic_photos  # noqa: E402
 from ferlib.viz.photo_figures import draw_predictions  # noqa: E402
@@ -49,7 +49,7 @@ def main(model: Path, result: Path, out: Path) -> Path:
     left.axis("off")
     left.set_title("faces found and classified (a generated photo)", fontsize=11)
     sns.heatmap(confusion, annot=True, fmt=".2f", cmap="Blues", cbar=False, ax=right, vmin=0, vmax=1,
-                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
+                xticklabels=STUDY.names, yticklabels=STUDY.names)
     right.set(xlabel="predicted", ylabel="true")
     right.set_title(f"{scores.get('experiment', model.stem)} on FER-2013 test: {external['accuracy']:.1%} "
                     f"(n = {external['n']:,})", fontsize=11)

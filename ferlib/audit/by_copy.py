@@ -22,5 +22,6 @@ def scores_by_copy(evaluation: Evaluation, internal: InternalData, external: Ext
         raise ValueError(f"{len(overlap)} external paths but {len(evaluation.y_true)} scored images")
     parts = {"with_copy": overlap, "without_copy": ~overlap}
     return {"threshold_bits": leak.threshold,
-            **{name: score(Evaluation(evaluation.y_true[rows], evaluation.y_pred[rows], evaluation.probs[rows]))
+            **{name: score(Evaluation(evaluation.y_true[rows], evaluation.y_pred[rows], evaluation.probs[rows],
+                                   evaluation.classes))
                if rows.any() else None for name, rows in parts.items()}}

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from scipy.stats import fisher_exact
 
-from ferlib.classes import CLASS_NAMES
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.stats import confusion_intervals
 
@@ -19,12 +18,12 @@ ALPHA = 0.05
 
 
 def score_by_overlap(model: Any, x_test: np.ndarray, y_test: np.ndarray, overlap: np.ndarray,
-                     batch_size: int = 64) -> dict[str, Any]:
+                     classes: tuple[str, ...], batch_size: int = 64) -> dict[str, Any]:
     """Return the model's evaluation on all external images, on those without a copy and on those with one."""
     parts = {"full": np.ones(len(y_test), dtype=bool), "non_overlapping": ~overlap, "overlapping": overlap}
     out: dict[str, Any] = {"n_overlapping": int(overlap.sum())}
     for name, rows in parts.items():
-        out[name] = (evaluate_model(model, x_test[rows], y_test[rows], batch_size=batch_size).to_dict()
+        out[name] = (evaluate_model(model, x_test[rows], y_test[rows], classes, batch_size=batch_size).to_dict()
                      if rows.any() else None)
     return out
 
@@ -42,7 +41,7 @@ def overlap_effect(scores: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _acc(evaluation: dict[str, Any]) -> str:
-    low, high = confusion_intervals(evaluation["confusion"], CLASS_NAMES)["accuracy"]
+    low, high = confusion_intervals(evaluation["confusion"], evaluation["classes"])["accuracy"]
     return f"{evaluation['accuracy']:.1%} [{low:.1%}, {high:.1%}]"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.decode import DecodeError, read_image
 from ferlib.data.manifest import label_indices
 from ferlib.data.sources import detect_source, list_files
@@ -54,9 +54,9 @@ def crop_grid(classifier: Any, labelled_dir: str | Path, margins: tuple[float, .
     reference = preds[(classifier.margin, classifier.level)]
     rows = []
     for (margin, level), pred in preds.items():
-        confusion = np.zeros((len(CLASS_NAMES),) * 2, dtype=np.int64)
+        confusion = np.zeros((len(STUDY.names),) * 2, dtype=np.int64)
         np.add.at(confusion, (y, pred), 1)
-        ci = confusion_intervals(confusion, CLASS_NAMES)["accuracy"]
+        ci = confusion_intervals(confusion, STUDY.names)["accuracy"]
         test = mcnemar(y, pred, reference)
         rows.append({"margin": margin, "eyes levelled": level, "accuracy": float((pred == y).mean()),
                      "ci_low": ci[0], "ci_high": ci[1], "right only here": test.only_a,

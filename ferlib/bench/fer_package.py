@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.decode import DecodeError, read_image, resize_rgb
 from ferlib.evaluation.stats import confusion_intervals
 
@@ -57,7 +57,7 @@ class FerPackageModel:
 
         self.model = keras.models.load_model(model_file(), compile=False)
         self.size = int(self.model.input_shape[1])
-        self.five_indices = [FER_CLASSES.index(c.lower()) for c in CLASS_NAMES]  # this project's order
+        self.five_indices = [FER_CLASSES.index(c.lower()) for c in STUDY.names]  # this project's order
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
         """Return (n, 64, 64, 1) float32 in [-1, 1] from uint8 RGB or grayscale images, converted and resized

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from ferlib.config import get_experiment, run_settings
-from ferlib.data.arrays import load_images
-from ferlib.data.manifest import label_indices, stratified_subset
+from ferlib.data.manifest import stratified_subset
 from ferlib.data.run_data import prepare_internal
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import machine
@@ -107,17 +106,16 @@ def run_check(data_dir: str | Path, output_dir: str | Path, n_images: int = 2048
         experiment = get_experiment(key, settings.profile)  # every phase runs `epochs` epochs: the first compiles
         experiment = dataclasses.replace(experiment, image_size=image_size or experiment.image_size, phases=tuple(
             dataclasses.replace(p, epochs=epochs, early_stopping_patience=None) for p in experiment.phases))
-        x, y = (load_images(train_rows, experiment.image_size, settings.cache_dir, progress=False),
-                label_indices(train_rows))
-        xv, yv = (load_images(val_rows, experiment.image_size, settings.cache_dir, progress=False),
-                  label_indices(val_rows))
+        x, y = internal.images(train_rows, experiment.image_size), internal.labels(train_rows)
+        xv, yv = internal.images(val_rows, experiment.image_size), internal.labels(val_rows)
         t0 = time.perf_counter()
         run = train_experiment(experiment, x, y, xv, yv, output_dir / "runs", internal.fingerprint, seed=0,
                                batch_size=settings.profile.batch_size, weights="random",
                                mixed_precision=settings.profile.mixed_precision,
                                jit_compile=settings.profile.jit_compile,
                                force=True, verbose=1)
-        reloaded_accuracy = evaluate_model(run.model, xv, yv, batch_size=settings.profile.batch_size).accuracy
+        reloaded_accuracy = evaluate_model(run.model, xv, yv, internal.classes.names,
+                                           batch_size=settings.profile.batch_size).accuracy
         phases = phase_throughput(run.history, len(y), len(yv))
         for p, phase in zip(phases, experiment.phases):
             head = is_transfer(experiment.backbone) and phase.trainable_from is None

@@ -17,7 +17,7 @@ import numpy as np
 
 from ferlib.bench import fer_package, photo_latency, precision, timers
 from ferlib.bench.crop_settings import crop_grid
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.config import PROJECT_ROOT
 from ferlib.data.arrays import load_images
 from ferlib.data.manifest import build_manifest, label_indices, usable
@@ -30,12 +30,12 @@ PIPELINE_EXPERIMENTS = ("V1", "V5", "V7", "V13", "C1")  # one per backbone, cpu 
 
 def _scores(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
     pred = probs.argmax(axis=1)
-    confusion = np.zeros((len(CLASS_NAMES),) * 2, dtype=np.int64)
+    confusion = np.zeros((len(STUDY.names),) * 2, dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
-    ci = confusion_intervals(confusion, CLASS_NAMES)
+    ci = confusion_intervals(confusion, STUDY.names)
     return {"accuracy": float((pred == y).mean()), "accuracy_ci": ci["accuracy"], "n": int(len(y)),
             "macro_f1": float(np.mean([2 * confusion[i, i] / max(confusion[i].sum() + confusion[:, i].sum(), 1)
-                                       for i in range(len(CLASS_NAMES))])), "macro_f1_ci": ci["macro_f1"]}
+                                       for i in range(len(STUDY.names))])), "macro_f1_ci": ci["macro_f1"]}
 
 
 def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: str = "auto",

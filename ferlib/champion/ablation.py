@@ -47,9 +47,9 @@ def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[
         budget = sum(phase.epochs for phase in variant.phases)
         outcome = run_experiment(variant, settings, internal, force=force, verbose=verbose,
                                  result_name=ablation_result_name(name, budget, max_train))
-        x_val, y_val = internal.arrays(variant.image_size)[2:]
-        evals = evaluate_tta_modes(float32_copy(outcome.run.model), x_val, y_val, settings.profile.batch_size,
-                                   crop_margin(variant))
+        x_val, y_val = internal.arrays(variant.image_size, variant.preprocessing)[2:]
+        evals = evaluate_tta_modes(float32_copy(outcome.run.model), x_val, y_val, internal.classes.names,
+                                   settings.profile.batch_size, crop_margin(variant))
         result = dict(outcome.result)
         result |= {"ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": budget,
                    "max_train": max_train, "validation_scores": tta_scores(evals),

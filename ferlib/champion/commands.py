@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ferlib.champion.recipe import ABLATIONS, RECIPE, TEACHERS
+from ferlib.classes import CLASS_SETS
 from ferlib.config import DISTILL_WEIGHT
 from ferlib.evaluation.stats import p_value_text
 from ferlib.models import shipped
@@ -35,6 +36,10 @@ def add_champion_commands(sub) -> None:
                              help="train the recipe changed as this ablation variant changes it (e.g. mixup_0.2), "
                                   "as C1_<variant>_<N>epochs: a candidate to ship, compared with the recipe in the "
                                   "ablation of its budget")
+            cmd.add_argument("--classes", default=None, choices=list(CLASS_SETS),
+                             help="the class set to learn (default: the study's five, study-5; fer2013-7: "
+                                  "FER-2013's seven, the model for photos); its results and model go to a folder "
+                                  "of their own")
         if name == "ablate":
             cmd.add_argument("--epochs", type=int, default=8,
                              help="epoch budget of every variant (default 8; results of another budget are named "
@@ -100,7 +105,7 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
             print(f"error: unknown variant {args.variant!r}; known: {', '.join(variants)}", file=sys.stderr)
             return 2
         champ = run.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                                   args.force, args.epochs, args.variant)
+                                                   args.force, args.epochs, args.variant, args.classes)
         result = champ.result
         scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
                   "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}

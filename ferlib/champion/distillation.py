@@ -70,8 +70,9 @@ def run_distillation(settings: RunSettings, internal: InternalData, external: Ex
     members = train_members(settings, internal, teachers, verbose)
     experiment = members[0].experiment
     margin = crop_margin(experiment)
-    x_val, y_val = internal.arrays(experiment.image_size)[2:]
-    member_val = [evaluate_tta_modes(m.run.model, x_val, y_val, settings.profile.batch_size, margin)
+    x_val, y_val = internal.arrays(experiment.image_size, experiment.preprocessing)[2:]
+    classes = internal.classes.names
+    member_val = [evaluate_tta_modes(m.run.model, x_val, y_val, classes, settings.profile.batch_size, margin)
                   for m in members]
     ens_val = {mode: ensemble_evaluation([v[mode] for v in member_val]) for mode in member_val[0]}
     mode = choose_tta(ens_val)
@@ -84,8 +85,8 @@ def run_distillation(settings: RunSettings, internal: InternalData, external: Ex
         "training_time_s": [m.run.wall_time_s for m in members],
     }
     if external is not None:
-        x_test, y_test = external.arrays(experiment.image_size)
-        member_test = [evaluate_model(m.run.model, x_test, y_test, settings.profile.batch_size, tta_flip=flip,
+        x_test, y_test = external.arrays(experiment.image_size, experiment.preprocessing)
+        member_test = [evaluate_model(m.run.model, x_test, y_test, classes, settings.profile.batch_size, tta_flip=flip,
                                       tta_shift=shift) for m in members]
         ens_test = ensemble_evaluation(member_test)
         ensemble["external"] = score(ens_test)

@@ -108,14 +108,18 @@ def is_budget_key(key: str, variants: bool = True) -> bool:
     return parsed is not None and (parsed[0] is None or (variants and parsed[0] in ABLATIONS))
 
 
-def budget_experiment(profile: str | Profile, epochs: int | None = None, variant: str | None = None) -> Experiment:
+def budget_experiment(profile: str | Profile, epochs: int | None = None, variant: str | None = None,
+                      classes: str | None = None) -> Experiment:
     """Return C1 under `profile` trained for `epochs` epochs: C1 itself for its own budget (or None), else the
     recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key. With
     `variant` (one of the ablation's, not 'champion') the recipe so changed, under ``C1_<variant>_<N>epochs``:
     a candidate to ship that the ablation of its budget also compares with the recipe. A profile whose epochs
-    are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too."""
+    are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too. With `classes` (a class
+    set's name) the same network learns those classes instead of the study's five."""
     profile = resolve_profile(profile) if isinstance(profile, str) else profile
     base = get_experiment(CHAMPION_KEY, profile)
+    if classes is not None and classes != base.classes:
+        return dataclasses.replace(budget_experiment(profile, epochs, variant), classes=classes)
     if epochs is not None and epochs < 1:
         raise ValueError(f"a training budget needs at least one epoch, got {epochs}")
     if variant is not None and (variant not in ABLATIONS or variant == RECIPE):

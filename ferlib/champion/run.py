@@ -17,6 +17,7 @@ from ferlib.champion.recipe import CHAMPION_KEY, budget_experiment, is_budget_ke
 from ferlib.champion.records import champion_context
 from ferlib.champion.schema import ChampionRecord
 from ferlib.champion.tables import card_test_scores
+from ferlib.classes import class_set
 from ferlib.config import Experiment, RunSettings, run_settings
 from ferlib.data.run_data import ExternalData, InternalData, keyed_settings, prepare_external, prepare_internal
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
@@ -63,8 +64,9 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     outcome.run.model = float32_copy(outcome.run.model)  # scored, calibrated and saved as it ships: in float32
     experiment, model, batch = outcome.experiment, outcome.run.model, settings.profile.batch_size
     margin = crop_margin(experiment) if experiment.tta_flip else 0
-    x_val, y_val = internal.arrays(experiment.image_size)[2:]
-    validation = evaluate_tta_modes(model, x_val, y_val, batch, margin)
+    x_val, y_val = internal.arrays(experiment.image_size, experiment.preprocessing)[2:]
+    classes = internal.classes.names
+    validation = evaluate_tta_modes(model, x_val, y_val, classes, batch, margin)
     if not experiment.tta_flip:
         validation = {"plain": validation["plain"]}
     kept = choose_tta(validation)
@@ -75,8 +77,8 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     result["tta"] = {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}
     ext_evals = None
     if external is not None:
-        x_test, y_test = external.arrays(experiment.image_size)
-        ext_evals = {mode: evaluate_model(model, x_test, y_test, batch, tta_flip=f, tta_shift=sh)
+        x_test, y_test = external.arrays(experiment.image_size, experiment.preprocessing)
+        ext_evals = {mode: evaluate_model(model, x_test, y_test, classes, batch, tta_flip=f, tta_shift=sh)
                      for mode, (f, sh) in tta_modes(margin).items() if mode in validation}
         result["external"] = ext_evals[kept].to_dict()
         result["external_scores"] = tta_scores(ext_evals)
@@ -110,14 +112,17 @@ def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: Inter
 def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
                           external_dir: str | Path | None = None, seed: int = 42,
                           output_dir: str | Path | None = None, force: bool = False,
-                          epochs: int | None = None, variant: str | None = None) -> ChampionOutcome:
+                          epochs: int | None = None, variant: str | None = None,
+                          classes: str | None = None) -> ChampionOutcome:
     """Return C1 trained on `data_dir` (80/20 split) for the profile's epochs (or `epochs`: another budget of
     the recipe; with `variant`, the recipe changed as that ablation variant changes it: `budget_experiment`),
     scored on `external_dir` and saved with its model card (the command line's entry)."""
-    settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
-    experiment = budget_experiment(settings.profile, epochs, variant)  # an unknown variant fails before any work
-    internal = prepare_internal(settings, data_dir)
-    external = prepare_external(settings, external_dir)
+    settings = run_settings(profile, seed=seed, output_dir=output_dir)
+    experiment = budget_experiment(settings.profile, epochs, variant, classes)  # unknown names fail before any work
+    learned = class_set(experiment.classes)
+    settings = keyed_settings(settings, data_dir, external_dir, learned)
+    internal = prepare_internal(settings, data_dir, classes=learned)
+    external = prepare_external(settings, external_dir, classes=learned)
     champ = run_champion(settings, internal, external, force=force, key=experiment)
     save_champion(champ, settings, internal)
     return champ

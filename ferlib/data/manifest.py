@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
-from ferlib.classes import CLASS_NAMES, NUM_CLASSES
+from ferlib.classes import ClassSet
 from ferlib.data.decode import DecodeError, pixel_hash, read_image
 from ferlib.data.sources import DataError, DataSource, list_files, read_csv_pixels
 from ferlib.runtime.files import read_cache, write_csv
@@ -45,7 +45,8 @@ def _listing_key(source: DataSource, listing: pd.DataFrame) -> str:
         for p in listing["path"]:
             st = Path(p).stat()
             stats.append([p, st.st_size, st.st_mtime_ns])
-    return _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats)[:16]
+    classes = [] if source.classes.name == "study-5" else [source.classes.names]  # the five's keys as before
+    return _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats, *classes)[:16]
 
 
 def decode_csv_pixels(text: str) -> np.ndarray:
@@ -89,7 +90,7 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
     """Return the manifest of a data source, decoding every file once and caching the table on disk."""
     listing = list_files(source)
     if not (listing["status"] == "pending").any():
-        raise DataError(f"no images of the five study classes found in {source.class_dir}")
+        raise DataError(f"no images of {source.classes.description} found in {source.class_dir}")
     key = _listing_key(source, listing)
     cache_file = Path(cache_dir) / "manifests" / f"{source.role}-{key}.csv"
     cached = read_cache(cache_file, lambda path: _checked_manifest(path, listing), "manifest")
@@ -138,7 +139,7 @@ def _read_manifest(path: Path) -> pd.DataFrame:
 
 
 def usable(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Return the rows that decoded and belong to one of the five classes."""
+    """Return the rows that decoded and belong to one of the source's classes."""
     return manifest[manifest["status"] == "ok"].reset_index(drop=True)
 
 
@@ -156,10 +157,13 @@ def fingerprint(manifest: pd.DataFrame) -> str:
     return _sha1(pairs)[:12]
 
 
-def label_indices(frame: pd.DataFrame) -> np.ndarray:
-    """Return int64 class indices (into CLASS_NAMES) for the frame's labels."""
-    lookup = {name: i for i, name in enumerate(CLASS_NAMES)}
-    return frame["label"].map(lookup).to_numpy(dtype=np.int64)
+def label_indices(frame: pd.DataFrame, classes: ClassSet) -> np.ndarray:
+    """Return int64 class indices (into `classes`) for the frame's labels; raise ValueError for another class."""
+    lookup = {name: i for i, name in enumerate(classes.names)}
+    indices = frame["label"].map(lookup)
+    if indices.isna().any():
+        raise ValueError(f"labels outside {classes.name}: {sorted(set(frame['label'][indices.isna()]))}")
+    return indices.to_numpy(dtype=np.int64)
 
 
 def split_train_val(manifest: pd.DataFrame, val_fraction: float = 0.2, seed: int = 42
@@ -190,11 +194,11 @@ def stratified_subset(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataF
     return subset.sort_index().reset_index(drop=True)
 
 
-def class_weights(labels: np.ndarray) -> dict[int, float]:
+def class_weights(labels: np.ndarray, classes: ClassSet) -> dict[int, float]:
     """Return scikit-learn's "balanced" class weights keyed by class index."""
     present = set(np.unique(labels).tolist())
-    missing = [CLASS_NAMES[i] for i in range(NUM_CLASSES) if i not in present]
+    missing = [name for i, name in enumerate(classes.names) if i not in present]
     if missing:
         raise DataError(f"cannot weight classes: no training images of {', '.join(missing)}")
-    weights = compute_class_weight("balanced", classes=np.arange(NUM_CLASSES), y=labels)
+    weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=labels)
     return {i: float(w) for i, w in enumerate(weights)}

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageEnhance
 
-from ferlib.classes import NUM_CLASSES
+from ferlib.classes import STUDY
 
 # Like the real Human Face Emotions set, which very probably holds FER-2013's test images, the embedded
 # internal set holds copies of PLANTED_FRACTION x n_external external images, each altered in one of
@@ -42,8 +42,8 @@ def plant_copies(internal: np.ndarray, in_labels: np.ndarray, external: np.ndarr
     Labels index the five classes first (external "neutral" images are never copied); the replaced
     images are the last of their class, so class counts stay the same and each class keeps its first.
     """
-    candidates = rng.permutation(np.flatnonzero(ex_labels < NUM_CLASSES))
-    free = {k: list(np.flatnonzero(in_labels == k)[1:]) for k in range(NUM_CLASSES)}  # keep each first
+    candidates = rng.permutation(np.flatnonzero(ex_labels < len(STUDY)))
+    free = {k: list(np.flatnonzero(in_labels == k)[1:]) for k in range(len(STUDY))}  # keep each first
     planted = []
     for e in candidates:
         if len(planted) == n:

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY, ClassSet
 from ferlib.config import RunSettings
 from ferlib.data.arrays import load_images
 from ferlib.data.manifest import build_manifest, fingerprint, label_indices, split_train_val, stratified_subset, usable
+from ferlib.data.preprocess import preprocess_faces
 from ferlib.data.sources import DataSource, Role, list_files, resolve_source
 from ferlib.data.synthetic import write_embedded_dataset
 from ferlib.runtime.paths import display_path
@@ -30,9 +31,10 @@ def embedded_dir(settings: RunSettings, role: Role) -> Path:
     return embedded.internal_dir if role == "internal" else embedded.external_dir
 
 
-def resolve(settings: RunSettings, role: Role, path: str | Path | None = None) -> DataSource:
+def resolve(settings: RunSettings, role: Role, path: str | Path | None = None, classes: ClassSet = STUDY
+            ) -> DataSource:
     """Return the data source for a role: parameter, environment, Kaggle input, or the embedded dataset."""
-    return resolve_source(role, path, embedded=lambda: embedded_dir(settings, role))
+    return resolve_source(role, path, embedded=lambda: embedded_dir(settings, role), classes=classes)
 
 
 def _label(source: DataSource) -> str:
@@ -58,14 +60,16 @@ def data_key(internal: DataSource, external: DataSource) -> str:
             entries = [(os.path.relpath(p, source.root), os.stat(p).st_size) for p in list_files(source)["path"]]
         for name, size in entries:
             digest.update(f"{name}\t{size}\n".encode())
-    return f"{_label(internal)}+{_label(external)}-{digest.hexdigest()[:8]}"
+    classes = "" if internal.classes == STUDY else f"-{internal.classes.name}"  # the study's keys as before
+    return f"{_label(internal)}+{_label(external)}-{digest.hexdigest()[:8]}{classes}"
 
 
 def keyed_settings(settings: RunSettings, data_dir: str | Path | None = None,
-                   external_dir: str | Path | None = None) -> RunSettings:
-    """Return the settings with the run's data key set (from the internal and external data parameters), so its
-    results, tables and models go to folders of their own."""
-    key = data_key(resolve(settings, "internal", data_dir), resolve(settings, "external", external_dir))
+                   external_dir: str | Path | None = None, classes: ClassSet = STUDY) -> RunSettings:
+    """Return the settings with the run's data key set (from the internal and external data parameters and the
+    class set), so its results, tables and models go to folders of their own."""
+    key = data_key(resolve(settings, "internal", data_dir, classes), resolve(settings, "external", external_dir,
+                                                                              classes))
     return dataclasses.replace(settings, data_key=key)
 
 
@@ -86,14 +90,24 @@ class InternalData:
     fingerprint: str
     cache_dir: Path
 
-    def images(self, rows: pd.DataFrame, size: int) -> np.ndarray:
-        """Return uint8 images at size x size for rows of this dataset (read from one cached array per size)."""
-        return load_images(rows, size, self.cache_dir, source=usable(self.manifest))
+    @property
+    def classes(self) -> ClassSet:
+        """Return the classes this dataset's labels index."""
+        return self.source.classes
 
-    def arrays(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def images(self, rows: pd.DataFrame, size: int, preprocessing: str = "none") -> np.ndarray:
+        """Return uint8 images at size x size for rows of this dataset (read from one cached array per size),
+        after the named face preprocessing."""
+        return preprocess_faces(load_images(rows, size, self.cache_dir, source=usable(self.manifest)), preprocessing)
+
+    def labels(self, rows: pd.DataFrame) -> np.ndarray:
+        """Return the class indices of rows of this dataset."""
+        return label_indices(rows, self.classes)
+
+    def arrays(self, size: int, preprocessing: str = "none") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return (x_train, y_train, x_val, y_val): uint8 images at size x size and class indices."""
-        return (self.images(self.train, size), label_indices(self.train),
-                self.images(self.val, size), label_indices(self.val))
+        return (self.images(self.train, size, preprocessing), self.labels(self.train),
+                self.images(self.val, size, preprocessing), self.labels(self.val))
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and split sizes."""
@@ -111,9 +125,15 @@ class ExternalData:
     fingerprint: str
     cache_dir: Path
 
-    def arrays(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (x_test, y_test) at size x size."""
-        return load_images(self.test, size, self.cache_dir), label_indices(self.test)
+    @property
+    def classes(self) -> ClassSet:
+        """Return the classes this dataset's labels index."""
+        return self.source.classes
+
+    def arrays(self, size: int, preprocessing: str = "none") -> tuple[np.ndarray, np.ndarray]:
+        """Return (x_test, y_test) at size x size, after the named face preprocessing."""
+        return (preprocess_faces(load_images(self.test, size, self.cache_dir), preprocessing),
+                label_indices(self.test, self.classes))
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and size."""
@@ -122,9 +142,10 @@ class ExternalData:
 
 
 def prepare_internal(settings: RunSettings, data_dir: str | Path | None = None, progress: bool = True,
-                     val_fraction: float = 0.2) -> InternalData:
-    """Return the internal data: resolved, manifested, split 80/20 by the run's seed and capped by profile."""
-    source = resolve(settings, "internal", data_dir)
+                     val_fraction: float = 0.2, classes: ClassSet = STUDY) -> InternalData:
+    """Return the internal data of `classes`: resolved, manifested, split 80/20 by the run's seed and capped by
+    profile."""
+    source = resolve(settings, "internal", data_dir, classes)
     manifest = build_manifest(source, settings.cache_dir, progress=progress)
     train, val = split_train_val(manifest, val_fraction=val_fraction, seed=settings.seed)
     train = stratified_subset(train, settings.profile.max_train, settings.seed)
@@ -133,14 +154,14 @@ def prepare_internal(settings: RunSettings, data_dir: str | Path | None = None, 
 
 
 def prepare_external(settings: RunSettings, external_dir: str | Path | None = None,
-                     progress: bool = True) -> ExternalData:
-    """Return the external test data (FER-2013 test split when pointed at a FER-2013 folder)."""
-    source = resolve(settings, "external", external_dir)
+                     progress: bool = True, classes: ClassSet = STUDY) -> ExternalData:
+    """Return the external test data of `classes` (FER-2013 test split when pointed at a FER-2013 folder)."""
+    source = resolve(settings, "external", external_dir, classes)
     manifest = build_manifest(source, settings.cache_dir, progress=progress)
     test = stratified_subset(usable(manifest), settings.profile.max_external, settings.seed)
     return ExternalData(source, manifest, test, fingerprint(manifest), settings.cache_dir)
 
 
-def class_counts(frame: pd.DataFrame) -> pd.Series:
-    """Return image counts per class in the study's class order (zeros included)."""
-    return frame["label"].value_counts().reindex(list(CLASS_NAMES), fill_value=0).astype(int)
+def class_counts(frame: pd.DataFrame, classes: ClassSet = STUDY) -> pd.Series:
+    """Return image counts per class in the class set's order (zeros included)."""
+    return frame["label"].value_counts().reindex(list(classes.names), fill_value=0).astype(int)

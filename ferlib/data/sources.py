@@ -10,13 +10,14 @@ detected from the folder itself:
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ferlib.classes import FER_CSV_CODES, class_from_folder, is_excluded_folder
+from ferlib.classes import FER_CSV_CODES, FOLDER_ALIASES, STUDY, ClassSet
 from ferlib.config import EMBEDDED, ENV_VARS, KAGGLE_DIRS, real_data_given  # noqa: F401 (where data is looked for)
 from ferlib.runtime.paths import display_path
 
@@ -47,6 +48,7 @@ class DataSource:
     class_dir: Path  # the folder holding the class folders (or the CSV file)
     split: str | None  # FER split or CSV usages used, None for plain class folders
     origin: str  # "parameter" | "environment" | "kaggle" | "embedded"
+    classes: ClassSet = STUDY  # the classes used; folders of other emotions are counted as excluded
 
     @property
     def embedded(self) -> bool:
@@ -70,14 +72,16 @@ def _child_dir(root: Path, name: str) -> Path | None:
 
 
 def _has_class_folders(folder: Path) -> bool:
-    return any(
-        c.is_dir() and (class_from_folder(c.name) or is_excluded_folder(c.name)) for c in folder.iterdir()
-    )
+    return any(c.is_dir() and c.name.strip().lower() in FOLDER_ALIASES for c in folder.iterdir())
 
 
-def detect_source(path: str | Path, role: Role, origin: str = "parameter") -> DataSource:
+def detect_source(path: str | Path, role: Role, origin: str = "parameter", classes: ClassSet = STUDY) -> DataSource:
     """Return the DataSource for a folder or CSV file, detecting its layout; raise DataError if none fits."""
-    root = Path(path).expanduser()
+    source = _detect(Path(path).expanduser(), role, origin)
+    return dataclasses.replace(source, classes=classes)
+
+
+def _detect(root: Path, role: Role, origin: str) -> DataSource:
     if not root.exists():
         raise DataError(f"{role} data path does not exist: {root}")
     if root.is_file():
@@ -98,7 +102,7 @@ def detect_source(path: str | Path, role: Role, origin: str = "parameter") -> Da
         return DataSource(role, root, "hfe", root, None, origin)
     csvs = sorted(root.glob("*.csv"))
     if len(csvs) == 1:
-        return detect_source(csvs[0], role, origin)
+        return _detect(csvs[0], role, origin)
     found = ", ".join(sorted(c.name for c in root.iterdir())[:10]) or "nothing"
     raise DataError(
         f"cannot find emotion class folders in {root} (found: {found}). Expected <root>/Data/<Class>/, "
@@ -112,6 +116,7 @@ def resolve_source(
     embedded: Callable[[], Path] | None,
     env: Mapping[str, str] | None = None,
     kaggle_dirs: Mapping[str, Path] = KAGGLE_DIRS,
+    classes: ClassSet = STUDY,
 ) -> DataSource:
     """Return the data source for a role: explicit path, then env var, then Kaggle input, then embedded.
 
@@ -122,16 +127,16 @@ def resolve_source(
     if str(explicit) == EMBEDDED:  # asked for by name, even where real data is configured
         if embedded is None:
             raise DataError(f"the embedded {role} dataset is not available here")
-        return detect_source(embedded(), role, "embedded")
+        return detect_source(embedded(), role, "embedded", classes)
     if explicit not in (None, ""):
-        return detect_source(explicit, role, "parameter")
+        return detect_source(explicit, role, "parameter", classes)
     if env.get(ENV_VARS[role]):
-        return detect_source(env[ENV_VARS[role]], role, "environment")
+        return detect_source(env[ENV_VARS[role]], role, "environment", classes)
     if kaggle_dirs[role].exists():
-        return detect_source(kaggle_dirs[role], role, "kaggle")
+        return detect_source(kaggle_dirs[role], role, "kaggle", classes)
     if embedded is None:
         raise DataError(f"no {role} data given and no embedded dataset available")
-    return detect_source(embedded(), role, "embedded")
+    return detect_source(embedded(), role, "embedded", classes)
 
 
 def list_files(source: DataSource) -> pd.DataFrame:
@@ -145,11 +150,11 @@ def list_files(source: DataSource) -> pd.DataFrame:
         if entry.is_file():
             rows.append((str(entry), "", None, "ignored", "file outside the class folders"))
             continue
-        label = class_from_folder(entry.name)
+        label = source.classes.label_of(entry.name)
         if label is not None:
             status, reason = "pending", ""
-        elif is_excluded_folder(entry.name):
-            status, reason = "excluded", f"class '{entry.name}' is not one of the study's five"
+        elif source.classes.leaves_out(entry.name):
+            status, reason = "excluded", _excluded(entry.name, source.classes)
         else:
             status, reason = "ignored", f"unknown class folder '{entry.name}'"
         for f in sorted(p for p in entry.rglob("*") if p.is_file()):
@@ -179,12 +184,17 @@ def _list_csv(source: DataSource) -> pd.DataFrame:
         except (ValueError, KeyError):
             rows.append((path, f"emotion={code}", None, "skipped", f"unknown emotion code '{code}'"))
             continue
-        label = class_from_folder(name)
+        label = source.classes.label_of(name)
         if label is None:
-            rows.append((path, name, None, "excluded", f"class '{name}' is not one of the study's five"))
+            rows.append((path, name, None, "excluded", _excluded(name, source.classes)))
         else:
             rows.append((path, name, label, "pending", ""))
     return pd.DataFrame(rows, columns=LISTING_COLUMNS)
+
+
+def _excluded(name: str, classes: ClassSet) -> str:
+    """Return why a known emotion's images are left out."""
+    return f"class '{name}' is not one of {classes.description.split(' (')[0]}"
 
 
 def read_csv_pixels(csv_path: Path, row_indices: list[int]) -> dict[int, str]:

@@ -24,21 +24,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.planted import PLANTED_FRACTION, plant_copies
 
 GENERATOR_VERSION: int = 2  # 2: transformed copies of external images planted in the internal set
 
 # Human Face Emotions class shares (31/21/17/16/14 %), normalised so that they sum to 1.
 _PERCENT = {"Angry": 17.0, "Fear": 16.0, "Happy": 31.0, "Sad": 21.0, "Surprise": 14.0}
-CLASS_PROPORTIONS: dict[str, float] = {c: _PERCENT[c] / sum(_PERCENT.values()) for c in CLASS_NAMES}
+CLASS_PROPORTIONS: dict[str, float] = {c: _PERCENT[c] / sum(_PERCENT.values()) for c in STUDY.names}
 
 # Folder names exactly as the real datasets spell them ("Suprise" is the original's typo).
 INTERNAL_FOLDERS: dict[str, str] = {"Angry": "Angry", "Fear": "Fear", "Happy": "Happy", "Sad": "Sad",
                                     "Surprise": "Suprise"}
-EXTERNAL_FOLDERS: dict[str, str] = {**{c: c.lower() for c in CLASS_NAMES}, "neutral": "neutral"}
+EXTERNAL_FOLDERS: dict[str, str] = {**{c: c.lower() for c in STUDY.names}, "neutral": "neutral"}
 NEUTRAL_FRACTION: float = 0.08  # extra neutral images in the external set, as a share of n_external
-EXPRESSIONS: tuple[str, ...] = (*CLASS_NAMES, "neutral")
+EXPRESSIONS: tuple[str, ...] = (*STUDY.names, "neutral")
 SUPERSAMPLE = 4
 
 AU_NAMES: tuple[str, ...] = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU12", "AU15", "AU20",
@@ -71,11 +71,11 @@ def class_counts(n: int) -> dict[str, int]:
     """Return exact per-class image counts for n images (largest-remainder rounding of the shares)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    quotas = np.array([CLASS_PROPORTIONS[c] * n for c in CLASS_NAMES])
+    quotas = np.array([CLASS_PROPORTIONS[c] * n for c in STUDY.names])
     counts = np.floor(quotas).astype(int)
     order = np.argsort(-(quotas - counts), kind="stable")  # ties go to the earlier class name
     counts[order[: n - counts.sum()]] += 1
-    return {c: int(k) for c, k in zip(CLASS_NAMES, counts)}
+    return {c: int(k) for c, k in zip(STUDY.names, counts)}
 
 
 def sample_action_units(expression: str, rng: np.random.Generator) -> dict[str, float]:
@@ -344,8 +344,8 @@ def _generate(counts: dict[str, int], names: tuple[str, ...], rng: np.random.Gen
 
 
 def generate_faces(n: int, seed: int, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """Return (images uint8 (n, size, size), labels int64 into CLASS_NAMES) in a seeded shuffled order."""
-    return _generate(class_counts(n), CLASS_NAMES, np.random.default_rng(seed), size)
+    """Return (images uint8 (n, size, size), labels int64 into STUDY.names) in a seeded shuffled order."""
+    return _generate(class_counts(n), STUDY.names, np.random.default_rng(seed), size)
 
 
 @dataclass(frozen=True)
@@ -406,7 +406,7 @@ def write_embedded_dataset(cache_dir: Path, n_internal: int, n_external: int,
         ext_counts = {**class_counts(n_external), "neutral": n_neutral}
         ext_images, ext_labels = _generate(ext_counts, EXPRESSIONS, ext_rng, 48)
         planted = plant_copies(images, labels, ext_images, ext_labels, n_planted, np.random.default_rng([seed, 2]))
-        internal = _write_pngs(images, labels, CLASS_NAMES, INTERNAL_FOLDERS, tmp / "internal" / "Data", tmp)
+        internal = _write_pngs(images, labels, STUDY.names, INTERNAL_FOLDERS, tmp / "internal" / "Data", tmp)
         external = _write_pngs(ext_images, ext_labels, EXPRESSIONS, EXTERNAL_FOLDERS, tmp / "external" / "test", tmp)
         (tmp / "planted.json").write_text(json.dumps(
             [{"internal": internal[i], "external": external[e], "transform": kind} for i, e, kind in planted],

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from ferlib.classes import CLASS_NAMES
 from ferlib.evaluation.result_schema import SetEvaluation, as_json
 
 CHANCE_ALPHA = 0.05
@@ -51,8 +50,9 @@ class ChanceCheck:
 
 def chance_check(evaluation: SetEvaluation | dict[str, Any]) -> ChanceCheck:
     """Return the chance check of an evaluation (a result's "validation" or "external" entry: its confusion
-    matrix, rows the true classes in CLASS_NAMES order)."""
-    confusion = np.asarray(as_json(evaluation)["confusion"], dtype=np.int64)
+    matrix, rows the true classes in the order of its classes)."""
+    evaluation = as_json(evaluation)
+    confusion = np.asarray(evaluation["confusion"], dtype=np.int64)
     support = confusion.sum(axis=1)
     n = int(support.sum())
     if n == 0:
@@ -61,7 +61,7 @@ def chance_check(evaluation: SetEvaluation | dict[str, Any]) -> ChanceCheck:
     largest = int(np.argmax(support))
     share = float(support[largest] / n)
     p = float(binomtest(right, n, share, alternative="greater").pvalue) if share < 1 else 1.0
-    return ChanceCheck(right / n, n, CLASS_NAMES[largest], share, p)
+    return ChanceCheck(right / n, n, evaluation["classes"][largest], share, p)
 
 
 def at_chance(results: list[dict[str, Any]], split: str = "validation") -> ChanceCheck | None:

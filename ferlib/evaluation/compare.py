@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.evaluation.result_schema import ExperimentResult, SetEvaluation, as_json
 from ferlib.evaluation.results import study_vs_run
 from ferlib.evaluation.stats import confusion_intervals, decode_labels, mcnemar, seed_mean_intervals, seed_spread
@@ -15,7 +15,7 @@ from ferlib.study import HFE_CLASS_COUNTS, STUDY_ACCURACY, STUDY_TABLE3_SUMMARY
 
 def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
     """Return the EDA numbers as data: counts, shares, imbalance, unused files by status."""
-    counts = counts.reindex(list(CLASS_NAMES), fill_value=0)
+    counts = counts.reindex(list(STUDY.names), fill_value=0)
     shares = counts / max(int(counts.sum()), 1)
     return {
         "counts": {k: int(v) for k, v in counts.items()},
@@ -34,7 +34,7 @@ def eda_vs_study(summary: dict[str, Any]) -> pd.DataFrame:
     rows = [{"metric": "images (five classes)", "study": int(study_counts.sum()), "this run": summary["total"],
              "note": "the study's Human Face Emotions count"}]
     rows += [{"metric": f"share {c}", "study": round(float(study_shares[c]), 3),
-              "this run": round(summary["shares"][c], 3), "note": ""} for c in CLASS_NAMES]
+              "this run": round(summary["shares"][c], 3), "note": ""} for c in STUDY.names]
     rows.append({"metric": "largest / smallest class",
                  "study": round(float(study_counts.max() / study_counts.min()), 2),
                  "this run": round(summary["imbalance_ratio"], 2), "note": "imbalance that class weights address"})
@@ -47,7 +47,7 @@ def experiment_vs_study(result: ExperimentResult | dict[str, Any]) -> pd.DataFra
     key = result["experiment"]
     study = STUDY_ACCURACY.get(key, {})
     val = result["validation"]
-    ci = confusion_intervals(val["confusion"], CLASS_NAMES)
+    ci = confusion_intervals(val["confusion"], val["classes"])
     rows = [{"metric": "validation accuracy", "study": study.get("accuracy"), "this run": round(val["accuracy"], 4),
              "ci": ci["accuracy"],
              "note": f"study: {study.get('where', 'not reported')}; this run: {val['n']:,} validation images"}]
@@ -81,12 +81,13 @@ def _add_ci(row: dict[str, Any], name: str, value: float, ci: list[float] | None
 def seed_metrics(results: list[dict[str, Any]], split: str = "validation") -> dict[str, Any]:
     """Return mean accuracy and F1 over seeds with 95% bootstrap intervals of the mean and the seed spread."""
     evals = [r[split] for r in results]
-    ci = seed_mean_intervals([e["confusion"] for e in evals], CLASS_NAMES)
+    classes = evals[0]["classes"]
+    ci = seed_mean_intervals([e["confusion"] for e in evals], classes)
     accs = [e["accuracy"] for e in evals]
     return {"accuracy": float(np.mean(accs)), "accuracy_ci": ci["accuracy"], "spread": seed_spread(accs),
             "macro_f1": float(np.mean([e["averages"]["macro avg"]["f1"] for e in evals])),
             "macro_f1_ci": ci["macro_f1"],
-            "f1": {c: float(np.mean([e["per_class"][c]["f1"] for e in evals])) for c in CLASS_NAMES},
+            "f1": {c: float(np.mean([e["per_class"][c]["f1"] for e in evals])) for c in classes},
             "f1_ci": ci["f1"], "seeds": [r["provenance"]["seed"] for r in results], "n": evals[0]["n"]}
 
 
@@ -128,7 +129,7 @@ def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "
                "study accuracy": _study_acc(key)}
         _seed_columns(row, m)
         _add_ci(row, "macro F1", m["macro_f1"], m["macro_f1_ci"])
-        for c in CLASS_NAMES:
+        for c in STUDY.names:
             _add_ci(row, f"F1 {c}", m["f1"][c], m["f1_ci"][c])
         row["study F1 Fear"] = STUDY_ACCURACY.get(key, {}).get("f1", {}).get("Fear")
         rows.append(row)
@@ -141,7 +142,7 @@ def seed_table(runs: Runs, split: str = "validation") -> pd.DataFrame:
     for key, results in _as_lists(runs).items():
         for r in results:
             e = r[split]
-            ci = e.get("accuracy_ci") or confusion_intervals(e["confusion"], CLASS_NAMES)["accuracy"]
+            ci = e.get("accuracy_ci") or confusion_intervals(e["confusion"], e["classes"])["accuracy"]
             row = {"model": key, "seed": r["provenance"]["seed"]}
             _add_ci(row, "accuracy", e["accuracy"], ci)
             row |= {"macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]}
@@ -230,7 +231,7 @@ def classification_vs_study(result: SetEvaluation | dict[str, Any], study_table:
     """Return a classification report with the study's (Table 2 or 3) and this run's values side by side."""
     result = as_json(result)
     rows = {}
-    for c in CLASS_NAMES:
+    for c in STUDY.names:
         s, m = study_table[c], result["per_class"][c]
         rows[c] = [s["precision"], m["precision"], s["recall"], m["recall"], s["f1"], m["f1"], s["support"],
                    m["support"]]
@@ -242,7 +243,7 @@ def classification_vs_study(result: SetEvaluation | dict[str, Any], study_table:
                       result["n"]]
     columns = pd.MultiIndex.from_product([["precision", "recall", "f1-score", "support"], ["study", "this run"]])
     table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
-    ci = confusion_intervals(result["confusion"], CLASS_NAMES)  # from the confusion matrix: old results work too
+    ci = confusion_intervals(result["confusion"], result["classes"])  # from the confusion matrix: old results too
     intervals = {**ci["f1"], "accuracy": ci["accuracy"], "macro avg": ci["macro_f1"], "weighted avg": ci["weighted_f1"]}
     # the 95% interval of this run's value, placed right after it ("f1-score" holds accuracy in its row)
     after = table.columns.get_loc(("f1-score", "this run")) + 1
@@ -253,7 +254,8 @@ def classification_vs_study(result: SetEvaluation | dict[str, Any], study_table:
 
 def accuracy_interval(evaluation: SetEvaluation | dict[str, Any]) -> list[float]:
     """Return the 95% bootstrap interval [low, high] of an evaluation's accuracy."""
-    return confusion_intervals(as_json(evaluation)["confusion"], CLASS_NAMES)["accuracy"]
+    evaluation = as_json(evaluation)
+    return confusion_intervals(evaluation["confusion"], evaluation["classes"])["accuracy"]
 
 
 AUGMENTATION_EFFECTS: list[tuple[str, str, str]] = [

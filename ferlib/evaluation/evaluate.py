@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix
 
-from ferlib.classes import CLASS_NAMES, NUM_CLASSES
 from ferlib.evaluation.result_schema import SetEvaluation, as_json
 from ferlib.evaluation.stats import confusion_intervals, encode_labels
 from ferlib.evaluation.views import average_over_views
@@ -15,11 +14,16 @@ from ferlib.evaluation.views import average_over_views
 
 @dataclass(frozen=True)
 class Evaluation:
-    """True labels, predicted labels and class probabilities for one evaluated set."""
+    """True labels, predicted labels and class probabilities for one evaluated set, over the model's classes."""
 
     y_true: np.ndarray
     y_pred: np.ndarray
     probs: np.ndarray
+    classes: tuple[str, ...]  # the model's classes, in the order of its outputs
+
+    def __post_init__(self) -> None:
+        if self.probs.ndim == 2 and len(self.probs) and self.probs.shape[1] != len(self.classes):
+            raise ValueError(f"{self.probs.shape[1]} outputs per image for {len(self.classes)} classes")
 
     @property
     def n(self) -> int:
@@ -33,12 +37,12 @@ class Evaluation:
 
     def report(self) -> dict:
         """Return scikit-learn's classification report as a dict (per class, accuracy, averages)."""
-        return classification_report(self.y_true, self.y_pred, labels=list(range(NUM_CLASSES)),
-                                     target_names=list(CLASS_NAMES), output_dict=True, zero_division=0)
+        return classification_report(self.y_true, self.y_pred, labels=list(range(len(self.classes))),
+                                     target_names=list(self.classes), output_dict=True, zero_division=0)
 
     def confusion(self) -> np.ndarray:
         """Return the confusion matrix (rows: true class, columns: predicted class)."""
-        return confusion_matrix(self.y_true, self.y_pred, labels=list(range(NUM_CLASSES)))
+        return confusion_matrix(self.y_true, self.y_pred, labels=list(range(len(self.classes))))
 
     def to_dict(self) -> dict:
         """Return accuracy, n, per-class metrics, averages, the confusion matrix, 95% bootstrap intervals
@@ -47,23 +51,23 @@ class Evaluation:
             raise ValueError("nothing to evaluate: 0 images (check the data folder and the skipped-file report)")
         rep = self.report()
         confusion = self.confusion()
-        ci = confusion_intervals(confusion, CLASS_NAMES)
+        ci = confusion_intervals(confusion, self.classes)
         per_class = {c: {"precision": rep[c]["precision"], "recall": rep[c]["recall"], "f1": rep[c]["f1-score"],
                          "f1_ci": ci["f1"][c], "support": int(rep[c]["support"])}
-                     for c in CLASS_NAMES}
+                     for c in self.classes}
         averages = {k: {"precision": rep[k]["precision"], "recall": rep[k]["recall"], "f1": rep[k]["f1-score"],
                         "f1_ci": ci[ci_key]}
                     for k, ci_key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1"))}
         return {"accuracy": self.accuracy, "accuracy_ci": ci["accuracy"], "n": self.n,
                 "per_class": per_class, "averages": averages, "confusion": confusion.tolist(),
-                "classes": list(CLASS_NAMES), "ci_method": ci["method"],
+                "classes": list(self.classes), "ci_method": ci["method"],
                 "y_true": encode_labels(self.y_true), "y_pred": encode_labels(self.y_pred)}
 
 
 def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: bool = False,
                   tta_shift: int = 0) -> np.ndarray:
-    """Return the model's outputs for uint8 images, in input order: class probabilities (n, 5) as float64, or
-    any wider output (pooled backbone features) as float32. With `tta_flip` and/or `tta_shift`, the mean over
+    """Return the model's outputs for uint8 images, in input order, as float64: class probabilities (n, classes),
+    or pooled backbone features for a feature extractor. With `tta_flip` and/or `tta_shift`, the mean over
     the views of `tta_views` (flip alone: the image and its mirror image).
 
     Batches are gathered from the array (`make_dataset`), so predicting never copies the images.
@@ -75,15 +79,15 @@ def predict_probs(model, images: np.ndarray, batch_size: int = 64, tta_flip: boo
         return np.asarray(model.predict(ds.map(lambda image, _: image), verbose=0), dtype=np.float32)
 
     out = average_over_views(predict, images, tta_flip, tta_shift)
-    return out.astype(np.float64) if out.shape[-1] == NUM_CLASSES else out
+    return out.astype(np.float64)
 
 
-def evaluate_model(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64,
+def evaluate_model(model, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], batch_size: int = 64,
                    tta_flip: bool = False, tta_shift: int = 0) -> Evaluation:
-    """Return the Evaluation of a model on images with integer labels (averaged over test-time views
+    """Return the Evaluation of a model of `classes` on images with integer labels (averaged over test-time views
     with `tta_flip` / `tta_shift`, see `tta_views`)."""
     probs = predict_probs(model, images, batch_size, tta_flip=tta_flip, tta_shift=tta_shift)
-    return Evaluation(y_true=np.asarray(labels, dtype=np.int64), y_pred=probs.argmax(axis=1), probs=probs)
+    return Evaluation(np.asarray(labels, dtype=np.int64), probs.argmax(axis=1), probs, tuple(classes))
 
 
 def report_table(result: SetEvaluation | dict) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.config import RunSettings
 from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, chance_levels
 from ferlib.evaluation.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
@@ -97,13 +97,13 @@ def _row(claim: str, where: str, study_value: float | None, value: float | None,
 
 def _report_rows(prefix: str, where: str, evaluation: dict[str, Any], table: dict, summary: dict,
                  reasons: list[str]) -> list[dict[str, Any]]:
-    ci = confusion_intervals(evaluation["confusion"], CLASS_NAMES)
+    ci = confusion_intervals(evaluation["confusion"], evaluation["classes"])
     rows = [_row(f"{prefix} accuracy", where, summary["accuracy"], evaluation["accuracy"], ci["accuracy"], reasons,
                  evaluation["n"])]
     for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
         rows.append(_row(f"{prefix} {name} F1", where, summary[key], evaluation["averages"][name]["f1"], ci[key],
                          reasons, evaluation["n"]))
-    for c in CLASS_NAMES:
+    for c in STUDY.names:  # the study's tables
         for metric in ("precision", "recall", "f1"):
             rows.append(_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
                              ci[metric][c], reasons, evaluation["per_class"][c]["support"]))
@@ -238,7 +238,7 @@ def conclusion_counts(verdicts: list[str]) -> dict[str, int]:
 
 
 def _accuracy_ci(evaluation: dict[str, Any]) -> list[float]:
-    return confusion_intervals(evaluation["confusion"], CLASS_NAMES)["accuracy"]
+    return confusion_intervals(evaluation["confusion"], evaluation["classes"])["accuracy"]
 
 
 def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:

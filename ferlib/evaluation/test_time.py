@@ -39,10 +39,10 @@ def tta_modes(margin: int) -> dict[str, tuple[bool, int]]:
     return modes
 
 
-def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64,
+def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], batch_size: int = 64,
                        margin: int = 0) -> dict[str, Evaluation]:
     """Return {mode: Evaluation} for every mode of `tta_modes(margin)`."""
-    return {mode: evaluate_model(model, images, labels, batch_size, tta_flip=flip, tta_shift=shift)
+    return {mode: evaluate_model(model, images, labels, classes, batch_size, tta_flip=flip, tta_shift=shift)
             for mode, (flip, shift) in tta_modes(margin).items()}
 
 
@@ -66,4 +66,4 @@ def ensemble_evaluation(evaluations: Sequence[Evaluation]) -> Evaluation:
     if any(len(e.y_true) != len(y_true) or not np.array_equal(e.y_true, y_true) for e in evaluations):
         raise ValueError("the members were scored on different images")
     probs = np.mean([e.probs for e in evaluations], axis=0)
-    return Evaluation(y_true=y_true, y_pred=probs.argmax(axis=1), probs=probs)
+    return Evaluation(y_true, probs.argmax(axis=1), probs, evaluations[0].classes)

@@ -4,7 +4,8 @@
 Models take raw 0-255 RGB images (uint8 or float); each backbone's own preprocessing lives inside
 the model, so a saved model needs no separate preprocessing step. Transfer models are
 ``image -> preprocessing -> backbone (called with training=False) -> head``, where the head is the
-study's: global average pooling, Dense(128, relu), Dropout(0.5), Dense(5, softmax).
+study's: global average pooling, Dense(128, relu), Dropout(0.5), Dense(classes, softmax). An experiment's class
+set gives the number of outputs (the study's five unless it names another).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from ferlib.classes import NUM_CLASSES
+from ferlib.classes import STUDY, class_set
 from ferlib.config import Experiment
 
 BACKBONE_LAYER = "backbone"
@@ -93,7 +94,7 @@ def resolve_weights(backbone: str, image_size: int, weights: str | None) -> str 
     )
 
 
-def build_custom_cnn(image_size: int, seed: int | None = None, num_classes: int = NUM_CLASSES) -> keras.Model:
+def build_custom_cnn(image_size: int, seed: int | None = None, num_classes: int = len(STUDY)) -> keras.Model:
     """Return the V1 baseline: three conv/pool blocks, a 128-unit dense layer, dropout, softmax."""
     return keras.Sequential(
         [
@@ -115,7 +116,7 @@ def build_custom_cnn(image_size: int, seed: int | None = None, num_classes: int 
 
 
 def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, seed: int = 0,
-                  num_classes: int = NUM_CLASSES, dropout: float = 0.5, dense: int = 256, crop: int = 0) -> keras.Model:
+                  num_classes: int = len(STUDY), dropout: float = 0.5, dense: int = 256, crop: int = 0) -> keras.Model:
     """Return the C1 network: (when `crop` is set) the central crop x crop pixels, then VGG-style blocks of
     3x3 conv-BN-ReLU (one conv in the first block, two after it), each followed by 2x2 max pooling, then
     flatten, dropout/2, Dense(dense)-BN-ReLU, dropout and softmax.
@@ -171,7 +172,7 @@ def is_transfer(backbone: str) -> bool:
     return backbone not in SCRATCH_BACKBONES
 
 
-def build_head(n_features: int, seed: int, num_classes: int = NUM_CLASSES) -> keras.Model:
+def build_head(n_features: int, seed: int, num_classes: int = len(STUDY)) -> keras.Model:
     """Return the study's head on pooled features: Dense(128, relu), Dropout(0.5), Dense(5, softmax).
 
     Initialisers and dropout are seeded explicitly, so the head trained on cached features and the
@@ -186,7 +187,8 @@ def build_head(n_features: int, seed: int, num_classes: int = NUM_CLASSES) -> ke
     return keras.Model(inputs, outputs, name="head")
 
 
-def build_transfer_model(backbone: str, image_size: int, weights: str | None, seed: int = 0) -> keras.Model:
+def build_transfer_model(backbone: str, image_size: int, weights: str | None, seed: int = 0,
+                         num_classes: int = len(STUDY)) -> keras.Model:
     """Return image (0-255) -> preprocessing -> backbone (frozen, inference mode) -> pooling -> the study's head."""
     spec = BACKBONES[backbone]
     base = spec.constructor(include_top=False, weights=resolve_weights(backbone, image_size, weights),
@@ -197,7 +199,7 @@ def build_transfer_model(backbone: str, image_size: int, weights: str | None, se
     x = layers.Rescaling(*spec.scale, name="preprocess")(inputs) if spec.scale else inputs
     x = base(x, training=False)  # BatchNorm stays in inference mode, also when fine-tuning
     pooled = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = build_head(pooled.shape[-1], seed)(pooled)
+    outputs = build_head(pooled.shape[-1], seed, num_classes)(pooled)
     return keras.Model(inputs, outputs, name=f"{backbone}_emotion")
 
 
@@ -227,7 +229,7 @@ def set_trainable_from(model: keras.Model, trainable_from: int | None) -> None:
         layer.trainable = i >= trainable_from
 
 
-def build_described(experiment: Mapping[str, Any]) -> keras.Model | None:
+def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)) -> keras.Model | None:
     """Return the untrained float32 network a model card's `experiment` entry describes (random weights, nothing
     downloaded), or None when the entry names no backbone this module builds. Used to load saved weights without
     the layer configurations a .keras file also holds, which one Keras release may write and another not read."""
@@ -238,23 +240,24 @@ def build_described(experiment: Mapping[str, Any]) -> keras.Model | None:
     keras.config.set_dtype_policy("float32")  # saved champions compute in float32 (see float32_copy)
     try:
         if backbone == "custom_cnn":
-            return build_custom_cnn(size)
+            return build_custom_cnn(size, num_classes=num_classes)
         if backbone == "fer_cnn":
             return build_fer_cnn(size, tuple(experiment.get("filters") or FER_CNN_FILTERS),
-                                 crop=int(experiment.get("crop") or 0))
-        return build_transfer_model(backbone, size, weights=None)
+                                 crop=int(experiment.get("crop") or 0), num_classes=num_classes)
+        return build_transfer_model(backbone, size, weights=None, num_classes=num_classes)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
 def build_model(experiment: Experiment, weights: str | None = None, seed: int = 0) -> keras.Model:
     """Return the untrained network for an experiment entry (weights apply to transfer backbones)."""
+    n = len(class_set(experiment.classes))
     if experiment.backbone == "custom_cnn":
-        return build_custom_cnn(experiment.image_size, seed=seed)
+        return build_custom_cnn(experiment.image_size, seed=seed, num_classes=n)
     if experiment.backbone == "fer_cnn":
         return build_fer_cnn(experiment.image_size, experiment.filters or FER_CNN_FILTERS, seed=seed,
-                             crop=experiment.crop)
+                             crop=experiment.crop, num_classes=n)
     if experiment.backbone not in BACKBONES:
         known = ", ".join([*SCRATCH_BACKBONES, *BACKBONES])
         raise KeyError(f"no builder for backbone {experiment.backbone!r}; known: {known}")
-    return build_transfer_model(experiment.backbone, experiment.image_size, weights, seed=seed)
+    return build_transfer_model(experiment.backbone, experiment.image_size, weights, seed=seed, num_classes=n)

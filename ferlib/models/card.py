@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import LEGACY_PREPROCESSING, PREPROCESSINGS, STUDY
 
 CARD_VERSION = 1
 
@@ -31,6 +31,11 @@ class WithCard:
         """Return the class names in the model's output order."""
         return list(self.card["classes"])
 
+    @property
+    def preprocessing(self) -> str:
+        """Return the face preprocessing the model learned with (`card_preprocessing`)."""
+        return card_preprocessing(self.card)
+
 
 def card_path(model_path: Path) -> Path:
     """Return the card file that belongs to a saved model."""
@@ -43,9 +48,23 @@ def read_card(model_path: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def assumed_card(model_path: Path, size: int) -> dict[str, Any]:
-    """Return the card assumed for a model saved without one: this project's classes and 0-255 RGB input."""
-    return {"card_version": 0, "name": Path(model_path).stem, "classes": list(CLASS_NAMES),
+def card_preprocessing(card: dict[str, Any]) -> str:
+    """Return the name of the face preprocessing a card gives (one of PREPROCESSINGS). A card written before cards
+    named one belongs to a model that learned FER-2013's equalized faces: it gets equalization."""
+    entry = card.get("preprocessing")
+    name = entry.get("name") if isinstance(entry, dict) else LEGACY_PREPROCESSING
+    if name not in PREPROCESSINGS:
+        raise ValueError(f"the card of {card.get('name')} names an unknown preprocessing {name!r}; known: "
+                         f"{', '.join(PREPROCESSINGS)}")
+    return name
+
+
+def assumed_card(model_path: Path, size: int, n_classes: int = len(STUDY)) -> dict[str, Any]:
+    """Return the card assumed for a model saved without one: the study's classes and 0-255 RGB input."""
+    if n_classes != len(STUDY):
+        raise ValueError(f"{model_path} has no model card and {n_classes} outputs: save it with its card (classes)")
+    return {"card_version": 0, "name": Path(model_path).stem, "classes": list(STUDY.names),
+            "preprocessing": {"name": "none"},
             "input": {"size": size, "shape": [size, size, 3], "value_range": [0, 255]},
             "note": "no model card found; classes and input range assumed to be this project's"}
 

@@ -1,7 +1,7 @@
 """Saving and loading Keras models with their JSON model card (reading a card alone: `ferlib.models.card`).
 
 ``<name>.keras`` holds the network (preprocessing included: it takes raw 0-255 RGB images);
-``<name>.json`` beside it holds the card: classes, input size, preprocessing, weights, data, metrics.
+``<name>.json`` beside it holds the card: classes, input size, face preprocessing, weights, data, metrics.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Any
 
 import keras
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import PREPROCESSINGS, STUDY, class_set
+from ferlib.config import RECIPE_DEFAULTS
 from ferlib.evaluation.calibration import fit_calibration
 from ferlib.evaluation.results import write_result
 from ferlib.models.builders import build_described
@@ -36,18 +37,26 @@ class LoadedModel(WithCard):
 
 def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any], weights: str,
                    data: dict[str, Any], metrics: dict[str, Any], provenance: dict[str, Any]) -> Path:
-    """Save the model as .keras with its JSON card beside it; return the model path."""
+    """Save the model as .keras with its JSON card beside it; return the model path. The card's classes and face
+    preprocessing are the experiment's (its settings leave them out at their defaults: the study's five, none)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     size = int(model.input_shape[1])
+    classes = class_set(experiment.get("classes", RECIPE_DEFAULTS["classes"]))
+    preprocessing = experiment.get("preprocessing", RECIPE_DEFAULTS["preprocessing"])
+    if int(model.output_shape[-1]) != len(classes):
+        raise ValueError(f"the model outputs {model.output_shape[-1]} scores, {classes.name} has {len(classes)}")
     files.save_model(model, path)
     card = {
         "card_version": CARD_VERSION,
         "name": path.stem,
-        "classes": list(CLASS_NAMES),
+        "classes": list(classes.names),
+        "class_set": classes.name,
         "input": {"size": size, "shape": [size, size, 3], "dtype": "uint8 or float32",
-                  "value_range": [0, 255], "color": "RGB (grayscale faces replicated to 3 channels)"},
-        "preprocessing": "inside the model: raw 0-255 RGB in, the backbone's own scaling applied by its first layers",
+                  "value_range": [0, 255], "color": "RGB (grayscale faces replicated to 3 channels)",
+                  "scaling": "inside the model: raw 0-255 RGB in, the network's own scaling in its first layers"},
+        "preprocessing": {"name": preprocessing, "description": PREPROCESSINGS[preprocessing],
+                          "applied": "to every face before the network, in training and at inference"},
         "face_crop": "none: trained on pre-cropped faces; crop faces before predicting on photos",
         "weights": weights,
         "experiment": experiment,
@@ -99,7 +108,8 @@ def load_network(path: Path, card: dict[str, Any] | None) -> keras.Model:
     writes), and weights, which do not. When the card describes a network ferlib builds (every champion's card
     does), the network is built from ferlib's own code and only the weights are read from the file; otherwise,
     or when the weights do not fit that network, Keras loads the whole file."""
-    built = build_described((card or {}).get("experiment") or {})
+    card = card or {}
+    built = build_described(card.get("experiment") or {}, len(card.get("classes") or STUDY.names))
     mismatch: Exception | str | None = None
     if built is not None:
         try:
@@ -130,7 +140,7 @@ def load_with_card(path: str | Path) -> LoadedModel:
     card = read_card(path)
     model = load_network(path, card)
     if card is None:
-        card = assumed_card(path, int(model.input_shape[1]))
+        card = assumed_card(path, int(model.input_shape[1]), int(model.output_shape[-1]))
     n_out = int(model.output_shape[-1])
     if n_out != len(card["classes"]):
         raise ValueError(f"{path} outputs {n_out} scores but its card lists {len(card['classes'])} classes")

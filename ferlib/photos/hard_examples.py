@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.decode import read_image
 from ferlib.data.synthetic import INTERNAL_FOLDERS
 from ferlib.photos.boxes import Box
@@ -31,7 +31,7 @@ def hard_example_table(classifier: EmotionClassifier, preds: FolderPredictions) 
     predicted = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
     frame = preds.frame[["path", "label", "faces_found", "box"]].copy()
-    frame["predicted"] = [CLASS_NAMES[i] for i in predicted]
+    frame["predicted"] = [STUDY.names[i] for i in predicted]
     frame["confidence"] = confidence
     wrong = predicted != preds.labels
     unsure = confidence < classifier.abstain_below
@@ -51,7 +51,7 @@ def collect_hard_examples(classifier: EmotionClassifier, labelled_dir: str | Pat
     table = hard_example_table(classifier, preds)
     chosen = table[table["reason"].apply(lambda r: any(part in include for part in r.split("+")) if r else False)]
     data_dir = Path(out_dir) / "Data"
-    for name in CLASS_NAMES:
+    for name in STUDY.names:
         (data_dir / INTERNAL_FOLDERS[name]).mkdir(parents=True, exist_ok=True)
     files: list[str] = []
     for row in chosen.itertuples():

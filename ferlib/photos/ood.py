@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.decode import DecodeError, read_image, resize_rgb
 from ferlib.data.manifest import fingerprint, label_indices
 from ferlib.data.sources import DataError, detect_source, list_files
@@ -95,7 +95,7 @@ def ood_report(classifier: EmotionClassifier, labelled_dir: str | Path, n_bins: 
     curve = coverage_curve(final, preds.labels)
     kept = final.max(axis=1) >= classifier.abstain_below
     correct = final.argmax(axis=1) == preds.labels
-    counts = pd.Series(preds.labels).map(dict(enumerate(CLASS_NAMES))).value_counts()
+    counts = pd.Series(preds.labels).map(dict(enumerate(STUDY.names))).value_counts()
     return {
         "settings": rows,
         "abstention": {
@@ -110,7 +110,7 @@ def ood_report(classifier: EmotionClassifier, labelled_dir: str | Path, n_bins: 
                       "several_faces": int((preds.frame["faces_found"] > 1).sum()),
                       "fallback": "the whole image, converted like a face, when no face is found"},
         "data": {"source": preds.source, "fingerprint": preds.fingerprint, "n": int(len(preds.labels)),
-                 "per_class": {c: int(counts.get(c, 0)) for c in CLASS_NAMES},
+                 "per_class": {c: int(counts.get(c, 0)) for c in STUDY.names},
                  "not_used": preds.not_used.to_dict(orient="records")},
         "model": {"path": str(classifier.path), "name": classifier.card.get("name"),
                   "weights": classifier.card.get("weights"), "input_size": classifier.image_size,

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image, read_photo
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.evaluation.views import average_over_views
@@ -62,7 +62,7 @@ class FacePrediction:
         """Return the record as one table row: x, y, w, h, label, confidence, abstained, one column per class."""
         scores = dict(self.scores)
         return {**dict(zip("xywh", self.box)), "label": self.label, "confidence": round(self.confidence, 6),
-                "abstained": self.abstained, **{c: round(scores[c], 6) for c in CLASS_NAMES if c in scores}}
+                "abstained": self.abstained, **{c: round(scores[c], 6) for c in STUDY.names if c in scores}}
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON record: box [x, y, w, h], label, confidence, scores (class: probability), abstained."""
@@ -343,7 +343,7 @@ def results_frame(results: list[PhotoResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         base = {"path": r.path, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
-                "confidence": None, "abstained": None, **{c: None for c in CLASS_NAMES}}
+                "confidence": None, "abstained": None, **{c: None for c in STUDY.names}}
         if r.error or not r.faces:
             rows.append(base | {"error": r.error or "no face found"})
         for i, f in enumerate(r.faces, 1):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.synthetic import render_face
 from ferlib.runtime.files import write_csv
 
@@ -57,7 +57,7 @@ def render_photo(rng: np.random.Generator, n_faces: int, width: int = 640, heigh
         x, y = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
         if any(x < tx + ts and tx < x + side and y < ty + ts and ty < y + side for tx, ty, ts in tiles):
             continue
-        label = classes[len(tiles)] if classes else CLASS_NAMES[int(rng.integers(len(CLASS_NAMES)))]
+        label = classes[len(tiles)] if classes else STUDY.names[int(rng.integers(len(STUDY.names)))]
         face = render_face(label, rng, side).astype(np.float32)
         tint = np.array([1.0, 0.86, 0.74], np.float32) * rng.uniform(0.9, 1.1)
         yy, xx = (np.mgrid[0:side, 0:side] + 0.5) / side
@@ -102,7 +102,7 @@ def write_labelled_photos(out_dir: str | Path, per_class: int = 8, seed: int = 0
     """
     rng = np.random.default_rng([seed, 10])
     out_dir = Path(out_dir)
-    for name in CLASS_NAMES:
+    for name in STUDY.names:
         folder = out_dir / name.lower()
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.photos.boxes import Box, match_boxes
 from ferlib.runtime.progress import bar as progress_bar
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
 TRACK_IOU = 0.3  # a face continues a track when its box overlaps the track's last box at least this much
-COLUMNS = ["time_s", "frame", "face_id", "x", "y", "w", "h", "label", "confidence", "abstained", *CLASS_NAMES]
+COLUMNS = ["time_s", "frame", "face_id", "x", "y", "w", "h", "label", "confidence", "abstained", *STUDY.names]
 
 
 class VideoError(ValueError):
@@ -168,7 +168,7 @@ def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
     fig, axes = plt.subplots(len(longest), 1, figsize=(9, 2.2 * len(longest)), sharex=True, squeeze=False)
     for ax, face_id in zip(axes[:, 0], sorted(longest)):
         face = rows[rows["face_id"] == face_id].sort_values("time_s")
-        for name in CLASS_NAMES:
+        for name in STUDY.names:
             ax.plot(face["time_s"], face[name], marker=".", label=name)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"face {face_id}\nscore")

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ferlib.config import Experiment, RunSettings, get_experiment
-from ferlib.data.manifest import label_indices, stratified_subset
+from ferlib.data.manifest import stratified_subset
 from ferlib.data.run_data import InternalData, prepare_internal
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.result_schema import ExperimentResult, SetEvaluation, as_json
@@ -69,9 +69,13 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
     experiment = key if isinstance(key, Experiment) else get_experiment(key, settings.profile)
     key = experiment.key
     weights = weights or settings.profile.weights
+    if internal.classes.name != experiment.classes:
+        raise ValueError(f"{key} learns the classes {experiment.classes}, the data was prepared for "
+                         f"{internal.classes.name}")
     train_rows = stratified_subset(internal.train, experiment.max_train, settings.seed)
-    x_train, y_train = internal.images(train_rows, experiment.image_size), label_indices(train_rows)
-    x_val, y_val = internal.images(internal.val, experiment.image_size), label_indices(internal.val)
+    size, preprocessing = experiment.image_size, experiment.preprocessing
+    x_train, y_train = internal.images(train_rows, size, preprocessing), internal.labels(train_rows)
+    x_val, y_val = internal.images(internal.val, size, preprocessing), internal.labels(internal.val)
     targets, fingerprint = y_train, internal.fingerprint
     if experiment.distill:
         if teachers is None or len(teachers.models) != experiment.teachers:
@@ -85,7 +89,7 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
                            weights=weights, mixed_precision=settings.profile.mixed_precision,
                            jit_compile=settings.profile.jit_compile, force=force,
                            verbose=verbose)
-    evaluation = evaluate_model(run.model, x_val, y_val, batch_size=settings.profile.batch_size,
+    evaluation = evaluate_model(run.model, x_val, y_val, internal.classes.names, batch_size=settings.profile.batch_size,
                                 tta_flip=experiment.tta_flip)
     record = ExperimentResult(
         experiment=key, title=experiment.title, settings=experiment.settings(),

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.classes import NUM_CLASSES
 from ferlib.evaluation.evaluate import predict_probs
 from ferlib.runtime import files
 
@@ -57,7 +56,7 @@ class Teachers:
 
         def read(file: Path) -> np.ndarray:
             probs = np.load(file)
-            if probs.shape != (len(images), NUM_CLASSES) or not np.isfinite(probs).all():
+            if probs.shape != (len(images), self.models[index].output_shape[-1]) or not np.isfinite(probs).all():
                 raise ValueError(f"shape {probs.shape} for {len(images)} images, or values not finite")
             return probs
 
@@ -81,9 +80,9 @@ class Teachers:
 def distillation_targets(labels: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np.ndarray:
     """Return (1 - weight) x one-hot(labels) + weight x teacher_probs, as float32 rows that sum to 1."""
     labels, teacher_probs = np.asarray(labels), np.asarray(teacher_probs, dtype=np.float64)
-    if teacher_probs.shape != (len(labels), NUM_CLASSES):
+    if teacher_probs.ndim != 2 or len(teacher_probs) != len(labels) or labels.max() >= teacher_probs.shape[1]:
         raise ValueError(f"teacher probabilities of shape {teacher_probs.shape} for {len(labels)} labels")
     if not 0 <= weight <= 1:
         raise ValueError(f"distillation weight must be in [0, 1], got {weight}")
     teacher_probs = teacher_probs / teacher_probs.sum(axis=1, keepdims=True)
-    return ((1 - weight) * np.eye(NUM_CLASSES)[labels] + weight * teacher_probs).astype(np.float32)
+    return ((1 - weight) * np.eye(teacher_probs.shape[1])[labels] + weight * teacher_probs).astype(np.float32)

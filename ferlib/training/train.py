@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import NUM_CLASSES
+from ferlib.classes import class_set
 from ferlib.config import Experiment, Phase, deterministic_run
 from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import class_weights
@@ -146,14 +146,14 @@ def soft_targets(experiment: Experiment) -> bool:
     return bool(experiment.label_smoothing or experiment.mixup or experiment.distill)
 
 
-def one_hot_labels(dataset):
-    """Return the dataset with its integer labels turned into one-hot vectors (labels that already are
-    probability vectors, such as distillation targets, pass unchanged)."""
+def one_hot_labels(dataset, num_classes: int):
+    """Return the dataset with its integer labels turned into one-hot vectors of `num_classes` (labels that already
+    are probability vectors, such as distillation targets, pass unchanged)."""
     import tensorflow as tf
 
     if len(dataset.element_spec[1].shape) == 2:  # (batch, classes): already vectors
         return dataset
-    return dataset.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def build_mixup(alpha: float, seed: int):
@@ -231,7 +231,8 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
                                 deterministic=job.deterministic, order=order)
         val_ds = make_dataset(x_val, y_val, batch_size, training=False)
     if soft_targets(experiment):
-        train_ds, val_ds = one_hot_labels(train_ds), one_hot_labels(val_ds)
+        n = len(class_set(experiment.classes))
+        train_ds, val_ds = one_hot_labels(train_ds, n), one_hot_labels(val_ds, n)
     if job.mixup is not None and trainee is model:
         train_ds = mix_batches(train_ds, job.mixup, job.deterministic)
     trainee.compile(**compile_options(experiment, phase, math.ceil(len(y_train) / batch_size)),
@@ -318,10 +319,10 @@ def train_experiment(
     strategy = strategy or distribution_strategy()
     # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
     augmentation = build_augmentation(experiment.augmentation, seed)
+    weighting = class_weights(hard_labels(y_train), class_set(experiment.classes)) if experiment.class_weights else None
     job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
-                 class_weights(hard_labels(y_train)) if experiment.class_weights else None, augmentation,
-                 build_mixup(experiment.mixup, seed), cache_features, jit_compile, verbose, steps_per_epoch,
-                 deterministic)
+                 weighting, augmentation, build_mixup(experiment.mixup, seed), cache_features, jit_compile, verbose,
+                 steps_per_epoch, deterministic)
     precision = resolve_precision(experiment.precision)
     if precision != "float32":  # the recipe asks for it on any device (bfloat16 on CPUs that have it)
         mixed_precision, mixed_precision_without_gpu = True, True

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -55,8 +55,8 @@ def sample_grid(images: np.ndarray, labels: Sequence[int], per_class: int = 8, s
     """Return a grid with one row per class and `per_class` random images in each."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
-    fig, axes = plt.subplots(len(CLASS_NAMES), per_class, figsize=(per_class * 1.1, len(CLASS_NAMES) * 1.2))
-    for r, name in enumerate(CLASS_NAMES):
+    fig, axes = plt.subplots(len(STUDY.names), per_class, figsize=(per_class * 1.1, len(STUDY.names) * 1.2))
+    for r, name in enumerate(STUDY.names):
         idx = np.flatnonzero(labels == r)
         chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
         for c in range(per_class):
@@ -136,7 +136,7 @@ def confusion_heatmap(confusion: np.ndarray | list, title: str = "Confusion matr
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6, 5))
     sns.heatmap(matrix, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False, ax=ax,
-                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
+                xticklabels=STUDY.names, yticklabels=STUDY.names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     return fig
@@ -201,9 +201,9 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
 
 def f1_heatmap(table: pd.DataFrame, highlight: str = "Fear", title: str = "F1 per class") -> plt.Figure:
     """Return a heatmap of per-class F1 (columns "F1 <class>") per model, with one class outlined."""
-    columns = [f"F1 {c}" for c in CLASS_NAMES]
+    columns = [f"F1 {c}" for c in STUDY.names]
     data = table[columns].astype(float)
-    data.columns = list(CLASS_NAMES)
+    data.columns = list(STUDY.names)
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(data) + 1.6))
     sns.heatmap(data, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "F1"}, ax=ax)
     if highlight in data.columns:

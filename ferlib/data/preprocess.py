@@ -1,0 +1,44 @@
+"""Face preprocessing, the pixel work behind the names in `ferlib.classes.PREPROCESSINGS`.
+
+A model is trained on faces that went through its preprocessing and is given faces that go through the same one,
+whatever their source (a dataset folder, a photo's crop, a video frame): `preprocess_faces` is the one function
+both sides call, on uint8 faces already at the model's input size.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ferlib.classes import PREPROCESSINGS
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as OpenCV's RGB2GRAY
+
+
+def grey(faces: np.ndarray) -> np.ndarray:
+    """Return the uint8 luma (n, h, w) of uint8 RGB faces (n, h, w, 3); grey faces give their own pixels back."""
+    if faces.ndim != 4 or faces.shape[-1] != 3:
+        raise ValueError(f"faces must be (n, h, w, 3) uint8, got shape {faces.shape}")
+    if np.array_equal(faces[..., 0], faces[..., 1]) and np.array_equal(faces[..., 0], faces[..., 2]):
+        return np.ascontiguousarray(faces[..., 0])
+    return np.clip(faces.astype(np.float32) @ _LUMA + 0.5, 0, 255).astype(np.uint8)
+
+
+def equalize(faces: np.ndarray) -> np.ndarray:
+    """Return uint8 RGB faces whose grey values are histogram-equalized (each face on its own histogram)."""
+    out = np.empty(faces.shape[:3], dtype=np.uint8)
+    for i, face in enumerate(grey(faces)):
+        out[i] = cv2.equalizeHist(face)
+    return np.repeat(out[..., None], 3, axis=-1)
+
+
+_FUNCTIONS = {"none": lambda faces: faces, "equalize": equalize}  # the keys of PREPROCESSINGS (a test checks)
+
+
+def preprocess_faces(faces: np.ndarray, name: str) -> np.ndarray:
+    """Return uint8 (n, h, w, 3) faces after preprocessing `name` (one of PREPROCESSINGS); raise KeyError else."""
+    if name not in _FUNCTIONS:
+        raise KeyError(f"unknown preprocessing {name!r}; known: {', '.join(PREPROCESSINGS)}")
+    faces = np.asarray(faces)
+    if faces.dtype != np.uint8:
+        raise ValueError(f"faces must be uint8, got {faces.dtype}")
+    return _FUNCTIONS[name](faces) if len(faces) else faces
