@@ -23,8 +23,9 @@ The folders follow the data, and a module imports only from its own folder and t
                  float32 vs bfloat16 training speed
 
 At the top: `classes` (the two class sets, the study's five and FER-2013's seven, and the face preprocessings),
-`config` (profiles and the experiment registry), `study` (the study's numbers), `plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`: it parses
-and hands each command to the `commands.py` of the folder that runs it). More: docs/architecture.md.
+`config` (profiles and run settings), `experiments` (the experiment registry), `study` (the study's numbers),
+`plan` (what run_all.sh installs and runs on this machine) and `cli` (`python -m ferlib ...`: it parses and hands
+each command to the `commands.py` of the folder that runs it). More: docs/architecture.md.
 """
 from ferlib.classes import CLASS_SETS
 from ferlib.runtime import quiet

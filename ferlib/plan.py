@@ -22,8 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ferlib.config import PROJECT_ROOT, Experiment, Profile, capped, get_experiment, resolve_profile
+from ferlib.config import PROJECT_ROOT, Profile, capped, resolve_profile
 from ferlib.data.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
+from ferlib.experiments import Experiment, get_experiment
 from ferlib.reports.catalog import CATALOG
 from ferlib.runtime.files import write_text
 from ferlib.stacks import OLDEST_KERAS, normalise, pinned_lines

@@ -126,11 +126,12 @@ def shipped_assets_stay_untouched():
 
 def evaluation_json(y_true: str, y_pred: str) -> dict:
     """Return a scored set as a result file holds it (`Evaluation.to_dict`), for labels written as digits."""
+    from ferlib.classes import STUDY
     from ferlib.evaluation.evaluate import Evaluation
     from ferlib.evaluation.stats import decode_labels
 
     truth, pred = decode_labels(y_true), decode_labels(y_pred)
-    return Evaluation(truth, pred, np.eye(5)[pred]).to_dict()
+    return Evaluation(truth, pred, np.eye(5)[pred], STUDY.names).to_dict()
 
 
 def experiment_json(experiment: str = "C1", y_true: str = "0123", y_pred: str = "0123", **extra) -> dict:

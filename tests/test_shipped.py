@@ -19,7 +19,7 @@ from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA, evaluation_json, experiment_json
 
-CARD = shipped.ASSETS / "c1_fer2013.json"
+CARD = shipped.ASSETS / "fer2013-5.json"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def clf():
 
 def test_the_shipped_card_says_what_the_model_is_and_matches_its_file():
     card = json.loads(CARD.read_text())
-    model_file = shipped.ASSETS / shipped.SHIPPED_NAME
+    model_file = shipped.ASSETS / shipped.SHIPPED_MODELS["fer2013-5"]
     data = model_file.read_bytes()
     assert card["shipped"]["sha256"] == hashlib.sha256(data).hexdigest() and card["shipped"]["size_bytes"] == len(data)
     assert len(data) < 10_000_000  # weights only: a few MB
@@ -92,7 +92,7 @@ def test_ship_copies_weights_only_with_the_card_and_refuses_an_unscored_model(tm
     modelcard.update_card(source, tta={"mode": "plain", "flip": False, "shift": 0},
                           calibration={"temperature": 1.5, "abstain_below": 0.4}, test=card_test_scores(result))
     card = shipping.ship_model(source, tmp_path / "assets")
-    target = tmp_path / "assets" / shipped.SHIPPED_NAME
+    target = tmp_path / "assets" / shipped.SHIPPED_MODELS["fer2013-5"]
     assert target.stat().st_size < source.stat().st_size  # no optimizer state
     assert card["shipped"]["from"] == "champ.keras" and card["test"]["accuracy"] == 0.6
     x = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.float32)
@@ -131,7 +131,7 @@ def test_every_asset_is_in_the_package_data():
     globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ferlib"]
     tracked = subprocess.run(["git", "ls-files", "ferlib/assets"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.split()
-    assert {Path(t).name for t in tracked} >= {"c1_fer2013.keras", "c1_fer2013.json",
+    assert {Path(t).name for t in tracked} >= {"fer2013-5.keras", "fer2013-5.json",
                                                "face_detection_full_range_sparse.tflite", "NOTICE.md"}
     for path in tracked:
         relative = Path(path).relative_to("ferlib").as_posix()

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import f1_score
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.evaluation import compare, stats
 from ferlib.evaluation.evaluate import Evaluation
 
@@ -23,7 +23,8 @@ def predictions(n: int, accuracy: float, seed: int) -> tuple[np.ndarray, np.ndar
 
 def test_confusion_bootstrap_matches_resampling_images():
     y, p = predictions(3000, 0.6, 0)
-    ci = stats.confusion_intervals(Evaluation(y, p, np.zeros((3000, 5))).confusion(), CLASS_NAMES)["accuracy"]
+    confusion = Evaluation(y, p, np.zeros((3000, 5)), STUDY.names).confusion()
+    ci = stats.confusion_intervals(confusion, STUDY.names)["accuracy"]
     rng = np.random.default_rng(1)
     correct = y == p
     direct = np.quantile([correct[rng.integers(0, 3000, 3000)].mean() for _ in range(2000)], [0.025, 0.975])
@@ -35,16 +36,16 @@ def test_interval_narrows_with_more_images_and_vanishes_for_a_perfect_model():
     widths = []
     for n in (500, 8000):
         y, p = predictions(n, 0.7, n)
-        lo, hi = Evaluation(y, p, np.zeros((n, 5))).to_dict()["accuracy_ci"]
+        lo, hi = Evaluation(y, p, np.zeros((n, 5)), STUDY.names).to_dict()["accuracy_ci"]
         widths.append(hi - lo)
     assert 3 < widths[0] / widths[1] < 5.5  # sqrt(16) = 4
     y, _ = predictions(200, 1.0, 3)
-    assert Evaluation(y, y, np.zeros((200, 5))).to_dict()["accuracy_ci"] == [1.0, 1.0]
+    assert Evaluation(y, y, np.zeros((200, 5)), STUDY.names).to_dict()["accuracy_ci"] == [1.0, 1.0]
 
 
 def test_f1_from_confusions_matches_scikit_learn():
     y, p = predictions(1000, 0.5, 4)
-    m = stats.metrics_of(Evaluation(y, p, np.zeros((1000, 5))).confusion())
+    m = stats.metrics_of(Evaluation(y, p, np.zeros((1000, 5)), STUDY.names).confusion())
     assert np.allclose(m["f1"][0], f1_score(y, p, average=None, labels=range(5)))
     assert np.isclose(m["macro_f1"][0], f1_score(y, p, average="macro"))
     assert np.isclose(m["weighted_f1"][0], f1_score(y, p, average="weighted"))
@@ -52,7 +53,7 @@ def test_f1_from_confusions_matches_scikit_learn():
 
 def test_evaluation_dict_carries_intervals_and_predictions():
     y, p = predictions(400, 0.6, 5)
-    d = Evaluation(y, p, np.zeros((400, 5))).to_dict()
+    d = Evaluation(y, p, np.zeros((400, 5)), STUDY.names).to_dict()
     assert d["per_class"]["Fear"]["f1_ci"][0] <= d["per_class"]["Fear"]["f1"] <= d["per_class"]["Fear"]["f1_ci"][1]
     assert d["averages"]["macro avg"]["f1_ci"][0] <= d["averages"]["macro avg"]["f1"]
     assert (stats.decode_labels(d["y_true"]) == y).all() and (stats.decode_labels(d["y_pred"]) == p).all()
@@ -60,15 +61,15 @@ def test_evaluation_dict_carries_intervals_and_predictions():
 
 def test_empty_evaluation_is_a_clear_error():
     with pytest.raises(ValueError, match="0 images"):
-        Evaluation(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 5))).to_dict()
+        Evaluation(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 5)), STUDY.names).to_dict()
     with pytest.raises(ValueError, match="empty"):
         stats.bootstrap_confusions(np.zeros((5, 5)))
 
 
 def test_mean_over_seeds_has_a_narrower_interval_than_one_seed():
-    cms = [Evaluation(*predictions(1000, 0.6, s), np.zeros((1000, 5))).confusion() for s in range(3)]
-    one = stats.confusion_intervals(cms[0], CLASS_NAMES)["accuracy"]
-    mean = stats.seed_mean_intervals(cms, CLASS_NAMES)["accuracy"]
+    cms = [Evaluation(*predictions(1000, 0.6, s), np.zeros((1000, 5)), STUDY.names).confusion() for s in range(3)]
+    one = stats.confusion_intervals(cms[0], STUDY.names)["accuracy"]
+    mean = stats.seed_mean_intervals(cms, STUDY.names)["accuracy"]
     assert (mean[1] - mean[0]) < 0.75 * (one[1] - one[0])
     spread = stats.seed_spread([0.5, 0.6, 0.7])
     assert spread["mean"] == pytest.approx(0.6) and spread["sd"] == pytest.approx(0.1) and spread["n"] == 3
@@ -99,7 +100,7 @@ def fake_result(key: str, seed: int, accuracy: float, y_seed: int | None = None)
         p = np.where(np.random.default_rng(seed).random(600) < accuracy, y, (y + 1) % 5)
     return {"experiment": key, "title": f"{key} title", "provenance": {"seed": seed},
             "settings": {"class_weights": True, "augmentation": "none", "image_size": 48},
-            "validation": Evaluation(y, p, np.zeros((600, 5))).to_dict()}
+            "validation": Evaluation(y, p, np.zeros((600, 5)), STUDY.names).to_dict()}
 
 
 def test_table1_reports_mean_interval_and_spread_over_seeds():

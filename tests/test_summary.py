@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ferlib import config
+from ferlib.classes import STUDY
 from ferlib.evaluation import summary
 from ferlib.evaluation.evaluate import Evaluation
 from ferlib.evaluation.results import result_path, write_result
@@ -24,7 +25,7 @@ def result(key: str, seed: int, accuracy: float, provenance: dict | None = None,
     prov = {**(provenance or COMPARABLE), "seed": seed}
     return {"experiment": key, "title": key,
             "settings": {"class_weights": True, "augmentation": "none", "image_size": 96},
-            "validation": Evaluation(y, pred, np.zeros((n, 5))).to_dict(), "provenance": prov}
+            "validation": Evaluation(y, pred, np.zeros((n, 5)), STUDY.names).to_dict(), "provenance": prov}
 
 
 def test_verdict_rules():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferlib.classes import CLASS_NAMES
+from ferlib.classes import STUDY
 from ferlib.data.synthetic import (
     CLASS_PROPORTIONS,
     EXPRESSIONS,
@@ -36,7 +36,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def test_proportions_cover_the_five_classes() -> None:
-    assert tuple(CLASS_PROPORTIONS) == CLASS_NAMES
+    assert tuple(CLASS_PROPORTIONS) == STUDY.names
     assert sum(CLASS_PROPORTIONS.values()) == pytest.approx(1.0)
     assert max(CLASS_PROPORTIONS, key=CLASS_PROPORTIONS.get) == "Happy"
     assert min(CLASS_PROPORTIONS, key=CLASS_PROPORTIONS.get) == "Surprise"
@@ -45,7 +45,7 @@ def test_proportions_cover_the_five_classes() -> None:
 @pytest.mark.parametrize("n", [0, 1, 7, 100, 999, 6000, 12345])
 def test_class_counts_sum_to_n_and_follow_proportions(n: int) -> None:
     counts = class_counts(n)
-    assert tuple(counts) == CLASS_NAMES
+    assert tuple(counts) == STUDY.names
     assert sum(counts.values()) == n
     for name, count in counts.items():
         assert abs(count - CLASS_PROPORTIONS[name] * n) < 1
@@ -60,7 +60,7 @@ def test_generate_faces_shapes_dtypes_and_counts(faces: tuple[np.ndarray, np.nda
     images, labels = faces
     assert images.shape == (60, 48, 48) and images.dtype == np.uint8
     assert labels.shape == (60,) and labels.dtype == np.int64
-    observed = np.bincount(labels, minlength=len(CLASS_NAMES))
+    observed = np.bincount(labels, minlength=len(STUDY.names))
     assert observed.tolist() == list(class_counts(60).values())
     assert not np.array_equal(labels, np.sort(labels))  # shuffled, not grouped by class
 
@@ -80,7 +80,7 @@ def test_generate_faces_other_size() -> None:
 def test_faces_vary_within_a_class(faces: tuple[np.ndarray, np.ndarray]) -> None:
     images, labels = faces
     assert all(img.std() > 5 for img in images)
-    for k in range(len(CLASS_NAMES)):
+    for k in range(len(STUDY.names)):
         a, b = images[labels == k][:2].astype(int)
         assert np.abs(a - b).mean() > 5
 
@@ -115,10 +115,10 @@ def test_action_units_follow_the_class_profiles(mean_action_units: dict[str, dic
 
 def test_overlapping_pairs_are_nearest_in_action_unit_space(
         mean_action_units: dict[str, dict[str, float]]) -> None:
-    centre = {c: np.array(list(mean_action_units[c].values())) for c in CLASS_NAMES}
+    centre = {c: np.array(list(mean_action_units[c].values())) for c in STUDY.names}
 
     def nearest(name: str) -> str:
-        others = [c for c in CLASS_NAMES if c != name]
+        others = [c for c in STUDY.names if c != name]
         return min(others, key=lambda c: np.linalg.norm(centre[c] - centre[name]))
 
     assert (nearest("Fear"), nearest("Surprise")) == ("Surprise", "Fear")
@@ -151,7 +151,7 @@ def test_write_embedded_dataset_layout(tmp_path: Path) -> None:
 def test_internal_set_matches_generate_faces_and_external_differs(tmp_path: Path) -> None:
     ds = write_embedded_dataset(tmp_path, n_internal=20, n_external=20, seed=1)
     images, labels = generate_faces(20, seed=1)
-    first_happy = images[labels == CLASS_NAMES.index("Happy")][0]
+    first_happy = images[labels == STUDY.names.index("Happy")][0]
     internal = sorted((ds.internal_dir / "Data" / "Happy").glob("*.png"))
     external = sorted((ds.external_dir / "test" / "happy").glob("*.png"))
     assert np.array_equal(np.asarray(Image.open(internal[0])), first_happy)
@@ -200,7 +200,7 @@ def test_classes_are_separable_but_overlap() -> None:
     a, b = _pixel_features(x_train), _pixel_features(x_test)
     mu = a.mean(0)
     a, b = a - mu, b - mu
-    targets = np.eye(len(CLASS_NAMES))[y_train]
+    targets = np.eye(len(STUDY.names))[y_train]
     weights = np.linalg.solve(a.T @ a + 30.0 * np.eye(a.shape[1]), a.T @ (targets - targets.mean(0)))
     accuracy = float(((b @ weights).argmax(1) == y_test).mean())
     assert 0.40 < accuracy < 0.90, accuracy

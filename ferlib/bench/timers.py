@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.config import PROFILES, Phase, get_experiment
+from ferlib.config import PROFILES
 from ferlib.data.arrays import load_images
 from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import build_manifest, usable
 from ferlib.data.pipeline import make_dataset
 from ferlib.data.sources import detect_source
 from ferlib.evaluation.results import cpu_model
+from ferlib.experiments import Phase, get_experiment
 from ferlib.models.builders import build_model, is_transfer, set_trainable_from
 from ferlib.training.train import precision_policy, train_experiment
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ferlib.champion.recipe import ABLATIONS, RECIPE, TEACHERS
 from ferlib.classes import CLASS_SETS
-from ferlib.config import DISTILL_WEIGHT
 from ferlib.evaluation.stats import p_value_text
+from ferlib.experiments import DISTILL_WEIGHT
 from ferlib.models import shipped
 
 CHAMPION_COMMANDS = ("champion", "ablate", "distill", "ship", "convert")
@@ -173,7 +173,11 @@ def _ship(args: argparse.Namespace) -> int:
 
     comparison = None
     try:
-        if args.data is not None:
+        name = shipping.shipped_name(json.loads(args.model.with_suffix(".json").read_text()))
+        first = not (shipped.ASSETS / shipped.SHIPPED_MODELS[name]).is_file()
+        if first:
+            print(f"no {name} model is shipped yet: {args.model} becomes it")
+        if args.data is not None and not first:
             comparison = shipping.compare_on_validation(args.model, args.data)
             c, s, test = comparison["candidate"], comparison["shipped"], comparison["mcnemar"]
             print(f"validation ({comparison['split']['n']:,} images, the split both were chosen on): candidate "
@@ -191,7 +195,8 @@ def _ship(args: argparse.Namespace) -> int:
     print(f"shipped {shipped.describe_shipped(card)}")
     print(_described_conversion(card["litert"]))
     made = ", ".join(e["file"] for e in card["litert"]["precisions"].values())
-    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_NAME}, {made} and their card; commit them all to ship them")
+    print(f"wrote {shipped.ASSETS / shipped.SHIPPED_MODELS[name]}, {made} and their card; commit them all to ship "
+          "them")
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from ferlib.audit.by_copy import scores_by_copy
 from ferlib.champion.recipe import CHAMPION_KEY, TEACHERS, member_name, member_seed, student_experiment
 from ferlib.champion.run import ChampionOutcome, run_champion, save_champion
-from ferlib.config import DISTILL_WEIGHT, RunSettings, run_settings
+from ferlib.config import RunSettings, run_settings
 from ferlib.data.run_data import ExternalData, InternalData, keyed_settings, prepare_external, prepare_internal
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import write_result
@@ -30,6 +30,7 @@ from ferlib.evaluation.test_time import (
     score,
     tta_modes,
 )
+from ferlib.experiments import DISTILL_WEIGHT
 from ferlib.models.builders import float32_copy
 from ferlib.runtime.progress import say
 from ferlib.training.experiments import release_memory, run_experiment

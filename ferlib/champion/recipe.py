@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ferlib.config import DISTILL_TEACHERS as TEACHERS
-from ferlib.config import DISTILL_WEIGHT, Experiment, Profile, get_experiment, resolve_profile
+from ferlib.config import Profile, resolve_profile
+from ferlib.experiments import DISTILL_TEACHERS as TEACHERS
+from ferlib.experiments import DISTILL_WEIGHT, Experiment, get_experiment
 from ferlib.runnames import ABLATION_PREFIX, DISTILLED, MEMBER_PREFIX, budget_name, parse_budget
 
 CHAMPION_KEY = "C1"

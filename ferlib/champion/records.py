@@ -141,16 +141,16 @@ def read_distillation(results_dir: Path, seed: int) -> dict[str, Any] | None:
     return read_result(path) if path.exists() else None
 
 
-def fer_package_reference(bench_file: Path, external_source: str) -> dict[str, Any] | None:
-    """Return the `fer` package's five-class scores on the same external data from a bench result file
-    (``python -m ferlib bench --parts accuracy``), or None when the bench has not scored that data."""
+def fer_package_reference(bench_file: Path, external_source: str, classes: str = "study-5") -> dict[str, Any] | None:
+    """Return the `fer` package's scores over a class set (by name) on the same external data from a bench result
+    file (``python -m ferlib bench --parts accuracy``), or None when the bench has not scored that data so."""
     if not Path(bench_file).is_file():
         return None
     report = json.loads(Path(bench_file).read_text())
     for entry in (report.get("accuracy") or {}).values():
         if (isinstance(entry, dict) and entry.get("data") == external_source
-                and "accuracy" in entry.get("fer package", {})):
-            return entry["fer package"] | {"seven_classes": entry.get("fer package, seven classes")}
+                and entry.get("classes", "study-5") == classes and "accuracy" in entry.get("fer package", {})):
+            return entry["fer package"]
     return None
 
 

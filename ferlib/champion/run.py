@@ -18,11 +18,12 @@ from ferlib.champion.records import champion_context
 from ferlib.champion.schema import ChampionRecord
 from ferlib.champion.tables import card_test_scores
 from ferlib.classes import class_set
-from ferlib.config import Experiment, RunSettings, run_settings
+from ferlib.config import RunSettings, run_settings
 from ferlib.data.run_data import ExternalData, InternalData, keyed_settings, prepare_external, prepare_internal
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.results import provenance, result_path, write_result
 from ferlib.evaluation.test_time import choose_tta, crop_margin, evaluate_tta_modes, tta_modes, tta_scores
+from ferlib.experiments import Experiment
 from ferlib.models import modelcard
 from ferlib.models.builders import float32_copy
 from ferlib.training.experiments import ExperimentOutcome, run_experiment

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ferlib.config import PROFILES, Experiment, Profile, get_experiment
+from ferlib.config import PROFILES, Profile
 from ferlib.data.augment import AUGMENTATION_TEXT
+from ferlib.experiments import Experiment, get_experiment
 from ferlib.runtime.files import write_text
 from ferlib.study import NOT_STATED, STUDY_DEFAULTS, STUDY_SETTINGS
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.config import Experiment
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
+from ferlib.experiments import Experiment
 
 TTA_LABELS = {"plain": "plain", "flip_tta": "flip TTA", "crops_flip_tta": "5 crops x flip TTA"}
 

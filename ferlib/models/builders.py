@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 from ferlib.classes import STUDY, class_set
-from ferlib.config import Experiment
+from ferlib.experiments import Experiment
 
 BACKBONE_LAYER = "backbone"
 SCRATCH_BACKBONES = ("custom_cnn", "fer_cnn")

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ferlib.classes import class_set
 from ferlib.config import run_settings
-from ferlib.data.manifest import label_indices
 from ferlib.data.run_data import prepare_internal
 from ferlib.evaluation.results import cpu_model
 from ferlib.evaluation.stats import mcnemar
 from ferlib.evaluation.views import average_over_views
-from ferlib.models.card import card_path, sha256_of, tta_settings
+from ferlib.models.card import card_path, card_preprocessing, sha256_of, tta_settings
 from ferlib.models.inference import KerasNetwork
 from ferlib.models.litert import PRECISIONS, LiteRTNetwork, agreement, convert_keras, litert_path
 from ferlib.models.modelcard import load_with_card, update_card
@@ -52,7 +52,8 @@ def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path 
     if seed is None or profile is None or expected is None:
         raise ValueError("the model card does not name its validation split (provenance seed and profile, data "
                          "fingerprint)")
-    internal = prepare_internal(run_settings(profile, seed=seed, cache_dir=cache_dir), data_dir, progress=False)
+    internal = prepare_internal(run_settings(profile, seed=seed, cache_dir=cache_dir), data_dir, progress=False,
+                                classes=class_set(card["classes"]))
     if internal.fingerprint != expected:
         raise ValueError(f"{data_dir} is not the data the model was trained on (fingerprint {internal.fingerprint}, "
                          f"its card says {expected})")
@@ -61,12 +62,12 @@ def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path 
 
 def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None
                      ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Return (images at the card's input size, labels, description) of the validation split a model was chosen
-    on (see `chosen_on`)."""
+    """Return (images at the card's input size after its face preprocessing, labels, description) of the
+    validation split a model was chosen on (see `chosen_on`)."""
     internal = chosen_on(card, data_dir, cache_dir)
     provenance = card["provenance"]
-    images = internal.images(internal.val, int(card["input"]["size"]))
-    return images, label_indices(internal.val), (f"validation split (seed {provenance['seed']}, profile "
+    images = internal.images(internal.val, int(card["input"]["size"]), card_preprocessing(card))
+    return images, internal.labels(internal.val), (f"validation split (seed {provenance['seed']}, profile "
                                                  f"{provenance['profile']}, data {internal.fingerprint}), "
                                                  f"{len(images):,} images")
 

@@ -15,9 +15,9 @@ from typing import Any
 import keras
 
 from ferlib.classes import PREPROCESSINGS, STUDY, class_set
-from ferlib.config import RECIPE_DEFAULTS
 from ferlib.evaluation.calibration import fit_calibration
 from ferlib.evaluation.results import write_result
+from ferlib.experiments import RECIPE_DEFAULTS
 from ferlib.models.builders import build_described
 from ferlib.models.card import CARD_VERSION, WithCard, assumed_card, card_path, read_card, tta_settings
 from ferlib.runtime import files

@@ -1,14 +1,14 @@
-"""The model that ships inside the package, so `predict` works right after install.
+"""The models that ship inside the package, so `predict` works right after install.
 
-It is C1, this project's from-scratch CNN, trained on FER-2013's training split (five classes) on 2 CPU
-cores: ``ferlib/assets/c1_fer2013.keras`` (weights only, no optimizer state) with its card beside it. The
-card says what it was trained on, at which commit, its test-time views, its FER-2013 test accuracy with a
-95% interval and the temperature and abstention threshold fitted on the validation split.
+Two, each C1 (this project's from-scratch CNN) trained on FER-2013's training split on 2 CPU cores and named by
+its classes: ``fer2013-7`` (FER-2013's seven emotions, Neutral included: the default for people's photos) and
+``fer2013-5`` (the study's five). Each is ``ferlib/assets/<name>.keras`` (weights only, no optimizer state) with
+its card beside it (classes, face preprocessing, what it was trained on, at which commit, its test-time views,
+its FER-2013 test accuracy with a 95% interval, the temperature and abstention threshold fitted on the
+validation split) and the same network as ``<name>.tflite`` for LiteRT, which `predict` and `evaluate` run.
 
-The same network ships as ``c1_fer2013.tflite`` for LiteRT, which `predict` and `evaluate` run by default.
-
-``python -m ferlib champion`` trains a new C1; ``python -m ferlib ship MODEL.keras`` puts it here
-(`ferlib.models.shipping`). This module only finds and describes it, so it needs no TensorFlow.
+``python -m ferlib champion`` trains a new C1; ``python -m ferlib ship MODEL.keras`` puts it here under the name
+of its class set (`ferlib.models.shipping`). This module only finds and describes them, so it needs no TensorFlow.
 """
 from __future__ import annotations
 
@@ -20,17 +20,33 @@ from ferlib.evaluation.stats import p_value_text
 from ferlib.models.card import card_path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-SHIPPED_NAME = "c1_fer2013.keras"
+SHIPPED_MODELS = {"fer2013-7": "fer2013-7.keras", "fer2013-5": "fer2013-5.keras"}  # name: file in ASSETS
+SHIPPED_FOR_CLASSES = {"fer2013-7": "fer2013-7", "study-5": "fer2013-5"}  # a card's class set: the name it ships as
+DEFAULT_MODEL = "fer2013-5"
 REQUIRED = ("classes", "input", "tta", "calibration", "test")  # what a shipped card must say
 
 
-def shipped_model_path() -> Path:
-    """Return the shipped model's path; FileNotFoundError (saying how to make one) when it is missing."""
-    path = ASSETS / SHIPPED_NAME
+def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
+    """Return a shipped model's path; FileNotFoundError (saying how to make one) when it is missing."""
+    if name not in SHIPPED_MODELS:
+        raise FileNotFoundError(f"no shipped model {name!r}; shipped: {', '.join(SHIPPED_MODELS)}")
+    path = ASSETS / SHIPPED_MODELS[name]
     if not path.is_file() or not card_path(path).is_file():
         raise FileNotFoundError(
-            f"the shipped model is missing ({path}); pass --model, or train one with `python -m ferlib champion "
-            "--data FER2013_DIR --external FER2013_DIR` and ship it with `python -m ferlib ship MODEL.keras`")
+            f"the shipped model {name} is missing ({path}); pass --model, or train one with `python -m ferlib "
+            "champion --data FER2013_DIR --external FER2013_DIR` and ship it with `python -m ferlib ship MODEL.keras`")
+    return path
+
+
+def resolve_model(which: str | Path | None) -> Path:
+    """Return the model file `which` names: None the default shipped model, a shipped model's name (fer2013-7,
+    fer2013-5), or a path to a saved model. FileNotFoundError in one line listing the names when it is none."""
+    if which is None or str(which) in SHIPPED_MODELS:
+        return shipped_model_path(DEFAULT_MODEL if which is None else str(which))
+    path = Path(which)
+    if not path.is_file():
+        raise FileNotFoundError(f"--model {which}: neither a shipped model ({', '.join(SHIPPED_MODELS)}) nor a "
+                                "model file")
     return path
 
 
@@ -50,9 +66,9 @@ def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple
     return True, f"better on validation ({said})"
 
 
-def shipped_card() -> dict[str, Any]:
-    """Return the shipped model's card (FileNotFoundError, saying how to make one, when it is missing)."""
-    return json.loads(card_path(shipped_model_path()).read_text())
+def shipped_card(name: str = DEFAULT_MODEL) -> dict[str, Any]:
+    """Return a shipped model's card (FileNotFoundError, saying how to make one, when it is missing)."""
+    return json.loads(card_path(shipped_model_path(name)).read_text())
 
 
 def describe_shipped(card: dict[str, Any]) -> str:

@@ -13,12 +13,12 @@ from typing import Any
 
 import keras
 
-from ferlib.data.manifest import label_indices
+from ferlib.classes import class_set
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import write_result
 from ferlib.evaluation.stats import mcnemar
 from ferlib.models import shipped
-from ferlib.models.card import card_path, tta_settings
+from ferlib.models.card import card_path, read_card, tta_settings
 from ferlib.models.conversion import chosen_on, convert_for_litert
 from ferlib.models.modelcard import load_with_card
 from ferlib.runtime import files
@@ -26,7 +26,8 @@ from ferlib.runtime import files
 
 def ship_model(model_path: str | Path, assets: Path | None = None, comparison: dict[str, Any] | None = None,
                data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Copy a saved champion into `assets` as the shipped model: the network without optimizer state, the same
+    """Copy a saved champion into `assets` as the shipped model of its class set (`shipped.SHIPPED_FOR_CLASSES`:
+    fer2013-7 or fer2013-5): the network without optimizer state, the same
     network for LiteRT (`convert_for_litert`, checked on the validation split drawn from `data_dir` when given)
     and its card with a `shipped` entry (source, size, sha256, and the validation `comparison` with the model
     it replaces when given) and a `litert` entry. The card must hold its test-time views, calibration and test
@@ -38,7 +39,7 @@ def ship_model(model_path: str | Path, assets: Path | None = None, comparison: d
         raise ValueError(f"{card_path(model_path)} lacks {', '.join(missing)}: save the champion with "
                          "`python -m ferlib champion` (it scores, calibrates and writes them)")
     assets.mkdir(parents=True, exist_ok=True)
-    target = assets / shipped.SHIPPED_NAME
+    target = assets / shipped.SHIPPED_MODELS[shipped_name(card)]
     slim = keras.models.load_model(model_path, compile=False)
     files.save_model(slim, target)
     data = target.read_bytes()
@@ -51,6 +52,15 @@ def ship_model(model_path: str | Path, assets: Path | None = None, comparison: d
     return card | {"litert": convert_for_litert(target, data_dir)}
 
 
+def shipped_name(card: dict[str, Any]) -> str:
+    """Return the name a model ships as: the shipped model of its class set (ValueError for another set)."""
+    classes = class_set(card["classes"]).name
+    if classes not in shipped.SHIPPED_FOR_CLASSES:
+        raise ValueError(f"no shipped model holds the classes {card['classes']}; shipped class sets: "
+                         f"{', '.join(shipped.SHIPPED_FOR_CLASSES)}")
+    return shipped.SHIPPED_FOR_CLASSES[classes]
+
+
 def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent: str | Path | None = None,
                           cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Score a candidate model and the shipped one (or `incumbent`) on the validation split both were chosen
@@ -60,7 +70,7 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
     `data_dir` and must match that fingerprint. Return both scores, the difference and the test; ValueError
     when the models were not chosen on the same validation images."""
     loaded = {"candidate": load_with_card(candidate),
-              "shipped": load_with_card(incumbent or shipped.shipped_model_path())}
+              "shipped": load_with_card(incumbent or shipped.shipped_model_path(shipped_name(read_card(candidate))))}
     splits = {name: (m.card.get("provenance", {}).get("seed"),
                      m.card.get("data", {}).get("fingerprint"), m.card.get("provenance", {}).get("profile"))
               for name, m in loaded.items()}
@@ -72,9 +82,9 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
     internal = chosen_on(loaded["candidate"].card, data_dir, cache_dir)  # the same split as the shipped one's
     evaluations = {}
     for name, m in loaded.items():
-        x_val, y_val = internal.images(internal.val, m.card["input"]["size"]), label_indices(internal.val)
+        x_val, y_val = internal.images(internal.val, m.image_size, m.preprocessing), internal.labels(internal.val)
         flip, shift = tta_settings(m.card)
-        evaluations[name] = evaluate_model(m.model, x_val, y_val, tta_flip=flip, tta_shift=shift)
+        evaluations[name] = evaluate_model(m.model, x_val, y_val, m.classes, tta_flip=flip, tta_shift=shift)
     y_val = evaluations["candidate"].y_true
     test = mcnemar(y_val, evaluations["shipped"].y_pred, evaluations["candidate"].y_pred)
     accuracy = {name: float(e.accuracy) for name, e in evaluations.items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 from ferlib.data.sources import DataError
 from ferlib.evaluation.evaluate import report_table
 from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
+from ferlib.models.shipped import DEFAULT_MODEL, SHIPPED_MODELS
 from ferlib.photos import predict, video
 from ferlib.photos.detectors import DETECTORS
 from ferlib.photos.faces import require_haar_cascades
@@ -24,6 +25,8 @@ from ferlib.runtime.paths import default_cache_dir
 PHOTO_COMMANDS = ("predict", "evaluate")
 BACKEND_HELP = ("auto (default): LiteRT when the model has a checked .tflite beside it (the shipped one has), "
                 "else Keras; litert; keras (needs TensorFlow: pip install 'ferlib[cpu]')")
+MODEL_HELP = (f"a shipped model ({', '.join(SHIPPED_MODELS)}: FER-2013's seven emotions or the study's five; "
+              f"default {DEFAULT_MODEL}) or a .keras model with its .json card (e.g. saved by notebook 05)")
 PRECISION_HELP = ("LiteRT: card (default: the precision the model card chose on the validation split; int8 for "
                   "the shipped model), float32 (the Keras network converted: its numbers within 1e-3) or int8")
 
@@ -31,8 +34,7 @@ PRECISION_HELP = ("LiteRT: card (default: the precision the model card chose on 
 def add_photo_commands(sub) -> None:
     """Add predict and evaluate to the command line's sub-parsers."""
     ev = sub.add_parser("evaluate", help="score a saved model on a folder with class subfolders")
-    ev.add_argument("--model", type=Path, default=None,
-                    help="a .keras model with its card, e.g. saved by notebook 05 (default: the shipped C1)")
+    ev.add_argument("--model", default=None, help=MODEL_HELP)
     ev.add_argument("--data", required=True, type=Path,
                     help="labelled folder: <dir>/<Class>/*, <dir>/Data/<Class>/*, FER-2013 folders (test split) or CSV")
     ev.add_argument("--json", type=Path, help="also write the result as JSON here")
@@ -44,14 +46,14 @@ def add_photo_commands(sub) -> None:
                         description="Exit status: 0 when at least one input (photo or video) was read whole, 1 "
                                     "when every input failed (its reason is in the table or JSON) or the only videos "
                                     "read look truncated, 2 when the model cannot be loaded.")
-    pr.add_argument("--model", type=Path, default=None,
-                    help="a .keras model with its .json card (default: the shipped C1, trained on FER-2013)")
+    pr.add_argument("--model", default=None, help=MODEL_HELP)
     pr.add_argument("photos", nargs="*", type=Path,
                     help="image files, folders (every image file in them and their sub-folders) or videos "
                          "(.mp4, .mov, .avi, ...: see --fps)")
     pr.add_argument("--json", action="store_true", help="print JSON (one entry per input file) instead of a table")
     pr.add_argument("--csv", type=Path, default=None,
-                    help="also write a CSV: one row per face with its box, label, confidence and five scores")
+                    help="also write a CSV: one row per face with its box, label, confidence and one score per "
+                         "class of the model")
     pr.add_argument("--annotate", type=Path, default=None, help="write each photo with boxes and labels drawn here")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one pre-cropped face")
     pr.add_argument("--fps", type=float, default=4.0, help="videos: frames sampled per second (default 4)")
@@ -179,7 +181,7 @@ def _predict(args: argparse.Namespace) -> int:
     results = classifier.predict_paths(args.photos, detect=not args.no_detect,
                                        progress=len(args.photos) > 1 and not args.json)
     if args.csv:
-        files.write_csv(args.csv, predict.results_frame(results), index=False)
+        files.write_csv(args.csv, predict.results_frame(results, classifier.classes), index=False)
         print(f"wrote {args.csv} (one row per face; photos without a face and unreadable files say why)",
               file=sys.stderr)
     if args.annotate:

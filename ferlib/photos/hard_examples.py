@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ferlib.classes import STUDY
 from ferlib.data.decode import read_image
 from ferlib.data.synthetic import INTERNAL_FOLDERS
 from ferlib.photos.boxes import Box
@@ -31,7 +30,7 @@ def hard_example_table(classifier: EmotionClassifier, preds: FolderPredictions) 
     predicted = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
     frame = preds.frame[["path", "label", "faces_found", "box"]].copy()
-    frame["predicted"] = [STUDY.names[i] for i in predicted]
+    frame["predicted"] = [classifier.classes[i] for i in predicted]
     frame["confidence"] = confidence
     wrong = predicted != preds.labels
     unsure = confidence < classifier.abstain_below
@@ -51,14 +50,14 @@ def collect_hard_examples(classifier: EmotionClassifier, labelled_dir: str | Pat
     table = hard_example_table(classifier, preds)
     chosen = table[table["reason"].apply(lambda r: any(part in include for part in r.split("+")) if r else False)]
     data_dir = Path(out_dir) / "Data"
-    for name in STUDY.names:
-        (data_dir / INTERNAL_FOLDERS[name]).mkdir(parents=True, exist_ok=True)
+    for name in classifier.classes:
+        (data_dir / INTERNAL_FOLDERS.get(name, name)).mkdir(parents=True, exist_ok=True)
     files: list[str] = []
     for row in chosen.itertuples():
         rgb, _ = read_image(row.path)
         # The label belongs to the image; its largest face is taken as the labelled one (whole image if none).
         face = crop_face(rgb, Box(*row.box), classifier.margin) if row.box is not None else rgb
-        target = data_dir / INTERNAL_FOLDERS[row.label] / f"{Path(row.path).stem}.png"
+        target = data_dir / INTERNAL_FOLDERS.get(row.label, row.label) / f"{Path(row.path).stem}.png"
         k = 1
         while str(target) in files:  # same name from two sub-folders; a rerun overwrites its own files
             k += 1

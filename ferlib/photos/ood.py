@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import STUDY
+from ferlib.classes import class_set
 from ferlib.data.decode import DecodeError, read_image, resize_rgb
 from ferlib.data.manifest import fingerprint, label_indices
 from ferlib.data.sources import DataError, detect_source, list_files
@@ -49,7 +49,7 @@ class FolderPredictions:
 def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
                        progress: bool = True) -> FolderPredictions:
     """Return raw probabilities of every usable image of a labelled folder, resized whole and face-cropped."""
-    source = detect_source(labelled_dir, "external")
+    source = detect_source(labelled_dir, "external", classes=class_set(classifier.classes))
     if source.layout == "fer-csv":
         raise DataError("face detection needs image files; a FER-2013 CSV holds 48x48 crops (use `evaluate`)")
     listing = list_files(source)
@@ -75,12 +75,12 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
         records.append(record)
     manifest = pd.DataFrame(records)
     if not rows:
-        raise DataError(f"no usable images of the five classes in {labelled_dir}")
+        raise DataError(f"no usable images of {source.classes.description} in {labelled_dir}")
     frame = pd.DataFrame(rows)
     unused = manifest[manifest["status"] != "ok"]
     not_used = (unused.groupby(["status", "reason"]).size().rename("files").reset_index()
                 if len(unused) else pd.DataFrame(columns=["status", "reason", "files"]))
-    return FolderPredictions(frame, label_indices(frame), classifier.raw_probabilities(np.stack(plain)),
+    return FolderPredictions(frame, label_indices(frame, source.classes), classifier.raw_probabilities(np.stack(plain)),
                              classifier.raw_probabilities(np.stack(crop)), not_used, source.describe(),
                              fingerprint(manifest))
 
@@ -95,7 +95,7 @@ def ood_report(classifier: EmotionClassifier, labelled_dir: str | Path, n_bins: 
     curve = coverage_curve(final, preds.labels)
     kept = final.max(axis=1) >= classifier.abstain_below
     correct = final.argmax(axis=1) == preds.labels
-    counts = pd.Series(preds.labels).map(dict(enumerate(STUDY.names))).value_counts()
+    counts = pd.Series(preds.labels).map(dict(enumerate(classifier.classes))).value_counts()
     return {
         "settings": rows,
         "abstention": {
@@ -110,7 +110,7 @@ def ood_report(classifier: EmotionClassifier, labelled_dir: str | Path, n_bins: 
                       "several_faces": int((preds.frame["faces_found"] > 1).sum()),
                       "fallback": "the whole image, converted like a face, when no face is found"},
         "data": {"source": preds.source, "fingerprint": preds.fingerprint, "n": int(len(preds.labels)),
-                 "per_class": {c: int(counts.get(c, 0)) for c in STUDY.names},
+                 "per_class": {c: int(counts.get(c, 0)) for c in classifier.classes},
                  "not_used": preds.not_used.to_dict(orient="records")},
         "model": {"path": str(classifier.path), "name": classifier.card.get("name"),
                   "weights": classifier.card.get("weights"), "input_size": classifier.image_size,

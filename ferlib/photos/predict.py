@@ -1,11 +1,12 @@
 """Predicting emotions on photos: one record per face, calibrated, with abstention.
 
-    clf = EmotionClassifier.load("outputs/models/cpu/DATA/v13_champion.keras")
+    clf = EmotionClassifier.load()                  # the shipped seven-class model; "fer2013-5" or a path
     for face in clf.predict("group.jpg"):
         print(face.box, face.label, face.confidence, face.abstained)
 
 A photo is decoded by ferlib.data.decode (any mode, EXIF orientation, clear errors), its faces are found
-and converted by ferlib.photos.faces, and the model's probabilities are temperature-scaled with the
+and converted by ferlib.photos.faces, each face goes through the preprocessing its model learned with (the
+card's, e.g. histogram equalization), and the model's probabilities are temperature-scaled with the
 temperature in the model card's "calibration" entry. A face whose calibrated confidence falls below
 the card's threshold is marked `abstained`: its label is still given, but should not be trusted.
 """
@@ -22,13 +23,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ferlib.classes import STUDY
 from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image, read_photo
+from ferlib.data.preprocess import preprocess_faces
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.evaluation.views import average_over_views
 from ferlib.models.card import WithCard, tta_settings
 from ferlib.models.inference import KerasNetwork, load_for_inference, load_keras
-from ferlib.models.shipped import shipped_model_path
+from ferlib.models.shipped import resolve_model
 from ferlib.photos.boxes import Box
 from ferlib.photos.detectors import DETECTORS, make_detector
 from ferlib.photos.faces import (
@@ -58,11 +59,12 @@ class FacePrediction:
     abstained: bool  # confidence below the model's abstention threshold
     detected: bool = True  # False: the whole image was classified as one face
 
-    def flat(self) -> dict[str, Any]:
-        """Return the record as one table row: x, y, w, h, label, confidence, abstained, one column per class."""
+    def flat(self, classes: list[str]) -> dict[str, Any]:
+        """Return the record as one table row: x, y, w, h, label, confidence, abstained, one column per class of
+        the model (in `classes`' order)."""
         scores = dict(self.scores)
         return {**dict(zip("xywh", self.box)), "label": self.label, "confidence": round(self.confidence, 6),
-                "abstained": self.abstained, **{c: round(scores[c], 6) for c in STUDY.names if c in scores}}
+                "abstained": self.abstained, **{c: round(scores[c], 6) for c in classes}}
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON record: box [x, y, w, h], label, confidence, scores (class: probability), abstained."""
@@ -157,13 +159,14 @@ class EmotionClassifier(WithCard):
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str = "auto", precision: str = "card",
              **options: Any) -> EmotionClassifier:
-        """Return the classifier for a model saved with a card, or for the shipped model when `path` is None
-        (C1 trained on FER-2013, see `ferlib.models.shipped`); FileNotFoundError when missing.
+        """Return the classifier for a model saved with a card (`path`), a shipped model by name ("fer2013-7",
+        "fer2013-5"), or the default shipped model when `path` is None (C1 trained on FER-2013's seven classes, see
+        `ferlib.models.shipped`); FileNotFoundError when missing.
 
         backend: "auto" (LiteRT when the model has a checked ``.tflite`` beside it, as the shipped one has, and
         LiteRT runs here; else Keras), "litert" or "keras". precision: the LiteRT file's, "card" (chosen on the
         validation split), "float32" or "int8" (see `ferlib.models.inference`)."""
-        loaded = load_for_inference(shipped_model_path() if path is None else path, backend, precision,
+        loaded = load_for_inference(resolve_model(path), backend, precision,
                                     batch_size=options.get("batch_size", 64))
         return cls(loaded.network, loaded.card, loaded.path, backend_note=loaded.note, precision=loaded.precision,
                    **options)
@@ -211,11 +214,12 @@ class EmotionClassifier(WithCard):
             self.raw_probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))
 
     def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
-        """Return the model's own (uncalibrated) probabilities for uint8 inputs (n, size, size, 3), averaged over
-        the card's test-time views (see `ferlib.evaluation.views.tta_views`): all views of all faces in one call
-        of the network."""
+        """Return the model's own (uncalibrated) probabilities for uint8 faces (n, size, size, 3), each face put
+        through the card's preprocessing first, averaged over the card's test-time views (see
+        `ferlib.evaluation.views.tta_views`): all views of all faces in one call of the network."""
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)))
+        faces = preprocess_faces(faces, self.preprocessing)
         return np.concatenate([average_over_views(self.network, faces[i: i + FACES_PER_CALL], *self.tta)
                                for i in range(0, len(faces), FACES_PER_CALL)])
 
@@ -337,17 +341,17 @@ def describe_inputs(paths: Iterable[str | Path]) -> list[str]:
     return lines
 
 
-def results_frame(results: list[PhotoResult]) -> pd.DataFrame:
+def results_frame(results: list[PhotoResult], classes: list[str]) -> pd.DataFrame:
     """Return one row per face (or per photo without faces, or per unreadable file) for a CSV: path, face,
-    x, y, w, h, label, confidence, abstained, one column per class, error."""
+    x, y, w, h, label, confidence, abstained, one column per class of the model (`classes`), error."""
     rows = []
     for r in results:
         base = {"path": r.path, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
-                "confidence": None, "abstained": None, **{c: None for c in STUDY.names}}
+                "confidence": None, "abstained": None, **{c: None for c in classes}}
         if r.error or not r.faces:
             rows.append(base | {"error": r.error or "no face found"})
         for i, f in enumerate(r.faces, 1):
-            rows.append(base | {"face": i, **f.flat(), "error": None})
+            rows.append(base | {"face": i, **f.flat(classes), "error": None})
     return pd.DataFrame(rows, columns=[*rows[0]] if rows else ["path", "face", "error"])
 
 

@@ -16,13 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.classes import STUDY
 from ferlib.photos.boxes import Box, match_boxes
 from ferlib.runtime.progress import bar as progress_bar
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
 TRACK_IOU = 0.3  # a face continues a track when its box overlaps the track's last box at least this much
-COLUMNS = ["time_s", "frame", "face_id", "x", "y", "w", "h", "label", "confidence", "abstained", *STUDY.names]
+COLUMNS = ["time_s", "frame", "face_id", "x", "y", "w", "h", "label", "confidence", "abstained"]  # + one per class
 
 
 class VideoError(ValueError):
@@ -40,6 +39,7 @@ class VideoResult:
     sampled_fps: float  # the rate actually sampled: the native rate over the frame step nearest to `fps`
     duration_s: float | None  # from the file's header; None for a camera
     warnings: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)  # the model's, one score column each
 
     @property
     def faces(self) -> int:
@@ -95,7 +95,7 @@ def _open(source: str | Path | int) -> Any:
 def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, max_seconds: float | None = None,
                   progress: bool = True) -> VideoResult:
     """Return one row per face per sampled frame of a video file or camera (`source` an int: its index):
-    time, frame, face identity, box, label, calibrated confidence, abstained and the five scores.
+    time, frame, face identity, box, label, calibrated confidence, abstained and one score per class of the model.
     Raise VideoError when nothing can be read; a file that ends before its header says (truncated) gives
     the frames read and a warning."""
     import cv2
@@ -143,19 +143,20 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
         warnings.append(f"{source}: the video ended after {index} of the {announced} frames its header announces "
                         f"({index / native:.1f} of {announced / native:.1f} s): the file looks truncated")
     duration = announced / native if announced else None
-    return VideoResult(pd.DataFrame(rows, columns=COLUMNS), str(source), sampled, native, native / step, duration,
-                       warnings)
+    classes = list(classifier.classes)
+    return VideoResult(pd.DataFrame(rows, columns=[*COLUMNS, *classes]), str(source), sampled, native, native / step,
+                       duration, warnings, classes)
 
 
 def _frame_rows(classifier: Any, tracker: FaceTracker, rgb: np.ndarray, time_s: float, frame: int) -> list[dict]:
     records = classifier.predict(rgb)
     ids = tracker.assign([Box(*r.box) for r in records], time_s)
-    return [{"time_s": round(time_s, 3), "frame": frame, "face_id": face_id, **record.flat()}
+    return [{"time_s": round(time_s, 3), "frame": frame, "face_id": face_id, **record.flat(classifier.classes)}
             for face_id, record in zip(ids, records)]
 
 
 def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
-    """Return a figure: for each face followed (the `max_faces` seen longest), its five scores over time."""
+    """Return a figure: for each face followed (the `max_faces` seen longest), its class scores over time."""
     import matplotlib.pyplot as plt
 
     rows = result.rows
@@ -168,7 +169,7 @@ def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
     fig, axes = plt.subplots(len(longest), 1, figsize=(9, 2.2 * len(longest)), sharex=True, squeeze=False)
     for ax, face_id in zip(axes[:, 0], sorted(longest)):
         face = rows[rows["face_id"] == face_id].sort_values("time_s")
-        for name in STUDY.names:
+        for name in result.classes:
             ax.plot(face["time_s"], face[name], marker=".", label=name)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"face {face_id}\nscore")

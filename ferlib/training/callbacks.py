@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from ferlib.config import Phase
+from ferlib.experiments import Phase
 from ferlib.runtime.files import (
     FULL_DISK_ERRNOS,
     CacheRebuilt,

@@ -8,12 +8,13 @@ from typing import Any
 
 import pandas as pd
 
-from ferlib.config import Experiment, RunSettings, get_experiment
+from ferlib.config import RunSettings
 from ferlib.data.manifest import stratified_subset
 from ferlib.data.run_data import InternalData, prepare_internal
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.result_schema import ExperimentResult, SetEvaluation, as_json
 from ferlib.evaluation.results import provenance, result_path, write_result
+from ferlib.experiments import Experiment, get_experiment
 from ferlib.runtime.progress import say
 from ferlib.training.teachers import Teachers
 from ferlib.training.train import TrainedRun, train_experiment

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ferlib.config import Experiment
 from ferlib.evaluation.results import git_commit, machine
+from ferlib.experiments import Experiment
 from ferlib.runtime import files
 from ferlib.runtime.progress import say
 

@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 
 from ferlib.classes import class_set
-from ferlib.config import Experiment, Phase, deterministic_run
+from ferlib.config import deterministic_run
 from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import class_weights
 from ferlib.data.pipeline import EpochOrder, ReseedEachEpoch, make_dataset
 from ferlib.evaluation.evaluate import predict_probs
+from ferlib.experiments import Experiment, Phase
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger

@@ -128,15 +128,15 @@ def learning_curve(points: pd.DataFrame, history: pd.DataFrame | None = None, n_
     return fig
 
 
-def confusion_heatmap(confusion: np.ndarray | list, title: str = "Confusion matrix",
+def confusion_heatmap(confusion: np.ndarray | list, classes: Sequence[str], title: str = "Confusion matrix",
                       normalize: bool = False) -> plt.Figure:
-    """Return a heatmap of a confusion matrix (rows: true class), counts or row-normalised."""
+    """Return a heatmap of a confusion matrix over `classes` (rows: true class), counts or row-normalised."""
     matrix = np.asarray(confusion, dtype=float)
     if normalize:
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = plt.subplots(figsize=(6 + 0.5 * (len(classes) - 5), 5 + 0.4 * (len(classes) - 5)))
     sns.heatmap(matrix, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False, ax=ax,
-                xticklabels=STUDY.names, yticklabels=STUDY.names)
+                xticklabels=classes, yticklabels=classes)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     return fig
@@ -201,9 +201,9 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
 
 def f1_heatmap(table: pd.DataFrame, highlight: str = "Fear", title: str = "F1 per class") -> plt.Figure:
     """Return a heatmap of per-class F1 (columns "F1 <class>") per model, with one class outlined."""
-    columns = [f"F1 {c}" for c in STUDY.names]
+    columns = [c for c in table.columns if c.startswith("F1 ") and not c.endswith(("ci_low", "ci_high"))]
     data = table[columns].astype(float)
-    data.columns = list(STUDY.names)
+    data.columns = [c[len("F1 "):] for c in columns]
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(data) + 1.6))
     sns.heatmap(data, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "F1"}, ax=ax)
     if highlight in data.columns:
