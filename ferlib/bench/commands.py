@@ -58,6 +58,9 @@ def add_bench_command(sub) -> None:
     bench.add_argument("--data", type=Path, default=None,
                        help="FER-2013 folder with train/ and test/ (audit, gpu-check; bench all: loading and accuracy)")
     bench.add_argument("--cache", type=Path, default=None, help="cache folder (audit)")
+    bench.add_argument("--other-copy", type=Path, default=None,
+                       help="audit: another copy of the same FER-2013 test files with other pixels (e.g. the "
+                            "original next to the equalized copy): half its real pairs calibrate, half are reported")
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
@@ -140,6 +143,7 @@ def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:
 
 def _bench_audit(args: argparse.Namespace) -> int:
 
-    result, _ = quality.run_benchmark(args.data, args.cache or default_cache_dir(), seed=0)
+    result, _ = quality.run_benchmark(args.data, args.cache or default_cache_dir(), seed=0,
+                                      other_copy=args.other_copy)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "audit.json", result,
                         quality.to_markdown(result))

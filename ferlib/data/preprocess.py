@@ -23,11 +23,17 @@ def grey(faces: np.ndarray) -> np.ndarray:
     return np.clip(faces.astype(np.float32) @ _LUMA + 0.5, 0, 255).astype(np.uint8)
 
 
+def equalize_grey(image: np.ndarray) -> np.ndarray:
+    """Return a uint8 grey image (h, w) histogram-equalized on its own histogram (OpenCV's equalizeHist, the
+    transformation behind the equalized copy of FER-2013)."""
+    return cv2.equalizeHist(np.ascontiguousarray(image, dtype=np.uint8))
+
+
 def equalize(faces: np.ndarray) -> np.ndarray:
     """Return uint8 RGB faces whose grey values are histogram-equalized (each face on its own histogram)."""
     out = np.empty(faces.shape[:3], dtype=np.uint8)
     for i, face in enumerate(grey(faces)):
-        out[i] = cv2.equalizeHist(face)
+        out[i] = equalize_grey(face)
     return np.repeat(out[..., None], 3, axis=-1)
 
 
