@@ -15,7 +15,7 @@ from ferlib.bench.parts import PARTS
 from ferlib.config import PROJECT_ROOT
 from ferlib.evaluation.results import machine
 from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
-from ferlib.models.shipped import shipped_model_path
+from ferlib.models.shipped import ASSETS, DEFAULT_MODEL, SHIPPED_MODELS, resolve_model
 from ferlib.photos.commands import PRECISION_HELP
 from ferlib.runtime import files
 from ferlib.runtime.paths import default_cache_dir
@@ -38,8 +38,12 @@ def add_bench_command(sub) -> None:
                        help="gpu-check: experiments to time (default V4,V8,V7,V13; V1 and C1 time the CNNs)")
     bench.add_argument("--output-dir", type=Path, default=None, help="gpu-check: folder for its runs and cache")
     bench.add_argument("--parts", default=",".join(PARTS), help=f"bench all: which parts ({', '.join(PARTS)})")
-    bench.add_argument("--model", type=Path, default=None,
-                       help="bench all: the model to measure (default: the shipped C1, ferlib/assets/)")
+    bench.add_argument("--model", default=None,
+                       help="bench all: the model to measure (a shipped model's name or a file; default: the default "
+                            "shipped model, with the other shipped model measured beside it)")
+    bench.add_argument("--test-copy", type=Path, default=None,
+                       help="bench all: another copy of the FER-2013 test split (e.g. the equalized one) scored beside "
+                            "--data's in the accuracy part")
     bench.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="bench all: the backend latency, accuracy and crop measure (latency times the other too)")
     bench.add_argument("--precision", choices=PRECISION_CHOICES, default="card", help="bench all: " + PRECISION_HELP)
@@ -112,20 +116,29 @@ def _bench_all(args: argparse.Namespace) -> int:
                        photos_dir=args.photos if args.photos and args.photos.exists() else None,
                        champion=_bench_model(args.model),
                        cache_dir=args.cache or default_cache_dir(), backend=args.backend,
-                       precision=args.precision)
+                       precision=args.precision, beside=_beside(args.model),
+                       other_tests={f"FER-2013 test, {args.test_copy.name}": args.test_copy} if args.test_copy
+                       else None)
     return _write_bench(args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json", report,
                         suite.markdown(report))
 
 
-def _bench_model(model: Path | None) -> Path | None:
-    """Return the model bench measures: the one given (None when it does not exist), else the shipped one."""
-    if model is not None:
-        return model if model.is_file() else None
-
+def _bench_model(model: str | None) -> Path | None:
+    """Return the model bench measures: the one given (a shipped model's name or a file; None when it does not
+    exist), else the default shipped one."""
     try:
-        return shipped_model_path()
+        return resolve_model(model)
     except FileNotFoundError:
         return None
+
+
+def _beside(model: str | None) -> tuple[Path, ...]:
+    """Return the other shipped models, measured beside the default one in the same run (none for a model file)."""
+    if model is not None and model not in SHIPPED_MODELS:
+        return ()
+    measured = model or DEFAULT_MODEL
+    return tuple(ASSETS / file for name, file in SHIPPED_MODELS.items()
+                 if name != measured and (ASSETS / file).is_file())
 
 
 def _write_bench(out: Path, result: dict, markdown: str | None = None) -> int:

@@ -116,10 +116,12 @@ def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
 
 
 def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int = 3, backend: str = "auto",
-            cold_photo: Path | None = None, inference_extras: bool = True, precision: str = "card") -> dict[str, Any]:
+            cold_photo: Path | None = None, inference_extras: bool = True, precision: str = "card",
+            beside: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Return the latency part of the bench: this project (default detector, stage by stage, on `backend` and
     `precision`, and on the other backends and precisions), the `fer` package on the same photos, each detector's
-    recall on the annotated photos, and with `inference_extras` the inference measurements of
+    recall on the annotated photos, the models `beside` it timed alike, and with `inference_extras` the
+    inference measurements of
     `ferlib.bench.inference` (cold start and video on `cold_photo`, by default the photo with the median face
     count, and ways of calling LiteRT)."""
     classifier = EmotionClassifier.load(champion, backend, precision)
@@ -141,6 +143,10 @@ def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int =
         others[name] = time_stages(other, photos, repeats) | {"backend": other_backend, "precision": other_precision}
     mirror = EmotionClassifier.load(champion, backend, precision, views="flip")
     two_views = time_stages(mirror, photos, repeats) | {"views_per_face": 2}
+    for model in beside:  # timed in the same run, so the models compare as a ratio on this machine
+        other = EmotionClassifier.load(model, backend, precision)
+        others[Path(model).stem] = time_stages(other, photos, repeats) | {
+            "backend": other.backend, "precision": other.precision, "model": Path(model).name}
     out = {"photos": len(photos), "repeats": repeats, "this project": ours, "this project, other backends": others,
            "this project, 2 views": two_views, "fer package": time_fer_package(photos, repeats),
            "recall": detector_recall(photos_dir, repeats)}
@@ -166,7 +172,8 @@ def markdown(lat: dict[str, Any]) -> list[str]:
     lines = [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
              "| | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
     rows = [("this project", lat["this project"])]
-    rows += [(f"this project on {name} (`--backend`, `--precision`)", s)
+    rows += [(f"the {name} model ({s['backend']} {s['precision']}, its card's views)" if "model" in s else
+              f"this project on {name} (`--backend`, `--precision`)", s)
              for name, s in lat.get("this project, other backends", {}).items()]
     rows += [(who, lat[who]) for who in ("this project, 2 views", "fer package") if who in lat]
     for label, s in rows:

@@ -41,7 +41,7 @@ def accuracy(champion: str | Path, sets: dict[str, Path], cache_dir: Path, backe
     """Return accuracy, macro F1 (95% intervals) and per-class recall of the champion (its preprocessing and the
     test-time averaging its card asks for, on `backend` as `predict` runs it) and of the `fer` package's model
     (its own preprocessing, answering over the champion's classes), on each labelled folder's images of the
-    champion's classes, faces used whole (pre-cropped)."""
+    champion's classes, faces used whole (pre-cropped). `sets` names each folder as the report shows it."""
     classifier = EmotionClassifier.load(champion, backend, precision)
     classes = class_set(classifier.classes)
     flip, shift = classifier.tta
@@ -56,7 +56,7 @@ def accuracy(champion: str | Path, sets: dict[str, Path], cache_dir: Path, backe
         rows = usable(build_manifest(source, cache_dir, progress=False))
         y = label_indices(rows, classes)
         ours = classifier.raw_probabilities(load_images(rows, classifier.image_size, cache_dir, progress=False))
-        entry = {"data": source.describe(), "classes": classes.name,
+        entry = {"data": source.describe(), "classes": classes.name, "model": Path(classifier.path).stem,
                  "this project": _scores(y, ours, classes.names) | {
                      "flip_averaging": flip, "shifted_views_px": shift, "backend": classifier.backend,
                      "precision": classifier.precision, "preprocessing": classifier.preprocessing}}
@@ -90,10 +90,12 @@ def run_all_history(path: Path | None = None) -> list[dict[str, Any]]:
 
 def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None, ood_dir: Path | None,
         photos_dir: Path | None, champion: Path | None, cache_dir: Path, pipeline_steps: int = 10,
-        latency_repeats: int = 3, backend: str = "auto", inference_extras: bool = True, precision: str = "card"
-        ) -> dict[str, Any]:
+        latency_repeats: int = 3, backend: str = "auto", inference_extras: bool = True, precision: str = "card",
+        beside: tuple[Path, ...] = (), other_tests: dict[str, Path] | None = None) -> dict[str, Any]:
     """Run the chosen parts and return every measurement as plain data (skipped parts say why). Without
-    `inference_extras` the latency part leaves out cold starts, video and ways of calling LiteRT."""
+    `inference_extras` the latency part leaves out cold starts, video and ways of calling LiteRT. Models `beside`
+    the champion (the other shipped model) are timed and scored in the same run; `other_tests` adds labelled
+    folders to the accuracy part (e.g. another copy of the test split: {"FER-2013 test, equalized copy": DIR})."""
     report: dict[str, Any] = {"machine": timers._machine(),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     missing = {"loading": train_dir, "latency": champion and photos_dir, "accuracy": champion and test_dir,
@@ -120,14 +122,18 @@ def run(parts: tuple[str, ...], *, train_dir: Path | None, test_dir: Path | None
             report[part] = precision.measure()
         elif part == "latency":
             report[part] = photo_latency.latency(champion, expand_inputs([photos_dir]), photos_dir, latency_repeats,
-                                                 backend, inference_extras=inference_extras, precision=precision)
+                                                 backend, inference_extras=inference_extras, precision=precision,
+                                                 beside=beside)
         elif part == "crop":
 
             grid = crop_grid(EmotionClassifier.load(champion, backend, precision), ood_dir)
             report[part] = {**grid.attrs, "settings": grid.to_dict(orient="records")}
         elif part == "accuracy":
-            sets = {"FER-2013 test": test_dir} | ({"out-of-distribution": ood_dir} if ood_dir else {})
+            sets = {"FER-2013 test": test_dir, **(other_tests or {})} | (
+                {"out-of-distribution": ood_dir} if ood_dir else {})
             report[part] = accuracy(champion, sets, cache_dir, backend, precision)
+            for model in beside:  # each on its own classes, in the same run
+                report[f"{part}, {model.stem}"] = accuracy(model, sets, cache_dir, backend, precision)
         elif part == "run_all":
             report[part] = run_all_history()
         print(f"[bench] {part} done in {time.perf_counter() - start:.0f} s", flush=True)
@@ -143,29 +149,37 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _accuracy_lines(accuracy_part: dict[str, Any]) -> list[str]:
+    """Return one model's accuracy part as a Markdown table: the model and the fer package per data folder."""
+    first = next(iter(accuracy_part.values()))
+    lines = [f"## Accuracy of {first.get('model', 'the model')} over {first.get('classes', 'study-5')} "
+             "(95% bootstrap intervals)\n", "| data | model | accuracy | macro F1 | images | recall per class |",
+             "|---|---|---|---|---|---|"]
+    for name, entry in accuracy_part.items():
+        for model in ("this project", "fer package"):
+            s = entry[model]
+            if "skipped" in s:
+                lines.append(f"| {name} | {model} | skipped: {s['skipped']} | | | |")
+                continue
+            if "flip_averaging" in s:  # how many test-time views the champion's card asks for
+                views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
+                on = f", {_backend(s)}" if "backend" in s else ""
+                model = f"{model} ({views} test-time view{'s' if views > 1 else ''}{on})"
+            recall = ", ".join(f"{c} {r:.0%}" for c, r in s.get("recall", {}).items())
+            lines.append(f"| {name} | {model} | {_pct(s['accuracy'])} [{_pct(s['accuracy_ci'][0])}, "
+                         f"{_pct(s['accuracy_ci'][1])}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "
+                         f"{s['macro_f1_ci'][1]:.3f}] | {s['n']:,} | {recall} |")
+    return lines + [""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """Return the report as Markdown tables."""
     m = report["machine"]
     cpu = m.get("cpu", "CPU model not recorded")  # reports written before the model was recorded
     lines = [f"# Benchmarks\n\nMachine: {cpu}; {m['cpus']} CPU core(s) usable, GPUs: {', '.join(m['gpus']) or 'none'}, "
              f"TensorFlow {m['tensorflow']}, {m['platform']}; started {report['started']}.\n"]
-    if "skipped" not in report.get("accuracy", {"skipped": 1}):
-        lines += ["## Accuracy (95% bootstrap intervals)\n", "| data | model | accuracy | macro F1 | images |",
-                  "|---|---|---|---|---|"]
-        for name, entry in report["accuracy"].items():
-            for model in ("this project", "fer package"):
-                s = entry[model]
-                if "skipped" in s:
-                    lines.append(f"| {name} | {model} | skipped: {s['skipped']} | | |")
-                    continue
-                if "flip_averaging" in s:  # how many test-time views the champion's card asks for
-                    views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
-                    on = f", {_backend(s)}" if "backend" in s else ""
-                    model = f"{model} ({views} test-time view{'s' if views > 1 else ''}{on})"
-                lines.append(f"| {name} | {model} | {_pct(s['accuracy'])} [{_pct(s['accuracy_ci'][0])}, "
-                             f"{_pct(s['accuracy_ci'][1])}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "
-                             f"{s['macro_f1_ci'][1]:.3f}] | {s['n']:,} |")
-        lines.append("")
+    for key in [k for k in report if k.startswith("accuracy") and "skipped" not in report[k]]:
+        lines += _accuracy_lines(report[key])
     if "networks" in report.get("precision", {}):
 
         lines += precision.markdown(report["precision"])
