@@ -102,3 +102,12 @@ def study_claims(*items: str) -> pd.DataFrame:
         else:
             raise KeyError(f"unknown study item {item!r}; known: {', '.join(STUDY_ACCURACY)}, table2, table3")
     return pd.DataFrame(rows).set_index("claim")
+
+# Published single networks on FER-2013's seven classes, trained from scratch on a GPU with their own protocol:
+# papers' numbers beside this project's, never measured here.
+PUBLISHED_FER2013: tuple[dict[str, object], ...] = (
+    {"model": "LHC-Net", "accuracy": 0.7442, "source": "Pecoraro et al. 2022, Sensors 22(1)"},
+    {"model": "ResMaskingNet", "accuracy": 0.7414, "source": "Pham et al. 2020, ICPR"},
+    {"model": "VGGNet (tuned)", "accuracy": 0.7328, "source": "Khaireddin & Chen 2021, arXiv:2105.03588"},
+    {"model": "VGG variant", "accuracy": 0.727, "source": "Pramerdorfer & Kampel 2016, arXiv:1612.02903"},
+)

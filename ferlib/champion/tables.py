@@ -233,3 +233,38 @@ def goal_status(result: dict[str, Any]) -> dict[str, Any]:
     return {"goal": GOAL_ACCURACY, "aim": AIM_ACCURACY, "test_accuracy": accuracy,
             "reached": None if reason else accuracy >= GOAL_ACCURACY,
             "aim_reached": None if reason else accuracy >= AIM_ACCURACY, "not_applicable": reason}
+
+
+def shipped_table(scores: dict[str, Any]) -> pd.DataFrame:
+    """Return one row per shipped model from `folder_scores.shipped_scores`: its classes, accuracy with the 95%
+    interval on the external set and on the images without a copy in the internal data, macro F1, the share it
+    abstains on, and on the Neutral faces the share it calls Neutral and the share it answers confidently with
+    another emotion."""
+    rows = []
+    for name, m in scores["models"].items():
+        ext, clean, calm = m["external"], (m["by_copy"] or {}).get("without_copy"), m["neutral_faces"]
+        rows.append({"model": name, "classes": len(m["card"]["classes"]), "images": ext["n"],
+                     "accuracy": ext["accuracy"], "ci95 low": ext["accuracy_ci"][0], "ci95 high": ext["accuracy_ci"][1],
+                     "without a copy": clean["accuracy"] if clean else np.nan,
+                     "macro F1": ext["averages"]["macro avg"]["f1"], "abstains on": m["abstained"],
+                     "Neutral faces called Neutral": calm.get("answered_neutral", np.nan),
+                     "Neutral faces, confident other emotion": calm.get("confident_other_emotion", np.nan)})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def recall_table(scores: dict[str, Any]) -> pd.DataFrame:
+    """Return per-class recall of every shipped model on the external set (a class outside a model's set: empty)."""
+    return pd.DataFrame({name: {c: v["recall"] for c, v in m["external"]["per_class"].items()}
+                         for name, m in scores["models"].items()}).T
+
+
+def published_table(ours: dict[str, Any], pixels: str, published: tuple[dict[str, Any], ...]) -> pd.DataFrame:
+    """Return the seven-class model's external accuracy (`ours`: an `Evaluation.to_dict()`) beside published
+    single networks on FER-2013's seven classes, labelled as papers' numbers."""
+    low, high = ours["accuracy_ci"]
+    rows = [{"model": "fer2013-7 (this project, C1 on 2 CPU cores)", "accuracy": ours["accuracy"],
+             "note": f"measured here: {ours['n']:,} images, {pixels}, 95% CI {low:.1%} - {high:.1%}"}]
+    rows += [{"model": p["model"], "accuracy": p["accuracy"],
+              "note": f"paper's number ({p['source']}): its own training and test protocol, on a GPU"}
+             for p in published]
+    return pd.DataFrame(rows).set_index("model")

@@ -71,6 +71,12 @@ def shipped_card(name: str = DEFAULT_MODEL) -> dict[str, Any]:
     return json.loads(card_path(shipped_model_path(name)).read_text())
 
 
+def shipped_label(name: str = DEFAULT_MODEL) -> str:
+    """Return how reports name a shipped model: "the shipped fer2013-7 (C1 trained on FER-2013, 7 emotions)"."""
+    classes = json.loads(card_path(shipped_model_path(name)).read_text())["classes"]
+    return f"the shipped {name} (C1 trained on FER-2013, {len(classes)} emotions)"
+
+
 def describe_shipped(card: dict[str, Any]) -> str:
     """Return one line about a shipped model: what it is and its test accuracy with its interval."""
     test = card["test"]
@@ -78,12 +84,3 @@ def describe_shipped(card: dict[str, Any]) -> str:
     return (f"{card['name']}: {card.get('experiment', {}).get('title', 'model')}, FER-2013 test "
             f"{test['accuracy']:.1%} [{lo:.1%}, {hi:.1%}] on {test['n']:,} images, "
             f"{card['shipped']['size_bytes'] / 1e6:.1f} MB")
-
-
-def shipped_test_line(card: dict[str, Any]) -> str:
-    """Return the shipped model's test score for a headline: "the shipped C1 (its card): FER-2013 test 73.7%
-    [72.0%, 75.2%]"."""
-    test = card["test"]
-    lo, hi = test["accuracy_ci"]
-    name = card.get("experiment", {}).get("key", "model").split("_")[0]  # C1_112epochs -> C1
-    return f"the shipped {name} (its card): FER-2013 test {test['accuracy']:.1%} [{lo:.1%}, {hi:.1%}]"

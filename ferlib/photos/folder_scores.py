@@ -1,18 +1,28 @@
-"""Scoring a saved model on a labelled folder (`python -m ferlib evaluate`), predicting as `predict` does.
+"""Scoring a saved model on a labelled folder (`python -m ferlib evaluate`), predicting as `predict` does, and the
+shipped models on a run's external set (notebook 10).
 
-The faces are used whole (the folder holds pre-cropped faces, as FER-2013 does), in the test-time views the
-model's card names, with the backend `predict` would use (LiteRT for the shipped model, no TensorFlow).
+The faces are used whole (the folder holds pre-cropped faces, as FER-2013 does), through the preprocessing and in
+the test-time views the model's card names, with the backend `predict` would use (LiteRT for the shipped models,
+no TensorFlow).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ferlib.classes import class_set
+import numpy as np
+import pandas as pd
+
+from ferlib.audit.by_copy import scores_by_copy
+from ferlib.classes import FER2013, class_set
+from ferlib.config import RunSettings
 from ferlib.data.arrays import load_images
 from ferlib.data.manifest import build_manifest, fingerprint, label_indices, skip_summary, usable
+from ferlib.data.preprocess import describe_pixels, equalized_share
+from ferlib.data.run_data import prepare_external, prepare_internal
 from ferlib.data.sources import detect_source
 from ferlib.evaluation.evaluate import Evaluation
+from ferlib.models.shipped import SHIPPED_MODELS
 from ferlib.photos.predict import EmotionClassifier
 
 
@@ -40,3 +50,48 @@ def evaluate_folder(model: str | Path | None, data_dir: Path, cache_dir: Path, b
     result["data"] = {"source": source.describe(), "fingerprint": fingerprint(manifest),
                       "not_used": skip_summary(manifest).to_dict(orient="records")}
     return result
+
+
+def neutral_answers(classifier: EmotionClassifier, faces: np.ndarray) -> dict[str, Any]:
+    """Return how a model answers calm faces: the share it calls Neutral, the share it gives another emotion with
+    a confidence at or above its abstention threshold (a confident wrong answer), and the share it abstains on."""
+    if not len(faces):
+        return {"n": 0}
+    probs = classifier.probabilities(faces)
+    labels = np.asarray(classifier.classes)[probs.argmax(axis=1)]
+    sure = probs.max(axis=1) >= classifier.abstain_below
+    return {"n": int(len(faces)), "answered_neutral": float(np.mean(labels == "Neutral")),
+            "confident_other_emotion": float(np.mean((labels != "Neutral") & sure)),
+            "abstained": float(np.mean(~sure)),
+            "most_common_other": pd.Series(labels[labels != "Neutral"]).value_counts().head(3).to_dict()}
+
+
+def shipped_scores(settings: RunSettings, data_dir: str | Path | None, external_dir: str | Path | None,
+                   models: tuple[str, ...] = tuple(SHIPPED_MODELS), progress: bool = False) -> dict[str, Any]:
+    """Return, per shipped model, its scores on the run's external set over its own classes as `evaluate` gives
+    them (accuracy with its interval, per-class recall, confusion), the share of faces it abstains on, the scores
+    split by copies of the external images in the run's internal data (the leakage audit), and its answers on the
+    external set's Neutral faces; and which copy of FER-2013 the external pixels look like."""
+    out: dict[str, Any] = {"models": {}}
+    calm = prepare_external(settings, external_dir, progress, classes=FER2013)
+    calm_rows = calm.test[calm.test["label"] == "Neutral"]
+    for name in models:
+        classifier = EmotionClassifier.load(name)
+        classes = class_set(classifier.classes)
+        internal = prepare_internal(settings, data_dir, progress, classes=classes)
+        external = prepare_external(settings, external_dir, progress, classes=classes)
+        images, labels = external.arrays(classifier.image_size)
+        probs = classifier.probabilities(images)
+        evaluation = Evaluation(labels, probs.argmax(axis=1), probs, classes.names)
+        out["models"][name] = {
+            "card": {key: classifier.card.get(key) for key in ("name", "class_set", "classes")},
+            "preprocessing": classifier.preprocessing, "views": classifier.card.get("tta", {}).get("mode"),
+            "backend": f"{classifier.backend} {classifier.precision}",
+            "external": evaluation.to_dict(),
+            "abstained": float(np.mean(probs.max(axis=1) < classifier.abstain_below)),
+            "by_copy": scores_by_copy(evaluation, internal, external, settings),
+            "neutral_faces": neutral_answers(classifier, load_images(calm_rows, classifier.image_size,
+                                                                       settings.cache_dir))}
+        out |= {"external_data": external.describe(), "pixels": describe_pixels(images),
+                "equalized_share": equalized_share(images)}
+    return out

@@ -19,7 +19,7 @@ import pandas as pd
 from ferlib.data.decode import read_image
 from ferlib.evaluation.chance import chance_check
 from ferlib.models.card import read_card
-from ferlib.models.shipped import ASSETS, shipped_model_path
+from ferlib.models.shipped import ASSETS, shipped_label, shipped_model_path
 from ferlib.photos import faces
 from ferlib.photos.boxes import Box
 from ferlib.photos.predict import EmotionClassifier, PhotoResult
@@ -51,7 +51,7 @@ def photo_models(run_model: Path, run_result: dict[str, Any] | None, name: str =
     A model `given` by the user is used alone, as given."""
     if given is not None:
         return PhotoModels((f"the model given ({Path(given).name})", Path(given)), (), "model_path was given")
-    shipped = ("the shipped C1 (trained on FER-2013)", shipped_model_path())
+    shipped = (shipped_label(), shipped_model_path())
     card = read_card(run_model) if Path(run_model).is_file() else None
     if card is None:
         return PhotoModels(shipped, (), f"this run has no {name} model yet")
@@ -63,7 +63,7 @@ def photo_models(run_model: Path, run_result: dict[str, Any] | None, name: str =
         if check.at_chance:
             return PhotoModels(shipped, (), f"this run's {check.describe(name)}")
     return PhotoModels((f"this run's {name}", Path(run_model)), (shipped,),
-                       f"this run's {name} learned from real faces; the shipped C1 is shown beside it")
+                       f"this run's {name} learned from real faces; {shipped[0]} is shown beside it")
 
 
 def detection_scores(photos: Path, photo_results: list[PhotoResult], truth: pd.DataFrame | None,
