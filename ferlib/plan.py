@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,79 +23,22 @@ from typing import Any
 
 from ferlib.config import PROJECT_ROOT, Profile, capped, resolve_profile
 from ferlib.data.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
-from ferlib.experiments import Experiment, get_experiment
+from ferlib.estimate import (
+    CPU_IMAGES_PER_S,
+    CPU_REFERENCE,
+    PROBE_REFERENCE_S,
+    count_images,
+    cpu_speed_factor,
+    estimate_seconds,
+)
 from ferlib.reports.catalog import CATALOG
 from ferlib.runtime.files import write_text
-from ferlib.stacks import OLDEST_KERAS, normalise, pinned_lines
+from ferlib.stacks import PROTECTED, PlanError, kaggle_requirements
 
 TENSORFLOW_PIN = "2.21.0"
 KAGGLE_ENV = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_TOKEN")
-PROTECTED = ("tensorflow", "keras", "numpy", "pandas")  # never replaced in Kaggle's image
 KAGGLE_DATASETS = ("'Human Face Emotions' (the study's training data, mounted at /kaggle/input/human-face-emotions) "
                    "and 'FER-2013' (msambare/fer2013, mounted at /kaggle/input/fer2013)")
-
-# Training throughput (images/s) at 48 px per backbone and phase kind, measured on the development CPU
-# (CPU_REFERENCE) with `python -m ferlib bench gpu-check --profile cpu --check-size 48 --images 2048
-# --check-epochs 2 --check-experiments V1,C1,V4,V8,V7,V13` (the same tool that measures a GPU); other sizes
-# scale with the pixel count. mobilenetv2's "train" was not measured (scaled from the measured backbones by
-# the tool). A GPU's own figures come from tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
-CPU_REFERENCE = ("Intel Xeon (AVX-512 and AMX; its model number was not recorded), 2 cores, TensorFlow 2.21 CPU, "
-                 "2026-11-29")
-CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {
-    # kind: "train" (every layer the phase trains, backbone included), "frozen" (forward through a frozen
-    # backbone, head trained: augmented head phases), "infer" (forward only: validation, feature caching)
-    "custom_cnn": {"train": 868.0, "infer": 3856.0},
-    "fer_cnn": {"train": 138.0, "infer": 591.0},
-    "mobilenetv2": {"train": 145.0, "frozen": 783.0, "infer": 274.0},
-    "efficientnetb0": {"train": 132.0, "frozen": 273.0, "infer": 141.0},
-    "resnet50v2": {"train": 105.0, "frozen": 206.0, "infer": 94.0},
-}
-# Building, compiling, saving and reloading one experiment, per backbone: set so that the estimate of a
-# `demo` run (where these dominate) matches its measured per-notebook times on the same CPU.
-# Calibrated on 2026-12-02 (AMD EPYC family 26 model 2, no XLA in the demo) against the measured demo run.
-EXPERIMENT_OVERHEAD_S = {"custom_cnn": 4.0, "fer_cnn": 10.0, "mobilenetv2": 8.0, "efficientnetb0": 20.0,
-                         "resnet50v2": 20.0}
-NOTEBOOK_OVERHEAD_S = 12.0  # kernel start, imports, rendering the reports
-NOTEBOOK_EXPERIMENTS = {"02_baseline_cnn": ("V1",), "03_augmentation_ablations": ("V4", "V8", "V9", "V10", "V11"),
-                        "04_architecture_comparison": ("V5", "V7", "V12", "V13"), "10_cpu_champion": ("C1",)}
-PER_IMAGE_S = {"01_eda": 0.002, "06_external_fer2013": 0.02, "07_leakage_audit": 0.005}  # decode, score, hash
-FIXED_S = {"05_champion_v13": 5.0, "09_real_photos": 6.0}
-# A CPU runs the same work faster or slower than the one measured above; a short pure-Python probe (run by the
-# base Python, before anything is installed) scales the estimate by how long it takes here against there.
-# The probe's time where the overheads below were last calibrated against a measured `demo` run: AMD EPYC,
-# family 26 model 2, 2 cores, Python 3.11.7 (0.093-0.13 s over six runs, most near 0.095; 2026-12-02).
-PROBE_REFERENCE_S = 0.095
-PROBE_FACTOR_RANGE = (0.5, 5.0)  # a probe far outside this range is noise, not a machine
-PROBE_SAME_MACHINE = (0.75, 1.33)  # the probe varies this much from run to run on one (shared) machine: no scaling
-
-
-def cpu_probe_s(repeats: int = 9) -> float:
-    """Return twice the best of `repeats` timings of a fixed pure-Python workload (about 0.1 s on a fast core)."""
-    import time
-
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        total = 0
-        for i in range(1_000_000):
-            total += (i * i) % 7
-        best = min(best, time.perf_counter() - start)
-    return 2 * best
-
-
-def cpu_speed_factor() -> tuple[float, float]:
-    """Return (factor, probe seconds): how many times longer this CPU takes than the reference one, clamped to
-    PROBE_FACTOR_RANGE."""
-    probe = cpu_probe_s()
-    factor = probe / PROBE_REFERENCE_S
-    if PROBE_SAME_MACHINE[0] <= factor <= PROBE_SAME_MACHINE[1]:
-        return 1.0, probe
-    low, high = PROBE_FACTOR_RANGE
-    return min(high, max(low, factor)), probe
-
-
-class PlanError(ValueError):
-    """The run asked for cannot go ahead on this machine (the message says why and what to do)."""
 
 
 @dataclass
@@ -151,70 +93,9 @@ def tensorflow_source(machine: Machine) -> str:
     return f"tensorflow-cpu=={TENSORFLOW_PIN} (CPU build, requirements.txt)"
 
 
-# The oldest versions of the libraries Kaggle's image brings that this project runs with, checked before anything is
-# installed there: keras, the oldest the shipped model is loaded with (ferlib/stacks.py); tensorflow 2.20, the
-# oldest the Kaggle-stack lane runs; numpy 2.0 brought np.bitwise_count (the leakage audit).
-PROTECTED_MINIMUM = {"tensorflow": (2, 20), "keras": tuple(int(n) for n in OLDEST_KERAS.split(".")[:2]),
-                     "numpy": (2, 0), "pandas": (2, 1)}
-KAGGLE_SKIPPED = ("jupyterlab",)  # Kaggle's own notebook editor replaces it; .venv needs only the headless runner
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """Return the leading numbers of a version ("2.21.0rc1" -> (2, 21, 0))."""
-    return tuple(int(p) for p in re.findall(r"\d+", version.split("+")[0])[:3])
-
-
-def kaggle_requirements(common: Path,
-                        env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """Return (requirements to install into .venv over Kaggle's image, constraints that keep its protected packages).
-
-    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest. The notebook runner
-    (requirements/notebooks.txt, included by `common`) is installed at its pinned versions, so papermill runs with
-    the set it is tested with; any other requirement only when it is missing or older than its pin. TensorFlow,
-    keras, numpy and pandas are never replaced, and PlanError says so when one of them is missing or too old for
-    this project.
-    """
-    installed = {normalise(k): v for k, v in (dict(env_python_versions) if env_python_versions is not None else {
-        d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}).items()}
-    if "tensorflow" not in installed and "tensorflow-cpu" in installed:
-        installed["tensorflow"] = installed["tensorflow-cpu"]
-    for name, minimum in PROTECTED_MINIMUM.items():
-        found = installed.get(name)
-        if found is None or version_tuple(found) < minimum:
-            raise PlanError(f"Kaggle's image has {name} {found or 'missing'}; this project needs {name} >= "
-                            f"{'.'.join(map(str, minimum))} and never replaces it there. Pick a newer Kaggle image "
-                            "(Settings > Environment: latest), or run without Kaggle's packages.")
-    missing = []
-    for line, source in pinned_lines(common):
-        name = normalise(line.split("==")[0].split("[")[0].strip())
-        if name in PROTECTED or name in KAGGLE_SKIPPED:
-            continue
-        pinned = line.split("==", 1)[1] if "==" in line else None
-        have = installed.get(name)
-        runner = source == "notebooks"
-        if have is None or (pinned and (version_tuple(have) != version_tuple(pinned) if runner
-                                        else version_tuple(have) < version_tuple(pinned))):
-            missing.append(line)
-    constraints = [f"{name}=={installed[name]}" for name in PROTECTED if name in installed]
-    return missing, constraints
-
-
 def requirements_file(machine: Machine) -> str:
     """Return the requirements file .venv is built from (relative to the project)."""
     return {"kaggle": "requirements/common.txt", "gpu": "requirements/gpu.txt", "cpu": "requirements.txt"}[machine.kind]
-
-
-def count_images(root: Path, limit: int = 500_000) -> int:
-    """Return how many files lie under `root` (a quick count for estimates; rows for a CSV)."""
-    if root.is_file():
-        with root.open("rb") as fh:
-            return max(sum(1 for _ in fh) - 1, 0)
-    n = 0
-    for _, _, files in os.walk(root):
-        n += len(files)
-        if n > limit:
-            break
-    return n
 
 
 def describe_data(role: str, given: str | None, profile: Profile) -> dict[str, Any]:
@@ -235,45 +116,6 @@ def describe_data(role: str, given: str | None, profile: Profile) -> dict[str, A
     n = profile.embedded_internal if role == "internal" else profile.embedded_external
     return {"role": role, "origin": "embedded", "layout": "generated", "root": "(generated into the cache)",
             "images": n, "embedded": True}
-
-
-def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: int, n_val: int) -> float:
-    scale = (experiment.image_size / 48) ** 2
-    if experiment.backbone == "fer_cnn" and experiment.filters:  # measured with C1's widths, (32, 64, 128, 256)
-        scale *= (experiment.filters[0] / 32) ** 2
-    total = 0.0
-    transfer = "frozen" in speeds
-    for i, phase in enumerate(experiment.phases):
-        head_only = transfer and phase.trainable_from is None
-        if head_only and experiment.augmentation == "none":  # cached features: one forward pass, then seconds
-            total += (n_train + n_val) * scale / speeds["infer"] if i == 0 else 0.0
-            continue
-        kind = "frozen" if head_only else "train"
-        total += phase.epochs * (n_train * scale / speeds[kind] + n_val * scale / speeds["infer"])
-    return total
-
-
-def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
-                     images_per_s: dict[str, dict[str, float]] = CPU_IMAGES_PER_S) -> dict[str, float]:
-    """Return an estimated wall time per notebook: epochs x images / measured throughput per backbone and phase
-    kind (scaled by input pixels), plus fixed overheads; early stopping only shortens it."""
-    n_train = int(n_internal * 0.8) if profile.max_train is None else min(int(n_internal * 0.8), profile.max_train)
-    n_val = int(n_internal * 0.2) if profile.max_val is None else min(int(n_internal * 0.2), profile.max_val)
-    n_ext = n_external if profile.max_external is None else min(n_external, profile.max_external)
-    out: dict[str, float] = {}
-    for name in CATALOG:
-        seconds = NOTEBOOK_OVERHEAD_S + FIXED_S.get(name, 0.0)
-        if name in PER_IMAGE_S:
-            seconds += PER_IMAGE_S[name] * (n_internal + n_external if name != "06_external_fer2013" else n_ext)
-        for key in NOTEBOOK_EXPERIMENTS.get(name, ()):
-            experiment = get_experiment(key, profile)
-            train = n_train if experiment.max_train is None else min(n_train, experiment.max_train)
-            runs = profile.ablation_seeds if name in ("03_augmentation_ablations", "04_architecture_comparison") else 1
-            per_run = (EXPERIMENT_OVERHEAD_S[experiment.backbone]
-                       + _phase_seconds(experiment, images_per_s[experiment.backbone], train, n_val))
-            seconds += runs * per_run
-        out[name] = round(seconds)
-    return out
 
 
 def make_plan(profile: str = "auto", data: str | None = None, external: str | None = None, weights: str | None = None,
@@ -301,7 +143,9 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
     weights = weights or chosen.weights
     selected = [name for name in CATALOG
                 if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
-    selected.sort(key=lambda name: name.startswith("08_"))  # as run_all.sh runs them: the summary last
+    if not selected:
+        raise PlanError(f"no notebook matches '{','.join(notebooks or [])}'; notebooks: {', '.join(CATALOG)}")
+    selected.sort(key=lambda name: name.startswith("08_"))  # the summary judges the others' results: it runs last
     if gpu:
         speeds, how = None, "unknown until tools/gpu_check.sh has measured this GPU"
         if gpu_measurements.is_file():
@@ -360,28 +204,116 @@ def plan_text(plan: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the plan (or, with --check, only refuse what should not start); return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m ferlib.plan", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="auto")
-    parser.add_argument("--data", default=None)
-    parser.add_argument("--external", default=None)
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--notebooks", default="", help="comma-separated numbers or names (default: all)")
-    parser.add_argument("--allow-cpu", action="store_true")
-    parser.add_argument("--max-epochs", type=int, default=None, help="cap on every phase's epochs")
+USAGE = """Reproduce every notebook headlessly: set up .venv for this machine when needed, run notebooks/NN_*.ipynb
+with papermill, render each to HTML (with code, and code-free) and build outputs/reports/index.html.
+
+  bash run_all.sh                         auto: full with a GPU, cpu with real data, demo on the embedded data
+  bash run_all.sh --dry-run               what would run here: TensorFlow build, profile, data, time per notebook
+  bash run_all.sh --data DIR --external DIR --notebooks 01,02
+  bash run_all.sh --tests [PYTEST ARGS]   set up, check the code with ruff, then run pytest with ARGS (-m "not slow"
+                                          is the fast lane)
+  bash run_all.sh --bench [BENCH ARGS]    set up, install the benchmark-only `fer` package (its side-by-side rows),
+                                          then run `python -m ferlib bench` with ARGS
+  bash run_all.sh --setup-only            create or refresh .venv and its Jupyter kernel, then stop
+
+Environment: PYTHON (the interpreter .venv is made with, default python3.11), FERLIB_DATA_DIR, FERLIB_EXTERNAL_DIR,
+FERLIB_CACHE_DIR. Relative paths are the caller's."""
+
+
+@dataclass
+class RunOptions:
+    """run_all.sh's options for a notebook run, paths made absolute against where run_all.sh was started."""
+
+    profile: str = "auto"
+    data: str | None = None
+    external: str | None = None
+    notebooks: list[str] = field(default_factory=list)
+    seed: int = 42
+    weights: str | None = None
+    deterministic: bool = False
+    allow_cpu: bool = False
+    max_epochs: int | None = None
+    seeds: int | None = None
+    multi_gpu: bool = False
+    force: bool = False
+    output: Path = PROJECT_ROOT / "outputs"
+
+    def environment(self) -> dict[str, str]:
+        """Return the environment variables the notebooks' kernels read these options from."""
+        env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+        for name, value in (("FERLIB_MAX_EPOCHS", self.max_epochs), ("FERLIB_SEEDS", self.seeds)):
+            if value:
+                env[name] = str(value)
+        if self.deterministic:
+            env["FERLIB_DETERMINISTIC"] = "1"
+        if self.multi_gpu:
+            env["FERLIB_MULTI_GPU"] = "1"
+        return env
+
+
+def run_parser(prog: str = "bash run_all.sh") -> argparse.ArgumentParser:
+    """Return the parser of run_all.sh's options (the plan's and the notebook runner's)."""
+    parser = argparse.ArgumentParser(prog=prog, description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="auto", help="auto (default), smoke, demo, cpu or full")
+    parser.add_argument("--data", default=None, help="internal data: a Human Face Emotions folder, a FER-2013 "
+                        "folder or CSV; 'embedded': the generated set even where real data is set")
+    parser.add_argument("--external", default=None,
+                        help="external test data (default: FER-2013's test split, or the embedded external set)")
+    parser.add_argument("--notebooks", default="", help="comma-separated notebook numbers or names, e.g. 01,02 "
+                        "(default: all)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--weights", default=None,
+                        help="backbone weights: imagenet, random or a weights file (default: the profile's)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="op determinism and seeded everything: the same seed gives the same numbers (slower)")
+    parser.add_argument("--allow-cpu", action="store_true", help="let the full profile run without a GPU (days)")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="cap every training phase at N epochs (a check of a profile's code path)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per ablation")
-    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
-    parser.add_argument("--field", default=None, help="print one field of the plan (for run_all.sh)")
-    parser.add_argument("--kaggle-files", type=Path, default=None,
-                        help="write missing.txt and constraints.txt for installing into Kaggle's image, then stop")
+    parser.add_argument("--multi-gpu", action="store_true", help="train on every visible GPU (MirroredStrategy)")
+    parser.add_argument("--force", action="store_true", help="retrain finished experiments instead of reusing them")
+    parser.add_argument("--output", default=None, help="where notebooks, reports, results and figures go "
+                                                       "(default: outputs)")
+    return parser
+
+
+def _absolute(path: str | None) -> str | None:
+    """Return a path option as the caller meant it: relative to where run_all.sh was started."""
+    if path in (None, "", EMBEDDED, "imagenet", "random"):
+        return path or None
+    return os.path.abspath(os.path.join(os.environ.get("FERLIB_CALLER_PWD", os.getcwd()), os.path.expanduser(path)))
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """Return the run's options from parsed arguments (paths absolute)."""
+    return RunOptions(args.profile, _absolute(args.data), _absolute(args.external),
+                      [n for n in args.notebooks.split(",") if n], args.seed, _absolute(args.weights),
+                      args.deterministic, args.allow_cpu, args.max_epochs, args.seeds, args.multi_gpu, args.force,
+                      Path(_absolute(args.output) or PROJECT_ROOT / "outputs"))
+
+
+def parse_run_options(argv: list[str] | None = None) -> RunOptions:
+    """Return the options of a notebook run given as run_all.sh's arguments."""
+    return run_options(run_parser().parse_args(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the plan (or one of its fields for run_all.sh); return the exit status."""
+    parser = run_parser()
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # the plan as JSON
+    parser.add_argument("--field", default=None, help=argparse.SUPPRESS)  # one field of the plan, for run_all.sh
+    parser.add_argument("--kaggle-files", type=Path, default=None, help=argparse.SUPPRESS)  # Kaggle's install lists
     args = parser.parse_args(argv)
     if sys.version_info < (3, 11):  # noqa: UP036 (the plan runs before .venv, on whatever python3 is found)
         print(f"run_all.sh: Python 3.11 or newer is needed, this is {sys.version.split()[0]} ({sys.executable}); "
               "set PYTHON=/path/to/python3.11", file=sys.stderr)
         return 2
+    run = run_options(args)
     if args.field == "machine":  # what .venv is built for: no profile or data checks (--tests, --setup-only)
         print(detect_machine().kind)
+        return 0
+    if args.field == "output":
+        print(run.output)
         return 0
     if args.kaggle_files:
         try:
@@ -395,9 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(missing)} requirement(s) to install; kept as found: {', '.join(constraints) or 'none'}")
         return 0
     try:
-        plan = make_plan(args.profile, args.data or None, args.external or None, args.weights or None,
-                         [n for n in args.notebooks.split(",") if n], args.allow_cpu, max_epochs=args.max_epochs,
-                         seeds=args.seeds,
+        plan = make_plan(run.profile, run.data, run.external, run.weights, run.notebooks, run.allow_cpu,
+                         max_epochs=run.max_epochs, seeds=run.seeds,
                          cpu_factor=1.0 if args.field and not args.field.startswith("estimate") else None)
     except (PlanError, KeyError, ValueError) as exc:
         print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 
 from ferlib.config import PROJECT_ROOT
@@ -99,3 +101,58 @@ if __name__ == "__main__":
         print(f"{DOC}: {'updated' if write_table() else 'already current'}")
     else:
         print(tested_on_table())
+
+
+PROTECTED = ("tensorflow", "keras", "numpy", "pandas")  # never replaced in Kaggle's image
+
+
+class PlanError(ValueError):
+    """The run asked for cannot go ahead on this machine (the message says why and what to do)."""
+
+
+# The oldest versions of the libraries Kaggle's image brings that this project runs with, checked before anything is
+# installed there: keras, the oldest the shipped model is loaded with (ferlib/stacks.py); tensorflow 2.20, the
+# oldest the Kaggle-stack lane runs; numpy 2.0 brought np.bitwise_count (the leakage audit).
+PROTECTED_MINIMUM = {"tensorflow": (2, 20), "keras": tuple(int(n) for n in OLDEST_KERAS.split(".")[:2]),
+                     "numpy": (2, 0), "pandas": (2, 1)}
+KAGGLE_SKIPPED = ("jupyterlab",)  # Kaggle's own notebook editor replaces it; .venv needs only the headless runner
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """Return the leading numbers of a version ("2.21.0rc1" -> (2, 21, 0))."""
+    return tuple(int(p) for p in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def kaggle_requirements(common: Path,
+                        env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Return (requirements to install into .venv over Kaggle's image, constraints that keep its protected packages).
+
+    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest. The notebook runner
+    (requirements/notebooks.txt, included by `common`) is installed at its pinned versions, so papermill runs with
+    the set it is tested with; any other requirement only when it is missing or older than its pin. TensorFlow,
+    keras, numpy and pandas are never replaced, and PlanError says so when one of them is missing or too old for
+    this project.
+    """
+    installed = {normalise(k): v for k, v in (dict(env_python_versions) if env_python_versions is not None else {
+        d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}).items()}
+    if "tensorflow" not in installed and "tensorflow-cpu" in installed:
+        installed["tensorflow"] = installed["tensorflow-cpu"]
+    for name, minimum in PROTECTED_MINIMUM.items():
+        found = installed.get(name)
+        if found is None or version_tuple(found) < minimum:
+            raise PlanError(f"Kaggle's image has {name} {found or 'missing'}; this project needs {name} >= "
+                            f"{'.'.join(map(str, minimum))} and never replaces it there. Pick a newer Kaggle image "
+                            "(Settings > Environment: latest), or run without Kaggle's packages.")
+    missing = []
+    for line, source in pinned_lines(common):
+        name = normalise(line.split("==")[0].split("[")[0].strip())
+        if name in PROTECTED or name in KAGGLE_SKIPPED:
+            continue
+        pinned = line.split("==", 1)[1] if "==" in line else None
+        have = installed.get(name)
+        runner = source == "notebooks"
+        if have is None or (pinned and (version_tuple(have) != version_tuple(pinned) if runner
+                                        else version_tuple(have) < version_tuple(pinned))):
+            missing.append(line)
+    constraints = [f"{name}=={installed[name]}" for name in PROTECTED if name in installed]
+    return missing, constraints

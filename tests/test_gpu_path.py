@@ -131,7 +131,7 @@ def test_full_profile_refuses_a_cpu_and_missing_data_with_clear_messages(tmp_pat
 
 
 def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
-    from ferlib.plan import PlanError, kaggle_requirements
+    from ferlib.stacks import PlanError, kaggle_requirements
 
     common = tmp_path / "common.txt"
     (tmp_path / "notebooks.txt").write_text("papermill==2.7.0\nnbclient==0.11.0\nnbconvert==7.17.2\n")

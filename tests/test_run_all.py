@@ -15,7 +15,7 @@ def run_all(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--bogus"], "unknown option '--bogus'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
     (["--notebooks", "99"], "no notebook matches '99'"),
     (["--data", "/definitely/not/here"], "data path not found: /definitely/not/here"),
 ])
@@ -33,14 +33,14 @@ def test_help_lists_the_options():
 
 
 def test_the_dry_run_estimate_scales_with_the_cpu_probe_beyond_its_noise(monkeypatch):
-    from ferlib import plan
+    from ferlib import estimate, plan
 
-    monkeypatch.setattr(plan, "cpu_probe_s", lambda: plan.PROBE_REFERENCE_S * 1.2)  # run-to-run noise
-    assert plan.cpu_speed_factor()[0] == 1.0
-    monkeypatch.setattr(plan, "cpu_probe_s", lambda: plan.PROBE_REFERENCE_S * 2.0)  # a machine twice as slow
-    assert plan.cpu_speed_factor()[0] == pytest.approx(2.0)
-    monkeypatch.setattr(plan, "cpu_probe_s", lambda: plan.PROBE_REFERENCE_S * 40)  # a stall, not a machine
-    assert plan.cpu_speed_factor()[0] == plan.PROBE_FACTOR_RANGE[1]
+    monkeypatch.setattr(estimate, "cpu_probe_s", lambda: estimate.PROBE_REFERENCE_S * 1.2)  # run-to-run noise
+    assert estimate.cpu_speed_factor()[0] == 1.0
+    monkeypatch.setattr(estimate, "cpu_probe_s", lambda: estimate.PROBE_REFERENCE_S * 2.0)  # twice as slow
+    assert estimate.cpu_speed_factor()[0] == pytest.approx(2.0)
+    monkeypatch.setattr(estimate, "cpu_probe_s", lambda: estimate.PROBE_REFERENCE_S * 40)  # a stall, not a machine
+    assert estimate.cpu_speed_factor()[0] == estimate.PROBE_FACTOR_RANGE[1]
     machine = plan.Machine(python="x")
     base = plan.make_plan("demo", machine=machine, cpu_factor=1.0)["estimate_s"]
     slow = plan.make_plan("demo", machine=machine)  # the probe above: clamped to 5

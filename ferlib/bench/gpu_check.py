@@ -20,11 +20,11 @@ import numpy as np
 from ferlib.config import run_settings
 from ferlib.data.manifest import stratified_subset
 from ferlib.data.run_data import prepare_internal
+from ferlib.estimate import CPU_IMAGES_PER_S, estimate_seconds
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import machine
 from ferlib.experiments import get_experiment
 from ferlib.models.builders import is_transfer
-from ferlib.plan import CPU_IMAGES_PER_S, estimate_seconds
 from ferlib.runtime.files import write_json, write_text
 from ferlib.training.train import train_experiment
 

@@ -1,0 +1,186 @@
+"""Running the notebooks headlessly, as `bash run_all.sh` does once its environment is ready.
+
+    python -m ferlib.runner [run_all.sh's options]
+
+The plan (`ferlib.plan`) chooses the profile and the notebooks; each notebook runs with papermill, its progress
+(bars, one line per epoch, warnings) shown in the terminal as it is written to ``outputs/logs/<name>.log``, while
+the kernel's and TensorFlow's start-up lines go to ``outputs/logs/<name>.machinery.log``. After each one: its
+two HTML reports and its result line; after all: the report check, the timings and the landing page's path. A
+notebook that fails stops the run with its failing cell.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+
+from ferlib import plan as planning
+from ferlib.config import PROJECT_ROOT
+from ferlib.evaluation.results import git_commit
+from ferlib.reports.check import check_reports
+from ferlib.reports.index import build_index
+from ferlib.reports.render import read_outputs, render
+from ferlib.runtime import files
+from ferlib.runtime.progress import LOG_ENV
+from ferlib.runtime.quiet import NOISE
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+
+def say(message: str) -> None:
+    """Print one line of the run's own, time-stamped, as the terminal shows it."""
+    print(f"[run_all {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+class Follow(threading.Thread):
+    """Show a growing log file in the terminal, leaving out TensorFlow's start-up lines (they stay in the file)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path, self.done = path, threading.Event()
+
+    def run(self) -> None:
+        with self.path.open(encoding="utf-8", errors="replace") as log:
+            pending = ""
+            while True:
+                chunk = log.read()
+                pending += chunk
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    if not NOISE.search(line) or not line.strip():
+                        print(line, flush=True)
+                if not chunk:
+                    if self.done.is_set():
+                        break
+                    time.sleep(0.5)
+        if pending and not NOISE.search(pending):
+            print(pending, flush=True)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=10)
+
+
+def notebook_path(path: str | Path) -> str:
+    """Return a path as the notebooks (run in notebooks/) see it: relative when inside the project or beside it, so
+    the reports' parameter cells show no folder of this machine; anything else as given."""
+    rel = os.path.relpath(path, PROJECT_ROOT)
+    return os.path.relpath(path, NOTEBOOKS_DIR) if rel.split(os.sep).count("..") <= 1 else str(path)
+
+
+def parameters(run: planning.RunOptions, profile: str) -> list[str]:
+    """Return papermill's -p arguments for every notebook of the run."""
+    pairs = {"profile": profile, "seed": run.seed, "force": run.force, "output_dir": notebook_path(run.output)}
+    for name, value in (("data_dir", run.data), ("external_dir", run.external)):
+        if value:
+            pairs[name] = value if value == planning.EMBEDDED else notebook_path(value)
+    if run.weights:
+        pairs["weights"] = run.weights
+    return [arg for name, value in pairs.items() for arg in ("-p", name, str(value))]
+
+
+def failure_lines(machinery: Path, limit: int = 40) -> list[str]:
+    """Return what papermill said about a failing cell (its error, not the start-up lines around it)."""
+    text = machinery.read_text(encoding="utf-8", errors="replace").splitlines() if machinery.is_file() else []
+    start = next((i for i, line in enumerate(text) if "Exception encountered" in line or "Error" in line), 0)
+    return [line for line in text[start:] if not NOISE.search(line)][-limit:]
+
+
+def run_notebook(name: str, run: planning.RunOptions, params: list[str]) -> tuple[bool, int]:
+    """Run one notebook with papermill, its progress shown as it goes; return (succeeded, seconds)."""
+    out = run.output
+    progress_log, machinery = out / "logs" / f"{name}.log", out / "logs" / f"{name}.machinery.log"
+    progress_log.write_text("")
+    follow = Follow(progress_log)
+    follow.start()
+    # papermill saves cell by cell to a temporary name; the previous run's notebook is replaced only at the end
+    running = out / "notebooks" / f".{name}.running.ipynb"
+    started = time.monotonic()
+    with machinery.open("w") as chatter:
+        code = subprocess.call([sys.executable, "-m", "papermill", str(NOTEBOOKS_DIR / f"{name}.ipynb"),
+                                str(running), "-k", "ferlib", "--cwd", str(NOTEBOOKS_DIR), *params,
+                                "--no-progress-bar", "--log-level", "WARNING"],
+                               env=os.environ | {LOG_ENV: str(progress_log)}, stdout=chatter, stderr=chatter)
+    seconds = round(time.monotonic() - started)
+    follow.stop()
+    if running.is_file():
+        running.replace(out / "notebooks" / f"{name}.ipynb")
+    return code == 0, seconds
+
+
+def headline(executed: Path) -> str | None:
+    """Return an executed notebook's one-line result."""
+    shown = read_outputs(nbformat.read(executed, as_version=4))
+    return (shown.headline or {}).get("headline")
+
+
+def record_history(run: planning.RunOptions, profile: str, notebooks: list[str], seconds: int) -> None:
+    """Append a complete run's wall time to outputs/bench/run_all_history.csv (read by `python -m ferlib bench`)
+    and keep its per-notebook timings as run_all_timings_<profile>.csv."""
+    bench = run.output / "bench"
+    bench.mkdir(parents=True, exist_ok=True)
+    history = bench / "run_all_history.csv"
+    if not history.is_file():
+        history.write_text("finished_utc,profile,data,notebooks,seconds,git_commit\n")
+    data = run.data or os.environ.get("FERLIB_DATA_DIR") or "embedded"
+    with history.open("a") as fh:
+        fh.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ},{profile},{data},{' '.join(notebooks)},{seconds},"
+                 f"{git_commit()[:7]}\n")
+    files.write_text(bench / f"run_all_timings_{profile}.csv", (run.output / "timings.csv").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the notebooks the options select; return the exit status."""
+    run = planning.parse_run_options(argv)
+    try:
+        plan = planning.make_plan(run.profile, run.data, run.external, run.weights, run.notebooks, run.allow_cpu,
+                                  max_epochs=run.max_epochs, seeds=run.seeds, cpu_factor=1.0)
+    except (planning.PlanError, KeyError, ValueError) as exc:
+        print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    out = run.output
+    for folder in ("notebooks", "reports", "logs"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    if removed := files.remove_stale_temporaries(out):
+        say(f"removed {len(removed)} temporary file(s) an interrupted run left in {out}")
+    os.environ.update(run.environment())
+    profile, notebooks = plan["profile"], plan["notebooks"]
+    say(f"profile {profile} (asked: {run.profile}), seed {run.seed}, data {run.data or '<default>'}, external "
+        f"{run.external or '<default>'}, output {out}")
+    say(f"notebooks: {' '.join(notebooks)}")
+    timings, total = ["notebook,seconds,status"], time.monotonic()
+    params = parameters(run, profile)
+    for name in notebooks:
+        say(f"running {name} (progress below; the report keeps results only)")
+        ok, seconds = run_notebook(name, run, params)
+        executed = out / "notebooks" / f"{name}.ipynb"
+        if executed.is_file():
+            render(executed, out / "reports")
+        timings.append(f"{name},{seconds},{'ok' if ok else 'failed'}")
+        files.write_text(out / "timings.csv", "\n".join(timings) + "\n")
+        if not ok:
+            print("\n".join(failure_lines(out / "logs" / f"{name}.machinery.log")), file=sys.stderr)
+            say(f"FAILED: {name} after {seconds} s; the failing cell is shown above and in "
+                f"{out / 'reports' / name}.html (the kernel's log: {out / 'logs' / name}.machinery.log)")
+            build_index(out)
+            return 1
+        say(f"done {name} in {seconds} s: {headline(executed) or '(no result line)'}")
+    seconds = round(time.monotonic() - total)
+    say(f"all {len(notebooks)} notebooks finished in {seconds} s; timings in {out / 'timings.csv'}")
+    problems = [c for c in check_reports(out) if not c.ok]
+    for check in problems:
+        say(f"WARNING: report {check.name}: {'; '.join(check.problems)}")
+    say(f"open {build_index(out)}")
+    if not run.notebooks:  # only a complete run is a profile's wall time
+        record_history(run, profile, notebooks, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
