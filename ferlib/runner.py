@@ -53,7 +53,7 @@ class Follow(threading.Thread):
                 pending += chunk
                 *lines, pending = pending.split("\n")
                 for line in lines:
-                    if not NOISE.search(line) or not line.strip():
+                    if not NOISE.search(line):
                         print(line, flush=True)
                 if not chunk:
                     if self.done.is_set():

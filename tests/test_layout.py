@@ -15,7 +15,7 @@ FERLIB = Path(__file__).resolve().parents[1] / "ferlib"
 # by the audit's copies), used on photos (photos), reported (reports), planned (plan) and benchmarked (bench);
 # the command line sits on top.
 LEVELS = [
-    {"classes", "config", "experiments", "study", "runnames"},
+    {"classes", "config", "experiments", "study", "runnames", "weights"},
     {"runtime"}, {"data"}, {"viz"}, {"evaluation"}, {"models"}, {"audit"}, {"training"}, {"champion"},
     {"photos"}, {"reports"},
     {"estimate", "stacks"}, {"plan"}, {"runner"}, {"bench"}, {"cli", "__main__", "__init__"},

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # every test builds or trains a transfer backbone
 
 def test_imagenet_weights_fail_fast_offline_naming_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(builders, "_online", lambda timeout=3.0: False)
+    monkeypatch.setattr(builders, "online", lambda timeout=3.0: False)
     start = time.perf_counter()
     with pytest.raises(builders.WeightsUnavailable) as err:
         builders.build_transfer_model("resnet50v2", 64, "imagenet")

@@ -9,8 +9,6 @@ set gives the number of outputs (the study's five unless it names another).
 """
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +19,11 @@ from keras import layers
 
 from ferlib.classes import STUDY, class_set
 from ferlib.experiments import Experiment
+from ferlib.weights import imagenet_file, online
 
 BACKBONE_LAYER = "backbone"
 SCRATCH_BACKBONES = ("custom_cnn", "fer_cnn")
 FER_CNN_FILTERS = (32, 64, 128, 256)
-WEIGHTS_HOST = ("storage.googleapis.com", 443)
 
 
 class WeightsUnavailable(RuntimeError):
@@ -34,39 +32,18 @@ class WeightsUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Backbone:
-    """A keras.applications backbone: constructor, the input scaling it expects, its weights file."""
+    """A keras.applications backbone: its name, constructor and the input scaling it expects."""
 
     name: str
     constructor: Callable[..., keras.Model]
     scale: tuple[float, float] | None  # Rescaling (scale, offset) for 0-255 input; None: built in
-    weights_file: Callable[[int], str]
-
-
-def _mobilenet_v2_file(size: int) -> str:
-    rows = size if size in (96, 128, 160, 192, 224) else 224  # Keras falls back to the 224 weights
-    return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
 
 
 BACKBONES: dict[str, Backbone] = {
-    "mobilenetv2": Backbone("MobileNetV2", keras.applications.MobileNetV2, (1 / 127.5, -1.0), _mobilenet_v2_file),
-    "efficientnetb0": Backbone("EfficientNetB0", keras.applications.EfficientNetB0, None,
-                               lambda size: "efficientnetb0_notop.h5"),
-    "resnet50v2": Backbone("ResNet50V2", keras.applications.ResNet50V2, (1 / 127.5, -1.0),
-                           lambda size: "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "mobilenetv2": Backbone("MobileNetV2", keras.applications.MobileNetV2, (1 / 127.5, -1.0)),
+    "efficientnetb0": Backbone("EfficientNetB0", keras.applications.EfficientNetB0, None),
+    "resnet50v2": Backbone("ResNet50V2", keras.applications.ResNet50V2, (1 / 127.5, -1.0)),
 }
-
-
-def keras_cache_dir() -> Path:
-    """Return the folder where Keras looks for downloaded weights (KERAS_HOME/models)."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "models"
-
-
-def _online(timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection(WEIGHTS_HOST, timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def resolve_weights(backbone: str, image_size: int, weights: str | None) -> str | None:
@@ -82,8 +59,8 @@ def resolve_weights(backbone: str, image_size: int, weights: str | None) -> str 
             raise WeightsUnavailable(f"weights file not found: {weights}")
         return str(weights)
     spec = BACKBONES[backbone]
-    cached = keras_cache_dir() / spec.weights_file(image_size)
-    if cached.is_file() or _online():
+    cached = imagenet_file(backbone, image_size)
+    if cached.is_file() or online():
         return "imagenet"
     raise WeightsUnavailable(
         f"ImageNet weights for {spec.name} are not in the Keras cache and this machine is offline. "

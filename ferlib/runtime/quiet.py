@@ -24,7 +24,8 @@ NOISE = re.compile(
     r"rebuild TensorFlow with the appropriate compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|"
     r"computation placer already registered|TF-TRT Warning|could not open file to read NUMA node|"
     r"Could not find cuda drivers|cuda_executor|disabling MLIR crash reproducer|"
-    r"Created TensorFlow Lite XNNPACK delegate|failed call to cuInit|^\s*$"
+    r"Created TensorFlow Lite XNNPACK delegate|failed call to cuInit|^WARNING:(tensorflow|absl):|"
+    r"triggered tf.function retracing|^\s*$"
 )
 
 
