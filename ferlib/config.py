@@ -61,7 +61,7 @@ class Profile:
     max_val: int | None  # stratified cap on validation images (None: all)
     max_external: int | None  # stratified cap on external test images (None: all)
     batch_size: int
-    weights: str  # backbone weights: "imagenet" or "random"
+    weights: str  # backbone weights: "imagenet", "random", or "auto" (ImageNet where Keras can load it: ferlib.weights)
     mixed_precision: bool
     jit_compile: bool | str = "auto"  # XLA; on this CPU it fine-tunes ResNet50V2 about 4x faster than without
     ablation_seeds: int = 3  # seeds per ablation (Table 1, architecture comparison): seed, seed + 1, ...
@@ -72,8 +72,8 @@ class Profile:
         check_positive(owner, embedded_internal=self.embedded_internal, embedded_external=self.embedded_external,
                        max_train=self.max_train, max_val=self.max_val, max_external=self.max_external,
                        batch_size=self.batch_size, ablation_seeds=self.ablation_seeds, max_epochs=self.max_epochs)
-        if self.weights not in ("imagenet", "random"):
-            raise ValueError(f"{owner}: weights must be 'imagenet' or 'random', got {self.weights!r}")
+        if self.weights not in ("imagenet", "random", "auto"):
+            raise ValueError(f"{owner}: weights must be 'imagenet', 'random' or 'auto', got {self.weights!r}")
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(f"{owner}: jit_compile must be True, False or 'auto', got {self.jit_compile!r}")
 
@@ -95,9 +95,10 @@ PROFILES: dict[str, Profile] = {
         batch_size=32, weights="random", mixed_precision=False, ablation_seeds=1, jit_compile=False,
     ),
     "cpu": Profile(
-        name="cpu", description="default on a CPU with real data: 48 px inputs, subsets and fewer epochs",
+        name="cpu", description="default on a CPU with real data: 48 px inputs, subsets and fewer epochs; ImageNet "
+                                "weights where Keras can load them, else the transfer models trained from scratch",
         embedded_internal=4000, embedded_external=1500, max_train=None, max_val=None, max_external=None,
-        batch_size=64, weights="random", mixed_precision=False,
+        batch_size=64, weights="auto", mixed_precision=False,
     ),
     "full": Profile(
         name="full",

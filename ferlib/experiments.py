@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from ferlib.classes import CLASS_SETS, PREPROCESSINGS
 from ferlib.config import PROFILES, Profile, check_choice, check_positive
+from ferlib.weights import choose_weights
 
 Backbone = Literal["custom_cnn", "fer_cnn", "mobilenetv2", "efficientnetb0", "resnet50v2"]
 Augmentation = Literal["none", "geometric", "photometric", "fer"]
@@ -76,6 +77,7 @@ class Experiment:
     distill: float = 0.0  # distillation: targets = (1 - distill) x one-hot label + distill x the teachers' mean
     teachers: int = 0  # ... probabilities, from this many C1 networks of other seeds on the same split (0: off)
     classes: str = "study-5"  # the class set it learns (ferlib.classes.CLASS_SETS)
+    from_scratch: bool = False  # a transfer backbone trained whole from random weights, BatchNorm learning too
     preprocessing: str = "none"  # what every face goes through, in training and at inference (PREPROCESSINGS)
 
     def __post_init__(self) -> None:
@@ -110,7 +112,8 @@ class Experiment:
 
 
 RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs",
-                 "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers", "classes", "preprocessing")
+                 "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers", "classes", "preprocessing",
+                 "from_scratch")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 
@@ -239,20 +242,64 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# Without ImageNet weights (offline, or --weights random) the cpu profile trains each transfer experiment whole from
+# scratch: every layer from the first epoch, BatchNorm learning its statistics, at a rate at which these networks
+# learn, on a subset and budget chosen on the validation split within the profile's time. The study's
+# architectures, class weights and augmentation are kept, and a second phase still fine-tunes the top layers at a
+# tenth of the rate, so each of the study's comparisons (V4 vs V8-V11, V5 vs V7 vs V13, V12 vs V13) is still made.
+FROM_SCRATCH = "from scratch, not the study's ImageNet setting"
+_SCRATCH_WHY = ("Trained whole from random weights (no ImageNet weights here): every layer learns from the first "
+                "epoch at 1e-3, on a subset, for the budget chosen on validation within the cpu profile's time.")
+_SCRATCH_HEAD = Phase(epochs=8, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
+_SCRATCH_AUG = Phase(epochs=8, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
+
+
+def _scratch_finetune(trainable_from: int) -> Phase:
+    return Phase(epochs=3, learning_rate=1e-4, trainable_from=trainable_from, monitor="val_accuracy")
+
+
+_SCRATCH_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "V4": dict(phases=(_SCRATCH_HEAD,), max_train=3000),
+        "V5": dict(phases=(_SCRATCH_HEAD, _scratch_finetune(100)), max_train=3000),
+        "V7": dict(phases=(_SCRATCH_HEAD, _scratch_finetune(160)), max_train=3000),
+        **{k: dict(phases=(_SCRATCH_AUG,), max_train=3000) for k in ("V8", "V9", "V10", "V11")},
+        "V12": dict(phases=(_SCRATCH_HEAD,), max_train=3000),
+        "V13": dict(phases=(_SCRATCH_HEAD, _scratch_finetune(140)), max_train=3000),
+    },
+}
+
+
+def weights_in_use(asked: str | None, profile: Profile) -> str:
+    """Return the backbone weights a run uses, in words for its run card and plan: ImageNet (and why), random, or,
+    where the profile trains transfer experiments from scratch without ImageNet weights, that."""
+    weights, why = choose_weights(asked, profile.weights)
+    if weights in ("random", "none") and profile.name in _SCRATCH_OVERRIDES:
+        return f"none: the transfer models are trained {FROM_SCRATCH}; {why}"
+    return f"{weights} ({why})"
+
+
 def experiment_keys(include_project: bool = False) -> list[str]:
     """Return the study's experiment keys in its order (and this project's own after them when asked)."""
     return list(_EXPERIMENTS if include_project else _STUDY_EXPERIMENTS)
 
 
-def get_experiment(key: str, profile: str | Profile) -> Experiment:
-    """Return experiment `key` with the settings of `profile` applied."""
+def get_experiment(key: str, profile: str | Profile, weights: str | None = None) -> Experiment:
+    """Return experiment `key` with the settings of `profile` applied, for a run with backbone `weights` (default:
+    the profile's; "auto" resolved by `ferlib.weights.choose_weights`): without ImageNet weights, a profile with
+    from-scratch settings (`cpu`) trains its transfer experiments whole from scratch."""
     name = profile.name if isinstance(profile, Profile) else profile
     if key not in _EXPERIMENTS:
         raise KeyError(f"unknown experiment {key!r}; known: {', '.join(experiment_keys(include_project=True))}")
     if name not in PROFILES:
         raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
     base = _EXPERIMENTS[key]
-    experiment = dataclasses.replace(base, profile=name, **_PROFILE_OVERRIDES.get(name, {}).get(key, {}))
+    changes = _PROFILE_OVERRIDES.get(name, {}).get(key, {})
+    scratch = _SCRATCH_OVERRIDES.get(name, {}).get(key)
+    if scratch and choose_weights(weights, PROFILES[name].weights)[0] in ("random", "none"):
+        changes = changes | scratch | {"from_scratch": True,
+                                       "notes": base.notes + " " + FROM_SCRATCH + f" {_SCRATCH_WHY}"}
+    experiment = dataclasses.replace(base, profile=name, **changes)
     cap = profile.max_epochs if isinstance(profile, Profile) else None
     return dataclasses.replace(experiment, phases=tuple(dataclasses.replace(p, epochs=min(p.epochs, cap))
                                                         for p in experiment.phases)) if cap else experiment

@@ -31,6 +31,7 @@ from ferlib.estimate import (
     cpu_speed_factor,
     estimate_seconds,
 )
+from ferlib.experiments import weights_in_use
 from ferlib.reports.catalog import CATALOG
 from ferlib.runtime.files import write_text
 from ferlib.stacks import PROTECTED, PlanError, kaggle_requirements
@@ -140,7 +141,7 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
                         f"generated data anyway, pass --data {EMBEDDED} --external {EMBEDDED}.")
     internal = describe_data("internal", data, chosen)
     external_data = describe_data("external", external, chosen)
-    weights = weights or chosen.weights
+    weights = weights_in_use(weights, chosen)
     selected = [name for name in CATALOG
                 if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
     if not selected:

@@ -65,6 +65,4 @@ def choose_weights(asked: str | None, profile_weights: str, image_size: int = 48
     if weights != AUTO:
         return weights, "asked for" if asked else "the profile's"
     available, why = imagenet_status(image_size)
-    if available:
-        return "imagenet", f"the study's ImageNet weights: {why}"
-    return "random", f"no ImageNet weights ({why}): the transfer experiments are trained from scratch"
+    return ("imagenet" if available else "random"), why

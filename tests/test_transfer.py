@@ -113,3 +113,65 @@ def test_augmentation_changes_training_batches_only_and_stays_in_range(kind):
     assert build_augmentation("none") is None
     with pytest.raises(KeyError):
         build_augmentation("sepia")
+
+
+def write_imagenet_files(folder, size: int = 48) -> dict[str, np.ndarray]:
+    """Write ImageNet-shaped weight files (random values, Keras' legacy .h5 layout) under the names Keras caches
+    them by, into `folder`/models; return each backbone's first kernel as written."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from ferlib import weights
+
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    first = {}
+    for name, spec in builders.BACKBONES.items():
+        base = spec.constructor(include_top=False, weights=None, input_shape=(size, size, 3))
+        with h5py.File(folder / "models" / weights.IMAGENET_FILES[name](size), "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, base)
+        first[name] = base.get_weights()[0]
+    return first
+
+
+def test_the_cpu_profile_uses_imagenet_weights_where_keras_can_load_them_and_trains_from_scratch_otherwise(
+        tmp_path, monkeypatch):
+    from ferlib import weights
+    from ferlib.experiments import weights_in_use
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(weights, "online", lambda timeout=3.0: False)  # offline: only the cache counts
+    weights.imagenet_status.cache_clear()
+    offline = get_experiment("V13", "cpu")
+    assert offline.from_scratch and offline.phases[0].trainable_from == 0 and offline.phases[1].trainable_from == 140
+    assert "from scratch, not the study's ImageNet setting" in weights_in_use(None, get_profile("cpu"))
+    assert not get_experiment("V13", "demo").from_scratch  # demo keeps its frozen random backbones (seconds)
+    first = write_imagenet_files(tmp_path)
+    weights.imagenet_status.cache_clear()
+    assert weights.choose_weights(None, "auto") == ("imagenet", f"ImageNet weights are in the Keras cache "
+                                                               f"({tmp_path / 'models'})")
+    pretrained = get_experiment("V13", "cpu")
+    assert not pretrained.from_scratch and pretrained.phases[0].trainable_from is None
+    assert get_experiment("V13", "cpu", "random").from_scratch  # --weights random asks for the other path
+    for name, kernel in first.items():  # read from the cache as Keras reads it, never downloaded
+        model = builders.build_transfer_model(name, 48, "imagenet")
+        np.testing.assert_array_equal(builders.backbone_of(model).get_weights()[0], kernel)
+    weights.imagenet_status.cache_clear()
+
+
+def get_profile(name):
+    from ferlib.config import PROFILES
+
+    return PROFILES[name]
+
+
+def test_a_transfer_model_from_scratch_trains_every_layer_and_its_batchnorm(tmp_path):
+    x, y = tiny_data(n=32, size=32)
+    exp = dataclasses.replace(head_experiment(epochs=1), from_scratch=True,
+                              phases=(Phase(epochs=1, learning_rate=1e-3, trainable_from=0),))
+    model = builders.build_model(exp, "imagenet")  # from scratch: never loads weights, whatever was asked
+    bn = next(layer for layer in builders.backbone_of(model).layers if "BatchNormalization" in type(layer).__name__)
+    before = np.array(bn.moving_mean)
+    run = train.train_experiment(exp, x, y, x, y, tmp_path, "fp", seed=0, batch_size=16, verbose=0)
+    after = next(layer for layer in builders.backbone_of(run.model).layers if layer.name == bn.name)
+    assert not np.allclose(np.array(after.moving_mean), before)  # BatchNorm learned its statistics
+    assert run.weights == "none (from scratch, not the study's ImageNet setting)"

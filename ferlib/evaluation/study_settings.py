@@ -43,7 +43,8 @@ def describe(experiment: Experiment, profile: Profile) -> dict[str, str]:
     """Return one experiment's settings under a profile, in words."""
     transfer = experiment.backbone not in ("custom_cnn", "fer_cnn")
     head, *rest = experiment.phases
-    first = f"{head.epochs} epochs at {head.learning_rate:g}" + (", frozen backbone" if transfer else "")
+    first = f"{head.epochs} epochs at {head.learning_rate:g}" + (
+        ", the whole network from scratch" if experiment.from_scratch else ", frozen backbone" if transfer else "")
     if head.early_stopping_patience:
         first += f", early stopping (patience {head.early_stopping_patience} on {head.monitor})"
     second = "none"
@@ -55,7 +56,9 @@ def describe(experiment: Experiment, profile: Profile) -> dict[str, str]:
     precision += (", XLA where it is faster" if profile.jit_compile == "auto"
                   else (", XLA" if profile.jit_compile else ""))
     return {
-        "backbone": f"{experiment.backbone}, {profile.weights} weights" if transfer else "custom CNN (from scratch)",
+        "backbone": (f"{experiment.backbone}, " + ("random weights, trained from scratch" if experiment.from_scratch
+                                                     else f"{profile.weights} weights")
+                     if transfer else "custom CNN (from scratch)"),
         "input size": f"{experiment.image_size} px",
         "class weights": "yes (balanced)" if experiment.class_weights else "no",
         "augmentation": AUGMENTATION_TEXT[experiment.augmentation],

@@ -165,16 +165,24 @@ def build_head(n_features: int, seed: int, num_classes: int = len(STUDY)) -> ker
 
 
 def build_transfer_model(backbone: str, image_size: int, weights: str | None, seed: int = 0,
-                         num_classes: int = len(STUDY)) -> keras.Model:
-    """Return image (0-255) -> preprocessing -> backbone (frozen, inference mode) -> pooling -> the study's head."""
+                         num_classes: int = len(STUDY), from_scratch: bool = False) -> keras.Model:
+    """Return image (0-255) -> preprocessing -> backbone -> pooling -> the study's head. The backbone starts frozen
+    with its BatchNorm in inference mode, as fine-tuning a pretrained one needs; `from_scratch` (random weights)
+    lets its BatchNorm learn its statistics while it trains."""
     spec = BACKBONES[backbone]
-    base = spec.constructor(include_top=False, weights=resolve_weights(backbone, image_size, weights),
+    resolved = resolve_weights(backbone, image_size, weights)
+    cached = imagenet_file(backbone, image_size)
+    # ImageNet weights in the Keras cache are read from there as Keras reads them; otherwise Keras downloads them
+    from_cache = resolved == "imagenet" and cached.is_file()
+    base = spec.constructor(include_top=False, weights=None if from_cache else resolved,
                             input_shape=(image_size, image_size, 3))
+    if from_cache:
+        base.load_weights(cached)
     base.name = BACKBONE_LAYER
     base.trainable = False
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = layers.Rescaling(*spec.scale, name="preprocess")(inputs) if spec.scale else inputs
-    x = base(x, training=False)  # BatchNorm stays in inference mode, also when fine-tuning
+    x = base(x) if from_scratch else base(x, training=False)  # pretrained: BatchNorm in inference mode
     pooled = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = build_head(pooled.shape[-1], seed, num_classes)(pooled)
     return keras.Model(inputs, outputs, name=f"{backbone}_emotion")
@@ -237,4 +245,7 @@ def build_model(experiment: Experiment, weights: str | None = None, seed: int = 
     if experiment.backbone not in BACKBONES:
         known = ", ".join([*SCRATCH_BACKBONES, *BACKBONES])
         raise KeyError(f"no builder for backbone {experiment.backbone!r}; known: {known}")
-    return build_transfer_model(experiment.backbone, experiment.image_size, weights, seed=seed, num_classes=n)
+    if experiment.from_scratch:
+        weights = None
+    return build_transfer_model(experiment.backbone, experiment.image_size, weights, seed=seed, num_classes=n,
+                                from_scratch=experiment.from_scratch)

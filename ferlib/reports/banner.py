@@ -9,12 +9,18 @@ from typing import Any
 from ferlib.config import RunSettings
 from ferlib.data.sources import DataSource
 from ferlib.evaluation.results import git_commit, machine
+from ferlib.experiments import FROM_SCRATCH
 from ferlib.runtime.paths import display_path
 
 _STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
           "background:{background};font-family:sans-serif;line-height:1.4")
 
 
+FROM_SCRATCH_NOTE = (
+    "Transfer models trained from scratch (no ImageNet weights here): every layer learned from FER-2013 alone, so "
+    "the study's comparisons are made on networks that learned, not in the study's ImageNet setting; each verdict "
+    "says so."
+)
 RANDOM_WEIGHTS_NOTE = (
     "Randomly initialised backbones (no ImageNet weights offline): a frozen random backbone's pooled "
     "features carry almost no information, so head-only experiments stay near the majority-class rate "
@@ -41,6 +47,7 @@ def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource]
         "synthetic": any(s.embedded for s in sources),
         "weights": None if weights is None else str(weights),
         "random_weights": str(weights or "").startswith("random"),
+        "from_scratch": FROM_SCRATCH in str(weights or ""),
         "model": model,
         "git_commit": git_commit(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -51,13 +58,13 @@ def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource]
 
 def card_html(card: dict[str, Any]) -> str:
     """Return the run card as an HTML block: amber for embedded data or random weights, blue otherwise."""
-    loud = card["synthetic"] or card["random_weights"]
+    loud = card["synthetic"] or card["random_weights"] or card.get("from_scratch")
     color, background = ("#d97706", "#fffbeb") if loud else ("#2563eb", "#eff6ff")
     if card["synthetic"]:
         head = ("EMBEDDED SYNTHETIC DATA: these numbers come from generated faces, not real photos. Point data_dir / "
                 "external_dir (run_all.sh --data / --external) at real data to reproduce the study.")
     else:
-        head = "Real data"
+        head = "Real data."
     wall = card.get("wall_time_s")
     rows = [
         ("profile", f"{card['profile']} ({card['profile_description']})"),
@@ -74,8 +81,9 @@ def card_html(card: dict[str, Any]) -> str:
     body = "".join(f"<tr><th style='text-align:left;padding-right:12px;vertical-align:top'>{k}</th>"
                    f"<td style='text-align:left'>{v if k == 'data' else html.escape(str(v))}</td></tr>"
                    for k, v in rows)
-    note = (f"<p style='margin:6px 0 0 0'><strong>{html.escape(RANDOM_WEIGHTS_NOTE)}</strong></p>"
-            if card["random_weights"] else "")
+    note = next((f"<p style='margin:6px 0 0 0'><strong>{html.escape(text)}</strong></p>"
+                 for flag, text in (("random_weights", RANDOM_WEIGHTS_NOTE), ("from_scratch", FROM_SCRATCH_NOTE))
+                 if card.get(flag)), "")
     return (f'<div class="ferlib-run-card" style="{_STYLE.format(color=color, background=background)}">'
             f"<strong>{html.escape(head)}</strong><table style='margin-top:6px;border:none'>{body}</table>{note}</div>")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ferlib.evaluation.summary import conclusion_counts
+from ferlib.experiments import FROM_SCRATCH
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.render import _write_text, read_outputs
 
@@ -113,12 +114,15 @@ def _run_banner(ran: list[dict[str, Any]]) -> str:
     data = sorted({d for r in ran for d in r.get("data", [])})
     synthetic = any(r.get("synthetic") for r in ran)
     random = any(str(r.get("weights") or "").startswith("random") for r in ran)
+    scratch = any(FROM_SCRATCH in str(r.get("weights") or "") for r in ran)
     machines = sorted({str(r["machine"]) for r in ran if r.get("machine")})
     commits = sorted({str(r["git_commit"])[:12] for r in ran if r.get("git_commit")})
-    loud = "amber" if synthetic or random else "blue"
+    loud = "amber" if synthetic or random or scratch else "blue"
     head = ("Embedded synthetic data: the numbers test the pipeline, not the study. Run with --data and --external "
-            "pointing at real data to reproduce it." if synthetic else "Real data")
-    if random:
+            "pointing at real data to reproduce it." if synthetic else "Real data.")
+    if scratch:
+        head += f" The transfer models were trained {FROM_SCRATCH} (no ImageNet weights here)."
+    elif random:
         head += " Some backbones were randomly initialised (no ImageNet weights): transfer results are not the study's."
     total = sum(r["wall_time_s"] or 0 for r in ran)
     facts = [("profile", ", ".join(profiles)), ("data", "<br>".join(html.escape(d) for d in data)),

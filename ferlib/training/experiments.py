@@ -18,6 +18,7 @@ from ferlib.experiments import Experiment, get_experiment
 from ferlib.runtime.progress import say
 from ferlib.training.teachers import Teachers
 from ferlib.training.train import TrainedRun, train_experiment
+from ferlib.weights import choose_weights
 
 
 @dataclass
@@ -67,9 +68,9 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
     (default: the run's seed, which always draws the split). With `teachers` the experiment trains on
     distillation targets (its `distill` share from the teachers' probabilities).
     """
-    experiment = key if isinstance(key, Experiment) else get_experiment(key, settings.profile)
+    weights = choose_weights(weights, settings.profile.weights)[0]
+    experiment = key if isinstance(key, Experiment) else get_experiment(key, settings.profile, weights)
     key = experiment.key
-    weights = weights or settings.profile.weights
     if internal.classes.name != experiment.classes:
         raise ValueError(f"{key} learns the classes {experiment.classes}, the data was prepared for "
                          f"{internal.classes.name}")

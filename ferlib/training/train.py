@@ -28,7 +28,7 @@ from ferlib.data.augment import build_augmentation
 from ferlib.data.manifest import class_weights
 from ferlib.data.pipeline import EpochOrder, ReseedEachEpoch, make_dataset
 from ferlib.evaluation.evaluate import predict_probs
-from ferlib.experiments import Experiment, Phase
+from ferlib.experiments import FROM_SCRATCH, Experiment, Phase
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
@@ -95,6 +95,8 @@ def weights_label(experiment: Experiment, weights: str | None) -> str:
     """Return how a run's network was initialised, as reports state it."""
     if not is_transfer(experiment.backbone):
         return "none (trained from scratch)"
+    if experiment.from_scratch:
+        return f"none ({FROM_SCRATCH})"
     return "random" if weights in (None, "random", "none") else str(weights)
 
 
