@@ -42,10 +42,11 @@ def tiny_c1(epochs=1, **changes):
 
 def test_recipe_fields_leave_the_study_experiments_run_keys_unchanged():
     """settings() of every study experiment is the dict of the fields it had before C1 existed, so the
-    hash over it (the run key) and every finished run stay as they were."""
+    hash over it (the run key) and every finished run stay as they were (with ImageNet weights: without them the cpu
+    profile's transfer experiments are other experiments, trained from scratch)."""
     for key in experiment_keys():
         for profile in PROFILES:
-            experiment = get_experiment(key, profile)
+            experiment = get_experiment(key, profile, "imagenet")
             old = {k: v for k, v in dataclasses.asdict(experiment).items() if k not in RECIPE_FIELDS}
             assert experiment.settings() == old
             text = json.dumps({"settings": old, "data": "fp", "seed": 1, "weights": "random"}, sort_keys=True)

@@ -13,23 +13,27 @@ from ferlib import EmotionClassifier, cli
 from ferlib.champion.recipe import is_budget_key
 from ferlib.champion.schema import ChampionRecord
 from ferlib.champion.tables import card_test_scores
+from ferlib.classes import FER2013
 from ferlib.data.synthetic import write_embedded_dataset
 from ferlib.models import modelcard, shipped, shipping
 from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA, evaluation_json, experiment_json
 
-CARD = shipped.ASSETS / "fer2013-5.json"
+CARD = shipped.ASSETS / "fer2013-7.json"  # the default model's card
 
 
 @pytest.fixture(scope="module")
 def clf():
-    return EmotionClassifier.load()  # no path: the shipped model
+    return EmotionClassifier.load()  # no path: the default shipped model
 
 
-def test_the_shipped_card_says_what_the_model_is_and_matches_its_file():
-    card = json.loads(CARD.read_text())
-    model_file = shipped.ASSETS / shipped.SHIPPED_MODELS["fer2013-5"]
+@pytest.mark.parametrize("name", list(shipped.SHIPPED_MODELS))
+def test_each_shipped_card_says_what_the_model_is_and_matches_its_file(name):
+    model_file = shipped.ASSETS / shipped.SHIPPED_MODELS[name]
+    card = json.loads(model_file.with_suffix(".json").read_text())
+    assert card["name"] == name and len(card["classes"]) == int(name.split("-")[1])  # fer2013-7: seven classes
+    assert card["preprocessing"]["name"] == "equalize"  # both learned FER-2013's equalized copy
     data = model_file.read_bytes()
     assert card["shipped"]["sha256"] == hashlib.sha256(data).hexdigest() and card["shipped"]["size_bytes"] == len(data)
     assert len(data) < 10_000_000  # weights only: a few MB
@@ -52,6 +56,7 @@ def test_the_shipped_card_says_what_the_model_is_and_matches_its_file():
 
 def test_predict_without_a_model_uses_the_shipped_one_with_its_calibration(clf, tmp_path, capsys):
     card = json.loads(CARD.read_text())
+    assert shipped.DEFAULT_MODEL == "fer2013-7" and clf.classes == list(FER2013.names)
     assert clf.calibrated and clf.temperature == card["calibration"]["temperature"]
     assert clf.abstain_below == card["calibration"]["abstain_below"] and clf.tta == (True, card["tta"]["shift"])
     photo = tmp_path / "three_faces.jpg"
@@ -70,7 +75,9 @@ def test_evaluate_without_a_model_scores_a_labelled_folder(tmp_path, capsys):
     assert cli.main(["evaluate", "--data", str(data.external_dir), "--json", str(out),
                      "--cache", str(tmp_path / "cache")]) == 0
     result = json.loads(out.read_text())
-    assert result["n"] == 40 and result["model"]["experiment"] == json.loads(CARD.read_text())["experiment"]["key"]
+    calm = data.n_external_neutral  # the seven-class model scores the Neutral faces too
+    assert result["n"] == 40 + calm and calm > 0 and not result["data"]["not_used"]
+    assert result["model"]["experiment"] == json.loads(CARD.read_text())["experiment"]["key"]
     assert result["model"]["test_time"] == {"flip": True, "shift": json.loads(CARD.read_text())["tta"]["shift"]}
 
 
@@ -92,7 +99,7 @@ def test_ship_copies_weights_only_with_the_card_and_refuses_an_unscored_model(tm
     modelcard.update_card(source, tta={"mode": "plain", "flip": False, "shift": 0},
                           calibration={"temperature": 1.5, "abstain_below": 0.4}, test=card_test_scores(result))
     card = shipping.ship_model(source, tmp_path / "assets")
-    target = tmp_path / "assets" / shipped.SHIPPED_MODELS["fer2013-5"]
+    target = tmp_path / "assets" / shipped.SHIPPED_MODELS["fer2013-5"]  # the study's five: shipped as fer2013-5
     assert target.stat().st_size < source.stat().st_size  # no optimizer state
     assert card["shipped"]["from"] == "champ.keras" and card["test"]["accuracy"] == 0.6
     x = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.float32)
@@ -131,8 +138,8 @@ def test_every_asset_is_in_the_package_data():
     globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ferlib"]
     tracked = subprocess.run(["git", "ls-files", "ferlib/assets"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.split()
-    assert {Path(t).name for t in tracked} >= {"fer2013-5.keras", "fer2013-5.json",
-                                               "face_detection_full_range_sparse.tflite", "NOTICE.md"}
+    assert {Path(t).name for t in tracked} >= {"fer2013-7.keras", "fer2013-7.json", "fer2013-5.keras",
+                                               "fer2013-5.json", "face_detection_full_range_sparse.tflite", "NOTICE.md"}
     for path in tracked:
         relative = Path(path).relative_to("ferlib").as_posix()
         assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{path} would not be installed"

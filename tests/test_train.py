@@ -258,7 +258,7 @@ def test_phases_and_profiles_are_checked_when_made():
         Phase(epochs=1, learning_rate=1e-3, monitor="val_acc")
     with pytest.raises(ValueError, match="epochs must be above 0"):
         Phase(epochs=0, learning_rate=1e-3)
-    with pytest.raises(ValueError, match="weights must be 'imagenet' or 'random'"):
+    with pytest.raises(ValueError, match="weights must be 'imagenet', 'random' or 'auto'"):
         dataclasses.replace(PROFILES["cpu"], weights="imagenet21k")
     with pytest.raises(ValueError, match="batch_size must be above 0"):
         dataclasses.replace(PROFILES["cpu"], batch_size=0)

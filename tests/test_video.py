@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from ferlib import EmotionClassifier, cli
-from ferlib.classes import STUDY
 from ferlib.photos import video
 from ferlib.photos.boxes import Box
 from ferlib.photos.synthetic_photos import render_photo
@@ -35,7 +34,7 @@ def test_faces_are_followed_and_classified_in_every_sampled_frame(clf, tmp_path)
     result = video.predict_video(clf, tmp_path / "clip.mp4", fps=5, progress=False)
     assert result.frames_sampled == 15 and result.sampled_fps == 5 and result.duration_s == pytest.approx(3.0)
     rows = result.rows
-    assert list(rows.columns) == [*video.COLUMNS, *STUDY.names] and result.faces == 3 and not result.warnings
+    assert list(rows.columns) == [*video.COLUMNS, *clf.classes] and result.faces == 3 and not result.warnings
     assert sorted(rows["frame"].unique()) == list(range(0, 30, 2))
     assert rows.groupby("face_id").size().tolist() == [15, 15, 15]  # each face keeps its identity
     for _, face in rows.groupby("face_id"):
@@ -44,8 +43,8 @@ def test_faces_are_followed_and_classified_in_every_sampled_frame(clf, tmp_path)
     first = rows[rows["frame"] == 0].sort_values("x")
     truth = sorted(boxes)
     assert all(Box(*t).iou(Box(r.x, r.y, r.w, r.h)) > 0.3 for t, r in zip(truth, first.itertuples()))
-    assert set(rows["label"]) <= set(STUDY.names)
-    np.testing.assert_allclose(rows[list(STUDY.names)].sum(axis=1), 1.0, atol=1e-4)
+    assert set(rows["label"]) <= set(clf.classes) and len(clf.classes) == 7  # the default model's seven
+    np.testing.assert_allclose(rows[clf.classes].sum(axis=1), 1.0, atol=1e-4)
     assert (rows["abstained"] == (rows["confidence"] < clf.abstain_below)).all()
 
 

@@ -11,7 +11,7 @@
 # 2. A fresh clone of this repository's HEAD, run with Kaggle's environment variable set and that interpreter as
 #    python3: `bash run_all.sh --setup-only` over the .venv a failed first run leaves (made anew; TensorFlow, keras,
 #    numpy and pandas must stay the image's), then `bash run_all.sh --profile smoke --notebooks 01,02,05,06,09` with every report checked.
-# 3. `python -m ferlib predict` with the shipped model under the image's Keras and under the oldest Keras the
+# 3. `python -m ferlib predict` with both shipped models under the image's Keras and under the oldest Keras the
 #    project supports (OLDEST_KERAS): the same faces, labels and probabilities (within 1e-4) as this checkout's
 #    .venv, when it has one.
 # Ends with one line per step and its seconds, the CPU named; exit status 0 only when every step passed.
@@ -143,25 +143,13 @@ if [[ ! -f "$OLDEST/.complete" ]]; then
   "$KPY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$OLDEST" "keras==$OLDEST_KERAS"
   touch "$OLDEST/.complete"
 fi
-predict() {  # predict LABEL [PYTHONPATH]: the shipped model's Keras predictions as JSON in $WORK/LABEL.json
+predict() {  # predict MODEL LABEL [PYTHONPATH]: a shipped model's Keras predictions as JSON in $WORK/MODEL-LABEL.json
   # the Keras that this path imports first (read from its metadata: no TensorFlow import needed to name it)
-  (cd "$WORK" && PYTHONPATH="${2:-}" "$CLONE/.venv/bin/python" -c \
+  (cd "$WORK" && PYTHONPATH="${3:-}" "$CLONE/.venv/bin/python" -c \
     'from importlib import metadata; print("keras", metadata.version("keras"))')
-  (cd "$WORK" && PYTHONPATH="${2:-}" "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json --backend keras \
-    > "$WORK/$1.json")
+  (cd "$WORK" && PYTHONPATH="${3:-}" "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json --backend keras \
+    --model "$1" > "$WORK/$1-$2.json")
 }
-keras_image="$(predict image)"
-keras_oldest="$(predict oldest "$OLDEST")"
-[[ "$keras_oldest" == "keras $OLDEST_KERAS" ]] || { echo "kaggle_stack.sh: the oldest Keras did not load ($keras_oldest)" >&2; exit 1; }
-references=("$WORK/oldest.json")
-(cd "$WORK" && "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json > "$WORK/litert.json")  # the default
-litert_references=()
-if [[ -x "$ROOT/.venv/bin/python" ]]; then
-  (cd "$WORK" && "$ROOT/.venv/bin/python" -m ferlib predict "$PHOTO" --json --backend keras > "$WORK/here.json")
-  (cd "$WORK" && "$ROOT/.venv/bin/python" -m ferlib predict "$PHOTO" --json > "$WORK/here_litert.json")
-  references+=("$WORK/here.json")
-  litert_references+=("$WORK/here_litert.json")
-fi
 compare() {  # compare FIRST OTHER...: the same labels, probabilities within 1e-4
 "$CLONE/.venv/bin/python" - "$@" <<'PY'
 import json, sys
@@ -179,10 +167,25 @@ for other in sys.argv[2:]:
     print(f"{other.rsplit('/', 1)[-1]}: {len(got)} face(s), the same labels, probabilities within {worst:.1e}")
 PY
 }
-compare "$WORK/image.json" "${references[@]}"
-done_step "predict with the shipped model (--backend keras): $keras_image and $keras_oldest agree"
-compare "$WORK/litert.json" "${litert_references[@]}"
-done_step "predict with the shipped model on LiteRT (the default) agrees with the main lane's"
+for MODEL in fer2013-7 fer2013-5; do  # both shipped models
+  keras_image="$(predict "$MODEL" image)"
+  keras_oldest="$(predict "$MODEL" oldest "$OLDEST")"
+  [[ "$keras_oldest" == "keras $OLDEST_KERAS" ]] || { echo "kaggle_stack.sh: the oldest Keras did not load ($keras_oldest)" >&2; exit 1; }
+  references=("$WORK/$MODEL-oldest.json")
+  (cd "$WORK" && "$CLONE/.venv/bin/python" -m ferlib predict "$PHOTO" --json --model "$MODEL" > "$WORK/$MODEL-litert.json")
+  litert_references=()
+  if [[ -x "$ROOT/.venv/bin/python" ]]; then
+    (cd "$WORK" && "$ROOT/.venv/bin/python" -m ferlib predict "$PHOTO" --json --backend keras --model "$MODEL" \
+      > "$WORK/$MODEL-here.json")
+    (cd "$WORK" && "$ROOT/.venv/bin/python" -m ferlib predict "$PHOTO" --json --model "$MODEL" > "$WORK/$MODEL-here_litert.json")
+    references+=("$WORK/$MODEL-here.json")
+    litert_references+=("$WORK/$MODEL-here_litert.json")
+  fi
+  compare "$WORK/$MODEL-image.json" "${references[@]}"
+  done_step "predict with the shipped $MODEL (--backend keras): $keras_image and $keras_oldest agree"
+  compare "$WORK/$MODEL-litert.json" "${litert_references[@]}"
+  done_step "predict with the shipped $MODEL on LiteRT (the default) agrees with the main lane's"
+done
 
 log "passed on $CPU, Python $PY_VERSION ($STACK stack, $(basename "$INTERP")):"
 printf '  %s\n' "${STEPS[@]}"

@@ -214,6 +214,8 @@ def goal_does_not_apply(result: dict[str, Any]) -> str | None:
     external = (provenance.get("data") or {}).get("external") or {}
     if not result.get("external") or not external:
         return "no external test set was scored"
+    if (result.get("settings") or {}).get("classes", "study-5") != "study-5":
+        return f"the goal is for the study's five classes; this model learns {result['settings']['classes']}"
     if external.get("embedded"):
         return "the external set is the embedded synthetic data"
     if external.get("layout") not in ("fer-folder", "fer-csv"):

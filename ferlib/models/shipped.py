@@ -22,7 +22,7 @@ from ferlib.models.card import card_path
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SHIPPED_MODELS = {"fer2013-7": "fer2013-7.keras", "fer2013-5": "fer2013-5.keras"}  # name: file in ASSETS
 SHIPPED_FOR_CLASSES = {"fer2013-7": "fer2013-7", "study-5": "fer2013-5"}  # a card's class set: the name it ships as
-DEFAULT_MODEL = "fer2013-5"
+DEFAULT_MODEL = "fer2013-7"
 REQUIRED = ("classes", "input", "tta", "calibration", "test")  # what a shipped card must say
 
 
