@@ -24,6 +24,7 @@ from ferlib.weights import imagenet_file, online
 BACKBONE_LAYER = "backbone"
 SCRATCH_BACKBONES = ("custom_cnn", "fer_cnn")
 FER_CNN_FILTERS = (32, 64, 128, 256)
+SCRATCH_BN_MOMENTUM = 0.9  # BatchNorm's moving averages of a backbone trained from scratch (C1's own: Keras' 0.99)
 
 
 class WeightsUnavailable(RuntimeError):
@@ -178,6 +179,10 @@ def build_transfer_model(backbone: str, image_size: int, weights: str | None, se
                             input_shape=(image_size, image_size, 3))
     if from_cache:
         base.load_weights(cached)
+    if from_scratch:  # keras.applications' BatchNorm averages over ~1,000 steps: a short run from scratch needs ~10
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = SCRATCH_BN_MOMENTUM
     base.name = BACKBONE_LAYER
     base.trainable = False
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
