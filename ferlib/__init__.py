@@ -11,7 +11,7 @@ The folders follow the data, and a module imports only from its own folder and t
                  verdicts, settings tables
     models/      network builders (V1, transfer backbones, C1), saved models with their cards, LiteRT conversion
                  and inference (Keras only on the Keras backend), the shipped model, Grad-CAM
-    audit/       the leakage audit, its measured quality, what it means for an external score, scores split by
+    audit/       the leakage audit, what it means for an external score, scores split by
                  copies
     training/    the two-phase training loop, one experiment end to end, distillation's teachers
     champion/    C1, the CPU champion: recipe (variants, budgets, names) -> schema -> tables -> records -> run ->
@@ -19,8 +19,7 @@ The folders follow the data, and a module imports only from its own folder and t
     photos/      face boxes and the two detectors, EmotionClassifier, `predict` and `evaluate`, videos,
                  out-of-distribution checks, hard examples
     reports/     the notebook helper (run card, figures shown and saved), HTML reports, landing page, checks
-    bench/       timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory,
-                 float32 vs bfloat16 training speed
+    bench/       `python -m ferlib bench`: latency and accuracy beside the fer package
 
 At the top: `classes` (the two class sets, the study's five and FER-2013's seven, and the face preprocessings),
 `config` (profiles and run settings), `experiments` (the experiment registry), `study` (the study's numbers),

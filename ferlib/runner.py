@@ -15,14 +15,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
 
 from ferlib import plan as planning
 from ferlib.config import PROJECT_ROOT
-from ferlib.evaluation.results import git_commit
 from ferlib.reports.check import check_reports
 from ferlib.reports.index import build_index
 from ferlib.reports.render import read_outputs, render
@@ -120,21 +119,6 @@ def headline(executed: Path) -> str | None:
     return (shown.headline or {}).get("headline")
 
 
-def record_history(run: planning.RunOptions, profile: str, notebooks: list[str], seconds: int) -> None:
-    """Append a complete run's wall time to outputs/bench/run_all_history.csv (read by `python -m ferlib bench`)
-    and keep its per-notebook timings as run_all_timings_<profile>.csv."""
-    bench = run.output / "bench"
-    bench.mkdir(parents=True, exist_ok=True)
-    history = bench / "run_all_history.csv"
-    if not history.is_file():
-        history.write_text("finished_utc,profile,data,notebooks,seconds,git_commit\n")
-    data = run.data or os.environ.get("FERLIB_DATA_DIR") or "embedded"
-    with history.open("a") as fh:
-        fh.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ},{profile},{data},{' '.join(notebooks)},{seconds},"
-                 f"{git_commit()[:7]}\n")
-    files.write_text(bench / f"run_all_timings_{profile}.csv", (run.output / "timings.csv").read_text())
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the notebooks the options select; return the exit status."""
     run = planning.parse_run_options(argv)
@@ -177,8 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     for check in problems:
         say(f"WARNING: report {check.name}: {'; '.join(check.problems)}")
     say(f"open {build_index(out)}")
-    if not run.notebooks:  # only a complete run is a profile's wall time
-        record_history(run, profile, notebooks, seconds)
     return 0
 
 

@@ -145,3 +145,13 @@ def experiment_json(experiment: str = "C1", y_true: str = "0123", y_pred: str = 
         history={"epoch": [1], "accuracy": [0.5], "val_accuracy": [0.5], "loss": [1.0], "val_loss": [1.0]},
         phase_starts=[0], timings={}, overfitting={}, reused_finished_run=False, provenance={"seed": 0})
     return record.to_json() | extra
+
+
+def load_tool(name: str):
+    """Return tools/<name>.py as a module: maintainers' scripts are tested, though not part of the package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -10,12 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def docs_tables():
     """Return tools/docs_tables.py as a module (a maintainers' tool, not part of the package)."""
-    import importlib.util
+    from tests.conftest import load_tool
 
-    spec = importlib.util.spec_from_file_location("docs_tables", ROOT / "tools" / "docs_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("docs_tables")
 
 
 def test_every_generated_table_matches_its_sources():

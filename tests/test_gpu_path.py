@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_class_tree, tiny_data
+from tests.conftest import load_tool, make_class_tree, tiny_data
 
 pytestmark = pytest.mark.gpu_path
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +153,7 @@ def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
 
 def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
     """The check's own path on the CPU, tiny: V4 (cached head) and V8 (augmented head through the backbone)."""
-    from ferlib.bench import gpu_check
+    gpu_check = load_tool("gpu_check")
     from ferlib.data.synthetic import write_embedded_dataset
     from ferlib.plan import Machine, make_plan
     from ferlib.reports.catalog import CATALOG
@@ -180,7 +180,7 @@ def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
 def test_gpu_throughput_helpers():
     import pandas as pd
 
-    from ferlib.bench import gpu_check
+    gpu_check = load_tool("gpu_check")
 
     history = pd.DataFrame({"phase": [1, 1, 1, 2, 2], "epoch_seconds": [10.0, 2.0, 2.0, 30.0, 4.0]})
     phases = gpu_check.phase_throughput(history, n_train=800, n_val=200)

@@ -20,7 +20,7 @@ from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import FER2013
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = shipped.ASSETS / shipped.SHIPPED_MODELS["fer2013-5"]
+SHIPPED = shipped.ASSETS / shipped.SHIPPED_MODELS[shipped.DEFAULT_MODEL]
 
 
 @pytest.fixture(scope="module")

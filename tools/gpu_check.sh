@@ -21,4 +21,4 @@ else bash run_all.sh --setup-only; PY=.venv/bin/python
 fi
 command -v nvidia-smi >/dev/null && nvidia-smi -L || echo "gpu_check: no NVIDIA GPU listed; the check runs on the CPU"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
-exec timeout "${GPU_CHECK_TIMEOUT:-480}" "$PY" -m ferlib bench gpu-check --data "$DATA" "$@"
+exec timeout "${GPU_CHECK_TIMEOUT:-480}" "$PY" tools/gpu_check.py --data "$DATA" "$@"

@@ -1,1 +1,2 @@
-"""The leakage audit: exact, near and mirrored copies, its measured quality, what it means for a score."""
+"""The leakage audit: exact, near and mirrored copies, and what they mean for a score (its measured quality:
+tools/audit_benchmark.py)."""

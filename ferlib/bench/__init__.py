@@ -1,1 +1,1 @@
-"""Benchmarks: timers, `python -m ferlib bench`, the fer package beside this project, the GPU check, memory."""
+"""`python -m ferlib bench`: this project's models beside the `fer` package, latency and accuracy."""

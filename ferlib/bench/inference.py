@@ -1,8 +1,5 @@
-"""Inference measurements beside the photo latency: how to call LiteRT, cold starts, and video frames per second.
+"""Inference measurements beside the photo latency: cold starts, and video frames per second.
 
-- `invocation_choices`: the LiteRT network called once per photo (all views of all faces, the input resized to
-  the batch), once per face, once per view, or padded to fixed batch sizes as the Keras backend does; with 1 and
-  with all usable threads. What `LiteRTNetwork` does is the first row.
 - `cold_start`: a new process predicting one photo, wall time, for this project (each backend) and for `fer`.
 - `video_fps`: frames classified per second on a clip made from a photo (a temporary file, never kept).
 """
@@ -19,50 +16,10 @@ import numpy as np
 
 from ferlib.bench import fer_package
 from ferlib.data.decode import read_image
-from ferlib.models.inference import padded_size
-from ferlib.models.litert import LiteRTNetwork, inference_threads, litert_path
 from ferlib.photos import video
 from ferlib.photos.predict import EmotionClassifier
 
-FACE_COUNTS = (1, 4, 24)  # faces per photo: a portrait, a small group, the largest shared group photo
 COLD_REPEATS = 3
-
-
-def _median_ms(call: Any, repeats: int) -> float:
-    call()  # warm up, untimed
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return round(1000 * float(np.median(samples)), 2)
-
-
-def _ways(network: Any, batch: np.ndarray, views: int) -> dict[str, Any]:
-    """Return the ways of classifying one photo's batch of views, each a call taking no argument."""
-    def padded() -> None:
-        n = padded_size(len(batch))
-        network(np.concatenate([batch, np.zeros((n - len(batch), *batch.shape[1:]), batch.dtype)]))
-
-    return {"one call per photo (all views, resized input)": lambda: network(batch),
-            "one call per face": lambda: [network(batch[i: i + views]) for i in range(0, len(batch), views)],
-            "one call per view (batch of 1)": lambda: [network(batch[i: i + 1]) for i in range(len(batch))],
-            "padded to 8/16/32/64 (as the Keras backend)": padded}
-
-
-def invocation_choices(model: Path, views: int, repeats: int = 30, precision: str = "float32") -> list[dict[str, Any]]:
-    """Return the median time to classify one photo's faces (all `views` views of each) per way of calling the
-    LiteRT network at `precision`, for FACE_COUNTS faces and 1 or all usable threads."""
-    rows = []
-    for threads in sorted({1, inference_threads()}):
-        network = LiteRTNetwork(litert_path(model, precision), threads)
-        size = network.input_shape[0]
-        for faces in FACE_COUNTS:
-            batch = np.random.default_rng(faces).integers(0, 256, (faces * views, size, size, 3), dtype=np.uint8)
-            for way, call in _ways(network, batch, views).items():
-                rows.append({"precision": precision, "threads": threads, "faces": faces, "images": len(batch),
-                             "way": way, "median_ms": _median_ms(call, repeats)})
-    return rows
 
 
 def _timed_process(args: list[str], repeats: int) -> dict[str, Any]:
@@ -142,7 +99,7 @@ def video_fps(model: Path, photo: Path, frames: int = 40, backends: tuple[str, .
 
 
 def markdown(report: dict[str, Any]) -> list[str]:
-    """Return the cold starts, video speed and invocation choices as Markdown lines."""
+    """Return the cold starts and video speed as Markdown lines."""
     lines: list[str] = []
     if cold := report.get("cold_start"):
         lines += [f"### Cold start: a new process predicting one photo ({cold['photo']}, median of "
@@ -157,12 +114,5 @@ def markdown(report: dict[str, Any]) -> list[str]:
                   "| backend | frames per second | faces per frame |", "|---|---|---|"]
         lines += [f"| {b} | {vid[b]['frames_per_s']} | {vid[b]['faces_per_frame']} |" for b in ("litert", "keras")
                   if b in vid]
-        lines.append("")
-    if choices := report.get("invocations"):
-        lines += [f"### Calling the LiteRT network ({choices[0].get('precision', 'float32')}): one photo's faces, the "
-                  "card's views each (median)\n",
-                  "| threads | faces | images | way | time |", "|---|---|---|---|---|"]
-        lines += [f"| {r['threads']} | {r['faces']} | {r['images']} | {r['way']} | {r['median_ms']} ms |"
-                  for r in choices]
         lines.append("")
     return lines

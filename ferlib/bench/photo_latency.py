@@ -3,7 +3,6 @@
 One photo's prediction is four stages: decode the file, find the faces, crop and convert each face, classify
 the faces (with the test-time views the model's card asks for). Each is timed on every photo, `repeats`
 times; the `fer` package (its own Haar detector and model) is timed on the same photos in the same run.
-Recall is measured on the photos that have dlib annotations (``<photos>/annotations/*.xml``).
 """
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from ferlib.bench import fer_package, inference
-from ferlib.data.decode import DecodeError, read_image
-from ferlib.photos import detectors, faces
+from ferlib.data.decode import DecodeError
 from ferlib.photos.predict import EmotionClassifier
 
 STAGES = ("decode", "detect", "crop", "classify")
@@ -86,44 +84,13 @@ def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
                                     "version": fer_package.version()}
 
 
-def detector_recall(photos_dir: Path, repeats: int = 3) -> dict[str, Any]:
-    """Return, per detector, the annotated faces found (IoU >= 0.3) and its p50 detection time per photo."""
-    annotations_dir = Path(photos_dir) / "annotations"
-    if not annotations_dir.is_dir():
-        return {"skipped": f"no dlib annotations in {annotations_dir}"}
-    try:
-        annotations = faces.read_dlib_annotations(annotations_dir, prefix="dlib_")
-        images = {name: read_image(Path(photos_dir) / name)[0] for name in annotations}
-    except (FileNotFoundError, DecodeError) as exc:
-        return {"skipped": f"annotated photos unusable: {exc}"}
-    if not images:
-        return {"skipped": f"no annotated photo in {annotations_dir}"}
-    out: dict[str, Any] = {}
-    for name in detectors.DETECTORS:
-        detector = detectors.make_detector(name)
-        result = faces.detection_recall(photos_dir, annotations, 0.3, detector).to_dict()
-        samples = []
-        detector.detect(next(iter(images.values())))  # warm up, untimed
-        for _ in range(repeats):
-            for rgb in images.values():
-                start = time.perf_counter()
-                detector.detect(rgb)
-                samples.append(time.perf_counter() - start)
-        out[name] = {"faces": result["faces"], "found": result["found"], "recall": round(result["recall"], 4),
-                     "unmatched_detections": result["unmatched_detections"],
-                     "detect_p50_ms": _percentiles(samples)["p50_ms"]}
-    return out
-
-
-def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int = 3, backend: str = "auto",
+def latency(champion: Path, photos: list[Path], repeats: int = 3, backend: str = "auto",
             cold_photo: Path | None = None, inference_extras: bool = True, precision: str = "card",
             beside: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Return the latency part of the bench: this project (default detector, stage by stage, on `backend` and
-    `precision`, and on the other backends and precisions), the `fer` package on the same photos, each detector's
-    recall on the annotated photos, the models `beside` it timed alike, and with `inference_extras` the
-    inference measurements of
-    `ferlib.bench.inference` (cold start and video on `cold_photo`, by default the photo with the median face
-    count, and ways of calling LiteRT)."""
+    `precision`, and on the other backends and precisions), the `fer` package on the same photos, the models
+    `beside` it timed alike, and with `inference_extras` the inference measurements of `ferlib.bench.inference`
+    (cold start and video on `cold_photo`, by default the photo with the median face count)."""
     classifier = EmotionClassifier.load(champion, backend, precision)
     ours = time_stages(classifier, photos, repeats)
     flip, shift = classifier.tta
@@ -148,15 +115,12 @@ def latency(champion: Path, photos: list[Path], photos_dir: Path, repeats: int =
         others[Path(model).stem] = time_stages(other, photos, repeats) | {
             "backend": other.backend, "precision": other.precision, "model": Path(model).name}
     out = {"photos": len(photos), "repeats": repeats, "this project": ours, "this project, other backends": others,
-           "this project, 2 views": two_views, "fer package": time_fer_package(photos, repeats),
-           "recall": detector_recall(photos_dir, repeats)}
+           "this project, 2 views": two_views, "fer package": time_fer_package(photos, repeats)}
     if photos and inference_extras:
         cold_photo = cold_photo or _median_faces_photo(classifier, photos)
         runs = [b for b in ("litert", "keras") if b == classifier.backend or "skipped" not in others.get(b, {})]
         out["cold_start"] = inference.cold_start(cold_photo, model=champion, backends=tuple(runs))
         out["video"] = inference.video_fps(champion, cold_photo, backends=tuple(runs))
-        if classifier.backend == "litert":
-            out["invocations"] = inference.invocation_choices(champion, views, precision=classifier.precision)
     return out
 
 
@@ -194,10 +158,4 @@ def markdown(lat: dict[str, Any]) -> list[str]:
         lines += ["", "| stage (this project) | p50 | p95 | mean |", "|---|---|---|---|"]
         lines += [f"| {stage} | {v['p50_ms']} ms | {v['p95_ms']} ms | {v['mean_ms']} ms |"
                   for stage, v in ours["stages"].items()]
-    recall = lat.get("recall", {})
-    if recall and "skipped" not in recall:
-        lines += ["", "| detector | annotated faces found (IoU >= 0.3) | unmatched detections | p50 per photo |",
-                  "|---|---|---|---|"]
-        lines += [f"| {name} | {r['found']}/{r['faces']} ({100 * r['recall']:.0f}%) | {r['unmatched_detections']} | "
-                  f"{r['detect_p50_ms']} ms |" for name, r in recall.items()]
     return lines + [""] + inference.markdown(lat)

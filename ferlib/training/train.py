@@ -207,7 +207,6 @@ class FitJob:
     cache_features: bool = True
     jit_compile: bool | str = "auto"
     verbose: int = 2
-    steps_per_epoch: int | None = None  # None: every image once per epoch (a cap: memory and speed probes)
     deterministic: bool = False  # augmentation on one thread, so its random draws reach batches in order
 
 
@@ -248,8 +247,7 @@ def _fit_phase(model: keras.Model, phase: Phase, phase_dir: Path, job: FitJob) -
     if job.verbose:  # one line per epoch on the progress stream (the terminal under run_all.sh), not in the notebook
         callbacks.append(epoch_logger(f"{experiment.key} {phase_dir.name}", phase.epochs))
     trainee.fit(train_ds, validation_data=val_ds, epochs=phase.epochs, class_weight=job.class_weight,
-                callbacks=callbacks, verbose=0, shuffle=False, steps_per_epoch=job.steps_per_epoch,
-                validation_steps=job.steps_per_epoch)
+                callbacks=callbacks, verbose=0, shuffle=False)
     timings["fit_s"] = time.perf_counter() - start + before
     if before:
         timings["fit_s_before_resuming"] = before
@@ -289,7 +287,6 @@ def train_experiment(
     strategy: Any = None,
     mixed_precision_without_gpu: bool = False,
     deterministic: bool | None = None,
-    steps_per_epoch: int | None = None,
 ) -> TrainedRun:
     """Train (or resume, or reuse) an experiment; return the best model over its phases.
 
@@ -325,7 +322,7 @@ def train_experiment(
     weighting = class_weights(hard_labels(y_train), class_set(experiment.classes)) if experiment.class_weights else None
     job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
                  weighting, augmentation, build_mixup(experiment.mixup, seed), cache_features, jit_compile, verbose,
-                 steps_per_epoch, deterministic)
+                 deterministic)
     precision = resolve_precision(experiment.precision)
     if precision != "float32":  # the recipe asks for it on any device (bfloat16 on CPUs that have it)
         mixed_precision, mixed_precision_without_gpu = True, True

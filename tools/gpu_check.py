@@ -1,4 +1,7 @@
-"""The GPU check (`tools/gpu_check.sh`): the real training path on a slice of real images, timed per phase.
+"""The GPU check (`bash tools/gpu_check.sh`): the real training path on a slice of real images, timed per phase.
+
+    .venv/bin/python tools/gpu_check.py --data FER2013_DIR [--profile full] [--images 2048] [--epochs 3]
+
 
 V4 (cached-feature head), V8 (the augmented head phase through the frozen backbone), V7 and V13 (both phases,
 fine-tuning included) run under a profile's settings (``full``: 96 px, mixed precision on a GPU, XLA) through
@@ -10,23 +13,27 @@ T4. Weights are random: the GPU machines have no internet, and speed does not de
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ferlib.config import run_settings
-from ferlib.data.manifest import stratified_subset
-from ferlib.data.run_data import prepare_internal
-from ferlib.estimate import CPU_IMAGES_PER_S, estimate_seconds
-from ferlib.evaluation.evaluate import evaluate_model
-from ferlib.evaluation.results import machine
-from ferlib.experiments import get_experiment
-from ferlib.models.builders import is_transfer
-from ferlib.runtime.files import write_json, write_text
-from ferlib.training.train import train_experiment
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ferlib.config import PROJECT_ROOT, run_settings  # noqa: E402
+from ferlib.data.manifest import stratified_subset  # noqa: E402
+from ferlib.data.run_data import prepare_internal  # noqa: E402
+from ferlib.estimate import CPU_IMAGES_PER_S, estimate_seconds  # noqa: E402
+from ferlib.evaluation.evaluate import evaluate_model  # noqa: E402
+from ferlib.evaluation.results import machine  # noqa: E402
+from ferlib.experiments import get_experiment  # noqa: E402
+from ferlib.models.builders import is_transfer  # noqa: E402
+from ferlib.runtime.files import write_json, write_text  # noqa: E402
+from ferlib.training.train import train_experiment  # noqa: E402
 
 CHECKED = ("V4", "V8", "V7", "V13")
 STUDY_IMAGES = {"internal": 59_099, "external": 5_834}  # Human Face Emotions; FER-2013's five classes (Table 3)
@@ -180,3 +187,25 @@ def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     write_json(out[0], report)
     write_text(out[1], markdown(report))
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="a FER-2013 folder (its train/ split is used)")
+    parser.add_argument("--output-dir", type=Path, default=PROJECT_ROOT / "outputs" / "gpu_check")
+    parser.add_argument("--images", type=int, default=2048, help="images to train on (80%%) and validate on")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per phase (the first compiles)")
+    parser.add_argument("--profile", default="full")
+    parser.add_argument("--size", type=int, default=None, help="input size (default: the profile's)")
+    parser.add_argument("--experiments", default=",".join(CHECKED), help="experiments to time")
+    args = parser.parse_args(argv)
+    report = run_check(args.data, args.output_dir, n_images=args.images, epochs=args.epochs, profile=args.profile,
+                       image_size=args.size, keys=tuple(args.experiments.split(",")))
+    paths = write_report(report, PROJECT_ROOT / "outputs" / "bench")
+    print(markdown(report))
+    print("wrote " + " and ".join(str(p) for p in paths))
+    return 0 if all(r["finite_losses"] for r in report["experiments"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

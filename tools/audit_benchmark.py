@@ -1,5 +1,7 @@
 """Measured quality of the leakage audit: planted copies, recall, false positives, threshold and speed.
 
+    .venv/bin/python tools/audit_benchmark.py --data FER2013_DIR [--other-copy FER2013_OTHER_COPY_DIR]
+
 The threshold is chosen on copies of FER-2013 *training* images; recall and false positives are then
 measured on copies of FER-2013 *test* images planted beside the training set, so the numbers reported
 are not the ones the threshold was tuned on. Given another copy of the test split with other pixels (such as
@@ -8,7 +10,9 @@ drawn by the seed) and the recall is reported on the other half.
 """
 from __future__ import annotations
 
+import argparse
 import io
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,11 +21,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageEnhance
 
-from ferlib.audit import leakage
-from ferlib.data.manifest import build_manifest, usable
-from ferlib.data.preprocess import equalize_grey
-from ferlib.data.sources import detect_source
-from ferlib.data.synthetic import generate_faces
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ferlib.audit import leakage  # noqa: E402
+from ferlib.config import PROJECT_ROOT  # noqa: E402
+from ferlib.data.manifest import build_manifest, usable  # noqa: E402
+from ferlib.data.preprocess import equalize_grey  # noqa: E402
+from ferlib.data.sources import detect_source  # noqa: E402
+from ferlib.data.synthetic import generate_faces  # noqa: E402
+from ferlib.runtime.files import write_json, write_text  # noqa: E402
+from ferlib.runtime.paths import default_cache_dir  # noqa: E402
 
 RECALL_GOAL = 0.99
 FALSE_POSITIVE_GOAL = 0.001  # false flags per planted copy compared (share of copies wrongly flagged)
@@ -357,3 +366,24 @@ def to_markdown(result: dict) -> str:
         _markdown_table(calibration, ".1f"), "",
     ]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="a FER-2013 folder with train/ and test/")
+    parser.add_argument("--other-copy", type=Path, default=None,
+                        help="another copy of the same FER-2013 test files with other pixels (e.g. the original beside "
+                             "the equalized copy): half its real pairs calibrate, half are reported")
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "audit.json")
+    args = parser.parse_args(argv)
+    result, _ = run_benchmark(args.data, args.cache or default_cache_dir(), seed=0, other_copy=args.other_copy)
+    write_json(args.json, result)
+    write_text(args.json.with_suffix(".md"), to_markdown(result))
+    print(to_markdown(result))
+    print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
