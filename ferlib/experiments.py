@@ -57,6 +57,7 @@ class Experiment:
     augmentation: Augmentation
     phases: tuple[Phase, ...]
     max_train: int | None = None  # stratified cap on training images (cpu/smoke scaling)
+    max_val: int | None = None  # stratified cap on the images validated on while training (scored on all of them)
     profile: str = "full"
     notes: str = ""
     # Training recipe beyond the study's (C1). At these defaults the study's experiments train as before,
@@ -91,7 +92,7 @@ class Experiment:
             raise ValueError(f"{owner}: mixup >= 0 and weight_average in [0, 1)")
         if not 0 <= self.distill <= 1 or self.teachers < 0 or (self.distill > 0) != (self.teachers > 0):
             raise ValueError(f"{owner}: distill in [0, 1] and teachers >= 1 go together (both 0: no distillation)")
-        check_positive(owner, image_size=self.image_size, max_train=self.max_train)
+        check_positive(owner, image_size=self.image_size, max_train=self.max_train, max_val=self.max_val)
         check_choice(owner, "classes", self.classes, CLASS_SETS)
         check_choice(owner, "preprocessing", self.preprocessing, PREPROCESSINGS)
         if not self.phases:
@@ -111,9 +112,9 @@ class Experiment:
         return out
 
 
-RECIPE_FIELDS = ("filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule", "warmup_epochs",
-                 "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers", "classes", "preprocessing",
-                 "from_scratch")
+RECIPE_FIELDS = ("max_val", "filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule",
+                 "warmup_epochs", "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers", "classes",
+                 "preprocessing", "from_scratch")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 

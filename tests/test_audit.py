@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ferlib import cli
-from ferlib.audit import leakage
+from ferlib.audit import hashes, leakage
 from ferlib.data import planted
 from ferlib.data.sources import DataSource, detect_source
 from ferlib.data.synthetic import generate_faces, write_embedded_dataset
@@ -23,10 +23,10 @@ quality = load_tool("audit_benchmark")  # the audit's measured quality: a mainta
 THRESHOLD = leakage.DEFAULT_THRESHOLD
 
 
-def _table(images, tag: str) -> leakage.HashTable:
-    digests, phash, mirror = leakage.hash_images(images)
+def _table(images, tag: str) -> hashes.HashTable:
+    digests, phash, mirror = hashes.hash_images(images)
     names = np.array([f"{tag}{i}" for i in range(len(digests))])
-    return leakage.HashTable(names, digests, phash, mirror)
+    return hashes.HashTable(names, digests, phash, mirror)
 
 
 @pytest.fixture(scope="module")
@@ -35,21 +35,21 @@ def faces() -> list[np.ndarray]:
     images = list(generate_faces(10, seed=21)[0])
     if FER2013.is_dir():
         paths = [sorted((FER2013 / "test" / c).glob("*.jpg"))[3] for c in ("angry", "fear", "happy", "sad", "surprise")]
-        images += leakage.read_gray(paths)
+        images += hashes.read_gray(paths)
     return images
 
 
 def test_phash_is_imagehash_phash_of_the_image_and_of_it_equalized(faces):
     import cv2
 
-    _, words, mirror = leakage.hash_images(faces[:4])
-    assert words.shape == (4, len(leakage.VIEWS), leakage.HASH_WORDS)
+    _, words, mirror = hashes.hash_images(faces[:4])
+    assert words.shape == (4, len(hashes.VIEWS), hashes.HASH_WORDS)
     for face, w, m in zip(faces, words, mirror):
         for view, image in zip(w, (face, cv2.equalizeHist(face))):
             reference = imagehash.phash(Image.fromarray(image), hash_size=16, highfreq_factor=2).hash.reshape(1, -1)
-            assert (leakage.pack_bits(reference)[0] == view).all()
+            assert (hashes.pack_bits(reference)[0] == view).all()
         flipped = imagehash.phash(Image.fromarray(face[:, ::-1].copy()), hash_size=16, highfreq_factor=2)
-        assert (leakage.pack_bits(flipped.hash.reshape(1, -1))[0] == m[0]).all()
+        assert (hashes.pack_bits(flipped.hash.reshape(1, -1))[0] == m[0]).all()
 
 
 def test_a_copy_with_other_contrast_is_near_in_the_equalized_view_only(faces):
@@ -107,7 +107,7 @@ def test_different_real_faces_are_not_flagged():
         pytest.skip(f"FER-2013 copy not found at {FER2013}")
     happy = sorted((FER2013 / "test" / "happy").glob("*.jpg"))[:80]
     angry = sorted((FER2013 / "test" / "angry").glob("*.jpg"))[:80]
-    pairs = leakage.find_pairs(leakage.hash_paths(happy, progress=False), leakage.hash_paths(angry, progress=False))
+    pairs = leakage.find_pairs(hashes.hash_paths(happy, progress=False), hashes.hash_paths(angry, progress=False))
     assert pairs.empty
 
 
@@ -139,15 +139,15 @@ def test_hashes_are_cached_and_bad_files_skipped(tmp_path):
         paths.append(folder / f"{i}.png")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     paths.append(folder / "broken.jpg")
-    first = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    first = hashes.hash_paths(paths, tmp_path / "cache", progress=False)
     assert len(first) == 3 and first.skipped == [(str(folder / "broken.jpg"), first.skipped[0][1])]
     assert "corrupt" in first.skipped[0][1] or "not an image" in first.skipped[0][1]
     assert len(list((tmp_path / "cache" / "audit").glob("*.npz"))) == 1
-    again = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    again = hashes.hash_paths(paths, tmp_path / "cache", progress=False)
     assert ((again.phash == first.phash).all() and list(again.paths) == list(first.paths)
             and again.skipped == first.skipped)
     Image.fromarray(np.zeros((48, 48), np.uint8)).save(folder / "0.png")  # a changed file: hashed anew
-    changed = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    changed = hashes.hash_paths(paths, tmp_path / "cache", progress=False)
     assert (changed.phash[0] != first.phash[0]).any()
 
 

@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from ferlib import cli
-from ferlib.data.decode import DecodeError
+from ferlib.data.decode import DecodeError, image_to_rgb
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.models import modelcard
 from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.boxes import Box, match_boxes
-from ferlib.photos.predict import EmotionClassifier, PhotoResult, expand_inputs, image_to_rgb
+from ferlib.photos.predict import EmotionClassifier, PhotoResult, expand_inputs
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA, write_png_claiming
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferlib.audit import leakage
+from ferlib.audit import hashes
 from ferlib.data import arrays
 from ferlib.data import manifest as manifests
 from ferlib.data.sources import detect_source
@@ -125,22 +125,22 @@ def test_a_damaged_manifest_cache_is_rebuilt_with_a_warning(small_tree, tmp_path
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_damaged_image_hashes_are_rebuilt_with_a_warning(small_tree, tmp_path, damage):
     paths = sorted(small_tree.rglob("*.png"))
-    first = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    first = hashes.hash_paths(paths, tmp_path / "cache", progress=False)
     cached = next((tmp_path / "cache" / "audit").glob("*.npz"))
     data = cached.read_bytes()
     cached.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"PK\x03\x04" + os.urandom(200))
     with pytest.warns(files.CacheRebuilt, match="cached image hashes"):
-        again = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+        again = hashes.hash_paths(paths, tmp_path / "cache", progress=False)
     assert (again.phash == first.phash).all() and list(again.paths) == list(first.paths)
 
 
 def test_image_hashes_from_fewer_images_are_rebuilt(small_tree, tmp_path):
     paths = sorted(small_tree.rglob("*.png"))
-    first = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+    first = hashes.hash_paths(paths, tmp_path / "cache", progress=False)
     cached = next((tmp_path / "cache" / "audit").glob("*.npz"))
-    leakage._save(cached, first.take(np.arange(3)))  # a whole file that holds the hashes of 3 of the images
+    hashes._save(cached, first.take(np.arange(3)))  # a whole file that holds the hashes of 3 of the images
     with pytest.warns(files.CacheRebuilt, match="3 hashed and 0 skipped of 16 images"):
-        again = leakage.hash_paths(paths, tmp_path / "cache", progress=False)
+        again = hashes.hash_paths(paths, tmp_path / "cache", progress=False)
     assert len(again) == len(paths)
 
 

@@ -23,7 +23,7 @@ from PIL import Image, ImageEnhance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ferlib.audit import leakage  # noqa: E402
+from ferlib.audit import hashes, leakage  # noqa: E402
 from ferlib.config import PROJECT_ROOT  # noqa: E402
 from ferlib.data.manifest import build_manifest, usable  # noqa: E402
 from ferlib.data.preprocess import equalize_grey  # noqa: E402
@@ -106,10 +106,10 @@ def apply_transform(gray: np.ndarray, name: str) -> np.ndarray:
 def copy_distances(originals: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Return, per transformation, the Hamming distance of each transformed copy to its original
     (to the original's mirrored hash for mirroring transformations): the smaller over the hashed views."""
-    _, phash, mirror = leakage.hash_images(originals)
+    _, phash, mirror = hashes.hash_images(originals)
     out = {}
     for name in TRANSFORMS:
-        _, copies, _ = leakage.hash_images(apply_transform(g, name) for g in originals)
+        _, copies, _ = hashes.hash_images(apply_transform(g, name) for g in originals)
         reference = mirror if name in MIRROR_TRANSFORMS else phash
         out[name] = np.bitwise_count(copies ^ reference).sum(axis=2).min(axis=1).astype(np.int64)
     return out
@@ -127,7 +127,7 @@ def _duplicate_sets(pairs: pd.DataFrame) -> set[tuple[int, int]]:
     return set(zip(other["left"], other["right"])) | set(zip(other["right"], other["left"]))
 
 
-def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, queries: leakage.HashTable,
+def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, queries: hashes.HashTable,
                       threshold: int) -> dict:
     """Return recall per transformation and false positives of copies of query images planted in the
     internal set: every copy is compared with every query image; a flag on another image than the
@@ -135,8 +135,8 @@ def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, qu
     names = list(TRANSFORMS)
     sources = np.repeat(query_rows, len(names))
     kinds = np.tile(names, len(query_rows))
-    _, phash, mirror = leakage.hash_images(apply_transform(query_images[r], t) for r, t in zip(sources, kinds))
-    planted = leakage.HashTable(np.array([f"planted-{i}" for i in range(len(sources))]),
+    _, phash, mirror = hashes.hash_images(apply_transform(query_images[r], t) for r, t in zip(sources, kinds))
+    planted = hashes.HashTable(np.array([f"planted-{i}" for i in range(len(sources))]),
                               np.array([f"planted-{i}" for i in range(len(sources))]), phash, mirror)
     start = time.perf_counter()
     pairs = leakage.find_pairs(planted, queries, threshold)
@@ -174,8 +174,8 @@ def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, qu
 def synthetic_false_positives(n: int, threshold: int, seed: int = 5) -> dict:
     """Return flagged pairs among n distinct generated faces (every flag is false): a low-texture worst case."""
     faces, _ = generate_faces(n, seed=seed)
-    digests, phash, mirror = leakage.hash_images(faces)
-    table = leakage.HashTable(np.arange(n).astype(str), digests, phash, mirror)
+    digests, phash, mirror = hashes.hash_images(faces)
+    table = hashes.HashTable(np.arange(n).astype(str), digests, phash, mirror)
     pairs = leakage.find_pairs(table, table, threshold)
     pairs = pairs[pairs["left"] < pairs["right"]]  # each unordered pair once, self-pairs out
     comparisons = n * (n - 1) // 2
@@ -190,11 +190,11 @@ def comparison_time(n_left: int = 59_000, n_right: int = 7_000, threshold: int =
     """Return the wall time of a full find_pairs (exact, near, mirrored) on generated hashes."""
     rng = np.random.default_rng(seed)
 
-    def table(n: int, tag: str) -> leakage.HashTable:
-        words = rng.integers(0, np.iinfo(np.uint64).max, (2, n, len(leakage.VIEWS), leakage.HASH_WORDS),
+    def table(n: int, tag: str) -> hashes.HashTable:
+        words = rng.integers(0, np.iinfo(np.uint64).max, (2, n, len(hashes.VIEWS), hashes.HASH_WORDS),
                              dtype=np.uint64, endpoint=True)
         names = np.array([f"{tag}{i}" for i in range(n)])
-        return leakage.HashTable(names, names, words[0], words[1])
+        return hashes.HashTable(names, names, words[0], words[1])
 
     left, right = table(n_left, "l"), table(n_right, "r")
     start = time.perf_counter()
@@ -208,8 +208,8 @@ def _bands(distances: pd.Series, width: int = 8) -> dict[str, int]:
     return {f"{lo}-{lo + width - 1}": int(n) for lo, n in edges.value_counts().sort_index().items()}
 
 
-def fer_as_is(train: pd.DataFrame, test: pd.DataFrame, train_hashes: leakage.HashTable,
-              test_hashes: leakage.HashTable, threshold: int) -> tuple[dict, pd.DataFrame]:
+def fer_as_is(train: pd.DataFrame, test: pd.DataFrame, train_hashes: hashes.HashTable,
+              test_hashes: hashes.HashTable, threshold: int) -> tuple[dict, pd.DataFrame]:
     """Return the counts of FER-2013 train-vs-test pairs as the data stands, and the pairs."""
     start = time.perf_counter()
     pairs = leakage.find_pairs(train_hashes, test_hashes, threshold)
@@ -236,8 +236,8 @@ def other_copy_distances(test: pd.DataFrame, test_root: Path, other_root: Path, 
     present = np.array([Path(p).is_file() for p in theirs])
     if not present.any():
         raise FileNotFoundError(f"{other_root} holds none of the test images of {test_root} by name")
-    left = leakage.hash_paths([p for p, ok in zip(mine, present) if ok], cache_dir, progress)
-    right = leakage.hash_paths([p for p, ok in zip(theirs, present) if ok], cache_dir, progress)
+    left = hashes.hash_paths([p for p, ok in zip(mine, present) if ok], cache_dir, progress)
+    right = hashes.hash_paths([p for p, ok in zip(theirs, present) if ok], cache_dir, progress)
     if left.skipped or right.skipped:
         raise ValueError(f"{len(left.skipped) + len(right.skipped)} images of the two copies could not be hashed")
     out = np.full(len(mine), -1, dtype=np.int64)
@@ -255,7 +255,7 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
     rng = np.random.default_rng(seed)
 
     calibration_rows = np.sort(rng.choice(len(train), size=min(n_calibration, len(train)), replace=False))
-    distances = copy_distances(leakage.read_gray(list(train["path"].iloc[calibration_rows])))
+    distances = copy_distances(hashes.read_gray(list(train["path"].iloc[calibration_rows])))
     real = None
     if other_copy is not None:
         pairs_d = other_copy_distances(test, source.class_dir, detect_source(other_copy, "external").class_dir,
@@ -271,15 +271,15 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
 
     sample = list(train["path"].iloc[:2000])
     start = time.perf_counter()
-    leakage.hash_paths(sample, cache_dir=None, progress=False)
+    hashes.hash_paths(sample, cache_dir=None, progress=False)
     images_per_s = len(sample) / (time.perf_counter() - start)
 
-    train_hashes = leakage.hash_paths(train["path"], cache_dir, progress)
-    test_hashes = leakage.hash_paths(test["path"], cache_dir, progress)
+    train_hashes = hashes.hash_paths(train["path"], cache_dir, progress)
+    test_hashes = hashes.hash_paths(test["path"], cache_dir, progress)
     as_is, pairs = fer_as_is(train, test, train_hashes, test_hashes, threshold)
 
     rows = np.sort(rng.choice(len(test_hashes), size=min(n_planted, len(test_hashes)), replace=False))
-    images = dict(zip(rows, leakage.read_gray(list(test_hashes.paths[rows]))))
+    images = dict(zip(rows, hashes.read_gray(list(test_hashes.paths[rows]))))
     planted = planted_benchmark(images, rows, test_hashes, threshold)
     result = {
         "what": "leakage audit: threshold chosen on planted copies of FER-2013 train images, recall and false "
@@ -334,7 +334,7 @@ def to_markdown(result: dict) -> str:
     lines = [
         "# Leakage audit benchmark", "",
         f"Hash: {result['hash']}.", "",
-        f"Threshold: **{result['threshold']} of {leakage.HASH_BITS} bits** ({result['threshold_rule']}); "
+        f"Threshold: **{result['threshold']} of {hashes.HASH_BITS} bits** ({result['threshold_rule']}); "
         f"the audit's default is {result['default_threshold']}.", "",
         f"## Planted copies of FER-2013 test images ({p['query_images']} images x {len(table)} transformations = "
         f"{p['copies']:,} copies, each compared with all {p['compared_with']:,} test images)", "",

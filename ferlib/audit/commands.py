@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ferlib.audit.leakage import DEFAULT_THRESHOLD, audit_folders, report_text
+from ferlib.audit.leakage import DEFAULT_THRESHOLD, HASH_BITS, audit_folders
 from ferlib.data.sources import DataError
 from ferlib.runtime import files
 from ferlib.runtime.paths import default_cache_dir
@@ -38,3 +38,23 @@ def run_audit_command(args: argparse.Namespace) -> int:
         files.write_json(args.json, result)
         print(f"\nwrote {args.json} (every flagged pair and the counts)")
     return 0
+
+
+def report_text(result: dict, max_pairs: int = 10) -> str:
+    """Return a plain-text report of an audit result: data, skipped files, counts and the closest pairs."""
+    lines = []
+    for info in result.get("data", {}).values():
+        lines.append(info["source"])
+        lines += [f"  not used: {row['files']} file(s): {row['status']}: {row['reason']}" for row in info["not_used"]]
+    lines += [f"  could not hash: {row['path']}: {row['reason']}" for row in result["skipped"]]
+    lines.append(f"\nthreshold: {result['threshold']} of {HASH_BITS} bits")
+    for name, s in result["summaries"].items():
+        lines.append(f"\n{name.replace('_', ' ')}: {s['n_left']:,} x {s['n_right']:,} images, "
+                     f"{s['pairs']} flagged pairs "
+                     f"(exact {s['pairs_exact']}, near {s['pairs_near']}, mirrored {s['pairs_mirrored']}); "
+                     f"{s['right_flagged']} of the {s['n_right']:,} right-hand images "
+                     f"({s['right_flagged_fraction']:.1%}) "
+                     f"have a copy on the left")
+        for pair in sorted(result["pairs"][name], key=lambda p: p["distance"])[:max_pairs]:
+            lines.append(f"  {pair['kind']:8s} {pair['distance']:3d}  {pair['left_path']}  {pair['right_path']}")
+    return "\n".join(lines)

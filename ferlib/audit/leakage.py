@@ -1,8 +1,7 @@
-"""Leakage audit: exact, near and mirrored duplicates between two sets of images.
+"""Leakage audit: exact, near and mirrored duplicates between two sets of images (their hashes:
+`ferlib.audit.hashes`).
 
-Every image is decoded, converted to grayscale (so RGB and grayscale copies look alike) and hashed:
-
-* exact: a digest of the grayscale pixels and their shape (identical decoded pixels at the same size);
+* exact: identical grayscale pixels at the same size;
 * near: two 256-bit perceptual hashes, imagehash's ``phash(hash_size=16, highfreq_factor=2)`` (the sign of
   the 16x16 lowest DCT frequencies of the 32x32 image against their median), one of the grey image as it is and
   one of it histogram-equalized, computed for a whole batch at once. A pair's distance is the smaller of the
@@ -17,202 +16,23 @@ A pair is reported once, as the first kind that applies: exact, near, mirrored.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.fftpack
-from PIL import Image
 
-from ferlib.data.decode import DecodeError, read_image
-from ferlib.data.manifest import build_manifest, decode_csv_pixels, skip_summary, split_train_val, usable
-from ferlib.data.preprocess import equalize_grey
-from ferlib.data.sources import detect_source, read_csv_pixels
-from ferlib.runtime.files import atomic_path, read_cache
-from ferlib.runtime.progress import bar as progress_bar
+from ferlib.audit.hashes import HASH_BITS, HASH_SIZE, HIGHFREQ_FACTOR, VIEWS, HashTable, hash_paths
+from ferlib.data.manifest import build_manifest, skip_summary, split_train_val, usable
+from ferlib.data.sources import detect_source
 
-HASH_SIZE = 16  # 16x16 DCT coefficients: 256 bits
-HIGHFREQ_FACTOR = 2  # the DCT runs on a (HASH_SIZE * 2)-pixel square image
-HASH_BITS = HASH_SIZE * HASH_SIZE
-HASH_WORDS = HASH_BITS // 64
 # Chosen by `python -m ferlib bench audit --other-copy` (the smallest multiple of 4 bits at which every
 # transformation of copies of 1,000 FER-2013 *training* images, and half the real pairs of FER-2013's test split
 # and its equalized copy, reach 99.5% recall); it reports recall and false flags on planted copies of FER-2013
 # *test* images and on the other half of the real pairs.
 DEFAULT_THRESHOLD = 44
-HASH_VERSION = 2  # bump when the hash changes, so cached hashes are recomputed (2: a second, equalized, hash)
-VIEWS = ("plain", "equalized")  # the images hashed: the grey image as it is, and histogram-equalized
 KINDS = ("exact", "near", "mirrored")
 PAIR_COLUMNS = ["left", "right", "kind", "distance", "left_path", "right_path"]
-
-
-@dataclass
-class HashTable:
-    """Hashes of a list of images: paths, exact digests, phash and mirrored phash words, skipped files."""
-
-    paths: np.ndarray  # (n,) str
-    exact: np.ndarray  # (n,) str: digest of the grayscale pixels and shape
-    phash: np.ndarray  # (n, len(VIEWS), HASH_WORDS) uint64: phash of each view
-    mirror: np.ndarray  # (n, len(VIEWS), HASH_WORDS) uint64: phash of each view of the flipped image
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of files not hashed
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def take(self, index: np.ndarray | list[int]) -> HashTable:
-        """Return the rows at the given positions (skipped files are not carried over)."""
-        index = np.asarray(index, dtype=np.int64)
-        return HashTable(self.paths[index], self.exact[index], self.phash[index], self.mirror[index])
-
-    def select(self, paths: Iterable[str]) -> HashTable:
-        """Return the rows for these paths, in their order; raise KeyError for a path not hashed."""
-        where = {p: i for i, p in enumerate(self.paths)}
-        return self.take([where[p] for p in paths])
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Return a uint8 (h, w) grayscale copy of an RGB, RGBA or grayscale uint8 image (ITU-R 601 luma)."""
-    image = np.asarray(image, dtype=np.uint8)
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return image[:, :, 0]
-    return np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, :3]), mode="RGB").convert("L"))
-
-
-def exact_digest(gray: np.ndarray) -> str:
-    """Return a digest that is equal exactly when two grayscale images have identical pixels and size."""
-    h = hashlib.blake2b(str(gray.shape).encode(), digest_size=16)
-    h.update(np.ascontiguousarray(gray).tobytes())
-    return h.hexdigest()
-
-
-def hash_input(gray: np.ndarray) -> np.ndarray:
-    """Return the 32x32 uint8 image the perceptual hash is computed from (as imagehash resizes it)."""
-    side = HASH_SIZE * HIGHFREQ_FACTOR
-    return np.asarray(Image.fromarray(gray, mode="L").resize((side, side), Image.Resampling.LANCZOS))
-
-
-def phash_bits(small: np.ndarray) -> np.ndarray:
-    """Return (n, 256) bool perceptual-hash bits of (n, 32, 32) images, equal to imagehash.phash's."""
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(small.astype(np.float64), axis=1), axis=2)
-    low = dct[:, :HASH_SIZE, :HASH_SIZE].reshape(len(small), -1)
-    return low > np.median(low, axis=1, keepdims=True)
-
-
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """Return (n, bits/64) uint64 words holding (n, bits) booleans, first bit most significant."""
-    return np.packbits(bits, axis=1).view(">u8").astype(np.uint64)
-
-
-def hash_images(images: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (exact digests, phash words, mirrored phash words) for images (RGB or grayscale uint8); the
-    perceptual hashes are (n, len(VIEWS), HASH_WORDS): of the grey image and of it histogram-equalized."""
-    digests, small = [], []
-    for image in images:
-        gray = to_gray(image)
-        digests.append(exact_digest(gray))
-        small.append([hash_input(gray), hash_input(equalize_grey(gray))])
-    if not small:
-        empty = np.zeros((0, len(VIEWS), HASH_WORDS), dtype=np.uint64)
-        return np.array([], dtype=str), empty, empty.copy()
-    small = np.stack(small).reshape(-1, *small[0][0].shape)  # (n * views, 32, 32)
-
-    def words(images: np.ndarray) -> np.ndarray:
-        return pack_bits(phash_bits(images)).reshape(-1, len(VIEWS), HASH_WORDS)
-
-    return np.array(digests, dtype=str), words(small), words(np.ascontiguousarray(small[:, :, ::-1]))
-
-
-def _decoded(paths: list[str]) -> Iterator[tuple[str, np.ndarray | None, str]]:
-    """Yield (path, RGB array or None, skip reason) for image files and FER-2013 CSV rows ("file.csv#row")."""
-    csv_rows: dict[str, list[int]] = {}
-    for p in paths:
-        if ".csv#" in p:
-            csv_path, row = p.rsplit("#", 1)
-            csv_rows.setdefault(csv_path, []).append(int(row))
-    texts = {f"{c}#{r}": t for c, rows in csv_rows.items() for r, t in read_csv_pixels(Path(c), rows).items()}
-    for p in paths:
-        try:
-            yield p, (decode_csv_pixels(texts[p]) if p in texts else read_image(p)[0]), ""
-        except DecodeError as exc:
-            yield p, None, exc.reason
-
-
-def read_gray(paths: Iterable[str]) -> list[np.ndarray]:
-    """Return the grayscale pixels of image files or CSV rows; raise DecodeError naming a bad one."""
-    out = []
-    for path, image, reason in _decoded([str(p) for p in paths]):
-        if image is None:
-            raise DecodeError(f"{path}: {reason}")
-        out.append(to_gray(image))
-    return out
-
-
-def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bool = True) -> HashTable:
-    """Return the HashTable of image files (or CSV rows), cached on disk by paths, sizes and mtimes."""
-    paths = [str(p) for p in paths]
-    cache_file = None
-    if cache_dir is not None:
-        cache_file = Path(cache_dir) / "audit" / f"hashes-{_paths_key(paths)}.npz"
-        cached = read_cache(cache_file, lambda path: _load(path, len(paths)), "image hashes")
-        if cached is not None:
-            return cached
-    kept: list[str] = []
-    skipped: list[tuple[str, str]] = []
-
-    def decoded() -> Iterator[np.ndarray]:
-        for path, image, reason in progress_bar(_decoded(paths), total=len(paths), desc="hash images",
-                                        disable=not progress):
-            if image is None:
-                skipped.append((path, reason))
-            else:
-                kept.append(path)
-                yield image
-
-    exact, phash, mirror = hash_images(decoded())  # streams: only the 32x32 hash inputs are kept
-    table = HashTable(np.array(kept, dtype=str), exact, phash, mirror, skipped)
-    if cache_file is not None:
-        _save(cache_file, table)
-    return table
-
-
-def _paths_key(paths: list[str]) -> str:
-    """Return a key that changes when a path is added, removed or modified, or the hash changes."""
-    h = hashlib.sha1(f"audit-v{HASH_VERSION}".encode())
-    for p in paths:
-        file = Path(p.rsplit("#", 1)[0] if ".csv#" in p else p)
-        try:
-            st = file.stat()
-            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-        except OSError:
-            h.update(f"{p}|missing\n".encode())
-    return h.hexdigest()[:16]
-
-
-def _save(path: Path, table: HashTable) -> None:
-
-    with atomic_path(path, what="image hashes") as tmp:
-        np.savez(tmp, paths=table.paths, exact=table.exact, phash=table.phash, mirror=table.mirror,
-                 skipped=np.array(json.dumps(table.skipped)))
-
-
-def _load(path: Path, n_paths: int | None = None) -> HashTable:
-    """Return a cached HashTable, checking that its arrays agree and (given `n_paths`) cover every path."""
-    with np.load(path) as f:
-        table = HashTable(f["paths"], f["exact"], f["phash"], f["mirror"],
-                          [tuple(s) for s in json.loads(str(f["skipped"]))])
-    if not len(table.paths) == len(table.exact) == len(table.phash) == len(table.mirror):
-        raise ValueError("its arrays differ in length")
-    if table.phash.shape[1:] != (len(VIEWS), HASH_WORDS) or table.mirror.shape != table.phash.shape:
-        raise ValueError(f"hashes of shape {table.phash.shape}, expected (n, {len(VIEWS)}, {HASH_WORDS})")
-    if n_paths is not None and len(table.paths) + len(table.skipped) != n_paths:
-        raise ValueError(f"{len(table.paths)} hashed and {len(table.skipped)} skipped of {n_paths} images")
-    return table
 
 
 def hamming_within(left: np.ndarray, right: np.ndarray, threshold: int,
@@ -392,23 +212,3 @@ def audit_folders(internal_dir: Path, external_dir: Path, cache_dir: Path, thres
     data = {role: {"source": sources[role].describe(),
                    "not_used": skip_summary(manifests[role]).to_dict(orient="records")} for role in sources}
     return result, result.to_dict() | {"data": data, "seed": seed, "val_fraction": val_fraction}
-
-
-def report_text(result: dict, max_pairs: int = 10) -> str:
-    """Return a plain-text report of an audit result: data, skipped files, counts and the closest pairs."""
-    lines = []
-    for info in result.get("data", {}).values():
-        lines.append(info["source"])
-        lines += [f"  not used: {row['files']} file(s): {row['status']}: {row['reason']}" for row in info["not_used"]]
-    lines += [f"  could not hash: {row['path']}: {row['reason']}" for row in result["skipped"]]
-    lines.append(f"\nthreshold: {result['threshold']} of {HASH_BITS} bits")
-    for name, s in result["summaries"].items():
-        lines.append(f"\n{name.replace('_', ' ')}: {s['n_left']:,} x {s['n_right']:,} images, "
-                     f"{s['pairs']} flagged pairs "
-                     f"(exact {s['pairs_exact']}, near {s['pairs_near']}, mirrored {s['pairs_mirrored']}); "
-                     f"{s['right_flagged']} of the {s['n_right']:,} right-hand images "
-                     f"({s['right_flagged_fraction']:.1%}) "
-                     f"have a copy on the left")
-        for pair in sorted(result["pairs"][name], key=lambda p: p["distance"])[:max_pairs]:
-            lines.append(f"  {pair['kind']:8s} {pair['distance']:3d}  {pair['left_path']}  {pair['right_path']}")
-    return "\n".join(lines)

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferlib.data.decode import decode_bytes, resize_rgb
-from ferlib.data.manifest import _csv_pixel_strings, _sha1, decode_csv_pixels
+from ferlib.data.decode import DecodeError, resize_rgb
+from ferlib.data.manifest import _sha1, decoded
 from ferlib.runtime.files import read_cache, save_npy
 from ferlib.runtime.progress import bar as progress_bar
 
@@ -60,15 +60,12 @@ def _whole_array(source: pd.DataFrame, size: int, cache_dir: Path, progress: boo
 
 def _decode_to_cache(frame: pd.DataFrame, size: int, cache_file: Path, progress: bool) -> np.ndarray:
     """Decode the frame's images at size x size and write them to `cache_file` atomically; return them."""
-    csv_rows = frame["format"] == "CSV"
-    texts = _csv_pixel_strings(frame.loc[csv_rows, "path"]) if csv_rows.any() else {}
     out = np.empty((len(frame), size, size, 3), dtype=np.uint8)
-    for i, path in enumerate(progress_bar(frame["path"], desc=f"decode {size}px", disable=not progress)):
-        text = texts.get(path)
-        if text is None:
-            arr, _ = decode_bytes(Path(path).read_bytes())
-        else:
-            arr = decode_csv_pixels(text)
+    rows = decoded(list(frame["path"]))
+    for i, (path, arr, reason) in enumerate(progress_bar(rows, total=len(frame), desc=f"decode {size}px",
+                                                          disable=not progress)):
+        if arr is None:  # the manifest decoded it once: the file changed since
+            raise DecodeError(f"{path}: {reason}")
         out[i] = resize_rgb(arr, size)
     save_npy(cache_file, out)
     return out

@@ -177,3 +177,42 @@ def resize_rgb(arr: np.ndarray, size: int) -> np.ndarray:
         return arr
     img = Image.fromarray(arr, mode="RGB").resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return np.asarray(img, dtype=np.uint8)
+
+
+ImageInput = str | Path | Image.Image | np.ndarray | bytes
+
+
+def image_to_rgb(image: ImageInput) -> np.ndarray:
+    """Return a uint8 HxWx3 RGB array for a path, encoded bytes, PIL image or array; raise DecodeError."""
+    if isinstance(image, (str, Path)):
+        return read_image(image)[0]
+    if isinstance(image, (bytes, bytearray)):
+        return decode_bytes(bytes(image))[0]
+    if isinstance(image, Image.Image):
+        return pil_to_rgb(image)
+    if isinstance(image, np.ndarray):
+        return _array_to_rgb(image)
+    raise TypeError(f"expected a path, bytes, a PIL image or an array, got {type(image).__name__}")
+
+
+def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """Return uint8 RGB for an HxW, HxWx1, HxWx3 or HxWx4 array (floats in [0, 1] scaled to 0-255)."""
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or arr.size == 0:
+        raise DecodeError(f"not an image array: shape {arr.shape} (expected HxW, HxWx1, HxWx3 or HxWx4)")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise DecodeError("not an image array: contains NaN or infinite values")
+        arr = arr * 255.0 if arr.max() <= 1.0 else arr
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise DecodeError(f"not an image array: dtype {arr.dtype}")
+    arr = np.clip(np.rint(arr) if arr.dtype.kind == "f" else arr, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.shape[2] == 4:  # composite on white, as ferlib.data.decode does for RGBA files
+        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
+        return np.rint(arr[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(arr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,18 @@ def _csv_pixel_strings(paths: pd.Series) -> dict[str, str]:
         for r, text in read_csv_pixels(Path(csv_path), rows).items():
             out[f"{csv_path}#{r}"] = text
     return out
+
+
+def decoded(paths: list[str]) -> Iterator[tuple[str, np.ndarray | None, str]]:
+    """Yield (path, RGB array or None, why it could not be used) for image files and FER-2013 CSV rows
+    ("file.csv#row"), in order."""
+    rows = [p for p in paths if ".csv#" in p]
+    texts = _csv_pixel_strings(pd.Series(rows, dtype=str)) if rows else {}
+    for path in paths:
+        try:
+            yield path, (decode_csv_pixels(texts[path]) if path in texts else read_image(path)[0]), ""
+        except DecodeError as exc:
+            yield path, None, exc.reason
 
 
 def _decode_row(path: str, csv_text: str | None) -> tuple[np.ndarray, dict]:

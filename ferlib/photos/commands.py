@@ -14,7 +14,7 @@ from ferlib.data.sources import DataError
 from ferlib.evaluation.evaluate import report_table
 from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
 from ferlib.models.shipped import DEFAULT_MODEL, SHIPPED_MODELS
-from ferlib.photos import predict, video
+from ferlib.photos import predict, tables, video
 from ferlib.photos.detectors import DETECTORS
 from ferlib.photos.faces import require_haar_cascades
 from ferlib.photos.folder_scores import evaluate_folder
@@ -181,14 +181,14 @@ def _predict(args: argparse.Namespace) -> int:
     results = classifier.predict_paths(args.photos, detect=not args.no_detect,
                                        progress=len(args.photos) > 1 and not args.json)
     if args.csv:
-        files.write_csv(args.csv, predict.results_frame(results, classifier.classes), index=False)
+        files.write_csv(args.csv, tables.results_frame(results, classifier.classes), index=False)
         print(f"wrote {args.csv} (one row per face; photos without a face and unreadable files say why)",
               file=sys.stderr)
     if args.annotate:
-        for path in predict.write_annotated(results, args.annotate):
+        for path in tables.write_annotated(results, args.annotate):
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.to_dict() for r in results] + video_entries, indent=2))
     else:
-        print(predict.results_table(results).to_string(index=False))
-    return min(predict.exit_status(results), video_status) if videos else predict.exit_status(results)
+        print(tables.results_table(results).to_string(index=False))
+    return min(tables.exit_status(results), video_status) if videos else tables.exit_status(results)

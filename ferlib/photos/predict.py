@@ -13,17 +13,15 @@ the card's threshold is marked `abstained`: its label is still given, but should
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
-from ferlib.data.decode import DecodeError, decode_bytes, pil_to_rgb, read_image, read_photo
+from ferlib.data.decode import DecodeError, ImageInput, image_to_rgb, read_photo
 from ferlib.data.preprocess import preprocess_faces
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.evaluation.views import average_over_views
@@ -40,10 +38,8 @@ from ferlib.photos.faces import (
     training_conversion,
     whole_image_box,
 )
-from ferlib.runtime.files import save_image
 from ferlib.runtime.progress import bar as progress_bar
 
-ImageInput = str | Path | Image.Image | np.ndarray | bytes
 VIEWS = ("card", "flip", "single")  # test-time views per face: the card's (e.g. 5 crops x mirror), 2, or 1
 FACES_PER_CALL = 512  # faces whose views are made at once (a folder of faces is scored in parts of this size)
 
@@ -84,42 +80,6 @@ class PhotoResult:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON entry: path, error (None or a message), faces."""
         return {"path": self.path, "error": self.error, "faces": [f.to_dict() for f in self.faces]}
-
-
-def image_to_rgb(image: ImageInput) -> np.ndarray:
-    """Return a uint8 HxWx3 RGB array for a path, encoded bytes, PIL image or array; raise DecodeError."""
-    if isinstance(image, (str, Path)):
-        return read_image(image)[0]
-    if isinstance(image, (bytes, bytearray)):
-        return decode_bytes(bytes(image))[0]
-    if isinstance(image, Image.Image):
-        return pil_to_rgb(image)
-    if isinstance(image, np.ndarray):
-        return _array_to_rgb(image)
-    raise TypeError(f"expected a path, bytes, a PIL image or an array, got {type(image).__name__}")
-
-
-def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
-    """Return uint8 RGB for an HxW, HxWx1, HxWx3 or HxWx4 array (floats in [0, 1] scaled to 0-255)."""
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or arr.size == 0:
-        raise DecodeError(f"not an image array: shape {arr.shape} (expected HxW, HxWx1, HxWx3 or HxWx4)")
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8) * 255
-    elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise DecodeError("not an image array: contains NaN or infinite values")
-        arr = arr * 255.0 if arr.max() <= 1.0 else arr
-    elif not np.issubdtype(arr.dtype, np.integer):
-        raise DecodeError(f"not an image array: dtype {arr.dtype}")
-    arr = np.clip(np.rint(arr) if arr.dtype.kind == "f" else arr, 0, 255).astype(np.uint8)
-    if arr.ndim == 2:
-        return np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.shape[2] == 4:  # composite on white, as ferlib.data.decode does for RGBA files
-        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
-        return np.rint(arr[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
-    return np.ascontiguousarray(arr)
 
 
 class EmotionClassifier(WithCard):
@@ -339,71 +299,3 @@ def describe_inputs(paths: Iterable[str | Path]) -> list[str]:
         where = "" if list(by_folder) == ["."] else f": {', '.join(parts[:8])}{more}"
         lines.append(f"{p}: {len(files)} image file{'s' if len(files) != 1 else ''}{where}{left_out}")
     return lines
-
-
-def results_frame(results: list[PhotoResult], classes: list[str]) -> pd.DataFrame:
-    """Return one row per face (or per photo without faces, or per unreadable file) for a CSV: path, face,
-    x, y, w, h, label, confidence, abstained, one column per class of the model (`classes`), error."""
-    rows = []
-    for r in results:
-        base = {"path": r.path, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
-                "confidence": None, "abstained": None, **{c: None for c in classes}}
-        if r.error or not r.faces:
-            rows.append(base | {"error": r.error or "no face found"})
-        for i, f in enumerate(r.faces, 1):
-            rows.append(base | {"face": i, **f.flat(classes), "error": None})
-    return pd.DataFrame(rows, columns=[*rows[0]] if rows else ["path", "face", "error"])
-
-
-def _display_names(paths: list[str]) -> list[str]:
-    """Return the paths as the table shows them: relative to the folder that holds them all (a photo's name,
-    or "Happy/x.jpg" for a folder of class folders), never a machine's absolute path."""
-    try:
-        root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths])) if paths else Path()
-    except ValueError:  # different drives: names only
-        return [Path(p).name for p in paths]
-    return [Path(p).resolve().relative_to(root).as_posix() for p in paths]
-
-
-def results_table(results: list[PhotoResult]) -> pd.DataFrame:
-    """Return one row per face (or per photo without faces) for printing: photo, face, box, label, ..."""
-    rows = []
-    for r, name in zip(results, _display_names([r.path for r in results])):
-        if r.error:
-            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": f"error: {r.error}",
-                         "confidence": "", "next best": "", "abstained": ""})
-        elif not r.faces:
-            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": "no face found",
-                         "confidence": "", "next best": "", "abstained": ""})
-        for i, f in enumerate(r.faces, 1):
-            second = f"{f.scores[1][0]} {f.scores[1][1]:.2f}" if len(f.scores) > 1 else ""
-            rows.append({"photo": name, "face": i, "box [x, y, w, h]": str(list(f.box)), "label": f.label,
-                         "confidence": f"{f.confidence:.2f}", "next best": second,
-                         "abstained": "yes" if f.abstained else "no"})
-    return pd.DataFrame(rows, columns=["photo", "face", "box [x, y, w, h]", "label", "confidence", "next best",
-                                       "abstained"])
-
-
-def exit_status(results: list[PhotoResult]) -> int:
-    """Return the command's exit status: 0 when at least one input could be read, 1 when every one failed."""
-    return 0 if any(r.error is None for r in results) else 1
-
-
-def write_annotated(results: list[PhotoResult], out_dir: str | Path) -> list[Path]:
-    """Write each readable photo with its faces drawn as <out_dir>/<name>.annotated.jpg; return the paths."""
-    from ferlib.viz.photo_figures import draw_predictions  # lazy: matplotlib, only with --annotate
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for r in results:
-        if r.error:
-            continue
-        target = out_dir / f"{Path(r.path).stem}.annotated.jpg"
-        k = 1
-        while target in written:  # two inputs with the same name from different folders
-            k += 1
-            target = out_dir / f"{Path(r.path).stem}_{k}.annotated.jpg"
-        save_image(draw_predictions(image_to_rgb(Path(r.path)), r.faces), target, quality=90)
-        written.append(target)
-    return written

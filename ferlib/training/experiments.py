@@ -78,6 +78,9 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
     size, preprocessing = experiment.image_size, experiment.preprocessing
     x_train, y_train = internal.images(train_rows, size, preprocessing), internal.labels(train_rows)
     x_val, y_val = internal.images(internal.val, size, preprocessing), internal.labels(internal.val)
+    checked = stratified_subset(internal.val, experiment.max_val, settings.seed)  # validated on while training
+    x_check, y_check = (x_val, y_val) if experiment.max_val is None else (
+        internal.images(checked, size, preprocessing), internal.labels(checked))
     targets, fingerprint = y_train, internal.fingerprint
     if experiment.distill:
         if teachers is None or len(teachers.models) != experiment.teachers:
@@ -86,7 +89,7 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
         targets = teachers.targets(x_train, y_train, experiment.distill)
         fingerprint = f"{fingerprint}+teachers-{teachers.key}"  # other teachers: another run
     seed = settings.seed if train_seed is None else int(train_seed)
-    run = train_experiment(experiment, x_train, targets, x_val, y_val, settings.output_dir / "runs",
+    run = train_experiment(experiment, x_train, targets, x_check, y_check, settings.output_dir / "runs",
                            fingerprint, seed=seed, batch_size=settings.profile.batch_size,
                            weights=weights, mixed_precision=settings.profile.mixed_precision,
                            jit_compile=settings.profile.jit_compile, force=force,

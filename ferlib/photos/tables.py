@@ -1,0 +1,80 @@
+"""What a prediction gives back beyond the records: tables for the terminal and notebooks, CSV rows, annotated
+photos, and the command's exit status."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ferlib.data.decode import image_to_rgb
+from ferlib.photos.predict import PhotoResult
+from ferlib.runtime.files import save_image
+
+
+def results_frame(results: list[PhotoResult], classes: list[str]) -> pd.DataFrame:
+    """Return one row per face (or per photo without faces, or per unreadable file) for a CSV: path, face,
+    x, y, w, h, label, confidence, abstained, one column per class of the model (`classes`), error."""
+    rows = []
+    for r in results:
+        base = {"path": r.path, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
+                "confidence": None, "abstained": None, **{c: None for c in classes}}
+        if r.error or not r.faces:
+            rows.append(base | {"error": r.error or "no face found"})
+        for i, f in enumerate(r.faces, 1):
+            rows.append(base | {"face": i, **f.flat(classes), "error": None})
+    return pd.DataFrame(rows, columns=[*rows[0]] if rows else ["path", "face", "error"])
+
+
+def _display_names(paths: list[str]) -> list[str]:
+    """Return the paths as the table shows them: relative to the folder that holds them all (a photo's name,
+    or "Happy/x.jpg" for a folder of class folders), never a machine's absolute path."""
+    try:
+        root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths])) if paths else Path()
+    except ValueError:  # different drives: names only
+        return [Path(p).name for p in paths]
+    return [Path(p).resolve().relative_to(root).as_posix() for p in paths]
+
+
+def results_table(results: list[PhotoResult]) -> pd.DataFrame:
+    """Return one row per face (or per photo without faces) for printing: photo, face, box, label, ..."""
+    rows = []
+    for r, name in zip(results, _display_names([r.path for r in results])):
+        if r.error:
+            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": f"error: {r.error}",
+                         "confidence": "", "next best": "", "abstained": ""})
+        elif not r.faces:
+            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": "no face found",
+                         "confidence": "", "next best": "", "abstained": ""})
+        for i, f in enumerate(r.faces, 1):
+            second = f"{f.scores[1][0]} {f.scores[1][1]:.2f}" if len(f.scores) > 1 else ""
+            rows.append({"photo": name, "face": i, "box [x, y, w, h]": str(list(f.box)), "label": f.label,
+                         "confidence": f"{f.confidence:.2f}", "next best": second,
+                         "abstained": "yes" if f.abstained else "no"})
+    return pd.DataFrame(rows, columns=["photo", "face", "box [x, y, w, h]", "label", "confidence", "next best",
+                                       "abstained"])
+
+
+def exit_status(results: list[PhotoResult]) -> int:
+    """Return the command's exit status: 0 when at least one input could be read, 1 when every one failed."""
+    return 0 if any(r.error is None for r in results) else 1
+
+
+def write_annotated(results: list[PhotoResult], out_dir: str | Path) -> list[Path]:
+    """Write each readable photo with its faces drawn as <out_dir>/<name>.annotated.jpg; return the paths."""
+    from ferlib.viz.photo_figures import draw_predictions  # lazy: matplotlib, only with --annotate
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for r in results:
+        if r.error:
+            continue
+        target = out_dir / f"{Path(r.path).stem}.annotated.jpg"
+        k = 1
+        while target in written:  # two inputs with the same name from different folders
+            k += 1
+            target = out_dir / f"{Path(r.path).stem}_{k}.annotated.jpg"
+        save_image(draw_predictions(image_to_rgb(Path(r.path)), r.faces), target, quality=90)
+        written.append(target)
+    return written
