@@ -12,9 +12,9 @@ from PIL import Image
 
 from ferlib import cli
 from ferlib.audit import hashes, leakage
-from ferlib.data import planted
+from ferlib.data import embedded
 from ferlib.data.sources import DataSource, detect_source
-from ferlib.data.synthetic import generate_faces, write_embedded_dataset
+from ferlib.data.synthetic import generate_faces
 from ferlib.reports.banner import examples_allowed
 from tests.conftest import FER2013, load_tool
 
@@ -209,11 +209,11 @@ def test_cli_audit_reports_a_missing_folder(tmp_path, capsys):
 
 
 def test_copies_planted_in_the_embedded_data_are_found(tmp_path):
-    ds = write_embedded_dataset(tmp_path, n_internal=60, n_external=100, seed=3)
-    truth = planted.read_planted(ds.root)
-    assert ds.n_planted == 5 and list(truth["transform"]) == list(planted.PLANTED_TRANSFORMS)
+    ds = embedded.write_embedded_dataset(tmp_path, n_internal=60, n_external=100, seed=3)
+    truth = embedded.read_planted(ds.root)
+    assert ds.n_planted == 5 and list(truth["transform"]) == list(embedded.PLANTED_TRANSFORMS)
     leak, _ = leakage.audit_folders(ds.internal_dir, ds.external_dir, tmp_path / "cache", progress=False)
-    found = planted.recovered(truth, leak.pairs["internal_vs_external"]).set_index("transform")["kind"]
+    found = embedded.recovered(truth, leak.pairs["internal_vs_external"]).set_index("transform")["kind"]
     assert found.to_dict() == {"identical": "exact", "brightness +10%": "near", "contrast -10%": "near",
                                "JPEG q60": "near", "mirrored": "mirrored"}
     overlap = leak.external_overlap(leak.external["path"])

@@ -51,7 +51,7 @@ def comparable(result: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from ferlib.data.synthetic import write_embedded_dataset
+    from ferlib.data.embedded import write_embedded_dataset
 
     return write_embedded_dataset(tmp_path_factory.mktemp("fault_data"), 150, 60, seed=3)
 

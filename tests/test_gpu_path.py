@@ -154,7 +154,7 @@ def test_kaggle_install_keeps_the_preinstalled_libraries(tmp_path):
 def test_gpu_check_times_each_phase_and_projects_the_study(tmp_path):
     """The check's own path on the CPU, tiny: V4 (cached head) and V8 (augmented head through the backbone)."""
     gpu_check = load_tool("gpu_check")
-    from ferlib.data.synthetic import write_embedded_dataset
+    from ferlib.data.embedded import write_embedded_dataset
     from ferlib.plan import Machine, make_plan
     from ferlib.reports.catalog import CATALOG
 

@@ -180,7 +180,7 @@ def test_a_run_on_other_data_keeps_its_own_results_and_summary(smoke_run, tmp_pa
     folder of their own, the summary judges only them and says which folder it read, and A's files are untouched."""
     import shutil
 
-    from ferlib.data.synthetic import write_embedded_dataset
+    from ferlib.data.embedded import write_embedded_dataset
 
     out = tmp_path / "outputs"
     shutil.copytree(smoke_run["out"], out)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.gpu_path
 def test_full_profile_notebooks_run_their_code_path_on_a_tiny_slice(tmp_path):
     """Notebooks 03-06 under `full` (96 px, the study's layer indices and two phases, mixed precision where a GPU
     is, XLA), random weights, every phase capped at one epoch and one seed: the GPU run's code, on a CPU."""
-    from ferlib.data.synthetic import write_embedded_dataset
+    from ferlib.data.embedded import write_embedded_dataset
     from ferlib.reports.catalog import CATALOG
     from ferlib.reports.check import check_notebook
     from tests.test_notebooks import run_all

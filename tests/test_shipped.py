@@ -14,7 +14,7 @@ from ferlib.champion.recipe import is_budget_key
 from ferlib.champion.schema import ChampionRecord
 from ferlib.champion.tables import card_test_scores
 from ferlib.classes import FER2013
-from ferlib.data.synthetic import write_embedded_dataset
+from ferlib.data.embedded import write_embedded_dataset
 from ferlib.models import modelcard, shipped, shipping
 from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.synthetic_photos import render_photo

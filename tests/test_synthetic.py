@@ -9,15 +9,14 @@ import pytest
 from PIL import Image
 
 from ferlib.classes import STUDY
+from ferlib.data.embedded import GENERATOR_VERSION, write_embedded_dataset
 from ferlib.data.synthetic import (
     CLASS_PROPORTIONS,
     EXPRESSIONS,
-    GENERATOR_VERSION,
     class_counts,
     generate_faces,
     render_face,
     sample_action_units,
-    write_embedded_dataset,
 )
 
 INTERNAL_FOLDERS = ("Angry", "Fear", "Happy", "Sad", "Suprise")

@@ -14,10 +14,10 @@ import pandas as pd
 from ferlib.classes import STUDY, ClassSet
 from ferlib.config import RunSettings
 from ferlib.data.arrays import load_images
+from ferlib.data.embedded import write_embedded_dataset
 from ferlib.data.manifest import build_manifest, fingerprint, label_indices, split_train_val, stratified_subset, usable
 from ferlib.data.preprocess import preprocess_faces
 from ferlib.data.sources import DataSource, Role, list_files, resolve_source
-from ferlib.data.synthetic import write_embedded_dataset
 from ferlib.runtime.paths import display_path
 
 EMBEDDED_SEED = 0  # the generated data stays the same whatever the run's seed

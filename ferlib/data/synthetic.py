@@ -1,9 +1,5 @@
-"""Embedded default dataset: synthetic 48x48 grayscale faces whose expressions come from action units.
-
-When no real data is available, the project builds a small stand-in for the Human Face Emotions
-dataset (internal set) and for FER-2013 (external set) in seconds. Nothing here is ever committed:
-the images are drawn from a seed on demand and cached under a folder named after the generator
-version and the parameters.
+"""Synthetic 48x48 grayscale faces whose expressions come from action units (the embedded dataset draws them:
+`ferlib.data.embedded`).
 
 Each face is drawn with PIL at 4x resolution and box-downsampled. Its expression is a sample of
 FACS-style action-unit (AU) intensities whose distribution depends on the class, so classes overlap
@@ -14,30 +10,16 @@ scale, slight yaw), lighting, background, blur and noise vary per image.
 from __future__ import annotations
 
 import functools
-import json
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ferlib.classes import STUDY
-from ferlib.data.planted import PLANTED_FRACTION, plant_copies
-
-GENERATOR_VERSION: int = 2  # 2: transformed copies of external images planted in the internal set
 
 # Human Face Emotions class shares (31/21/17/16/14 %), normalised so that they sum to 1.
 _PERCENT = {"Angry": 17.0, "Fear": 16.0, "Happy": 31.0, "Sad": 21.0, "Surprise": 14.0}
 CLASS_PROPORTIONS: dict[str, float] = {c: _PERCENT[c] / sum(_PERCENT.values()) for c in STUDY.names}
 
-# Folder names exactly as the real datasets spell them ("Suprise" is the original's typo).
-INTERNAL_FOLDERS: dict[str, str] = {"Angry": "Angry", "Fear": "Fear", "Happy": "Happy", "Sad": "Sad",
-                                    "Surprise": "Suprise"}
-EXTERNAL_FOLDERS: dict[str, str] = {**{c: c.lower() for c in STUDY.names}, "neutral": "neutral"}
-NEUTRAL_FRACTION: float = 0.08  # extra neutral images in the external set, as a share of n_external
 EXPRESSIONS: tuple[str, ...] = (*STUDY.names, "neutral")
 SUPERSAMPLE = 4
 
@@ -195,9 +177,8 @@ class _Sketch:
                 draw.polygon(xy, fill=fill)
 
 
-def _sketch_face(au: dict[str, float], sc: dict[str, float]) -> _Sketch:
-    """Return the shapes of one head (clothes, hair, face, features) in face units."""
-    k = _Sketch()
+def _sketch_head(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None:
+    """Add clothes, neck, hair, ears and the face outline, whose chin drops with the jaw (AU26)."""
     skin, fw, fh, hair, style, yaw = sc["skin"], sc["fw"], sc["fh"], sc["hair"], sc["style"], sc["yaw"]
     opening = 0.5 * au["AU26"]
 
@@ -233,6 +214,10 @@ def _sketch_face(au: dict[str, float], sc: dict[str, float]) -> _Sketch:
         k.add(_cat(fw * 1.02 * np.cos(_CROWN), line_x), _cat(fh * 1.02 * np.sin(_CROWN), line_y), hair,
               feature=False)
 
+
+def _sketch_eyes(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None:
+    """Add forehead lines, eyes and brows."""
+    skin, yaw = sc["skin"], sc["yaw"]
     ey, es, ew = sc["ey"], sc["es"], sc["ew"]
     brow_y = ey - sc["bg"]
     # Forehead wrinkles with raised brows (AU1+2), frown lines with lowered brows (AU4).
@@ -275,9 +260,14 @@ def _sketch_face(au: dict[str, float], sc: dict[str, float]) -> _Sketch:
                 brow_y - sc["arch"] - 0.1 * au["AU1"] - 0.14 * au["AU2"] + 0.09 * au["AU4"],
                 brow_y + 0.04 - 0.16 * au["AU2"] + 0.03 * au["AU4"]], sc["brow"], sc["bt"])
 
+
+def _sketch_nose_mouth(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None:
+    """Add the nose, the folds around the mouth and the lips, teeth or seam."""
+    skin, ey = sc["skin"], sc["ey"]
+    opening = 0.5 * au["AU26"]
     # Nose: side shadow, tip shadow and nostrils.
     ny, nw = ey + sc["nose"], sc["nw"]
-    side = 1 if yaw >= 0 else -1
+    side = 1 if sc["yaw"] >= 0 else -1
     k.add([side * 0.06, side * nw * 0.9], [ey + 0.08, ny - 0.06], skin * 0.8, 0.04)
     k.add([-nw, 0, nw], [ny - 0.02, ny + 0.04, ny - 0.02], skin * 0.72, 0.03)
     for sgn in (-1, 1):
@@ -311,6 +301,13 @@ def _sketch_face(au: dict[str, float], sc: dict[str, float]) -> _Sketch:
                   min(255.0, skin * 1.1 + 30))
     else:
         k.add(mx, seam, skin * 0.3, 0.025)
+
+
+def _sketch_face(au: dict[str, float], sc: dict[str, float]) -> _Sketch:
+    """Return the shapes of one head (clothes, hair, face, features) in face units, in drawing order."""
+    k = _Sketch()
+    for part in (_sketch_head, _sketch_eyes, _sketch_nose_mouth):
+        part(k, au, sc)
     return k
 
 
@@ -333,7 +330,7 @@ def render_face(expression: str, rng: np.random.Generator, size: int = 48) -> np
     return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
 
 
-def _generate(counts: dict[str, int], names: tuple[str, ...], rng: np.random.Generator,
+def draw_faces(counts: dict[str, int], names: tuple[str, ...], rng: np.random.Generator,
               size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (faces, label indices into names) with counts[name] of each, in a random order."""
     labels = rng.permutation(np.repeat(np.arange(len(names), dtype=np.int64), [counts[c] for c in names]))
@@ -345,91 +342,4 @@ def _generate(counts: dict[str, int], names: tuple[str, ...], rng: np.random.Gen
 
 def generate_faces(n: int, seed: int, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """Return (images uint8 (n, size, size), labels int64 into STUDY.names) in a seeded shuffled order."""
-    return _generate(class_counts(n), STUDY.names, np.random.default_rng(seed), size)
-
-
-@dataclass(frozen=True)
-class EmbeddedDataset:
-    """Where the generated internal (Human Face Emotions layout) and external (FER-2013) sets lie."""
-
-    root: Path
-    internal_dir: Path
-    external_dir: Path
-    n_internal: int
-    n_external: int
-    seed: int
-    n_external_neutral: int = 0
-    n_planted: int = 0  # internal images that are transformed copies of external ones (planted.json)
-
-
-def _write_pngs(images: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
-                folders: dict[str, str], base: Path, root: Path) -> list[str]:
-    """Write each image as <base>/<folder of its label>/<folder>_<k>.png, k counting within a folder;
-    return the paths relative to root, in image order."""
-    seen = dict.fromkeys(names, 0)
-    for name in names:
-        (base / folders[name]).mkdir(parents=True, exist_ok=True)
-    written = []
-    for img, label in zip(images, labels):
-        folder = folders[names[label]]
-        path = base / folder / f"{folder.lower()}_{seen[names[label]]:05d}.png"
-        Image.fromarray(img).save(path)
-        written.append(str(path.relative_to(root)))
-        seen[names[label]] += 1
-    return written
-
-
-def write_embedded_dataset(cache_dir: Path, n_internal: int, n_external: int,
-                           seed: int = 0) -> EmbeddedDataset:
-    """Return the embedded dataset under cache_dir, generating it first unless a complete copy exists.
-
-    The external set holds n_external five-class images plus about 8% extra "neutral" ones; the internal
-    set holds PLANTED_FRACTION x n_external altered copies of external images, listed in planted.json.
-    """
-    cache_dir = Path(cache_dir)
-    root = cache_dir / f"embedded-v{GENERATOR_VERSION}-n{n_internal}-e{n_external}-s{seed}"
-    n_neutral = max(1, int(round(NEUTRAL_FRACTION * n_external))) if n_external > 0 else 0
-    n_planted = int(PLANTED_FRACTION * n_external)
-    params = {"generator_version": GENERATOR_VERSION, "n_internal": n_internal,
-              "n_external": n_external, "n_external_neutral": n_neutral, "n_planted": n_planted, "seed": seed}
-    result = EmbeddedDataset(root=root, internal_dir=root / "internal", external_dir=root / "external",
-                             n_internal=n_internal, n_external=n_external, seed=seed,
-                             n_external_neutral=n_neutral, n_planted=n_planted)
-    if _is_complete(root, params):
-        return result
-
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=cache_dir))
-    try:
-        images, labels = generate_faces(n_internal, seed)  # == generate_faces(n, seed) but the planted copies
-        ext_rng = np.random.default_rng([seed, 1])  # an independent stream: other identities
-        ext_counts = {**class_counts(n_external), "neutral": n_neutral}
-        ext_images, ext_labels = _generate(ext_counts, EXPRESSIONS, ext_rng, 48)
-        planted = plant_copies(images, labels, ext_images, ext_labels, n_planted, np.random.default_rng([seed, 2]))
-        internal = _write_pngs(images, labels, STUDY.names, INTERNAL_FOLDERS, tmp / "internal" / "Data", tmp)
-        external = _write_pngs(ext_images, ext_labels, EXPRESSIONS, EXTERNAL_FOLDERS, tmp / "external" / "test", tmp)
-        (tmp / "planted.json").write_text(json.dumps(
-            [{"internal": internal[i], "external": external[e], "transform": kind} for i, e, kind in planted],
-            indent=1))
-        (tmp / ".complete").write_text(json.dumps(params, sort_keys=True))
-        tmp.chmod(0o755)  # mkdtemp makes it private
-        if _is_complete(root, params):  # another process finished first
-            return result
-        if root.exists():  # a leftover without a valid marker: never trust it
-            shutil.rmtree(root)
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if not _is_complete(root, params):  # a concurrent writer won the race: use theirs
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return result
-
-
-def _is_complete(root: Path, params: dict[str, int]) -> bool:
-    """Return True when root holds a completion marker written for exactly these parameters."""
-    try:
-        return json.loads((root / ".complete").read_text()) == params
-    except (OSError, ValueError):
-        return False
+    return draw_faces(class_counts(n), STUDY.names, np.random.default_rng(seed), size)

@@ -14,7 +14,7 @@ import pandas as pd
 from PIL import Image
 
 from ferlib.data.decode import read_image
-from ferlib.data.synthetic import INTERNAL_FOLDERS
+from ferlib.data.embedded import INTERNAL_FOLDERS
 from ferlib.photos.boxes import Box
 from ferlib.photos.faces import crop_face, to_gray
 from ferlib.photos.ood import FolderPredictions, folder_predictions
