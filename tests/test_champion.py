@@ -29,7 +29,7 @@ from ferlib.evaluation.views import tta_views
 from ferlib.experiments import RECIPE_FIELDS, Phase, experiment_keys, get_experiment
 from ferlib.models import modelcard
 from ferlib.models.builders import build_fer_cnn, build_model
-from ferlib.training import train
+from ferlib.training import objective, train
 from ferlib.viz import figures
 from tests.conftest import data_folder, evaluation_json, experiment_json, make_class_tree, tiny_data
 
@@ -93,11 +93,12 @@ def test_c1_sees_only_the_central_crop_and_keeps_it_after_saving(tmp_path):
 def test_label_smoothing_is_applied_to_the_loss():
     phase = Phase(epochs=1, learning_rate=1e-3)
     y_true = keras.ops.one_hot(np.array([0, 3]), 5)
-    smoothed = train.compile_options(tiny_c1(label_smoothing=0.1), phase, 10)["loss"]
+    smoothed = objective.compile_options(tiny_c1(label_smoothing=0.1), phase, 10)["loss"]
     # a confident, correct prediction costs nothing without smoothing and a lot with it
     assert float(smoothed(y_true, y_true)) > 1.0
     assert float(smoothed(y_true, 0.92 * y_true + 0.02)) < float(smoothed(y_true, y_true))
-    assert train.compile_options(tiny_c1(label_smoothing=0.0), phase, 10)["loss"] == "sparse_categorical_crossentropy"
+    plain = objective.compile_options(tiny_c1(label_smoothing=0.0), phase, 10)["loss"]
+    assert plain == "sparse_categorical_crossentropy"
 
 
 @pytest.mark.slow
@@ -108,7 +109,7 @@ def test_training_applies_the_cosine_schedule_with_warm_up(tmp_path):
     # 3 steps per epoch: warm-up to the peak after epoch 1, half-way down the cosine after 2, zero at the end
     np.testing.assert_allclose(run.history["learning_rate"], [2e-3, 1e-3, 0.0], atol=2e-6)
     assert isinstance(run.model.loss, keras.losses.CategoricalCrossentropy)  # label smoothing trained on one-hot labels
-    constant = train.learning_rate(dataclasses.replace(exp, schedule="constant"), exp.phases[0], 3)
+    constant = objective.learning_rate(dataclasses.replace(exp, schedule="constant"), exp.phases[0], 3)
     assert constant == 2e-3
 
 

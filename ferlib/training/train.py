@@ -32,18 +32,19 @@ from ferlib.experiments import FROM_SCRATCH, Experiment, Phase
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
 from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
-from ferlib.training.callbacks import EPOCH_CLOCK_FILE, EpochClock, LogLearningRate  # noqa: F401 (re-exported)
+from ferlib.training.callbacks import EPOCH_CLOCK_FILE
 from ferlib.training.callbacks import phase_callbacks as _callbacks
-from ferlib.training.devices import (  # noqa: F401 (re-exported)
-    MULTI_GPU_ENV,
-    distribution_strategy,
-    precision_policy,
-    resolve_precision,
-    use_determinism,
+from ferlib.training.devices import distribution_strategy, precision_policy, resolve_precision, use_determinism
+from ferlib.training.objective import (
+    build_mixup,
+    compile_options,
+    hard_labels,
+    mix_batches,
+    one_hot_labels,
+    soft_targets,
 )
-from ferlib.training.run_folders import (  # noqa: F401 (re-exported)
+from ferlib.training.run_folders import (
     DONE_FILE,
-    PROSE_FIELDS,
     adopt_reworded_run,
     compact_run,
     fit_finished_unmarked,
@@ -98,82 +99,6 @@ def weights_label(experiment: Experiment, weights: str | None) -> str:
     if experiment.from_scratch:
         return f"none ({FROM_SCRATCH})"
     return "random" if weights in (None, "random", "none") else str(weights)
-
-
-def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
-    """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
-    zero over the phase's steps ("cosine")."""
-    if experiment.schedule == "constant":
-        return phase.learning_rate
-    if experiment.schedule != "cosine":
-        raise KeyError(f"unknown schedule {experiment.schedule!r}; known: constant, cosine")
-    total = max(1, phase.epochs * steps_per_epoch)
-    warmup = min(experiment.warmup_epochs * steps_per_epoch, total - 1)
-    if warmup == 0:
-        return keras.optimizers.schedules.CosineDecay(phase.learning_rate, total)
-    return keras.optimizers.schedules.CosineDecay(phase.learning_rate / 10, total - warmup,
-                                                  warmup_target=phase.learning_rate, warmup_steps=warmup)
-
-
-def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) -> dict:
-    """Return the optimizer and loss of a phase (label smoothing needs one-hot labels, see `one_hot_labels`)."""
-    rate = learning_rate(experiment, phase, steps_per_epoch)
-    # the optimizer keeps the average beside the weights and never overwrites them while training;
-    # `PolyakAverage` swaps it in for validation and the checkpoints
-    ema = {"use_ema": True, "ema_momentum": experiment.weight_average} if experiment.weight_average else {}
-    if experiment.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(rate, **ema)
-    elif experiment.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay, **ema)
-    elif experiment.optimizer == "sgd_nesterov":
-        optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True,
-                                         weight_decay=experiment.weight_decay or None, **ema)
-    else:  # Experiment checks its optimizer when it is made
-        raise ValueError(f"unknown optimizer {experiment.optimizer!r}")
-    if soft_targets(experiment):
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
-    else:
-        loss = "sparse_categorical_crossentropy"
-    return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
-
-
-def hard_labels(labels: np.ndarray) -> np.ndarray:
-    """Return integer labels: `labels` itself, or the most probable class of each probability vector."""
-    labels = np.asarray(labels)
-    return labels.argmax(axis=1) if labels.ndim == 2 else labels
-
-
-def soft_targets(experiment: Experiment) -> bool:
-    """Return True when the experiment trains on probability vectors (label smoothing, mixup or distillation)
-    rather than integer labels."""
-    return bool(experiment.label_smoothing or experiment.mixup or experiment.distill)
-
-
-def one_hot_labels(dataset, num_classes: int):
-    """Return the dataset with its integer labels turned into one-hot vectors of `num_classes` (labels that already
-    are probability vectors, such as distillation targets, pass unchanged)."""
-    import tensorflow as tf
-
-    if len(dataset.element_spec[1].shape) == 2:  # (batch, classes): already vectors
-        return dataset
-    return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def build_mixup(alpha: float, seed: int):
-    """Return Keras' MixUp layer (each batch blended with a shuffled copy of itself, weights from
-    Beta(alpha, alpha)), or None when `alpha` is 0."""
-    return keras.layers.MixUp(alpha=alpha, seed=seed + 7, dtype="float32") if alpha else None
-
-
-def mix_batches(dataset, mixup, deterministic: bool):
-    """Return the (one-hot labelled) training dataset with every batch mixed by `mixup`."""
-    import tensorflow as tf
-
-    def mix(x, y):
-        out = mixup({"images": tf.cast(x, tf.float32), "labels": tf.cast(y, tf.float32)}, training=True)
-        return out["images"], out["labels"]
-
-    return dataset.map(mix, num_parallel_calls=1 if deterministic else tf.data.AUTOTUNE, deterministic=True)
 
 
 def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
@@ -267,6 +192,31 @@ def _write_json(path: Path, payload: Any) -> None:
     files.write_json(path, payload, indent=None)
 
 
+def _train_phases(model: keras.Model, run_dir: Path, job: FitJob) -> tuple[keras.Model, dict, float]:
+    """Train the phases a run has not finished, each from the best model of the one before; return the last
+    phase's best model, the timings per phase and the training time spent in earlier, interrupted sessions."""
+    timings: dict[str, dict] = {}
+    earlier = 0.0
+    for i, phase in enumerate(job.experiment.phases):
+        phase_dir = run_dir / f"phase{i + 1}"
+        phase_dir.mkdir(exist_ok=True)
+        if (phase_dir / DONE_FILE).exists():  # finished before an interruption: continue from its best
+            timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
+            earlier += sum(timings[phase_dir.name].values()) - timings[phase_dir.name].get("fit_s_before_resuming", 0)
+        elif fit_finished_unmarked(phase_dir):  # killed between the end of fit and the mark: finish the mark
+            _full_model_checkpoint(model, phase_dir)
+            clock = phase_dir / EPOCH_CLOCK_FILE
+            timings[phase_dir.name] = {"fit_s": float(clock.read_text()) if clock.exists() else 0.0}
+            _write_json(phase_dir / DONE_FILE, timings[phase_dir.name])
+            earlier += timings[phase_dir.name]["fit_s"]
+        else:
+            timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, job)
+            _write_json(phase_dir / DONE_FILE, timings[phase_dir.name])
+            earlier += timings[phase_dir.name].get("fit_s_before_resuming", 0.0)
+        model = keras.models.load_model(phase_dir / "best.keras")
+    return model, timings, earlier
+
+
 def train_experiment(
     experiment: Experiment,
     x_train: np.ndarray,
@@ -327,31 +277,11 @@ def train_experiment(
     if precision != "float32":  # the recipe asks for it on any device (bfloat16 on CPUs that have it)
         mixed_precision, mixed_precision_without_gpu = True, True
     policy = precision if precision != "float32" else "mixed_float16"
-    timings: dict[str, dict] = {}
-    earlier = 0.0  # training time spent in earlier, interrupted sessions (counted in wall_time_s)
     start = time.perf_counter()
     with precision_policy(mixed_precision, require_gpu=not mixed_precision_without_gpu, policy=policy) as mixed, \
             strategy.scope():
         policy = policy if mixed else "float32"  # what the run trains under
-        model = build_model(experiment, weights, seed=seed)
-        for i, phase in enumerate(experiment.phases):
-            phase_dir = run_dir / f"phase{i + 1}"
-            phase_dir.mkdir(exist_ok=True)
-            if (phase_dir / DONE_FILE).exists():  # finished before an interruption: continue from its best
-                timings[phase_dir.name] = json.loads((phase_dir / DONE_FILE).read_text())
-                earlier += (sum(timings[phase_dir.name].values())
-                            - timings[phase_dir.name].get("fit_s_before_resuming", 0))
-            elif fit_finished_unmarked(phase_dir):  # killed between the end of fit and the mark: finish the mark
-                _full_model_checkpoint(model, phase_dir)
-                clock = phase_dir / EPOCH_CLOCK_FILE
-                timings[phase_dir.name] = {"fit_s": float(clock.read_text()) if clock.exists() else 0.0}
-                _write_json(phase_dir / DONE_FILE, timings[phase_dir.name])
-                earlier += timings[phase_dir.name]["fit_s"]
-            else:
-                timings[phase_dir.name] = _fit_phase(model, phase, phase_dir, job)
-                _write_json(phase_dir / DONE_FILE, timings[phase_dir.name])
-                earlier += timings[phase_dir.name].get("fit_s_before_resuming", 0.0)
-            model = keras.models.load_model(phase_dir / "best.keras")
+        model, timings, earlier = _train_phases(build_model(experiment, weights, seed=seed), run_dir, job)
     wall = time.perf_counter() - start + earlier
     history = read_history(run_dir, len(experiment.phases))
     best_epoch, kept_phase = _best_epoch(history, experiment)
