@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.models.card import WithCard, read_card
 from ferlib.models.litert import LiteRTNetwork, default_precision, litert_path, litert_unavailable, stale_reason
+from ferlib.models.shipped import WithCard, read_card
 
 BACKENDS = ("auto", "litert", "keras")
 PRECISION_CHOICES = ("card", "float32", "int8")  # card: the precision the card chose on validation

@@ -1,7 +1,7 @@
 """A saved model run with LiteRT: its ``.keras`` network converted, without TensorFlow at inference.
 
 ``<name>.tflite`` (float32) and ``<name>.int8.tflite`` (dynamic-range int8) beside ``<name>.keras`` are made by
-TensorFlow's LiteRT converter (`convert_keras`, from `ferlib.models.conversion`, which checks them and picks the
+TensorFlow's LiteRT converter (`convert_keras`, from `ferlib.models.shipping`, which checks them and picks the
 default precision on the validation split). The card's ``litert`` entry records each file's sha256 and the
 ``.keras`` it comes from, so a converted file that no longer matches is never used silently (`stale_reason`).
 
@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.models.card import sha256_of
+from ferlib.models.shipped import sha256_of
 from ferlib.runtime.quiet import captured_fd2
 
 SUFFIX = ".tflite"
 PRECISIONS = ("float32", "float16", "int8")  # int8: dynamic range (weights int8, activations float)
 MAX_THREADS = 4  # a face batch is small: more threads than this only add synchronisation
 MAX_BATCH = 256  # images per invocation: larger calls are split (activations grow with the batch)
-LOOK_UP_FAILED = "ai-edge-litert is installed but does not import"
 
 
 def litert_path(model_path: str | Path, precision: str = "float32") -> Path:

@@ -18,8 +18,7 @@ import pandas as pd
 
 from ferlib.data.decode import read_image
 from ferlib.evaluation.chance import chance_check
-from ferlib.models.card import read_card
-from ferlib.models.shipped import ASSETS, shipped_label, shipped_model_path
+from ferlib.models.shipped import ASSETS, read_card, shipped_label, shipped_model_path
 from ferlib.photos import faces
 from ferlib.photos.boxes import Box
 from ferlib.photos.predict import EmotionClassifier, PhotoResult

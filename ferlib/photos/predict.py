@@ -25,9 +25,8 @@ from ferlib.data.decode import DecodeError, ImageInput, image_to_rgb, read_photo
 from ferlib.data.preprocess import preprocess_faces
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.evaluation.views import average_over_views
-from ferlib.models.card import WithCard, tta_settings
 from ferlib.models.inference import KerasNetwork, load_for_inference, load_keras
-from ferlib.models.shipped import resolve_model
+from ferlib.models.shipped import WithCard, resolve_model, tta_settings
 from ferlib.photos.boxes import Box
 from ferlib.photos.detectors import DETECTORS, make_detector
 from ferlib.photos.faces import (
