@@ -15,8 +15,7 @@ from ferlib.evaluation.evaluate import report_table
 from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
 from ferlib.models.shipped import DEFAULT_MODEL, SHIPPED_MODELS
 from ferlib.photos import predict, tables, video
-from ferlib.photos.detectors import DETECTORS
-from ferlib.photos.faces import require_haar_cascades
+from ferlib.photos.faces import DETECTORS, require_haar_cascades
 from ferlib.photos.folder_scores import evaluate_folder
 from ferlib.photos.predict import VIEWS
 from ferlib.runtime import files

@@ -33,7 +33,6 @@ class VideoResult:
     """The rows of a video's prediction and what was read: frames sampled, the video's length and rate."""
 
     rows: pd.DataFrame
-    source: str
     frames_sampled: int
     native_fps: float
     sampled_fps: float  # the rate actually sampled: the native rate over the frame step nearest to `fps`
@@ -144,7 +143,7 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
                         f"({index / native:.1f} of {announced / native:.1f} s): the file looks truncated")
     duration = announced / native if announced else None
     classes = list(classifier.classes)
-    return VideoResult(pd.DataFrame(rows, columns=[*COLUMNS, *classes]), str(source), sampled, native, native / step,
+    return VideoResult(pd.DataFrame(rows, columns=[*COLUMNS, *classes]), sampled, native, native / step,
                        duration, warnings, classes)
 
 
