@@ -73,7 +73,7 @@ def stale_reason(card: dict[str, Any] | None, model_path: Path, precision: str =
 class LiteRTNetwork:
     """A LiteRT model taking uint8 or float 0-255 RGB batches (n, size, size, 3) and returning class
     probabilities. A call is one invocation (up to MAX_BATCH images): the input is resized when the batch size
-    changes, which measured no slower than fixed, padded batch sizes (`ferlib.bench.inference`)."""
+    changes, which measured no slower than fixed, padded batch sizes (docs/history.md)."""
 
     name = "litert"
 
