@@ -2,7 +2,7 @@
 install.
 
 ``<name>.keras`` holds the network, ``<name>.json`` beside it the card (written by `ferlib.models.modelcard`),
-and ``<name>.tflite`` the same network for LiteRT when it has been converted (`ferlib.models.litert`). Reading
+and ``<name>.tflite`` the same network for LiteRT when it has been converted (`ferlib.models.shipping`). Reading
 a card needs no TensorFlow, so that predicting with LiteRT never imports it.
 
 Two models ship, each C1 (this project's from-scratch CNN) trained on FER-2013's training split on 2 CPU cores and

@@ -36,8 +36,7 @@ from ferlib.evaluation.results import cpu_model, write_result
 from ferlib.evaluation.stats import mcnemar
 from ferlib.evaluation.views import average_over_views
 from ferlib.models import shipped
-from ferlib.models.inference import KerasNetwork
-from ferlib.models.litert import PRECISIONS, LiteRTNetwork, agreement, convert_keras, litert_path
+from ferlib.models.inference import PRECISIONS, KerasNetwork, LiteRTNetwork, litert_path
 from ferlib.models.modelcard import load_with_card, update_card
 from ferlib.models.shipped import card_path, card_preprocessing, read_card, sha256_of, tta_settings
 from ferlib.runtime import files
@@ -49,6 +48,31 @@ MIN_SPEEDUP = 1.2  # a quantized model must be at least this much faster to beco
 SIGNIFICANCE = 0.05  # ... and not significantly different in accuracy (McNemar) on the validation split
 GENERATED_IMAGES = 512  # images compared when no validation data is given
 TIMED_BATCH, TIMED_REPEATS = 40, 20  # four faces of ten views, as a photo sends them
+
+
+def convert_keras(model: Any, precision: str = "float32") -> bytes:
+    """Return a Keras model converted by TensorFlow's LiteRT converter, with a dynamic batch size.
+
+    `precision`: "float32" (no quantization), "float16" (weights stored as float16) or "int8" (dynamic range:
+    weights int8, activations computed in float)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if precision != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+    return bytes(converter.convert())
+
+
+def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+    """Return how far two backends' probabilities (n, classes) agree: images, the share with the same label,
+    the images whose labels differ, and the largest absolute difference of a probability."""
+    reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if reference.shape != other.shape:
+        raise ValueError(f"shapes differ: {reference.shape} and {other.shape}")
+    same = reference.argmax(axis=1) == other.argmax(axis=1)
+    return {"n": int(len(same)), "same_label": float(same.mean()) if len(same) else 1.0,
+            "labels_differ": int((~same).sum()),
+            "max_probability_difference": float(np.abs(reference - other).max()) if len(same) else 0.0}
 
 
 def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None) -> Any:

@@ -76,7 +76,7 @@ class PhotoResult:
 class EmotionClassifier(WithCard):
     """A saved emotion model with its card, ready to predict on photos (see the module docstring).
 
-    `network` is what predicts: a `ferlib.models.litert.LiteRTNetwork`, a `KerasNetwork`, a Keras model (wrapped
+    `network` is what predicts: a `ferlib.models.inference.LiteRTNetwork`, a `KerasNetwork`, a Keras model (wrapped
     in one), or any callable taking (n, size, size, 3) 0-255 images and returning (n, classes) probabilities."""
 
     def __init__(self, network: Any, card: dict[str, Any], path: Path | None = None, *,
