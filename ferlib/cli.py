@@ -7,7 +7,7 @@
     python -m ferlib ablate --data DIR [--epochs 8] [--variants champion,no_augmentation,...]
     python -m ferlib distill --data DIR --external DIR [--teachers N]
     python -m ferlib ship MODEL.keras [--data DIR]        python -m ferlib convert [MODEL.keras] [--data DIR]
-    python -m ferlib bench [all|feature-cache|throughput|audit|gpu-check|memory] [options]
+    python -m ferlib bench [--parts latency,accuracy] [--data DIR] [--photos DIR] [options]
     python -m ferlib report [EXECUTED.ipynb...] [--output-dir outputs] [--check]
 
 predict and evaluate run the shipped model (or MODEL's LiteRT files) with LiteRT, without TensorFlow.

@@ -44,7 +44,7 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
 
 def test_inference_bench_times_cold_starts_and_video(tmp_path, monkeypatch):
     from ferlib import cli
-    from ferlib.bench import fer_package, inference
+    from ferlib.bench import fer_package, photo_latency
     from ferlib.models import modelcard
     from ferlib.models.builders import build_custom_cnn
 
@@ -54,9 +54,9 @@ def test_inference_bench_times_cold_starts_and_video(tmp_path, monkeypatch):
     assert cli.main(["convert", str(model)]) == 0
     photo = tmp_path / "two.jpg"
     Image.fromarray(render_photo(np.random.default_rng(2), 2).rgb).save(photo, quality=92)
-    cold = inference.cold_start(photo, repeats=1, model=model, backends=("litert",))
+    cold = photo_latency.cold_start(photo, repeats=1, model=model, backends=("litert",))
     assert cold["this project (LiteRT)"]["median_s"] > 0 and "skipped" in cold["fer package"]
-    video = inference.video_fps(model, photo, frames=4, backends=("litert",))
+    video = photo_latency.video_fps(model, photo, frames=4, backends=("litert",))
     assert video["litert"]["frames_per_s"] > 0 and video["litert"]["faces_per_frame"] == 2.0
-    text = "\n".join(inference.markdown({"cold_start": cold, "video": video}))
+    text = "\n".join(photo_latency.inference_markdown({"cold_start": cold, "video": video}))
     assert "| this project (LiteRT) |" in text and "| litert |" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferlib.photos import blazeface, boxes, detectors, faces
+from ferlib.photos import blazeface, boxes, faces
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import SHARED_DATA
 
@@ -59,7 +59,7 @@ def test_letterbox_keeps_the_aspect_ratio_and_maps_points_back():
 
 
 def test_finds_the_generated_faces_with_keypoints_inside_their_boxes(capfd):
-    detector = detectors.make_detector("blazeface")
+    detector = faces.make_detector("blazeface")
     assert "XNNPACK" not in capfd.readouterr().err  # LiteRT's start-up line is kept out of notebooks
     photo = render_photo(np.random.default_rng(1), 3)
     found = detector.detect_with_keypoints(photo.rgb)
@@ -75,9 +75,9 @@ def test_finds_the_generated_faces_with_keypoints_inside_their_boxes(capfd):
 
 
 def test_detectors_by_name():
-    assert detectors.make_detector().name == "blazeface" and detectors.make_detector("haar").name == "haar"
+    assert faces.make_detector().name == "blazeface" and faces.make_detector("haar").name == "haar"
     with pytest.raises(ValueError, match="blazeface, haar"):
-        detectors.make_detector("mtcnn")
+        faces.make_detector("mtcnn")
 
 
 @pytest.mark.realdata
@@ -85,9 +85,9 @@ def test_recall_on_the_annotated_dlib_photos_is_at_least_95_percent():
     if not (PHOTOS / "annotations").is_dir():
         pytest.skip(f"shared photos not found at {PHOTOS}")
     annotations = faces.read_dlib_annotations(PHOTOS / "annotations", prefix="dlib_")
-    result = faces.detection_recall(PHOTOS, annotations, 0.3, detectors.make_detector("blazeface"))
-    assert result.n_faces >= 40 and result.recall >= 0.95, result.per_photo
-    assert result.to_dict()["unmatched_detections"] <= 0.05 * result.n_faces
+    result = faces.detection_recall(PHOTOS, annotations, 0.3, faces.make_detector("blazeface"))
+    assert result["faces"] >= 40 and result["recall"] >= 0.95, result["per_photo"]
+    assert result["unmatched_detections"] <= 0.05 * result["faces"]
 
 
 def test_levelling_rotates_the_crop_so_that_the_eyes_are_level():
@@ -114,7 +114,7 @@ def test_levelling_rotates_the_crop_so_that_the_eyes_are_level():
 
 def test_a_face_filling_the_frame_is_found_on_the_padded_retry():
     photo = render_photo(np.random.default_rng(1), 3)
-    detector, without_retry = detectors.make_detector("blazeface"), blazeface.BlazeFaceDetector(pad=0)
+    detector, without_retry = faces.make_detector("blazeface"), blazeface.BlazeFaceDetector(pad=0)
     for x, y, w, h in photo.boxes:
         m = w // 10
         close = photo.rgb[y + m: y + h - m, x + m: x + w - m]  # the face's central 80%: it fills the image

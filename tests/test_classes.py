@@ -16,7 +16,7 @@ from ferlib.data import preprocess
 from ferlib.data.manifest import build_manifest, label_indices, usable
 from ferlib.data.sources import detect_source, list_files
 from ferlib.experiments import get_experiment
-from ferlib.models import card as cards
+from ferlib.models import shipped
 from tests.conftest import make_class_tree
 
 FER_FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -85,11 +85,11 @@ def test_a_face_and_a_copy_with_other_contrast_look_the_same_after_equalization(
 
 
 def test_a_card_names_its_preprocessing_and_an_older_one_gets_equalization():
-    assert cards.card_preprocessing({"preprocessing": {"name": "none"}}) == "none"
+    assert shipped.card_preprocessing({"preprocessing": {"name": "none"}}) == "none"
     legacy = {"preprocessing": "inside the model: raw 0-255 RGB in"}  # cards before preprocessing was named
-    assert cards.card_preprocessing(legacy) == "equalize" == cards.card_preprocessing({})
+    assert shipped.card_preprocessing(legacy) == "equalize" == shipped.card_preprocessing({})
     with pytest.raises(ValueError, match="unknown preprocessing 'clahe'"):
-        cards.card_preprocessing({"name": "m", "preprocessing": {"name": "clahe"}})
+        shipped.card_preprocessing({"name": "m", "preprocessing": {"name": "clahe"}})
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def seven_class_c1(tmp_path_factory):
 
 def test_a_seven_class_c1_trains_scores_and_saves_its_classes_and_preprocessing(seven_class_c1):
     root, champ = seven_class_c1
-    card = json.loads(cards.card_path(champ.model_file).read_text())
+    card = json.loads(shipped.card_path(champ.model_file).read_text())
     assert card["classes"] == list(FER2013.names) and card["class_set"] == "fer2013-7"
     assert card["preprocessing"]["name"] == "equalize" and card["data"]["n_train"] + card["data"]["n_val"] == 84
     assert champ.record.external.classes == list(FER2013.names) and champ.record.external.n == 21

@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 
 from ferlib import EmotionClassifier, cli
-from ferlib.models import card as cards
-from ferlib.models import conversion, inference, litert, modelcard, shipped
+from ferlib.models import inference, modelcard, shipped, shipping
 from ferlib.models.builders import build_custom_cnn
 from ferlib.photos.synthetic_photos import render_photo
 from tests.conftest import FER2013
@@ -30,28 +29,28 @@ def both():
 
 
 def test_the_shipped_tflite_files_are_the_ones_its_card_records_converted_from_the_shipped_keras():
-    card = cards.read_card(SHIPPED)
+    card = shipped.read_card(SHIPPED)
     entry = card["litert"]  # written by `python -m ferlib convert --data FER2013` on the validation split
     assert set(entry["precisions"]) == {"float32", "int8"}
     for precision, e in entry["precisions"].items():
-        tflite = litert.litert_path(SHIPPED, precision)
+        tflite = inference.litert_path(SHIPPED, precision)
         assert e["file"] == tflite.name and e["size_bytes"] == tflite.stat().st_size
-        assert e["sha256"] == cards.sha256_of(tflite)
-        assert e["from_sha256"] == cards.sha256_of(SHIPPED) == card["shipped"]["sha256"]
-        assert litert.stale_reason(card, SHIPPED, precision) is None and e["agreement_with_keras"]["n"] == card[
+        assert e["sha256"] == shipped.sha256_of(tflite)
+        assert e["from_sha256"] == shipped.sha256_of(SHIPPED) == card["shipped"]["sha256"]
+        assert inference.stale_reason(card, SHIPPED, precision) is None and e["agreement_with_keras"]["n"] == card[
             "data"]["n_val"]
     assert entry["views"] == {"flip": True, "shift": card["tta"]["shift"]}
     agreed = entry["precisions"]["float32"]["agreement_with_keras"]
-    assert agreed["same_label"] >= conversion.AGREEMENT_LABELS
-    assert agreed["max_probability_difference"] <= conversion.AGREEMENT_PROBABILITY
-    assert (entry["default"], entry["why"]) == conversion.choose_precision(entry["precisions"], labelled=True)
+    assert agreed["same_label"] >= shipping.AGREEMENT_LABELS
+    assert agreed["max_probability_difference"] <= shipping.AGREEMENT_PROBABILITY
+    assert (entry["default"], entry["why"]) == shipping.choose_precision(entry["precisions"], labelled=True)
     assert entry["precisions"]["int8"]["size_bytes"] < entry["precisions"]["float32"]["size_bytes"] / 3
 
 
 def test_predict_uses_litert_at_the_cards_precision_by_default_and_keras_when_asked(both):
     lite, keras_clf = both
     default = EmotionClassifier.load()
-    assert default.backend == "litert" and default.precision == cards.read_card(SHIPPED)["litert"]["default"]
+    assert default.backend == "litert" and default.precision == shipped.read_card(SHIPPED)["litert"]["default"]
     assert lite.backend == "litert" and lite.precision == "float32" and lite.backend_note is None
     assert keras_clf.backend == "keras"
 
@@ -60,25 +59,25 @@ def test_both_backends_agree_on_generated_faces_in_the_cards_views(both):
     lite, keras_clf = both
     photo = render_photo(np.random.default_rng(3), 4)
     crops = lite.inputs(photo.rgb, lite.find_faces(photo.rgb))
-    faces = np.concatenate([crops, conversion.generated_faces(lite.image_size, 60, seed=5)])
+    faces = np.concatenate([crops, shipping.generated_faces(lite.image_size, 60, seed=5)])
     a, b = lite.raw_probabilities(faces), keras_clf.raw_probabilities(faces)
-    agreed = litert.agreement(b, a)
+    agreed = shipping.agreement(b, a)
     assert agreed["n"] == len(faces) >= 64 and agreed["same_label"] == 1.0
-    assert agreed["max_probability_difference"] <= conversion.AGREEMENT_PROBABILITY
+    assert agreed["max_probability_difference"] <= shipping.AGREEMENT_PROBABILITY
     records = [lite.records(lite.probabilities(crops), lite.find_faces(photo.rgb)),
                keras_clf.records(keras_clf.probabilities(crops), keras_clf.find_faces(photo.rgb))]
     assert [r.label for r in records[0]] == [r.label for r in records[1]]
     int8 = EmotionClassifier.load(backend="litert", precision="int8").raw_probabilities(faces)
-    close = litert.agreement(a, int8)  # quantized: near, not equal
+    close = shipping.agreement(a, int8)  # quantized: near, not equal
     assert close["same_label"] >= 0.95 and 0 < close["max_probability_difference"] < 0.1
 
 
 def test_one_invocation_takes_any_batch_size_and_large_ones_are_split(both, monkeypatch):
     lite, _ = both
     network = lite.network
-    faces = conversion.generated_faces(lite.image_size, 23, seed=1)
+    faces = shipping.generated_faces(lite.image_size, 23, seed=1)
     whole = network(faces)
-    monkeypatch.setattr(litert, "MAX_BATCH", 5)
+    monkeypatch.setattr(inference, "MAX_BATCH", 5)
     np.testing.assert_allclose(network(faces), whole, atol=1e-6)
     np.testing.assert_allclose(network(faces[:1])[0], whole[0], atol=1e-6)
     assert network(faces[:0]).shape == (0, len(lite.classes))
@@ -100,8 +99,8 @@ def test_convert_writes_a_checked_file_and_a_changed_keras_falls_back_with_a_not
     out = capsys.readouterr().out
     assert "512 generated images" in out and "float32 (tiny.tflite" in out and "int8 (tiny.int8.tflite" in out
     assert "default precision: float32 (no validation data given" in out
-    card = cards.read_card(path)
-    assert card["litert"]["precisions"]["int8"]["from_sha256"] == cards.sha256_of(path)
+    card = shipped.read_card(path)
+    assert card["litert"]["precisions"]["int8"]["from_sha256"] == shipped.sha256_of(path)
     assert card["litert"]["default"] == "float32"  # a quantized model is never chosen without validation data
     loaded = EmotionClassifier.load(path)
     assert (loaded.backend, loaded.precision) == ("litert", "float32")
@@ -169,13 +168,13 @@ def test_the_base_install_leaves_tensorflow_keras_and_notebooks_to_extras():
 def test_both_backends_agree_on_fer2013s_validation_split(both, tmp_path):
     """Every image of the split the shipped model was chosen on, one view each: the networks themselves."""
     lite, keras_clf = both
-    images, labels, _ = conversion.validation_split(lite.card, FER2013, tmp_path)
+    images, labels, _ = shipping.validation_split(lite.card, FER2013, tmp_path)
     assert len(images) == lite.card["data"]["n_val"]
     a, b = lite.network(images), keras_clf.network(images)
-    agreed = litert.agreement(b, a)
-    assert agreed["same_label"] >= conversion.AGREEMENT_LABELS
-    assert agreed["max_probability_difference"] <= conversion.AGREEMENT_PROBABILITY
-    assert abs((a.argmax(1) == labels).mean() - (b.argmax(1) == labels).mean()) <= 1 - conversion.AGREEMENT_LABELS
+    agreed = shipping.agreement(b, a)
+    assert agreed["same_label"] >= shipping.AGREEMENT_LABELS
+    assert agreed["max_probability_difference"] <= shipping.AGREEMENT_PROBABILITY
+    assert abs((a.argmax(1) == labels).mean() - (b.argmax(1) == labels).mean()) <= 1 - shipping.AGREEMENT_LABELS
     int8 = EmotionClassifier.load(backend="litert", precision="int8").network(images)
-    assert litert.agreement(a, int8)["same_label"] >= 0.99  # quantized: a few labels move, accuracy does not
+    assert shipping.agreement(a, int8)["same_label"] >= 0.99  # quantized: a few labels move, accuracy does not
     assert abs((int8.argmax(1) == labels).mean() - (a.argmax(1) == labels).mean()) < 0.005

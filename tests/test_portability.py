@@ -15,7 +15,7 @@ from PIL import Image
 
 from ferlib import cli
 from ferlib.models import modelcard, shipped
-from ferlib.photos import detectors, faces
+from ferlib.photos import faces
 from ferlib.photos.synthetic_photos import render_photo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,10 +101,10 @@ def test_the_haar_detector_under_an_opencv_without_cascades_says_what_to_do(monk
     faces.load_cascade.cache_clear()
     monkeypatch.delattr(cv2, "CascadeClassifier")  # OpenCV 5: no cascade classifier and no cascade files
     with pytest.raises(RuntimeError, match=r"OpenCV 5 dropped them.*--detector blazeface.*opencv-python-headless<5"):
-        detectors.make_detector("haar")
+        faces.make_detector("haar")
     photo = tmp_path / "photo.png"
     Image.fromarray(render_photo(np.random.default_rng(1), 2).rgb).save(photo)
     assert cli.main(["predict", str(photo), "--detector", "haar"]) == 2
     assert "OpenCV 5 dropped them" in capsys.readouterr().err
-    assert detectors.make_detector("blazeface").name == "blazeface"  # the default needs no cascade
+    assert faces.make_detector("blazeface").name == "blazeface"  # the default needs no cascade
     faces.load_cascade.cache_clear()

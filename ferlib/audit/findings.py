@@ -2,7 +2,8 @@
 
 Notebook 07 asks whether the internal data holds copies of the external test images; these functions
 score a model on the external images with and without a copy and say, in sentences built from the
-measured numbers, what the overlap does to the external accuracy.
+measured numbers, what the overlap does to the external accuracy. `scores_by_copy` splits an evaluation the
+same way for C1's result files and the shipped models' scores.
 """
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import fisher_exact
 
-from ferlib.evaluation.evaluate import evaluate_model
+from ferlib.audit.leakage import audit_manifests
+from ferlib.config import RunSettings
+from ferlib.data.run_data import ExternalData, InternalData
+from ferlib.evaluation.evaluate import Evaluation, evaluate_model
 from ferlib.evaluation.stats import confusion_intervals
+from ferlib.evaluation.test_time import score
 
 ALPHA = 0.05
 
@@ -26,6 +31,23 @@ def score_by_overlap(model: Any, x_test: np.ndarray, y_test: np.ndarray, overlap
         out[name] = (evaluate_model(model, x_test[rows], y_test[rows], classes, batch_size=batch_size).to_dict()
                      if rows.any() else None)
     return out
+
+
+def scores_by_copy(evaluation: Evaluation, internal: InternalData, external: ExternalData,
+                   settings: RunSettings) -> dict[str, Any]:
+    """Return the external scores split by the leakage audit: on the external images with an exact, near or
+    mirrored copy in the internal data and on those without one (the number the training data cannot
+    have memorised), each with its 95% interval (None for an empty part)."""
+    leak = audit_manifests(internal.manifest, external.manifest, settings.cache_dir, seed=settings.seed,
+                           progress=False)
+    overlap = leak.external_overlap(external.test["path"])
+    if len(overlap) != len(evaluation.y_true):
+        raise ValueError(f"{len(overlap)} external paths but {len(evaluation.y_true)} scored images")
+    parts = {"with_copy": overlap, "without_copy": ~overlap}
+    return {"threshold_bits": leak.threshold,
+            **{name: score(Evaluation(evaluation.y_true[rows], evaluation.y_pred[rows], evaluation.probs[rows],
+                                   evaluation.classes))
+               if rows.any() else None for name, rows in parts.items()}}
 
 
 def overlap_effect(scores: dict[str, Any]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ A pair is reported once, as the first kind that applies: exact, near, mirrored.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,8 +176,6 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
                     threshold: int = DEFAULT_THRESHOLD, seed: int = 42, val_fraction: float = 0.2,
                     progress: bool = True) -> LeakageAudit:
     """Return the audit of an internal manifest (split as runs split it) against an external manifest."""
-    import time
-
     train, val = split_train_val(internal, val_fraction=val_fraction, seed=seed)
     external = usable(external)
     start = time.perf_counter()

@@ -50,9 +50,17 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return 2
     existing = {name: path if path and path.exists() else None
                 for name, path in (("data", args.data), ("ood", args.ood), ("photos", args.photos))}
+    try:  # the model given (a shipped model's name or a file), else the default shipped one
+        champion = resolve_model(args.model)
+    except FileNotFoundError:
+        champion = None
+    # the other shipped models are measured beside the default one in the same run (none beside a model file)
+    measured = args.model or DEFAULT_MODEL
+    beside = () if args.model is not None and args.model not in SHIPPED_MODELS else tuple(
+        ASSETS / file for name, file in SHIPPED_MODELS.items() if name != measured and (ASSETS / file).is_file())
     report = suite.run(parts, test_dir=existing["data"], ood_dir=existing["ood"], photos_dir=existing["photos"],
-                       champion=_bench_model(args.model), cache_dir=args.cache or default_cache_dir(),
-                       backend=args.backend, precision=args.precision, beside=_beside(args.model),
+                       champion=champion, cache_dir=args.cache or default_cache_dir(), backend=args.backend,
+                       precision=args.precision, beside=beside,
                        other_tests={f"FER-2013 test, {args.test_copy.name}": args.test_copy} if args.test_copy
                        else None)
     out = args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json"
@@ -62,21 +70,3 @@ def run_bench_command(args: argparse.Namespace) -> int:
     print(markdown)
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
-
-
-def _bench_model(model: str | None) -> Path | None:
-    """Return the model bench measures: the one given (a shipped model's name or a file; None when it does not
-    exist), else the default shipped one."""
-    try:
-        return resolve_model(model)
-    except FileNotFoundError:
-        return None
-
-
-def _beside(model: str | None) -> tuple[Path, ...]:
-    """Return the other shipped models, measured beside the default one in the same run (none for a model file)."""
-    if model is not None and model not in SHIPPED_MODELS:
-        return ()
-    measured = model or DEFAULT_MODEL
-    return tuple(ASSETS / file for name, file in SHIPPED_MODELS.items()
-                 if name != measured and (ASSETS / file).is_file())

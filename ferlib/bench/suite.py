@@ -23,8 +23,6 @@ from ferlib.evaluation.evaluate import Evaluation
 from ferlib.evaluation.results import machine
 from ferlib.photos.predict import EmotionClassifier, expand_inputs
 
-PARTS = ("latency", "accuracy")
-
 
 def _scores(y: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
     evaluation = Evaluation(y, probs.argmax(axis=1), probs, classes).to_dict()

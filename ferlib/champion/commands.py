@@ -213,12 +213,12 @@ def _described_conversion(entry: dict) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ferlib.models import conversion  # lazy: conversion imports TensorFlow
+    from ferlib.models import shipping  # lazy: shipping imports TensorFlow
 
     try:
         model = args.model or shipped.shipped_model_path()
         precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
-        entry = conversion.convert_for_litert(model, args.data, precisions)
+        entry = shipping.convert_for_litert(model, args.data, precisions)
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: cannot convert: {exc}", file=sys.stderr)
         return 2

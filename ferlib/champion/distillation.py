@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferlib.audit.by_copy import scores_by_copy
+from ferlib.audit.findings import scores_by_copy
 from ferlib.champion.recipe import CHAMPION_KEY, TEACHERS, member_name, member_seed, student_experiment
 from ferlib.champion.run import ChampionOutcome, run_champion, save_champion
 from ferlib.config import RunSettings, run_settings

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferlib.audit.by_copy import scores_by_copy
+from ferlib.audit.findings import scores_by_copy
 from ferlib.champion.recipe import CHAMPION_KEY, budget_experiment, is_budget_key
 from ferlib.champion.records import champion_context
 from ferlib.champion.schema import ChampionRecord

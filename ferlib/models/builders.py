@@ -219,6 +219,15 @@ def set_trainable_from(model: keras.Model, trainable_from: int | None) -> None:
         layer.trainable = i >= trainable_from
 
 
+def _build(backbone: str, size: int, num_classes: int, seed: int = 0, filters: tuple[int, ...] | None = None,
+           crop: int = 0, weights: str | None = None, from_scratch: bool = False) -> keras.Model:
+    if backbone == "custom_cnn":
+        return build_custom_cnn(size, seed=seed, num_classes=num_classes)
+    if backbone == "fer_cnn":
+        return build_fer_cnn(size, filters or FER_CNN_FILTERS, seed=seed, crop=crop, num_classes=num_classes)
+    return build_transfer_model(backbone, size, weights, seed=seed, num_classes=num_classes, from_scratch=from_scratch)
+
+
 def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)) -> keras.Model | None:
     """Return the untrained float32 network a model card's `experiment` entry describes (random weights, nothing
     downloaded), or None when the entry names no backbone this module builds. Used to load saved weights without
@@ -229,28 +238,17 @@ def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")  # saved champions compute in float32 (see float32_copy)
     try:
-        if backbone == "custom_cnn":
-            return build_custom_cnn(size, num_classes=num_classes)
-        if backbone == "fer_cnn":
-            return build_fer_cnn(size, tuple(experiment.get("filters") or FER_CNN_FILTERS),
-                                 crop=int(experiment.get("crop") or 0), num_classes=num_classes)
-        return build_transfer_model(backbone, size, weights=None, num_classes=num_classes)
+        return _build(backbone, size, num_classes, filters=tuple(experiment.get("filters") or FER_CNN_FILTERS),
+                      crop=int(experiment.get("crop") or 0))
     finally:
         keras.config.set_dtype_policy(policy)
 
 
 def build_model(experiment: Experiment, weights: str | None = None, seed: int = 0) -> keras.Model:
     """Return the untrained network for an experiment entry (weights apply to transfer backbones)."""
-    n = len(class_set(experiment.classes))
-    if experiment.backbone == "custom_cnn":
-        return build_custom_cnn(experiment.image_size, seed=seed, num_classes=n)
-    if experiment.backbone == "fer_cnn":
-        return build_fer_cnn(experiment.image_size, experiment.filters or FER_CNN_FILTERS, seed=seed,
-                             crop=experiment.crop, num_classes=n)
-    if experiment.backbone not in BACKBONES:
+    if experiment.backbone not in (*SCRATCH_BACKBONES, *BACKBONES):
         known = ", ".join([*SCRATCH_BACKBONES, *BACKBONES])
         raise KeyError(f"no builder for backbone {experiment.backbone!r}; known: {known}")
-    if experiment.from_scratch:
-        weights = None
-    return build_transfer_model(experiment.backbone, experiment.image_size, weights, seed=seed, num_classes=n,
-                                from_scratch=experiment.from_scratch)
+    return _build(experiment.backbone, experiment.image_size, len(class_set(experiment.classes)), seed,
+                  experiment.filters, experiment.crop, None if experiment.from_scratch else weights,
+                  experiment.from_scratch)

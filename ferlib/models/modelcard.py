@@ -1,4 +1,4 @@
-"""Saving and loading Keras models with their JSON model card (reading a card alone: `ferlib.models.card`).
+"""Saving and loading Keras models with their JSON model card (reading a card alone: `ferlib.models.shipped`).
 
 ``<name>.keras`` holds the network (preprocessing included: it takes raw 0-255 RGB images);
 ``<name>.json`` beside it holds the card: classes, input size, face preprocessing, weights, data, metrics.
@@ -19,11 +19,8 @@ from ferlib.evaluation.calibration import fit_calibration
 from ferlib.evaluation.results import write_result
 from ferlib.experiments import RECIPE_DEFAULTS
 from ferlib.models.builders import build_described
-from ferlib.models.card import CARD_VERSION, WithCard, assumed_card, card_path, read_card, tta_settings
+from ferlib.models.shipped import CARD_VERSION, WithCard, assumed_card, card_path, read_card
 from ferlib.runtime import files
-
-__all__ = ["CARD_VERSION", "LoadedModel", "WithCard", "card_path", "load_network", "load_with_card", "read_card",
-           "save_calibrated", "save_with_card", "tta_settings", "update_card"]  # card reading lives in card.py
 
 
 @dataclass

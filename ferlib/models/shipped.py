@@ -1,29 +1,103 @@
-"""The models that ship inside the package, so `predict` works right after install.
+"""Model cards read without Keras, and the models that ship inside the package, so `predict` works right after
+install.
 
-Two, each C1 (this project's from-scratch CNN) trained on FER-2013's training split on 2 CPU cores and named by
-its classes: ``fer2013-7`` (FER-2013's seven emotions, Neutral included: the default for people's photos) and
-``fer2013-5`` (the study's five). Each is ``ferlib/assets/<name>.keras`` (weights only, no optimizer state) with
-its card beside it (classes, face preprocessing, what it was trained on, at which commit, its test-time views,
-its FER-2013 test accuracy with a 95% interval, the temperature and abstention threshold fitted on the
+``<name>.keras`` holds the network, ``<name>.json`` beside it the card (written by `ferlib.models.modelcard`),
+and ``<name>.tflite`` the same network for LiteRT when it has been converted (`ferlib.models.shipping`). Reading
+a card needs no TensorFlow, so that predicting with LiteRT never imports it.
+
+Two models ship, each C1 (this project's from-scratch CNN) trained on FER-2013's training split on 2 CPU cores and
+named by its classes: ``fer2013-7`` (FER-2013's seven emotions, Neutral included: the default for people's photos)
+and ``fer2013-5`` (the study's five). Each is ``ferlib/assets/<name>.keras`` (weights only, no optimizer state)
+with its card beside it (classes, face preprocessing, what it was trained on, at which commit, its test-time
+views, its FER-2013 test accuracy with a 95% interval, the temperature and abstention threshold fitted on the
 validation split) and the same network as ``<name>.tflite`` for LiteRT, which `predict` and `evaluate` run.
-
 ``python -m ferlib champion`` trains a new C1; ``python -m ferlib ship MODEL.keras`` puts it here under the name
-of its class set (`ferlib.models.shipping`). This module only finds and describes them, so it needs no TensorFlow.
+of its class set (`ferlib.models.modelcard.ship_model`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from ferlib.classes import LEGACY_PREPROCESSING, PREPROCESSINGS, STUDY
 from ferlib.evaluation.stats import p_value_text
-from ferlib.models.card import card_path
 
+CARD_VERSION = 1
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SHIPPED_MODELS = {"fer2013-7": "fer2013-7.keras", "fer2013-5": "fer2013-5.keras"}  # name: file in ASSETS
 SHIPPED_FOR_CLASSES = {"fer2013-7": "fer2013-7", "study-5": "fer2013-5"}  # a card's class set: the name it ships as
 DEFAULT_MODEL = "fer2013-7"
 REQUIRED = ("classes", "input", "tta", "calibration", "test")  # what a shipped card must say
+SHIP_ALPHA = 0.05  # a candidate ships only when McNemar finds it better than the shipped model at this level
+
+
+class WithCard:
+    """What a model's card tells about its inputs and outputs (for classes holding a `card`)."""
+
+    card: dict[str, Any]
+
+    @property
+    def image_size(self) -> int:
+        """Return the square input size the model expects."""
+        return int(self.card["input"]["size"])
+
+    @property
+    def classes(self) -> list[str]:
+        """Return the class names in the model's output order."""
+        return list(self.card["classes"])
+
+    @property
+    def preprocessing(self) -> str:
+        """Return the face preprocessing the model learned with (`card_preprocessing`)."""
+        return card_preprocessing(self.card)
+
+
+def card_path(model_path: Path) -> Path:
+    """Return the card file that belongs to a saved model."""
+    return Path(model_path).with_suffix(".json")
+
+
+def read_card(model_path: str | Path) -> dict[str, Any] | None:
+    """Return the card beside a saved model, or None when it has none."""
+    path = card_path(Path(model_path))
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def card_preprocessing(card: dict[str, Any]) -> str:
+    """Return the name of the face preprocessing a card gives (one of PREPROCESSINGS). A card written before cards
+    named one belongs to a model that learned FER-2013's equalized faces: it gets equalization."""
+    entry = card.get("preprocessing")
+    name = entry.get("name") if isinstance(entry, dict) else LEGACY_PREPROCESSING
+    if name not in PREPROCESSINGS:
+        raise ValueError(f"the card of {card.get('name')} names an unknown preprocessing {name!r}; known: "
+                         f"{', '.join(PREPROCESSINGS)}")
+    return name
+
+
+def assumed_card(model_path: Path, size: int, n_classes: int = len(STUDY)) -> dict[str, Any]:
+    """Return the card assumed for a model saved without one: the study's classes and 0-255 RGB input."""
+    if n_classes != len(STUDY):
+        raise ValueError(f"{model_path} has no model card and {n_classes} outputs: save it with its card (classes)")
+    return {"card_version": 0, "name": Path(model_path).stem, "classes": list(STUDY.names),
+            "preprocessing": {"name": "none"},
+            "input": {"size": size, "shape": [size, size, 3], "value_range": [0, 255]},
+            "note": "no model card found; classes and input range assumed to be this project's"}
+
+
+def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
+    """Return (flip, shift): the test-time averaging a card asks for (its "tta" entry, else the
+    experiment's tta_flip; see `ferlib.evaluation.views.tta_views`)."""
+    tta = card.get("tta")
+    if tta:
+        return bool(tta.get("flip", False)), int(tta.get("shift", 0))
+    return bool((card.get("experiment") or {}).get("tta_flip", False)), 0
+
+
+def sha256_of(path: Path) -> str:
+    """Return a file's sha256 (hex), as cards record it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -50,9 +124,6 @@ def resolve_model(which: str | Path | None) -> Path:
     return path
 
 
-SHIP_ALPHA = 0.05  # a candidate ships only when McNemar finds it better than the shipped model at this level
-
-
 def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple[bool, str]:
     """Return (ship?, why) for a `compare_on_validation` result: a candidate ships only when it is more accurate
     on the validation split and McNemar's p is below `alpha`, so a difference within noise does not replace a
@@ -73,8 +144,7 @@ def shipped_card(name: str = DEFAULT_MODEL) -> dict[str, Any]:
 
 def shipped_label(name: str = DEFAULT_MODEL) -> str:
     """Return how reports name a shipped model: "the shipped fer2013-7 (C1 trained on FER-2013, 7 emotions)"."""
-    classes = json.loads(card_path(shipped_model_path(name)).read_text())["classes"]
-    return f"the shipped {name} (C1 trained on FER-2013, {len(classes)} emotions)"
+    return f"the shipped {name} (C1 trained on FER-2013, {len(shipped_card(name)['classes'])} emotions)"
 
 
 def describe_shipped(card: dict[str, Any]) -> str:

@@ -1,27 +1,214 @@
-"""Shipping a champion: copying it into ``ferlib/assets/`` with its card and its LiteRT files
-(`ferlib.models.conversion`), and deciding on the validation split whether a candidate replaces the shipped model.
+"""Shipping a champion: converting it for LiteRT, checking the conversion and choosing its precision on
+validation (``python -m ferlib convert``), comparing it with the shipped model on validation, and copying it into
+``ferlib/assets/`` (``python -m ferlib ship MODEL.keras``). These need TensorFlow; predicting with what they write
+does not (`ferlib.models.shipped`).
 
-``python -m ferlib ship MODEL.keras`` runs these. They need TensorFlow; predicting with what they write does not
-(`ferlib.models.shipped`).
+`convert_for_litert` writes beside ``<name>.keras``:
+
+- ``<name>.tflite``: float32, the same network. It is written only when it agrees with Keras on the validation
+  split (or generated images): the same label on at least AGREEMENT_LABELS of the images and probabilities within
+  AGREEMENT_PROBABILITY. This checks the converter.
+- ``<name>.int8.tflite``: dynamic-range int8 (weights int8, activations float), a different network by a little.
+  It becomes the model's default precision only when it is as accurate on the validation split (no fewer right
+  answers, McNemar p >= 0.05 against float32) and at least MIN_SPEEDUP times faster, timed side by side.
+
+The card's ``litert`` entry records both files (sha256, size, the ``.keras`` they come from), each one's agreement
+with Keras, and which precision `predict` uses by default and why.
 """
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from ferlib.classes import class_set
+from ferlib.config import run_settings
+from ferlib.data.run_data import prepare_internal
 from ferlib.evaluation.evaluate import evaluate_model
-from ferlib.evaluation.results import write_result
+from ferlib.evaluation.results import cpu_model, write_result
 from ferlib.evaluation.stats import mcnemar
+from ferlib.evaluation.views import average_over_views
 from ferlib.models import shipped
-from ferlib.models.card import card_path, read_card, tta_settings
-from ferlib.models.conversion import chosen_on, convert_for_litert
-from ferlib.models.modelcard import load_with_card
+from ferlib.models.inference import PRECISIONS, KerasNetwork, LiteRTNetwork, litert_path
+from ferlib.models.modelcard import load_with_card, update_card
+from ferlib.models.shipped import card_path, card_preprocessing, read_card, sha256_of, tta_settings
 from ferlib.runtime import files
+from ferlib.runtime.quiet import captured_fd2
+
+AGREEMENT_LABELS = 0.999  # the share of images on which the float32 conversion must give Keras's label
+AGREEMENT_PROBABILITY = 1e-3  # and the largest difference allowed between their probabilities
+MIN_SPEEDUP = 1.2  # a quantized model must be at least this much faster to become the default
+SIGNIFICANCE = 0.05  # ... and not significantly different in accuracy (McNemar) on the validation split
+GENERATED_IMAGES = 512  # images compared when no validation data is given
+TIMED_BATCH, TIMED_REPEATS = 40, 20  # four faces of ten views, as a photo sends them
+
+
+def convert_keras(model: Any, precision: str = "float32") -> bytes:
+    """Return a Keras model converted by TensorFlow's LiteRT converter, with a dynamic batch size.
+
+    `precision`: "float32" (no quantization), "float16" (weights stored as float16) or "int8" (dynamic range:
+    weights int8, activations computed in float)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if precision != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+    return bytes(converter.convert())
+
+
+def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+    """Return how far two backends' probabilities (n, classes) agree: images, the share with the same label,
+    the images whose labels differ, and the largest absolute difference of a probability."""
+    reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if reference.shape != other.shape:
+        raise ValueError(f"shapes differ: {reference.shape} and {other.shape}")
+    same = reference.argmax(axis=1) == other.argmax(axis=1)
+    return {"n": int(len(same)), "same_label": float(same.mean()) if len(same) else 1.0,
+            "labels_differ": int((~same).sum()),
+            "max_probability_difference": float(np.abs(reference - other).max()) if len(same) else 0.0}
+
+
+def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None) -> Any:
+    """Return the internal data a model was chosen on (`ferlib.data.run_data.InternalData`: its train/validation
+    split), drawn again from `data_dir` with the seed and profile its card names; ValueError when the card does not
+    name them or `data_dir` is not the data the card names (fingerprint)."""
+    provenance, data = card.get("provenance") or {}, card.get("data") or {}
+    seed, profile, expected = provenance.get("seed"), provenance.get("profile"), data.get("fingerprint")
+    if seed is None or profile is None or expected is None:
+        raise ValueError("the model card does not name its validation split (provenance seed and profile, data "
+                         "fingerprint)")
+    internal = prepare_internal(run_settings(profile, seed=seed, cache_dir=cache_dir), data_dir, progress=False,
+                                classes=class_set(card["classes"]))
+    if internal.fingerprint != expected:
+        raise ValueError(f"{data_dir} is not the data the model was trained on (fingerprint {internal.fingerprint}, "
+                         f"its card says {expected})")
+    return internal
+
+
+def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Return (images at the card's input size after its face preprocessing, labels, description) of the
+    validation split a model was chosen on (see `chosen_on`)."""
+    internal = chosen_on(card, data_dir, cache_dir)
+    provenance = card["provenance"]
+    images = internal.images(internal.val, int(card["input"]["size"]), card_preprocessing(card))
+    return images, internal.labels(internal.val), (f"validation split (seed {provenance['seed']}, profile "
+                                                 f"{provenance['profile']}, data {internal.fingerprint}), "
+                                                 f"{len(images):,} images")
+
+
+def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
+    """Return n seeded uint8 images (n, size, size, 3): smooth blobs and noise, for comparing backends where no
+    real data is at hand."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (n, 6, 6, 1)).astype(np.float32)
+    smooth = np.repeat(np.repeat(coarse, -(-size // 6), axis=1), -(-size // 6), axis=2)[:, :size, :size]
+    noisy = smooth + rng.normal(0, 24, (n, size, size, 1))
+    return np.repeat(np.clip(noisy, 0, 255).astype(np.uint8), 3, axis=3)
+
+
+def _median_ms(network: LiteRTNetwork, batch: np.ndarray) -> float:
+    network(batch)
+    samples = []
+    for _ in range(TIMED_REPEATS):
+        start = time.perf_counter()
+        network(batch)
+        samples.append(time.perf_counter() - start)
+    return 1000 * float(np.median(samples))
+
+
+def choose_precision(entries: dict[str, dict[str, Any]], labelled: bool) -> tuple[str, str]:
+    """Return (precision, why): the fastest quantized precision that is as accurate as float32 on the validation
+    split (no fewer right answers and McNemar p >= SIGNIFICANCE) and at least MIN_SPEEDUP times faster; float32
+    otherwise, and always when no labelled validation data was given."""
+    if not labelled:
+        return "float32", "no validation data given: a quantized model is never chosen untested"
+    reference = entries["float32"]
+    best, why = "float32", "no quantized model was as accurate on the validation split and faster"
+    for precision, entry in entries.items():
+        if precision == "float32":
+            continue
+        speedup = reference["median_ms"] / entry["median_ms"]
+        accurate = entry["accuracy"] >= reference["accuracy"] and entry["mcnemar_vs_float32"]["p_value"] >= SIGNIFICANCE
+        fastest = best == "float32" or entry["median_ms"] < entries[best]["median_ms"]
+        if accurate and speedup >= MIN_SPEEDUP and fastest:
+            best = precision
+            why = (f"as accurate on the validation split ({entry['accuracy']:.2%} against float32's "
+                   f"{reference['accuracy']:.2%}, McNemar p = {entry['mcnemar_vs_float32']['p_value']:.2f}) and "
+                   f"{speedup:.1f} times faster ({entry['median_ms']:.1f} against {reference['median_ms']:.1f} ms "
+                   f"for {TIMED_BATCH} images)")
+    return best, why
+
+
+def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = None,
+                       precisions: tuple[str, ...] = ("float32", "int8"), cache_dir: str | Path | None = None
+                       ) -> dict[str, Any]:
+    """Convert a saved model for LiteRT at each precision, write the files beside it and record them, with the
+    default precision, in its card (see the module docstring). ValueError when the float32 conversion disagrees
+    with Keras (nothing is written). Return the card's new ``litert`` entry."""
+    model_path = Path(model_path)
+    if "float32" not in precisions or not set(precisions) <= set(PRECISIONS):
+        raise ValueError(f"precisions must include float32 and be among {', '.join(PRECISIONS)}, got {precisions}")
+    if not card_path(model_path).is_file():
+        raise ValueError(f"{model_path} has no card: save it with its card first (`ferlib.models.modelcard`)")
+    loaded = load_with_card(model_path)
+    if data_dir is not None:
+        images, labels, described = validation_split(loaded.card, data_dir, cache_dir)
+    else:
+        images, labels = generated_faces(loaded.image_size), None
+        described = f"{len(images)} generated images (no validation data given)"
+    flip, shift = tta_settings(loaded.card)
+    keras_probs = average_over_views(KerasNetwork(loaded.model), images, flip, shift)
+    timed = images[np.random.default_rng(0).choice(len(images), TIMED_BATCH, replace=len(images) < TIMED_BATCH)]
+    candidates, entries, probs = {}, {}, {}
+    try:
+        for precision in precisions:
+            with contextlib.redirect_stdout(io.StringIO()), captured_fd2():  # the converter prints its graph
+                flatbuffer = convert_keras(loaded.model, precision)
+            target = litert_path(model_path, precision)
+            candidates[precision] = target.with_name(target.name + ".candidate")
+            candidates[precision].write_bytes(flatbuffer)
+            network = LiteRTNetwork(candidates[precision])
+            probs[precision] = average_over_views(network, images, flip, shift)
+            entries[precision] = {"file": target.name, "size_bytes": len(flatbuffer),
+                                  "agreement_with_keras": agreement(keras_probs, probs[precision]),
+                                  "median_ms": round(_median_ms(network, timed), 2)}
+            if labels is not None:
+                entries[precision]["accuracy"] = float((probs[precision].argmax(axis=1) == labels).mean())
+                if precision != "float32":
+                    entries[precision]["mcnemar_vs_float32"] = mcnemar(
+                        labels, probs["float32"].argmax(axis=1), probs[precision].argmax(axis=1)).to_dict()
+        agreed = entries["float32"]["agreement_with_keras"]
+        if agreed["same_label"] < AGREEMENT_LABELS or agreed["max_probability_difference"] > AGREEMENT_PROBABILITY:
+            raise ValueError(f"the float32 LiteRT conversion disagrees with Keras on the {described}: same label on "
+                             f"{agreed['same_label']:.2%} (at least {AGREEMENT_LABELS:.1%} needed), probabilities up "
+                             f"to {agreed['max_probability_difference']:.2g} apart (at most "
+                             f"{AGREEMENT_PROBABILITY:g}); nothing written")
+        default, why = choose_precision(entries, labels is not None)
+        for precision, candidate in candidates.items():
+            candidate.replace(litert_path(model_path, precision))
+    finally:
+        for candidate in candidates.values():
+            candidate.unlink(missing_ok=True)
+    keras_sha = sha256_of(model_path)
+    for precision, entry in entries.items():
+        entry |= {"sha256": sha256_of(litert_path(model_path, precision)), "from_sha256": keras_sha}
+    entry = {"default": default, "why": why, "compared_on": described, "views": {"flip": flip, "shift": shift},
+             "from": model_path.name, "timed_on": cpu_model(),
+             "converter": f"TensorFlow {tf.__version__} LiteRT converter (tf.lite.TFLiteConverter.from_keras_model)",
+             "bounds": {"float32_same_label": AGREEMENT_LABELS, "float32_max_probability_difference":
+                        AGREEMENT_PROBABILITY, "min_speedup": MIN_SPEEDUP, "significance": SIGNIFICANCE},
+             **({"keras_accuracy": float((keras_probs.argmax(axis=1) == labels).mean())} if labels is not None else {}),
+             "precisions": entries}
+    update_card(model_path, litert=entry)
+    return entry
 
 
 def ship_model(model_path: str | Path, assets: Path | None = None, comparison: dict[str, Any] | None = None,
@@ -42,9 +229,8 @@ def ship_model(model_path: str | Path, assets: Path | None = None, comparison: d
     target = assets / shipped.SHIPPED_MODELS[shipped_name(card)]
     slim = keras.models.load_model(model_path, compile=False)
     files.save_model(slim, target)
-    data = target.read_bytes()
     card = card | {"name": target.stem, "shipped": {
-        "from": model_path.name, "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+        "from": model_path.name, "size_bytes": target.stat().st_size, "sha256": sha256_of(target),
         "optimizer_state": "none (weights only; train again to fine-tune)",
         **({"chosen_over_previous": comparison} if comparison else {})}}
     card.pop("litert", None)  # the source's LiteRT files, if any, are not the ones shipped

@@ -134,27 +134,25 @@ class BlazeFaceDetector:
 
     name = "blazeface"
 
-    def __init__(self, model_file: Path = MODEL_FILE, min_score: float = MIN_SCORE, iou: float = NMS_IOU,
-                 tile_from: int = TILE_FROM, pad: float = RETRY_PAD):
-
-        if not Path(model_file).is_file():
-            raise FileNotFoundError(f"BlazeFace model file not found: {model_file} (reinstall ferlib, or pass "
+    def __init__(self, pad: float = RETRY_PAD):
+        if not MODEL_FILE.is_file():
+            raise FileNotFoundError(f"BlazeFace model file not found: {MODEL_FILE} (reinstall ferlib, or pass "
                                     "--detector haar)")
         with captured_fd2():  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate" on stderr
             from ai_edge_litert.interpreter import Interpreter
 
-            self.interpreter = Interpreter(model_path=str(model_file), num_threads=1)
+            self.interpreter = Interpreter(model_path=str(MODEL_FILE), num_threads=1)
             self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         outputs = sorted(self.interpreter.get_output_details(), key=lambda d: -int(d["shape"][-1]))
         self.boxes_index, self.scores_index = outputs[0]["index"], outputs[1]["index"]
         self.anchors = anchor_centres()
-        self.min_score, self.iou, self.tile_from, self.pad = min_score, iou, tile_from, pad
+        self.pad = pad
 
     def detect_with_keypoints(self, rgb: np.ndarray) -> list[Detection]:
         """Return every face in an RGB photo with its keypoints, in photo pixels, left to right.
 
-        The model sees the photo at 192 px, so in a large photo (longer side from `tile_from` px) small faces
+        The model sees the photo at 192 px, so in a large photo (longer side from TILE_FROM px) small faces
         are also looked for in four overlapping tiles (each 60% of the photo's width and height); a tile's face
         cut by the tile's inner edge is left to the pass that sees it whole, and a face found twice is kept once
         (its best-scoring box)."""
@@ -169,7 +167,7 @@ class BlazeFaceDetector:
             padded = cv2.copyMakeBorder(np.ascontiguousarray(rgb), p, p, p, p, cv2.BORDER_CONSTANT, value=(0, 0, 0))
             found = [_shifted(d, -p, -p, width, height) for d in self._detect_view(padded)]
             found = [d for d in found if d is not None]
-        if max(height, width) >= self.tile_from:
+        if max(height, width) >= TILE_FROM:
             th, tw = int(height * TILE_SHARE), int(width * TILE_SHARE)
             for y0 in (0, height - th):
                 for x0 in (0, width - tw):
@@ -179,7 +177,7 @@ class BlazeFaceDetector:
                                (x0 + tw < width and b.x + b.w >= tw - 1) or (y0 + th < height and b.y + b.h >= th - 1))
                         if not cut and (moved := _shifted(d, x0, y0, width, height)) is not None:
                             found.append(moved)
-        kept = suppress_duplicates(found, overlap=0.6, iou=self.iou, box_of=lambda d: d.box)
+        kept = suppress_duplicates(found, overlap=0.6, iou=NMS_IOU, box_of=lambda d: d.box)
         return sorted(kept, key=lambda d: (d.box.x, d.box.y))
 
     def _detect_view(self, rgb: np.ndarray) -> list[Detection]:
@@ -190,9 +188,9 @@ class BlazeFaceDetector:
         self.interpreter.invoke()
         raw_boxes = self.interpreter.get_tensor(self.boxes_index)[0]
         raw_scores = self.interpreter.get_tensor(self.scores_index)[0]
-        boxes, keypoints, scores = decode(raw_boxes, raw_scores, self.anchors, INPUT_SIZE, self.min_score)
+        boxes, keypoints, scores = decode(raw_boxes, raw_scores, self.anchors, INPUT_SIZE, MIN_SCORE)
         found = []
-        for box, points, score in weighted_nms(boxes, keypoints, scores, self.iou):
+        for box, points, score in weighted_nms(boxes, keypoints, scores, NMS_IOU):
             x0, x1 = np.clip((box[[0, 2]] - pad_x) / scale, 0, width)
             y0, y1 = np.clip((box[[1, 3]] - pad_y) / scale, 0, height)
             if x1 - x0 < 1 or y1 - y0 < 1:

@@ -15,8 +15,7 @@ from ferlib.evaluation.evaluate import report_table
 from ferlib.models.inference import BACKENDS, PRECISION_CHOICES
 from ferlib.models.shipped import DEFAULT_MODEL, SHIPPED_MODELS
 from ferlib.photos import predict, tables, video
-from ferlib.photos.detectors import DETECTORS
-from ferlib.photos.faces import require_haar_cascades
+from ferlib.photos.faces import DETECTORS, require_haar_cascades
 from ferlib.photos.folder_scores import evaluate_folder
 from ferlib.photos.predict import VIEWS
 from ferlib.runtime import files
@@ -86,14 +85,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     if result["model"]["backend_note"]:
         print(f"note: {result['model']['backend_note']}", file=sys.stderr)
-    _print_report(result)
-    if args.json:
-        files.write_json(args.json, result)
-        print(f"\nwrote {args.json}")
-    return 0
-
-
-def _print_report(result: dict) -> None:
     print(f"model: {result['model']['path']} ({result['model']['input_size']} px, "
           f"weights {result['model']['weights']}; run with {result['model']['backend']} "
           f"{result['model']['precision']})")
@@ -103,6 +94,10 @@ def _print_report(result: dict) -> None:
     low, high = result["accuracy_ci"]
     print(f"\naccuracy: {result['accuracy']:.4f} (95% CI {low:.4f}-{high:.4f}) on {result['n']:,} images\n")
     print(report_table(result).round(3).to_string(na_rep=""))
+    if args.json:
+        files.write_json(args.json, result)
+        print(f"\nwrote {args.json}")
+    return 0
 
 
 def _predict_video(args: argparse.Namespace, classifier, source: Path | int, taken: set[str]) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ferlib.audit.by_copy import scores_by_copy
+from ferlib.audit.findings import scores_by_copy
 from ferlib.classes import FER2013, class_set
 from ferlib.config import RunSettings
 from ferlib.data.arrays import load_images

@@ -24,30 +24,23 @@ from ferlib.runtime.files import save_image
 REASONS = ("misclassified", "abstained")
 
 
-def hard_example_table(classifier: EmotionClassifier, preds: FolderPredictions) -> pd.DataFrame:
-    """Return one row per image: true and predicted class, calibrated confidence, and why it is hard ("" if not)."""
-    probs = preds.probs("face crop + temperature", classifier.temperature)
-    predicted = probs.argmax(axis=1)
-    confidence = probs.max(axis=1)
-    frame = preds.frame[["path", "label", "faces_found", "box"]].copy()
-    frame["predicted"] = [classifier.classes[i] for i in predicted]
-    frame["confidence"] = confidence
-    wrong = predicted != preds.labels
-    unsure = confidence < classifier.abstain_below
-    frame["reason"] = np.where(wrong & unsure, "misclassified+abstained",
-                               np.where(wrong, "misclassified", np.where(unsure, "abstained", "")))
-    return frame
-
-
 def collect_hard_examples(classifier: EmotionClassifier, labelled_dir: str | Path, out_dir: str | Path,
                           include: tuple[str, ...] = REASONS, progress: bool = True,
                           predictions: FolderPredictions | None = None) -> pd.DataFrame:
-    """Write the hard faces of a labelled folder to <out_dir>/Data/<Class>/; return the rows written (with `file`)."""
+    """Write the hard faces of a labelled folder (misclassified or abstained on: `include`) to
+    <out_dir>/Data/<Class>/; return the rows written: path, label, faces found, box, predicted class, calibrated
+    confidence, why it is hard, and `file`."""
     unknown = set(include) - set(REASONS)
     if unknown:
         raise ValueError(f"unknown reason(s) {sorted(unknown)}; choose from {REASONS}")
     preds = predictions or folder_predictions(classifier, labelled_dir, progress)
-    table = hard_example_table(classifier, preds)
+    probs = preds.probs("face crop + temperature", classifier.temperature)
+    table = preds.frame[["path", "label", "faces_found", "box"]].copy()
+    table["predicted"] = [classifier.classes[i] for i in probs.argmax(axis=1)]
+    table["confidence"] = probs.max(axis=1)
+    wrong, unsure = probs.argmax(axis=1) != preds.labels, probs.max(axis=1) < classifier.abstain_below
+    table["reason"] = np.where(wrong & unsure, "misclassified+abstained",
+                               np.where(wrong, "misclassified", np.where(unsure, "abstained", "")))
     chosen = table[table["reason"].apply(lambda r: any(part in include for part in r.split("+")) if r else False)]
     data_dir = Path(out_dir) / "Data"
     for name in classifier.classes:

@@ -18,8 +18,7 @@ import pandas as pd
 
 from ferlib.data.decode import read_image
 from ferlib.evaluation.chance import chance_check
-from ferlib.models.card import read_card
-from ferlib.models.shipped import ASSETS, shipped_label, shipped_model_path
+from ferlib.models.shipped import ASSETS, read_card, shipped_label, shipped_model_path
 from ferlib.photos import faces
 from ferlib.photos.boxes import Box
 from ferlib.photos.predict import EmotionClassifier, PhotoResult
@@ -75,10 +74,10 @@ def detection_scores(photos: Path, photo_results: list[PhotoResult], truth: pd.D
         boxes = {f: [Box(r.x, r.y, r.w, r.h) for r in g.itertuples()] for f, g in truth.groupby("file")}
         for r in photo_results:  # photos without a face are scored too: any detection there is unmatched
             boxes.setdefault(Path(r.path).name, [])
-        scores["generated"] = faces.detection_recall(photos, boxes, IOU, detector).to_dict()
+        scores["generated"] = faces.detection_recall(photos, boxes, IOU, detector)
     if (photos / "annotations").is_dir():
         dlib = faces.read_dlib_annotations(photos / "annotations", prefix="dlib_")
-        scores["dlib annotations"] = faces.detection_recall(photos, dlib, IOU, detector).to_dict()
+        scores["dlib annotations"] = faces.detection_recall(photos, dlib, IOU, detector)
     return scores
 
 

@@ -25,19 +25,10 @@ from ferlib.data.decode import DecodeError, ImageInput, image_to_rgb, read_photo
 from ferlib.data.preprocess import preprocess_faces
 from ferlib.evaluation.calibration import apply_temperature
 from ferlib.evaluation.views import average_over_views
-from ferlib.models.card import WithCard, tta_settings
 from ferlib.models.inference import KerasNetwork, load_for_inference, load_keras
-from ferlib.models.shipped import resolve_model
+from ferlib.models.shipped import WithCard, resolve_model, tta_settings
 from ferlib.photos.boxes import Box
-from ferlib.photos.detectors import DETECTORS, make_detector
-from ferlib.photos.faces import (
-    CROP_MARGIN,
-    DetectorConfig,
-    HaarDetector,
-    face_inputs,
-    training_conversion,
-    whole_image_box,
-)
+from ferlib.photos.faces import CROP_MARGIN, DETECTORS, face_inputs, make_detector, training_conversion, whole_image_box
 from ferlib.runtime.progress import bar as progress_bar
 
 VIEWS = ("card", "flip", "single")  # test-time views per face: the card's (e.g. 5 crops x mirror), 2, or 1
@@ -85,12 +76,12 @@ class PhotoResult:
 class EmotionClassifier(WithCard):
     """A saved emotion model with its card, ready to predict on photos (see the module docstring).
 
-    `network` is what predicts: a `ferlib.models.litert.LiteRTNetwork`, a `KerasNetwork`, a Keras model (wrapped
+    `network` is what predicts: a `ferlib.models.inference.LiteRTNetwork`, a `KerasNetwork`, a Keras model (wrapped
     in one), or any callable taking (n, size, size, 3) 0-255 images and returning (n, classes) probabilities."""
 
     def __init__(self, network: Any, card: dict[str, Any], path: Path | None = None, *,
                  temperature: float | None = None, abstain_below: float | None = None,
-                 detector: str | DetectorConfig | Any = DETECTORS[0], margin: float = CROP_MARGIN, level: bool = False,
+                 detector: str | Any = DETECTORS[0], margin: float = CROP_MARGIN, level: bool = False,
                  views: str = "card", batch_size: int = 64, backend_note: str | None = None,
                  precision: str = "float32"):
         calibration = card.get("calibration") or {}
@@ -106,8 +97,6 @@ class EmotionClassifier(WithCard):
         self.temperature = float(temperature if temperature is not None else calibration.get("temperature", 1.0))
         self.abstain_below = float(abstain_below if abstain_below is not None
                                    else calibration.get("abstain_below", 0.0))
-        if isinstance(detector, DetectorConfig):
-            detector = HaarDetector(detector)
         self._detector = detector  # a name (built on first use) or anything with detect(rgb) -> list[Box]
         self.margin = margin
         self.level = level  # rotate each face so that its eyes are level before cropping (needs eye keypoints)
@@ -159,7 +148,7 @@ class EmotionClassifier(WithCard):
 
     @property
     def detector(self) -> Any:
-        """Return the face detector, built on first use (see detectors.make_detector), so that a classifier that
+        """Return the face detector, built on first use (see faces.make_detector), so that a classifier that
         never detects (detect=False) needs no detector's dependencies."""
         if isinstance(self._detector, str):
             self._detector = make_detector(self._detector)

@@ -40,12 +40,10 @@ def results_table(results: list[PhotoResult]) -> pd.DataFrame:
     """Return one row per face (or per photo without faces) for printing: photo, face, box, label, ..."""
     rows = []
     for r, name in zip(results, _display_names([r.path for r in results])):
-        if r.error:
-            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": f"error: {r.error}",
-                         "confidence": "", "next best": "", "abstained": ""})
-        elif not r.faces:
-            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "", "label": "no face found",
-                         "confidence": "", "next best": "", "abstained": ""})
+        if r.error or not r.faces:
+            rows.append({"photo": name, "face": "", "box [x, y, w, h]": "",
+                         "label": f"error: {r.error}" if r.error else "no face found", "confidence": "",
+                         "next best": "", "abstained": ""})
         for i, f in enumerate(r.faces, 1):
             second = f"{f.scores[1][0]} {f.scores[1][1]:.2f}" if len(f.scores) > 1 else ""
             rows.append({"photo": name, "face": i, "box [x, y, w, h]": str(list(f.box)), "label": f.label,

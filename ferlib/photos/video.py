@@ -33,7 +33,6 @@ class VideoResult:
     """The rows of a video's prediction and what was read: frames sampled, the video's length and rate."""
 
     rows: pd.DataFrame
-    source: str
     frames_sampled: int
     native_fps: float
     sampled_fps: float  # the rate actually sampled: the native rate over the frame step nearest to `fps`
@@ -130,8 +129,10 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
                     ok, bgr = capture.retrieve()
                     if not ok or bgr is None:
                         break
-                    rows.extend(_frame_rows(classifier, tracker, np.ascontiguousarray(bgr[..., ::-1]),
-                                            index / native, index))
+                    records = classifier.predict(np.ascontiguousarray(bgr[..., ::-1]))
+                    ids = tracker.assign([Box(*r.box) for r in records], index / native)
+                    rows += [{"time_s": round(index / native, 3), "frame": index, "face_id": face_id,
+                              **record.flat(classifier.classes)} for face_id, record in zip(ids, records)]
                     sampled += 1
                 index += 1
                 bar.update(1)
@@ -144,15 +145,8 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
                         f"({index / native:.1f} of {announced / native:.1f} s): the file looks truncated")
     duration = announced / native if announced else None
     classes = list(classifier.classes)
-    return VideoResult(pd.DataFrame(rows, columns=[*COLUMNS, *classes]), str(source), sampled, native, native / step,
+    return VideoResult(pd.DataFrame(rows, columns=[*COLUMNS, *classes]), sampled, native, native / step,
                        duration, warnings, classes)
-
-
-def _frame_rows(classifier: Any, tracker: FaceTracker, rgb: np.ndarray, time_s: float, frame: int) -> list[dict]:
-    records = classifier.predict(rgb)
-    ids = tracker.assign([Box(*r.box) for r in records], time_s)
-    return [{"time_s": round(time_s, 3), "frame": frame, "face_id": face_id, **record.flat(classifier.classes)}
-            for face_id, record in zip(ids, records)]
 
 
 def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:

@@ -37,14 +37,6 @@ def _mb(n_bytes: float) -> str:
     return f"{n_bytes / 2**10:,.1f} KB"
 
 
-def free_bytes(folder: Path) -> int:
-    """Return the bytes free for this user in `folder` (or its nearest existing parent)."""
-    folder = Path(folder)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
-
-
 def disk_full_error(folder: Path, what: str, needed: int | None, written: int = 0) -> DiskFullError:
     """Return the error a full disk raises: the folder, what was being written, the space it needed
     (or, when unknown, at least what was written before the disk filled) and the space free."""
@@ -55,7 +47,10 @@ def disk_full_error(folder: Path, what: str, needed: int | None, written: int = 
         need = f"it needs more than the {_mb(written)} written before the disk filled"
     else:
         need = "its size is not known in advance"
-    free = _mb(free_bytes(folder))
+    existing = folder
+    while not existing.exists() and existing != existing.parent:  # the nearest existing parent
+        existing = existing.parent
+    free = _mb(shutil.disk_usage(existing).free)
     return DiskFullError(errno.ENOSPC, f"no space left to write {what} in {folder}: {need}, {free} free. Free some "
                                        "space there (or choose another --output folder) and run again; nothing "
                                        "partial was left behind")
@@ -92,8 +87,7 @@ def atomic_path(path: str | Path, needed: int | None = None, what: str | None = 
 
 def write_text(path: str | Path, text: str) -> Path:
     """Write text (UTF-8) atomically; return the path."""
-    data = text.encode("utf-8")
-    return write_bytes(path, data)
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
