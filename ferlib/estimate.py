@@ -117,9 +117,10 @@ def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
         for key in NOTEBOOK_EXPERIMENTS.get(name, ()):
             experiment = get_experiment(key, profile)
             train = n_train if experiment.max_train is None else min(n_train, experiment.max_train)
+            val = n_val if experiment.max_val is None else min(n_val, experiment.max_val)
             runs = profile.ablation_seeds if name in ("03_augmentation_ablations", "04_architecture_comparison") else 1
             per_run = (EXPERIMENT_OVERHEAD_S[experiment.backbone]
-                       + _phase_seconds(experiment, images_per_s[experiment.backbone], train, n_val))
+                       + _phase_seconds(experiment, images_per_s[experiment.backbone], train, val))
             seconds += runs * per_run
         out[name] = round(seconds)
     return out

@@ -45,6 +45,9 @@ def test_comparability_names_every_reason():
     for word in ("fer-folder", "embedded synthetic", "randomly initialised", "profile cpu"):
         assert word in reasons
     assert summary.comparability({"provenance": COMPARABLE}) == []
+    scratch = {**COMPARABLE, "weights": "none (from scratch, not the study's ImageNet setting)"}
+    assert summary.comparability({"provenance": scratch}) == [
+        "backbone trained from scratch, not the study's ImageNet setting (no ImageNet weights on this machine)"]
 
 
 def test_study_numbers_use_the_mean_over_seeds():

@@ -15,6 +15,7 @@ from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, cha
 from ferlib.evaluation.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
 from ferlib.evaluation.results import read_result
 from ferlib.evaluation.stats import confusion_intervals
+from ferlib.experiments import FROM_SCRATCH
 from ferlib.runnames import RunName
 from ferlib.study import STUDY_ACCURACY, STUDY_TABLE2, STUDY_TABLE2_SUMMARY, STUDY_TABLE3, STUDY_TABLE3_SUMMARY
 
@@ -67,6 +68,8 @@ def comparability(result: dict[str, Any], experiment_key: str | None = None) -> 
     weights = str(prov.get("weights", ""))
     if "random" in weights:
         reasons.append("backbone randomly initialised (the study used ImageNet weights)")
+    elif FROM_SCRATCH in weights:
+        reasons.append(f"backbone trained {FROM_SCRATCH} (no ImageNet weights on this machine)")
     if prov.get("max_epochs"):
         reasons.append(f"epochs capped at {prov['max_epochs']} (a check of the code path)")
     if prov.get("profile") not in (None, "full"):
