@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ferlib.config import PROJECT_ROOT, Profile, capped, resolve_profile
-from ferlib.data.sources import EMBEDDED, KAGGLE_DIRS, DataError, detect_source, real_data_given
+from ferlib.data.sources import EMBEDDED, DataError, real_data_given, resolve_source
 from ferlib.estimate import (
     CPU_IMAGES_PER_S,
     CPU_REFERENCE,
@@ -105,13 +105,9 @@ def describe_data(role: str, given: str | None, profile: Profile) -> dict[str, A
         if given not in (None, "") and not Path(given).expanduser().exists():
             raise PlanError(f"data path not found: {given}")
         try:
-            source = detect_source(given, role) if given not in (None, "") else None
+            source = resolve_source(role, given, embedded=None)  # the path given, the environment, or Kaggle's
         except DataError as exc:
             raise PlanError(str(exc)) from exc
-        if source is None:
-            env_var = {"internal": "FERLIB_DATA_DIR", "external": "FERLIB_EXTERNAL_DIR"}[role]
-            path = os.environ.get(env_var) or str(KAGGLE_DIRS[role])
-            source = detect_source(path, role, "environment" if os.environ.get(env_var) else "kaggle")
         return {"role": role, "origin": source.origin, "layout": source.layout, "root": str(source.root),
                 "images": count_images(source.class_dir), "embedded": False}
     n = profile.embedded_internal if role == "internal" else profile.embedded_external
@@ -147,6 +143,7 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
     if not selected:
         raise PlanError(f"no notebook matches '{','.join(notebooks or [])}'; notebooks: {', '.join(CATALOG)}")
     selected.sort(key=lambda name: name.startswith("08_"))  # the summary judges the others' results: it runs last
+    factor = 1.0
     if gpu:
         speeds, how = None, "unknown until tools/gpu_check.sh has measured this GPU"
         if gpu_measurements.is_file():
@@ -163,9 +160,8 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
         if probe is not None:
             how += (f", times {factor:.2f} for this CPU (a pure-Python probe took {1000 * probe:.0f} ms here, "
                     f"{1000 * PROBE_REFERENCE_S:.0f} ms there)")
-    estimate = estimate_seconds(chosen, internal["images"], external_data["images"], speeds) if speeds else {}
-    if not gpu:
-        estimate = {name: round(seconds * factor) for name, seconds in estimate.items()}
+    estimate = {name: round(seconds * factor) for name, seconds in
+                estimate_seconds(chosen, internal["images"], external_data["images"], speeds).items()} if speeds else {}
     return {
         "python": machine.python, "machine": machine.kind, "gpus": machine.gpus,
         "tensorflow": tensorflow_source(machine), "requirements": requirements_file(machine),
@@ -221,37 +217,6 @@ Environment: PYTHON (the interpreter .venv is made with, default python3.11), FE
 FERLIB_CACHE_DIR. Relative paths are the caller's."""
 
 
-@dataclass
-class RunOptions:
-    """run_all.sh's options for a notebook run, paths made absolute against where run_all.sh was started."""
-
-    profile: str = "auto"
-    data: str | None = None
-    external: str | None = None
-    notebooks: list[str] = field(default_factory=list)
-    seed: int = 42
-    weights: str | None = None
-    deterministic: bool = False
-    allow_cpu: bool = False
-    max_epochs: int | None = None
-    seeds: int | None = None
-    multi_gpu: bool = False
-    force: bool = False
-    output: Path = PROJECT_ROOT / "outputs"
-
-    def environment(self) -> dict[str, str]:
-        """Return the environment variables the notebooks' kernels read these options from."""
-        env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-        for name, value in (("FERLIB_MAX_EPOCHS", self.max_epochs), ("FERLIB_SEEDS", self.seeds)):
-            if value:
-                env[name] = str(value)
-        if self.deterministic:
-            env["FERLIB_DETERMINISTIC"] = "1"
-        if self.multi_gpu:
-            env["FERLIB_MULTI_GPU"] = "1"
-        return env
-
-
 def run_parser(prog: str = "bash run_all.sh") -> argparse.ArgumentParser:
     """Return the parser of run_all.sh's options (the plan's and the notebook runner's)."""
     parser = argparse.ArgumentParser(prog=prog, description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -285,17 +250,23 @@ def _absolute(path: str | None) -> str | None:
     return os.path.abspath(os.path.join(os.environ.get("FERLIB_CALLER_PWD", os.getcwd()), os.path.expanduser(path)))
 
 
-def run_options(args: argparse.Namespace) -> RunOptions:
-    """Return the run's options from parsed arguments (paths absolute)."""
-    return RunOptions(args.profile, _absolute(args.data), _absolute(args.external),
-                      [n for n in args.notebooks.split(",") if n], args.seed, _absolute(args.weights),
-                      args.deterministic, args.allow_cpu, args.max_epochs, args.seeds, args.multi_gpu, args.force,
-                      Path(_absolute(args.output) or PROJECT_ROOT / "outputs"))
+def run_options(args: argparse.Namespace) -> argparse.Namespace:
+    """Return run_all.sh's parsed options with paths made absolute (against where run_all.sh was started) and the
+    notebooks as a list."""
+    args.data, args.external, args.weights = (_absolute(p) for p in (args.data, args.external, args.weights))
+    args.notebooks = [n for n in args.notebooks.split(",") if n]
+    args.output = Path(_absolute(args.output) or PROJECT_ROOT / "outputs")
+    return args
 
 
-def parse_run_options(argv: list[str] | None = None) -> RunOptions:
-    """Return the options of a notebook run given as run_all.sh's arguments."""
-    return run_options(run_parser().parse_args(argv))
+def plan_run(run: argparse.Namespace, cpu_factor: float | None = None) -> dict[str, Any] | None:
+    """Return the plan of run_all.sh's options, or None after saying on stderr why the run cannot start."""
+    try:
+        return make_plan(run.profile, run.data, run.external, run.weights, run.notebooks, run.allow_cpu,
+                         max_epochs=run.max_epochs, seeds=run.seeds, cpu_factor=cpu_factor)
+    except (PlanError, KeyError, ValueError) as exc:
+        print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,12 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         write_text(args.kaggle_files / "constraints.txt", "".join(f"{c}\n" for c in constraints))
         print(f"{len(missing)} requirement(s) to install; kept as found: {', '.join(constraints) or 'none'}")
         return 0
-    try:
-        plan = make_plan(run.profile, run.data, run.external, run.weights, run.notebooks, run.allow_cpu,
-                         max_epochs=run.max_epochs, seeds=run.seeds,
-                         cpu_factor=1.0 if args.field and not args.field.startswith("estimate") else None)
-    except (PlanError, KeyError, ValueError) as exc:
-        print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+    plan = plan_run(run, cpu_factor=1.0 if args.field and not args.field.startswith("estimate") else None)
+    if plan is None:
         return 2
     if args.field:
         print(plan[args.field])

@@ -10,6 +10,7 @@ notebook that fails stops the run with its failing cell.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def notebook_path(path: str | Path) -> str:
     return os.path.relpath(path, NOTEBOOKS_DIR) if rel.split(os.sep).count("..") <= 1 else str(path)
 
 
-def parameters(run: planning.RunOptions, profile: str) -> list[str]:
+def parameters(run: argparse.Namespace, profile: str) -> list[str]:
     """Return papermill's -p arguments for every notebook of the run."""
     pairs = {"profile": profile, "seed": run.seed, "force": run.force, "output_dir": notebook_path(run.output)}
     for name, value in (("data_dir", run.data), ("external_dir", run.external)):
@@ -91,7 +92,7 @@ def failure_lines(machinery: Path, limit: int = 40) -> list[str]:
     return [line for line in text[start:] if not NOISE.search(line)][-limit:]
 
 
-def run_notebook(name: str, run: planning.RunOptions, params: list[str]) -> tuple[bool, int]:
+def run_notebook(name: str, run: argparse.Namespace, params: list[str]) -> tuple[bool, int]:
     """Run one notebook with papermill, its progress shown as it goes; return (succeeded, seconds)."""
     out = run.output
     progress_log, machinery = out / "logs" / f"{name}.log", out / "logs" / f"{name}.machinery.log"
@@ -113,27 +114,20 @@ def run_notebook(name: str, run: planning.RunOptions, params: list[str]) -> tupl
     return code == 0, seconds
 
 
-def headline(executed: Path) -> str | None:
-    """Return an executed notebook's one-line result."""
-    shown = read_outputs(nbformat.read(executed, as_version=4))
-    return (shown.headline or {}).get("headline")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the notebooks the options select; return the exit status."""
-    run = planning.parse_run_options(argv)
-    try:
-        plan = planning.make_plan(run.profile, run.data, run.external, run.weights, run.notebooks, run.allow_cpu,
-                                  max_epochs=run.max_epochs, seeds=run.seeds, cpu_factor=1.0)
-    except (planning.PlanError, KeyError, ValueError) as exc:
-        print(f"run_all.sh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+    run = planning.run_options(planning.run_parser().parse_args(argv))
+    plan = planning.plan_run(run, cpu_factor=1.0)
+    if plan is None:
         return 2
     out = run.output
     for folder in ("notebooks", "reports", "logs"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     if removed := files.remove_stale_temporaries(out):
         say(f"removed {len(removed)} temporary file(s) an interrupted run left in {out}")
-    os.environ.update(run.environment())
+    kernel_env = {"TF_CPP_MIN_LOG_LEVEL": 2, "FERLIB_MAX_EPOCHS": run.max_epochs, "FERLIB_SEEDS": run.seeds,
+                  "FERLIB_DETERMINISTIC": run.deterministic, "FERLIB_MULTI_GPU": run.multi_gpu}
+    os.environ.update({name: str(int(value)) for name, value in kernel_env.items() if value})  # the kernels read them
     profile, notebooks = plan["profile"], plan["notebooks"]
     say(f"profile {profile} (asked: {run.profile}), seed {run.seed}, data {run.data or '<default>'}, external "
         f"{run.external or '<default>'}, output {out}")
@@ -154,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{out / 'reports' / name}.html (the kernel's log: {out / 'logs' / name}.machinery.log)")
             build_index(out)
             return 1
-        say(f"done {name} in {seconds} s: {headline(executed) or '(no result line)'}")
+        shown = read_outputs(nbformat.read(executed, as_version=4)).headline or {}
+        say(f"done {name} in {seconds} s: {shown.get('headline') or '(no result line)'}")
     seconds = round(time.monotonic() - total)
     say(f"all {len(notebooks)} notebooks finished in {seconds} s; timings in {out / 'timings.csv'}")
     problems = [c for c in check_reports(out) if not c.ok]

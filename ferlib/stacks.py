@@ -14,12 +14,12 @@ from pathlib import Path
 
 from ferlib.config import PROJECT_ROOT
 
-REQUIREMENTS = PROJECT_ROOT / "requirements"
-STACKS = REQUIREMENTS / "stacks"
 MAIN_PYTHON = "3.11"  # run_all.sh's first choice of interpreter, and CI's
 # The oldest Keras the shipped model is loaded with (the Kaggle-stack lane checks it) and TensorFlow 2.20's own
 # minimum; C1's augmentation (RandomErasing) needs 3.9.
 OLDEST_KERAS = "3.10.0"
+
+
 def normalise(name: str) -> str:
     """Return a package name as the index compares them (case, '-', '_' and '.' ignored)."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -46,9 +46,9 @@ def read_pins(path: Path) -> dict[str, str]:
     return dict(headers) | pins
 
 
-def stack_pins(name: str, folder: Path = STACKS) -> dict[str, str]:
+def stack_pins(name: str) -> dict[str, str]:
     """Return a Kaggle-stack file's pins (requirements/stacks/<name>.txt), as tools/kaggle_stack.sh builds it."""
-    return read_pins(folder / f"{name}.txt")
+    return read_pins(PROJECT_ROOT / "requirements" / "stacks" / f"{name}.txt")
 
 
 def main_pins() -> dict[str, str]:

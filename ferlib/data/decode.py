@@ -75,11 +75,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def pil_to_rgb(img: Image.Image) -> np.ndarray:
-    """Return a uint8 HxWx3 RGB array for a PIL image of any mode (EXIF orientation applied)."""
-    return np.asarray(_to_rgb(ImageOps.exif_transpose(img)), dtype=np.uint8)
-
-
 def open_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int | None = None
                ) -> tuple[Image.Image, str, str]:
     """Return (RGB image, original mode, format) for encoded bytes, or raise DecodeError.
@@ -189,7 +184,7 @@ def image_to_rgb(image: ImageInput) -> np.ndarray:
     if isinstance(image, (bytes, bytearray)):
         return decode_bytes(bytes(image))[0]
     if isinstance(image, Image.Image):
-        return pil_to_rgb(image)
+        return np.asarray(_to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8)  # EXIF orientation applied
     if isinstance(image, np.ndarray):
         return _array_to_rgb(image)
     raise TypeError(f"expected a path, bytes, a PIL image or an array, got {type(image).__name__}")

@@ -73,20 +73,12 @@ def keyed_settings(settings: RunSettings, data_dir: str | Path | None = None,
     return dataclasses.replace(settings, data_key=key)
 
 
-def _describe(source: DataSource, data_fingerprint: str) -> dict:
-    """Return the provenance fields every dataset shares: where it is, how it was chosen, its fingerprint."""
-    return {"source": source.describe(), "root": display_path(source.root), "layout": source.layout,
-            "origin": source.origin, "embedded": source.embedded, "fingerprint": data_fingerprint}
-
-
 @dataclass
-class InternalData:
-    """The internal dataset of a run: its manifest and the study's 80/20 split (capped by the profile)."""
+class _RunData:
+    """What a run's internal and external data share: the source, its manifest and fingerprint, the cache."""
 
     source: DataSource
     manifest: pd.DataFrame
-    train: pd.DataFrame
-    val: pd.DataFrame
     fingerprint: str
     cache_dir: Path
 
@@ -94,6 +86,21 @@ class InternalData:
     def classes(self) -> ClassSet:
         """Return the classes this dataset's labels index."""
         return self.source.classes
+
+    def _provenance(self, **sizes: int) -> dict:
+        """Return the data provenance: where it is, how it was chosen, its fingerprint, `sizes` and usable images."""
+        s = self.source
+        return {"source": s.describe(), "root": display_path(s.root), "layout": s.layout, "origin": s.origin,
+                "embedded": s.embedded, "fingerprint": self.fingerprint, **sizes,
+                "n_usable": int((self.manifest.status == "ok").sum())}
+
+
+@dataclass
+class InternalData(_RunData):
+    """The internal dataset of a run: its manifest and the study's 80/20 split (capped by the profile)."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
 
     def images(self, rows: pd.DataFrame, size: int, preprocessing: str = "none") -> np.ndarray:
         """Return uint8 images at size x size for rows of this dataset (read from one cached array per size),
@@ -111,24 +118,14 @@ class InternalData:
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and split sizes."""
-        return _describe(self.source, self.fingerprint) | {
-            "n_train": len(self.train), "n_val": len(self.val), "n_usable": int((self.manifest.status == "ok").sum())}
+        return self._provenance(n_train=len(self.train), n_val=len(self.val))
 
 
 @dataclass
-class ExternalData:
+class ExternalData(_RunData):
     """The external test set of a run (FER-2013's test split, or any labelled folder)."""
 
-    source: DataSource
-    manifest: pd.DataFrame
     test: pd.DataFrame
-    fingerprint: str
-    cache_dir: Path
-
-    @property
-    def classes(self) -> ClassSet:
-        """Return the classes this dataset's labels index."""
-        return self.source.classes
 
     def arrays(self, size: int, preprocessing: str = "none") -> tuple[np.ndarray, np.ndarray]:
         """Return (x_test, y_test) at size x size, after the named face preprocessing."""
@@ -137,8 +134,7 @@ class ExternalData:
 
     def describe(self) -> dict:
         """Return the data provenance: source, fingerprint and size."""
-        return _describe(self.source, self.fingerprint) | {
-            "n_test": len(self.test), "n_usable": int((self.manifest.status == "ok").sum())}
+        return self._provenance(n_test=len(self.test))
 
 
 def prepare_internal(settings: RunSettings, data_dir: str | Path | None = None, progress: bool = True,
@@ -150,7 +146,7 @@ def prepare_internal(settings: RunSettings, data_dir: str | Path | None = None, 
     train, val = split_train_val(manifest, val_fraction=val_fraction, seed=settings.seed)
     train = stratified_subset(train, settings.profile.max_train, settings.seed)
     val = stratified_subset(val, settings.profile.max_val, settings.seed)
-    return InternalData(source, manifest, train, val, fingerprint(manifest), settings.cache_dir)
+    return InternalData(source, manifest, fingerprint(manifest), settings.cache_dir, train, val)
 
 
 def prepare_external(settings: RunSettings, external_dir: str | Path | None = None,
@@ -159,7 +155,7 @@ def prepare_external(settings: RunSettings, external_dir: str | Path | None = No
     source = resolve(settings, "external", external_dir, classes)
     manifest = build_manifest(source, settings.cache_dir, progress=progress)
     test = stratified_subset(usable(manifest), settings.profile.max_external, settings.seed)
-    return ExternalData(source, manifest, test, fingerprint(manifest), settings.cache_dir)
+    return ExternalData(source, manifest, fingerprint(manifest), settings.cache_dir, test)
 
 
 def class_counts(frame: pd.DataFrame, classes: ClassSet = STUDY) -> pd.Series:

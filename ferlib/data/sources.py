@@ -10,7 +10,6 @@ detected from the folder itself:
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,32 +76,28 @@ def _has_class_folders(folder: Path) -> bool:
 
 def detect_source(path: str | Path, role: Role, origin: str = "parameter", classes: ClassSet = STUDY) -> DataSource:
     """Return the DataSource for a folder or CSV file, detecting its layout; raise DataError if none fits."""
-    source = _detect(Path(path).expanduser(), role, origin)
-    return dataclasses.replace(source, classes=classes)
-
-
-def _detect(root: Path, role: Role, origin: str) -> DataSource:
+    root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"{role} data path does not exist: {root}")
     if root.is_file():
         if root.suffix.lower() == ".csv":
-            return DataSource(role, root, "fer-csv", root, "+".join(CSV_USAGE_FOR_ROLE[role]), origin)
+            return DataSource(role, root, "fer-csv", root, "+".join(CSV_USAGE_FOR_ROLE[role]), origin, classes)
         raise DataError(f"{role} data path is a file but not a FER-2013 CSV: {root}")
     data_dir = _child_dir(root, "Data")
     if data_dir is not None and _has_class_folders(data_dir):
-        return DataSource(role, root, "hfe", data_dir, None, origin)
+        return DataSource(role, root, "hfe", data_dir, None, origin, classes)
     splits = {s: _child_dir(root, s) for s in ("train", "test")}
     if any(d is not None and _has_class_folders(d) for d in splits.values()):
         wanted = FER_SPLIT_FOR_ROLE[role]
         split_dir = splits[wanted]
         if split_dir is None:
             raise DataError(f"FER-2013 folder {root} has no '{wanted}' split, which {role} data uses")
-        return DataSource(role, root, "fer-folder", split_dir, wanted, origin)
+        return DataSource(role, root, "fer-folder", split_dir, wanted, origin, classes)
     if _has_class_folders(root):
-        return DataSource(role, root, "hfe", root, None, origin)
+        return DataSource(role, root, "hfe", root, None, origin, classes)
     csvs = sorted(root.glob("*.csv"))
     if len(csvs) == 1:
-        return _detect(csvs[0], role, origin)
+        return detect_source(csvs[0], role, origin, classes)
     found = ", ".join(sorted(c.name for c in root.iterdir())[:10]) or "nothing"
     raise DataError(
         f"cannot find emotion class folders in {root} (found: {found}). Expected <root>/Data/<Class>/, "
@@ -166,11 +161,7 @@ def _list_csv(source: DataSource) -> pd.DataFrame:
     """List the rows of a FER-2013 CSV that belong to this role's usages."""
     import pandas as pd
 
-    try:
-        table = pd.read_csv(source.class_dir, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read FER-2013 CSV {source.class_dir}: {exc}") from None
-    table.columns = [c.strip().lower() for c in table.columns]
+    table = _read_csv(source.class_dir)
     if not {"emotion", "pixels"} <= set(table.columns):
         raise DataError(f"FER-2013 CSV {source.class_dir} needs 'emotion' and 'pixels' columns, "
                         f"has {list(table.columns)}")
@@ -197,10 +188,19 @@ def _excluded(name: str, classes: ClassSet) -> str:
     return f"class '{name}' is not one of {classes.description.split(' (')[0]}"
 
 
-def read_csv_pixels(csv_path: Path, row_indices: list[int]) -> dict[int, str]:
-    """Return the raw `pixels` strings of the given rows of a FER-2013 CSV."""
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Return a FER-2013 CSV as text, its column names stripped and lower-cased; raise DataError when unreadable."""
     import pandas as pd
 
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read FER-2013 CSV {path}: {exc}") from None
     table.columns = [c.strip().lower() for c in table.columns]
+    return table
+
+
+def read_csv_pixels(csv_path: Path, row_indices: list[int]) -> dict[int, str]:
+    """Return the raw `pixels` strings of the given rows of a FER-2013 CSV."""
+    table = _read_csv(csv_path)
     return {i: table.at[i, "pixels"] for i in row_indices}

@@ -72,7 +72,6 @@ def sample_action_units(expression: str, rng: np.random.Generator) -> dict[str, 
     return dict(zip(AU_NAMES, np.clip(values, 0.0, 1.0).tolist()))
 
 
-
 @functools.lru_cache(maxsize=8)
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return x and y coordinate grids in [-1, 1] for a size x size image (shared, do not modify)."""
@@ -303,20 +302,15 @@ def _sketch_nose_mouth(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -
         k.add(mx, seam, skin * 0.3, 0.025)
 
 
-def _sketch_face(au: dict[str, float], sc: dict[str, float]) -> _Sketch:
-    """Return the shapes of one head (clothes, hair, face, features) in face units, in drawing order."""
-    k = _Sketch()
-    for part in (_sketch_head, _sketch_eyes, _sketch_nose_mouth):
-        part(k, au, sc)
-    return k
-
-
 def render_face(expression: str, rng: np.random.Generator, size: int = 48) -> np.ndarray:
     """Return one synthetic face as a uint8 (size, size) array; expression is a class or "neutral"."""
     au = sample_action_units(expression, rng)
     sc = _scene(rng)
     img = _background(sc, size * SUPERSAMPLE)
-    _sketch_face(au, sc).draw(img, sc)
+    sketch = _Sketch()  # the head (clothes, hair, face), then its features, in face units and drawing order
+    for part in (_sketch_head, _sketch_eyes, _sketch_nose_mouth):
+        part(sketch, au, sc)
+    sketch.draw(img, sc)
     small = img.reduce(SUPERSAMPLE)
     if sc["blur"] > 0.2:
         small = small.filter(ImageFilter.GaussianBlur(sc["blur"]))

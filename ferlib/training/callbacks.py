@@ -32,37 +32,28 @@ def _best_so_far(log: Path, phase: Phase) -> float | None:
     return float(values.max() if phase.maximizes else values.min()) if len(values) else None
 
 
-class LogLearningRate(keras.callbacks.Callback):
+class EpochLog(keras.callbacks.Callback):
     """Add the optimizer's learning rate and the epoch's wall time (training and validation) to the logs at the
-    end of each epoch, and so to history.csv."""
+    end of each epoch, and so to history.csv; keep the training time of the phase's finished epochs in `clock`,
+    summed over interrupted sessions."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Path):
         super().__init__()
-        self.start = 0.0
+        self.clock = Path(clock)
+        self.before = self.start = self.epoch_start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.before = float(self.clock.read_text()) if self.clock.exists() else 0.0
+        self.start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+        self.epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            logs["epoch_seconds"] = round(time.perf_counter() - self.start, 3)
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Keep the training time of a phase's finished epochs in a file, summed over interrupted sessions."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = Path(path)
-        self.before, self.start = 0.0, 0.0
-
-    def on_train_begin(self, logs=None):
-        self.before = float(self.path.read_text()) if self.path.exists() else 0.0
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        write_text(self.path, f"{self.before + time.perf_counter() - self.start:.2f}")
+            logs["epoch_seconds"] = round(time.perf_counter() - self.epoch_start, 3)
+        write_text(self.clock, f"{self.before + time.perf_counter() - self.start:.2f}")
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -223,8 +214,7 @@ def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False)
     average = PolyakAverage() if weight_average else None
     callbacks: list[keras.callbacks.Callback] = [
         *([average] if average else []),
-        LogLearningRate(),
-        EpochClock(phase_dir / EPOCH_CLOCK_FILE),
+        EpochLog(phase_dir / EPOCH_CLOCK_FILE),
         # at the end of an epoch: checkpoints, then the history line and the backup, so that a kill before the
         # backup trains the epoch again (and logs it once) and a kill after it finds everything written
         AtomicCheckpoint(phase_dir / "last.keras"),

@@ -40,7 +40,8 @@ def record_training_session(run_dir: Path, trained_by: dict | None, n_phases: in
     when it started, on which machine and commit, and how many epochs earlier sessions had logged. A run
     resumed over several sessions, perhaps on different CPUs, so says where each part of its time was spent."""
     session = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-               "git_commit": git_commit(), "epochs_before": logged_epochs(run_dir, n_phases)}
+               "git_commit": git_commit(),
+               "epochs_before": sum(len(frame) for frame in _phase_histories(run_dir, n_phases))}
     if trained_by is None:  # a new run
         trained_by, earlier = {key: session[key] for key in ("git_commit", "machine", "started")}, []
     else:  # a resumed one; begun before sessions were recorded, its first session is what trained_by says
@@ -49,12 +50,6 @@ def record_training_session(run_dir: Path, trained_by: dict | None, n_phases: in
             {key: trained_by.get(key) for key in ("started", "machine", "git_commit")} | {"epochs_before": 0}]
     trained_by["sessions"] = [*earlier, session]
     return trained_by
-
-
-def logged_epochs(run_dir: Path, n_phases: int) -> int:
-    """Return how many epochs a run folder's phase histories hold (0 for a new run; an epoch logged after the
-    last backup, which the resumed run trains again, is counted)."""
-    return sum(len(frame) for frame in _phase_histories(run_dir, n_phases))
 
 
 def run_key(experiment: Experiment, data_fingerprint: str, seed: int, weights: str = "random") -> str:
@@ -112,8 +107,6 @@ def read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
     history = pd.concat(_phase_histories(run_dir, n_phases), ignore_index=True)
     history["epoch"] = np.arange(1, len(history) + 1)
     return history
-
-
 
 
 def fit_finished_unmarked(phase_dir: Path) -> bool:

@@ -68,13 +68,10 @@ class Teachers:
         files.save_npy(path, probs)
         return probs
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Return the members' mean probabilities on the images."""
-        return np.mean([self.member_probabilities(i, images) for i in range(len(self.models))], axis=0)
-
     def targets(self, images: np.ndarray, labels: np.ndarray, weight: float) -> np.ndarray:
-        """Return training targets: (1 - weight) x one-hot label + weight x the ensemble's probabilities."""
-        return distillation_targets(labels, self.probabilities(images), weight)
+        """Return training targets: (1 - weight) x one-hot label + weight x the members' mean probabilities."""
+        mean = np.mean([self.member_probabilities(i, images) for i in range(len(self.models))], axis=0)
+        return distillation_targets(labels, mean, weight)
 
 
 def distillation_targets(labels: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np.ndarray:
