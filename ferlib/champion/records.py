@@ -23,8 +23,7 @@ from ferlib.champion.recipe import (
     is_budget_key,
 )
 from ferlib.champion.tables import ablation_summary, ablation_table, goal_status, learning_curve, result_budget
-from ferlib.evaluation.result_schema import ExperimentResult, SchemaError, read_json
-from ferlib.evaluation.results import read_result
+from ferlib.evaluation.results import SchemaError, check_result, read_result
 from ferlib.runnames import ABLATION_PREFIX, RunName
 from ferlib.runtime.progress import say
 
@@ -32,9 +31,7 @@ from ferlib.runtime.progress import say
 def read_neighbour(path: Path) -> dict[str, Any]:
     """Return a result file found beside C1's, checked against the experiment result's schema: SchemaError
     (naming the file and field) for one damaged or of another format, so that a reader tells it from a bug."""
-    data = read_json(path)
-    ExperimentResult.from_json(data, str(path))
-    return data
+    return check_result(read_result(path), str(path))
 
 
 def _budget_order(budget: tuple[int, int | None]) -> tuple:

@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from ferlib.evaluation.result_schema import SetEvaluation, as_json
-
 CHANCE_ALPHA = 0.05
 NO_EVIDENCE = "no evidence: the models it rests on are at chance"
 
@@ -48,10 +46,9 @@ class ChanceCheck:
                 "largest_share": self.largest_share, "p_value": self.p_value, "at_chance": self.at_chance}
 
 
-def chance_check(evaluation: SetEvaluation | dict[str, Any]) -> ChanceCheck:
+def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
     """Return the chance check of an evaluation (a result's "validation" or "external" entry: its confusion
     matrix, rows the true classes in the order of its classes)."""
-    evaluation = as_json(evaluation)
     confusion = np.asarray(evaluation["confusion"], dtype=np.int64)
     support = confusion.sum(axis=1)
     n = int(support.sum())
@@ -83,7 +80,7 @@ def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validatio
     return out
 
 
-def chance_note(evaluation: SetEvaluation | dict[str, Any]) -> str:
+def chance_note(evaluation: dict[str, Any]) -> str:
     """Return what a headline adds after a model's accuracy: ": no better than always answering Happy (31.3%)"
     when the model is at chance on this evaluation, else ""."""
     check = chance_check(evaluation)
