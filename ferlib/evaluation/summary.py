@@ -12,7 +12,7 @@ from scipy.stats import binomtest
 from ferlib.classes import STUDY
 from ferlib.config import RunSettings
 from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, chance_levels
-from ferlib.evaluation.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
+from ferlib.evaluation.compare import STUDY_PAIRS, accuracy_interval, paired_summary, paired_tests, seed_metrics
 from ferlib.evaluation.results import read_result
 from ferlib.evaluation.stats import confusion_intervals
 from ferlib.runnames import RunName
@@ -143,11 +143,6 @@ def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("claim")
 
 
-def _mean_difference(runs: dict[str, list[dict[str, Any]]], pairs: list[tuple[str, str, str]]) -> pd.DataFrame:
-    tests = paired_tests(runs, pairs)
-    return paired_summary(tests, ALPHA)
-
-
 def _judge_pairs(summary: pd.DataFrame, expect_a_better: bool) -> tuple[str, str]:
     """Return (verdict, evidence) for pairs where the study expects A better (or worse) than B."""
     if summary.empty:
@@ -193,7 +188,7 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
             rows.append(_no_evidence(claim, sorted({k for p in ran for k in p if k in chance}), chance))
             return
         chosen = [p for p in STUDY_PAIRS if p[:2] in learned]
-        verdict_, evidence = _judge_pairs(_mean_difference(runs, chosen), expect_a_better)
+        verdict_, evidence = _judge_pairs(paired_summary(paired_tests(runs, chosen), ALPHA), expect_a_better)
         if len(learned) < len(ran):
             left = sorted({k for p in ran if p not in learned for k in p if k in chance})
             evidence += "; left out, at chance: " + "; ".join(chance[k].describe(k) for k in left)
@@ -237,10 +232,6 @@ def conclusion_counts(verdicts: list[str]) -> dict[str, int]:
     return {k: kinds.count(k) for k in (*VERDICT_KINDS, "other") if kinds.count(k)}
 
 
-def _accuracy_ci(evaluation: dict[str, Any]) -> list[float]:
-    return confusion_intervals(evaluation["confusion"], evaluation["classes"])["accuracy"]
-
-
 def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
     """Judge "the external score shows generalisation" on the external images without a copy in training.
 
@@ -252,7 +243,7 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
         return {"conclusion": claim, "verdict": "not tested", "evidence": "V13 and its external test were not run",
                 "caveats": ""}
     internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
-    ci_int, ci_ext = _accuracy_ci(internal), _accuracy_ci(external)
+    ci_int, ci_ext = accuracy_interval(internal), accuracy_interval(external)
     evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
                 f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
     caveats = "; ".join(sorted(set(comparability(runs["V13_external"][0]))))
@@ -266,7 +257,7 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
         return {"conclusion": claim, "verdict": "not tested: every external image has a copy in the internal data",
                 "evidence": evidence, "caveats": caveats}
     if overlap:
-        ci_clean = _accuracy_ci(clean)
+        ci_clean = accuracy_interval(clean)
         evidence += (f"; without them the champion scores {clean['accuracy']:.1%} [{ci_clean[0]:.1%}, "
                      f"{ci_clean[1]:.1%}] on {clean['n']:,} images")
         if full is not None:
@@ -296,7 +287,7 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
         return {"conclusion": claim, "verdict": "not tested: notebook 09 did not use this run's V13",
                 "evidence": str(photos.get("model_choice", "")), "caveats": ""}
     internal = runs["V13"][0]["validation"]
-    ci_int = _accuracy_ci(internal)
+    ci_int = accuracy_interval(internal)
     n = int(plain["n"])
     low, high = binomtest(round(plain["accuracy"] * n), n).proportion_ci(confidence_level=0.95)
     evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy {plain['accuracy']:.1%} "
@@ -320,7 +311,6 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
 def verdict_counts(numbers: pd.DataFrame) -> pd.Series:
     """Return how many of the study's numbers got each verdict."""
     return numbers["verdict"].value_counts()
-
 
 
 def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
