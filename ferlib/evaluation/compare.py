@@ -190,14 +190,11 @@ def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     if tests.empty:
         return pd.DataFrame(columns=["A", "B", "mean A - B", "seeds", "A better (p<alpha)", "B better (p<alpha)"])
     significant = tests["p-value"] < alpha
-    return pd.DataFrame({
-        "A": tests.groupby("question", sort=False)["A"].first(),
-        "B": tests.groupby("question", sort=False)["B"].first(),
-        "mean A - B": tests.groupby("question", sort=False)["A - B"].mean(),
-        "seeds": tests.groupby("question", sort=False).size(),
-        "A better (p<alpha)": (significant & (tests["A - B"] > 0)).groupby(tests["question"], sort=False).sum(),
-        "B better (p<alpha)": (significant & (tests["A - B"] < 0)).groupby(tests["question"], sort=False).sum(),
-    })
+    by = tests.assign(a_better=significant & (tests["A - B"] > 0),
+                      b_better=significant & (tests["A - B"] < 0)).groupby("question", sort=False)
+    return pd.DataFrame({"A": by["A"].first(), "B": by["B"].first(), "mean A - B": by["A - B"].mean(),
+                         "seeds": by.size(), "A better (p<alpha)": by["a_better"].sum(),
+                         "B better (p<alpha)": by["b_better"].sum()})
 
 
 def with_intervals(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:

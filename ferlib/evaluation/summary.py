@@ -195,7 +195,7 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
         caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
         if caveats and verdict_ != "not tested":
             verdict_ += " on this run's settings, which differ from the study's (see caveats)"
-        rows.append({"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)})
+        rows.append(_conclusion(claim, verdict_, evidence, "; ".join(caveats)))
 
     add(CONCLUSIONS["augmentation"], [("V8", "V4"), ("V9", "V4"), ("V11", "V4")], False)
     add(CONCLUSIONS["augmentation_weights"], [("V8", "V9")], False)
@@ -211,11 +211,15 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
     return pd.DataFrame(rows).set_index("conclusion")
 
 
+def _conclusion(claim: str, verdict_: str, evidence: str = "", caveats: str = "") -> dict[str, Any]:
+    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": caveats}
+
+
 def _no_evidence(claim: str, names: list[str], chance: dict[str, ChanceCheck]) -> dict[str, Any]:
     """Return a conclusion's row when every model it rests on is at chance (see ferlib.evaluation.chance)."""
-    return {"conclusion": claim, "verdict": NO_EVIDENCE,
-            "evidence": "; ".join(chance[k].describe(k) for k in names) + " (one-sided binomial test, p >= 0.05)",
-            "caveats": "a model at chance learned nothing a constant answer would not: train longer or on real data"}
+    return _conclusion(claim, NO_EVIDENCE,
+                       "; ".join(chance[k].describe(k) for k in names) + " (one-sided binomial test, p >= 0.05)",
+                       "a model at chance learned nothing a constant answer would not: train longer or on real data")
 
 
 VERDICT_KINDS = ("supported", "partly supported", "contradicted", "not supported", "no evidence", "not tested")
@@ -240,22 +244,20 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
     """
     claim = CONCLUSIONS["generalisation"]
     if not runs.get("V13_external") or not runs.get("V13"):
-        return {"conclusion": claim, "verdict": "not tested", "evidence": "V13 and its external test were not run",
-                "caveats": ""}
+        return _conclusion(claim, "not tested", "V13 and its external test were not run")
     internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
     ci_int, ci_ext = accuracy_interval(internal), accuracy_interval(external)
     evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
                 f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
     caveats = "; ".join(sorted(set(comparability(runs["V13_external"][0]))))
     if audit is None:
-        return {"conclusion": claim, "verdict": "not tested (no leakage audit: run notebook 07)", "evidence": evidence,
-                "caveats": caveats}
+        return _conclusion(claim, "not tested (no leakage audit: run notebook 07)", evidence, caveats)
     overlap = audit.get("external_overlap_fraction") or 0.0
     clean, full = audit.get("clean"), audit.get("full")
     evidence += f"; {overlap:.1%} of the external images have a copy in the internal data"
     if overlap and (clean is None or not clean.get("n")):
-        return {"conclusion": claim, "verdict": "not tested: every external image has a copy in the internal data",
-                "evidence": evidence, "caveats": caveats}
+        return _conclusion(claim, "not tested: every external image has a copy in the internal data", evidence,
+                           caveats)
     if overlap:
         ci_clean = accuracy_interval(clean)
         evidence += (f"; without them the champion scores {clean['accuracy']:.1%} [{ci_clean[0]:.1%}, "
@@ -274,7 +276,7 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
         verdict_ = f"supported: {where}, external accuracy matches the internal one"
     if caveats:
         verdict_ += " (on this run's settings, see caveats)"
-    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": caveats}
+    return _conclusion(claim, verdict_, evidence, caveats)
 
 
 def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str, Any] | None) -> dict[str, Any]:
@@ -282,10 +284,10 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
     claim = CONCLUSIONS["ood"]
     plain = ((photos or {}).get("ood") or {}).get("settings", {}).get("plain resize")
     if plain is None or not runs.get("V13"):
-        return {"conclusion": claim, "verdict": "not tested (run notebooks 05 and 09)", "evidence": "", "caveats": ""}
+        return _conclusion(claim, "not tested (run notebooks 05 and 09)")
     if (photos or {}).get("model_role", "run") != "run":  # 09 showed another model than this run's V13
-        return {"conclusion": claim, "verdict": "not tested: notebook 09 did not use this run's V13",
-                "evidence": str(photos.get("model_choice", "")), "caveats": ""}
+        return _conclusion(claim, "not tested: notebook 09 did not use this run's V13",
+                           str(photos.get("model_choice", "")))
     internal = runs["V13"][0]["validation"]
     ci_int = accuracy_interval(internal)
     n = int(plain["n"])
@@ -305,7 +307,7 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
         caveats.append("the out-of-distribution faces are generated, not real photos")
     if caveats:
         verdict_ += " (on this run's settings, see caveats)"
-    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)}
+    return _conclusion(claim, verdict_, evidence, "; ".join(caveats))
 
 
 def verdict_counts(numbers: pd.DataFrame) -> pd.Series:
