@@ -7,15 +7,15 @@ The folders follow the data, and a module imports only from its own folder and t
                  atomic writes and caches checked when read
     data/        folder layouts (sources), decoding, manifests, decoded arrays, tf.data, augmentation, embedded data
     viz/         figures (functions that return a matplotlib Figure)
-    evaluation/  metrics and intervals, test-time modes, calibration, typed result files, study-vs-run tables,
-                 verdicts, settings tables
+    evaluation/  metrics and intervals, test-time modes, calibration, result files and their schema,
+                 study-vs-run tables, verdicts, settings tables
     models/      network builders (V1, transfer backbones, C1), saved models with their cards, LiteRT conversion
                  and inference (Keras only on the Keras backend), the shipped model, Grad-CAM
     audit/       the leakage audit, what it means for an external score, scores split by
                  copies
     training/    the two-phase training loop, one experiment end to end, distillation's teachers
-    champion/    C1, the CPU champion: recipe (variants, budgets, names) -> schema -> tables -> records -> run ->
-                 ablation, distillation -> its commands (champion, ablate, distill, ship, convert)
+    champion/    C1, the CPU champion: recipe (variants, budgets, names) -> tables -> records -> run -> ablation,
+                 distillation -> its commands (champion, ablate, distill, ship, convert)
     photos/      face boxes and the two detectors, EmotionClassifier, `predict` and `evaluate`, videos,
                  out-of-distribution checks, hard examples
     reports/     the notebook helper (run card, figures shown and saved), HTML reports, landing page, checks

@@ -137,14 +137,13 @@ def evaluation_json(y_true: str, y_pred: str) -> dict:
 def experiment_json(experiment: str = "C1", y_true: str = "0123", y_pred: str = "0123", **extra) -> dict:
     """Return a complete experiment result file's content (schema-valid) for generated labels, with `extra`
     fields (what C1's run or an ablation adds) merged in."""
-    from ferlib.evaluation.result_schema import ExperimentResult, SetEvaluation
+    from ferlib.evaluation.results import RESULT_SCHEMA
 
-    record = ExperimentResult(
-        experiment=experiment, title=experiment, settings={}, n_train=100, train_seed=0, run_dir="runs/test",
-        validation=SetEvaluation.from_json(evaluation_json(y_true, y_pred)), best_epoch=1, kept_phase=0,
-        history={"epoch": [1], "accuracy": [0.5], "val_accuracy": [0.5], "loss": [1.0], "val_loss": [1.0]},
-        phase_starts=[0], timings={}, overfitting={}, reused_finished_run=False, provenance={"seed": 0})
-    return record.to_json() | extra
+    return {"schema": RESULT_SCHEMA, "experiment": experiment, "title": experiment, "settings": {},
+            "validation": evaluation_json(y_true, y_pred),
+            "history": {"epoch": [1], "accuracy": [0.5], "val_accuracy": [0.5], "loss": [1.0], "val_loss": [1.0]},
+            "best_epoch": 1, "kept_phase": 0, "phase_starts": [0], "timings": {}, "overfitting": {}, "n_train": 100,
+            "train_seed": 0, "run_dir": "runs/test", "reused_finished_run": False, "provenance": {"seed": 0}} | extra
 
 
 def load_tool(name: str):

@@ -17,14 +17,13 @@ import pytest
 from ferlib import cli
 from ferlib.champion import ablation, recipe, records, tables
 from ferlib.champion.commands import _print_goal_and_ablation
-from ferlib.champion.schema import ChampionRecord
 from ferlib.classes import STUDY
 from ferlib.config import PROFILES, capped, run_settings
 from ferlib.data.augment import RandomFaceAffine, augment_batch, build_augmentation
 from ferlib.data.run_data import prepare_internal
 from ferlib.evaluation import test_time
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model, predict_probs
-from ferlib.evaluation.result_schema import RESULT_SCHEMA, ExperimentResult, SchemaError
+from ferlib.evaluation.results import RESULT_SCHEMA, SchemaError, check_result
 from ferlib.evaluation.views import tta_views
 from ferlib.experiments import RECIPE_FIELDS, Phase, experiment_keys, get_experiment
 from ferlib.models import modelcard
@@ -303,15 +302,14 @@ def test_champion_saves_the_model_with_its_kept_mode_and_calibration_in_the_data
 @pytest.mark.slow
 def test_c1s_result_carries_the_ablation_learning_curve_and_goal_measured_beside_it(trained):
     result = trained.c1_result
-    record = ChampionRecord.from_json(result)  # the file reads back as typed data
-    assert record.tta.mode == trained.report["test_time_mode"]["mode"] and record.external.n == 20
+    assert result["tta"]["mode"] == trained.report["test_time_mode"]["mode"] and result["external"]["n"] == 20
     rows = {row["variant"]: row for row in result["ablation"]["variants"]}
     assert set(rows) == {"champion", "no_label_smoothing"} and result["ablation"]["epochs"] == [1]
     assert rows["champion"]["McNemar p vs champion"] == 1.0
     assert 0 <= rows["no_label_smoothing"]["McNemar p vs champion"] <= 1
     assert [row["run"] for row in result["learning_curve"]] == ["ablation budget (full recipe)", "C1"]
     goal = result["goal"]  # generated faces, not FER-2013's test images: the goal is not judged
-    assert goal["test_accuracy"] == record.external.accuracy and goal["goal"] == recipe.GOAL_ACCURACY
+    assert goal["test_accuracy"] == result["external"]["accuracy"] and goal["goal"] == recipe.GOAL_ACCURACY
     assert goal["reached"] is None and "not FER-2013's test images" in goal["not_applicable"]
     printed = trained.printed
     assert f"goal {goal['goal']:.0%}" in printed and "does not apply" in printed and "no_label_smoothing" in printed
@@ -463,27 +461,29 @@ def test_a_mistake_in_the_code_is_not_taken_for_a_damaged_neighbour(tmp_path):
         records.champion_context(tmp_path, 3, result)
 
 
-def test_results_read_back_as_typed_records_with_their_schema_version():
-    """Experiment results and C1's records round-trip through to_json/from_json; older files without a schema
-    number read as schema 1; the typed fields are the file's values."""
+def test_results_pass_the_schema_check_as_written_and_c1s_tables_read_them_by_key():
+    """An experiment's result passes the check as written, and without a schema number (older files read as
+    schema 1); C1's tables and card entry read its scores in the kept mode."""
     raw = experiment_json("V1", "0123401234", "0123401230")
-    record = ExperimentResult.from_json(raw)
-    assert raw["schema"] == RESULT_SCHEMA and record.to_json() == raw
-    assert record.validation.accuracy == pytest.approx(0.9) and record.validation.n == 10
-    assert ExperimentResult.from_json({k: v for k, v in raw.items() if k != "schema"}).schema == 1
+    assert raw["schema"] == RESULT_SCHEMA and check_result(raw) is raw
+    assert raw["validation"]["accuracy"] == pytest.approx(0.9) and raw["validation"]["n"] == 10
+    check_result({k: v for k, v in raw.items() if k != "schema"})
+    with pytest.raises(SchemaError, match="expected an object, got list"):
+        check_result([raw])
     score = {"accuracy": 0.9, "n": 10, "correct": 9, "ci95": [0.6, 1.0], "macro_f1": 0.88, "macro_f1_ci95": [0.5, 1]}
     c1 = raw | {"validation_scores": {"plain": score},
                 "tta": {"mode": "plain", "flip": False, "shift": 0, "chosen_on": "validation accuracy"},
                 "training_time_s": 12.5, "precision": "float32", "epochs_run": 3,
                 "external": evaluation_json("01234", "01233"), "external_scores": {"plain": score | {"n": 5}},
                 "external_by_copy": {"threshold_bits": 8, "with_copy": None, "without_copy": score},
-                "goal": {"goal": 0.76}}
-    champion = ChampionRecord.from_json(c1)
-    assert champion.tta.mode == "plain" and champion.kept_external.n == 5 and champion.external.accuracy == 0.8
-    assert champion.external_by_copy.with_copy is None and champion.external_by_copy.without_copy.correct == 9
-    assert champion.to_json() == c1 and champion.base.extra["goal"] == {"goal": 0.76}
-    with pytest.raises(SchemaError, match="tta"):
-        ChampionRecord.from_json({k: v for k, v in c1.items() if k != "tta"})
+                "goal": {"goal": 0.76}, "provenance": {"seed": 0, "data": {"external": {"source": "test"}}}}
+    refs = tables.references_table(c1, raw)
+    assert refs["accuracy"].tolist() == [0.9, 0.9, recipe.GOAL_ACCURACY, pytest.approx(0.9)]
+    assert refs.iloc[0]["note"] == "external set, n=5; trained 12 s" and refs.iloc[1]["note"].startswith("n=10:")
+    card = tables.card_test_scores(c1)
+    assert card["n"] == 5 and card["accuracy"] == 0.8 and "with_copy" not in card and card["without_copy"]["n"] == 10
+    scores = tables.scores_table(c1)
+    assert scores["kept"].tolist() == ["yes", "yes"] and scores["n"].tolist() == [10, 5]
 
 
 def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that_budget(tmp_path, capsys):

@@ -110,7 +110,7 @@ def test_a_seven_class_c1_trains_scores_and_saves_its_classes_and_preprocessing(
     card = json.loads(shipped.card_path(champ.model_file).read_text())
     assert card["classes"] == list(FER2013.names) and card["class_set"] == "fer2013-7"
     assert card["preprocessing"]["name"] == "equalize" and card["data"]["n_train"] + card["data"]["n_val"] == 84
-    assert champ.record.external.classes == list(FER2013.names) and champ.record.external.n == 21
+    assert champ.result["external"]["classes"] == list(FER2013.names) and champ.result["external"]["n"] == 21
     assert "-fer2013-7" in champ.result_file.parent.name  # its own results folder, apart from the five's
 
 

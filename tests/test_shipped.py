@@ -11,7 +11,6 @@ from PIL import Image
 
 from ferlib import EmotionClassifier, cli
 from ferlib.champion.recipe import is_budget_key
-from ferlib.champion.schema import ChampionRecord
 from ferlib.champion.tables import card_test_scores
 from ferlib.classes import FER2013
 from ferlib.data.embedded import write_embedded_dataset
@@ -91,11 +90,11 @@ def test_ship_copies_weights_only_with_the_card_and_refuses_an_unscored_model(tm
     with pytest.raises(ValueError, match="tta, calibration, test"):
         shipping.ship_model(source, tmp_path / "assets")
     score = {"accuracy": 0.6, "n": 10, "correct": 6, "ci95": [0.3, 0.85], "macro_f1": 0.5, "macro_f1_ci95": [0, 1]}
-    result = ChampionRecord.from_json(experiment_json(
+    result = experiment_json(
         "C1", provenance={"data": {"external": {"source": "external data: test"}}},
         validation_scores={"plain": score}, tta={"mode": "plain", "flip": False, "shift": 0}, training_time_s=1.0,
         precision="float32", epochs_run=1, external=evaluation_json("0123401234", "0123400000"),
-        external_scores={"plain": score}, external_by_copy=None))
+        external_scores={"plain": score}, external_by_copy=None)
     modelcard.update_card(source, tta={"mode": "plain", "flip": False, "shift": 0},
                           calibration={"temperature": 1.5, "abstain_below": 0.4}, test=card_test_scores(result))
     card = shipping.ship_model(source, tmp_path / "assets")
@@ -105,7 +104,7 @@ def test_ship_copies_weights_only_with_the_card_and_refuses_an_unscored_model(tm
     x = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(keras.models.load_model(target, compile=False).predict(x, verbose=0),
                                model.predict(x, verbose=0), atol=1e-6)
-    low, high = result.external.accuracy_ci  # the card's interval is the external set's own
+    low, high = result["external"]["accuracy_ci"]  # the card's interval is the external set's own
     assert f"60.0% [{low:.1%}, {high:.1%}]" in shipped.describe_shipped(card)
 
 

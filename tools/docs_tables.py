@@ -44,10 +44,6 @@ def with_ci(entry: dict[str, Any]) -> str:
     return f"{pct(entry['accuracy'])} [{pct(low)}, {pct(high)}]"
 
 
-def hours(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-
-
 def load() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Return the measurements and the shipped models' cards."""
     cards = {name: json.loads((ASSETS / f"{name}.json").read_text()) for name in MODELS}
@@ -61,11 +57,13 @@ def by_copy(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def trained_line(name: str, card: dict[str, Any]) -> str:
     """Return how a shipped model was trained, from its card."""
+    from ferlib.champion.tables import duration_text
+
     prov, experiment = card["provenance"], card["experiment"]
     epochs = sum(p["epochs"] for p in experiment["phases"])
     cpu = prov.get("trained", {}).get("machine", prov.get("machine"))
     return (f"`{name}`: C1, {len(card['classes'])} classes, {epochs} epochs on FER-2013's training split, "
-            f"{hours(prov['wall_time_s'])} of training on {cpu}")
+            f"{duration_text(prov['wall_time_s'])} of training on {cpu}")
 
 
 def readme_block(measured: dict[str, Any], cards: dict[str, dict[str, Any]]) -> str:

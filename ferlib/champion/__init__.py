@@ -1,5 +1,5 @@
 """C1, the CPU champion: its recipe, tables, records, training run, ablation, distillation and commands.
 
-Each module imports only those before it: recipe -> schema -> tables -> records -> run -> ablation, distillation ->
+Each module imports only those before it: recipe -> tables -> records -> run -> ablation, distillation ->
 commands (`tests/test_layout.py` checks the order).
 """

@@ -23,8 +23,7 @@ from ferlib.champion.recipe import (
     is_budget_key,
 )
 from ferlib.champion.tables import ablation_summary, ablation_table, goal_status, learning_curve, result_budget
-from ferlib.evaluation.result_schema import ExperimentResult, SchemaError, read_json
-from ferlib.evaluation.results import read_result
+from ferlib.evaluation.results import SchemaError, check_result, read_result
 from ferlib.runnames import ABLATION_PREFIX, RunName
 from ferlib.runtime.progress import say
 
@@ -32,9 +31,7 @@ from ferlib.runtime.progress import say
 def read_neighbour(path: Path) -> dict[str, Any]:
     """Return a result file found beside C1's, checked against the experiment result's schema: SchemaError
     (naming the file and field) for one damaged or of another format, so that a reader tells it from a bug."""
-    data = read_json(path)
-    ExperimentResult.from_json(data, str(path))
-    return data
+    return check_result(read_result(path), str(path))
 
 
 def _budget_order(budget: tuple[int, int | None]) -> tuple:
@@ -74,12 +71,6 @@ def ablation_budgets(results_dir: Path, seed: int) -> list[tuple[int, int | None
     return sorted(budgets, key=_budget_order)
 
 
-def ablation_champions(results_dir: Path, seed: int) -> dict[tuple[int, int | None], dict[str, Any]]:
-    """Return the full recipe's ablation results (the 'champion' variant), {budget: result}, short budget first."""
-    found = {result_budget(r): r for r in _ablation_results(results_dir, seed) if r["ablation"] == RECIPE}
-    return {b: found[b] for b in sorted(found, key=_budget_order)}
-
-
 def read_ablation(results_dir: Path, seed: int, epochs: int = ABLATION_EPOCHS,
                   max_train: int | None = None) -> dict[str, dict[str, Any]]:
     """Return the ablation results of one budget found in a results folder, {name: result} in ABLATIONS order.
@@ -117,12 +108,13 @@ def budget_results(results_dir: Path, seed: int, ablation: bool = True) -> dict[
     (``C1_<N>epochs``; not the variants' ``C1_<variant>_<N>epochs``)."""
     folder = Path(results_dir)
     found: dict[str, dict[str, Any]] = {}
-    if ablation:
-        for (epochs, max_train), result in ablation_champions(folder, seed).items():
+    if ablation:  # the full recipe's ablation results (the 'champion' variant), short budget first
+        recipes = {result_budget(r): r for r in _ablation_results(folder, seed) if r["ablation"] == RECIPE}
+        for epochs, max_train in sorted(recipes, key=_budget_order):
             short = epochs == ABLATION_EPOCHS and not max_train
             found["ablation budget (full recipe)" if short or not found else
                   f"ablation budget (full recipe, {epochs} epochs" + (f", {max_train} images)" if max_train else ")")
-                  ] = result
+                  ] = recipes[(epochs, max_train)]
     names = {"C1": CHAMPION_KEY}
     for path in sorted(folder.glob(RunName.pattern("C1_", seed, "epochs"))):
         key = RunName.parse(path.name).name

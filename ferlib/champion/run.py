@@ -15,7 +15,6 @@ from typing import Any
 from ferlib.audit.findings import scores_by_copy
 from ferlib.champion.recipe import CHAMPION_KEY, budget_experiment, is_budget_key
 from ferlib.champion.records import champion_context
-from ferlib.champion.schema import ChampionRecord
 from ferlib.champion.tables import card_test_scores
 from ferlib.classes import class_set
 from ferlib.config import RunSettings, run_settings
@@ -40,11 +39,6 @@ class ChampionOutcome:
     result: dict[str, Any]
     result_file: Path
     model_file: Path | None = None  # set by save_champion
-
-    @property
-    def record(self) -> ChampionRecord:
-        """Return the result as typed data (read from `result`, so it holds what was added to it since)."""
-        return ChampionRecord.from_json(self.result, str(self.result_file))
 
     @property
     def experiment(self) -> Experiment:
@@ -106,7 +100,7 @@ def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: Inter
                               experiment=champ.experiment.settings(), weights=run.weights, data=internal.describe(),
                               metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
     if champ.result.get("external"):
-        modelcard.update_card(champ.model_file, test=card_test_scores(champ.record))
+        modelcard.update_card(champ.model_file, test=card_test_scores(champ.result))
     return champ.model_file
 
 

@@ -11,8 +11,6 @@ import numpy as np
 import pandas as pd
 
 from ferlib.champion.recipe import ABLATION_DESCRIPTIONS, AIM_ACCURACY, GOAL_ACCURACY, RECIPE
-from ferlib.champion.schema import ChampionRecord
-from ferlib.evaluation.result_schema import ExperimentResult
 from ferlib.evaluation.stats import decode_labels, mcnemar
 from ferlib.evaluation.test_time import TTA_LABELS
 
@@ -24,30 +22,34 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
 
 
-def scores_table(record: ChampionRecord) -> pd.DataFrame:
-    """Return accuracy with its 95% interval per set (validation, external) and test-time mode, marking
-    the mode kept (chosen on validation)."""
+def scores_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Return accuracy with its 95% interval per set (validation, external) and test-time mode of C1's result,
+    marking the mode kept (chosen on validation)."""
     rows = []
-    for name, scores in (("validation", record.validation_scores), ("external", record.external_scores)):
-        for mode, s in scores.items():
-            rows.append({"set": name, "mode": TTA_LABELS.get(mode, mode), "kept": "yes" if mode == record.tta.mode
-                         else "", "n": s.n, "accuracy": s.accuracy, "ci95 low": s.ci95[0], "ci95 high": s.ci95[1]})
+    for name, scores in (("validation", result["validation_scores"]), ("external", result.get("external_scores"))):
+        for mode, s in (scores or {}).items():
+            rows.append({"set": name, "mode": TTA_LABELS.get(mode, mode), "kept": "yes" if mode == result["tta"]["mode"]
+                         else "", "n": s["n"], "accuracy": s["accuracy"], "ci95 low": s["ci95"][0],
+                         "ci95 high": s["ci95"][1]})
     return pd.DataFrame(rows).set_index(["set", "mode"])
 
 
-def references_table(record: ChampionRecord, v1: ExperimentResult | None = None,
+def references_table(result: dict[str, Any], v1: dict[str, Any] | None = None,
                      fer_package: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Return C1's external accuracy (in the test-time mode chosen on validation) beside the project's goal,
-    the `fer` package on the same images (when the bench measured it) and V1 (when given)."""
-    kept, ext = record.tta.mode, record.kept_external
-    clean = record.external_by_copy.without_copy if record.external_by_copy else None
+    """Return C1's external accuracy (from its result, in the test-time mode chosen on validation) beside the
+    project's goal, the `fer` package on the same images (when the bench measured it) and V1's result (when
+    given)."""
+    kept = result["tta"]["mode"]
+    ext = (result.get("external_scores") or {}).get(kept)
+    clean = (result.get("external_by_copy") or {}).get("without_copy")
     rows = [{"model": f"C1 (this run, {TTA_LABELS.get(kept, kept)})",
-             "accuracy": ext.accuracy if ext else float("nan"),
-             "ci95": f"{ext.ci95[0]:.1%} - {ext.ci95[1]:.1%}" if ext else "",
-             "note": f"external set, n={ext.n:,}; trained {duration_text(record.training_time_s)}" if ext else ""},
+             "accuracy": ext["accuracy"] if ext else float("nan"),
+             "ci95": f"{ext['ci95'][0]:.1%} - {ext['ci95'][1]:.1%}" if ext else "",
+             "note": f"external set, n={ext['n']:,}; trained {duration_text(result['training_time_s'])}" if ext
+             else ""},
             *([{"model": "C1, external images without a copy in the internal data",
-                "accuracy": clean.accuracy, "ci95": f"{clean.ci95[0]:.1%} - {clean.ci95[1]:.1%}",
-                "note": f"n={clean.n:,}: the leakage audit's exact, near and mirrored copies set apart"}]
+                "accuracy": clean["accuracy"], "ci95": f"{clean['ci95'][0]:.1%} - {clean['ci95'][1]:.1%}",
+                "note": f"n={clean['n']:,}: the leakage audit's exact, near and mirrored copies set apart"}]
               if clean else []),
             {"model": "this project's goal for C1", "accuracy": GOAL_ACCURACY, "ci95": "",
              "note": f"FER-2013 test, five classes (aim {AIM_ACCURACY:.0%})"}]
@@ -57,24 +59,24 @@ def references_table(record: ChampionRecord, v1: ExperimentResult | None = None,
                      "ci95": f"{low:.1%} - {high:.1%}", "note": f"the same external images, n={fer_package['n']:,} "
                                                                 "(python -m ferlib bench --parts accuracy)"})
     if v1 is not None:
-        rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1.validation.accuracy,
+        rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1["validation"]["accuracy"],
                      "ci95": "", "note": "this project's baseline, validation split"})
     return pd.DataFrame(rows).set_index("model")
 
 
-def card_test_scores(record: ChampionRecord) -> dict[str, Any]:
+def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
     """Return a champion card's `test` entry from its result: the external set, its accuracy with the 95%
     interval, macro F1, and the accuracy on the test images with and without a copy in the training data."""
-    if record.external is None:
-        raise ValueError(f"{record.experiment} was not scored on an external set: no test entry for its card")
-    external = record.external
-    entry = {"data": record.base.provenance["data"]["external"]["source"], "n": external.n,
-             "accuracy": external.accuracy, "accuracy_ci": list(external.accuracy_ci), "macro_f1": external.macro_f1,
-             "test_time_mode": record.tta.mode}
+    external = result.get("external")
+    if external is None:
+        raise ValueError(f"{result['experiment']} was not scored on an external set: no test entry for its card")
+    entry = {"data": result["provenance"]["data"]["external"]["source"], "n": external["n"],
+             "accuracy": external["accuracy"], "accuracy_ci": list(external["accuracy_ci"]),
+             "macro_f1": float(external["averages"]["macro avg"]["f1"]), "test_time_mode": result["tta"]["mode"]}
     for part in ("without_copy", "with_copy"):
-        score = getattr(record.external_by_copy, part) if record.external_by_copy else None
+        score = (result.get("external_by_copy") or {}).get(part)
         if score is not None:  # None when the test set has no image of that kind
-            entry[part] = {"n": score.n, "accuracy": score.accuracy, "ci95": list(score.ci95)}
+            entry[part] = {"n": score["n"], "accuracy": score["accuracy"], "ci95": list(score["ci95"])}
     return entry
 
 

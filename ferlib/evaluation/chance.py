@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from ferlib.evaluation.result_schema import SetEvaluation, as_json
-
 CHANCE_ALPHA = 0.05
 NO_EVIDENCE = "no evidence: the models it rests on are at chance"
 
@@ -42,16 +40,10 @@ class ChanceCheck:
                     f"({self.largest_share:.1%})")
         return f"{name} {self.accuracy:.1%}: above always answering {self.largest_class} ({self.largest_share:.1%})"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the check as plain data, with `at_chance`."""
-        return {"accuracy": self.accuracy, "n": self.n, "largest_class": self.largest_class,
-                "largest_share": self.largest_share, "p_value": self.p_value, "at_chance": self.at_chance}
 
-
-def chance_check(evaluation: SetEvaluation | dict[str, Any]) -> ChanceCheck:
+def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
     """Return the chance check of an evaluation (a result's "validation" or "external" entry: its confusion
     matrix, rows the true classes in the order of its classes)."""
-    evaluation = as_json(evaluation)
     confusion = np.asarray(evaluation["confusion"], dtype=np.int64)
     support = confusion.sum(axis=1)
     n = int(support.sum())
@@ -64,26 +56,18 @@ def chance_check(evaluation: SetEvaluation | dict[str, Any]) -> ChanceCheck:
     return ChanceCheck(right / n, n, evaluation["classes"][largest], share, p)
 
 
-def at_chance(results: list[dict[str, Any]], split: str = "validation") -> ChanceCheck | None:
-    """Return the chance check of a result name's first seed (the run's own) when the name is at chance: at chance
-    in more than half of its seeds' `split` evaluations. None when it is not, or has no such evaluation."""
-    checks = [chance_check(r[split]) for r in results if isinstance(r.get(split), dict) and "confusion" in r[split]]
-    if not checks or sum(c.at_chance for c in checks) * 2 <= len(checks):
-        return None
-    return checks[0]
-
-
 def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validation") -> dict[str, ChanceCheck]:
-    """Return the result names at chance on `split`, each with its (first seed's) check."""
+    """Return the result names at chance on `split`, each with its first seed's (the run's own) check: a name is
+    at chance in more than half of its seeds' `split` evaluations (one without such an evaluation never is)."""
     out = {}
     for name, results in runs.items():
-        check = at_chance(results, split)
-        if check is not None:
-            out[name] = check
+        checks = [chance_check(r[split]) for r in results if isinstance(r.get(split), dict) and "confusion" in r[split]]
+        if checks and sum(c.at_chance for c in checks) * 2 > len(checks):
+            out[name] = checks[0]
     return out
 
 
-def chance_note(evaluation: SetEvaluation | dict[str, Any]) -> str:
+def chance_note(evaluation: dict[str, Any]) -> str:
     """Return what a headline adds after a model's accuracy: ": no better than always answering Happy (31.3%)"
     when the model is at chance on this evaluation, else ""."""
     check = chance_check(evaluation)

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from ferlib.classes import STUDY
-from ferlib.evaluation.result_schema import ExperimentResult, SetEvaluation, as_json
 from ferlib.evaluation.results import study_vs_run
 from ferlib.evaluation.stats import confusion_intervals, decode_labels, mcnemar, seed_mean_intervals, seed_spread
 from ferlib.study import HFE_CLASS_COUNTS, STUDY_ACCURACY, STUDY_TABLE3_SUMMARY
@@ -41,9 +40,8 @@ def eda_vs_study(summary: dict[str, Any]) -> pd.DataFrame:
     return study_vs_run(rows)
 
 
-def experiment_vs_study(result: ExperimentResult | dict[str, Any]) -> pd.DataFrame:
+def experiment_vs_study(result: dict[str, Any]) -> pd.DataFrame:
     """Return validation accuracy (and the study's other reported numbers) beside this run's for one experiment."""
-    result = as_json(result)
     key = result["experiment"]
     study = STUDY_ACCURACY.get(key, {})
     val = result["validation"]
@@ -192,14 +190,11 @@ def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     if tests.empty:
         return pd.DataFrame(columns=["A", "B", "mean A - B", "seeds", "A better (p<alpha)", "B better (p<alpha)"])
     significant = tests["p-value"] < alpha
-    return pd.DataFrame({
-        "A": tests.groupby("question", sort=False)["A"].first(),
-        "B": tests.groupby("question", sort=False)["B"].first(),
-        "mean A - B": tests.groupby("question", sort=False)["A - B"].mean(),
-        "seeds": tests.groupby("question", sort=False).size(),
-        "A better (p<alpha)": (significant & (tests["A - B"] > 0)).groupby(tests["question"], sort=False).sum(),
-        "B better (p<alpha)": (significant & (tests["A - B"] < 0)).groupby(tests["question"], sort=False).sum(),
-    })
+    by = tests.assign(a_better=significant & (tests["A - B"] > 0),
+                      b_better=significant & (tests["A - B"] < 0)).groupby("question", sort=False)
+    return pd.DataFrame({"A": by["A"].first(), "B": by["B"].first(), "mean A - B": by["A - B"].mean(),
+                         "seeds": by.size(), "A better (p<alpha)": by["a_better"].sum(),
+                         "B better (p<alpha)": by["b_better"].sum()})
 
 
 def with_intervals(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
@@ -226,10 +221,9 @@ def _fmt_ci(value: Any, low: Any, high: Any, digits: int) -> str:
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def classification_vs_study(result: SetEvaluation | dict[str, Any], study_table: dict[str, dict[str, float]],
+def classification_vs_study(result: dict[str, Any], study_table: dict[str, dict[str, float]],
                             study_summary: dict[str, float]) -> pd.DataFrame:
     """Return a classification report with the study's (Table 2 or 3) and this run's values side by side."""
-    result = as_json(result)
     rows = {}
     for c in STUDY.names:
         s, m = study_table[c], result["per_class"][c]
@@ -252,9 +246,8 @@ def classification_vs_study(result: SetEvaluation | dict[str, Any], study_table:
     return table
 
 
-def accuracy_interval(evaluation: SetEvaluation | dict[str, Any]) -> list[float]:
+def accuracy_interval(evaluation: dict[str, Any]) -> list[float]:
     """Return the 95% bootstrap interval [low, high] of an evaluation's accuracy."""
-    evaluation = as_json(evaluation)
     return confusion_intervals(evaluation["confusion"], evaluation["classes"])["accuracy"]
 
 

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix
 
-from ferlib.evaluation.result_schema import SetEvaluation, as_json
 from ferlib.evaluation.stats import confusion_intervals, encode_labels
 from ferlib.evaluation.views import average_over_views
 
@@ -90,10 +89,9 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray, classes: tuple
     return Evaluation(np.asarray(labels, dtype=np.int64), probs.argmax(axis=1), probs, tuple(classes))
 
 
-def report_table(result: SetEvaluation | dict) -> pd.DataFrame:
+def report_table(result: dict) -> pd.DataFrame:
     """Return a classification-report table (like the study's Tables 2 and 3) from `Evaluation.to_dict()`, with
     the 95% interval of each F1 (and of the accuracy, in the f1-score column's row "accuracy")."""
-    result = as_json(result)
 
     def ci(interval: list[float] | None) -> list[float]:
         return list(interval) if interval else [np.nan, np.nan]

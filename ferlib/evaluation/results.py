@@ -1,4 +1,10 @@
-"""Results as data: JSON files with provenance, and tables built from them."""
+"""Results as data: JSON files with provenance, their schema, and tables built from them.
+
+`run_experiment` writes an experiment's result as plain JSON (`RESULT_FIELDS`, schema version `RESULT_SCHEMA`);
+readers use its keys (`result["validation"]["confusion"]`). `check_result` raises `SchemaError` naming the file
+and the field when a result lacks one or was written by a newer schema, so a mistake in the format is never taken
+for damaged data. Files written before the version was recorded read as schema 1: existing `outputs/` keep working.
+"""
 from __future__ import annotations
 
 import json
@@ -109,9 +115,45 @@ def write_result(path: Path, payload: dict[str, Any]) -> Path:
     return write_json(path, payload)
 
 
+RESULT_SCHEMA = 1  # raise it when a field is renamed or removed; readers then say what changed
+RESULT_FIELDS = ("experiment", "title", "settings", "validation", "history", "best_epoch", "kept_phase",
+                 "phase_starts", "timings", "overfitting", "n_train", "train_seed", "run_dir", "reused_finished_run",
+                 "provenance")
+EVALUATION_FIELDS = ("accuracy", "accuracy_ci", "n", "per_class", "averages", "confusion", "classes", "ci_method",
+                     "y_true", "y_pred")  # a scored set, as `Evaluation.to_dict` writes it
+
+
+class SchemaError(ValueError):
+    """A result that does not have the fields its schema promises (or comes from a newer schema, or is not JSON)."""
+
+
+def _require(data: Any, names: tuple[str, ...], what: str) -> None:
+    if not isinstance(data, dict):
+        raise SchemaError(f"{what}: expected an object, got {type(data).__name__}")
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise SchemaError(f"{what}: missing field(s) {', '.join(missing)}")
+
+
+def check_result(data: Any, source: str = "a result") -> dict[str, Any]:
+    """Return an experiment's result (read from `source`, named in errors) when it has every field of its schema,
+    its validation set's included; SchemaError when one is missing or the file comes from a newer schema."""
+    _require(data, (), source)
+    version = data.get("schema", 1)  # files from before the version was written are schema 1
+    if not isinstance(version, int) or version > RESULT_SCHEMA:
+        raise SchemaError(f"{source}: result schema {version!r}, newer than this ferlib reads ({RESULT_SCHEMA}); "
+                          "update ferlib or rerun the experiment")
+    _require(data, RESULT_FIELDS, source)
+    _require(data["validation"], EVALUATION_FIELDS, f"{source}: validation")
+    return data
+
+
 def read_result(path: Path) -> dict[str, Any]:
-    """Return a result written by `write_result`."""
-    return json.loads(Path(path).read_text())
+    """Return a result written by `write_result`; SchemaError naming the file when it is not JSON (a damaged write)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{path}: not JSON ({exc})") from exc
 
 
 def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:

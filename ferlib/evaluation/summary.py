@@ -12,7 +12,7 @@ from scipy.stats import binomtest
 from ferlib.classes import STUDY
 from ferlib.config import RunSettings
 from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, chance_levels
-from ferlib.evaluation.compare import STUDY_PAIRS, paired_summary, paired_tests, seed_metrics
+from ferlib.evaluation.compare import STUDY_PAIRS, accuracy_interval, paired_summary, paired_tests, seed_metrics
 from ferlib.evaluation.results import read_result
 from ferlib.evaluation.stats import confusion_intervals
 from ferlib.experiments import FROM_SCRATCH
@@ -146,11 +146,6 @@ def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("claim")
 
 
-def _mean_difference(runs: dict[str, list[dict[str, Any]]], pairs: list[tuple[str, str, str]]) -> pd.DataFrame:
-    tests = paired_tests(runs, pairs)
-    return paired_summary(tests, ALPHA)
-
-
 def _judge_pairs(summary: pd.DataFrame, expect_a_better: bool) -> tuple[str, str]:
     """Return (verdict, evidence) for pairs where the study expects A better (or worse) than B."""
     if summary.empty:
@@ -196,14 +191,14 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
             rows.append(_no_evidence(claim, sorted({k for p in ran for k in p if k in chance}), chance))
             return
         chosen = [p for p in STUDY_PAIRS if p[:2] in learned]
-        verdict_, evidence = _judge_pairs(_mean_difference(runs, chosen), expect_a_better)
+        verdict_, evidence = _judge_pairs(paired_summary(paired_tests(runs, chosen), ALPHA), expect_a_better)
         if len(learned) < len(ran):
             left = sorted({k for p in ran if p not in learned for k in p if k in chance})
             evidence += "; left out, at chance: " + "; ".join(chance[k].describe(k) for k in left)
         caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
         if caveats and verdict_ != "not tested":
             verdict_ += " on this run's settings, which differ from the study's (see caveats)"
-        rows.append({"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)})
+        rows.append(_conclusion(claim, verdict_, evidence, "; ".join(caveats)))
 
     add(CONCLUSIONS["augmentation"], [("V8", "V4"), ("V9", "V4"), ("V11", "V4")], False)
     add(CONCLUSIONS["augmentation_weights"], [("V8", "V9")], False)
@@ -219,11 +214,15 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
     return pd.DataFrame(rows).set_index("conclusion")
 
 
+def _conclusion(claim: str, verdict_: str, evidence: str = "", caveats: str = "") -> dict[str, Any]:
+    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": caveats}
+
+
 def _no_evidence(claim: str, names: list[str], chance: dict[str, ChanceCheck]) -> dict[str, Any]:
     """Return a conclusion's row when every model it rests on is at chance (see ferlib.evaluation.chance)."""
-    return {"conclusion": claim, "verdict": NO_EVIDENCE,
-            "evidence": "; ".join(chance[k].describe(k) for k in names) + " (one-sided binomial test, p >= 0.05)",
-            "caveats": "a model at chance learned nothing a constant answer would not: train longer or on real data"}
+    return _conclusion(claim, NO_EVIDENCE,
+                       "; ".join(chance[k].describe(k) for k in names) + " (one-sided binomial test, p >= 0.05)",
+                       "a model at chance learned nothing a constant answer would not: train longer or on real data")
 
 
 VERDICT_KINDS = ("supported", "partly supported", "contradicted", "not supported", "no evidence", "not tested")
@@ -240,10 +239,6 @@ def conclusion_counts(verdicts: list[str]) -> dict[str, int]:
     return {k: kinds.count(k) for k in (*VERDICT_KINDS, "other") if kinds.count(k)}
 
 
-def _accuracy_ci(evaluation: dict[str, Any]) -> list[float]:
-    return confusion_intervals(evaluation["confusion"], evaluation["classes"])["accuracy"]
-
-
 def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
     """Judge "the external score shows generalisation" on the external images without a copy in training.
 
@@ -252,24 +247,22 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
     """
     claim = CONCLUSIONS["generalisation"]
     if not runs.get("V13_external") or not runs.get("V13"):
-        return {"conclusion": claim, "verdict": "not tested", "evidence": "V13 and its external test were not run",
-                "caveats": ""}
+        return _conclusion(claim, "not tested", "V13 and its external test were not run")
     internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
-    ci_int, ci_ext = _accuracy_ci(internal), _accuracy_ci(external)
+    ci_int, ci_ext = accuracy_interval(internal), accuracy_interval(external)
     evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
                 f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
     caveats = "; ".join(sorted(set(comparability(runs["V13_external"][0]))))
     if audit is None:
-        return {"conclusion": claim, "verdict": "not tested (no leakage audit: run notebook 07)", "evidence": evidence,
-                "caveats": caveats}
+        return _conclusion(claim, "not tested (no leakage audit: run notebook 07)", evidence, caveats)
     overlap = audit.get("external_overlap_fraction") or 0.0
     clean, full = audit.get("clean"), audit.get("full")
     evidence += f"; {overlap:.1%} of the external images have a copy in the internal data"
     if overlap and (clean is None or not clean.get("n")):
-        return {"conclusion": claim, "verdict": "not tested: every external image has a copy in the internal data",
-                "evidence": evidence, "caveats": caveats}
+        return _conclusion(claim, "not tested: every external image has a copy in the internal data", evidence,
+                           caveats)
     if overlap:
-        ci_clean = _accuracy_ci(clean)
+        ci_clean = accuracy_interval(clean)
         evidence += (f"; without them the champion scores {clean['accuracy']:.1%} [{ci_clean[0]:.1%}, "
                      f"{ci_clean[1]:.1%}] on {clean['n']:,} images")
         if full is not None:
@@ -286,7 +279,7 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
         verdict_ = f"supported: {where}, external accuracy matches the internal one"
     if caveats:
         verdict_ += " (on this run's settings, see caveats)"
-    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": caveats}
+    return _conclusion(claim, verdict_, evidence, caveats)
 
 
 def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str, Any] | None) -> dict[str, Any]:
@@ -294,12 +287,12 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
     claim = CONCLUSIONS["ood"]
     plain = ((photos or {}).get("ood") or {}).get("settings", {}).get("plain resize")
     if plain is None or not runs.get("V13"):
-        return {"conclusion": claim, "verdict": "not tested (run notebooks 05 and 09)", "evidence": "", "caveats": ""}
+        return _conclusion(claim, "not tested (run notebooks 05 and 09)")
     if (photos or {}).get("model_role", "run") != "run":  # 09 showed another model than this run's V13
-        return {"conclusion": claim, "verdict": "not tested: notebook 09 did not use this run's V13",
-                "evidence": str(photos.get("model_choice", "")), "caveats": ""}
+        return _conclusion(claim, "not tested: notebook 09 did not use this run's V13",
+                           str(photos.get("model_choice", "")))
     internal = runs["V13"][0]["validation"]
-    ci_int = _accuracy_ci(internal)
+    ci_int = accuracy_interval(internal)
     n = int(plain["n"])
     low, high = binomtest(round(plain["accuracy"] * n), n).proportion_ci(confidence_level=0.95)
     evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy {plain['accuracy']:.1%} "
@@ -317,13 +310,12 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
         caveats.append("the out-of-distribution faces are generated, not real photos")
     if caveats:
         verdict_ += " (on this run's settings, see caveats)"
-    return {"conclusion": claim, "verdict": verdict_, "evidence": evidence, "caveats": "; ".join(caveats)}
+    return _conclusion(claim, verdict_, evidence, "; ".join(caveats))
 
 
 def verdict_counts(numbers: pd.DataFrame) -> pd.Series:
     """Return how many of the study's numbers got each verdict."""
     return numbers["verdict"].value_counts()
-
 
 
 def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def card_html(card: dict[str, Any]) -> str:
          + (" (uncommitted changes)" if "dirty" in str(card["git_commit"]) else "")),
         ("date", card["date"]),
         ("machine", card["machine"]),
-        ("wall time", _minutes(wall) if wall is not None else "running interactively (filled in by run_all.sh)"),
+        ("wall time", minutes_text(wall) if wall is not None else "running interactively (filled in by run_all.sh)"),
     ]
     body = "".join(f"<tr><th style='text-align:left;padding-right:12px;vertical-align:top'>{k}</th>"
                    f"<td style='text-align:left'>{v if k == 'data' else html.escape(str(v))}</td></tr>"
@@ -88,7 +88,10 @@ def card_html(card: dict[str, Any]) -> str:
             f"<strong>{html.escape(head)}</strong><table style='margin-top:6px;border:none'>{body}</table>{note}</div>")
 
 
-def _minutes(seconds: float) -> str:
+def minutes_text(seconds: float | None) -> str:
+    """Return a wall time as reports show it: "75 s" below two minutes, else "2.5 min" ("" for None)."""
+    if seconds is None:
+        return ""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 

@@ -12,8 +12,10 @@ from typing import Any
 
 from ferlib.evaluation.summary import conclusion_counts
 from ferlib.experiments import FROM_SCRATCH
+from ferlib.reports.banner import minutes_text
 from ferlib.reports.catalog import CATALOG
-from ferlib.reports.render import _write_text, read_outputs
+from ferlib.reports.render import read_outputs
+from ferlib.runtime.files import write_text
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1150px;color:#1f2937;
@@ -36,12 +38,6 @@ def _verdict_class(verdict: str) -> str:
     if v.startswith(("not comparable", "not run", "not tested", "no study value", "no evidence")):
         return "v-nc"
     return "v-not" if v.startswith(("not reproduced", "contradicted", "not supported")) else ""
-
-
-def _minutes(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _summary(output_dir: Path, headline: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -98,13 +94,13 @@ def build_index(output_dir: Path) -> Path:
         result = ("<span class='failed'>failed: open the report with code for the error</span>" if r["failed"]
                   else html.escape(r["headline"] or "(no headline)"))
         parts.append(f"<tr><td>{number}</td><td>{links}</td><td>{result}</td><td>{r['figures']}</td>"
-                     f"<td>{_minutes(r['wall_time_s'])}</td></tr>")
+                     f"<td>{minutes_text(r['wall_time_s'])}</td></tr>")
     parts.append("</table>")
     summary_row = next((r for r in ran if r["name"].startswith("08_")), None)
     summary = _summary(output_dir, summary_row.get("headline_meta") if summary_row else None)
     parts.append(_verdicts(summary))
     parts.append("</body></html>")
-    return _write_text(output_dir / "reports" / "index.html", "\n".join(parts))
+    return write_text(output_dir / "reports" / "index.html", "\n".join(parts))
 
 
 def _run_banner(ran: list[dict[str, Any]]) -> str:
@@ -127,7 +123,7 @@ def _run_banner(ran: list[dict[str, Any]]) -> str:
     total = sum(r["wall_time_s"] or 0 for r in ran)
     facts = [("profile", ", ".join(profiles)), ("data", "<br>".join(html.escape(d) for d in data)),
              ("machine", ", ".join(machines)), ("commit", ", ".join(commits)),
-             ("notebooks run", f"{len(ran)} of {len(CATALOG)}, {_minutes(total)} in all")]
+             ("notebooks run", f"{len(ran)} of {len(CATALOG)}, {minutes_text(total)} in all")]
     body = "".join(f"<tr><th>{k}</th><td>{v if k == 'data' else html.escape(v)}</td></tr>" for k, v in facts)
     return f"<div class='banner {loud}'><strong>{html.escape(head)}</strong><table>{body}</table></div>"
 

@@ -73,7 +73,7 @@ def render(executed: Path, reports_dir: Path) -> list[Path]:
     executed = Path(executed)
     nb = nbformat.read(executed, as_version=4)
     _finish_run_card(nb, nb.metadata.get("papermill", {}).get("duration"))
-    _write_text(executed, nbformat.writes(nb))
+    write_text(executed, nbformat.writes(nb))
     name = executed.stem
     spec = CATALOG.get(name)
     title = f"{name[:2]} · {spec.title}" if spec else name
@@ -82,7 +82,7 @@ def render(executed: Path, reports_dir: Path) -> list[Path]:
         exporter = HTMLExporter(template_name="lab", exclude_input=hide_code, exclude_input_prompt=hide_code,
                                 exclude_output_prompt=hide_code)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-        written.append(_write_text(Path(reports_dir) / f"{name}{suffix}.html", body))
+        written.append(write_text(Path(reports_dir) / f"{name}{suffix}.html", body))
     return written
 
 
@@ -94,8 +94,3 @@ def pngs_in_html(text: str) -> list[bytes]:
 def digest(data: bytes) -> str:
     """Return a short content digest (to match a figure file with its copy in a report)."""
     return hashlib.sha1(data).hexdigest()
-
-
-def _write_text(path: Path, text: str) -> Path:
-
-    return write_text(path, text)

@@ -12,8 +12,7 @@ from ferlib.config import RunSettings
 from ferlib.data.manifest import stratified_subset
 from ferlib.data.run_data import InternalData, prepare_internal
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
-from ferlib.evaluation.result_schema import ExperimentResult, SetEvaluation, as_json
-from ferlib.evaluation.results import provenance, result_path, write_result
+from ferlib.evaluation.results import RESULT_SCHEMA, provenance, result_path, write_result
 from ferlib.experiments import Experiment, get_experiment
 from ferlib.runtime.progress import say
 from ferlib.training.teachers import Teachers
@@ -23,15 +22,14 @@ from ferlib.weights import choose_weights
 
 @dataclass
 class ExperimentOutcome:
-    """What one experiment produced: its settings, the trained run, the evaluation, and the result (typed in
-    `record`, as written to `result_file` in `result`)."""
+    """What one experiment produced: its settings, the trained run, the evaluation, and the result (as written to
+    `result_file`)."""
 
     experiment: Experiment
     run: TrainedRun
     evaluation: Evaluation
     result: dict[str, Any]
     result_file: Path
-    record: ExperimentResult
 
 
 def overfitting(history: pd.DataFrame) -> dict[str, float]:
@@ -46,10 +44,9 @@ def overfitting(history: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def overfitting_sentence(result: ExperimentResult | dict[str, Any]) -> str:
+def overfitting_sentence(result: dict[str, Any]) -> str:
     """Return the overfitting entry of a result in words: where validation loss was lowest and how far it
     rose by the last epoch (or that it never rose)."""
-    result = as_json(result)
     o, epochs = result["overfitting"], len(result["history"]["epoch"])
     if o["min_val_loss_epoch"] >= epochs or o["val_loss_rise"] <= 0:
         return f"validation loss lowest at the last epoch ({o['final_val_loss']:.3f}): no sign of overfitting yet"
@@ -96,17 +93,15 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
                            verbose=verbose)
     evaluation = evaluate_model(run.model, x_val, y_val, internal.classes.names, batch_size=settings.profile.batch_size,
                                 tta_flip=experiment.tta_flip)
-    record = ExperimentResult(
-        experiment=key, title=experiment.title, settings=experiment.settings(),
-        validation=SetEvaluation.from_json(evaluation.to_dict()), history=run.history.to_dict(orient="list"),
-        best_epoch=run.best_epoch, kept_phase=run.kept_phase, phase_starts=run.phase_starts, timings=run.timings,
-        overfitting=overfitting(run.history), n_train=int(len(train_rows)), train_seed=seed, run_dir=str(run.run_dir),
-        reused_finished_run=run.reused,
-        provenance=provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s,
-                              **({"trained": run.trained_by} if run.trained_by else {})))
-    result = record.to_json()
+    result = {"schema": RESULT_SCHEMA, "experiment": key, "title": experiment.title, "settings": experiment.settings(),
+              "validation": evaluation.to_dict(), "history": run.history.to_dict(orient="list"),
+              "best_epoch": run.best_epoch, "kept_phase": run.kept_phase, "phase_starts": run.phase_starts,
+              "timings": run.timings, "overfitting": overfitting(run.history), "n_train": int(len(train_rows)),
+              "train_seed": seed, "run_dir": str(run.run_dir), "reused_finished_run": run.reused,
+              "provenance": provenance(settings, {"internal": internal.describe()}, run.weights, run.wall_time_s,
+                                       **({"trained": run.trained_by} if run.trained_by else {}))}
     path = write_result(result_path(settings, result_name or key), result)
-    return ExperimentOutcome(experiment, run, evaluation, result, path, record)
+    return ExperimentOutcome(experiment, run, evaluation, result, path)
 
 
 def release_memory() -> None:

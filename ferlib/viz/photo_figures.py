@@ -115,18 +115,3 @@ def coverage_accuracy(curves: Mapping[str, pd.DataFrame], threshold: float | Non
     fig.tight_layout()
     return fig
 
-
-def settings_bars(table: pd.DataFrame, title: str = "Accuracy and calibration error per setting") -> plt.Figure:
-    """Return bars of accuracy and ECE per setting (rows of an `ood_table`)."""
-    frame = table[["accuracy", "ece"]].dropna()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, column in zip(axes, frame.columns):
-        ax.barh(frame.index, frame[column], color="tab:blue" if column == "accuracy" else "tab:red")
-        for y, v in enumerate(frame[column]):
-            ax.text(v, y, f" {v:.3f}", va="center", fontsize=8)
-        ax.set(title=column if column == "accuracy" else "expected calibration error", xlabel="")
-        ax.invert_yaxis()
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
