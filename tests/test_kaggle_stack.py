@@ -44,5 +44,6 @@ def test_the_kaggle_stack_lane_passes_from_a_fresh_clone(tmp_path):
     timings = (clone / "outputs" / "timings.csv").read_text().splitlines()[1:]
     assert [row.split(",")[0][:2] for row in timings] == ["01", "02", "05", "06", "09"]
     assert all(row.endswith(",ok") for row in timings)
-    faces = json.loads((work / "oldest.json").read_text())[0]["faces"]
-    assert faces and all(face["label"] for face in faces)
+    for model, classes in (("fer2013-7", 7), ("fer2013-5", 5)):  # both shipped models, each with its own classes
+        faces = json.loads((work / f"{model}-oldest.json").read_text())[0]["faces"]
+        assert faces and all(face["label"] and len(face["scores"]) == classes for face in faces)
