@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     profile, notebooks = plan["profile"], plan["notebooks"]
     say(f"profile {profile} (asked: {run.profile}), seed {run.seed}, data {run.data or '<default>'}, external "
         f"{run.external or '<default>'}, output {out}")
+    say(f"backbone weights: {plan['weights']}")
     say(f"notebooks: {' '.join(notebooks)}")
     timings, total = ["notebook,seconds,status"], time.monotonic()
     params = parameters(run, profile)

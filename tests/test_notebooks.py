@@ -107,6 +107,8 @@ def test_optional_figures_are_drawn_for_generated_data(smoke_run):
 @pytest.mark.notebook
 def test_progress_goes_to_the_terminal_not_the_reports(smoke_run):
     assert re.search(r"V1 phase1 epoch 1/1: .*val_accuracy", smoke_run["log"])  # shown while run_all.sh runs
+    # which backbone weights the run uses, and why, is said before any notebook starts
+    assert smoke_run["log"].index("backbone weights: ") < smoke_run["log"].index("running 01_eda")
     log = (smoke_run["out"] / "logs" / "02_baseline_cnn.log").read_text()
     # TensorFlow's start-up lines (whichever this CPU gets) go to the log too: tests/test_reports.py checks how
     assert "epoch 1/1" in log
