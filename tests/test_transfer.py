@@ -136,6 +136,7 @@ def write_imagenet_files(folder, size: int = 48) -> dict[str, np.ndarray]:
 def test_the_cpu_profile_uses_imagenet_weights_where_keras_can_load_them_and_trains_from_scratch_otherwise(
         tmp_path, monkeypatch):
     from ferlib import weights
+    from ferlib.evaluation.study_settings import settings_vs_study
     from ferlib.experiments import weights_in_use
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
@@ -145,8 +146,12 @@ def test_the_cpu_profile_uses_imagenet_weights_where_keras_can_load_them_and_tra
     assert offline.from_scratch and offline.phases[0].trainable_from == 0 and offline.phases[1].trainable_from == 140
     assert "from scratch, not the study's ImageNet setting" in weights_in_use(None, get_profile("cpu"))
     assert not get_experiment("V13", "demo").from_scratch  # demo keeps its frozen random backbones (seconds)
+    backbone = ("V13", "backbone"), "this run (cpu)"
+    assert settings_vs_study(["V13"], "cpu").loc[backbone] == "resnet50v2, random weights, trained from scratch"
     first = write_imagenet_files(tmp_path)
     weights.imagenet_status.cache_clear()
+    assert settings_vs_study(["V13"], "cpu").loc[backbone] == "resnet50v2, imagenet weights"  # as the run resolves
+    assert settings_vs_study(["V13"], "cpu", "random").loc[backbone].endswith("trained from scratch")
     assert weights.choose_weights(None, "auto") == ("imagenet", f"ImageNet weights are in the Keras cache "
                                                                f"({tmp_path / 'models'})")
     pretrained = get_experiment("V13", "cpu")

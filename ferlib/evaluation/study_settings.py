@@ -12,6 +12,7 @@ from ferlib.config import PROFILES, Profile
 from ferlib.data.augment import AUGMENTATION_TEXT
 from ferlib.experiments import Experiment, get_experiment
 from ferlib.study import NOT_STATED, STUDY_DEFAULTS, STUDY_SETTINGS
+from ferlib.weights import choose_weights
 
 SETTINGS = ("backbone", "input size", "class weights", "augmentation", "training images", "phase 1 (head)",
             "phase 2 (fine-tuning)", "batch size", "precision")
@@ -36,8 +37,9 @@ V1_REASONS: dict[str, str] = {
 }
 
 
-def describe(experiment: Experiment, profile: Profile) -> dict[str, str]:
-    """Return one experiment's settings under a profile, in words."""
+def describe(experiment: Experiment, profile: Profile, weights: str | None = None) -> dict[str, str]:
+    """Return one experiment's settings under a profile, in words, for a run asked for backbone `weights` (None:
+    the profile's, "auto" resolved as the run resolves it)."""
     transfer = experiment.backbone not in ("custom_cnn", "fer_cnn")
     head, *rest = experiment.phases
     first = f"{head.epochs} epochs at {head.learning_rate:g}" + (
@@ -54,7 +56,7 @@ def describe(experiment: Experiment, profile: Profile) -> dict[str, str]:
                   else (", XLA" if profile.jit_compile else ""))
     return {
         "backbone": (f"{experiment.backbone}, " + ("random weights, trained from scratch" if experiment.from_scratch
-                                                     else f"{profile.weights} weights")
+                                                     else f"{choose_weights(weights, profile.weights)[0]} weights")
                      if transfer else "custom CNN (from scratch)"),
         "input size": f"{experiment.image_size} px",
         "class weights": "yes (balanced)" if experiment.class_weights else "no",
@@ -68,16 +70,17 @@ def describe(experiment: Experiment, profile: Profile) -> dict[str, str]:
     }
 
 
-def settings_vs_study(keys: list[str], profile: str | Profile) -> pd.DataFrame:
+def settings_vs_study(keys: list[str], profile: str | Profile, weights: str | None = None) -> pd.DataFrame:
     """Return one row per experiment and setting: the study's statement, the ``full`` profile's value, this
-    profile's value, whether the value is the study's or this project's choice, and why."""
+    profile's value (for a run asked for backbone `weights`), whether the value is the study's or this project's
+    choice, and why."""
     run_profile = profile if isinstance(profile, Profile) else PROFILES[profile]
     full = PROFILES["full"]
     rows = []
     for key in keys:
         stated = STUDY_SETTINGS.get(key, {})
         reference = describe(get_experiment(key, full), full)
-        this_run = describe(get_experiment(key, run_profile), run_profile)
+        this_run = describe(get_experiment(key, run_profile, weights), run_profile, weights)
         reasons = CHOICE_REASONS | (V1_REASONS if key == "V1" else {})
         for setting in SETTINGS:
             study = stated.get(setting) or STUDY_DEFAULTS.get(setting, NOT_STATED)
