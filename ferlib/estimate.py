@@ -17,7 +17,8 @@ from ferlib.reports.catalog import CATALOG
 # (CPU_REFERENCE) with `python -m ferlib bench gpu-check --profile cpu --check-size 48 --images 2048
 # --check-epochs 2 --check-experiments V1,C1,V4,V8,V7,V13` (the same tool that measures a GPU); other sizes
 # scale with the pixel count. mobilenetv2's "train" is from notebook 03 trained from scratch on FER-2013 (2026-12-06,
-# Intel Xeon family 6 model 167, 2 cores: 78 s an epoch of 18,646 images, 1,500 of them validated). A GPU's own figures come from tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
+# Intel Xeon family 6 model 167, 2 cores: 78 s an epoch of 18,646 images, 1,500 of them validated). A GPU's own
+# figures come from tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
 CPU_REFERENCE = ("Intel Xeon (AVX-512 and AMX; its model number was not recorded), 2 cores, TensorFlow 2.21 CPU, "
                  "2026-11-29")
 CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {

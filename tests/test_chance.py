@@ -40,6 +40,13 @@ def test_always_answering_the_largest_class_is_at_chance_and_learning_is_not():
     assert worse.at_chance and worse.accuracy < worse.largest_share
 
 
+def test_a_model_is_at_chance_when_half_of_its_seeds_are():
+    learned, stuck = skewed("V4", 1, 0.7), skewed("V4", 2, 0, constant=HAPPY)
+    assert list(chance.chance_levels({"V4": [learned, stuck]})) == ["V4"]  # one of two seeds stuck: not shown
+    assert not chance.chance_levels({"V4": [learned, skewed("V4", 3, 0.7), stuck]})  # two of three learned
+    assert not chance.chance_levels({"V4": [learned]})
+
+
 def test_a_model_just_above_the_share_is_at_chance_until_the_difference_is_significant():
     n, share = 1000, 0.3
     support = np.array([300, 175, 175, 175, 175])

@@ -58,11 +58,12 @@ def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
 
 def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validation") -> dict[str, ChanceCheck]:
     """Return the result names at chance on `split`, each with its first seed's (the run's own) check: a name is
-    at chance in more than half of its seeds' `split` evaluations (one without such an evaluation never is)."""
+    at chance in at least half of its seeds' `split` evaluations, so one of two seeds stuck at the majority answer
+    is enough (one without such an evaluation never is)."""
     out = {}
     for name, results in runs.items():
         checks = [chance_check(r[split]) for r in results if isinstance(r.get(split), dict) and "confusion" in r[split]]
-        if checks and sum(c.at_chance for c in checks) * 2 > len(checks):
+        if checks and sum(c.at_chance for c in checks) * 2 >= len(checks):
             out[name] = checks[0]
     return out
 
