@@ -42,7 +42,8 @@ def test_always_answering_the_largest_class_is_at_chance_and_learning_is_not():
 
 def test_a_model_is_at_chance_when_half_of_its_seeds_are():
     learned, stuck = skewed("V4", 1, 0.7), skewed("V4", 2, 0, constant=HAPPY)
-    assert list(chance.chance_levels({"V4": [learned, stuck]})) == ["V4"]  # one of two seeds stuck: not shown
+    levels = chance.chance_levels({"V4": [learned, stuck]})
+    assert list(levels) == ["V4"] and levels["V4"].at_chance  # one of two seeds stuck: not shown, and named
     assert not chance.chance_levels({"V4": [learned, skewed("V4", 3, 0.7), stuck]})  # two of three learned
     assert not chance.chance_levels({"V4": [learned]})
 

@@ -57,14 +57,14 @@ def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
 
 
 def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validation") -> dict[str, ChanceCheck]:
-    """Return the result names at chance on `split`, each with its first seed's (the run's own) check: a name is
+    """Return the result names at chance on `split`, each with the check of its first seed at chance: a name is
     at chance in at least half of its seeds' `split` evaluations, so one of two seeds stuck at the majority answer
     is enough (one without such an evaluation never is)."""
     out = {}
     for name, results in runs.items():
         checks = [chance_check(r[split]) for r in results if isinstance(r.get(split), dict) and "confusion" in r[split]]
         if checks and sum(c.at_chance for c in checks) * 2 >= len(checks):
-            out[name] = checks[0]
+            out[name] = next(c for c in checks if c.at_chance)  # the evidence names a seed at chance
     return out
 
 
