@@ -59,7 +59,7 @@ def test_tiny_face_filling_the_frame_is_found_by_the_upscaled_padded_retry():
     x, y, w, h = photo.boxes[0]
     tight = np.asarray(Image.fromarray(photo.rgb[y: y + h, x: x + w]).resize((40, 40), Image.Resampling.BILINEAR))
     assert len(faces.detect_faces(tight)) == 1
-    no_retry = faces.DetectorConfig(pad=0.0)
+    no_retry = faces.HaarDetector(pad=0.0)
     assert faces.detect_faces(tight, no_retry) == []
 
 

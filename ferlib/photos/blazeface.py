@@ -1,13 +1,9 @@
 """BlazeFace, MediaPipe's neural face detector (full-range sparse model), run with LiteRT.
 
 The model file ships in ``ferlib/assets/`` (Apache License 2.0; see ``assets/NOTICE.md``). It takes a
-192x192 RGB image scaled to [-1, 1] and gives, for each of 2,304 anchors (a 48x48 grid, one anchor per
-cell), a face score (a logit) and 16 numbers: the box centre, width and height, and six keypoints (the two
-eyes, the nose tip, the mouth centre and the two ear tragions), all in input pixels relative to the anchor.
-
-This module letterboxes the photo to the input (keeping its aspect ratio), decodes anchors into boxes and
-keypoints, keeps scores above a threshold and merges overlapping detections (weighted non-maximum
-suppression, as MediaPipe does), then maps everything back to photo pixels.
+192x192 RGB image scaled to [-1, 1] and gives, for each of 2,304 anchors (a 48x48 grid), a face score (a logit)
+and 16 numbers: the box centre, width and height, and six keypoints (KEYPOINTS), in input pixels relative to the
+anchor. Overlapping detections are merged by weighted non-maximum suppression, as MediaPipe does.
 """
 from __future__ import annotations
 
@@ -112,20 +108,24 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
     return merged
 
 
+def _clipped(x0: float, y0: float, x1: float, y1: float, score: float, points: np.ndarray, width: int,
+             height: int) -> Detection | None:
+    """Return the detection of a box (corners) and keypoints clipped to a width x height photo (None when nothing
+    is left); the Box's eyes are the keypoints' first two."""
+    x0, x1 = np.clip([x0, x1], 0, width)
+    y0, y1 = np.clip([y0, y1], 0, height)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    eyes = tuple(float(v) for v in points[:2].ravel())
+    return Detection(Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), score, eyes),
+                     points)
+
+
 def _shifted(d: Detection, dx: int, dy: int, width: int, height: int) -> Detection | None:
     """Return a detection moved by (dx, dy) and clipped to a width x height photo (None when nothing is left)."""
     b = d.box
-    x0, y0 = max(0, b.x + dx), max(0, b.y + dy)
-    x1, y1 = min(width, b.x + b.w + dx), min(height, b.y + b.h + dy)
-    if x1 - x0 < 1 or y1 - y0 < 1:
-        return None
-    points = d.keypoints + np.array([dx, dy], dtype=np.float32)
-    return Detection(Box(x0, y0, x1 - x0, y1 - y0, b.score, _eyes(points)), points)
-
-
-def _eyes(points: np.ndarray) -> tuple[float, float, float, float]:
-    """Return a Box's eyes entry from keypoints: right eye x, y, left eye x, y (KEYPOINTS' first two)."""
-    return tuple(float(v) for v in points[:2].ravel())
+    return _clipped(b.x + dx, b.y + dy, b.x + b.w + dx, b.y + b.h + dy, b.score,
+                    d.keypoints + np.array([dx, dy], dtype=np.float32), width, height)
 
 
 class BlazeFaceDetector:
@@ -189,16 +189,10 @@ class BlazeFaceDetector:
         raw_boxes = self.interpreter.get_tensor(self.boxes_index)[0]
         raw_scores = self.interpreter.get_tensor(self.scores_index)[0]
         boxes, keypoints, scores = decode(raw_boxes, raw_scores, self.anchors, INPUT_SIZE, MIN_SCORE)
-        found = []
-        for box, points, score in weighted_nms(boxes, keypoints, scores, NMS_IOU):
-            x0, x1 = np.clip((box[[0, 2]] - pad_x) / scale, 0, width)
-            y0, y1 = np.clip((box[[1, 3]] - pad_y) / scale, 0, height)
-            if x1 - x0 < 1 or y1 - y0 < 1:
-                continue
-            points = (points - np.array([pad_x, pad_y], dtype=np.float32)) / scale
-            found.append(Detection(Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
-                                       score, _eyes(points)), points))
-        return found
+        pad = np.array([pad_x, pad_y], dtype=np.float32)
+        found = [_clipped(*(box - np.tile(pad, 2)) / scale, score, (points - pad) / scale, width, height)
+                 for box, points, score in weighted_nms(boxes, keypoints, scores, NMS_IOU)]
+        return [d for d in found if d is not None]
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Return every face box in an RGB photo, in photo pixels, left to right (empty when none)."""

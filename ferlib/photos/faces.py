@@ -1,11 +1,8 @@
 """The face detectors by name (`make_detector`): BlazeFace, the default (blazeface.py), and OpenCV's Haar cascades
 (`--detector haar`, here); cropping, the training conversion, and detection recall.
 
-The models were trained on small, tightly cropped grayscale faces. A photo therefore goes through:
-detect every face (frontal cascade, each candidate confirmed by a second cascade), crop each with a
-small margin, convert it the way the training images were (grayscale replicated to three channels,
-resized to the model's input size), then classify. Huge photos are detected on a downscaled copy and
-tiny ones on an upscaled copy; boxes are always returned in the original photo's pixels.
+The models were trained on small, tightly cropped grayscale faces, so each detected face is cropped with a small
+margin and converted as the training images were (grayscale replicated to three channels, model size).
 """
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ import functools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -32,9 +29,11 @@ DETECTORS = ("blazeface", "haar")  # the first is the default
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
-    """Detection settings; the defaults give 41 of 43 annotated faces on the shared dlib photos."""
+class HaarDetector:
+    """OpenCV's Haar cascades (frontal default, confirmed by alt2); the default settings give 41 of 43 annotated
+    faces on the shared dlib photos."""
 
+    name: ClassVar[str] = "haar"
     scale_factor: float = 1.1
     min_neighbors: int = 3  # frontal cascade: neighbouring windows needed for a candidate
     confirm_neighbors: int = 1  # second cascade on the candidate's surroundings; 0 switches it off
@@ -47,21 +46,9 @@ class DetectorConfig:
     # face scores above 0.3 and the two unmatched detections -0.43 and 1.27: 0 drops one, and no face.
     min_score: float = 0.0
 
-
-DEFAULT_DETECTOR = DetectorConfig()
-
-
-class HaarDetector:
-    """OpenCV's Haar cascades (frontal default, confirmed by alt2) with `config`'s settings."""
-
-    name = "haar"
-
-    def __init__(self, config: DetectorConfig = DEFAULT_DETECTOR):
-        self.config = config
-
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Return every face box in an RGB photo, in photo pixels, left to right (empty when none)."""
-        return detect_faces(rgb, self.config)
+        return detect_faces(rgb, self)
 
 
 def make_detector(name: str = DETECTORS[0]) -> Any:
@@ -106,17 +93,7 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
 
 
-def _detection_scale(height: int, width: int, config: DetectorConfig) -> float:
-    """Return the factor from photo pixels to detection pixels (<1 for huge, >1 for tiny images)."""
-    longest = max(height, width)
-    if longest > config.max_side:
-        return config.max_side / longest
-    if longest < config.min_side:
-        return config.min_side / longest
-    return 1.0
-
-
-def _candidates(gray: np.ndarray, pad: int, config: DetectorConfig) -> list[tuple[int, int, int, int, float]]:
+def _candidates(gray: np.ndarray, pad: int, config: HaarDetector) -> list[tuple[int, int, int, int, float]]:
     """Return confirmed (x, y, w, h, score) windows on an equalised gray image bordered by `pad` pixels."""
     gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
     found, _, weights = load_cascade(FRONTAL_CASCADE).detectMultiScale3(
@@ -137,13 +114,14 @@ def _candidates(gray: np.ndarray, pad: int, config: DetectorConfig) -> list[tupl
     return out
 
 
-def detect_faces(rgb: np.ndarray, config: DetectorConfig = DEFAULT_DETECTOR) -> list[Box]:
+def detect_faces(rgb: np.ndarray, config: HaarDetector = HaarDetector()) -> list[Box]:
     """Return every face found in an RGB photo, in photo pixels, left to right (empty when none)."""
     height, width = rgb.shape[:2]
     if height < 2 or width < 2:
         return []
     gray = to_gray(rgb)
-    scale = _detection_scale(height, width, config)
+    longest = max(height, width)  # detection pixels per photo pixel: <1 for huge, >1 for tiny images
+    scale = config.max_side / longest if longest > config.max_side else max(1.0, config.min_side / longest)
     if scale != 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -175,30 +153,25 @@ def crop_face(rgb: np.ndarray, box: Box, margin: float = CROP_MARGIN, level: boo
     """Return the square RGB crop around a box enlarged by `margin` per side (edges replicated outside); with
     `level` and known eyes, the photo is rotated about the face's centre so that the eyes are level first."""
     angle = eye_angle(box) if level else 0.0
+    side = max(box.w, box.h) * (1 + 2 * margin)
+    s = max(1, int(round(side)))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
     if abs(angle) >= 1.0:
-        side = max(box.w, box.h) * (1 + 2 * margin)
-        s = max(1, int(round(side)))
-        matrix = cv2.getRotationMatrix2D((box.x + box.w / 2, box.y + box.h / 2), angle, 1.0)
-        matrix[:, 2] += s / 2 - np.array([box.x + box.w / 2, box.y + box.h / 2])  # the centre to the crop's
+        matrix = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+        matrix[:, 2] += s / 2 - np.array([cx, cy])  # the centre to the crop's
         return cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (s, s), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-    side = max(box.w, box.h) * (1 + 2 * margin)
-    cx, cy = box.x + box.w / 2, box.y + box.h / 2
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    s = max(1, int(round(side)))
     height, width = rgb.shape[:2]
     left, top = max(0, -x0), max(0, -y0)
     right, bottom = max(0, x0 + s - width), max(0, y0 + s - height)
     crop = rgb[max(0, y0): min(height, y0 + s), max(0, x0): min(width, x0 + s)]
-    if left or top or right or bottom:
-        crop = cv2.copyMakeBorder(np.ascontiguousarray(crop), top, bottom, left, right, cv2.BORDER_REPLICATE)
-    return np.ascontiguousarray(crop)
+    return cv2.copyMakeBorder(np.ascontiguousarray(crop), top, bottom, left, right, cv2.BORDER_REPLICATE)
 
 
 def training_conversion(rgb: np.ndarray, size: int) -> np.ndarray:
     """Return a face the way the training images were: grayscale replicated to RGB, size x size, uint8."""
-    gray = to_gray(rgb)
-    return resize_rgb(np.repeat(gray[:, :, None], 3, axis=2), size)
+    return resize_rgb(np.repeat(to_gray(rgb)[:, :, None], 3, axis=2), size)
 
 
 def face_inputs(rgb: np.ndarray, boxes: list[Box], size: int, margin: float = CROP_MARGIN,
@@ -208,16 +181,6 @@ def face_inputs(rgb: np.ndarray, boxes: list[Box], size: int, margin: float = CR
     for i, box in enumerate(boxes):
         out[i] = training_conversion(crop_face(rgb, box, margin, level), size)
     return out
-
-
-def whole_image_box(rgb: np.ndarray) -> Box:
-    """Return the box covering the whole image (for pre-cropped faces)."""
-    return Box(0, 0, int(rgb.shape[1]), int(rgb.shape[0]), 0.0)
-
-
-def largest(boxes: list[Box]) -> Box | None:
-    """Return the largest box, or None for no boxes."""
-    return max(boxes, key=lambda b: b.area) if boxes else None
 
 
 # ---- detection recall against dlib imglab annotations -------------------------------------------

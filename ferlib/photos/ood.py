@@ -21,7 +21,7 @@ from ferlib.data.manifest import fingerprint, label_indices
 from ferlib.data.sources import DataError, detect_source, list_files
 from ferlib.evaluation.calibration import apply_temperature, coverage_curve, reliability_bins, summarize
 from ferlib.photos.boxes import Box
-from ferlib.photos.faces import face_inputs, largest, training_conversion
+from ferlib.photos.faces import face_inputs, training_conversion
 from ferlib.photos.predict import EmotionClassifier
 from ferlib.runtime.progress import bar as progress_bar
 
@@ -66,7 +66,7 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
             else:
                 record |= {"status": "ok", "pixel_hash": info.pixel_hash}
                 boxes = classifier.find_faces(rgb)
-                face: Box | None = largest(boxes)
+                face: Box | None = max(boxes, key=lambda b: b.area) if boxes else None
                 plain.append(resize_rgb(rgb, size))
                 crop.append(face_inputs(rgb, [face], size, classifier.margin, classifier.level)[0] if face
                             else training_conversion(rgb, size))

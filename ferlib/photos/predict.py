@@ -28,7 +28,7 @@ from ferlib.evaluation.views import average_over_views
 from ferlib.models.inference import KerasNetwork, load_for_inference, load_keras
 from ferlib.models.shipped import WithCard, resolve_model, tta_settings
 from ferlib.photos.boxes import Box
-from ferlib.photos.faces import CROP_MARGIN, DETECTORS, face_inputs, make_detector, training_conversion, whole_image_box
+from ferlib.photos.faces import CROP_MARGIN, DETECTORS, face_inputs, make_detector, training_conversion
 from ferlib.runtime.progress import bar as progress_bar
 
 VIEWS = ("card", "flip", "single")  # test-time views per face: the card's (e.g. 5 crops x mirror), 2, or 1
@@ -179,7 +179,7 @@ class EmotionClassifier(WithCard):
 
     def find_faces(self, rgb: np.ndarray, detect: bool = True) -> list[Box]:
         """Return the face boxes to classify: detected ones, or the whole image when detect is False."""
-        return self.detector.detect(rgb) if detect else [whole_image_box(rgb)]
+        return self.detector.detect(rgb) if detect else [Box(0, 0, int(rgb.shape[1]), int(rgb.shape[0]))]
 
     def inputs(self, rgb: np.ndarray, boxes: list[Box], detect: bool = True) -> np.ndarray:
         """Return model inputs for the boxes: cropped with the margin, or the whole image resized (detect=False)."""
