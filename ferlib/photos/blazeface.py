@@ -48,9 +48,8 @@ def anchor_centres(grid: int = GRID) -> np.ndarray:
 
 
 def letterbox(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """Return (input tensor (size, size, 3) float32 in [-1, 1], scale, (pad_x, pad_y)): the photo resized to fit
-    inside the square with its aspect ratio kept, centred, the rest black. A point p of the input maps to the
-    photo as (p - pad) / scale."""
+    """Return (input (size, size, 3) float32 in [-1, 1], scale, (pad_x, pad_y)): the photo fitted inside the square,
+    centred, the rest black. A point p of the input maps to the photo as (p - pad) / scale."""
     height, width = rgb.shape[:2]
     scale = size / max(height, width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
@@ -88,9 +87,8 @@ def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
                  iou: float = NMS_IOU) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Merge overlapping detections: take the best-scoring one, average it with every detection overlapping it
-    by more than `iou` (weights: their scores), keep the best score, repeat on the rest. Return (box, keypoints,
-    score) per face, best first."""
+    """Merge overlapping detections, as MediaPipe does: the best one averaged with every one overlapping it by more
+    than `iou` (weighted by score), keeping the best score; return (box, keypoints, score) per face, best first."""
     order = np.argsort(-scores, kind="stable")
     boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
     remaining = np.ones(len(scores), dtype=bool)
@@ -152,10 +150,8 @@ class BlazeFaceDetector:
     def detect_with_keypoints(self, rgb: np.ndarray) -> list[Detection]:
         """Return every face in an RGB photo with its keypoints, in photo pixels, left to right.
 
-        The model sees the photo at 192 px, so in a large photo (longer side from TILE_FROM px) small faces
-        are also looked for in four overlapping tiles (each 60% of the photo's width and height); a tile's face
-        cut by the tile's inner edge is left to the pass that sees it whole, and a face found twice is kept once
-        (its best-scoring box)."""
+        A large photo (longer side from TILE_FROM px) is also searched in four overlapping tiles for small faces; a
+        tile's face cut by its inner edge is left to the pass that sees it whole; a face found twice is kept once."""
         height, width = rgb.shape[:2]
         if height < 2 or width < 2:
             return []

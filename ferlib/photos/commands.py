@@ -1,6 +1,5 @@
 """The command-line commands that use a saved model: predict (photos, folders, videos, a camera) and evaluate.
 
-`ferlib.cli` adds them to its parser with `add_photo_commands` and hands their arguments to `run_photo_command`.
 Nothing here imports TensorFlow: the shipped model runs with LiteRT (`--backend keras` loads Keras when asked).
 """
 from __future__ import annotations

@@ -52,9 +52,8 @@ class HaarDetector:
 
 
 def make_detector(name: str = DETECTORS[0]) -> Any:
-    """Return a face detector by name: "blazeface" (default; MediaPipe's neural detector, run with LiteRT,
-    43 of 43 annotated faces on the shared dlib photos) or "haar" (OpenCV's cascades, 41 of 43). Each has
-    `name` and `detect(rgb) -> list[Box]` (boxes in photo pixels, left to right)."""
+    """Return a face detector by name: "blazeface" (default; 43 of 43 annotated faces on the shared dlib photos) or
+    "haar" (41 of 43). Each has `name` and `detect(rgb) -> list[Box]` (photo pixels, left to right)."""
     if name == "haar":
         require_haar_cascades()
         return HaarDetector()
@@ -202,9 +201,8 @@ def read_dlib_annotations(annotations_dir: Path, prefix: str = "") -> dict[str, 
 
 def detection_recall(photos_dir: Path, annotations: dict[str, list[Box]], iou_threshold: float = 0.3,
                      detector: Any = None) -> dict[str, Any]:
-    """Return how many annotated faces a detector (see make_detector; default: the Haar cascades) finds, one-to-one
-    matches at IoU >= threshold: the totals (faces, found, recall, detections, unmatched detections) and one row
-    per photo."""
+    """Return how many annotated faces a detector (default: the Haar cascades) finds, one-to-one at IoU >= threshold:
+    totals (faces, found, recall, detections, unmatched detections) and one row per photo."""
     detector = detector or HaarDetector()
     rows = []
     for name, truth in sorted(annotations.items()):

@@ -1,9 +1,5 @@
-"""Scoring a saved model on a labelled folder (`python -m ferlib evaluate`), predicting as `predict` does, and the
-shipped models on a run's external set (notebook 10).
-
-The faces are used whole (the folder holds pre-cropped faces, as FER-2013 does), through the preprocessing and in
-the test-time views the model's card names, with the backend `predict` would use (LiteRT for the shipped models,
-no TensorFlow).
+"""Scoring a saved model on a labelled folder (`python -m ferlib evaluate`) as `predict` would run it (faces used
+whole, the card's preprocessing and test-time views), and the shipped models on a run's external set.
 """
 from __future__ import annotations
 
@@ -28,10 +24,8 @@ from ferlib.photos.predict import EmotionClassifier
 
 def evaluate_folder(model: str | Path | None, data_dir: Path, cache_dir: Path, batch_size: int = 64,
                     backend: str = "auto", precision: str = "card") -> dict[str, Any]:
-    """Return accuracy, n, per-class metrics, confusion, model, backend and data provenance for a labelled
-    folder over the model's classes (folders of other emotions counted as not used), each face through the
-    model's preprocessing, with the test-time averaging its card asks for (as its reported scores were measured).
-    `model` None: the default shipped model; a shipped model's name or a path."""
+    """Return accuracy, n, per-class metrics, confusion, model, backend and data provenance on a labelled folder over
+    the model's classes (other emotions' folders counted as not used). `model` None: the default shipped model."""
     classifier = EmotionClassifier.load(model, backend, precision, batch_size=batch_size)
     classes = class_set(classifier.classes)
     source = detect_source(data_dir, "external", classes=classes)
@@ -68,10 +62,9 @@ def neutral_answers(classifier: EmotionClassifier, faces: np.ndarray) -> dict[st
 
 def shipped_scores(settings: RunSettings, data_dir: str | Path | None, external_dir: str | Path | None,
                    models: tuple[str, ...] = tuple(SHIPPED_MODELS), progress: bool = False) -> dict[str, Any]:
-    """Return, per shipped model, its scores on the run's external set over its own classes as `evaluate` gives
-    them (accuracy with its interval, per-class recall, confusion), the share of faces it abstains on, the scores
-    split by copies of the external images in the run's internal data (the leakage audit), and its answers on the
-    external set's Neutral faces; and which copy of FER-2013 the external pixels look like."""
+    """Return, per shipped model, its scores on the run's external set over its own classes (as `evaluate`), the share
+    it abstains on, the scores split by copies in the internal data (leakage audit), its answers on the Neutral
+    faces; and which copy of FER-2013 the external pixels look like."""
     out: dict[str, Any] = {"models": {}}
     calm = prepare_external(settings, external_dir, progress, classes=FER2013)
     calm_rows = calm.test[calm.test["label"] == "Neutral"]

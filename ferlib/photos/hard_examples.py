@@ -1,9 +1,7 @@
 """Hard examples (the study's future work): the faces a model gets wrong or abstains on, as training data.
 
-`collect_hard_examples` runs a classifier over a labelled folder and writes each misclassified or
-abstained face, cropped and in grayscale like the training images, into a new folder in the Human
-Face Emotions layout (`Data/<Class>/`, with the dataset's own spelling `Suprise`), ready to be added
-to the internal data.
+Each face is written cropped and in grayscale like the training images, in the Human Face Emotions layout
+(`Data/<Class>/`, with the dataset's own spelling `Suprise`), ready to be added to the internal data.
 """
 from __future__ import annotations
 
@@ -27,11 +25,9 @@ REASONS = ("misclassified", "abstained")
 def collect_hard_examples(classifier: EmotionClassifier, labelled_dir: str | Path, out_dir: str | Path,
                           include: tuple[str, ...] = REASONS, progress: bool = True,
                           predictions: FolderPredictions | None = None) -> pd.DataFrame:
-    """Write the hard faces of a labelled folder (misclassified or abstained on: `include`) to
-    <out_dir>/Data/<Class>/; return the rows written: path, label, faces found, box, predicted class, calibrated
-    confidence, why it is hard, and `file`."""
-    unknown = set(include) - set(REASONS)
-    if unknown:
+    """Write a labelled folder's faces that are misclassified or abstained on (`include`) to <out_dir>/Data/<Class>/;
+    return the rows written (path, label, faces found, box, predicted, confidence, reason, file)."""
+    if unknown := set(include) - set(REASONS):
         raise ValueError(f"unknown reason(s) {sorted(unknown)}; choose from {REASONS}")
     preds = predictions or folder_predictions(classifier, labelled_dir, progress)
     probs = preds.probs("face crop + temperature", classifier.temperature)
@@ -41,14 +37,13 @@ def collect_hard_examples(classifier: EmotionClassifier, labelled_dir: str | Pat
     wrong, unsure = probs.argmax(axis=1) != preds.labels, probs.max(axis=1) < classifier.abstain_below
     table["reason"] = np.where(wrong & unsure, "misclassified+abstained",
                                np.where(wrong, "misclassified", np.where(unsure, "abstained", "")))
-    chosen = table[table["reason"].apply(lambda r: any(part in include for part in r.split("+")) if r else False)]
+    chosen = table[(wrong & ("misclassified" in include)) | (unsure & ("abstained" in include))]
     data_dir = Path(out_dir) / "Data"
     for name in classifier.classes:
         (data_dir / INTERNAL_FOLDERS.get(name, name)).mkdir(parents=True, exist_ok=True)
     files: list[str] = []
     for row in chosen.itertuples():
-        rgb, _ = read_image(row.path)
-        # The label belongs to the image; its largest face is taken as the labelled one (whole image if none).
+        rgb, _ = read_image(row.path)  # the label is the image's: its largest face is the labelled one, if any
         face = crop_face(rgb, Box(*row.box), classifier.margin) if row.box is not None else rgb
         target = data_dir / INTERNAL_FOLDERS.get(row.label, row.label) / f"{Path(row.path).stem}.png"
         k = 1

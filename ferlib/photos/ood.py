@@ -1,10 +1,7 @@
 """A model on labelled out-of-distribution faces: plain resize vs face crop, with and without temperature.
 
-`ood_report(classifier, folder)` answers, for any saved model and any labelled folder (class
-sub-folders, as `python -m ferlib evaluate` reads them): how accurate and how well calibrated is
-the model when each image is resized whole (the study's way), when the face is detected and cropped
-first, and when the cropped face's probabilities are temperature-scaled with the card's temperature;
-and how accuracy rises as the classifier abstains on more faces.
+`ood_report(classifier, folder)` gives accuracy and calibration per setting and how accuracy rises as the
+classifier abstains on more faces, for any saved model and labelled folder (class sub-folders).
 """
 from __future__ import annotations
 

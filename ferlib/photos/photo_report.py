@@ -1,10 +1,5 @@
 """What notebook 09 computes from a folder of photos: which model to show, detection recall, the faces worth
-explaining, its result.
-
-The notebook shows; these functions decide: which model classifies the photos (`photo_models`: the run's
-champion only when it learned something from real faces, the shipped model otherwise or beside it), which
-annotated boxes a detector is scored against, which faces Grad-CAM explains (the least and the most
-confident), and the result file's content.
+explaining (Grad-CAM on the least and the most confident), its result; the notebook only shows.
 """
 from __future__ import annotations
 
@@ -44,10 +39,9 @@ class PhotoModels:
 
 def photo_models(run_model: Path, run_result: dict[str, Any] | None, name: str = "V13",
                  given: Path | None = None) -> PhotoModels:
-    """Return the models to show photos with: the run's champion (`run_model`, scored in `run_result`) with the
-    shipped model beside it when the champion learned from real faces and is above chance on its validation
-    split; the shipped model alone, saying why, when it is missing, at chance, or trained on generated faces.
-    A model `given` by the user is used alone, as given."""
+    """Return the models to show photos with: the run's champion with the shipped model beside it when it learned
+    from real faces and is above chance on its validation split; else the shipped model alone, saying why. A model
+    `given` by the user is used alone."""
     if given is not None:
         return PhotoModels((f"the model given ({Path(given).name})", Path(given)), (), "model_path was given")
     shipped = (shipped_label(), shipped_model_path())

@@ -4,15 +4,13 @@
     for face in clf.predict("group.jpg"):
         print(face.box, face.label, face.confidence, face.abstained)
 
-A photo is decoded by ferlib.data.decode (any mode, EXIF orientation, clear errors), its faces are found
-and converted by ferlib.photos.faces, each face goes through the preprocessing its model learned with (the
-card's, e.g. histogram equalization), and the model's probabilities are temperature-scaled with the
-temperature in the model card's "calibration" entry. A face whose calibrated confidence falls below
-the card's threshold is marked `abstained`: its label is still given, but should not be trusted.
+Probabilities are temperature-scaled with the card's calibration; a face whose calibrated confidence falls below
+the card's threshold is marked `abstained` (its label is still given, but should not be trusted).
 """
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,13 +72,11 @@ class PhotoResult:
 
 
 class EmotionClassifier(WithCard):
-    """A saved emotion model with its card, ready to predict on photos (see the module docstring).
-
-    `network` is what predicts: a `ferlib.models.inference.LiteRTNetwork`, a `KerasNetwork`, a Keras model (wrapped
-    in one), or any callable taking (n, size, size, 3) 0-255 images and returning (n, classes) probabilities."""
+    """A saved emotion model with its card, ready to predict on photos. `network`: a LiteRT or Keras network of
+    `ferlib.models.inference`, a Keras model, or any callable from (n, size, size, 3) 0-255 images to probabilities."""
 
     def __init__(self, network: Any, card: dict[str, Any], path: Path | None = None, *,
-                 temperature: float | None = None, abstain_below: float | None = None,
+                 abstain_below: float | None = None,
                  detector: str | Any = DETECTORS[0], margin: float = CROP_MARGIN, level: bool = False,
                  views: str = "card", batch_size: int = 64, backend_note: str | None = None,
                  precision: str = "float32"):
@@ -94,9 +90,8 @@ class EmotionClassifier(WithCard):
         self._keras: KerasNetwork | None = None  # the Keras model, loaded when asked for beside LiteRT
         self.card = card
         self.path = path
-        self.temperature = float(temperature if temperature is not None else calibration.get("temperature", 1.0))
-        self.abstain_below = float(abstain_below if abstain_below is not None
-                                   else calibration.get("abstain_below", 0.0))
+        self.temperature = float(calibration.get("temperature", 1.0))
+        self.abstain_below = float(calibration.get("abstain_below", 0.0) if abstain_below is None else abstain_below)
         self._detector = detector  # a name (built on first use) or anything with detect(rgb) -> list[Box]
         self.margin = margin
         self.level = level  # rotate each face so that its eyes are level before cropping (needs eye keypoints)
@@ -109,12 +104,10 @@ class EmotionClassifier(WithCard):
     def load(cls, path: str | Path | None = None, backend: str = "auto", precision: str = "card",
              **options: Any) -> EmotionClassifier:
         """Return the classifier for a model saved with a card (`path`), a shipped model by name ("fer2013-7",
-        "fer2013-5"), or the default shipped model when `path` is None (C1 trained on FER-2013's seven classes, see
-        `ferlib.models.shipped`); FileNotFoundError when missing.
+        "fer2013-5"), or the default shipped model (None); FileNotFoundError when missing.
 
-        backend: "auto" (LiteRT when the model has a checked ``.tflite`` beside it, as the shipped one has, and
-        LiteRT runs here; else Keras), "litert" or "keras". precision: the LiteRT file's, "card" (chosen on the
-        validation split), "float32" or "int8" (see `ferlib.models.inference`)."""
+        backend: "auto" (LiteRT when the model has a checked ``.tflite`` beside it and LiteRT runs here, else Keras),
+        "litert" or "keras". precision: the LiteRT file's, "card", "float32" or "int8" (`ferlib.models.inference`)."""
         loaded = load_for_inference(resolve_model(path), backend, precision,
                                     batch_size=options.get("batch_size", 64))
         return cls(loaded.network, loaded.card, loaded.path, backend_note=loaded.note, precision=loaded.precision,
@@ -123,13 +116,12 @@ class EmotionClassifier(WithCard):
     @property
     def model(self) -> Any:
         """Return the Keras model (loaded on first use when predicting with LiteRT: Grad-CAM needs it)."""
-        if not isinstance(self.network, KerasNetwork):
-            if self.path is None:
-                raise ValueError("this classifier was built from a network without a path: no Keras model to load")
-            if self._keras is None:
-                self._keras = load_keras(self.path, self.batch_size)[0]
-            return self._keras.model
-        return self.network.model
+        if isinstance(self.network, KerasNetwork):
+            return self.network.model
+        if self.path is None:
+            raise ValueError("this classifier was built from a network without a path: no Keras model to load")
+        self._keras = self._keras or load_keras(self.path, self.batch_size)[0]
+        return self._keras.model
 
     @property
     def calibrated(self) -> bool:
@@ -140,11 +132,7 @@ class EmotionClassifier(WithCard):
     def tta(self) -> tuple[bool, int]:
         """Return (flip, shift): the test-time averaging the card asks for (as in the reported scores), or the
         fewer views asked for with `views` ("flip": the face and its mirror image; "single": the face alone)."""
-        if self.views == "flip":
-            return True, 0
-        if self.views == "single":
-            return False, 0
-        return tta_settings(self.card)
+        return {"flip": (True, 0), "single": (False, 0)}.get(self.views) or tta_settings(self.card)
 
     @property
     def detector(self) -> Any:
@@ -163,9 +151,8 @@ class EmotionClassifier(WithCard):
             self.raw_probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))
 
     def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
-        """Return the model's own (uncalibrated) probabilities for uint8 faces (n, size, size, 3), each face put
-        through the card's preprocessing first, averaged over the card's test-time views (see
-        `ferlib.evaluation.views.tta_views`): all views of all faces in one call of the network."""
+        """Return the model's uncalibrated probabilities for uint8 faces (n, size, size, 3), through the card's
+        preprocessing, averaged over its test-time views (`ferlib.evaluation.views`)."""
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)))
         faces = preprocess_faces(faces, self.preprocessing)
@@ -191,9 +178,8 @@ class EmotionClassifier(WithCard):
         """Return one FacePrediction per row of calibrated probabilities."""
         out = []
         for p, box in zip(probs, boxes):
-            order = np.argsort(-p, kind="stable")
-            scores = tuple((self.classes[i], float(p[i])) for i in order)
-            out.append(FacePrediction(tuple(box.as_list()), scores[0][0], scores[0][1], scores,
+            scores = tuple((self.classes[i], float(p[i])) for i in np.argsort(-p, kind="stable"))
+            out.append(FacePrediction(tuple(box.as_list()), *scores[0], scores,
                                       bool(scores[0][1] < self.abstain_below), detected))
         return out
 
@@ -213,9 +199,8 @@ class EmotionClassifier(WithCard):
 
     @staticmethod
     def decode_for_faces(image: ImageInput, detect: bool) -> tuple[np.ndarray, float, tuple[int, int]]:
-        """Return (RGB array, full-size pixels per array pixel, full size). A large JPEG file is decoded at a
-        reduced scale for detection (sides still >= 2,048 px: faces stay far larger than the model's input,
-        and a 48 MP photo decodes in a fraction of the time); anything else at full size."""
+        """Return (RGB array, full-size pixels per array pixel, full size): a large JPEG file to detect on is decoded at
+        a reduced scale (sides still >= 2,048 px), anything else at full size."""
         if detect and isinstance(image, (str, Path)):
             return read_photo(Path(image))
         rgb = image_to_rgb(image)
@@ -231,34 +216,25 @@ class EmotionClassifier(WithCard):
     def predict_paths(self, paths: Iterable[str | Path], detect: bool = True,
                       progress: bool = False) -> list[PhotoResult]:
         """Return one PhotoResult per file (folders expanded to the files in them, sorted)."""
-        files = expand_inputs(paths)
-        return [self.predict_file(p, detect) for p in progress_bar(files, desc="photos", disable=not progress)]
-
-
-def _visible(path: Path, root: Path) -> bool:
-    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+        return [self.predict_file(p, detect)
+                for p in progress_bar(expand_inputs(paths), desc="photos", disable=not progress)]
 
 
 def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
     """Return (image files, other files) under a folder, hidden ones left out, each sorted. An image file is
     one whose extension an installed image decoder claims (.jpg, .png, .webp, ...)."""
     image_suffixes = {ext.lower() for ext in Image.registered_extensions()}
-    files = sorted(f for f in folder.rglob("*") if f.is_file() and _visible(f, folder))
+    files = sorted(f for f in folder.rglob("*")
+                   if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))
     return ([f for f in files if f.suffix.lower() in image_suffixes],
             [f for f in files if f.suffix.lower() not in image_suffixes])
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Return the files to predict on: each file as given, a folder replaced by the image files in it and in
-    its sub-folders (a labelled folder of class folders included), sorted. `describe_inputs` says what a
-    folder gave and which files it left out."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(_folder_files(p)[0])
-        else:
-            out.append(p)  # a missing file stays: it gets "file not found" as its error
-    return out
+    """Return the files to predict on: each file as given, a folder replaced by the image files in it and in its
+    sub-folders, sorted (`describe_inputs` says what a folder gave and left out)."""
+    # a missing file stays: it gets "file not found" as its error
+    return [f for p in map(Path, paths) for f in (_folder_files(p)[0] if p.is_dir() else [p])]
 
 
 def describe_inputs(paths: Iterable[str | Path]) -> list[str]:
@@ -279,10 +255,7 @@ def describe_inputs(paths: Iterable[str | Path]) -> list[str]:
             why = left_out[2:] if others else (f"only {hidden} hidden" if hidden else "the folder is empty")
             lines.append(f"{p}: no image files ({why})")
             continue
-        by_folder: dict[str, int] = {}
-        for f in files:
-            parent = f.parent.relative_to(p).as_posix()
-            by_folder[parent] = by_folder.get(parent, 0) + 1
+        by_folder = Counter(f.parent.relative_to(p).as_posix() for f in files)
         parts = [f"{n} in {'the folder itself' if k == '.' else k + '/'}" for k, n in sorted(by_folder.items())]
         more = f", and {len(parts) - 8} more folders" if len(parts) > 8 else ""
         where = "" if list(by_folder) == ["."] else f": {', '.join(parts[:8])}{more}"

@@ -1,10 +1,5 @@
-"""Generated "photos": several synthetic faces (ferlib.data.synthetic) placed on a coloured background.
-
-They stand in for real photos when none are given (notebook 09's default), with known face boxes
-and labels, so detection recall and crop-vs-resize accuracy can be measured on them. Each face is
-rendered at its final size, tinted to a skin colour and blended in through a soft elliptical mask:
-pasted as hard-edged squares, OpenCV's Haar cascade (trained on real faces) finds only about half
-of these cartoon faces; blended, it finds most of them. Nothing here is ever committed.
+"""Generated "photos": synthetic faces (ferlib.data.synthetic) blended onto a coloured background, with known
+boxes and labels, standing in for real photos when none are given (notebook 09's default). Never committed.
 """
 from __future__ import annotations
 
@@ -43,10 +38,7 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
 
 def render_photo(rng: np.random.Generator, n_faces: int, width: int = 640, height: int = 480,
                  face_px: tuple[int, int] = (96, 200), classes: list[str] | None = None) -> SyntheticPhoto:
-    """Return a photo with up to n_faces non-overlapping faces of random size and skin tint.
-
-    Face classes are drawn at random unless `classes` gives one per face.
-    """
+    """Return a photo with up to n_faces non-overlapping faces of random size, skin tint and class (or `classes`)."""
     canvas = _background(rng, width, height)
     tiles: list[tuple[int, int, int]] = []
     boxes, labels = [], []
@@ -60,24 +52,20 @@ def render_photo(rng: np.random.Generator, n_faces: int, width: int = 640, heigh
         label = classes[len(tiles)] if classes else STUDY.names[int(rng.integers(len(STUDY.names)))]
         face = render_face(label, rng, side).astype(np.float32)
         tint = np.array([1.0, 0.86, 0.74], np.float32) * rng.uniform(0.9, 1.1)
-        yy, xx = (np.mgrid[0:side, 0:side] + 0.5) / side
+        yy, xx = (np.mgrid[0:side, 0:side] + 0.5) / side  # a soft oval mask: the Haar cascade misses half of squares
         mask = np.clip((0.5 - np.hypot((xx - 0.5) / 0.95, (yy - 0.5) / 1.05)) * side / 6, 0, 1)[:, :, None]
         region = canvas[y: y + side, x: x + side]
         canvas[y: y + side, x: x + side] = region * (1 - mask) + face[:, :, None] * tint * mask
         tiles.append((x, y, side))
         fx, fy, fs = _FACE_IN_TILE
-        boxes.append([int(round(x + fx * side)), int(round(y + fy * side)), int(round(fs * side)),
-                      int(round(fs * side))])
+        boxes.append([int(round(v)) for v in (x + fx * side, y + fy * side, fs * side, fs * side)])
         labels.append(label)
     return SyntheticPhoto(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), boxes, labels)
 
 
 def write_synthetic_photos(out_dir: str | Path, n_photos: int = 8, seed: int = 0,
                            max_faces: int = 4) -> pd.DataFrame:
-    """Write <out_dir>/photos/photo_NN.jpg and <out_dir>/faces.csv; return one row per placed face.
-
-    The first photo holds no face (to show the "no face found" result), the others 1..max_faces faces.
-    """
+    """Write <out_dir>/photos/photo_NN.jpg (the first without a face) and <out_dir>/faces.csv; return the faces."""
     rng = np.random.default_rng([seed, 9])
     photos = Path(out_dir) / "photos"
     photos.mkdir(parents=True, exist_ok=True)
@@ -95,11 +83,8 @@ def write_synthetic_photos(out_dir: str | Path, n_photos: int = 8, seed: int = 0
 
 def write_labelled_photos(out_dir: str | Path, per_class: int = 8, seed: int = 0, width: int = 320,
                           height: int = 240, face_px: tuple[int, int] = (70, 130)) -> Path:
-    """Write one-face photos into <out_dir>/<class>/ (a labelled folder, as `evaluate` reads) and return out_dir.
-
-    The face covers a fraction of a wider scene, as in a photo, so resizing the whole photo to the
-    model's input shrinks it to a few pixels, while a detected and cropped face keeps its detail.
-    """
+    """Write one-face photos into <out_dir>/<class>/ (a labelled folder) and return out_dir. The face covers a
+    fraction of a wider scene, so a resized whole photo loses its detail while a cropped face keeps it."""
     rng = np.random.default_rng([seed, 10])
     out_dir = Path(out_dir)
     for name in STUDY.names:

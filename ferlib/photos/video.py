@@ -1,10 +1,6 @@
 """Emotions in a video (or from a camera): sample frames, find and follow each face, classify it over time.
 
-`predict_video` reads a file (or a camera index) with OpenCV's VideoCapture, keeps a few frames per second
-(`fps`), finds the faces in each with the classifier's detector, gives each face an identity that follows it
-from frame to frame (the box that overlaps it most, at IoU 0.3 or more, within `max_gap_s`), and classifies
-it with the model card's test-time views and calibration. The result is one row per face per sampled frame;
-`plot_timeline` draws each face's five scores over time.
+One row per face per sampled frame (`predict_video`); `plot_timeline` draws each face's scores over time.
 """
 from __future__ import annotations
 
@@ -77,26 +73,23 @@ class FaceTracker:
 def _open(source: str | Path | int) -> Any:
     import cv2
 
-    if not isinstance(source, int):
-        path = Path(source)
-        if not path.is_file():
-            raise VideoError(f"{source}: file not found")
-        if path.stat().st_size == 0:
-            raise VideoError(f"{source}: empty file (0 bytes)")
-    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    camera = isinstance(source, int)
+    if not camera and not Path(source).is_file():
+        raise VideoError(f"{source}: file not found")
+    if not camera and Path(source).stat().st_size == 0:
+        raise VideoError(f"{source}: empty file (0 bytes)")
+    capture = cv2.VideoCapture(source if camera else str(source))
     if not capture.isOpened():
-        what = f"camera {source}" if isinstance(source, int) else str(source)
-        raise VideoError(f"{what}: cannot be opened as a video (not a video, a format OpenCV cannot read, "
-                         "or a corrupt file)" if not isinstance(source, int) else f"{what}: cannot be opened")
+        raise VideoError(f"camera {source}: cannot be opened" if camera else f"{source}: cannot be opened as a "
+                         "video (not a video, a format OpenCV cannot read, or a corrupt file)")
     return capture
 
 
 def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, max_seconds: float | None = None,
                   progress: bool = True) -> VideoResult:
-    """Return one row per face per sampled frame of a video file or camera (`source` an int: its index):
-    time, frame, face identity, box, label, calibrated confidence, abstained and one score per class of the model.
-    Raise VideoError when nothing can be read; a file that ends before its header says (truncated) gives
-    the frames read and a warning."""
+    """Return one row per face per sampled frame of a video file or camera (`source` an int: its index): time, frame,
+    face identity, box, label, calibrated confidence, abstained and one score per class. Raise VideoError when
+    nothing can be read; a truncated file gives the frames read and a warning."""
     import cv2
 
     if fps <= 0:
@@ -121,9 +114,7 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
         with progress_bar(total=total, desc=f"video {Path(str(source)).name}", unit="frame",
                           disable=not progress) as bar:
             while limit is None or index < limit:
-                if seconds is not None and time.monotonic() - started > seconds:
-                    break
-                if not capture.grab():
+                if (seconds is not None and time.monotonic() - started > seconds) or not capture.grab():
                     break
                 if index % step == 0:
                     ok, bgr = capture.retrieve()
@@ -143,10 +134,9 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
     if announced and index < 0.95 * announced and (limit is None or index < limit):
         warnings.append(f"{source}: the video ended after {index} of the {announced} frames its header announces "
                         f"({index / native:.1f} of {announced / native:.1f} s): the file looks truncated")
-    duration = announced / native if announced else None
     classes = list(classifier.classes)
     return VideoResult(pd.DataFrame(rows, columns=[*COLUMNS, *classes]), sampled, native, native / step,
-                       duration, warnings, classes)
+                       announced / native if announced else None, warnings, classes)
 
 
 def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
