@@ -2,14 +2,9 @@
 
     .venv/bin/python tools/score_shipped.py --internal FER2013_DIR --test FER2013_RAW_DIR --test FER2013_EQ_DIR
 
-For each shipped model (ferlib/assets/<name>.keras) and each test folder: accuracy with its 95% interval, macro F1,
-per-class recall, the share of faces it abstains on, the accuracy on the test images without a copy in the training
-split (the leakage audit against --internal), and its answers on the Neutral faces; beside it the `fer` package on
-the same images with its own preprocessing (when installed: `bash run_all.sh --bench` installs it). Which copy of
-FER-2013 a folder holds (original pixels or histogram-equalized) is read from its pixels.
-
-Writes each card's "tests" entry and docs/measurements.json, from which the README's and docs/results.md's tables
-are generated (tools/results_tables.py).
+Per shipped model and test folder: accuracy (95% interval), macro F1, per-class recall, abstentions, accuracy
+without copies in --internal (leakage audit), answers on Neutral faces, and the `fer` package beside it.
+Writes each card's "tests" entry and docs/measurements.json (tables: tools/results_tables.py).
 """
 from __future__ import annotations
 

