@@ -132,10 +132,10 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
           f"{png}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    truncated = any("truncated" in w for w in result.warnings)
     return {"path": str(source), "error": None, "video": {
         "csv": str(csv), "png": str(png), "frames_sampled": result.frames_sampled, "faces": result.faces,
-        "rows": int(len(result.rows)), "warnings": result.warnings}, "status": 1 if truncated else 0}
+        "rows": int(len(result.rows)), "warnings": result.warnings},
+        "status": int(any("truncated" in w for w in result.warnings))}
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -171,7 +171,7 @@ def _predict(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if not predict.expand_inputs(args.photos):
         print("error: nothing to predict on: the folders given hold no image files (listed above)", file=sys.stderr)
-        return min(1, video_status) if videos else 1
+        return video_status  # 1 without videos
     results = classifier.predict_paths(args.photos, detect=not args.no_detect,
                                        progress=len(args.photos) > 1 and not args.json)
     if args.csv:
@@ -185,4 +185,4 @@ def _predict(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in results] + video_entries, indent=2))
     else:
         print(tables.results_table(results).to_string(index=False))
-    return min(tables.exit_status(results), video_status) if videos else tables.exit_status(results)
+    return 0 if any(r.error is None for r in results) else video_status  # 0: at least one input was read whole

@@ -1,5 +1,5 @@
 """What a prediction gives back beyond the records: tables for the terminal and notebooks, CSV rows, annotated
-photos, and the command's exit status."""
+photos."""
 from __future__ import annotations
 
 import os
@@ -17,8 +17,7 @@ def results_frame(results: list[PhotoResult], classes: list[str]) -> pd.DataFram
     x, y, w, h, label, confidence, abstained, one column per class of the model (`classes`), error."""
     rows = []
     for r in results:
-        base = {"path": r.path, "face": None, "x": None, "y": None, "w": None, "h": None, "label": None,
-                "confidence": None, "abstained": None, **{c: None for c in classes}}
+        base = {"path": r.path, **dict.fromkeys(["face", *"xywh", "label", "confidence", "abstained", *classes])}
         if r.error or not r.faces:
             rows.append(base | {"error": r.error or "no face found"})
         for i, f in enumerate(r.faces, 1):
@@ -51,11 +50,6 @@ def results_table(results: list[PhotoResult]) -> pd.DataFrame:
                          "abstained": "yes" if f.abstained else "no"})
     return pd.DataFrame(rows, columns=["photo", "face", "box [x, y, w, h]", "label", "confidence", "next best",
                                        "abstained"])
-
-
-def exit_status(results: list[PhotoResult]) -> int:
-    """Return the command's exit status: 0 when at least one input could be read, 1 when every one failed."""
-    return 0 if any(r.error is None for r in results) else 1
 
 
 def write_annotated(results: list[PhotoResult], out_dir: str | Path) -> list[Path]:
