@@ -172,9 +172,8 @@ def inference_markdown(report: dict[str, Any]) -> list[str]:
 
 def latency(champion: Path, photos: list[Path], repeats: int = 3, backend: str = "auto",
             inference_extras: bool = True, precision: str = "card", beside: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Return the latency part of the bench: this project on `backend` and `precision`, on the other backends and with
-    two views, the models `beside` it, the `fer` package, and with `inference_extras` the cold start and video speed
-    on the photo with the median face count."""
+    """Return this project's latency (its backend, the others, two views, the models `beside`) and the `fer` package's;
+    with `inference_extras` the cold start and video speed on the photo with the median face count."""
     classifier = EmotionClassifier.load(champion, backend, precision)
     ours = time_stages(classifier, photos, repeats)
     flip, shift = classifier.tta

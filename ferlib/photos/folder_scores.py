@@ -62,9 +62,8 @@ def neutral_answers(classifier: EmotionClassifier, faces: np.ndarray) -> dict[st
 
 def shipped_scores(settings: RunSettings, data_dir: str | Path | None, external_dir: str | Path | None,
                    models: tuple[str, ...] = tuple(SHIPPED_MODELS), progress: bool = False) -> dict[str, Any]:
-    """Return, per shipped model, its scores on the run's external set over its own classes (as `evaluate`), the share
-    it abstains on, the scores split by copies in the internal data (leakage audit), its answers on the Neutral
-    faces; and which copy of FER-2013 the external pixels look like."""
+    """Return, per shipped model, `evaluate`'s scores on the run's external set, abstentions, scores split by copies in
+    the internal data, answers on Neutral faces; and which copy of FER-2013 the external pixels look like."""
     out: dict[str, Any] = {"models": {}}
     calm = prepare_external(settings, external_dir, progress, classes=FER2013)
     calm_rows = calm.test[calm.test["label"] == "Neutral"]

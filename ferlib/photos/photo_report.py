@@ -24,8 +24,7 @@ REAL_PHOTOS = (ASSETS / "photos" / "astronaut_eileen_collins.jpg",)  # public do
 
 @dataclass(frozen=True)
 class PhotoModels:
-    """The models notebook 09 classifies photos with: `primary` (its figures, Grad-CAM and result file) and
-    `beside` (shown next to it), each (label, path), and why the run's own champion is or is not the primary."""
+    """Notebook 09's models, each (label, path): `primary` (figures, Grad-CAM, result file), `beside` it, and why."""
 
     primary: tuple[str, Path]
     beside: tuple[tuple[str, Path], ...]
@@ -39,9 +38,8 @@ class PhotoModels:
 
 def photo_models(run_model: Path, run_result: dict[str, Any] | None, name: str = "V13",
                  given: Path | None = None) -> PhotoModels:
-    """Return the models to show photos with: the run's champion with the shipped model beside it when it learned
-    from real faces and is above chance on its validation split; else the shipped model alone, saying why. A model
-    `given` by the user is used alone."""
+    """Return the models to show photos with: the run's champion, the shipped model beside it, when it learned from
+    real faces above chance on validation; else the shipped model alone, saying why; a model `given` alone."""
     if given is not None:
         return PhotoModels((f"the model given ({Path(given).name})", Path(given)), (), "model_path was given")
     shipped = (shipped_label(), shipped_model_path())
@@ -93,8 +91,7 @@ def side_by_side(results: dict[str, list[PhotoResult]]) -> pd.DataFrame:
 
 def confidence_extremes(clf: EmotionClassifier, photo_results: list[PhotoResult], k: int = 4
                         ) -> tuple[np.ndarray, list[str]] | None:
-    """Return the model inputs of the k least and the k most confident faces and their titles ("label conf",
-    "?" when abstained), or None when no face was found."""
+    """Return the inputs and titles of the k least and k most confident faces, or None when no face was found."""
     crops, records = [], []
     for r in photo_results:
         if r.error is None and r.faces:

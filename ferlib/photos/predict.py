@@ -45,8 +45,7 @@ class FacePrediction:
     detected: bool = True  # False: the whole image was classified as one face
 
     def flat(self, classes: list[str]) -> dict[str, Any]:
-        """Return the record as one table row: x, y, w, h, label, confidence, abstained, one column per class of
-        the model (in `classes`' order)."""
+        """Return the record as a table row: x, y, w, h, label, confidence, abstained, a column per class."""
         scores = dict(self.scores)
         return {**dict(zip("xywh", self.box)), "label": self.label, "confidence": round(self.confidence, 6),
                 "abstained": self.abstained, **{c: round(scores[c], 6) for c in classes}}
@@ -136,8 +135,7 @@ class EmotionClassifier(WithCard):
 
     @property
     def detector(self) -> Any:
-        """Return the face detector, built on first use (see faces.make_detector), so that a classifier that
-        never detects (detect=False) needs no detector's dependencies."""
+        """Return the face detector, built on first use (a classifier that never detects needs none)."""
         if isinstance(self._detector, str):
             self._detector = make_detector(self._detector)
         return self._detector
@@ -221,8 +219,7 @@ class EmotionClassifier(WithCard):
 
 
 def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Return (image files, other files) under a folder, hidden ones left out, each sorted. An image file is
-    one whose extension an installed image decoder claims (.jpg, .png, .webp, ...)."""
+    """Return (image files, other files) under a folder, sorted, hidden ones left out; images by their extension."""
     image_suffixes = {ext.lower() for ext in Image.registered_extensions()}
     files = sorted(f for f in folder.rglob("*")
                    if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts))

@@ -13,8 +13,7 @@ from ferlib.runtime.files import save_image
 
 
 def results_frame(results: list[PhotoResult], classes: list[str]) -> pd.DataFrame:
-    """Return one row per face (or per photo without faces, or per unreadable file) for a CSV: path, face,
-    x, y, w, h, label, confidence, abstained, one column per class of the model (`classes`), error."""
+    """Return one CSV row per face, per photo without faces and per unreadable file (box, label, scores, error)."""
     rows = []
     for r in results:
         base = {"path": r.path, **dict.fromkeys(["face", *"xywh", "label", "confidence", "abstained", *classes])}
@@ -26,8 +25,7 @@ def results_frame(results: list[PhotoResult], classes: list[str]) -> pd.DataFram
 
 
 def _display_names(paths: list[str]) -> list[str]:
-    """Return the paths as the table shows them: relative to the folder that holds them all (a photo's name,
-    or "Happy/x.jpg" for a folder of class folders), never a machine's absolute path."""
+    """Return the paths relative to the folder holding them all ("Happy/x.jpg"), never a machine's absolute path."""
     try:
         root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths])) if paths else Path()
     except ValueError:  # different drives: names only

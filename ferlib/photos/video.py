@@ -87,9 +87,8 @@ def _open(source: str | Path | int) -> Any:
 
 def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, max_seconds: float | None = None,
                   progress: bool = True) -> VideoResult:
-    """Return one row per face per sampled frame of a video file or camera (`source` an int: its index): time, frame,
-    face identity, box, label, calibrated confidence, abstained and one score per class. Raise VideoError when
-    nothing can be read; a truncated file gives the frames read and a warning."""
+    """Return one row per face per sampled frame of a video file or camera index: time, frame, face identity, box,
+    label, confidence, abstained, one score per class. VideoError when nothing can be read; a truncated file warns."""
     import cv2
 
     if fps <= 0:
