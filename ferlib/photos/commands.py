@@ -82,11 +82,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (FileNotFoundError, DataError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if result["model"]["backend_note"]:
-        print(f"note: {result['model']['backend_note']}", file=sys.stderr)
-    print(f"model: {result['model']['path']} ({result['model']['input_size']} px, "
-          f"weights {result['model']['weights']}; run with {result['model']['backend']} "
-          f"{result['model']['precision']})")
+    if (model := result["model"])["backend_note"]:
+        print(f"note: {model['backend_note']}", file=sys.stderr)
+    print(f"model: {model['path']} ({model['input_size']} px, weights {model['weights']}; run with "
+          f"{model['backend']} {model['precision']})")
     print(result["data"]["source"])
     for item in result["data"]["not_used"]:
         print(f"  not used: {item['files']} file(s): {item['status']}: {item['reason']}")

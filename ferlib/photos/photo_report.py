@@ -82,9 +82,8 @@ def side_by_side(results: dict[str, list[PhotoResult]]) -> pd.DataFrame:
         for k in range(len(first.faces)):
             row = {"photo": Path(first.path).name, "face": k + 1}
             for name in names:
-                other = results[name][i].faces
-                f = other[k] if k < len(other) else None
-                row[name] = "" if f is None else f"{f.label} {f.confidence:.2f}{' ?' if f.abstained else ''}"
+                f = results[name][i].faces[k: k + 1]  # empty when this model's run has no such face
+                row[name] = f"{f[0].label} {f[0].confidence:.2f}{' ?' if f[0].abstained else ''}" if f else ""
             rows.append(row)
     return pd.DataFrame(rows, columns=["photo", "face", *names])
 

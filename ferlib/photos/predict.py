@@ -238,15 +238,13 @@ def describe_inputs(paths: Iterable[str | Path]) -> list[str]:
     """Return one line per folder given: how many files it gave and from where (sub-folders counted), or why
     it gave none. Files given by name are not described (each gets its own row)."""
     lines = []
-    for p in map(Path, paths):
-        if not p.is_dir():
-            continue
+    for p in filter(Path.is_dir, map(Path, paths)):
         files, others = _folder_files(p)
         left_out = ""
         if others:
             names = ", ".join(f.relative_to(p).as_posix() for f in others[:3]) + (", ..." if len(others) > 3 else "")
-            plural = "s" if len(others) != 1 else ""
-            left_out = f"; {len(others)} other file{plural} left out (not images by name: {names})"
+            s = "s" if len(others) != 1 else ""
+            left_out = f"; {len(others)} other file{s} left out (not images by name: {names})"
         if not files:
             hidden = sum(1 for f in p.rglob("*") if f.is_file()) - len(others)
             why = left_out[2:] if others else (f"only {hidden} hidden" if hidden else "the folder is empty")
