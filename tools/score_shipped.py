@@ -31,9 +31,9 @@ from ferlib.runtime.files import write_json  # noqa: E402
 MEASUREMENTS = ROOT / "docs" / "measurements.json"
 
 
-def summary(evaluation: dict, n_label: str = "images") -> dict:
+def summary(evaluation: dict) -> dict:
     """Return the numbers the tables show from an `Evaluation.to_dict()`."""
-    return {n_label: evaluation["n"], "accuracy": evaluation["accuracy"], "accuracy_ci": evaluation["accuracy_ci"],
+    return {"images": evaluation["n"], "accuracy": evaluation["accuracy"], "accuracy_ci": evaluation["accuracy_ci"],
             "macro_f1": evaluation["averages"]["macro avg"]["f1"],
             "recall": {c: m["recall"] for c, m in evaluation["per_class"].items()}}
 
@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{name} {m['accuracy']:.1%}" for name, m in entry["models"].items()))
     for name, rows in card_tests.items():
         path = card_path(shipped_model_path(name))
-        card = json.loads(path.read_text()) | {"tests": {"measured": measured, "on": rows}}
-        write_json(path, card)
+        write_json(path, json.loads(path.read_text()) | {"tests": {"measured": measured, "on": rows}})
     latency = photo_latency(args.photos, args.repeats) if args.photos else None
     write_json(MEASUREMENTS, {"measured": measured, "tests": tests, "latency": latency})
     print(f"wrote the cards' tests and {MEASUREMENTS.relative_to(ROOT)}")

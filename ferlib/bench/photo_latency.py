@@ -18,7 +18,6 @@ from ferlib.photos import video
 from ferlib.photos.predict import EmotionClassifier
 
 STAGES = ("decode", "detect", "crop", "classify")
-COLD_REPEATS = 3
 COLD_ROWS = {"litert": "this project (LiteRT)", "keras": "this project (--backend keras)"}
 FER_ONE_PHOTO = """
 import sys, cv2
@@ -103,7 +102,7 @@ def _timed_process(args: list[str], repeats: int) -> dict[str, Any]:
     return {"median_s": round(float(np.median(samples)), 2), "runs": [round(s, 2) for s in samples]}
 
 
-def cold_start(photo: Path, repeats: int = COLD_REPEATS, model: Path | None = None,
+def cold_start(photo: Path, repeats: int = 3, model: Path | None = None,
                backends: tuple[str, ...] = ("litert", "keras")) -> dict[str, Any]:
     """Return the wall time of a new process predicting one photo: `python -m ferlib predict PHOTO` on each backend
     (the shipped model, or `model`), and the `fer` package's FER().detect_emotions."""
