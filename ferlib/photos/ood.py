@@ -53,8 +53,7 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
     size = classifier.image_size
     rows, plain, crop, records = [], [], [], []
     for item in progress_bar(listing.to_dict("records"), desc="faces", disable=not progress):
-        record = {"path": item["path"], "label": item["label"], "status": item["status"], "reason": item["reason"],
-                  "pixel_hash": None}
+        record = {key: item[key] for key in ("path", "label", "status", "reason")} | {"pixel_hash": None}
         if item["status"] == "pending":
             try:
                 rgb, info = read_image(item["path"])
@@ -87,19 +86,17 @@ def ood_report(classifier: EmotionClassifier, labelled_dir: str | Path, n_bins: 
     """Return accuracy and calibration per setting, the abstention curve and the default threshold's effect."""
     preds = predictions or folder_predictions(classifier, labelled_dir, progress)
     t = classifier.temperature
-    rows = {s: summarize(preds.probs(s, t), preds.labels, n_bins) for s in SETTINGS}
     final = preds.probs("face crop + temperature", t)
-    curve = coverage_curve(final, preds.labels)
     kept = final.max(axis=1) >= classifier.abstain_below
     correct = final.argmax(axis=1) == preds.labels
     counts = pd.Series(preds.labels).map(dict(enumerate(classifier.classes))).value_counts()
     return {
-        "settings": rows,
+        "settings": {s: summarize(preds.probs(s, t), preds.labels, n_bins) for s in SETTINGS},
         "abstention": {
             "threshold": classifier.abstain_below, "on": "face crop + temperature",
             "coverage": float(kept.mean()), "accuracy_kept": float(correct[kept].mean()) if kept.any() else None,
             "accuracy_abstained": float(correct[~kept].mean()) if (~kept).any() else None,
-            "curve": curve.to_dict(orient="records"),
+            "curve": coverage_curve(final, preds.labels).to_dict(orient="records"),
         },
         "reliability": {s: reliability_bins(preds.probs(s, t), preds.labels, n_bins).to_dict(orient="records")
                         for s in SETTINGS},
