@@ -76,27 +76,21 @@ def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, s
     return boxes[keep], keypoints[keep], scores[keep]
 
 
-def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = ix * iy
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
                  iou: float = NMS_IOU) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Merge overlapping detections, as MediaPipe does: the best one averaged with every one overlapping it by more
     than `iou` (weighted by score), keeping the best score; return (box, keypoints, score) per face, best first."""
     order = np.argsort(-scores, kind="stable")
     boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     remaining = np.ones(len(scores), dtype=bool)
     merged = []
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        group = remaining & (_iou(boxes[i], boxes) > iou)
+        overlap = np.clip(np.minimum(boxes[i, 2:], boxes[:, 2:]) - np.maximum(boxes[i, :2], boxes[:, :2]), 0, None)
+        inter = overlap[:, 0] * overlap[:, 1]
+        group = remaining & (inter / np.maximum(areas[i] + areas - inter, 1e-9) > iou)
         group[i] = True
         weights = scores[group][:, None]
         box = (boxes[group] * weights).sum(axis=0) / weights.sum()
