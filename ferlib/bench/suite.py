@@ -1,8 +1,6 @@
-"""`python -m ferlib bench`: this project's models beside the `fer` package, in one run, as JSON and Markdown.
-
-Parts: single-photo latency (`photo_latency`), and accuracy with 95% intervals and per-class recall on labelled
-folders, each model over its own classes, the `fer` package (optional: ``pip install --no-deps fer``) over the
-same classes with its own preprocessing.
+"""`python -m ferlib bench`: this project's models beside the `fer` package, in one run, as JSON and Markdown: latency
+(`photo_latency`), and accuracy on labelled folders, each model over its own classes, the `fer` package (optional:
+``pip install --no-deps fer``) over the same classes with its own preprocessing.
 """
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """The face detectors by name (`make_detector`): BlazeFace, the default (blazeface.py), and OpenCV's Haar cascades
-(`--detector haar`, here); cropping, the training conversion, and detection recall.
-
-The models were trained on small, tightly cropped grayscale faces, so each detected face is cropped with a small
-margin and converted as the training images were (grayscale replicated to three channels, model size).
+(`--detector haar`, here); cropping and converting faces as the training images were, and detection recall.
 """
 from __future__ import annotations
 

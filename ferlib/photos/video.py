@@ -105,15 +105,15 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
         announced = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)) if not camera else 0
         step = max(1, round(native / fps))
         limit = int(max_seconds * native) if max_seconds and not camera else None
-        seconds = (max_seconds or 10.0) if camera else None  # a camera runs for this long by the wall clock
         total = min(announced, limit) if announced and limit else (announced or limit or None)
         # a face keeps its identity across at least one missed sample, however sparse the sampling
         tracker, rows, index, sampled = FaceTracker(max_gap_s=max(1.0, 2.5 * step / native)), [], 0, 0
-        started = time.monotonic()
+        # a camera runs for max_seconds (default 10) by the wall clock
+        deadline = time.monotonic() + (max_seconds or 10.0) if camera else None
         with progress_bar(total=total, desc=f"video {Path(str(source)).name}", unit="frame",
                           disable=not progress) as bar:
             while limit is None or index < limit:
-                if (seconds is not None and time.monotonic() - started > seconds) or not capture.grab():
+                if (deadline is not None and time.monotonic() > deadline) or not capture.grab():
                     break
                 if index % step == 0:
                     ok, bgr = capture.retrieve()
