@@ -55,8 +55,7 @@ def fer_scores(settings, test_dir: Path) -> dict[str, dict]:
 
 
 def photo_latency(photos_dir: Path, repeats: int) -> dict:
-    """Return p50 and p95 of a whole photo's prediction (decode, detect, crop, classify) for each shipped model and
-    the fer package, on the same photos in one run, so that they compare as ratios on this machine."""
+    """Return p50 and p95 of a photo's prediction for each shipped model and the fer package, timed in one run."""
     from ferlib.bench.photo_latency import time_fer_package, time_stages
     from ferlib.photos.predict import EmotionClassifier, expand_inputs
 

@@ -104,8 +104,7 @@ def _timed_process(args: list[str], repeats: int) -> dict[str, Any]:
 
 def cold_start(photo: Path, repeats: int = 3, model: Path | None = None,
                backends: tuple[str, ...] = ("litert", "keras")) -> dict[str, Any]:
-    """Return the wall time of a new process predicting one photo: `python -m ferlib predict PHOTO` on each backend
-    (the shipped model, or `model`), and the `fer` package's FER().detect_emotions."""
+    """Return the wall time of a new process predicting one photo: `ferlib predict` per backend, and `fer`'s."""
     ours = [sys.executable, "-m", "ferlib", "predict", str(photo), "--json"]
     ours += ["--model", str(model)] if model else []
     out: dict[str, Any] = {"photo": Path(photo).name, "repeats": repeats}
@@ -120,8 +119,7 @@ def cold_start(photo: Path, repeats: int = 3, model: Path | None = None,
 
 def video_fps(model: Path, photo: Path, frames: int = 40, backends: tuple[str, ...] = ("litert", "keras")
               ) -> dict[str, Any]:
-    """Return frames classified per second (every frame sampled: decode, detect, crop, classify, track) on a
-    1280x720 clip of `photo` letterboxed and panned 3 px per frame (MJPG in a temporary .avi), for each backend."""
+    """Return frames classified per second, per backend, on a 1280x720 clip of `photo` panning (every frame sampled)."""
     import cv2
 
     out: dict[str, Any] = {"clip": f"{frames} frames of {Path(photo).name} letterboxed to 1280x720, panning",

@@ -140,10 +140,8 @@ class BlazeFaceDetector:
         self.pad = pad
 
     def detect_with_keypoints(self, rgb: np.ndarray) -> list[Detection]:
-        """Return every face in an RGB photo with its keypoints, in photo pixels, left to right.
-
-        A large photo (longer side from TILE_FROM px) is also searched in four overlapping tiles for small faces; a
-        tile's face cut by its inner edge is left to the pass that sees it whole; a face found twice is kept once."""
+        """Return every face with its keypoints, in photo pixels, left to right. A photo from TILE_FROM px is also
+        searched in four overlapping tiles (a face cut by a tile's inner edge is left to the pass seeing it whole)."""
         height, width = rgb.shape[:2]
         if height < 2 or width < 2:
             return []

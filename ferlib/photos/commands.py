@@ -99,13 +99,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict_video(args: argparse.Namespace, classifier, source: Path | int, taken: set[str]) -> dict:
-    """Predict on one video (or camera), write <name>.emotions.csv and .png; return its JSON entry (status 0,
-    or 1 when it could not be read or looks truncated)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Predict on a video or camera, write <name>.emotions.csv and .png; return its JSON entry (status 1: unread)."""
     try:
         result = video.predict_video(classifier, source, fps=args.fps, max_seconds=args.seconds,
                                      progress=not args.json)
@@ -123,9 +117,7 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, png = out_dir / f"{stem}.emotions.csv", out_dir / f"{stem}.emotions.png"
     files.write_csv(csv, result.rows, index=False)
-    figure = video.plot_timeline(result)
-    files.save_figure(figure, png, dpi=90, bbox_inches="tight")
-    plt.close(figure)
+    files.save_figure(video.plot_timeline(result), png, dpi=90, bbox_inches="tight")
     print(f"{source}: {result.frames_sampled} frames sampled ({result.sampled_fps:.3g} per second of its "
           f"{result.native_fps:.3g}), {result.faces} face(s) followed, {len(result.rows)} rows; wrote {csv} and "
           f"{png}", file=sys.stderr)

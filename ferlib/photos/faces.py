@@ -63,8 +63,7 @@ def make_detector(name: str = DETECTORS[0]) -> Any:
 
 
 def require_haar_cascades() -> None:
-    """Raise RuntimeError, saying what to do, when the installed OpenCV has no Haar cascades (OpenCV 5 dropped
-    them: no CascadeClassifier, no cascade files; BlazeFace, the default detector, does not need them)."""
+    """Raise RuntimeError, saying what to do, when OpenCV has no Haar cascades (OpenCV 5 dropped them)."""
     folder = Path(getattr(getattr(cv2, "data", None), "haarcascades", "") or ".")
     if not hasattr(cv2, "CascadeClassifier") or not (folder / FRONTAL_CASCADE).is_file():
         raise RuntimeError(f"the Haar detector needs OpenCV 4's cascades, which OpenCV {cv2.__version__} does not "
@@ -136,8 +135,7 @@ def detect_faces(rgb: np.ndarray, config: HaarDetector = HaarDetector()) -> list
 
 
 def eye_angle(box: Box) -> float:
-    """Return the angle (degrees) of the line from the face's right eye to its left eye (0 when level or unknown):
-    rotating the photo by it about the face levels the eyes."""
+    """Return the angle (degrees) from the face's right eye to its left (0 when unknown): rotating by it levels them."""
     if box.eyes is None:
         return 0.0
     rx, ry, lx, ly = box.eyes

@@ -141,8 +141,7 @@ class EmotionClassifier(WithCard):
         return self._detector
 
     def warm_up(self) -> None:
-        """Run the network once before timing: the Keras backend traces its compiled predict step for every
-        padded batch size predictions can use, LiteRT allocates the tensors of one face's views."""
+        """Run the network once before timing (Keras traces every padded batch size, LiteRT allocates its tensors)."""
         if isinstance(self.network, KerasNetwork):
             self.network.warm_up(self.image_size)
         else:

@@ -27,19 +27,12 @@ class SyntheticPhoto:
     labels: list[str]
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Return a smooth, muted colour background with a little sensor noise (float, HxWx3)."""
-    grey = rng.uniform(60, 200, size=(3, 4, 1))
-    colour = rng.uniform(-40, 40, size=(3, 4, 3))
-    low = np.clip(grey + colour, 0, 255).astype(np.uint8)
-    smooth = np.asarray(Image.fromarray(low, mode="RGB").resize((width, height), Image.Resampling.BICUBIC), np.float32)
-    return smooth + rng.normal(0.0, 4.0, (height, width, 3)).astype(np.float32)
-
-
 def render_photo(rng: np.random.Generator, n_faces: int, width: int = 640, height: int = 480,
                  face_px: tuple[int, int] = (96, 200), classes: list[str] | None = None) -> SyntheticPhoto:
     """Return a photo with up to n_faces non-overlapping faces of random size, skin tint and class (or `classes`)."""
-    canvas = _background(rng, width, height)
+    low = np.clip(rng.uniform(60, 200, size=(3, 4, 1)) + rng.uniform(-40, 40, size=(3, 4, 3)), 0, 255).astype(np.uint8)
+    canvas = np.asarray(Image.fromarray(low, mode="RGB").resize((width, height), Image.Resampling.BICUBIC), np.float32)
+    canvas += rng.normal(0.0, 4.0, (height, width, 3)).astype(np.float32)  # a smooth, muted background, sensor noise
     tiles: list[tuple[int, int, int]] = []
     boxes, labels = [], []
     for _ in range(50 * max(1, n_faces)):

@@ -140,16 +140,18 @@ def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, m
 
 def plot_timeline(result: VideoResult, max_faces: int = 6) -> Any:
     """Return a figure: for each face followed (the `max_faces` seen longest), its class scores over time."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot's: nothing to close, and no display needed
 
     rows = result.rows
     if rows.empty:
-        fig, ax = plt.subplots(figsize=(8, 2))
+        fig = Figure(figsize=(8, 2))
+        ax = fig.subplots()
         ax.axis("off")
         ax.text(0.5, 0.5, f"no face found in {result.frames_sampled} sampled frames", ha="center", va="center")
         return fig
     longest = rows["face_id"].value_counts().index[:max_faces]
-    fig, axes = plt.subplots(len(longest), 1, figsize=(9, 2.2 * len(longest)), sharex=True, squeeze=False)
+    fig = Figure(figsize=(9, 2.2 * len(longest)))
+    axes = fig.subplots(len(longest), 1, sharex=True, squeeze=False)
     for ax, face_id in zip(axes[:, 0], sorted(longest)):
         face = rows[rows["face_id"] == face_id].sort_values("time_s")
         for name in result.classes:
