@@ -186,10 +186,9 @@ def read_dlib_annotations(annotations_dir: Path, prefix: str = "") -> dict[str, 
         raise FileNotFoundError(f"no dlib annotation XML files in {annotations_dir}")
     for xml in files:
         for image in ET.parse(xml).getroot().iter("image"):
-            name = prefix + Path(image.get("file", "")).name
-            boxes = [Box(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
+            boxes = [Box(*(int(b.get(k)) for k in ("left", "top", "width", "height")))
                      for b in image.iter("box") if b.get("ignore", "0") != "1"]
-            out.setdefault(name, []).extend(boxes)
+            out.setdefault(prefix + Path(image.get("file", "")).name, []).extend(boxes)
     return out
 
 
