@@ -1,15 +1,9 @@
 """Loading a saved model to predict with: LiteRT by default, Keras on request or when LiteRT cannot run.
 
-    loaded = load_for_inference(path)              # backend "auto": LiteRT when a checked .tflite is beside
-    probs = loaded.network(faces)                  # (n, 48, 48, 3) 0-255 RGB -> (n, 5) float64
-
-``<name>.tflite`` (float32) and ``<name>.int8.tflite`` (dynamic-range int8) beside ``<name>.keras`` are the same
-network converted by TensorFlow's LiteRT converter (`ferlib.models.shipping`, which checks them and picks the
-default precision on the validation split). The card's ``litert`` entry records each file's sha256 and the
-``.keras`` it comes from. "auto" runs the LiteRT file at the card's default precision (or the one asked for) when
-the card vouches for it (`stale_reason`) and LiteRT is installed (it has no wheel for Windows:
-`litert_unavailable`); otherwise it loads the ``.keras`` with Keras, with a `note` saying why when a LiteRT file
-was there to be used. Predicting with LiteRT imports no TensorFlow: Keras is imported only on the Keras path.
+"auto" runs the card's checked LiteRT file (``<name>.tflite``, or ``<name>.int8.tflite`` at the card's default
+precision; written by `ferlib.models.shipping`) when the card vouches for it (`stale_reason`) and LiteRT is
+installed (`litert_unavailable`); otherwise the ``.keras`` with Keras, with a `note` saying why when a LiteRT file
+was there. Predicting with LiteRT imports no TensorFlow: Keras is imported only on the Keras path.
 """
 from __future__ import annotations
 
@@ -40,11 +34,6 @@ def litert_path(model_path: str | Path, precision: str = "float32") -> Path:
     return Path(model_path).with_suffix(".tflite" if precision == "float32" else f".{precision}.tflite")
 
 
-def default_precision(card: dict[str, Any] | None) -> str:
-    """Return the precision a card names for prediction (float32 when it names none)."""
-    return str(((card or {}).get("litert") or {}).get("default", "float32"))
-
-
 def litert_unavailable() -> str | None:
     """Return why LiteRT cannot run on this machine (None when it can), without importing it."""
     if importlib.util.find_spec("ai_edge_litert") is not None:
@@ -52,12 +41,6 @@ def litert_unavailable() -> str | None:
     if sys.platform == "win32":
         return "LiteRT has no Windows wheel (ai-edge-litert)"
     return "ai-edge-litert is not installed (pip install ai-edge-litert)"
-
-
-def inference_threads() -> int:
-    """Return the threads LiteRT uses: the CPU cores this process may run on, at most MAX_THREADS."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, MAX_THREADS))
 
 
 def stale_reason(card: dict[str, Any] | None, model_path: Path, precision: str = "float32") -> str | None:
@@ -84,11 +67,11 @@ class LiteRTNetwork:
     name = "litert"
 
     def __init__(self, path: str | Path, threads: int | None = None):
-
         if (why := litert_unavailable()) is not None:
             raise ModuleNotFoundError(why, name="ai_edge_litert")
         self.path = Path(path)
-        self.threads = threads or inference_threads()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.threads = threads or max(1, min(cores, MAX_THREADS))  # the cores this process may run on
         with captured_fd2():  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate" on stderr
             from ai_edge_litert.interpreter import Interpreter
 
@@ -194,7 +177,8 @@ def load_for_inference(path: str | Path, backend: str = "auto", precision: str =
         raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
     path = Path(path)
     card = read_card(path)
-    precision = default_precision(card) if precision == "card" else precision
+    if precision == "card":  # the precision the card chose on validation (float32 when it names none)
+        precision = str(((card or {}).get("litert") or {}).get("default", "float32"))
     if not path.is_file() and not litert_path(path, precision).is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     note = None

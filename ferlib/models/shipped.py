@@ -1,18 +1,10 @@
-"""Model cards read without Keras, and the models that ship inside the package, so `predict` works right after
-install.
+"""Model cards read without Keras (so predicting with LiteRT never imports TensorFlow), and the models that ship
+inside the package, so `predict` works right after install.
 
-``<name>.keras`` holds the network, ``<name>.json`` beside it the card (written by `ferlib.models.modelcard`),
-and ``<name>.tflite`` the same network for LiteRT when it has been converted (`ferlib.models.shipping`). Reading
-a card needs no TensorFlow, so that predicting with LiteRT never imports it.
-
-Two models ship, each C1 (this project's from-scratch CNN) trained on FER-2013's training split on 2 CPU cores and
-named by its classes: ``fer2013-7`` (FER-2013's seven emotions, Neutral included: the default for people's photos)
-and ``fer2013-5`` (the study's five). Each is ``ferlib/assets/<name>.keras`` (weights only, no optimizer state)
-with its card beside it (classes, face preprocessing, what it was trained on, at which commit, its test-time
-views, its FER-2013 test accuracy with a 95% interval, the temperature and abstention threshold fitted on the
-validation split) and the same network as ``<name>.tflite`` for LiteRT, which `predict` and `evaluate` run.
-``python -m ferlib champion`` trains a new C1; ``python -m ferlib ship MODEL.keras`` puts it here under the name
-of its class set (`ferlib.models.modelcard.ship_model`).
+Two models ship in ``ferlib/assets/``, each C1 trained on FER-2013's training split and named by its classes:
+``fer2013-7`` (seven emotions, Neutral included: the default for people's photos) and ``fer2013-5`` (the study's
+five); each as ``<name>.keras`` (no optimizer state), its card ``<name>.json`` and ``<name>.tflite`` for LiteRT.
+``python -m ferlib ship MODEL.keras`` puts a new one here (`ferlib.models.shipping.ship_model`).
 """
 from __future__ import annotations
 

@@ -1,19 +1,11 @@
-"""Shipping a champion: converting it for LiteRT, checking the conversion and choosing its precision on
-validation (``python -m ferlib convert``), comparing it with the shipped model on validation, and copying it into
-``ferlib/assets/`` (``python -m ferlib ship MODEL.keras``). These need TensorFlow; predicting with what they write
-does not (`ferlib.models.shipped`).
+"""Shipping a champion: converting it for LiteRT (``python -m ferlib convert``), comparing it with the shipped
+model on validation, and copying it into ``ferlib/assets/`` (``python -m ferlib ship MODEL.keras``). These need
+TensorFlow; predicting with what they write does not (`ferlib.models.shipped`).
 
-`convert_for_litert` writes beside ``<name>.keras``:
-
-- ``<name>.tflite``: float32, the same network. It is written only when it agrees with Keras on the validation
-  split (or generated images): the same label on at least AGREEMENT_LABELS of the images and probabilities within
-  AGREEMENT_PROBABILITY. This checks the converter.
-- ``<name>.int8.tflite``: dynamic-range int8 (weights int8, activations float), a different network by a little.
-  It becomes the model's default precision only when it is as accurate on the validation split (no fewer right
-  answers, McNemar p >= 0.05 against float32) and at least MIN_SPEEDUP times faster, timed side by side.
-
-The card's ``litert`` entry records both files (sha256, size, the ``.keras`` they come from), each one's agreement
-with Keras, and which precision `predict` uses by default and why.
+`convert_for_litert` writes ``<name>.tflite`` (float32, written only when it agrees with Keras within
+AGREEMENT_LABELS and AGREEMENT_PROBABILITY: a check of the converter) and ``<name>.int8.tflite`` (dynamic-range
+int8, the default only when as accurate on validation and MIN_SPEEDUP times faster), and records both in the
+card's ``litert`` entry (sha256, size, source ``.keras``, agreement, default precision and why).
 """
 from __future__ import annotations
 
@@ -51,10 +43,8 @@ TIMED_BATCH, TIMED_REPEATS = 40, 20  # four faces of ten views, as a photo sends
 
 
 def convert_keras(model: Any, precision: str = "float32") -> bytes:
-    """Return a Keras model converted by TensorFlow's LiteRT converter, with a dynamic batch size.
-
-    `precision`: "float32" (no quantization), "float16" (weights stored as float16) or "int8" (dynamic range:
-    weights int8, activations computed in float)."""
+    """Return a Keras model converted by TensorFlow's LiteRT converter, with a dynamic batch size, at `precision`
+    (float16: weights stored as float16; int8: dynamic range, weights int8, activations float)."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if precision != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -213,12 +203,10 @@ def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = Non
 
 def ship_model(model_path: str | Path, assets: Path | None = None, comparison: dict[str, Any] | None = None,
                data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Copy a saved champion into `assets` as the shipped model of its class set (`shipped.SHIPPED_FOR_CLASSES`:
-    fer2013-7 or fer2013-5): the network without optimizer state, the same
-    network for LiteRT (`convert_for_litert`, checked on the validation split drawn from `data_dir` when given)
-    and its card with a `shipped` entry (source, size, sha256, and the validation `comparison` with the model
-    it replaces when given) and a `litert` entry. The card must hold its test-time views, calibration and test
-    scores (as `python -m ferlib champion` writes them); ValueError names what is missing. Return the card."""
+    """Copy a saved champion into `assets` as the shipped model of its class set (without optimizer state), convert
+    it (`convert_for_litert`, on `data_dir`'s validation split when given) and write its card with a `shipped`
+    entry (source, size, sha256, the `comparison` when given); return the card. ValueError when the card lacks
+    what `python -m ferlib champion` writes (test-time views, calibration, test scores)."""
     model_path, assets = Path(model_path), Path(assets or shipped.ASSETS)  # read when called (tests move it)
     card = json.loads(card_path(model_path).read_text())
     missing = [key for key in shipped.REQUIRED if not card.get(key)]
@@ -250,21 +238,16 @@ def shipped_name(card: dict[str, Any]) -> str:
 def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent: str | Path | None = None,
                           cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Score a candidate model and the shipped one (or `incumbent`) on the validation split both were chosen
-    on, each in its card's test-time views, and test the difference with McNemar on the paired predictions.
-
-    Both cards must name the same internal data (fingerprint) and split seed; the split is drawn again from
-    `data_dir` and must match that fingerprint. Return both scores, the difference and the test; ValueError
-    when the models were not chosen on the same validation images."""
+    on (drawn again from `data_dir`), each in its card's test-time views, and test the difference with McNemar;
+    ValueError when their cards do not name the same split (seed, profile, data fingerprint)."""
     loaded = {"candidate": load_with_card(candidate),
               "shipped": load_with_card(incumbent or shipped.shipped_model_path(shipped_name(read_card(candidate))))}
-    splits = {name: (m.card.get("provenance", {}).get("seed"),
-                     m.card.get("data", {}).get("fingerprint"), m.card.get("provenance", {}).get("profile"))
-              for name, m in loaded.items()}
+    splits = {name: ((m.card.get("provenance") or {}).get("seed"), (m.card.get("data") or {}).get("fingerprint"),
+                     (m.card.get("provenance") or {}).get("profile")) for name, m in loaded.items()}
     if splits["candidate"] != splits["shipped"] or None in splits["candidate"]:
         raise ValueError(f"the two models were not chosen on the same validation split (seed, data fingerprint, "
                          f"profile: candidate {splits['candidate']}, shipped {splits['shipped']}); compare them "
                          "on a test set instead")
-    seed, fingerprint, _ = splits["candidate"]
     internal = chosen_on(loaded["candidate"].card, data_dir, cache_dir)  # the same split as the shipped one's
     evaluations = {}
     for name, m in loaded.items():
@@ -274,7 +257,7 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
     y_val = evaluations["candidate"].y_true
     test = mcnemar(y_val, evaluations["shipped"].y_pred, evaluations["candidate"].y_pred)
     accuracy = {name: float(e.accuracy) for name, e in evaluations.items()}
-    return {"split": {"seed": seed, "data_fingerprint": fingerprint, "n": int(len(y_val))},
+    return {"split": {"seed": splits["candidate"][0], "data_fingerprint": internal.fingerprint, "n": int(len(y_val))},
             "candidate": {"model": Path(candidate).name, "accuracy": accuracy["candidate"],
                           "views": loaded["candidate"].card["tta"]["mode"]},
             "shipped": {"model": loaded["shipped"].card.get("shipped", {}).get("from", loaded["shipped"].path.name),
