@@ -143,17 +143,16 @@ def _print_goal_and_ablation(result: dict) -> None:
 def _distill(args: argparse.Namespace) -> int:
     from ferlib.champion import distillation  # lazy: training imports TensorFlow
 
-    outcome = distillation.distill_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                           args.teachers, args.weight)
-    result, student = outcome.student.result, outcome.student
-    versus = result["versus_champion"]
-    print(json.dumps({"ensemble": {k: outcome.ensemble.get(k) for k in ("members", "train_seeds", "tta",
-                                                                        "validation_scores", "external")},
+    student = distillation.distill_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+                                                args.teachers, args.weight)
+    result = student.result
+    print(json.dumps({"ensemble": {k: result["ensemble"].get(k) for k in ("members", "train_seeds", "tta",
+                                                                          "validation_scores", "external")},
                       "student": {"validation": result["validation_scores"], "external": result.get("external_scores"),
                                   "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy"),
                                   "training_time_s": round(result["training_time_s"], 1)},
-                      "versus_champion": versus}, indent=2))
-    print(f"wrote {outcome.result_file}")
+                      "versus_champion": result["versus_champion"]}, indent=2))
+    print(f"wrote {student.result_file}")
     print(f"saved {student.model_file} with its model card")
     print(f"to make it the model `predict` uses by default: python -m ferlib ship {student.model_file}")
     return 0

@@ -112,11 +112,8 @@ def is_budget_key(key: str, variants: bool = True) -> bool:
 def budget_experiment(profile: str | Profile, epochs: int | None = None, variant: str | None = None,
                       classes: str | None = None) -> Experiment:
     """Return C1 under `profile` trained for `epochs` epochs: C1 itself for its own budget (or None), else the
-    recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key. With
-    `variant` (one of the ablation's, not 'champion') the recipe so changed, under ``C1_<variant>_<N>epochs``:
-    a candidate to ship that the ablation of its budget also compares with the recipe. A profile whose epochs
-    are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too. With `classes` (a class
-    set's name) the same network learns those classes instead of the study's five."""
+    recipe cut or stretched to `epochs` (capped by the profile's max_epochs) under ``C1_<N>epochs``, changed as
+    ablation `variant` changes it under ``C1_<variant>_<N>epochs``, learning `classes` when given."""
     profile = resolve_profile(profile) if isinstance(profile, str) else profile
     base = get_experiment(CHAMPION_KEY, profile)
     if classes is not None and classes != base.classes:
@@ -144,8 +141,7 @@ def member_seed(seed: int, index: int) -> int:
 
 
 def member_name(index: int) -> str:
-    """Return the result name of member `index` (member 0's run is the champion's; its own name keeps the
-    champion's result file, with its test scores, as the champion command wrote it)."""
+    """Return the result name of member `index` (its own name keeps the champion's result file untouched)."""
     return f"{MEMBER_PREFIX}{index}"
 
 

@@ -1,11 +1,4 @@
-"""Training C1 (or a variant of its recipe), scoring it in every test-time mode, saving it with its card.
-
-`run_champion` trains (resumable, reused when finished) and evaluates on the validation split and the external
-test set in every test-time mode (plain, flip averaging, five crops x flip), each with a 95% bootstrap interval;
-the mode kept is the one with the best validation accuracy, and the external score is also split into images with
-and without a copy in the internal data (the leakage audit). `save_champion` writes the model with its calibrated
-card; `champion_from_folders` is the `champion` command's entry.
-"""
+"""Training C1 (or a variant of its recipe), scoring it in every test-time mode, saving it with its card."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,11 +42,10 @@ class ChampionOutcome:
 def run_champion(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
                  force: bool = False, verbose: int = 2, key: str | Experiment = CHAMPION_KEY,
                  teachers: Teachers | None = None) -> ChampionOutcome:
-    """Train (or resume, or reuse) C1, score it on validation and the external set in every test-time mode
-    (plain, flip, five crops x flip), keep the mode with the best validation accuracy, and write the result
-    (C1-seed<seed>.json) with intervals and timings. The external set is scored in every mode for the
-    ablation; only the kept mode's number is the model's result. `key` may be a variant of C1 (an Experiment,
-    such as the distilled student, which trains on `teachers`' targets)."""
+    """Train (or resume, or reuse) C1 (or the variant `key`, e.g. the distilled student on `teachers`' targets),
+    score it on validation and the external set in every test-time mode (plain, flip, five crops x flip), keep
+    the mode best on validation (only its external number is the model's result; the external score is also
+    split by copies in the internal data) and write the result with intervals and timings."""
     outcome = run_experiment(key, settings, internal, force=force, verbose=verbose, teachers=teachers)
     key = outcome.experiment.key
     outcome.run.model = float32_copy(outcome.run.model)  # scored, calibrated and saved as it ships: in float32
@@ -92,8 +84,7 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
 
 
 def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: InternalData) -> Path:
-    """Save the trained champion with its model card (validation metrics in the kept test-time mode, that mode,
-    provenance) and its calibration, fitted on the validation split in that mode; return the path."""
+    """Save the trained champion with its calibrated model card (in its kept test-time mode); return the path."""
     run, mode = champ.outcome.run, champ.result["tta"]["mode"]
     champ.model_file = settings.model_path(champ.experiment.key)
     modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
@@ -109,9 +100,8 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
                           output_dir: str | Path | None = None, force: bool = False,
                           epochs: int | None = None, variant: str | None = None,
                           classes: str | None = None) -> ChampionOutcome:
-    """Return C1 trained on `data_dir` (80/20 split) for the profile's epochs (or `epochs`: another budget of
-    the recipe; with `variant`, the recipe changed as that ablation variant changes it: `budget_experiment`),
-    scored on `external_dir` and saved with its model card (the command line's entry)."""
+    """Return C1 (or another budget or variant: `budget_experiment`) trained on `data_dir`, scored on
+    `external_dir` and saved with its model card (the `champion` command's entry)."""
     settings = run_settings(profile, seed=seed, output_dir=output_dir)
     experiment = budget_experiment(settings.profile, epochs, variant, classes)  # unknown names fail before any work
     learned = class_set(experiment.classes)
