@@ -1,15 +1,11 @@
-"""Profiles (smoke / demo / cpu / full) and a run's settings, as data.
-
-A profile says how much work a run may do (data size, epochs, weights); `run_settings` resolves a profile name
-into a run's `RunSettings` (profile, seed, folders). The experiments the profiles scale live in
-`ferlib.experiments`.
+"""Profiles (smoke / demo / cpu / full: how much work a run may do) and a run's settings (`run_settings`), as data.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -137,18 +133,14 @@ def deterministic_run() -> bool:
     return os.environ.get(DETERMINISTIC_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def gpu_available() -> bool:
-    """Return True when TensorFlow sees at least one GPU."""
-    import tensorflow as tf
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_data: bool | None = None) -> Profile:
     """Return the named profile. "auto" (or None) means `full` with a GPU, `cpu` on a CPU with real data, and
     `demo` on a CPU with only the embedded data (`gpu` and `real_data` are looked up when not given)."""
     if name in (None, "", "auto"):
         if gpu is None:
-            gpu = gpu_available()
+            import tensorflow as tf
+
+            gpu = bool(tf.config.list_physical_devices("GPU"))
         if real_data is None:
             real_data = real_data_given("internal")
         name = "full" if gpu else ("cpu" if real_data else "demo")
@@ -168,7 +160,6 @@ class RunSettings:
     seed: int
     output_dir: Path
     cache_dir: Path
-    extra: dict[str, Any] = field(default_factory=dict)
     # the run's data (internal + external) as a folder name (`run_data.keyed_settings`): results, tables and
     # models of runs on different data live apart; "" keeps one folder per profile
     data_key: str = ""

@@ -1,8 +1,5 @@
-"""What a run will cost: each notebook's wall time estimated from the profile's settings, before anything is
-installed (standard library only).
-
-Throughput per backbone and phase kind was measured on a development CPU; a short pure-Python probe scales it to
-the CPU at hand. `ferlib.plan` prints the estimate with the plan (`run_all.sh --dry-run`).
+"""What a run will cost: each notebook's wall time estimated from the profile's settings and throughput measured
+on a development CPU (scaled to this one by a pure-Python probe), before anything is installed (standard library).
 """
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The experiment registry as data: the study's V1 ... V13 and this project's C1, each a frozen `Experiment` (validated
-when built) of one or two `Phase`s, and each profile's scaled-down settings.
-
-`get_experiment(key, profile)` returns the study's settings for ``full`` and the scaled-down settings for ``cpu``,
-``demo`` and ``smoke``. Notebooks never restate these numbers.
+"""The experiment registry as data: the study's V1 ... V13 and this project's C1, each a frozen `Experiment` of one
+or two `Phase`s, with each profile's scaled-down settings (`get_experiment`). Notebooks never restate these numbers.
 """
 from __future__ import annotations
 
@@ -103,8 +100,8 @@ class Experiment:
             raise ValueError(f"{owner}: crop {self.crop} is larger than the {self.image_size} px input")
 
     def settings(self) -> dict[str, Any]:
-        """Return the settings that determine the result, as plain data (for keys and provenance);
-        recipe fields at their defaults are left out, so older experiments keep their run keys."""
+        """Return the settings that determine the result, as plain data (for keys and provenance); recipe fields at
+        their defaults are left out, so older experiments keep their run keys."""
         out = dataclasses.asdict(self)
         for name, default in RECIPE_DEFAULTS.items():
             if out[name] == default:
@@ -189,16 +186,10 @@ _CPU_HEAD = Phase(epochs=30, learning_rate=1e-3, early_stopping_patience=5)
 _CPU_AUG_HEAD = Phase(epochs=5, learning_rate=1e-3)
 
 
-def _cpu_finetune(trainable_from: int) -> Phase:
-    return Phase(epochs=2, learning_rate=1e-4, trainable_from=trainable_from, early_stopping_patience=3)
-
-
+_cpu_finetune = lambda trainable_from: Phase(2, 1e-4, trainable_from, early_stopping_patience=3)
 _SMOKE_HEAD = Phase(epochs=1, learning_rate=1e-3)
 _DEMO_HEAD = Phase(epochs=20, learning_rate=1e-3, early_stopping_patience=5)  # on cached features: seconds
-
-
-def _smoke_finetune(trainable_from: int) -> Phase:
-    return Phase(epochs=1, learning_rate=1e-4, trainable_from=trainable_from)
+_smoke_finetune = lambda trainable_from: Phase(1, 1e-4, trainable_from)
 
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
@@ -258,10 +249,7 @@ _SCRATCH_WHY = ("Trained whole from random weights (no ImageNet weights here): e
 _SCRATCH = Phase(epochs=6, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
 _SCRATCH_MOBILE = dict(phases=(dataclasses.replace(_SCRATCH, epochs=4),), max_train=None, max_val=1500)
 _SCRATCH_HEAVY = dict(max_train=6000, max_val=1500)
-
-
-def _scratch_finetune(trainable_from: int) -> Phase:
-    return Phase(epochs=2, learning_rate=1e-4, trainable_from=trainable_from, monitor="val_accuracy")
+_scratch_finetune = lambda trainable_from: Phase(2, 1e-4, trainable_from, monitor="val_accuracy")
 
 
 _SCRATCH_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {

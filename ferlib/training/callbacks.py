@@ -33,9 +33,8 @@ def _best_so_far(log: Path, phase: Phase) -> float | None:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Add the optimizer's learning rate and the epoch's wall time (training and validation) to the logs at the
-    end of each epoch, and so to history.csv; keep the training time of the phase's finished epochs in `clock`,
-    summed over interrupted sessions."""
+    """Log each epoch's learning rate and wall time (into history.csv), and keep the phase's training time,
+    summed over interrupted sessions, in `clock`."""
 
     def __init__(self, clock: Path):
         super().__init__()
@@ -76,14 +75,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore (weights, optimizer state and the epoch reached, restored when fit starts again),
-    with each backup written whole or not at all: weights and epoch go into a temporary folder that is renamed
-    to ``epoch-NNNN`` once complete, then older backups are removed. Restoring takes the newest backup that loads;
-    a damaged one is removed with a warning, and training restarts from the one before (or the beginning)."""
+    """Keras' BackupAndRestore with each backup written whole or not at all (a temporary folder renamed to
+    ``epoch-NNNN``); restoring takes the newest backup that loads, removing a damaged one with a warning."""
 
     def _backups(self) -> list[Path]:
-        """Return the backups, newest first; a run backed up by Keras' own BackupAndRestore (latest.weights.h5 and
-        training_metadata.json in the folder itself, before this project wrote whole backups) is one too."""
+        """Return the backups, newest first (a backup Keras' own BackupAndRestore wrote in the folder itself too)."""
         folder = Path(self.backup_dir)
         found = [p for p in folder.iterdir() if re.fullmatch(r"epoch-\d{4}", p.name)] if folder.is_dir() else []
         legacy = [folder] if (folder / "latest.weights.h5").is_file() and not found else []
@@ -164,12 +160,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 class PolyakAverage(keras.callbacks.Callback):
-    """Validate and checkpoint the optimizer's moving average of the weights (an optimizer with `use_ema=True`
-    that never overwrites them), and train on the weights themselves.
-
-    The average is swapped into the model when validation starts and stays there through the end-of-epoch
-    checkpoints; `restorer` (placed after the checkpoints, before the backup) swaps the weights back, so a
-    backup holds the weights in the model and the average in the optimizer, as training left them."""
+    """Validate and checkpoint the optimizer's moving average of the weights (`use_ema=True`), train on the weights:
+    the average is swapped in when validation starts, and `restorer` (after the checkpoints, before the backup)
+    swaps the weights back."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -208,8 +201,7 @@ class _SwapBack(keras.callbacks.Callback):
 
 
 def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False) -> list[keras.callbacks.Callback]:
-    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase (with
-    `weight_average`, validation and checkpoints see the optimizer's moving average of the weights)."""
+    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
     mode = "max" if phase.maximizes else "min"
     average = PolyakAverage() if weight_average else None
     callbacks: list[keras.callbacks.Callback] = [

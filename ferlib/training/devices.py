@@ -10,11 +10,7 @@ MULTI_GPU_ENV = "FERLIB_MULTI_GPU"  # run_all.sh --multi-gpu: one replica per vi
 
 def distribution_strategy(multi_gpu: bool | None = None):
     """Return MirroredStrategy over every GPU when several are visible and asked for (`multi_gpu`, default: the
-    FERLIB_MULTI_GPU switch), else the default strategy (one GPU, or the CPU).
-
-    One GPU is the default: these models are small for a T4, and with 2 CPU cores feeding the pipeline a second
-    replica mostly waits for data; `--multi-gpu` is there to measure and use both.
-    """
+    FERLIB_MULTI_GPU switch), else the default strategy: these models are small, a second replica mostly waits."""
     import os
 
     import tensorflow as tf
@@ -28,8 +24,7 @@ def distribution_strategy(multi_gpu: bool | None = None):
 @contextlib.contextmanager
 def precision_policy(mixed: bool, require_gpu: bool = True, policy: str = "mixed_float16"):
     """Use `policy` (mixed_float16, or mixed_bfloat16) inside the block when asked (and, unless `require_gpu` is
-    False, a GPU is present); restore the previous policy after. Output layers and augmentation stay float32
-    whatever the policy."""
+    False, a GPU is present); restore the previous policy after."""
     import tensorflow as tf
 
     previous = keras.config.dtype_policy()

@@ -1,8 +1,5 @@
-"""Teachers for distillation: an ensemble's mean probabilities as a student's training targets.
-
-`run_experiment` trains an experiment whose `distill` share is above 0 on `Teachers.targets`; the ensemble itself
-is trained and scored by `ferlib.champion.distillation`.
-"""
+"""Teachers for distillation: an ensemble's mean probabilities as a student's training targets (the ensemble is
+trained by `ferlib.champion.distillation`)."""
 from __future__ import annotations
 
 import hashlib

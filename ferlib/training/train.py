@@ -1,12 +1,8 @@
 """Training an experiment: seeded, checkpointed every epoch, resumable, skipped when already done.
 
-Each run lives in ``<runs_dir>/<experiment>-<key>/`` where the key hashes the experiment's settings,
-the data fingerprint, the seed and the weights. Every phase writes ``phaseN/`` (last and best
-checkpoints, history.csv, a Keras ``BackupAndRestore`` folder while it runs). Rerunning resumes an
-interrupted phase, skips finished phases, and reuses a finished run unless ``force=True``.
-
-A phase that trains only the head of a frozen backbone without augmentation runs on cached pooled
-features (computed once), which gives the same result as training through the frozen backbone.
+Each run lives in ``<runs_dir>/<experiment>-<key>/`` (`run_folders`), each phase in ``phaseN/`` (checkpoints,
+history.csv, a backup while it runs). A phase that trains only the head of a frozen backbone without augmentation
+runs on cached pooled features, which gives the same result as training through the frozen backbone.
 """
 from __future__ import annotations
 
@@ -238,13 +234,9 @@ def train_experiment(
     mixed_precision_without_gpu: bool = False,
     deterministic: bool | None = None,
 ) -> TrainedRun:
-    """Train (or resume, or reuse) an experiment; return the best model over its phases.
-
-    `batch_size` is per replica (the global batch grows with the replicas of `strategy`, default
-    `distribution_strategy()`); `mixed_precision` applies on a GPU, or anywhere with
-    `mixed_precision_without_gpu`; `deterministic` (default: the FERLIB_DETERMINISTIC switch) turns on op
-    determinism and single-threaded augmentation.
-    """
+    """Train (or resume, or reuse) an experiment; return the best model over its phases. `batch_size` is per
+    replica of `strategy`; `mixed_precision` applies on a GPU (anywhere with `mixed_precision_without_gpu`);
+    `deterministic` (default: FERLIB_DETERMINISTIC) turns on op determinism and one augmentation thread."""
     label = weights_label(experiment, weights)
     run_dir = Path(runs_dir) / f"{experiment.key}-{run_key(experiment, data_fingerprint, seed, label)}"
     done = run_dir / DONE_FILE
@@ -296,8 +288,8 @@ def train_experiment(
 
 
 def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
-    """Return (epoch, phase) of the kept model: each phase's best by its monitor, then the phase with
-    the higher validation accuracy at that epoch (the study keeps the better of its two phases)."""
+    """Return (epoch, phase) of the kept model: each phase's best by its monitor, then the phase with the higher
+    validation accuracy there (the study keeps the better of its two phases)."""
     best: tuple[float, int, int] | None = None
     for p, phase in enumerate(experiment.phases, start=1):
         rows = history[history["phase"] == p]
