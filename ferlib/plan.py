@@ -270,11 +270,8 @@ def main(argv: list[str] | None = None) -> int:
               "set PYTHON=/path/to/python3.11", file=sys.stderr)
         return 2
     run = run_options(args)
-    if args.field == "machine":  # what .venv is built for: no profile or data checks (--tests, --setup-only)
-        print(detect_machine().kind)
-        return 0
-    if args.field == "output":
-        print(run.output)
+    if args.field in ("machine", "output"):  # what .venv is built for, where outputs go: no profile or data checks
+        print(detect_machine().kind if args.field == "machine" else run.output)
         return 0
     if args.kaggle_files:
         try:

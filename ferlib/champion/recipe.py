@@ -1,8 +1,5 @@
-"""C1's recipe as data: its key, its goal, the ablation's variants, the budgets and the names of what it trains.
-
-Nothing here trains or reads a file. `ablation_variant` and `budget_experiment` return the recipe changed as an
-Experiment (validated when built, like every registry entry); the names come from `ferlib.runnames`.
-"""
+"""C1's recipe as data: its key, its goal, the ablation's variants, the budgets and the names of what it trains
+(nothing here trains or reads a file)."""
 from __future__ import annotations
 
 import dataclasses

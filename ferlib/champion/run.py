@@ -24,19 +24,13 @@ from ferlib.training.teachers import Teachers
 
 @dataclass
 class ChampionOutcome:
-    """C1 trained and scored: the experiment outcome, evaluations per set and mode, the result file."""
+    """C1 trained and scored: the experiment outcome, validation evaluations per mode, the result file."""
 
     outcome: ExperimentOutcome
     validation: dict[str, Evaluation]  # per test-time mode: "plain", "flip_tta", "crops_flip_tta"
-    external: dict[str, Evaluation] | None
     result: dict[str, Any]
     result_file: Path
     model_file: Path | None = None  # set by save_champion
-
-    @property
-    def experiment(self) -> Experiment:
-        """Return the trained experiment entry."""
-        return self.outcome.experiment
 
 
 def run_champion(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
@@ -62,7 +56,6 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
     result["validation_scores"] = tta_scores(validation)
     flip, shift = tta_modes(margin)[kept]
     result["tta"] = {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}
-    ext_evals = None
     if external is not None:
         x_test, y_test = external.arrays(experiment.image_size, experiment.preprocessing)
         ext_evals = {mode: evaluate_model(model, x_test, y_test, classes, batch, tta_flip=f, tta_shift=sh)
@@ -80,15 +73,15 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         write_result(result_path(settings, key), result)  # scored first, so that its own budget's ablation finds it
         result |= champion_context(result_path(settings, key).parent, settings.seed, result)
     path = write_result(result_path(settings, key), result)
-    return ChampionOutcome(outcome, validation, ext_evals, result, path)
+    return ChampionOutcome(outcome, validation, result, path)
 
 
 def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: InternalData) -> Path:
     """Save the trained champion with its calibrated model card (in its kept test-time mode); return the path."""
-    run, mode = champ.outcome.run, champ.result["tta"]["mode"]
-    champ.model_file = settings.model_path(champ.experiment.key)
+    run, mode, experiment = champ.outcome.run, champ.result["tta"]["mode"], champ.outcome.experiment
+    champ.model_file = settings.model_path(experiment.key)
     modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
-                              experiment=champ.experiment.settings(), weights=run.weights, data=internal.describe(),
+                              experiment=experiment.settings(), weights=run.weights, data=internal.describe(),
                               metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
     if champ.result.get("external"):
         modelcard.update_card(champ.model_file, test=card_test_scores(champ.result))

@@ -1,11 +1,7 @@
 """Model builders: every experiment's network is built from its registry entry.
 
-``custom_cnn`` (V1) and ``fer_cnn`` (C1) are trained from scratch; the other backbones are transfer models.
-Models take raw 0-255 RGB images (uint8 or float); each backbone's own preprocessing lives inside
-the model, so a saved model needs no separate preprocessing step. Transfer models are
-``image -> preprocessing -> backbone (called with training=False) -> head``, where the head is the
-study's: global average pooling, Dense(128, relu), Dropout(0.5), Dense(classes, softmax). An experiment's class
-set gives the number of outputs (the study's five unless it names another).
+``custom_cnn`` (V1) and ``fer_cnn`` (C1) are trained from scratch; the others are transfer models, ``image ->
+preprocessing -> backbone -> the study's head``. Every model takes raw 0-255 RGB images: its preprocessing is inside.
 """
 from __future__ import annotations
 
@@ -48,11 +44,8 @@ BACKBONES: dict[str, Backbone] = {
 
 
 def resolve_weights(backbone: str, image_size: int, weights: str | None) -> str | None:
-    """Return what to pass as `weights=`: "imagenet" (cached or downloadable), None, or a file path.
-
-    Raises WeightsUnavailable within seconds when ImageNet weights are requested offline and the
-    file is not in the Keras cache, naming the file and where to put it.
-    """
+    """Return what to pass as `weights=`: "imagenet" (cached or downloadable), None, or a file path;
+    WeightsUnavailable, naming the file and where to put it, for ImageNet weights offline and not cached."""
     if weights in (None, "random", "none"):
         return None
     if weights != "imagenet":
@@ -95,13 +88,9 @@ def build_custom_cnn(image_size: int, seed: int | None = None, num_classes: int 
 
 def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, seed: int = 0,
                   num_classes: int = len(STUDY), dropout: float = 0.5, dense: int = 256, crop: int = 0) -> keras.Model:
-    """Return the C1 network: (when `crop` is set) the central crop x crop pixels, then VGG-style blocks of
-    3x3 conv-BN-ReLU (one conv in the first block, two after it), each followed by 2x2 max pooling, then
-    flatten, dropout/2, Dense(dense)-BN-ReLU, dropout and softmax.
-
-    The crop is part of the model, so a saved model takes whole image_size faces. Trained behind
-    augmentation that shifts faces a few pixels, it acts as the usual random-crop augmentation while
-    costing (crop / image_size)^2 of the compute."""
+    """Return the C1 network: the central crop x crop pixels (when `crop` is set: part of the model, and behind
+    augmentation that shifts faces, a random crop at (crop / image_size)^2 of the compute), VGG-style blocks of
+    3x3 conv-BN-ReLU and 2x2 max pooling, then flatten, dropout/2, Dense(dense)-BN-ReLU, dropout and softmax."""
     if crop and not 0 < crop <= image_size:
         raise ValueError(f"crop must be between 1 and the image size {image_size}, got {crop}")
     he = lambda i: keras.initializers.HeNormal(seed=seed + i)  # noqa: E731
@@ -130,9 +119,8 @@ def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, s
 
 
 def float32_copy(model: keras.Model) -> keras.Model:
-    """Return the model with every layer computing in float32 and the same weights (a model trained under a mixed
-    precision policy keeps float32 weights): what is evaluated, saved and shipped, so it runs at full speed and
-    precision on CPUs without native bfloat16 or float16. A float32 model is returned as it is."""
+    """Return the model with every layer computing in float32 and the same weights: what is evaluated, saved and
+    shipped, so it runs at full speed on CPUs without native bfloat16. A float32 model is returned as it is."""
     policies = {getattr(layer.dtype_policy, "name", "float32") for layer in model.layers}
     if policies <= {"float32"}:
         return model
@@ -151,11 +139,8 @@ def is_transfer(backbone: str) -> bool:
 
 
 def build_head(n_features: int, seed: int, num_classes: int = len(STUDY)) -> keras.Model:
-    """Return the study's head on pooled features: Dense(128, relu), Dropout(0.5), Dense(5, softmax).
-
-    Initialisers and dropout are seeded explicitly, so the head trained on cached features and the
-    head trained through the frozen backbone start, and drop units, identically.
-    """
+    """Return the study's head on pooled features: Dense(128, relu), Dropout(0.5), Dense(classes, softmax), seeded
+    so that it trains identically on cached features and through the frozen backbone."""
     inputs = keras.Input(shape=(n_features,), name="pooled_features")
     x = layers.Dense(128, activation="relu", name="head_dense",
                      kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(inputs)
@@ -230,8 +215,7 @@ def _build(backbone: str, size: int, num_classes: int, seed: int = 0, filters: t
 
 def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)) -> keras.Model | None:
     """Return the untrained float32 network a model card's `experiment` entry describes (random weights, nothing
-    downloaded), or None when the entry names no backbone this module builds. Used to load saved weights without
-    the layer configurations a .keras file also holds, which one Keras release may write and another not read."""
+    downloaded; `modelcard.load_network` reads saved weights into it), or None for a backbone not built here."""
     backbone, size = experiment.get("backbone"), experiment.get("image_size")
     if not isinstance(size, int) or backbone not in (*SCRATCH_BACKBONES, *BACKBONES):
         return None

@@ -60,9 +60,8 @@ def stale_reason(card: dict[str, Any] | None, model_path: Path, precision: str =
 
 
 class LiteRTNetwork:
-    """A LiteRT model taking uint8 or float 0-255 RGB batches (n, size, size, 3) and returning class
-    probabilities. A call is one invocation (up to MAX_BATCH images): the input is resized when the batch size
-    changes, which measured no slower than fixed, padded batch sizes (docs/history.md)."""
+    """A LiteRT model: 0-255 RGB batches (n, size, size, 3) in, class probabilities out, one invocation per call
+    of up to MAX_BATCH images (the input resized to the batch: no slower than padding, docs/history.md)."""
 
     name = "litert"
 
@@ -113,10 +112,8 @@ def padded_size(n: int) -> int:
 
 
 class KerasNetwork:
-    """A Keras model called like `LiteRTNetwork`: images (n, size, size, 3) in 0-255 -> probabilities, float64.
-
-    The compiled predict step (several times faster than an eager call on small batches) is traced once per
-    batch shape, so batches are padded to a few fixed sizes: a new number of faces costs no trace."""
+    """A Keras model called like `LiteRTNetwork`, its batches padded to a few fixed sizes (KERAS_BUCKETS) so that
+    a new number of faces costs no new trace of the compiled predict step."""
 
     name = "keras"
 
@@ -166,11 +163,9 @@ def load_keras(path: Path, batch_size: int = 64) -> tuple[KerasNetwork, dict[str
 
 def load_for_inference(path: str | Path, backend: str = "auto", precision: str = "card", *,
                        threads: int | None = None, batch_size: int = 64) -> InferenceModel:
-    """Return a saved model (``.keras`` with its card, and its LiteRT files when converted) ready to predict.
-
-    backend: "litert" (RuntimeError or ValueError saying why when it cannot), "keras", or "auto" (LiteRT
-    when it can, else Keras with a `note`). precision (LiteRT): "card" (the one the card chose on validation),
-    "float32" (the Keras network's own numbers) or "int8". FileNotFoundError when the model is missing."""
+    """Return a saved model ready to predict with `backend` ("auto": LiteRT when it can, else Keras with a `note`;
+    "litert": RuntimeError or ValueError saying why when it cannot; "keras") at a LiteRT `precision` ("card": the
+    one the card chose on validation, "float32", "int8"). FileNotFoundError when the model is missing."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if precision not in PRECISION_CHOICES:

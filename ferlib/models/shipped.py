@@ -58,8 +58,7 @@ def read_card(model_path: str | Path) -> dict[str, Any] | None:
 
 
 def card_preprocessing(card: dict[str, Any]) -> str:
-    """Return the name of the face preprocessing a card gives (one of PREPROCESSINGS). A card written before cards
-    named one belongs to a model that learned FER-2013's equalized faces: it gets equalization."""
+    """Return the name of the face preprocessing a card gives (LEGACY_PREPROCESSING for a card naming none)."""
     entry = card.get("preprocessing")
     name = entry.get("name") if isinstance(entry, dict) else LEGACY_PREPROCESSING
     if name not in PREPROCESSINGS:
@@ -105,8 +104,8 @@ def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
 
 
 def resolve_model(which: str | Path | None) -> Path:
-    """Return the model file `which` names: None the default shipped model, a shipped model's name (fer2013-7,
-    fer2013-5), or a path to a saved model. FileNotFoundError in one line listing the names when it is none."""
+    """Return the model file `which` names: None the default shipped model, a shipped model's name, or a path to a
+    saved model (FileNotFoundError when it is none)."""
     if which is None or str(which) in SHIPPED_MODELS:
         return shipped_model_path(DEFAULT_MODEL if which is None else str(which))
     path = Path(which)
@@ -118,8 +117,7 @@ def resolve_model(which: str | Path | None) -> Path:
 
 def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple[bool, str]:
     """Return (ship?, why) for a `compare_on_validation` result: a candidate ships only when it is more accurate
-    on the validation split and McNemar's p is below `alpha`, so a difference within noise does not replace a
-    model users already rely on."""
+    on validation with McNemar's p below `alpha` (noise never replaces a model users rely on)."""
     diff, p = comparison["difference"], comparison["mcnemar"]["p_value"]
     said = f"{100 * diff:+.1f} points, McNemar {p_value_text(p)}"
     if diff <= 0:

@@ -66,9 +66,8 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
 
 
 def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None) -> Any:
-    """Return the internal data a model was chosen on (`ferlib.data.run_data.InternalData`: its train/validation
-    split), drawn again from `data_dir` with the seed and profile its card names; ValueError when the card does not
-    name them or `data_dir` is not the data the card names (fingerprint)."""
+    """Return the internal data (and split) a model was chosen on, drawn again from `data_dir` with its card's seed
+    and profile; ValueError when the card does not name them or `data_dir` is not its data (fingerprint)."""
     provenance, data = card.get("provenance") or {}, card.get("data") or {}
     seed, profile, expected = provenance.get("seed"), provenance.get("profile"), data.get("fingerprint")
     if seed is None or profile is None or expected is None:
@@ -115,9 +114,8 @@ def _median_ms(network: LiteRTNetwork, batch: np.ndarray) -> float:
 
 
 def choose_precision(entries: dict[str, dict[str, Any]], labelled: bool) -> tuple[str, str]:
-    """Return (precision, why): the fastest quantized precision that is as accurate as float32 on the validation
-    split (no fewer right answers and McNemar p >= SIGNIFICANCE) and at least MIN_SPEEDUP times faster; float32
-    otherwise, and always when no labelled validation data was given."""
+    """Return (precision, why): the fastest quantized precision as accurate as float32 on validation (no fewer
+    right answers, McNemar p >= SIGNIFICANCE) and MIN_SPEEDUP times faster; else, or without labels, float32."""
     if not labelled:
         return "float32", "no validation data given: a quantized model is never chosen untested"
     reference = entries["float32"]
@@ -140,9 +138,8 @@ def choose_precision(entries: dict[str, dict[str, Any]], labelled: bool) -> tupl
 def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = None,
                        precisions: tuple[str, ...] = ("float32", "int8"), cache_dir: str | Path | None = None
                        ) -> dict[str, Any]:
-    """Convert a saved model for LiteRT at each precision, write the files beside it and record them, with the
-    default precision, in its card (see the module docstring). ValueError when the float32 conversion disagrees
-    with Keras (nothing is written). Return the card's new ``litert`` entry."""
+    """Convert a saved model for LiteRT at each precision, write the files beside it and record them in its card;
+    return the card's new ``litert`` entry (ValueError, nothing written, when float32 disagrees with Keras)."""
     model_path = Path(model_path)
     if "float32" not in precisions or not set(precisions) <= set(PRECISIONS):
         raise ValueError(f"precisions must include float32 and be among {', '.join(PRECISIONS)}, got {precisions}")

@@ -9,8 +9,7 @@ from ferlib.experiments import Experiment, Phase
 
 
 def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
-    """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
-    zero over the phase's steps ("cosine")."""
+    """Return the phase's learning rate: a float, or ("cosine") linear warm-up then cosine decay to zero."""
     if experiment.schedule == "constant":
         return phase.learning_rate
     if experiment.schedule != "cosine":
@@ -52,14 +51,12 @@ def hard_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def soft_targets(experiment: Experiment) -> bool:
-    """Return True when the experiment trains on probability vectors (label smoothing, mixup or distillation)
-    rather than integer labels."""
+    """Return True when the experiment trains on probability vectors (label smoothing, mixup or distillation)."""
     return bool(experiment.label_smoothing or experiment.mixup or experiment.distill)
 
 
 def one_hot_labels(dataset, num_classes: int):
-    """Return the dataset with its integer labels turned into one-hot vectors of `num_classes` (labels that already
-    are probability vectors, such as distillation targets, pass unchanged)."""
+    """Return the dataset with its integer labels turned into one-hot vectors (probability vectors pass)."""
     import tensorflow as tf
 
     if len(dataset.element_spec[1].shape) == 2:  # (batch, classes): already vectors
@@ -68,8 +65,7 @@ def one_hot_labels(dataset, num_classes: int):
 
 
 def build_mixup(alpha: float, seed: int):
-    """Return Keras' MixUp layer (each batch blended with a shuffled copy of itself, weights from
-    Beta(alpha, alpha)), or None when `alpha` is 0."""
+    """Return Keras' MixUp layer (weights from Beta(alpha, alpha)), or None when `alpha` is 0."""
     return keras.layers.MixUp(alpha=alpha, seed=seed + 7, dtype="float32") if alpha else None
 
 
