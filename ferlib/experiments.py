@@ -175,10 +175,8 @@ _PROJECT_EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
 )}
 _EXPERIMENTS = _STUDY_EXPERIMENTS | _PROJECT_EXPERIMENTS
 
-# Scaled-down settings per profile: fields replaced in the study's entry. The cpu profile trains
-# transfer models at 48 px; head phases run on cached features; fine-tuning and augmented runs use
-# 1,500-image subsets and few epochs, so that every notebook together finishes in about a quarter
-# of an hour on a 2-core CPU.
+# Scaled-down settings per profile: fields replaced in the study's entry (cpu: 48 px, subsets and few epochs for
+# fine-tuning and augmented runs, so every notebook together takes about a quarter of an hour on 2 cores).
 DISTILL_TEACHERS = 3  # `distill`: ensemble members (the champion and two more seeds) that teach one C1
 DISTILL_WEIGHT = 0.5  # `distill`: the teachers' share of the training targets (the one-hot label keeps the rest)
 CPU_CHAMPION_EPOCHS = 56  # twice the 28 of the float32 recipe: bfloat16 and a faster CPU pay for it
@@ -235,17 +233,13 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 # Without ImageNet weights (offline, or --weights random) the cpu profile trains each transfer experiment whole from
-# scratch: every layer from the first epoch, BatchNorm learning its statistics, at a rate at which these networks
-# learn, on a subset and budget chosen on the validation split within the profile's time. The study's
-# architectures, class weights and augmentation are kept, and a second phase still fine-tunes the top layers at a
-# tenth of the rate, so each of the study's comparisons (V4 vs V8-V11, V5 vs V7 vs V13, V12 vs V13) is still made.
+# scratch, keeping the study's architectures, class weights, augmentation and second phase (the top layers at a
+# tenth of the rate), so each of the study's comparisons is still made.
 FROM_SCRATCH = "from scratch, not the study's ImageNet setting"
 _SCRATCH_WHY = ("Trained whole from random weights (no ImageNet weights here): every layer learns from the first "
                 "epoch at 1e-3, for the budget chosen on validation within the cpu profile's time.")
-# Chosen on FER-2013's validation split (2 CPU cores, docs/results.md): at 48 px these networks learn slowly from
-# scratch (MobileNetV2 ~34% after 4 epochs of every training image, ResNet50V2 ~35% after 6 of 6,000, where always
-# answering Happy scores 31%); smaller budgets often stayed at a class's share. Validation while training uses
-# 1,500 images (every image is scored at the end).
+# Budgets chosen on FER-2013's validation split (2 CPU cores, docs/results.md: smaller ones often stayed at a
+# class's share); validation while training uses 1,500 images (every image is scored at the end).
 _SCRATCH = Phase(epochs=6, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
 _SCRATCH_MOBILE = dict(phases=(dataclasses.replace(_SCRATCH, epochs=4),), max_train=None, max_val=1500)
 _SCRATCH_HEAVY = dict(max_train=6000, max_val=1500)

@@ -31,13 +31,12 @@ from ferlib.training.experiments import run_experiment
 
 def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[str] = tuple(ABLATIONS),
                  epochs: int | None = None, force: bool = False, verbose: int = 2,
-                 progress=None, max_train: int | None = None) -> dict[str, dict[str, Any]]:
+                 max_train: int | None = None) -> dict[str, dict[str, Any]]:
     """Train each named variant of C1 with the same epoch budget (None: the profile's) and training images
     (`max_train`), write its result with validation accuracy in every test-time mode; return {name: result}."""
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        if progress is not None:
-            progress(name)
+        say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}")
         variant = ablation_variant(name, settings.profile, epochs, max_train=max_train)
         budget = sum(phase.epochs for phase in variant.phases)
         outcome = run_experiment(variant, settings, internal, force=force, verbose=verbose,
@@ -68,8 +67,7 @@ def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     for name in names:  # an unknown variant fails before any work
         ablation_variant(name, settings.profile)
     internal = prepare_internal(settings, data_dir)
-    run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train,
-                 progress=lambda name: say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}"))
+    run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train)
     table = ablation_table(read_ablation(result_path(settings, "x").parent, seed, epochs, max_train))
     csv = settings.tables_dir / f"{ablation_table_name(epochs, max_train)}.csv"
     write_csv(csv, table)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import time
+import timeit
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +104,8 @@ def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.n
 
 
 def _median_ms(network: LiteRTNetwork, batch: np.ndarray) -> float:
-    network(batch)
-    samples = []
-    for _ in range(TIMED_REPEATS):
-        start = time.perf_counter()
-        network(batch)
-        samples.append(time.perf_counter() - start)
-    return 1000 * float(np.median(samples))
+    network(batch)  # warm-up
+    return 1000 * float(np.median(timeit.repeat(lambda: network(batch), number=1, repeat=TIMED_REPEATS)))
 
 
 def choose_precision(entries: dict[str, dict[str, Any]], labelled: bool) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""Where and how precisely training runs: one GPU or several, mixed precision, op determinism."""
+"""Where and how precisely training runs: one GPU or several, mixed precision (bfloat16 where the CPU has it)."""
 from __future__ import annotations
 
 import contextlib
@@ -37,24 +37,6 @@ def precision_policy(mixed: bool, require_gpu: bool = True, policy: str = "mixed
         keras.config.set_dtype_policy(previous)
 
 
-def use_determinism(enabled: bool) -> None:
-    """Turn on TensorFlow's op determinism (process-wide, irreversible) when `enabled`."""
-    if enabled:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-
-
-def cpu_has_bfloat16() -> bool:
-    """Return True when the CPU computes bfloat16 natively (AVX512_BF16 or AMX_BF16 in /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
 def resolve_precision(requested: str) -> str:
     """Return the Keras policy a recipe's `precision` means here: "float32" and "mixed_bfloat16" as they are;
     "auto" is mixed_bfloat16 on a machine without a GPU whose CPU has native bfloat16, else float32."""
@@ -62,4 +44,9 @@ def resolve_precision(requested: str) -> str:
         return requested
     import tensorflow as tf
 
-    return "mixed_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else "float32"
+    try:  # native bfloat16: AVX512_BF16 or AMX_BF16 in /proc/cpuinfo
+        with open("/proc/cpuinfo") as f:
+            native = bool(set(f.read().split()) & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        native = False
+    return "mixed_bfloat16" if native and not tf.config.list_physical_devices("GPU") else "float32"

@@ -12,8 +12,6 @@ def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
     """Return the phase's learning rate: a float, or ("cosine") linear warm-up then cosine decay to zero."""
     if experiment.schedule == "constant":
         return phase.learning_rate
-    if experiment.schedule != "cosine":
-        raise KeyError(f"unknown schedule {experiment.schedule!r}; known: constant, cosine")
     total = max(1, phase.epochs * steps_per_epoch)
     warmup = min(experiment.warmup_epochs * steps_per_epoch, total - 1)
     if warmup == 0:
@@ -32,11 +30,9 @@ def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) 
         optimizer = keras.optimizers.Adam(rate, **ema)
     elif experiment.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay, **ema)
-    elif experiment.optimizer == "sgd_nesterov":
+    else:  # sgd_nesterov (Experiment checks its optimizer when it is made)
         optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True,
                                          weight_decay=experiment.weight_decay or None, **ema)
-    else:  # Experiment checks its optimizer when it is made
-        raise ValueError(f"unknown optimizer {experiment.optimizer!r}")
     if soft_targets(experiment):
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
     else:

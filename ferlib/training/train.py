@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from ferlib.classes import class_set
 from ferlib.config import deterministic_run
@@ -30,7 +31,7 @@ from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
 from ferlib.training.callbacks import EPOCH_CLOCK_FILE
 from ferlib.training.callbacks import phase_callbacks as _callbacks
-from ferlib.training.devices import distribution_strategy, precision_policy, resolve_precision, use_determinism
+from ferlib.training.devices import distribution_strategy, precision_policy, resolve_precision
 from ferlib.training.objective import (
     build_mixup,
     compile_options,
@@ -256,7 +257,8 @@ def train_experiment(
     files.write_json(run_dir / "settings.json", {"settings": experiment.settings(), "data": data_fingerprint,
                                                  "seed": seed, "weights": label, "trained_by": trained_by})
     deterministic = deterministic_run() if deterministic is None else deterministic
-    use_determinism(deterministic)
+    if deterministic:  # process-wide and irreversible
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
     strategy = strategy or distribution_strategy()
     # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
