@@ -111,8 +111,7 @@ XLA_ENV = "FERLIB_XLA"  # "0": compile without XLA (its compile time dominates t
 
 
 def capped(profile: Profile, max_epochs: int | None = None, seeds: int | None = None) -> Profile:
-    """Return the profile with its epochs capped and its ablation seeds set (from the arguments, else from
-    FERLIB_MAX_EPOCHS / FERLIB_SEEDS); results of a capped profile say so and are never called comparable."""
+    """Return the profile capped in epochs and ablation seeds (arguments, else FERLIB_MAX_EPOCHS / FERLIB_SEEDS)."""
     changes: dict[str, Any] = {}
     for field_name, value in (("max_epochs", max_epochs), ("ablation_seeds", seeds)):
         value = value or int(os.environ.get(CAP_ENV[field_name], "0") or 0)
@@ -194,8 +193,7 @@ class RunSettings:
 
 def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,
                  cache_dir: str | Path | None = None, data_dir: str | Path | None = None) -> RunSettings:
-    """Return the resolved settings for a run (FERLIB_CACHE_DIR may move the cache); `data_dir` is the run's
-    internal data parameter, which "auto" needs to tell real data from the embedded set."""
+    """Return a run's resolved settings (`data_dir`, the internal data, tells "auto" real data from embedded)."""
     out = Path(output_dir) if output_dir else PROJECT_ROOT / "outputs"
     cache = Path(cache_dir or os.environ.get("FERLIB_CACHE_DIR") or out / "cache")
     resolved = (resolve_profile(profile, real_data=real_data_given("internal", data_dir))

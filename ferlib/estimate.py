@@ -56,8 +56,7 @@ def cpu_probe_s(repeats: int = 9) -> float:
 
 
 def cpu_speed_factor() -> tuple[float, float]:
-    """Return (factor, probe seconds): how many times longer this CPU takes than the reference one, clamped to
-    PROBE_FACTOR_RANGE."""
+    """Return (factor, probe seconds): how many times longer this CPU takes than the reference one."""
     probe = cpu_probe_s()
     factor = probe / PROBE_REFERENCE_S
     if PROBE_SAME_MACHINE[0] <= factor <= PROBE_SAME_MACHINE[1]:
@@ -97,8 +96,7 @@ def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: in
 
 def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
                      images_per_s: dict[str, dict[str, float]] = CPU_IMAGES_PER_S) -> dict[str, float]:
-    """Return an estimated wall time per notebook: epochs x images / measured throughput per backbone and phase
-    kind (scaled by input pixels), plus fixed overheads; early stopping only shortens it."""
+    """Return each notebook's estimated wall time: epochs x images / measured throughput, plus overheads."""
     n_train = int(n_internal * 0.8) if profile.max_train is None else min(int(n_internal * 0.8), profile.max_train)
     n_val = int(n_internal * 0.2) if profile.max_val is None else min(int(n_internal * 0.2), profile.max_val)
     n_ext = n_external if profile.max_external is None else min(n_external, profile.max_external)

@@ -258,8 +258,7 @@ _SCRATCH_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def weights_in_use(asked: str | None, profile: Profile) -> str:
-    """Return the backbone weights a run uses, in words for its run card and plan: ImageNet (and why), random, or,
-    where the profile trains transfer experiments from scratch without ImageNet weights, that."""
+    """Return the backbone weights a run uses, in words for its run card and plan."""
     weights, why = choose_weights(asked, profile.weights)
     if weights in ("random", "none") and profile.name in _SCRATCH_OVERRIDES:
         return f"none: the transfer models are trained {FROM_SCRATCH}; {why}"

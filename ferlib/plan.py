@@ -7,6 +7,7 @@ and each notebook's estimated wall time. run_all.sh uses it for its install, its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -70,12 +71,9 @@ def detect_machine(env: Mapping[str, str] | None = None) -> Machine:
     """Return the machine run_all.sh runs on."""
     env = os.environ if env is None else env
     tf = None
-    for name in ("tensorflow", "tensorflow-cpu"):
-        try:
+    for name in ("tensorflow-cpu", "tensorflow"):  # tensorflow when both are installed
+        with contextlib.suppress(metadata.PackageNotFoundError):
             tf = f"{name} {metadata.version(name)}"
-            break
-        except metadata.PackageNotFoundError:
-            continue
     return Machine(python=f"{sys.executable} ({sys.version.split()[0]})", gpus=nvidia_gpus(),
                    kaggle=any(env.get(k) for k in KAGGLE_ENV), preinstalled_tensorflow=tf)
 

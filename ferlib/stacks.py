@@ -34,8 +34,7 @@ def pinned_lines(requirements: Path) -> list[tuple[str, str]]:
 
 
 def read_pins(path: Path) -> dict[str, str]:
-    """Return the `name==version` pins of a requirements file and the files it includes, by normalised name,
-    with a stack file's "python" and "image" header lines."""
+    """Return a requirements file's `name==version` pins (includes too) and a stack file's python/image lines."""
     headers = re.findall(r"^#\s*(python|image):\s*(.+?)\s*$", path.read_text(), re.M)
     pins = {normalise(line.split("==")[0].split("[")[0]): line.split("==")[1].strip()
             for line, _ in pinned_lines(path) if "==" in line}

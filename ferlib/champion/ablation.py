@@ -32,8 +32,7 @@ from ferlib.training.experiments import run_experiment
 def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[str] = tuple(ABLATIONS),
                  epochs: int | None = None, force: bool = False, verbose: int = 2,
                  max_train: int | None = None) -> dict[str, dict[str, Any]]:
-    """Train each named variant of C1 with the same epoch budget (None: the profile's) and training images
-    (`max_train`), write its result with validation accuracy in every test-time mode; return {name: result}."""
+    """Train each named variant of C1 on one budget, write its result scored in every test-time mode; return them."""
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}")
@@ -44,13 +43,11 @@ def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[
         x_val, y_val = internal.arrays(variant.image_size, variant.preprocessing)[2:]
         evals = evaluate_tta_modes(float32_copy(outcome.run.model), x_val, y_val, internal.classes.names,
                                    settings.profile.batch_size, crop_margin(variant))
-        result = dict(outcome.result)
-        result |= {"ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": budget,
-                   "max_train": max_train, "validation_scores": tta_scores(evals),
-                   "training_time_s": outcome.run.wall_time_s, "precision": outcome.run.precision,
-                   "epochs_run": int(len(outcome.run.history))}
-        out[name] = result
-        write_result(outcome.result_file, result)
+        out[name] = outcome.result | {
+            "ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": budget,
+            "max_train": max_train, "validation_scores": tta_scores(evals), "training_time_s": outcome.run.wall_time_s,
+            "precision": outcome.run.precision, "epochs_run": int(len(outcome.run.history))}
+        write_result(outcome.result_file, out[name])
     return out
 
 

@@ -34,8 +34,7 @@ from ferlib.training.teachers import Teachers
 
 
 def train_members(settings: RunSettings, internal: InternalData, count: int, verbose: int = 2) -> list:
-    """Train (or resume, or reuse) the first `count` members on the run's split; return their
-    ExperimentOutcomes with float32 models. Member 0 is the champion's own run."""
+    """Train (or reuse) the first `count` members (member 0: the champion's run); return their float32 outcomes."""
     if count < 1:
         raise ValueError(f"an ensemble needs at least one member, got {count}")
     outcomes = []

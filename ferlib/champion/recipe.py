@@ -64,15 +64,13 @@ def ablation_result_name(name: str, epochs: int = ABLATION_EPOCHS, max_train: in
 
 
 def ablation_table_name(epochs: int = ABLATION_EPOCHS, max_train: int | None = None) -> str:
-    """Return the name of one budget's ablation table: c1_ablation for the short budget on all images, else
-    with the budget appended as in `ablation_result_name`."""
+    """Return the name of one budget's ablation table (c1_ablation, suffixed as `ablation_result_name`)."""
     return "c1_ablation" + ablation_result_name(RECIPE, epochs, max_train)[len(ABLATION_PREFIX + RECIPE):]
 
 
 def ablation_variant(name: str, profile: str, epochs: int | None = None, key: str = CHAMPION_KEY,
                      max_train: int | None = None) -> Experiment:
-    """Return C1 under `profile` with ablation `name` applied, every phase cut to `epochs` and the
-    training images capped at `max_train` (each when given)."""
+    """Return C1 under `profile` with ablation `name` applied, cut to `epochs` and `max_train` images (when given)."""
     if name not in ABLATIONS:
         raise KeyError(f"unknown ablation {name!r}; known: {', '.join(ABLATIONS)}")
     base = get_experiment(key, profile)
@@ -93,8 +91,7 @@ budget_key = budget_name  # the experiment key of C1's recipe (or a variant) at 
 
 
 def budget_variant(key: str) -> str | None:
-    """Return the ablation variant of a budget key (``C1_<variant>_<N>epochs``), None for the recipe itself
-    (``C1_<N>epochs``) or for a key that is no budget."""
+    """Return the ablation variant of a budget key (``C1_<variant>_<N>epochs``), else None."""
     parsed = parse_budget(key)
     return parsed[0] if parsed else None
 

@@ -36,8 +36,7 @@ def _budget_order(budget: tuple[int, int | None]) -> tuple:
 
 
 def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
-    """Return every ablation result of `seed` in a results folder, of every budget, and every variant trained
-    as a candidate (``C1_<variant>_<N>epochs``) unless the ablation trained that variant and budget itself."""
+    """Return a folder's ablation results of `seed`, every budget, with variants trained as candidates."""
     folder = Path(results_dir)
     found = []
     for path in sorted(folder.glob(RunName.pattern(ABLATION_PREFIX, seed))):
@@ -60,8 +59,7 @@ def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
 
 
 def ablation_budgets(results_dir: Path, seed: int) -> list[tuple[int, int | None]]:
-    """Return the budgets (epochs, training images cap or None) of the ablation results in a folder, the short
-    budget on all images first, then by epochs."""
+    """Return the budgets (epochs, images cap) of a folder's ablation results, the short one on all images first."""
     return sorted({result_budget(r) for r in _ablation_results(results_dir, seed)}, key=_budget_order)
 
 
@@ -124,8 +122,7 @@ def read_distillation(results_dir: Path, seed: int) -> dict[str, Any] | None:
 
 
 def fer_package_reference(bench_file: Path, external_source: str, classes: str = "study-5") -> dict[str, Any] | None:
-    """Return the `fer` package's scores over a class set on the same external data from a bench result file
-    (``python -m ferlib bench --parts accuracy``), or None when the bench has not scored that data so."""
+    """Return the `fer` package's bench scores on the same external data and classes, or None."""
     if not Path(bench_file).is_file():
         return None
     report = json.loads(Path(bench_file).read_text())

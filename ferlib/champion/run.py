@@ -52,10 +52,9 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         validation = {"plain": validation["plain"]}
     kept = choose_tta(validation)
     sources = {"internal": internal.describe()}
-    result = dict(outcome.result)
-    result["validation_scores"] = tta_scores(validation)
     flip, shift = tta_modes(margin)[kept]
-    result["tta"] = {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}
+    result = outcome.result | {"validation_scores": tta_scores(validation),
+                               "tta": {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}}
     if external is not None:
         x_test, y_test = external.arrays(experiment.image_size, experiment.preprocessing)
         ext_evals = {mode: evaluate_model(model, x_test, y_test, classes, batch, tta_flip=f, tta_shift=sh)
@@ -64,9 +63,8 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         result["external_scores"] = tta_scores(ext_evals)
         result["external_by_copy"] = scores_by_copy(ext_evals[kept], internal, external, settings)
         sources["external"] = external.describe()
-    result["training_time_s"] = outcome.run.wall_time_s
-    result["precision"] = outcome.run.precision
-    result["epochs_run"] = int(len(outcome.run.history))
+    result |= {"training_time_s": outcome.run.wall_time_s, "precision": outcome.run.precision,
+               "epochs_run": int(len(outcome.run.history))}
     trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
     result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
     if key == CHAMPION_KEY or is_budget_key(key):  # the recipe's (or variant's) evidence: ablation, curve, goal
@@ -93,8 +91,7 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
                           output_dir: str | Path | None = None, force: bool = False,
                           epochs: int | None = None, variant: str | None = None,
                           classes: str | None = None) -> ChampionOutcome:
-    """Return C1 (or another budget or variant: `budget_experiment`) trained on `data_dir`, scored on
-    `external_dir` and saved with its model card (the `champion` command's entry)."""
+    """Return C1 (or a `budget_experiment`) trained, scored and saved with its card: the `champion` command."""
     settings = run_settings(profile, seed=seed, output_dir=output_dir)
     experiment = budget_experiment(settings.profile, epochs, variant, classes)  # unknown names fail before any work
     learned = class_set(experiment.classes)

@@ -20,8 +20,7 @@ def duration_text(seconds: float) -> str:
 
 
 def scores_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Return accuracy with its 95% interval per set (validation, external) and test-time mode of C1's result,
-    marking the mode kept (chosen on validation)."""
+    """Return accuracy with its 95% interval per set and test-time mode of C1's result, marking the mode kept."""
     rows = []
     for name, scores in (("validation", result["validation_scores"]), ("external", result.get("external_scores"))):
         for mode, s in (scores or {}).items():
@@ -63,8 +62,7 @@ def references_table(result: dict[str, Any], v1: dict[str, Any] | None = None,
 
 
 def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
-    """Return a champion card's `test` entry from its result: the external set, accuracy with its 95% interval,
-    macro F1, and the accuracy on the test images with and without a copy in the training data."""
+    """Return a champion card's `test` entry from its result: external accuracy, interval, F1, by copies."""
     external = result.get("external")
     if external is None:
         raise ValueError(f"{result['experiment']} was not scored on an external set: no test entry for its card")
@@ -109,8 +107,7 @@ def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
-    """Return McNemar's p-value for two variants' flip-averaged validation predictions (same images),
-    NaN when a result has no stored predictions."""
+    """Return McNemar's p for two variants' stored flip-averaged validation predictions (NaN without them)."""
     a, b = reference.get("validation", {}), other.get("validation", {})
     if not all(k in d for d in (a, b) for k in ("y_true", "y_pred")):
         return float("nan")
@@ -244,8 +241,7 @@ def recall_table(scores: dict[str, Any]) -> pd.DataFrame:
 
 
 def published_table(ours: dict[str, Any], pixels: str, published: tuple[dict[str, Any], ...]) -> pd.DataFrame:
-    """Return the seven-class model's external accuracy (`ours`: an `Evaluation.to_dict()`) beside published
-    single networks on FER-2013's seven classes, labelled as papers' numbers."""
+    """Return the seven-class model's external accuracy (`ours`) beside published networks' (papers' numbers)."""
     rows = [{"model": "fer2013-7 (this project, C1 on 2 CPU cores)", "accuracy": ours["accuracy"],
              "note": f"measured here: {ours['n']:,} images, {pixels}, 95% CI {_ci(ours['accuracy_ci'])}"}]
     rows += [{"model": p["model"], "accuracy": p["accuracy"],

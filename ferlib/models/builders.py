@@ -119,8 +119,7 @@ def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, s
 
 
 def float32_copy(model: keras.Model) -> keras.Model:
-    """Return the model with every layer computing in float32 and the same weights: what is evaluated, saved and
-    shipped, so it runs at full speed on CPUs without native bfloat16. A float32 model is returned as it is."""
+    """Return the model computing in float32 with the same weights (what is evaluated, saved and shipped)."""
     policies = {getattr(layer.dtype_policy, "name", "float32") for layer in model.layers}
     if policies <= {"float32"}:
         return model
@@ -229,8 +228,7 @@ def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)
 
 
 def build_model(experiment: Experiment, weights: str | None = None, seed: int = 0) -> keras.Model:
-    """Return the untrained network for an experiment entry (weights apply to transfer backbones; Experiment checks
-    its backbone when it is made)."""
+    """Return the untrained network for an experiment entry (weights apply to transfer backbones)."""
     return _build(experiment.backbone, experiment.image_size, len(class_set(experiment.classes)), seed,
                   experiment.filters, experiment.crop, None if experiment.from_scratch else weights,
                   experiment.from_scratch)

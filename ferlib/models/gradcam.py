@@ -20,8 +20,7 @@ def _side(layer: keras.layers.Layer) -> int:
 
 
 def target_layer(model: keras.Model, min_side: int = 3) -> str:
-    """Return the feature map Grad-CAM weighs: the last Conv2D, or for transfer models the backbone's output,
-    or "backbone/<layer>" (its deepest layer at least min_side pixels wide) when that output is coarser."""
+    """Return the feature map Grad-CAM weighs: the last Conv2D, or a transfer model's (inner) backbone layer."""
     names = [layer.name for layer in model.layers]
     if BACKBONE_LAYER in names:
         backbone = model.get_layer(BACKBONE_LAYER)

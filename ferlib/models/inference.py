@@ -44,8 +44,7 @@ def litert_unavailable() -> str | None:
 
 
 def stale_reason(card: dict[str, Any] | None, model_path: Path, precision: str = "float32") -> str | None:
-    """Return why the LiteRT file of `model_path` at `precision` must not stand for it (None when it may): missing,
-    not recorded in the card, changed since it was converted, or converted from another ``.keras``."""
+    """Return why the LiteRT file at `precision` must not stand for `model_path` (None when it may)."""
     path = litert_path(model_path, precision)
     entry = (((card or {}).get("litert") or {}).get("precisions") or {}).get(precision)
     if not path.is_file():
@@ -106,8 +105,7 @@ class LiteRTNetwork:
 
 
 def padded_size(n: int) -> int:
-    """Return the batch size n images are padded to on the Keras backend: the smallest of KERAS_BUCKETS that
-    holds them, else n."""
+    """Return the batch size n images are padded to: the smallest of KERAS_BUCKETS that holds them, else n."""
     return next(b for b in (*KERAS_BUCKETS, n) if b >= n)
 
 

@@ -78,8 +78,7 @@ def assumed_card(model_path: Path, size: int, n_classes: int = len(STUDY)) -> di
 
 
 def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
-    """Return (flip, shift): the test-time averaging a card asks for (its "tta" entry, else the
-    experiment's tta_flip; see `ferlib.evaluation.views.tta_views`)."""
+    """Return (flip, shift): a card's test-time averaging (its "tta" entry, else the experiment's tta_flip)."""
     tta = card.get("tta")
     if tta:
         return bool(tta.get("flip", False)), int(tta.get("shift", 0))
@@ -104,8 +103,7 @@ def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
 
 
 def resolve_model(which: str | Path | None) -> Path:
-    """Return the model file `which` names: None the default shipped model, a shipped model's name, or a path to a
-    saved model (FileNotFoundError when it is none)."""
+    """Return the model file `which` names: None (the default), a shipped model's name, or a saved model's path."""
     if which is None or str(which) in SHIPPED_MODELS:
         return shipped_model_path(DEFAULT_MODEL if which is None else str(which))
     path = Path(which)

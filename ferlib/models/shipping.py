@@ -43,8 +43,7 @@ TIMED_BATCH, TIMED_REPEATS = 40, 20  # four faces of ten views, as a photo sends
 
 
 def convert_keras(model: Any, precision: str = "float32") -> bytes:
-    """Return a Keras model converted by TensorFlow's LiteRT converter, with a dynamic batch size, at `precision`
-    (float16: weights stored as float16; int8: dynamic range, weights int8, activations float)."""
+    """Return a Keras model converted by TensorFlow's LiteRT converter at `precision`, with a dynamic batch."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if precision != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -54,8 +53,7 @@ def convert_keras(model: Any, precision: str = "float32") -> bytes:
 
 
 def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
-    """Return how far two backends' probabilities (n, classes) agree: images, the share with the same label,
-    the images whose labels differ, and the largest absolute difference of a probability."""
+    """Return how far two backends' probabilities (n, classes) agree: same labels and largest difference."""
     reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
     if reference.shape != other.shape:
         raise ValueError(f"shapes differ: {reference.shape} and {other.shape}")
@@ -83,8 +81,7 @@ def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path 
 
 def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None
                      ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Return (images at the card's input size after its face preprocessing, labels, description) of the
-    validation split a model was chosen on (see `chosen_on`)."""
+    """Return (images, labels, description) of the validation split a model was chosen on (`chosen_on`)."""
     internal = chosen_on(card, data_dir, cache_dir)
     provenance = card["provenance"]
     images = internal.images(internal.val, int(card["input"]["size"]), card_preprocessing(card))
@@ -94,8 +91,7 @@ def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str 
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
-    """Return n seeded uint8 images (n, size, size, 3): smooth blobs and noise, for comparing backends where no
-    real data is at hand."""
+    """Return n seeded uint8 face-like images (n, size, size, 3) for comparing backends without real data."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 256, (n, 6, 6, 1)).astype(np.float32)
     smooth = np.repeat(np.repeat(coarse, -(-size // 6), axis=1), -(-size // 6), axis=2)[:, :size, :size]

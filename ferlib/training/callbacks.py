@@ -33,8 +33,7 @@ def _best_so_far(log: Path, phase: Phase) -> float | None:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Log each epoch's learning rate and wall time (into history.csv), and keep the phase's training time,
-    summed over interrupted sessions, in `clock`."""
+    """Log each epoch's learning rate and wall time, and keep the phase's training time in `clock`."""
 
     def __init__(self, clock: Path):
         super().__init__()
@@ -56,8 +55,7 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
-    """Save the model at the end of every epoch (no `monitor`) or when the monitored value improves, written to a
-    temporary file and renamed: a kill never leaves half a checkpoint (Keras' ModelCheckpoint writes in place)."""
+    """Save the model every epoch (or when `monitor` improves) to a temporary file renamed into place."""
 
     def __init__(self, path: Path, monitor: str | None = None, maximize: bool = True, best: float | None = None):
         super().__init__()
@@ -150,8 +148,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         write_text(self.history, (text or ",".join(header) + "\n") + line + "\n")
 
     def _trim_history(self, epochs: int) -> None:
-        """Keep the history's lines of the epochs the restored backup holds: an epoch logged after its backup was
-        taken is trained again, and logged once."""
+        """Keep the history's lines of the epochs the restored backup holds (a later epoch is trained again)."""
         if self.history is None or not self.history.exists():
             return
         lines = self.history.read_text().splitlines(keepends=True)
@@ -202,7 +199,6 @@ class _SwapBack(keras.callbacks.Callback):
 
 def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False) -> list[keras.callbacks.Callback]:
     """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
-    mode = "max" if phase.maximizes else "min"
     average = PolyakAverage() if weight_average else None
     callbacks: list[keras.callbacks.Callback] = [
         *([average] if average else []),
@@ -216,6 +212,6 @@ def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False)
         AtomicBackupAndRestore(str(phase_dir / "backup"), history=phase_dir / "history.csv"),
     ]
     if phase.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=phase.monitor, mode=mode,
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=phase.monitor, mode="max" if phase.maximizes else "min",
                                                        patience=phase.early_stopping_patience))
     return callbacks

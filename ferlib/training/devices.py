@@ -23,8 +23,7 @@ def distribution_strategy(multi_gpu: bool | None = None):
 
 @contextlib.contextmanager
 def precision_policy(mixed: bool, require_gpu: bool = True, policy: str = "mixed_float16"):
-    """Use `policy` (mixed_float16, or mixed_bfloat16) inside the block when asked (and, unless `require_gpu` is
-    False, a GPU is present); restore the previous policy after."""
+    """Use `policy` inside the block when `mixed` (and a GPU is present, or not `require_gpu`), then restore."""
     import tensorflow as tf
 
     previous = keras.config.dtype_policy()
@@ -38,8 +37,7 @@ def precision_policy(mixed: bool, require_gpu: bool = True, policy: str = "mixed
 
 
 def resolve_precision(requested: str) -> str:
-    """Return the Keras policy a recipe's `precision` means here: "float32" and "mixed_bfloat16" as they are;
-    "auto" is mixed_bfloat16 on a machine without a GPU whose CPU has native bfloat16, else float32."""
+    """Return the Keras policy a recipe's `precision` means here ("auto": mixed_bfloat16 on a GPU-less bf16 CPU)."""
     if requested != "auto":
         return requested
     import tensorflow as tf

@@ -22,8 +22,7 @@ from ferlib.weights import choose_weights
 
 @dataclass
 class ExperimentOutcome:
-    """What one experiment produced: its settings, the trained run, the evaluation, and the result (as written to
-    `result_file`)."""
+    """What one experiment produced: its settings, trained run, evaluation, result and result file."""
 
     experiment: Experiment
     run: TrainedRun

@@ -33,10 +33,8 @@ def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) 
     else:  # sgd_nesterov (Experiment checks its optimizer when it is made)
         optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True,
                                          weight_decay=experiment.weight_decay or None, **ema)
-    if soft_targets(experiment):
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
-    else:
-        loss = "sparse_categorical_crossentropy"
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
+            if soft_targets(experiment) else "sparse_categorical_crossentropy")
     return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
 
 

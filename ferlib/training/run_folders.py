@@ -23,8 +23,7 @@ DONE_FILE = "done.json"
 
 
 def trained_by_record(run_dir: Path) -> dict | None:
-    """Return the commit, machine and start time a run folder records for its first training (None if absent):
-    a resumed or reused run keeps saying where its weights were trained."""
+    """Return the commit, machine and start time a run folder records for its first training (None if absent)."""
     try:
         return json.loads((run_dir / "settings.json").read_text()).get("trained_by")
     except (OSError, ValueError):
@@ -104,8 +103,7 @@ def read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
 
 
 def fit_finished_unmarked(phase_dir: Path) -> bool:
-    """Return True when a phase's fit ended (Keras removed its backup; epochs were logged; a best checkpoint
-    exists) but the process stopped before the phase was marked done."""
+    """Return True when a phase's fit ended (backup gone, epochs logged, best saved) but was not marked done."""
     history = phase_dir / "history.csv"
     return (history.exists() and history.stat().st_size > 0 and not (phase_dir / "backup").exists()
             and (phase_dir / "best.keras").exists())

@@ -71,13 +71,11 @@ class TrainedRun:
     def summary(self) -> str:
         """Return the run in one line: epochs per phase, the kept epoch and its validation accuracy, wall time."""
         per_phase = self.history.groupby("phase")["epoch"].count()
-        total = int(per_phase.sum())
         epochs = " + ".join(str(int(n)) for n in per_phase) + (" (head + fine-tuning)" if len(per_phase) == 2 else "")
-        epochs += " epoch" if total == 1 else " epochs"
+        epochs += " epoch" if int(per_phase.sum()) == 1 else " epochs"
         kept = self.history.loc[self.history["epoch"] == self.best_epoch, "val_accuracy"]
         accuracy = f", validation accuracy {float(kept.iloc[0]):.1%}" if len(kept) else ""
-        minutes = self.wall_time_s / 60
-        time_text = f"{self.wall_time_s:.0f} s" if minutes < 2 else f"{minutes:.1f} min"
+        time_text = f"{self.wall_time_s:.0f} s" if self.wall_time_s < 120 else f"{self.wall_time_s / 60:.1f} min"
         how = "reused a finished run, trained" if self.reused else "trained"
         return (f"{how} {epochs} in {time_text}; kept epoch {self.best_epoch} (phase {self.kept_phase})"
                 f"{accuracy}")
@@ -190,8 +188,7 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def _train_phases(model: keras.Model, run_dir: Path, job: FitJob) -> tuple[keras.Model, dict, float]:
-    """Train the phases a run has not finished, each from the best model of the one before; return the last
-    phase's best model, the timings per phase and the training time spent in earlier, interrupted sessions."""
+    """Train the phases not yet finished; return the best model, timings and earlier sessions' training time."""
     timings: dict[str, dict] = {}
     earlier = 0.0
     for i, phase in enumerate(job.experiment.phases):
@@ -290,8 +287,7 @@ def train_experiment(
 
 
 def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
-    """Return (epoch, phase) of the kept model: each phase's best by its monitor, then the phase with the higher
-    validation accuracy there (the study keeps the better of its two phases)."""
+    """Return (epoch, phase) of the kept model: each phase's best by its monitor, the phase best on accuracy."""
     best: tuple[float, int, int] | None = None
     for p, phase in enumerate(experiment.phases, start=1):
         rows = history[history["phase"] == p]
