@@ -277,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
         except PlanError as exc:
             print(f"run_all.sh: {exc}", file=sys.stderr)
             return 2
-        args.kaggle_files.mkdir(parents=True, exist_ok=True)
         write_text(args.kaggle_files / "missing.txt", "".join(f"{m}\n" for m in missing))
         write_text(args.kaggle_files / "constraints.txt", "".join(f"{c}\n" for c in constraints))
         print(f"{len(missing)} requirement(s) to install; kept as found: {', '.join(constraints) or 'none'}")

@@ -178,7 +178,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     """Write gpu_check.json (which run_all.sh --dry-run reads for its GPU estimate) and gpu_check.md."""
-    folder.mkdir(parents=True, exist_ok=True)
     out = [folder / "gpu_check.json", folder / "gpu_check.md"]
     write_json(out[0], report)
     write_text(out[1], markdown(report))

@@ -137,23 +137,11 @@ def is_transfer(backbone: str) -> bool:
     return backbone not in SCRATCH_BACKBONES
 
 
-def build_head(n_features: int, seed: int, num_classes: int = len(STUDY)) -> keras.Model:
-    """Return the study's head on pooled features: Dense(128, relu), Dropout(0.5), Dense(classes, softmax), seeded
-    so that it trains identically on cached features and through the frozen backbone."""
-    inputs = keras.Input(shape=(n_features,), name="pooled_features")
-    x = layers.Dense(128, activation="relu", name="head_dense",
-                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(inputs)
-    x = layers.Dropout(0.5, seed=seed, name="head_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))(x)
-    return keras.Model(inputs, outputs, name="head")
-
-
 def build_transfer_model(backbone: str, image_size: int, weights: str | None, seed: int = 0,
                          num_classes: int = len(STUDY), from_scratch: bool = False) -> keras.Model:
-    """Return image (0-255) -> preprocessing -> backbone -> pooling -> the study's head. The backbone starts frozen
-    with its BatchNorm in inference mode, as fine-tuning a pretrained one needs; `from_scratch` (random weights)
-    lets its BatchNorm learn its statistics while it trains."""
+    """Return image (0-255) -> preprocessing -> backbone -> pooling -> the study's head (Dense(128, relu),
+    Dropout(0.5), Dense(classes, softmax)). The backbone starts frozen with its BatchNorm in inference mode;
+    `from_scratch` (random weights) lets its BatchNorm learn its statistics while it trains."""
     spec = BACKBONES[backbone]
     resolved = resolve_weights(backbone, image_size, weights)
     cached = imagenet_file(backbone, image_size)
@@ -173,8 +161,14 @@ def build_transfer_model(backbone: str, image_size: int, weights: str | None, se
     x = layers.Rescaling(*spec.scale, name="preprocess")(inputs) if spec.scale else inputs
     x = base(x) if from_scratch else base(x, training=False)  # pretrained: BatchNorm in inference mode
     pooled = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = build_head(pooled.shape[-1], seed, num_classes)(pooled)
-    return keras.Model(inputs, outputs, name=f"{backbone}_emotion")
+    # the study's head, a sub-model seeded so that it trains identically on cached features and through the backbone
+    features = keras.Input(shape=(pooled.shape[-1],), name="pooled_features")
+    h = layers.Dense(128, activation="relu", name="head_dense",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(features)
+    h = layers.Dropout(0.5, seed=seed, name="head_dropout")(h)
+    h = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))(h)
+    return keras.Model(inputs, keras.Model(features, h, name="head")(pooled), name=f"{backbone}_emotion")
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:

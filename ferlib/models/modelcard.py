@@ -37,7 +37,6 @@ def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any]
     """Save the model as .keras with its JSON card beside it; return the model path. The card's classes and face
     preprocessing are the experiment's (its settings leave them out at their defaults: the study's five, none)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     size = int(model.input_shape[1])
     classes = class_set(experiment.get("classes", RECIPE_DEFAULTS["classes"]))
     preprocessing = experiment.get("preprocessing", RECIPE_DEFAULTS["preprocessing"])

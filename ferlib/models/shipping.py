@@ -201,7 +201,6 @@ def ship_model(model_path: str | Path, assets: Path | None = None, comparison: d
     if missing:
         raise ValueError(f"{card_path(model_path)} lacks {', '.join(missing)}: save the champion with "
                          "`python -m ferlib champion` (it scores, calibrates and writes them)")
-    assets.mkdir(parents=True, exist_ok=True)
     target = assets / shipped.SHIPPED_MODELS[shipped_name(card)]
     slim = keras.models.load_model(model_path, compile=False)
     files.save_model(slim, target)
