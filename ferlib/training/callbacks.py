@@ -164,7 +164,8 @@ class PolyakAverage(keras.callbacks.Callback):
     def __init__(self) -> None:
         super().__init__()
         self.average_in_model = False
-        self.restorer = _SwapBack(self)
+        self.restorer = keras.callbacks.LambdaCallback(  # the end-of-epoch half: the weights back into the model
+            on_epoch_end=lambda epoch, logs: self.swap() if self.average_in_model else None)
 
     def swap(self) -> None:
         """Exchange the model's trainable weights and the optimizer's moving averages of them."""
@@ -183,18 +184,6 @@ class PolyakAverage(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self.average_in_model:  # validation without an epoch end (should not happen): train on the weights
             self.swap()
-
-
-class _SwapBack(keras.callbacks.Callback):
-    """`PolyakAverage`'s end-of-epoch half: the weights go back into the model after the checkpoints."""
-
-    def __init__(self, average: PolyakAverage) -> None:
-        super().__init__()
-        self.average = average
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.average.average_in_model:
-            self.average.swap()
 
 
 def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False) -> list[keras.callbacks.Callback]:
