@@ -288,15 +288,12 @@ def train_experiment(
 
 def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
     """Return (epoch, phase) of the kept model: each phase's best by its monitor, the phase best on accuracy."""
-    best: tuple[float, int, int] | None = None
+    bests = []  # each phase's best row
     for p, phase in enumerate(experiment.phases, start=1):
-        rows = history[history["phase"] == p]
-        if rows.empty:
-            continue
-        idx = rows[phase.monitor].idxmax() if phase.maximizes else rows[phase.monitor].idxmin()
-        acc = float(history.loc[idx, "val_accuracy"])
-        if best is None or acc > best[0]:
-            best = (acc, int(history.loc[idx, "epoch"]), p)
-    if best is None:
+        rows = history.loc[history["phase"] == p, phase.monitor]
+        if len(rows):
+            bests.append(rows.idxmax() if phase.maximizes else rows.idxmin())
+    if not bests:
         raise RuntimeError("no epochs were logged: the run's history.csv files are empty")
-    return best[1], best[2]
+    kept = max(bests, key=lambda i: float(history.loc[i, "val_accuracy"]))  # the earlier phase on a tie
+    return int(history.loc[kept, "epoch"]), int(history.loc[kept, "phase"])
