@@ -1,5 +1,4 @@
-"""Profiles (smoke / demo / cpu / full: how much work a run may do) and a run's settings (`run_settings`), as data.
-"""
+"""Profiles (smoke / demo / cpu / full: how much work a run may do) and a run's settings (`run_settings`), as data."""
 from __future__ import annotations
 
 import dataclasses
