@@ -1,8 +1,5 @@
-"""What a model's input and output mean: the named class sets, folder spellings, FER-2013's codes, and the
-named face preprocessings (their pixel work lives in `ferlib.data.preprocess`).
-
-Two class sets: the study's five (notebooks 01-08 reproduce it) and FER-2013's seven (the model people run on
-their photos). A model's card names its classes; everything downstream takes them from there.
+"""What a model's input and output mean: the named class sets (the study's five, FER-2013's seven), folder
+spellings, FER-2013's codes, and the named face preprocessings (their pixel work: `ferlib.data.preprocess`).
 """
 from __future__ import annotations
 

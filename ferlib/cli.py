@@ -28,8 +28,8 @@ NOTEBOOK_STACK = ("nbconvert", "nbformat", "papermill", "IPython", "seaborn")  #
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (2, with one line naming the extra to install, when a command
-    needs what `pip install ferlib` leaves to the extras: TensorFlow and Keras, or the notebook stack)."""
+    """Run the command line; return the exit status (2, naming the extra to install, when a command needs
+    TensorFlow or the notebook stack and it is not installed)."""
     try:
         return _main(argv)
     except ModuleNotFoundError as exc:

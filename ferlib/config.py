@@ -1,15 +1,10 @@
-"""Profiles (smoke / demo / cpu / full) and a run's settings, as data.
-
-A profile says how much work a run may do (data size, epochs, weights); `run_settings` resolves a profile name
-into a run's `RunSettings` (profile, seed, folders). The experiments the profiles scale live in
-`ferlib.experiments`.
-"""
+"""Profiles (smoke / demo / cpu / full: how much work a run may do) and a run's settings (`run_settings`), as data."""
 from __future__ import annotations
 
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -115,8 +110,7 @@ XLA_ENV = "FERLIB_XLA"  # "0": compile without XLA (its compile time dominates t
 
 
 def capped(profile: Profile, max_epochs: int | None = None, seeds: int | None = None) -> Profile:
-    """Return the profile with its epochs capped and its ablation seeds set (from the arguments, else from
-    FERLIB_MAX_EPOCHS / FERLIB_SEEDS); results of a capped profile say so and are never called comparable."""
+    """Return the profile capped in epochs and ablation seeds (arguments, else FERLIB_MAX_EPOCHS / FERLIB_SEEDS)."""
     changes: dict[str, Any] = {}
     for field_name, value in (("max_epochs", max_epochs), ("ablation_seeds", seeds)):
         value = value or int(os.environ.get(CAP_ENV[field_name], "0") or 0)
@@ -137,18 +131,14 @@ def deterministic_run() -> bool:
     return os.environ.get(DETERMINISTIC_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def gpu_available() -> bool:
-    """Return True when TensorFlow sees at least one GPU."""
-    import tensorflow as tf
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def resolve_profile(name: str | None = "auto", *, gpu: bool | None = None, real_data: bool | None = None) -> Profile:
     """Return the named profile. "auto" (or None) means `full` with a GPU, `cpu` on a CPU with real data, and
     `demo` on a CPU with only the embedded data (`gpu` and `real_data` are looked up when not given)."""
     if name in (None, "", "auto"):
         if gpu is None:
-            gpu = gpu_available()
+            import tensorflow as tf
+
+            gpu = bool(tf.config.list_physical_devices("GPU"))
         if real_data is None:
             real_data = real_data_given("internal")
         name = "full" if gpu else ("cpu" if real_data else "demo")
@@ -168,7 +158,6 @@ class RunSettings:
     seed: int
     output_dir: Path
     cache_dir: Path
-    extra: dict[str, Any] = field(default_factory=dict)
     # the run's data (internal + external) as a folder name (`run_data.keyed_settings`): results, tables and
     # models of runs on different data live apart; "" keeps one folder per profile
     data_key: str = ""
@@ -203,8 +192,7 @@ class RunSettings:
 
 def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,
                  cache_dir: str | Path | None = None, data_dir: str | Path | None = None) -> RunSettings:
-    """Return the resolved settings for a run (FERLIB_CACHE_DIR may move the cache); `data_dir` is the run's
-    internal data parameter, which "auto" needs to tell real data from the embedded set."""
+    """Return a run's resolved settings (`data_dir`, the internal data, tells "auto" real data from embedded)."""
     out = Path(output_dir) if output_dir else PROJECT_ROOT / "outputs"
     cache = Path(cache_dir or os.environ.get("FERLIB_CACHE_DIR") or out / "cache")
     resolved = (resolve_profile(profile, real_data=real_data_given("internal", data_dir))

@@ -1,8 +1,5 @@
-"""What a run will cost: each notebook's wall time estimated from the profile's settings, before anything is
-installed (standard library only).
-
-Throughput per backbone and phase kind was measured on a development CPU; a short pure-Python probe scales it to
-the CPU at hand. `ferlib.plan` prints the estimate with the plan (`run_all.sh --dry-run`).
+"""What a run will cost: each notebook's wall time estimated from the profile's settings and throughput measured
+on a development CPU (scaled to this one by a pure-Python probe), before anything is installed (standard library).
 """
 from __future__ import annotations
 
@@ -14,11 +11,9 @@ from ferlib.experiments import Experiment, get_experiment
 from ferlib.reports.catalog import CATALOG
 
 # Training throughput (images/s) at 48 px per backbone and phase kind, measured on the development CPU
-# (CPU_REFERENCE) with `python -m ferlib bench gpu-check --profile cpu --check-size 48 --images 2048
-# --check-epochs 2 --check-experiments V1,C1,V4,V8,V7,V13` (the same tool that measures a GPU); other sizes
-# scale with the pixel count. mobilenetv2's "train" is from notebook 03 trained from scratch on FER-2013 (2026-12-06,
-# Intel Xeon family 6 model 167, 2 cores: 78 s an epoch of 18,646 images, 1,500 of them validated). A GPU's own
-# figures come from tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
+# (CPU_REFERENCE) with the GPU check's tool at 48 px (other sizes scale with the pixel count); mobilenetv2's
+# "train" from notebook 03 trained from scratch on FER-2013 (2026-12-06, 78 s an epoch of 18,646 images).
+# A GPU's own figures come from tools/gpu_check.sh (outputs/bench/gpu_check.json) when it has run.
 CPU_REFERENCE = ("Intel Xeon (AVX-512 and AMX; its model number was not recorded), 2 cores, TensorFlow 2.21 CPU, "
                  "2026-11-29")
 CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {
@@ -30,9 +25,8 @@ CPU_IMAGES_PER_S: dict[str, dict[str, float]] = {
     "efficientnetb0": {"train": 132.0, "frozen": 273.0, "infer": 141.0},
     "resnet50v2": {"train": 105.0, "frozen": 206.0, "infer": 94.0},
 }
-# Building, compiling, saving and reloading one experiment, per backbone: set so that the estimate of a
-# `demo` run (where these dominate) matches its measured per-notebook times on the same CPU.
-# Calibrated on 2026-12-02 (AMD EPYC family 26 model 2, no XLA in the demo) against the measured demo run.
+# Building, compiling, saving and reloading one experiment, per backbone: calibrated so that a `demo` run's
+# estimate matches its measured per-notebook times (2026-12-02, AMD EPYC family 26 model 2, no XLA).
 EXPERIMENT_OVERHEAD_S = {"custom_cnn": 4.0, "fer_cnn": 10.0, "mobilenetv2": 8.0, "efficientnetb0": 20.0,
                          "resnet50v2": 20.0}
 NOTEBOOK_OVERHEAD_S = 12.0  # kernel start, imports, rendering the reports
@@ -40,10 +34,8 @@ NOTEBOOK_EXPERIMENTS = {"02_baseline_cnn": ("V1",), "03_augmentation_ablations":
                         "04_architecture_comparison": ("V5", "V7", "V12", "V13"), "10_cpu_champion": ("C1",)}
 PER_IMAGE_S = {"01_eda": 0.002, "06_external_fer2013": 0.02, "07_leakage_audit": 0.005}  # decode, score, hash
 FIXED_S = {"05_champion_v13": 5.0, "09_real_photos": 6.0}
-# A CPU runs the same work faster or slower than the one measured above; a short pure-Python probe (run by the
-# base Python, before anything is installed) scales the estimate by how long it takes here against there.
-# The probe's time where the overheads below were last calibrated against a measured `demo` run: AMD EPYC,
-# family 26 model 2, 2 cores, Python 3.11.7 (0.093-0.13 s over six runs, most near 0.095; 2026-12-02).
+# A short pure-Python probe scales the estimate to this CPU: its time here against PROBE_REFERENCE_S, measured
+# where the overheads were calibrated (AMD EPYC family 26 model 2, Python 3.11.7: 0.093-0.13 s over six runs).
 PROBE_REFERENCE_S = 0.095
 PROBE_FACTOR_RANGE = (0.5, 5.0)  # a probe far outside this range is noise, not a machine
 PROBE_SAME_MACHINE = (0.75, 1.33)  # the probe varies this much from run to run on one (shared) machine: no scaling
@@ -64,8 +56,7 @@ def cpu_probe_s(repeats: int = 9) -> float:
 
 
 def cpu_speed_factor() -> tuple[float, float]:
-    """Return (factor, probe seconds): how many times longer this CPU takes than the reference one, clamped to
-    PROBE_FACTOR_RANGE."""
+    """Return (factor, probe seconds): how many times longer this CPU takes than the reference one."""
     probe = cpu_probe_s()
     factor = probe / PROBE_REFERENCE_S
     if PROBE_SAME_MACHINE[0] <= factor <= PROBE_SAME_MACHINE[1]:
@@ -105,8 +96,7 @@ def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: in
 
 def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
                      images_per_s: dict[str, dict[str, float]] = CPU_IMAGES_PER_S) -> dict[str, float]:
-    """Return an estimated wall time per notebook: epochs x images / measured throughput per backbone and phase
-    kind (scaled by input pixels), plus fixed overheads; early stopping only shortens it."""
+    """Return each notebook's estimated wall time: epochs x images / measured throughput, plus overheads."""
     n_train = int(n_internal * 0.8) if profile.max_train is None else min(int(n_internal * 0.8), profile.max_train)
     n_val = int(n_internal * 0.2) if profile.max_val is None else min(int(n_internal * 0.2), profile.max_val)
     n_ext = n_external if profile.max_external is None else min(n_external, profile.max_external)

@@ -1,8 +1,5 @@
-"""The experiment registry as data: the study's V1 ... V13 and this project's C1, each a frozen `Experiment` (validated
-when built) of one or two `Phase`s, and each profile's scaled-down settings.
-
-`get_experiment(key, profile)` returns the study's settings for ``full`` and the scaled-down settings for ``cpu``,
-``demo`` and ``smoke``. Notebooks never restate these numbers.
+"""The experiment registry as data: the study's V1 ... V13 and this project's C1, each a frozen `Experiment` of one
+or two `Phase`s, with each profile's scaled-down settings (`get_experiment`). Notebooks never restate these numbers.
 """
 from __future__ import annotations
 
@@ -103,8 +100,8 @@ class Experiment:
             raise ValueError(f"{owner}: crop {self.crop} is larger than the {self.image_size} px input")
 
     def settings(self) -> dict[str, Any]:
-        """Return the settings that determine the result, as plain data (for keys and provenance);
-        recipe fields at their defaults are left out, so older experiments keep their run keys."""
+        """Return the settings that determine the result, as plain data (for keys and provenance); recipe fields at
+        their defaults are left out, so older experiments keep their run keys."""
         out = dataclasses.asdict(self)
         for name, default in RECIPE_DEFAULTS.items():
             if out[name] == default:
@@ -178,10 +175,8 @@ _PROJECT_EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
 )}
 _EXPERIMENTS = _STUDY_EXPERIMENTS | _PROJECT_EXPERIMENTS
 
-# Scaled-down settings per profile: fields replaced in the study's entry. The cpu profile trains
-# transfer models at 48 px; head phases run on cached features; fine-tuning and augmented runs use
-# 1,500-image subsets and few epochs, so that every notebook together finishes in about a quarter
-# of an hour on a 2-core CPU.
+# Scaled-down settings per profile: fields replaced in the study's entry (cpu: 48 px, subsets and few epochs for
+# fine-tuning and augmented runs, so every notebook together takes about a quarter of an hour on 2 cores).
 DISTILL_TEACHERS = 3  # `distill`: ensemble members (the champion and two more seeds) that teach one C1
 DISTILL_WEIGHT = 0.5  # `distill`: the teachers' share of the training targets (the one-hot label keeps the rest)
 CPU_CHAMPION_EPOCHS = 56  # twice the 28 of the float32 recipe: bfloat16 and a faster CPU pay for it
@@ -189,16 +184,10 @@ _CPU_HEAD = Phase(epochs=30, learning_rate=1e-3, early_stopping_patience=5)
 _CPU_AUG_HEAD = Phase(epochs=5, learning_rate=1e-3)
 
 
-def _cpu_finetune(trainable_from: int) -> Phase:
-    return Phase(epochs=2, learning_rate=1e-4, trainable_from=trainable_from, early_stopping_patience=3)
-
-
+_cpu_finetune = lambda trainable_from: Phase(2, 1e-4, trainable_from, early_stopping_patience=3)
 _SMOKE_HEAD = Phase(epochs=1, learning_rate=1e-3)
 _DEMO_HEAD = Phase(epochs=20, learning_rate=1e-3, early_stopping_patience=5)  # on cached features: seconds
-
-
-def _smoke_finetune(trainable_from: int) -> Phase:
-    return Phase(epochs=1, learning_rate=1e-4, trainable_from=trainable_from)
+_smoke_finetune = lambda trainable_from: Phase(1, 1e-4, trainable_from)
 
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
@@ -244,24 +233,17 @@ _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 # Without ImageNet weights (offline, or --weights random) the cpu profile trains each transfer experiment whole from
-# scratch: every layer from the first epoch, BatchNorm learning its statistics, at a rate at which these networks
-# learn, on a subset and budget chosen on the validation split within the profile's time. The study's
-# architectures, class weights and augmentation are kept, and a second phase still fine-tunes the top layers at a
-# tenth of the rate, so each of the study's comparisons (V4 vs V8-V11, V5 vs V7 vs V13, V12 vs V13) is still made.
+# scratch, keeping the study's architectures, class weights, augmentation and second phase (the top layers at a
+# tenth of the rate), so each of the study's comparisons is still made.
 FROM_SCRATCH = "from scratch, not the study's ImageNet setting"
 _SCRATCH_WHY = ("Trained whole from random weights (no ImageNet weights here): every layer learns from the first "
                 "epoch at 1e-3, for the budget chosen on validation within the cpu profile's time.")
-# Chosen on FER-2013's validation split (2 CPU cores, docs/results.md): at 48 px these networks learn slowly from
-# scratch (MobileNetV2 ~34% after 4 epochs of every training image, ResNet50V2 ~35% after 6 of 6,000, where always
-# answering Happy scores 31%); smaller budgets often stayed at a class's share. Validation while training uses
-# 1,500 images (every image is scored at the end).
+# Budgets chosen on FER-2013's validation split (2 CPU cores, docs/results.md: smaller ones often stayed at a
+# class's share); validation while training uses 1,500 images (every image is scored at the end).
 _SCRATCH = Phase(epochs=6, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
 _SCRATCH_MOBILE = dict(phases=(dataclasses.replace(_SCRATCH, epochs=4),), max_train=None, max_val=1500)
 _SCRATCH_HEAVY = dict(max_train=6000, max_val=1500)
-
-
-def _scratch_finetune(trainable_from: int) -> Phase:
-    return Phase(epochs=2, learning_rate=1e-4, trainable_from=trainable_from, monitor="val_accuracy")
+_scratch_finetune = lambda trainable_from: Phase(2, 1e-4, trainable_from, monitor="val_accuracy")
 
 
 _SCRATCH_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
@@ -276,8 +258,7 @@ _SCRATCH_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def weights_in_use(asked: str | None, profile: Profile) -> str:
-    """Return the backbone weights a run uses, in words for its run card and plan: ImageNet (and why), random, or,
-    where the profile trains transfer experiments from scratch without ImageNet weights, that."""
+    """Return the backbone weights a run uses, in words for its run card and plan."""
     weights, why = choose_weights(asked, profile.weights)
     if weights in ("random", "none") and profile.name in _SCRATCH_OVERRIDES:
         return f"none: the transfer models are trained {FROM_SCRATCH}; {why}"

@@ -1,15 +1,13 @@
-"""What `run_all.sh` will do on this machine, decided before anything is installed (standard library only).
+"""What `run_all.sh` will do on this machine, decided before anything is installed (standard library only):
+where TensorFlow comes from, which profile runs (`full` refused without a GPU or real data unless asked for),
+and each notebook's estimated wall time. run_all.sh uses it for its install, its checks and ``--dry-run``.
 
     python -m ferlib.plan --profile auto --data DIR --external DIR [--allow-cpu] [--json]
-
-It reads the machine (an NVIDIA GPU listed by ``nvidia-smi -L``, Kaggle's environment variables, the
-TensorFlow Kaggle preinstalled), chooses where TensorFlow comes from and which profile runs, refuses the
-`full` profile without a GPU or without real data (unless asked for), and estimates each notebook's wall
-time from the profile's settings. run_all.sh uses it for its install, its checks and ``--dry-run``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -73,30 +71,21 @@ def detect_machine(env: Mapping[str, str] | None = None) -> Machine:
     """Return the machine run_all.sh runs on."""
     env = os.environ if env is None else env
     tf = None
-    for name in ("tensorflow", "tensorflow-cpu"):
-        try:
+    for name in ("tensorflow-cpu", "tensorflow"):  # tensorflow when both are installed
+        with contextlib.suppress(metadata.PackageNotFoundError):
             tf = f"{name} {metadata.version(name)}"
-            break
-        except metadata.PackageNotFoundError:
-            continue
     return Machine(python=f"{sys.executable} ({sys.version.split()[0]})", gpus=nvidia_gpus(),
                    kaggle=any(env.get(k) for k in KAGGLE_ENV), preinstalled_tensorflow=tf)
 
 
-def tensorflow_source(machine: Machine) -> str:
-    """Return where .venv's TensorFlow comes from, in words."""
+def tensorflow_source(machine: Machine) -> tuple[str, str]:
+    """Return where .venv's TensorFlow comes from, in words, and the requirements file .venv is built from."""
     if machine.kind == "kaggle":
-        found = machine.preinstalled_tensorflow or "none found"
-        return (f"preinstalled {found} (Kaggle's image, used as is: .venv sees the system packages and "
-                f"{', '.join(PROTECTED)} are never replaced)")
+        return (f"preinstalled {machine.preinstalled_tensorflow or 'none found'} (Kaggle's image, used as is: .venv "
+                f"sees the system packages and {', '.join(PROTECTED)} are never replaced)"), "requirements/common.txt"
     if machine.kind == "gpu":
-        return f"tensorflow[and-cuda]=={TENSORFLOW_PIN} (GPU build, requirements/gpu.txt)"
-    return f"tensorflow-cpu=={TENSORFLOW_PIN} (CPU build, requirements.txt)"
-
-
-def requirements_file(machine: Machine) -> str:
-    """Return the requirements file .venv is built from (relative to the project)."""
-    return {"kaggle": "requirements/common.txt", "gpu": "requirements/gpu.txt", "cpu": "requirements.txt"}[machine.kind]
+        return f"tensorflow[and-cuda]=={TENSORFLOW_PIN} (GPU build, requirements/gpu.txt)", "requirements/gpu.txt"
+    return f"tensorflow-cpu=={TENSORFLOW_PIN} (CPU build, requirements.txt)", "requirements.txt"
 
 
 def describe_data(role: str, given: str | None, profile: Profile) -> dict[str, Any]:
@@ -120,9 +109,8 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
               max_epochs: int | None = None, seeds: int | None = None,
               gpu_measurements: Path = PROJECT_ROOT / "outputs" / "bench" / "gpu_check.json",
               cpu_factor: float | None = None) -> dict[str, Any]:
-    """Return the run's plan as data, or raise PlanError when it should not start (`gpu_measurements`: the
-    report of tools/gpu_check.sh, whose throughputs estimate a GPU run; `cpu_factor`: how much slower this CPU
-    is than the reference one, measured with `cpu_speed_factor` when None)."""
+    """Return the run's plan as data, or raise PlanError when it should not start (`gpu_measurements`:
+    tools/gpu_check.sh's report, for a GPU's estimate; `cpu_factor`: this CPU against the reference one)."""
     machine = machine or detect_machine()
     gpu = bool(machine.gpus)
     chosen = capped(resolve_profile(profile, gpu=gpu, real_data=real_data_given("internal", data)), max_epochs, seeds)
@@ -164,7 +152,7 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
                 estimate_seconds(chosen, internal["images"], external_data["images"], speeds).items()} if speeds else {}
     return {
         "python": machine.python, "machine": machine.kind, "gpus": machine.gpus,
-        "tensorflow": tensorflow_source(machine), "requirements": requirements_file(machine),
+        "tensorflow": tensorflow_source(machine)[0], "requirements": tensorflow_source(machine)[1],
         "profile": chosen.name, "asked_profile": profile,
         "profile_description": chosen.description + (f" (epochs capped at {chosen.max_epochs}, "
                                                      f"{chosen.ablation_seeds} seed(s) per ablation)"
@@ -251,8 +239,7 @@ def _absolute(path: str | None) -> str | None:
 
 
 def run_options(args: argparse.Namespace) -> argparse.Namespace:
-    """Return run_all.sh's parsed options with paths made absolute (against where run_all.sh was started) and the
-    notebooks as a list."""
+    """Return run_all.sh's parsed options with paths made absolute (`_absolute`) and the notebooks as a list."""
     args.data, args.external, args.weights = (_absolute(p) for p in (args.data, args.external, args.weights))
     args.notebooks = [n for n in args.notebooks.split(",") if n]
     args.output = Path(_absolute(args.output) or PROJECT_ROOT / "outputs")
@@ -281,11 +268,8 @@ def main(argv: list[str] | None = None) -> int:
               "set PYTHON=/path/to/python3.11", file=sys.stderr)
         return 2
     run = run_options(args)
-    if args.field == "machine":  # what .venv is built for: no profile or data checks (--tests, --setup-only)
-        print(detect_machine().kind)
-        return 0
-    if args.field == "output":
-        print(run.output)
+    if args.field in ("machine", "output"):  # what .venv is built for, where outputs go: no profile or data checks
+        print(detect_machine().kind if args.field == "machine" else run.output)
         return 0
     if args.kaggle_files:
         try:
@@ -293,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
         except PlanError as exc:
             print(f"run_all.sh: {exc}", file=sys.stderr)
             return 2
-        args.kaggle_files.mkdir(parents=True, exist_ok=True)
         write_text(args.kaggle_files / "missing.txt", "".join(f"{m}\n" for m in missing))
         write_text(args.kaggle_files / "constraints.txt", "".join(f"{c}\n" for c in constraints))
         print(f"{len(missing)} requirement(s) to install; kept as found: {', '.join(constraints) or 'none'}")

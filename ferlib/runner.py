@@ -2,10 +2,8 @@
 
     python -m ferlib.runner [run_all.sh's options]
 
-The plan (`ferlib.plan`) chooses the profile and the notebooks; each notebook runs with papermill, its progress
-(bars, one line per epoch, warnings) shown in the terminal as it is written to ``outputs/logs/<name>.log``, while
-the kernel's and TensorFlow's start-up lines go to ``outputs/logs/<name>.machinery.log``. After each one: its
-two HTML reports and its result line; after all: the report check, the timings and the landing page's path. A
+Each notebook the plan (`ferlib.plan`) selects runs with papermill, its progress shown in the terminal and kept in
+``outputs/logs/<name>.log`` (the kernel's start-up lines in ``<name>.machinery.log``), then is rendered to HTML; a
 notebook that fails stops the run with its failing cell.
 """
 from __future__ import annotations

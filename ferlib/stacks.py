@@ -1,9 +1,5 @@
-"""The software stacks this project is tested on, read from the files that pin them (standard library only).
-
-Two lanes run in CI at every stop: the main one (`bash run_all.sh --tests`: Python 3.11 and the pins in
-requirements.txt) and the Kaggle-stack lane (`bash tools/kaggle_stack.sh`: Kaggle's image as pinned in
-requirements/stacks/kaggle.txt, the shipped model also under OLDEST_KERAS). The tested-on table in docs/gpu.md is
-built from the same files (tools/docs_tables.py; tests/test_docs.py keeps it current).
+"""The software stacks this project is tested on, read from the files that pin them (standard library only): the
+main lane (requirements.txt) and the Kaggle-stack lane (`tools/kaggle_stack.sh`, requirements/stacks/kaggle.txt).
 """
 from __future__ import annotations
 
@@ -38,8 +34,7 @@ def pinned_lines(requirements: Path) -> list[tuple[str, str]]:
 
 
 def read_pins(path: Path) -> dict[str, str]:
-    """Return the `name==version` pins of a requirements file and the files it includes, by normalised name,
-    with a stack file's "python" and "image" header lines."""
+    """Return a requirements file's `name==version` pins (includes too) and a stack file's python/image lines."""
     headers = re.findall(r"^#\s*(python|image):\s*(.+?)\s*$", path.read_text(), re.M)
     pins = {normalise(line.split("==")[0].split("[")[0]): line.split("==")[1].strip()
             for line, _ in pinned_lines(path) if "==" in line}
@@ -79,14 +74,9 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 def kaggle_requirements(common: Path,
                         env_python_versions: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
-    """Return (requirements to install into .venv over Kaggle's image, constraints that keep its protected packages).
-
-    Kaggle's image already holds TensorFlow, keras, numpy, pandas and most of the rest. The notebook runner
-    (requirements/notebooks.txt, included by `common`) is installed at its pinned versions, so papermill runs with
-    the set it is tested with; any other requirement only when it is missing or older than its pin. TensorFlow,
-    keras, numpy and pandas are never replaced, and PlanError says so when one of them is missing or too old for
-    this project.
-    """
+    """Return (requirements to install into .venv over Kaggle's image, constraints that keep its PROTECTED packages,
+    which are never replaced: PlanError when one is missing or too old). The notebook runner's requirements are
+    installed at their pins; any other only when it is missing or older than its pin."""
     installed = {normalise(k): v for k, v in (dict(env_python_versions) if env_python_versions is not None else {
         d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}).items()}
     if "tensorflow" not in installed and "tensorflow-cpu" in installed:

@@ -75,12 +75,12 @@ STUDY_SETTINGS: dict[str, dict[str, str]] = {
 
 
 def study_claims(*items: str) -> pd.DataFrame:
-    """Return the study's numbers for the given experiment keys (and "table2", "table3") as a table.
-
-    Notebooks open with this table instead of typing the study's numbers into their prose.
-    """
+    """Return the study's numbers for the given experiment keys (and "table2", "table3") as a table (notebooks
+    open with it instead of typing the study's numbers into their prose)."""
     import pandas as pd
 
+    tables = {"table2": ("V13 on its internal validation split", STUDY_TABLE2_SUMMARY),
+              "table3": ("V13 on FER-2013 (five classes of the Kaggle test folder)", STUDY_TABLE3_SUMMARY)}
     rows = []
     for item in items:
         if item in STUDY_ACCURACY:
@@ -89,16 +89,10 @@ def study_claims(*items: str) -> pd.DataFrame:
             rows.append({"claim": f"{item} validation accuracy", "the study reports": value, "where": entry["where"]})
             for cls, f1 in entry.get("f1", {}).items():
                 rows.append({"claim": f"{item} F1 of {cls}", "the study reports": f"{f1:.2f}", "where": entry["where"]})
-        elif item == "table2":
-            s = STUDY_TABLE2_SUMMARY
-            rows.append({"claim": "V13 on its internal validation split", "the study reports":
-                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}",
-                         "where": "Table 2"})
-        elif item == "table3":
-            s = STUDY_TABLE3_SUMMARY
-            rows.append({"claim": "V13 on FER-2013 (five classes of the Kaggle test folder)", "the study reports":
-                         f"accuracy {s['accuracy']:.0%}, macro F1 {s['macro_f1']:.2f}, n {s['n']:,}",
-                         "where": "Table 3"})
+        elif item in tables:
+            claim, s = tables[item]
+            rows.append({"claim": claim, "the study reports": f"accuracy {s['accuracy']:.0%}, macro F1 "
+                         f"{s['macro_f1']:.2f}, n {s['n']:,}", "where": f"Table {item[-1]}"})
         else:
             raise KeyError(f"unknown study item {item!r}; known: {', '.join(STUDY_ACCURACY)}, table2, table3")
     return pd.DataFrame(rows).set_index("claim")

@@ -1,8 +1,5 @@
 """ImageNet weights for the study's backbones: the files Keras looks for, and whether this machine has them or can
 download them (standard library only: the plan asks before anything is installed).
-
-A profile whose weights are "auto" (the `cpu` profile) uses the study's ImageNet weights when Keras can load them
-for every backbone, and otherwise trains the transfer experiments whole from scratch (`ferlib.experiments`).
 """
 from __future__ import annotations
 

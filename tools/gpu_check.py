@@ -2,14 +2,10 @@
 
     .venv/bin/python tools/gpu_check.py --data FER2013_DIR [--profile full] [--images 2048] [--epochs 3]
 
-
-V4 (cached-feature head), V8 (the augmented head phase through the frozen backbone), V7 and V13 (both phases,
-fine-tuning included) run under a profile's settings (``full``: 96 px, mixed precision on a GPU, XLA) through
-`train_experiment`: the project's tf.data pipeline, augmentation, class weights, checkpoints, the reload of
-the kept model and its evaluation. Each phase's images/s is measured on its epochs after the first (which
-compiles); from them the whole study's wall time per notebook is projected with the same estimate as
-`run_all.sh --dry-run`, on this GPU and, scaled by the GPUs' published half-precision tensor throughput, on a
-T4. Weights are random: the GPU machines have no internet, and speed does not depend on them.
+V4 (cached-feature head), V8 (augmented head), V7 and V13 (both phases) train under a profile's settings through
+`train_experiment`; each phase's images/s (epochs after the first, which compiles) projects the whole study's wall
+time per notebook as `run_all.sh --dry-run` estimates it, on this GPU and scaled to a T4 by spec FP16 throughput.
+Weights are random: the GPU machines have no internet, and speed does not depend on them.
 """
 from __future__ import annotations
 
@@ -182,7 +178,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     """Write gpu_check.json (which run_all.sh --dry-run reads for its GPU estimate) and gpu_check.md."""
-    folder.mkdir(parents=True, exist_ok=True)
     out = [folder / "gpu_check.json", folder / "gpu_check.md"]
     write_json(out[0], report)
     write_text(out[1], markdown(report))

@@ -1,8 +1,5 @@
-"""Training C1's ablation: variants of the recipe that each drop or change one part, with one shared budget.
-
-`run_ablation` trains the named variants (resumable, finished ones reused) and writes one result per variant,
-named by its budget (`recipe.ablation_result_name`), so a longer budget never overwrites the short one;
-`records.read_ablation` reads them back and `tables.ablation_table` compares every variant with the recipe.
+"""Training C1's ablation: variants of the recipe that each drop or change one part, with one shared budget,
+each result named by its budget (`recipe.ablation_result_name`) so a longer budget never overwrites the short one.
 """
 from __future__ import annotations
 
@@ -34,15 +31,11 @@ from ferlib.training.experiments import run_experiment
 
 def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[str] = tuple(ABLATIONS),
                  epochs: int | None = None, force: bool = False, verbose: int = 2,
-                 progress=None, max_train: int | None = None) -> dict[str, dict[str, Any]]:
-    """Train each named variant of C1 with the same epoch budget (None: the profile's) and training images (a
-    stratified subset of `max_train` when given; resumable, finished ones reused) and write its result
-    (`ablation_result_name`) with validation accuracy in every test-time mode; return {name: result}.
-    `progress(name)` is called before each variant."""
+                 max_train: int | None = None) -> dict[str, dict[str, Any]]:
+    """Train each named variant of C1 on one budget, write its result scored in every test-time mode; return them."""
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        if progress is not None:
-            progress(name)
+        say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}")
         variant = ablation_variant(name, settings.profile, epochs, max_train=max_train)
         budget = sum(phase.epochs for phase in variant.phases)
         outcome = run_experiment(variant, settings, internal, force=force, verbose=verbose,
@@ -50,13 +43,11 @@ def run_ablation(settings: RunSettings, internal: InternalData, names: Iterable[
         x_val, y_val = internal.arrays(variant.image_size, variant.preprocessing)[2:]
         evals = evaluate_tta_modes(float32_copy(outcome.run.model), x_val, y_val, internal.classes.names,
                                    settings.profile.batch_size, crop_margin(variant))
-        result = dict(outcome.result)
-        result |= {"ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": budget,
-                   "max_train": max_train, "validation_scores": tta_scores(evals),
-                   "training_time_s": outcome.run.wall_time_s, "precision": outcome.run.precision,
-                   "epochs_run": int(len(outcome.run.history))}
-        out[name] = result
-        write_result(outcome.result_file, result)
+        out[name] = outcome.result | {
+            "ablation": name, "description": ABLATION_DESCRIPTIONS[name], "epochs_budget": budget,
+            "max_train": max_train, "validation_scores": tta_scores(evals), "training_time_s": outcome.run.wall_time_s,
+            "precision": outcome.run.precision, "epochs_run": int(len(outcome.run.history))}
+        write_result(outcome.result_file, out[name])
     return out
 
 
@@ -66,17 +57,14 @@ def ablation_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
                           output_dir: str | Path | None = None, force: bool = False,
                           max_train: int | None = None,
                           external_dir: str | Path | None = None) -> tuple[pd.DataFrame, Path]:
-    """Run the ablation on `data_dir`; return its table and the CSV it was written to
-    (<output_dir>/tables/<profile>/<data>/c1_ablation.csv, or c1_ablation_<N>epochs.csv for another budget,
-    with every variant of this budget found so far). Results go to the folder of the data pair (`data_dir`,
-    `external_dir`), where the champion of the same data finds them."""
+    """Run the ablation on `data_dir` (results in the data pair's folder, where its champion finds them); return
+    the table of every variant of this budget found so far and the CSV it was written to."""
     settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
     names = list(names)
     for name in names:  # an unknown variant fails before any work
         ablation_variant(name, settings.profile)
     internal = prepare_internal(settings, data_dir)
-    run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train,
-                 progress=lambda name: say(f"--- ablation variant {name}: {ABLATION_DESCRIPTIONS[name]}"))
+    run_ablation(settings, internal, names, epochs=epochs, force=force, max_train=max_train)
     table = ablation_table(read_ablation(result_path(settings, "x").parent, seed, epochs, max_train))
     csv = settings.tables_dir / f"{ablation_table_name(epochs, max_train)}.csv"
     write_csv(csv, table)

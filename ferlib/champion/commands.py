@@ -23,11 +23,18 @@ CHAMPION_COMMANDS = ("champion", "ablate", "distill", "ship", "convert")
 def add_champion_commands(sub) -> None:
     """Add C1's commands to the command line's sub-parsers."""
     for name, what in (("champion", "train C1, the CPU champion, and score it with and without flip averaging"),
-                       ("ablate", "train C1's ablation variants with a shortened epoch budget")):
+                       ("ablate", "train C1's ablation variants with a shortened epoch budget"),
+                       ("distill", "train C1 with more seeds on the champion's split, score their ensemble, and "
+                                   "distil it into one C1-sized network")):
         cmd = sub.add_parser(name, help=what)
         cmd.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
-        cmd.add_argument("--external", type=Path, default=None,
-                         help="external test data (ablate: only names the results folder; give the champion's)")
+        cmd.add_argument("--external", type=Path, default=None, help="external test data" + (
+            " (only names the results folder; give the champion's)" if name == "ablate" else ""))
+        cmd.add_argument("--profile", default="cpu")
+        cmd.add_argument("--seed", type=int, default=42)
+        cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
+        if name != "distill":
+            cmd.add_argument("--force", action="store_true", help="retrain finished runs")
         if name == "champion":
             cmd.add_argument("--epochs", type=int, default=None,
                              help="train the recipe for this many epochs instead of the profile's (its own run, "
@@ -47,22 +54,12 @@ def add_champion_commands(sub) -> None:
             cmd.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
             cmd.add_argument("--max-train", type=int, default=None,
                              help="train every variant on the same stratified subset of this many images")
-        cmd.add_argument("--profile", default="cpu")
-        cmd.add_argument("--seed", type=int, default=42)
-        cmd.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
-        cmd.add_argument("--force", action="store_true", help="retrain finished runs")
-    dis = sub.add_parser("distill", help="train C1 with more seeds on the champion's split, score their ensemble, "
-                                          "and distil it into one C1-sized network")
-    dis.add_argument("--data", type=Path, default=None, help="internal data (default: env, Kaggle, embedded)")
-    dis.add_argument("--external", type=Path, default=None, help="external test data")
-    dis.add_argument("--teachers", type=int, default=TEACHERS,
-                     help=f"ensemble members, the champion included (default {TEACHERS})")
-    dis.add_argument("--weight", type=float, default=DISTILL_WEIGHT,
-                     help="the teachers' share of the training targets, the one-hot label's is the rest "
-                          f"(default {DISTILL_WEIGHT})")
-    dis.add_argument("--profile", default="cpu")
-    dis.add_argument("--seed", type=int, default=42)
-    dis.add_argument("--output-dir", type=Path, default=None, help="default: <project>/outputs")
+        if name == "distill":
+            cmd.add_argument("--teachers", type=int, default=TEACHERS,
+                             help=f"ensemble members, the champion included (default {TEACHERS})")
+            cmd.add_argument("--weight", type=float, default=DISTILL_WEIGHT,
+                             help="the teachers' share of the training targets, the one-hot label's is the rest "
+                                  f"(default {DISTILL_WEIGHT})")
     ship = sub.add_parser("ship", help="make a saved champion the shipped model (ferlib/assets/), used when "
                                        "predict and evaluate get no --model")
     ship.add_argument("model", type=Path, help="a champion saved by `python -m ferlib champion` (.keras with card)")
@@ -85,15 +82,9 @@ def add_champion_commands(sub) -> None:
 
 def run_champion_command(args: argparse.Namespace) -> int:
     """Run one of CHAMPION_COMMANDS; return the exit code."""
-    if args.command in ("champion", "ablate"):
-        return _champion_or_ablate(args)
-    if args.command == "distill":
-        return _distill(args)
-    if args.command == "ship":
-        return _ship(args)
-    if args.command == "convert":
-        return _convert(args)
-    raise ValueError(f"not a command of C1's: {args.command!r}")
+    runners = {"champion": _champion_or_ablate, "ablate": _champion_or_ablate, "distill": _distill, "ship": _ship,
+               "convert": _convert}
+    return runners[args.command](args)
 
 
 def _champion_or_ablate(args: argparse.Namespace) -> int:
@@ -152,17 +143,16 @@ def _print_goal_and_ablation(result: dict) -> None:
 def _distill(args: argparse.Namespace) -> int:
     from ferlib.champion import distillation  # lazy: training imports TensorFlow
 
-    outcome = distillation.distill_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                           args.teachers, args.weight)
-    result, student = outcome.student.result, outcome.student
-    versus = result["versus_champion"]
-    print(json.dumps({"ensemble": {k: outcome.ensemble.get(k) for k in ("members", "train_seeds", "tta",
-                                                                        "validation_scores", "external")},
+    student = distillation.distill_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+                                                args.teachers, args.weight)
+    result = student.result
+    print(json.dumps({"ensemble": {k: result["ensemble"].get(k) for k in ("members", "train_seeds", "tta",
+                                                                          "validation_scores", "external")},
                       "student": {"validation": result["validation_scores"], "external": result.get("external_scores"),
                                   "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy"),
                                   "training_time_s": round(result["training_time_s"], 1)},
-                      "versus_champion": versus}, indent=2))
-    print(f"wrote {outcome.result_file}")
+                      "versus_champion": result["versus_champion"]}, indent=2))
+    print(f"wrote {student.result_file}")
     print(f"saved {student.model_file} with its model card")
     print(f"to make it the model `predict` uses by default: python -m ferlib ship {student.model_file}")
     return 0

@@ -1,15 +1,11 @@
 """A seed ensemble of C1 and its distillation into one network of C1's size.
 
-Members are C1 trained on the champion's own train/validation split (drawn from the run's seed) with their
-own training seeds: member 0 is the champion itself, member i trains with seed + i (initialisation, epoch
-order, augmentation and dropout). The ensemble averages its members' probabilities in a test-time mode
-chosen on validation. Distillation trains one C1-sized network on targets that mix each training image's
-one-hot label with the ensemble's probabilities for that (unaugmented) image (`training.teachers`): the student
-costs what C1 costs at test time, the ensemble k times as much.
+Members are C1 on the champion's split with training seeds seed + i (member 0 is the champion); the ensemble
+averages their probabilities in a test-time mode chosen on validation. The student trains on each image's one-hot
+label mixed with the ensemble's probabilities (`training.teachers`) and costs what C1 costs at test time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +34,7 @@ from ferlib.training.teachers import Teachers
 
 
 def train_members(settings: RunSettings, internal: InternalData, count: int, verbose: int = 2) -> list:
-    """Train (or resume, or reuse) the first `count` members on the run's split; return their
-    ExperimentOutcomes with float32 models. Member 0 is the champion's own run."""
+    """Train (or reuse) the first `count` members (member 0: the champion's run); return their float32 outcomes."""
     if count < 1:
         raise ValueError(f"an ensemble needs at least one member, got {count}")
     outcomes = []
@@ -54,20 +49,10 @@ def train_members(settings: RunSettings, internal: InternalData, count: int, ver
     return outcomes
 
 
-@dataclass
-class DistillOutcome:
-    """The ensemble scored, and the distilled student (scored and saved like the champion)."""
-
-    ensemble: dict[str, Any]
-    student: ChampionOutcome
-    result_file: Path
-
-
 def run_distillation(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
-                     teachers: int = TEACHERS, weight: float = DISTILL_WEIGHT, verbose: int = 2) -> DistillOutcome:
-    """Train (or reuse) the ensemble's members, score the ensemble (mode chosen on validation), train the
-    distilled student on the ensemble's targets and score it like the champion, with McNemar tests against
-    the champion on the validation split; write C1_distilled-seed<seed>.json and save the student."""
+                     teachers: int = TEACHERS, weight: float = DISTILL_WEIGHT, verbose: int = 2) -> ChampionOutcome:
+    """Train (or reuse) the members, score their ensemble, train the distilled student and score it like the
+    champion (McNemar against the champion on validation); write its result (with the ensemble's) and save it."""
     members = train_members(settings, internal, teachers, verbose)
     experiment = members[0].experiment
     margin = crop_margin(experiment)
@@ -112,15 +97,14 @@ def run_distillation(settings: RunSettings, internal: InternalData, external: Ex
                        "teachers_training_time_s": float(sum(ensemble["training_time_s"]))}
     write_result(student.result_file, student.result)
     save_champion(student, settings, internal)
-    return DistillOutcome(ensemble, student, student.result_file)
+    return student
 
 
 def distill_from_folders(profile: str = "cpu", data_dir: str | Path | None = None,
                          external_dir: str | Path | None = None, seed: int = 42,
                          output_dir: str | Path | None = None, teachers: int = TEACHERS,
-                         weight: float = DISTILL_WEIGHT) -> DistillOutcome:
-    """Run `run_distillation` on `data_dir` (80/20 split, the champion's) scored on `external_dir`: the command
-    line's entry. Results and the student's model go to the data pair's folders, beside the champion's."""
+                         weight: float = DISTILL_WEIGHT) -> ChampionOutcome:
+    """Run `run_distillation` on `data_dir` scored on `external_dir` (the `distill` command's entry)."""
     settings = keyed_settings(run_settings(profile, seed=seed, output_dir=output_dir), data_dir, external_dir)
     internal = prepare_internal(settings, data_dir)
     external = prepare_external(settings, external_dir)

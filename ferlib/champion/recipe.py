@@ -1,8 +1,5 @@
-"""C1's recipe as data: its key, its goal, the ablation's variants, the budgets and the names of what it trains.
-
-Nothing here trains or reads a file. `ablation_variant` and `budget_experiment` return the recipe changed as an
-Experiment (validated when built, like every registry entry); the names come from `ferlib.runnames`.
-"""
+"""C1's recipe as data: its key, its goal, the ablation's variants, the budgets and the names of what it trains
+(nothing here trains or reads a file)."""
 from __future__ import annotations
 
 import dataclasses
@@ -67,15 +64,13 @@ def ablation_result_name(name: str, epochs: int = ABLATION_EPOCHS, max_train: in
 
 
 def ablation_table_name(epochs: int = ABLATION_EPOCHS, max_train: int | None = None) -> str:
-    """Return the name of one budget's ablation table: c1_ablation for the short budget on all images, else
-    with the budget appended as in `ablation_result_name`."""
+    """Return the name of one budget's ablation table (c1_ablation, suffixed as `ablation_result_name`)."""
     return "c1_ablation" + ablation_result_name(RECIPE, epochs, max_train)[len(ABLATION_PREFIX + RECIPE):]
 
 
 def ablation_variant(name: str, profile: str, epochs: int | None = None, key: str = CHAMPION_KEY,
                      max_train: int | None = None) -> Experiment:
-    """Return C1 under `profile` with ablation `name` applied, every phase cut to `epochs` and the
-    training images capped at `max_train` (each when given)."""
+    """Return C1 under `profile` with ablation `name` applied, cut to `epochs` and `max_train` images (when given)."""
     if name not in ABLATIONS:
         raise KeyError(f"unknown ablation {name!r}; known: {', '.join(ABLATIONS)}")
     base = get_experiment(key, profile)
@@ -96,8 +91,7 @@ budget_key = budget_name  # the experiment key of C1's recipe (or a variant) at 
 
 
 def budget_variant(key: str) -> str | None:
-    """Return the ablation variant of a budget key (``C1_<variant>_<N>epochs``), None for the recipe itself
-    (``C1_<N>epochs``) or for a key that is no budget."""
+    """Return the ablation variant of a budget key (``C1_<variant>_<N>epochs``), else None."""
     parsed = parse_budget(key)
     return parsed[0] if parsed else None
 
@@ -112,11 +106,8 @@ def is_budget_key(key: str, variants: bool = True) -> bool:
 def budget_experiment(profile: str | Profile, epochs: int | None = None, variant: str | None = None,
                       classes: str | None = None) -> Experiment:
     """Return C1 under `profile` trained for `epochs` epochs: C1 itself for its own budget (or None), else the
-    recipe with every phase cut or stretched to `epochs` (warm-up kept a small share) under its own key. With
-    `variant` (one of the ablation's, not 'champion') the recipe so changed, under ``C1_<variant>_<N>epochs``:
-    a candidate to ship that the ablation of its budget also compares with the recipe. A profile whose epochs
-    are capped (`run_all.sh --max-epochs`, a check of the code path) caps `epochs` too. With `classes` (a class
-    set's name) the same network learns those classes instead of the study's five."""
+    recipe cut or stretched to `epochs` (capped by the profile's max_epochs) under ``C1_<N>epochs``, changed as
+    ablation `variant` changes it under ``C1_<variant>_<N>epochs``, learning `classes` when given."""
     profile = resolve_profile(profile) if isinstance(profile, str) else profile
     base = get_experiment(CHAMPION_KEY, profile)
     if classes is not None and classes != base.classes:
@@ -144,8 +135,7 @@ def member_seed(seed: int, index: int) -> int:
 
 
 def member_name(index: int) -> str:
-    """Return the result name of member `index` (member 0's run is the champion's; its own name keeps the
-    champion's result file, with its test scores, as the champion command wrote it)."""
+    """Return the result name of member `index` (its own name keeps the champion's result file untouched)."""
     return f"{MEMBER_PREFIX}{index}"
 
 

@@ -1,8 +1,5 @@
-"""Reading C1's results back from a results folder: the ablation of each budget, the budgets of the learning
-curve, the distilled student, the `fer` package's bench scores, and the context C1's own result file carries.
-
-Reads, never trains: `run`, `ablation` and `distillation` write what this module reads.
-"""
+"""Reading C1's results back from a results folder (what `run`, `ablation` and `distillation` write): the
+ablation of each budget, the learning curve's budgets, the distilled student, the `fer` package's bench scores."""
 from __future__ import annotations
 
 import json
@@ -29,8 +26,7 @@ from ferlib.runtime.progress import say
 
 
 def read_neighbour(path: Path) -> dict[str, Any]:
-    """Return a result file found beside C1's, checked against the experiment result's schema: SchemaError
-    (naming the file and field) for one damaged or of another format, so that a reader tells it from a bug."""
+    """Return a result file found beside C1's, checked against the result schema (SchemaError naming the file)."""
     return check_result(read_result(path), str(path))
 
 
@@ -40,9 +36,7 @@ def _budget_order(budget: tuple[int, int | None]) -> tuple:
 
 
 def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
-    """Return every ablation result of `seed` in a results folder, of every budget, and every variant trained
-    as a candidate (`champion --variant`, ``C1_<variant>_<N>epochs``) as that variant at its budget, unless
-    the ablation trained the same variant and budget itself."""
+    """Return a folder's ablation results of `seed`, every budget, with variants trained as candidates."""
     folder = Path(results_dir)
     found = []
     for path in sorted(folder.glob(RunName.pattern(ABLATION_PREFIX, seed))):
@@ -65,18 +59,14 @@ def _ablation_results(results_dir: Path, seed: int) -> list[dict[str, Any]]:
 
 
 def ablation_budgets(results_dir: Path, seed: int) -> list[tuple[int, int | None]]:
-    """Return the budgets (epochs, training images cap or None) the ablation results in a folder were trained
-    with, the short budget on all images first, then by epochs."""
-    budgets = {result_budget(r) for r in _ablation_results(results_dir, seed)}
-    return sorted(budgets, key=_budget_order)
+    """Return the budgets (epochs, images cap) of a folder's ablation results, the short one on all images first."""
+    return sorted({result_budget(r) for r in _ablation_results(results_dir, seed)}, key=_budget_order)
 
 
 def read_ablation(results_dir: Path, seed: int, epochs: int = ABLATION_EPOCHS,
                   max_train: int | None = None) -> dict[str, dict[str, Any]]:
-    """Return the ablation results of one budget found in a results folder, {name: result} in ABLATIONS order.
-    When the full recipe ('champion') was not trained as an ablation at this budget but C1 itself was (its own
-    budget or ``champion --epochs N``, on all images), that result stands in for it: the same recipe, epochs,
-    split and seed."""
+    """Return the ablation results of one budget found in a results folder, {name: result} in ABLATIONS order;
+    C1 itself trained at this budget on all images stands in for a missing full recipe ('champion')."""
     same = {r["ablation"]: r for r in _ablation_results(results_dir, seed) if result_budget(r) == (epochs, max_train)}
     if same and RECIPE not in same and max_train is None:
         for label, result in budget_results(results_dir, seed, ablation=False).items():
@@ -90,8 +80,7 @@ def read_ablation(results_dir: Path, seed: int, epochs: int = ABLATION_EPOCHS,
 
 
 def ablation_tables(results_dir: Path, seed: int) -> dict[str, tuple[str, pd.DataFrame]]:
-    """Return every budget's ablation table found in a results folder, {table name: (title, table)}, the short
-    budget first; the title names the budget and what the variants are compared with."""
+    """Return every budget's ablation table in a results folder, {table name: (title, table)}, short budget first."""
     tables = {}
     for epochs, max_train in ablation_budgets(results_dir, seed):
         found = read_ablation(results_dir, seed, epochs, max_train)
@@ -103,9 +92,8 @@ def ablation_tables(results_dir: Path, seed: int) -> dict[str, tuple[str, pd.Dat
 
 
 def budget_results(results_dir: Path, seed: int, ablation: bool = True) -> dict[str, dict[str, Any]]:
-    """Return the results a learning curve is drawn from, found in a profile's results folder, {label: result}:
-    the ablation's full recipe at each of its budgets (with `ablation`), C1 itself, and every other budget
-    (``C1_<N>epochs``; not the variants' ``C1_<variant>_<N>epochs``)."""
+    """Return the results a learning curve is drawn from, {label: result}: the ablation's full recipe at each
+    budget (with `ablation`), C1 itself, and every other budget of the recipe (``C1_<N>epochs``)."""
     folder = Path(results_dir)
     found: dict[str, dict[str, Any]] = {}
     if ablation:  # the full recipe's ablation results (the 'champion' variant), short budget first
@@ -134,8 +122,7 @@ def read_distillation(results_dir: Path, seed: int) -> dict[str, Any] | None:
 
 
 def fer_package_reference(bench_file: Path, external_source: str, classes: str = "study-5") -> dict[str, Any] | None:
-    """Return the `fer` package's scores over a class set (by name) on the same external data from a bench result
-    file (``python -m ferlib bench --parts accuracy``), or None when the bench has not scored that data so."""
+    """Return the `fer` package's bench scores on the same external data and classes, or None."""
     if not Path(bench_file).is_file():
         return None
     report = json.loads(Path(bench_file).read_text())
@@ -147,13 +134,9 @@ def fer_package_reference(bench_file: Path, external_source: str, classes: str =
 
 
 def champion_context(results_dir: Path, seed: int, result: dict[str, Any]) -> dict[str, Any]:
-    """Return the `ablation`, `ablation_other_budgets`, `learning_curve` and `goal` entries of the result of C1
-    (or one of its budgets), from the ablation and budget results in the same data pair's results folder
-    (finished so far) and `result`. `ablation` is the short budget's (or the first found), each other budget's
-    ablation is compared with the full recipe at that budget in `ablation_other_budgets`.
-    A neighbouring result that cannot be read (unreadable, damaged, or of another schema: `SchemaError`) is left
-    out with a warning naming it, so the trained model's own result is always written; a mistake in this code
-    (KeyError, TypeError) is not taken for one and stops the run."""
+    """Return the `ablation` (the short budget's), `ablation_other_budgets`, `learning_curve` and `goal` entries of
+    C1's (or a budget's) result, from the results beside it. A neighbour that cannot be read (OSError,
+    `SchemaError`) is left out with a warning, so the model's own result is always written."""
     context: dict[str, Any] = {"goal": goal_status(result)}
     try:
         summaries = [ablation_summary(read_ablation(results_dir, seed, epochs, max_train))

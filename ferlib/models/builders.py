@@ -1,11 +1,7 @@
 """Model builders: every experiment's network is built from its registry entry.
 
-``custom_cnn`` (V1) and ``fer_cnn`` (C1) are trained from scratch; the other backbones are transfer models.
-Models take raw 0-255 RGB images (uint8 or float); each backbone's own preprocessing lives inside
-the model, so a saved model needs no separate preprocessing step. Transfer models are
-``image -> preprocessing -> backbone (called with training=False) -> head``, where the head is the
-study's: global average pooling, Dense(128, relu), Dropout(0.5), Dense(classes, softmax). An experiment's class
-set gives the number of outputs (the study's five unless it names another).
+``custom_cnn`` (V1) and ``fer_cnn`` (C1) are trained from scratch; the others are transfer models, ``image ->
+preprocessing -> backbone -> the study's head``. Every model takes raw 0-255 RGB images: its preprocessing is inside.
 """
 from __future__ import annotations
 
@@ -48,11 +44,8 @@ BACKBONES: dict[str, Backbone] = {
 
 
 def resolve_weights(backbone: str, image_size: int, weights: str | None) -> str | None:
-    """Return what to pass as `weights=`: "imagenet" (cached or downloadable), None, or a file path.
-
-    Raises WeightsUnavailable within seconds when ImageNet weights are requested offline and the
-    file is not in the Keras cache, naming the file and where to put it.
-    """
+    """Return what to pass as `weights=`: "imagenet" (cached or downloadable), None, or a file path;
+    WeightsUnavailable, naming the file and where to put it, for ImageNet weights offline and not cached."""
     if weights in (None, "random", "none"):
         return None
     if weights != "imagenet":
@@ -95,13 +88,9 @@ def build_custom_cnn(image_size: int, seed: int | None = None, num_classes: int 
 
 def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, seed: int = 0,
                   num_classes: int = len(STUDY), dropout: float = 0.5, dense: int = 256, crop: int = 0) -> keras.Model:
-    """Return the C1 network: (when `crop` is set) the central crop x crop pixels, then VGG-style blocks of
-    3x3 conv-BN-ReLU (one conv in the first block, two after it), each followed by 2x2 max pooling, then
-    flatten, dropout/2, Dense(dense)-BN-ReLU, dropout and softmax.
-
-    The crop is part of the model, so a saved model takes whole image_size faces. Trained behind
-    augmentation that shifts faces a few pixels, it acts as the usual random-crop augmentation while
-    costing (crop / image_size)^2 of the compute."""
+    """Return the C1 network: the central crop x crop pixels (when `crop` is set: part of the model, and behind
+    augmentation that shifts faces, a random crop at (crop / image_size)^2 of the compute), VGG-style blocks of
+    3x3 conv-BN-ReLU and 2x2 max pooling, then flatten, dropout/2, Dense(dense)-BN-ReLU, dropout and softmax."""
     if crop and not 0 < crop <= image_size:
         raise ValueError(f"crop must be between 1 and the image size {image_size}, got {crop}")
     he = lambda i: keras.initializers.HeNormal(seed=seed + i)  # noqa: E731
@@ -130,9 +119,7 @@ def build_fer_cnn(image_size: int, filters: tuple[int, ...] = FER_CNN_FILTERS, s
 
 
 def float32_copy(model: keras.Model) -> keras.Model:
-    """Return the model with every layer computing in float32 and the same weights (a model trained under a mixed
-    precision policy keeps float32 weights): what is evaluated, saved and shipped, so it runs at full speed and
-    precision on CPUs without native bfloat16 or float16. A float32 model is returned as it is."""
+    """Return the model computing in float32 with the same weights (what is evaluated, saved and shipped)."""
     policies = {getattr(layer.dtype_policy, "name", "float32") for layer in model.layers}
     if policies <= {"float32"}:
         return model
@@ -150,26 +137,11 @@ def is_transfer(backbone: str) -> bool:
     return backbone not in SCRATCH_BACKBONES
 
 
-def build_head(n_features: int, seed: int, num_classes: int = len(STUDY)) -> keras.Model:
-    """Return the study's head on pooled features: Dense(128, relu), Dropout(0.5), Dense(5, softmax).
-
-    Initialisers and dropout are seeded explicitly, so the head trained on cached features and the
-    head trained through the frozen backbone start, and drop units, identically.
-    """
-    inputs = keras.Input(shape=(n_features,), name="pooled_features")
-    x = layers.Dense(128, activation="relu", name="head_dense",
-                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(inputs)
-    x = layers.Dropout(0.5, seed=seed, name="head_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))(x)
-    return keras.Model(inputs, outputs, name="head")
-
-
 def build_transfer_model(backbone: str, image_size: int, weights: str | None, seed: int = 0,
                          num_classes: int = len(STUDY), from_scratch: bool = False) -> keras.Model:
-    """Return image (0-255) -> preprocessing -> backbone -> pooling -> the study's head. The backbone starts frozen
-    with its BatchNorm in inference mode, as fine-tuning a pretrained one needs; `from_scratch` (random weights)
-    lets its BatchNorm learn its statistics while it trains."""
+    """Return image (0-255) -> preprocessing -> backbone -> pooling -> the study's head (Dense(128, relu),
+    Dropout(0.5), Dense(classes, softmax)). The backbone starts frozen with its BatchNorm in inference mode;
+    `from_scratch` (random weights) lets its BatchNorm learn its statistics while it trains."""
     spec = BACKBONES[backbone]
     resolved = resolve_weights(backbone, image_size, weights)
     cached = imagenet_file(backbone, image_size)
@@ -189,8 +161,14 @@ def build_transfer_model(backbone: str, image_size: int, weights: str | None, se
     x = layers.Rescaling(*spec.scale, name="preprocess")(inputs) if spec.scale else inputs
     x = base(x) if from_scratch else base(x, training=False)  # pretrained: BatchNorm in inference mode
     pooled = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = build_head(pooled.shape[-1], seed, num_classes)(pooled)
-    return keras.Model(inputs, outputs, name=f"{backbone}_emotion")
+    # the study's head, a sub-model seeded so that it trains identically on cached features and through the backbone
+    features = keras.Input(shape=(pooled.shape[-1],), name="pooled_features")
+    h = layers.Dense(128, activation="relu", name="head_dense",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(features)
+    h = layers.Dropout(0.5, seed=seed, name="head_dropout")(h)
+    h = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion",
+                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))(h)
+    return keras.Model(inputs, keras.Model(features, h, name="head")(pooled), name=f"{backbone}_emotion")
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:
@@ -230,8 +208,7 @@ def _build(backbone: str, size: int, num_classes: int, seed: int = 0, filters: t
 
 def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)) -> keras.Model | None:
     """Return the untrained float32 network a model card's `experiment` entry describes (random weights, nothing
-    downloaded), or None when the entry names no backbone this module builds. Used to load saved weights without
-    the layer configurations a .keras file also holds, which one Keras release may write and another not read."""
+    downloaded; `modelcard.load_network` reads saved weights into it), or None for a backbone not built here."""
     backbone, size = experiment.get("backbone"), experiment.get("image_size")
     if not isinstance(size, int) or backbone not in (*SCRATCH_BACKBONES, *BACKBONES):
         return None
@@ -246,9 +223,6 @@ def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)
 
 def build_model(experiment: Experiment, weights: str | None = None, seed: int = 0) -> keras.Model:
     """Return the untrained network for an experiment entry (weights apply to transfer backbones)."""
-    if experiment.backbone not in (*SCRATCH_BACKBONES, *BACKBONES):
-        known = ", ".join([*SCRATCH_BACKBONES, *BACKBONES])
-        raise KeyError(f"no builder for backbone {experiment.backbone!r}; known: {known}")
     return _build(experiment.backbone, experiment.image_size, len(class_set(experiment.classes)), seed,
                   experiment.filters, experiment.crop, None if experiment.from_scratch else weights,
                   experiment.from_scratch)

@@ -1,11 +1,8 @@
 """Grad-CAM: which parts of a face drove a prediction.
 
-Works for both kinds of model this project builds: the custom CNN (a Sequential stack; the map is
-taken at its last Conv2D layer) and transfer models (image -> preprocessing -> nested "backbone"
-sub-model -> pooling -> head; the map is taken at the backbone's output). Both are chains at the top
-level, so the forward pass is replayed layer by layer with the gradient tape recording the chosen
-feature map, without rebuilding the model. At small inputs a backbone's output is only 1x1 or 2x2;
-then the map is taken inside the backbone, at its deepest layer at least 3 pixels wide.
+The map is taken at a CNN's last Conv2D layer, or at a transfer model's backbone output (inside the backbone, at
+its deepest layer at least 3 pixels wide, when that output is 1x1 or 2x2). Both kinds are chains at the top level,
+so the forward pass is replayed layer by layer under the gradient tape, without rebuilding the model.
 """
 from __future__ import annotations
 
@@ -23,8 +20,7 @@ def _side(layer: keras.layers.Layer) -> int:
 
 
 def target_layer(model: keras.Model, min_side: int = 3) -> str:
-    """Return the feature map Grad-CAM weighs: the last Conv2D, or for transfer models the backbone's output,
-    or "backbone/<layer>" (its deepest layer at least min_side pixels wide) when that output is coarser."""
+    """Return the feature map Grad-CAM weighs: the last Conv2D, or a transfer model's (inner) backbone layer."""
     names = [layer.name for layer in model.layers]
     if BACKBONE_LAYER in names:
         backbone = model.get_layer(BACKBONE_LAYER)
@@ -37,11 +33,6 @@ def target_layer(model: keras.Model, min_side: int = 3) -> str:
     if not convs:
         raise ValueError(f"model {model.name!r} has neither a '{BACKBONE_LAYER}' sub-model nor a Conv2D layer")
     return convs[-1]
-
-
-def _chain(model: keras.Model) -> list[keras.layers.Layer]:
-    """Return the model's top-level layers in call order (this project's models are chains at the top)."""
-    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
 def gradcam(model: keras.Model, images: np.ndarray, class_index: int | np.ndarray | None = None,
@@ -63,7 +54,9 @@ def gradcam(model: keras.Model, images: np.ndarray, class_index: int | np.ndarra
     with tf.GradientTape() as tape:
         tape.watch(x)  # frozen weights are not watched by default; the input makes every op recorded
         features = None
-        for lay in _chain(model):
+        for lay in model.layers:  # this project's models are chains at the top level
+            if isinstance(lay, keras.layers.InputLayer):
+                continue
             if nested is not None and lay.name == outer:
                 features, x = nested(x, training=False)
                 continue
@@ -82,10 +75,6 @@ def gradcam(model: keras.Model, images: np.ndarray, class_index: int | np.ndarra
     grads = tape.gradient(score, features)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cams = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
-    size = images.shape[1:3]
-    out = np.empty((len(images), *size), dtype=np.float32)
-    for i, cam in enumerate(cams):
-        resized = tf.image.resize(cam[..., None], size, method="bilinear").numpy()[..., 0]
-        peak = resized.max()
-        out[i] = resized / peak if peak > 0 else resized
-    return out, probs.numpy().astype(np.float64)
+    resized = tf.image.resize(cams[..., None], images.shape[1:3], method="bilinear").numpy()[..., 0]
+    peak = resized.max(axis=(1, 2), keepdims=True)
+    return (resized / np.where(peak > 0, peak, 1)).astype(np.float32), probs.numpy().astype(np.float64)

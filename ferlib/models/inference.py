@@ -1,15 +1,9 @@
 """Loading a saved model to predict with: LiteRT by default, Keras on request or when LiteRT cannot run.
 
-    loaded = load_for_inference(path)              # backend "auto": LiteRT when a checked .tflite is beside
-    probs = loaded.network(faces)                  # (n, 48, 48, 3) 0-255 RGB -> (n, 5) float64
-
-``<name>.tflite`` (float32) and ``<name>.int8.tflite`` (dynamic-range int8) beside ``<name>.keras`` are the same
-network converted by TensorFlow's LiteRT converter (`ferlib.models.shipping`, which checks them and picks the
-default precision on the validation split). The card's ``litert`` entry records each file's sha256 and the
-``.keras`` it comes from. "auto" runs the LiteRT file at the card's default precision (or the one asked for) when
-the card vouches for it (`stale_reason`) and LiteRT is installed (it has no wheel for Windows:
-`litert_unavailable`); otherwise it loads the ``.keras`` with Keras, with a `note` saying why when a LiteRT file
-was there to be used. Predicting with LiteRT imports no TensorFlow: Keras is imported only on the Keras path.
+"auto" runs the card's checked LiteRT file (``<name>.tflite``, or ``<name>.int8.tflite`` at the card's default
+precision; written by `ferlib.models.shipping`) when the card vouches for it (`stale_reason`) and LiteRT is
+installed (`litert_unavailable`); otherwise the ``.keras`` with Keras, with a `note` saying why when a LiteRT file
+was there. Predicting with LiteRT imports no TensorFlow: Keras is imported only on the Keras path.
 """
 from __future__ import annotations
 
@@ -40,11 +34,6 @@ def litert_path(model_path: str | Path, precision: str = "float32") -> Path:
     return Path(model_path).with_suffix(".tflite" if precision == "float32" else f".{precision}.tflite")
 
 
-def default_precision(card: dict[str, Any] | None) -> str:
-    """Return the precision a card names for prediction (float32 when it names none)."""
-    return str(((card or {}).get("litert") or {}).get("default", "float32"))
-
-
 def litert_unavailable() -> str | None:
     """Return why LiteRT cannot run on this machine (None when it can), without importing it."""
     if importlib.util.find_spec("ai_edge_litert") is not None:
@@ -54,15 +43,8 @@ def litert_unavailable() -> str | None:
     return "ai-edge-litert is not installed (pip install ai-edge-litert)"
 
 
-def inference_threads() -> int:
-    """Return the threads LiteRT uses: the CPU cores this process may run on, at most MAX_THREADS."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, MAX_THREADS))
-
-
 def stale_reason(card: dict[str, Any] | None, model_path: Path, precision: str = "float32") -> str | None:
-    """Return why the LiteRT file of `model_path` at `precision` must not stand for it (None when it may): missing,
-    not recorded in the card, changed since it was converted, or converted from another ``.keras``."""
+    """Return why the LiteRT file at `precision` must not stand for `model_path` (None when it may)."""
     path = litert_path(model_path, precision)
     entry = (((card or {}).get("litert") or {}).get("precisions") or {}).get(precision)
     if not path.is_file():
@@ -77,18 +59,17 @@ def stale_reason(card: dict[str, Any] | None, model_path: Path, precision: str =
 
 
 class LiteRTNetwork:
-    """A LiteRT model taking uint8 or float 0-255 RGB batches (n, size, size, 3) and returning class
-    probabilities. A call is one invocation (up to MAX_BATCH images): the input is resized when the batch size
-    changes, which measured no slower than fixed, padded batch sizes (docs/history.md)."""
+    """A LiteRT model: 0-255 RGB batches (n, size, size, 3) in, class probabilities out, one invocation per call
+    of up to MAX_BATCH images (the input resized to the batch: no slower than padding, docs/history.md)."""
 
     name = "litert"
 
     def __init__(self, path: str | Path, threads: int | None = None):
-
         if (why := litert_unavailable()) is not None:
             raise ModuleNotFoundError(why, name="ai_edge_litert")
         self.path = Path(path)
-        self.threads = threads or inference_threads()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.threads = threads or max(1, min(cores, MAX_THREADS))  # the cores this process may run on
         with captured_fd2():  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate" on stderr
             from ai_edge_litert.interpreter import Interpreter
 
@@ -124,16 +105,13 @@ class LiteRTNetwork:
 
 
 def padded_size(n: int) -> int:
-    """Return the batch size n images are padded to on the Keras backend: the smallest of KERAS_BUCKETS that
-    holds them, else n."""
+    """Return the batch size n images are padded to: the smallest of KERAS_BUCKETS that holds them, else n."""
     return next(b for b in (*KERAS_BUCKETS, n) if b >= n)
 
 
 class KerasNetwork:
-    """A Keras model called like `LiteRTNetwork`: images (n, size, size, 3) in 0-255 -> probabilities, float64.
-
-    The compiled predict step (several times faster than an eager call on small batches) is traced once per
-    batch shape, so batches are padded to a few fixed sizes: a new number of faces costs no trace."""
+    """A Keras model called like `LiteRTNetwork`, its batches padded to a few fixed sizes (KERAS_BUCKETS) so that
+    a new number of faces costs no new trace of the compiled predict step."""
 
     name = "keras"
 
@@ -183,18 +161,17 @@ def load_keras(path: Path, batch_size: int = 64) -> tuple[KerasNetwork, dict[str
 
 def load_for_inference(path: str | Path, backend: str = "auto", precision: str = "card", *,
                        threads: int | None = None, batch_size: int = 64) -> InferenceModel:
-    """Return a saved model (``.keras`` with its card, and its LiteRT files when converted) ready to predict.
-
-    backend: "litert" (RuntimeError or ValueError saying why when it cannot), "keras", or "auto" (LiteRT
-    when it can, else Keras with a `note`). precision (LiteRT): "card" (the one the card chose on validation),
-    "float32" (the Keras network's own numbers) or "int8". FileNotFoundError when the model is missing."""
+    """Return a saved model ready to predict with `backend` ("auto": LiteRT when it can, else Keras with a `note`;
+    "litert": RuntimeError or ValueError saying why when it cannot; "keras") at a LiteRT `precision` ("card": the
+    one the card chose on validation, "float32", "int8"). FileNotFoundError when the model is missing."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if precision not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
     path = Path(path)
     card = read_card(path)
-    precision = default_precision(card) if precision == "card" else precision
+    if precision == "card":  # the precision the card chose on validation (float32 when it names none)
+        precision = str(((card or {}).get("litert") or {}).get("default", "float32"))
     if not path.is_file() and not litert_path(path, precision).is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     note = None

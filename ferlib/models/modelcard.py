@@ -37,7 +37,6 @@ def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any]
     """Save the model as .keras with its JSON card beside it; return the model path. The card's classes and face
     preprocessing are the experiment's (its settings leave them out at their defaults: the study's five, none)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     size = int(model.input_shape[1])
     classes = class_set(experiment.get("classes", RECIPE_DEFAULTS["classes"]))
     preprocessing = experiment.get("preprocessing", RECIPE_DEFAULTS["preprocessing"])
@@ -67,12 +66,8 @@ def save_with_card(model: keras.Model, path: Path, *, experiment: dict[str, Any]
 
 def save_calibrated(model: keras.Model, path: Path, validation: Any, *, tta: dict[str, Any] | None = None,
                     **card: Any) -> dict[str, Any]:
-    """Save a champion (V13 or C1) the one way: the model with its card, the test-time mode it was scored in
-    (`tta`), and a temperature and abstention threshold fitted on its validation predictions (`validation`: an
-    Evaluation in that mode, with probs and y_true). Return the card's calibration entry.
-
-    `card` holds save_with_card's fields (experiment, weights, data, metrics, provenance).
-    """
+    """Save a champion (V13 or C1) with its card (`card`: save_with_card's fields), the test-time mode it was
+    scored in (`tta`) and a calibration fitted on `validation` (an Evaluation in that mode); return the latter."""
     save_with_card(model, path, **card)
     calibration = fit_calibration(validation.probs, validation.y_true)
     update_card(path, calibration=calibration, **({"tta": tta} if tta else {}))
@@ -99,12 +94,9 @@ def saved_keras_version(path: Path) -> str:
 
 
 def load_network(path: Path, card: dict[str, Any] | None) -> keras.Model:
-    """Return the network saved in `path`, readable by every Keras release ferlib supports.
-
-    A .keras file holds layer configurations, which change between Keras releases (3.13 cannot read what 3.15
-    writes), and weights, which do not. When the card describes a network ferlib builds (every champion's card
-    does), the network is built from ferlib's own code and only the weights are read from the file; otherwise,
-    or when the weights do not fit that network, Keras loads the whole file."""
+    """Return the network saved in `path`, readable by every Keras release ferlib supports: a network the card
+    describes is built by ferlib and only its weights are read (layer configurations change between Keras
+    releases, weights do not); otherwise, or when the weights do not fit, Keras loads the whole file."""
     card = card or {}
     built = build_described(card.get("experiment") or {}, len(card.get("classes") or STUDY.names))
     mismatch: Exception | str | None = None

@@ -1,18 +1,10 @@
-"""Model cards read without Keras, and the models that ship inside the package, so `predict` works right after
-install.
+"""Model cards read without Keras (so predicting with LiteRT never imports TensorFlow), and the models that ship
+inside the package, so `predict` works right after install.
 
-``<name>.keras`` holds the network, ``<name>.json`` beside it the card (written by `ferlib.models.modelcard`),
-and ``<name>.tflite`` the same network for LiteRT when it has been converted (`ferlib.models.shipping`). Reading
-a card needs no TensorFlow, so that predicting with LiteRT never imports it.
-
-Two models ship, each C1 (this project's from-scratch CNN) trained on FER-2013's training split on 2 CPU cores and
-named by its classes: ``fer2013-7`` (FER-2013's seven emotions, Neutral included: the default for people's photos)
-and ``fer2013-5`` (the study's five). Each is ``ferlib/assets/<name>.keras`` (weights only, no optimizer state)
-with its card beside it (classes, face preprocessing, what it was trained on, at which commit, its test-time
-views, its FER-2013 test accuracy with a 95% interval, the temperature and abstention threshold fitted on the
-validation split) and the same network as ``<name>.tflite`` for LiteRT, which `predict` and `evaluate` run.
-``python -m ferlib champion`` trains a new C1; ``python -m ferlib ship MODEL.keras`` puts it here under the name
-of its class set (`ferlib.models.modelcard.ship_model`).
+Two models ship in ``ferlib/assets/``, each C1 trained on FER-2013's training split and named by its classes:
+``fer2013-7`` (seven emotions, Neutral included: the default for people's photos) and ``fer2013-5`` (the study's
+five); each as ``<name>.keras`` (no optimizer state), its card ``<name>.json`` and ``<name>.tflite`` for LiteRT.
+``python -m ferlib ship MODEL.keras`` puts a new one here (`ferlib.models.shipping.ship_model`).
 """
 from __future__ import annotations
 
@@ -66,8 +58,7 @@ def read_card(model_path: str | Path) -> dict[str, Any] | None:
 
 
 def card_preprocessing(card: dict[str, Any]) -> str:
-    """Return the name of the face preprocessing a card gives (one of PREPROCESSINGS). A card written before cards
-    named one belongs to a model that learned FER-2013's equalized faces: it gets equalization."""
+    """Return the name of the face preprocessing a card gives (LEGACY_PREPROCESSING for a card naming none)."""
     entry = card.get("preprocessing")
     name = entry.get("name") if isinstance(entry, dict) else LEGACY_PREPROCESSING
     if name not in PREPROCESSINGS:
@@ -87,8 +78,7 @@ def assumed_card(model_path: Path, size: int, n_classes: int = len(STUDY)) -> di
 
 
 def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
-    """Return (flip, shift): the test-time averaging a card asks for (its "tta" entry, else the
-    experiment's tta_flip; see `ferlib.evaluation.views.tta_views`)."""
+    """Return (flip, shift): a card's test-time averaging (its "tta" entry, else the experiment's tta_flip)."""
     tta = card.get("tta")
     if tta:
         return bool(tta.get("flip", False)), int(tta.get("shift", 0))
@@ -113,8 +103,7 @@ def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
 
 
 def resolve_model(which: str | Path | None) -> Path:
-    """Return the model file `which` names: None the default shipped model, a shipped model's name (fer2013-7,
-    fer2013-5), or a path to a saved model. FileNotFoundError in one line listing the names when it is none."""
+    """Return the model file `which` names: None (the default), a shipped model's name, or a saved model's path."""
     if which is None or str(which) in SHIPPED_MODELS:
         return shipped_model_path(DEFAULT_MODEL if which is None else str(which))
     path = Path(which)
@@ -126,8 +115,7 @@ def resolve_model(which: str | Path | None) -> Path:
 
 def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple[bool, str]:
     """Return (ship?, why) for a `compare_on_validation` result: a candidate ships only when it is more accurate
-    on the validation split and McNemar's p is below `alpha`, so a difference within noise does not replace a
-    model users already rely on."""
+    on validation with McNemar's p below `alpha` (noise never replaces a model users rely on)."""
     diff, p = comparison["difference"], comparison["mcnemar"]["p_value"]
     said = f"{100 * diff:+.1f} points, McNemar {p_value_text(p)}"
     if diff <= 0:

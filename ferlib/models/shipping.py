@@ -1,26 +1,18 @@
-"""Shipping a champion: converting it for LiteRT, checking the conversion and choosing its precision on
-validation (``python -m ferlib convert``), comparing it with the shipped model on validation, and copying it into
-``ferlib/assets/`` (``python -m ferlib ship MODEL.keras``). These need TensorFlow; predicting with what they write
-does not (`ferlib.models.shipped`).
+"""Shipping a champion: converting it for LiteRT (``python -m ferlib convert``), comparing it with the shipped
+model on validation, and copying it into ``ferlib/assets/`` (``python -m ferlib ship MODEL.keras``). These need
+TensorFlow; predicting with what they write does not (`ferlib.models.shipped`).
 
-`convert_for_litert` writes beside ``<name>.keras``:
-
-- ``<name>.tflite``: float32, the same network. It is written only when it agrees with Keras on the validation
-  split (or generated images): the same label on at least AGREEMENT_LABELS of the images and probabilities within
-  AGREEMENT_PROBABILITY. This checks the converter.
-- ``<name>.int8.tflite``: dynamic-range int8 (weights int8, activations float), a different network by a little.
-  It becomes the model's default precision only when it is as accurate on the validation split (no fewer right
-  answers, McNemar p >= 0.05 against float32) and at least MIN_SPEEDUP times faster, timed side by side.
-
-The card's ``litert`` entry records both files (sha256, size, the ``.keras`` they come from), each one's agreement
-with Keras, and which precision `predict` uses by default and why.
+`convert_for_litert` writes ``<name>.tflite`` (float32, written only when it agrees with Keras within
+AGREEMENT_LABELS and AGREEMENT_PROBABILITY: a check of the converter) and ``<name>.int8.tflite`` (dynamic-range
+int8, the default only when as accurate on validation and MIN_SPEEDUP times faster), and records both in the
+card's ``litert`` entry (sha256, size, source ``.keras``, agreement, default precision and why).
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import json
-import time
+import timeit
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +43,7 @@ TIMED_BATCH, TIMED_REPEATS = 40, 20  # four faces of ten views, as a photo sends
 
 
 def convert_keras(model: Any, precision: str = "float32") -> bytes:
-    """Return a Keras model converted by TensorFlow's LiteRT converter, with a dynamic batch size.
-
-    `precision`: "float32" (no quantization), "float16" (weights stored as float16) or "int8" (dynamic range:
-    weights int8, activations computed in float)."""
+    """Return a Keras model converted by TensorFlow's LiteRT converter at `precision`, with a dynamic batch."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if precision != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -64,8 +53,7 @@ def convert_keras(model: Any, precision: str = "float32") -> bytes:
 
 
 def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
-    """Return how far two backends' probabilities (n, classes) agree: images, the share with the same label,
-    the images whose labels differ, and the largest absolute difference of a probability."""
+    """Return how far two backends' probabilities (n, classes) agree: same labels and largest difference."""
     reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
     if reference.shape != other.shape:
         raise ValueError(f"shapes differ: {reference.shape} and {other.shape}")
@@ -76,9 +64,8 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
 
 
 def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None) -> Any:
-    """Return the internal data a model was chosen on (`ferlib.data.run_data.InternalData`: its train/validation
-    split), drawn again from `data_dir` with the seed and profile its card names; ValueError when the card does not
-    name them or `data_dir` is not the data the card names (fingerprint)."""
+    """Return the internal data (and split) a model was chosen on, drawn again from `data_dir` with its card's seed
+    and profile; ValueError when the card does not name them or `data_dir` is not its data (fingerprint)."""
     provenance, data = card.get("provenance") or {}, card.get("data") or {}
     seed, profile, expected = provenance.get("seed"), provenance.get("profile"), data.get("fingerprint")
     if seed is None or profile is None or expected is None:
@@ -94,8 +81,7 @@ def chosen_on(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path 
 
 def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str | Path | None = None
                      ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Return (images at the card's input size after its face preprocessing, labels, description) of the
-    validation split a model was chosen on (see `chosen_on`)."""
+    """Return (images, labels, description) of the validation split a model was chosen on (`chosen_on`)."""
     internal = chosen_on(card, data_dir, cache_dir)
     provenance = card["provenance"]
     images = internal.images(internal.val, int(card["input"]["size"]), card_preprocessing(card))
@@ -105,8 +91,7 @@ def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str 
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
-    """Return n seeded uint8 images (n, size, size, 3): smooth blobs and noise, for comparing backends where no
-    real data is at hand."""
+    """Return n seeded uint8 face-like images (n, size, size, 3) for comparing backends without real data."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 256, (n, 6, 6, 1)).astype(np.float32)
     smooth = np.repeat(np.repeat(coarse, -(-size // 6), axis=1), -(-size // 6), axis=2)[:, :size, :size]
@@ -115,19 +100,13 @@ def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.n
 
 
 def _median_ms(network: LiteRTNetwork, batch: np.ndarray) -> float:
-    network(batch)
-    samples = []
-    for _ in range(TIMED_REPEATS):
-        start = time.perf_counter()
-        network(batch)
-        samples.append(time.perf_counter() - start)
-    return 1000 * float(np.median(samples))
+    network(batch)  # warm-up
+    return 1000 * float(np.median(timeit.repeat(lambda: network(batch), number=1, repeat=TIMED_REPEATS)))
 
 
 def choose_precision(entries: dict[str, dict[str, Any]], labelled: bool) -> tuple[str, str]:
-    """Return (precision, why): the fastest quantized precision that is as accurate as float32 on the validation
-    split (no fewer right answers and McNemar p >= SIGNIFICANCE) and at least MIN_SPEEDUP times faster; float32
-    otherwise, and always when no labelled validation data was given."""
+    """Return (precision, why): the fastest quantized precision as accurate as float32 on validation (no fewer
+    right answers, McNemar p >= SIGNIFICANCE) and MIN_SPEEDUP times faster; else, or without labels, float32."""
     if not labelled:
         return "float32", "no validation data given: a quantized model is never chosen untested"
     reference = entries["float32"]
@@ -150,9 +129,8 @@ def choose_precision(entries: dict[str, dict[str, Any]], labelled: bool) -> tupl
 def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = None,
                        precisions: tuple[str, ...] = ("float32", "int8"), cache_dir: str | Path | None = None
                        ) -> dict[str, Any]:
-    """Convert a saved model for LiteRT at each precision, write the files beside it and record them, with the
-    default precision, in its card (see the module docstring). ValueError when the float32 conversion disagrees
-    with Keras (nothing is written). Return the card's new ``litert`` entry."""
+    """Convert a saved model for LiteRT at each precision, write the files beside it and record them in its card;
+    return the card's new ``litert`` entry (ValueError, nothing written, when float32 disagrees with Keras)."""
     model_path = Path(model_path)
     if "float32" not in precisions or not set(precisions) <= set(PRECISIONS):
         raise ValueError(f"precisions must include float32 and be among {', '.join(PRECISIONS)}, got {precisions}")
@@ -213,19 +191,16 @@ def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = Non
 
 def ship_model(model_path: str | Path, assets: Path | None = None, comparison: dict[str, Any] | None = None,
                data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Copy a saved champion into `assets` as the shipped model of its class set (`shipped.SHIPPED_FOR_CLASSES`:
-    fer2013-7 or fer2013-5): the network without optimizer state, the same
-    network for LiteRT (`convert_for_litert`, checked on the validation split drawn from `data_dir` when given)
-    and its card with a `shipped` entry (source, size, sha256, and the validation `comparison` with the model
-    it replaces when given) and a `litert` entry. The card must hold its test-time views, calibration and test
-    scores (as `python -m ferlib champion` writes them); ValueError names what is missing. Return the card."""
+    """Copy a saved champion into `assets` as the shipped model of its class set (without optimizer state), convert
+    it (`convert_for_litert`, on `data_dir`'s validation split when given) and write its card with a `shipped`
+    entry (source, size, sha256, the `comparison` when given); return the card. ValueError when the card lacks
+    what `python -m ferlib champion` writes (test-time views, calibration, test scores)."""
     model_path, assets = Path(model_path), Path(assets or shipped.ASSETS)  # read when called (tests move it)
     card = json.loads(card_path(model_path).read_text())
     missing = [key for key in shipped.REQUIRED if not card.get(key)]
     if missing:
         raise ValueError(f"{card_path(model_path)} lacks {', '.join(missing)}: save the champion with "
                          "`python -m ferlib champion` (it scores, calibrates and writes them)")
-    assets.mkdir(parents=True, exist_ok=True)
     target = assets / shipped.SHIPPED_MODELS[shipped_name(card)]
     slim = keras.models.load_model(model_path, compile=False)
     files.save_model(slim, target)
@@ -250,21 +225,16 @@ def shipped_name(card: dict[str, Any]) -> str:
 def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent: str | Path | None = None,
                           cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Score a candidate model and the shipped one (or `incumbent`) on the validation split both were chosen
-    on, each in its card's test-time views, and test the difference with McNemar on the paired predictions.
-
-    Both cards must name the same internal data (fingerprint) and split seed; the split is drawn again from
-    `data_dir` and must match that fingerprint. Return both scores, the difference and the test; ValueError
-    when the models were not chosen on the same validation images."""
+    on (drawn again from `data_dir`), each in its card's test-time views, and test the difference with McNemar;
+    ValueError when their cards do not name the same split (seed, profile, data fingerprint)."""
     loaded = {"candidate": load_with_card(candidate),
               "shipped": load_with_card(incumbent or shipped.shipped_model_path(shipped_name(read_card(candidate))))}
-    splits = {name: (m.card.get("provenance", {}).get("seed"),
-                     m.card.get("data", {}).get("fingerprint"), m.card.get("provenance", {}).get("profile"))
-              for name, m in loaded.items()}
+    splits = {name: ((m.card.get("provenance") or {}).get("seed"), (m.card.get("data") or {}).get("fingerprint"),
+                     (m.card.get("provenance") or {}).get("profile")) for name, m in loaded.items()}
     if splits["candidate"] != splits["shipped"] or None in splits["candidate"]:
         raise ValueError(f"the two models were not chosen on the same validation split (seed, data fingerprint, "
                          f"profile: candidate {splits['candidate']}, shipped {splits['shipped']}); compare them "
                          "on a test set instead")
-    seed, fingerprint, _ = splits["candidate"]
     internal = chosen_on(loaded["candidate"].card, data_dir, cache_dir)  # the same split as the shipped one's
     evaluations = {}
     for name, m in loaded.items():
@@ -274,7 +244,7 @@ def compare_on_validation(candidate: str | Path, data_dir: str | Path, incumbent
     y_val = evaluations["candidate"].y_true
     test = mcnemar(y_val, evaluations["shipped"].y_pred, evaluations["candidate"].y_pred)
     accuracy = {name: float(e.accuracy) for name, e in evaluations.items()}
-    return {"split": {"seed": seed, "data_fingerprint": fingerprint, "n": int(len(y_val))},
+    return {"split": {"seed": splits["candidate"][0], "data_fingerprint": internal.fingerprint, "n": int(len(y_val))},
             "candidate": {"model": Path(candidate).name, "accuracy": accuracy["candidate"],
                           "views": loaded["candidate"].card["tta"]["mode"]},
             "shipped": {"model": loaded["shipped"].card.get("shipped", {}).get("from", loaded["shipped"].path.name),

@@ -33,9 +33,7 @@ def _best_so_far(log: Path, phase: Phase) -> float | None:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Add the optimizer's learning rate and the epoch's wall time (training and validation) to the logs at the
-    end of each epoch, and so to history.csv; keep the training time of the phase's finished epochs in `clock`,
-    summed over interrupted sessions."""
+    """Log each epoch's learning rate and wall time, and keep the phase's training time in `clock`."""
 
     def __init__(self, clock: Path):
         super().__init__()
@@ -57,8 +55,7 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
-    """Save the model at the end of every epoch (no `monitor`) or when the monitored value improves, written to a
-    temporary file and renamed: a kill never leaves half a checkpoint (Keras' ModelCheckpoint writes in place)."""
+    """Save the model every epoch (or when `monitor` improves) to a temporary file renamed into place."""
 
     def __init__(self, path: Path, monitor: str | None = None, maximize: bool = True, best: float | None = None):
         super().__init__()
@@ -76,14 +73,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore (weights, optimizer state and the epoch reached, restored when fit starts again),
-    with each backup written whole or not at all: weights and epoch go into a temporary folder that is renamed
-    to ``epoch-NNNN`` once complete, then older backups are removed. Restoring takes the newest backup that loads;
-    a damaged one is removed with a warning, and training restarts from the one before (or the beginning)."""
+    """Keras' BackupAndRestore with each backup written whole or not at all (a temporary folder renamed to
+    ``epoch-NNNN``); restoring takes the newest backup that loads, removing a damaged one with a warning."""
 
     def _backups(self) -> list[Path]:
-        """Return the backups, newest first; a run backed up by Keras' own BackupAndRestore (latest.weights.h5 and
-        training_metadata.json in the folder itself, before this project wrote whole backups) is one too."""
+        """Return the backups, newest first (a backup Keras' own BackupAndRestore wrote in the folder itself too)."""
         folder = Path(self.backup_dir)
         found = [p for p in folder.iterdir() if re.fullmatch(r"epoch-\d{4}", p.name)] if folder.is_dir() else []
         legacy = [folder] if (folder / "latest.weights.h5").is_file() and not found else []
@@ -154,8 +148,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         write_text(self.history, (text or ",".join(header) + "\n") + line + "\n")
 
     def _trim_history(self, epochs: int) -> None:
-        """Keep the history's lines of the epochs the restored backup holds: an epoch logged after its backup was
-        taken is trained again, and logged once."""
+        """Keep the history's lines of the epochs the restored backup holds (a later epoch is trained again)."""
         if self.history is None or not self.history.exists():
             return
         lines = self.history.read_text().splitlines(keepends=True)
@@ -164,17 +157,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 class PolyakAverage(keras.callbacks.Callback):
-    """Validate and checkpoint the optimizer's moving average of the weights (an optimizer with `use_ema=True`
-    that never overwrites them), and train on the weights themselves.
-
-    The average is swapped into the model when validation starts and stays there through the end-of-epoch
-    checkpoints; `restorer` (placed after the checkpoints, before the backup) swaps the weights back, so a
-    backup holds the weights in the model and the average in the optimizer, as training left them."""
+    """Validate and checkpoint the optimizer's moving average of the weights (`use_ema=True`), train on the weights:
+    the average is swapped in when validation starts, and `restorer` (after the checkpoints, before the backup)
+    swaps the weights back."""
 
     def __init__(self) -> None:
         super().__init__()
         self.average_in_model = False
-        self.restorer = _SwapBack(self)
+        self.restorer = keras.callbacks.LambdaCallback(  # the end-of-epoch half: the weights back into the model
+            on_epoch_end=lambda epoch, logs: self.swap() if self.average_in_model else None)
 
     def swap(self) -> None:
         """Exchange the model's trainable weights and the optimizer's moving averages of them."""
@@ -195,22 +186,8 @@ class PolyakAverage(keras.callbacks.Callback):
             self.swap()
 
 
-class _SwapBack(keras.callbacks.Callback):
-    """`PolyakAverage`'s end-of-epoch half: the weights go back into the model after the checkpoints."""
-
-    def __init__(self, average: PolyakAverage) -> None:
-        super().__init__()
-        self.average = average
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.average.average_in_model:
-            self.average.swap()
-
-
 def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False) -> list[keras.callbacks.Callback]:
-    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase (with
-    `weight_average`, validation and checkpoints see the optimizer's moving average of the weights)."""
-    mode = "max" if phase.maximizes else "min"
+    """Return the checkpointing, logging, resuming and early-stopping callbacks of one phase."""
     average = PolyakAverage() if weight_average else None
     callbacks: list[keras.callbacks.Callback] = [
         *([average] if average else []),
@@ -224,6 +201,6 @@ def phase_callbacks(phase_dir: Path, phase: Phase, weight_average: bool = False)
         AtomicBackupAndRestore(str(phase_dir / "backup"), history=phase_dir / "history.csv"),
     ]
     if phase.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=phase.monitor, mode=mode,
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=phase.monitor, mode="max" if phase.maximizes else "min",
                                                        patience=phase.early_stopping_patience))
     return callbacks

@@ -1,4 +1,4 @@
-"""Where and how precisely training runs: one GPU or several, mixed precision, op determinism."""
+"""Where and how precisely training runs: one GPU or several, mixed precision (bfloat16 where the CPU has it)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,11 +10,7 @@ MULTI_GPU_ENV = "FERLIB_MULTI_GPU"  # run_all.sh --multi-gpu: one replica per vi
 
 def distribution_strategy(multi_gpu: bool | None = None):
     """Return MirroredStrategy over every GPU when several are visible and asked for (`multi_gpu`, default: the
-    FERLIB_MULTI_GPU switch), else the default strategy (one GPU, or the CPU).
-
-    One GPU is the default: these models are small for a T4, and with 2 CPU cores feeding the pipeline a second
-    replica mostly waits for data; `--multi-gpu` is there to measure and use both.
-    """
+    FERLIB_MULTI_GPU switch), else the default strategy: these models are small, a second replica mostly waits."""
     import os
 
     import tensorflow as tf
@@ -27,9 +23,7 @@ def distribution_strategy(multi_gpu: bool | None = None):
 
 @contextlib.contextmanager
 def precision_policy(mixed: bool, require_gpu: bool = True, policy: str = "mixed_float16"):
-    """Use `policy` (mixed_float16, or mixed_bfloat16) inside the block when asked (and, unless `require_gpu` is
-    False, a GPU is present); restore the previous policy after. Output layers and augmentation stay float32
-    whatever the policy."""
+    """Use `policy` inside the block when `mixed` (and a GPU is present, or not `require_gpu`), then restore."""
     import tensorflow as tf
 
     previous = keras.config.dtype_policy()
@@ -42,29 +36,15 @@ def precision_policy(mixed: bool, require_gpu: bool = True, policy: str = "mixed
         keras.config.set_dtype_policy(previous)
 
 
-def use_determinism(enabled: bool) -> None:
-    """Turn on TensorFlow's op determinism (process-wide, irreversible) when `enabled`."""
-    if enabled:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-
-
-def cpu_has_bfloat16() -> bool:
-    """Return True when the CPU computes bfloat16 natively (AVX512_BF16 or AMX_BF16 in /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
 def resolve_precision(requested: str) -> str:
-    """Return the Keras policy a recipe's `precision` means here: "float32" and "mixed_bfloat16" as they are;
-    "auto" is mixed_bfloat16 on a machine without a GPU whose CPU has native bfloat16, else float32."""
+    """Return the Keras policy a recipe's `precision` means here ("auto": mixed_bfloat16 on a GPU-less bf16 CPU)."""
     if requested != "auto":
         return requested
     import tensorflow as tf
 
-    return "mixed_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else "float32"
+    try:  # native bfloat16: AVX512_BF16 or AMX_BF16 in /proc/cpuinfo
+        with open("/proc/cpuinfo") as f:
+            native = bool(set(f.read().split()) & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        native = False
+    return "mixed_bfloat16" if native and not tf.config.list_physical_devices("GPU") else "float32"

@@ -22,8 +22,7 @@ from ferlib.weights import choose_weights
 
 @dataclass
 class ExperimentOutcome:
-    """What one experiment produced: its settings, the trained run, the evaluation, and the result (as written to
-    `result_file`)."""
+    """What one experiment produced: its settings, trained run, evaluation, result and result file."""
 
     experiment: Experiment
     run: TrainedRun
@@ -57,14 +56,10 @@ def overfitting_sentence(result: dict[str, Any]) -> str:
 def run_experiment(key: str | Experiment, settings: RunSettings, internal: InternalData, weights: str | None = None,
                    force: bool = False, verbose: int = 2, result_name: str | None = None,
                    train_seed: int | None = None, teachers: Teachers | None = None) -> ExperimentOutcome:
-    """Train (or resume, or reuse) experiment `key` on the internal data, evaluate on validation, save JSON.
-
-    `key` is a registry key or an Experiment (a variant of one, e.g. for an ablation); `result_name`
-    names the result file (default: the key). `weights` overrides the profile's backbone weights
-    ("imagenet", "random" or a file path). `train_seed` seeds initialisation, epoch order and augmentation
-    (default: the run's seed, which always draws the split). With `teachers` the experiment trains on
-    distillation targets (its `distill` share from the teachers' probabilities).
-    """
+    """Train (or resume, or reuse) experiment `key` (a registry key or an Experiment) on the internal data,
+    evaluate on validation and write the result (named `result_name`, default the key). `train_seed` seeds
+    initialisation, epoch order and augmentation (default: the run's seed, which always draws the split);
+    `teachers` give a distilling experiment its targets."""
     weights = choose_weights(weights, settings.profile.weights)[0]
     experiment = key if isinstance(key, Experiment) else get_experiment(key, settings.profile, weights)
     key = experiment.key
@@ -118,10 +113,7 @@ def run_over_seeds(keys: list[str], settings: RunSettings, data_dir: str | Path 
                    weights: str | None = None, force: bool = False, verbose: int = 2
                    ) -> dict[str, list[dict[str, Any]]]:
     """Run each experiment with every seed of the profile (seed, seed + 1, ...); return result dicts per key.
-
-    Each seed draws its own train/validation split, subsets and initialisation, so the spread over seeds
-    covers all three; within one seed every experiment sees the same validation images (paired tests).
-    """
+    Each seed draws its own split, subsets and initialisation; within one seed the validation images are shared."""
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
     seeds = settings.profile.seeds(settings.seed)
     for i, seed in enumerate(seeds, 1):

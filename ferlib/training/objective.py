@@ -9,12 +9,9 @@ from ferlib.experiments import Experiment, Phase
 
 
 def learning_rate(experiment: Experiment, phase: Phase, steps_per_epoch: int):
-    """Return the phase's learning rate: a float ("constant"), or linear warm-up then cosine decay to
-    zero over the phase's steps ("cosine")."""
+    """Return the phase's learning rate: a float, or ("cosine") linear warm-up then cosine decay to zero."""
     if experiment.schedule == "constant":
         return phase.learning_rate
-    if experiment.schedule != "cosine":
-        raise KeyError(f"unknown schedule {experiment.schedule!r}; known: constant, cosine")
     total = max(1, phase.epochs * steps_per_epoch)
     warmup = min(experiment.warmup_epochs * steps_per_epoch, total - 1)
     if warmup == 0:
@@ -33,15 +30,11 @@ def compile_options(experiment: Experiment, phase: Phase, steps_per_epoch: int) 
         optimizer = keras.optimizers.Adam(rate, **ema)
     elif experiment.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(rate, weight_decay=experiment.weight_decay, **ema)
-    elif experiment.optimizer == "sgd_nesterov":
+    else:  # sgd_nesterov (Experiment checks its optimizer when it is made)
         optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True,
                                          weight_decay=experiment.weight_decay or None, **ema)
-    else:  # Experiment checks its optimizer when it is made
-        raise ValueError(f"unknown optimizer {experiment.optimizer!r}")
-    if soft_targets(experiment):
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
-    else:
-        loss = "sparse_categorical_crossentropy"
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=experiment.label_smoothing)
+            if soft_targets(experiment) else "sparse_categorical_crossentropy")
     return {"optimizer": optimizer, "loss": loss, "metrics": ["accuracy"]}
 
 
@@ -52,14 +45,12 @@ def hard_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def soft_targets(experiment: Experiment) -> bool:
-    """Return True when the experiment trains on probability vectors (label smoothing, mixup or distillation)
-    rather than integer labels."""
+    """Return True when the experiment trains on probability vectors (label smoothing, mixup or distillation)."""
     return bool(experiment.label_smoothing or experiment.mixup or experiment.distill)
 
 
 def one_hot_labels(dataset, num_classes: int):
-    """Return the dataset with its integer labels turned into one-hot vectors of `num_classes` (labels that already
-    are probability vectors, such as distillation targets, pass unchanged)."""
+    """Return the dataset with its integer labels turned into one-hot vectors (probability vectors pass)."""
     import tensorflow as tf
 
     if len(dataset.element_spec[1].shape) == 2:  # (batch, classes): already vectors
@@ -68,8 +59,7 @@ def one_hot_labels(dataset, num_classes: int):
 
 
 def build_mixup(alpha: float, seed: int):
-    """Return Keras' MixUp layer (each batch blended with a shuffled copy of itself, weights from
-    Beta(alpha, alpha)), or None when `alpha` is 0."""
+    """Return Keras' MixUp layer (weights from Beta(alpha, alpha)), or None when `alpha` is 0."""
     return keras.layers.MixUp(alpha=alpha, seed=seed + 7, dtype="float32") if alpha else None
 
 

@@ -1,9 +1,5 @@
-"""A training run's folder: its key, what it records, how it is found again, and what is kept once done.
-
-Every run lives in ``runs/<experiment>-<key>/``, the key hashing its settings, data, seed and weights
-(`run_key`). `done.json` marks a finished run; `compact_run` leaves only what reuse needs. A run whose
-experiment was only reworded since (title, notes) is found again by its training settings
-(`adopt_reworded_run`).
+"""A training run's folder, ``runs/<experiment>-<key>/`` (`run_key`): what it records, how it is found again
+(`adopt_reworded_run`), and what is kept once done (`compact_run`; `done.json` marks a finished run).
 """
 from __future__ import annotations
 
@@ -27,8 +23,7 @@ DONE_FILE = "done.json"
 
 
 def trained_by_record(run_dir: Path) -> dict | None:
-    """Return the commit, machine and start time a run folder records for its first training (None if absent):
-    a resumed or reused run keeps saying where its weights were trained."""
+    """Return the commit, machine and start time a run folder records for its first training (None if absent)."""
     try:
         return json.loads((run_dir / "settings.json").read_text()).get("trained_by")
     except (OSError, ValueError):
@@ -36,9 +31,8 @@ def trained_by_record(run_dir: Path) -> dict | None:
 
 
 def record_training_session(run_dir: Path, trained_by: dict | None, n_phases: int) -> dict:
-    """Return `trained_by` (a new one for a new run) with this training session appended to its "sessions":
-    when it started, on which machine and commit, and how many epochs earlier sessions had logged. A run
-    resumed over several sessions, perhaps on different CPUs, so says where each part of its time was spent."""
+    """Return `trained_by` (a new one for a new run) with this training session appended to its "sessions"
+    (start, machine, commit, epochs logged before): a resumed run says where each part of its time was spent."""
     session = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
                "git_commit": git_commit(),
                "epochs_before": sum(len(frame) for frame in _phase_histories(run_dir, n_phases))}
@@ -75,9 +69,8 @@ def _same_run(settings_file: Path, wanted: dict[str, Any]) -> bool:
 
 def adopt_reworded_run(run_dir: Path, experiment: Experiment, data_fingerprint: str, seed: int,
                        weights: str) -> bool:
-    """Give `run_dir` the run of the same experiment whose title or notes were since reworded (its key hashes
-    them): rename that folder to `run_dir`, a finished one before an unfinished one, and return True; False
-    when there is none. Training settings, data, seed and weights must all match."""
+    """Rename to `run_dir` the run (a finished one first) of the same experiment, settings, data, seed and
+    weights whose title or notes were since reworded (its key hashes them); return whether there was one."""
     if run_dir.exists():
         return False
     wanted = {"settings": json.loads(json.dumps(experiment.settings())), "data": data_fingerprint, "seed": seed,
@@ -110,16 +103,14 @@ def read_history(run_dir: Path, n_phases: int) -> pd.DataFrame:
 
 
 def fit_finished_unmarked(phase_dir: Path) -> bool:
-    """Return True when a phase's fit ended (Keras removed its backup; epochs were logged; a best checkpoint
-    exists) but the process stopped before the phase was marked done."""
+    """Return True when a phase's fit ended (backup gone, epochs logged, best saved) but was not marked done."""
     history = phase_dir / "history.csv"
     return (history.exists() and history.stat().st_size > 0 and not (phase_dir / "backup").exists()
             and (phase_dir / "best.keras").exists())
 
 
 def compact_run(run_dir: Path, kept: str) -> None:
-    """Once a run's result is known, keep only what reuse needs: the kept model without optimizer state, the
-    histories and timings. Cached features, last-epoch checkpoints, backups and other phases' models go."""
+    """Keep only what reuse needs of a finished run: the kept model without optimizer state, histories, timings."""
     for phase_dir in sorted(run_dir.glob("phase*")):
         for name in ("last.keras", "features_train.npy", "features_val.npy"):
             (phase_dir / name).unlink(missing_ok=True)

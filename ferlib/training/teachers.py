@@ -1,8 +1,5 @@
-"""Teachers for distillation: an ensemble's mean probabilities as a student's training targets.
-
-`run_experiment` trains an experiment whose `distill` share is above 0 on `Teachers.targets`; the ensemble itself
-is trained and scored by `ferlib.champion.distillation`.
-"""
+"""Teachers for distillation: an ensemble's mean probabilities as a student's training targets (the ensemble is
+trained by `ferlib.champion.distillation`)."""
 from __future__ import annotations
 
 import hashlib
@@ -15,12 +12,6 @@ import numpy as np
 
 from ferlib.evaluation.evaluate import predict_probs
 from ferlib.runtime import files
-
-
-def images_digest(images: np.ndarray) -> str:
-    """Return a short hash of an image array's shape and bytes (names a cache of predictions on it)."""
-    images = np.ascontiguousarray(images)
-    return hashlib.sha1(repr(images.shape).encode() + images.tobytes()).hexdigest()[:12]
 
 
 @dataclass
@@ -51,8 +42,9 @@ class Teachers:
 
     def member_probabilities(self, index: int, images: np.ndarray) -> np.ndarray:
         """Return member `index`'s probabilities on the images in the teachers' mode, cached by image digest."""
-        path = (self.cache_dir / "teachers"
-                / f"{self.run_names[index]}-f{int(self.flip)}s{self.shift}-{images_digest(images)}.npy")
+        contiguous = np.ascontiguousarray(images)  # the images' digest names the cache
+        digest = hashlib.sha1(repr(contiguous.shape).encode() + contiguous.tobytes()).hexdigest()[:12]
+        path = self.cache_dir / "teachers" / f"{self.run_names[index]}-f{int(self.flip)}s{self.shift}-{digest}.npy"
 
         def read(file: Path) -> np.ndarray:
             probs = np.load(file)

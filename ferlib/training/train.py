@@ -1,12 +1,8 @@
 """Training an experiment: seeded, checkpointed every epoch, resumable, skipped when already done.
 
-Each run lives in ``<runs_dir>/<experiment>-<key>/`` where the key hashes the experiment's settings,
-the data fingerprint, the seed and the weights. Every phase writes ``phaseN/`` (last and best
-checkpoints, history.csv, a Keras ``BackupAndRestore`` folder while it runs). Rerunning resumes an
-interrupted phase, skips finished phases, and reuses a finished run unless ``force=True``.
-
-A phase that trains only the head of a frozen backbone without augmentation runs on cached pooled
-features (computed once), which gives the same result as training through the frozen backbone.
+Each run lives in ``<runs_dir>/<experiment>-<key>/`` (`run_folders`), each phase in ``phaseN/`` (checkpoints,
+history.csv, a backup while it runs). A phase that trains only the head of a frozen backbone without augmentation
+runs on cached pooled features, which gives the same result as training through the frozen backbone.
 """
 from __future__ import annotations
 
@@ -21,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from ferlib.classes import class_set
 from ferlib.config import deterministic_run
@@ -34,7 +31,7 @@ from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
 from ferlib.training.callbacks import EPOCH_CLOCK_FILE
 from ferlib.training.callbacks import phase_callbacks as _callbacks
-from ferlib.training.devices import distribution_strategy, precision_policy, resolve_precision, use_determinism
+from ferlib.training.devices import distribution_strategy, precision_policy, resolve_precision
 from ferlib.training.objective import (
     build_mixup,
     compile_options,
@@ -74,13 +71,11 @@ class TrainedRun:
     def summary(self) -> str:
         """Return the run in one line: epochs per phase, the kept epoch and its validation accuracy, wall time."""
         per_phase = self.history.groupby("phase")["epoch"].count()
-        total = int(per_phase.sum())
         epochs = " + ".join(str(int(n)) for n in per_phase) + (" (head + fine-tuning)" if len(per_phase) == 2 else "")
-        epochs += " epoch" if total == 1 else " epochs"
+        epochs += " epoch" if int(per_phase.sum()) == 1 else " epochs"
         kept = self.history.loc[self.history["epoch"] == self.best_epoch, "val_accuracy"]
         accuracy = f", validation accuracy {float(kept.iloc[0]):.1%}" if len(kept) else ""
-        minutes = self.wall_time_s / 60
-        time_text = f"{self.wall_time_s:.0f} s" if minutes < 2 else f"{minutes:.1f} min"
+        time_text = f"{self.wall_time_s:.0f} s" if self.wall_time_s < 120 else f"{self.wall_time_s / 60:.1f} min"
         how = "reused a finished run, trained" if self.reused else "trained"
         return (f"{how} {epochs} in {time_text}; kept epoch {self.best_epoch} (phase {self.kept_phase})"
                 f"{accuracy}")
@@ -193,8 +188,7 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def _train_phases(model: keras.Model, run_dir: Path, job: FitJob) -> tuple[keras.Model, dict, float]:
-    """Train the phases a run has not finished, each from the best model of the one before; return the last
-    phase's best model, the timings per phase and the training time spent in earlier, interrupted sessions."""
+    """Train the phases not yet finished; return the best model, timings and earlier sessions' training time."""
     timings: dict[str, dict] = {}
     earlier = 0.0
     for i, phase in enumerate(job.experiment.phases):
@@ -238,13 +232,9 @@ def train_experiment(
     mixed_precision_without_gpu: bool = False,
     deterministic: bool | None = None,
 ) -> TrainedRun:
-    """Train (or resume, or reuse) an experiment; return the best model over its phases.
-
-    `batch_size` is per replica (the global batch grows with the replicas of `strategy`, default
-    `distribution_strategy()`); `mixed_precision` applies on a GPU, or anywhere with
-    `mixed_precision_without_gpu`; `deterministic` (default: the FERLIB_DETERMINISTIC switch) turns on op
-    determinism and single-threaded augmentation.
-    """
+    """Train (or resume, or reuse) an experiment; return the best model over its phases. `batch_size` is per
+    replica of `strategy`; `mixed_precision` applies on a GPU (anywhere with `mixed_precision_without_gpu`);
+    `deterministic` (default: FERLIB_DETERMINISTIC) turns on op determinism and one augmentation thread."""
     label = weights_label(experiment, weights)
     run_dir = Path(runs_dir) / f"{experiment.key}-{run_key(experiment, data_fingerprint, seed, label)}"
     done = run_dir / DONE_FILE
@@ -264,7 +254,8 @@ def train_experiment(
     files.write_json(run_dir / "settings.json", {"settings": experiment.settings(), "data": data_fingerprint,
                                                  "seed": seed, "weights": label, "trained_by": trained_by})
     deterministic = deterministic_run() if deterministic is None else deterministic
-    use_determinism(deterministic)
+    if deterministic:  # process-wide and irreversible
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
     strategy = strategy or distribution_strategy()
     # built before the strategy scope and in float32: it runs in the input pipeline, not on the replicas
@@ -296,17 +287,13 @@ def train_experiment(
 
 
 def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
-    """Return (epoch, phase) of the kept model: each phase's best by its monitor, then the phase with
-    the higher validation accuracy at that epoch (the study keeps the better of its two phases)."""
-    best: tuple[float, int, int] | None = None
+    """Return (epoch, phase) of the kept model: each phase's best by its monitor, the phase best on accuracy."""
+    bests = []  # each phase's best row
     for p, phase in enumerate(experiment.phases, start=1):
-        rows = history[history["phase"] == p]
-        if rows.empty:
-            continue
-        idx = rows[phase.monitor].idxmax() if phase.maximizes else rows[phase.monitor].idxmin()
-        acc = float(history.loc[idx, "val_accuracy"])
-        if best is None or acc > best[0]:
-            best = (acc, int(history.loc[idx, "epoch"]), p)
-    if best is None:
+        rows = history.loc[history["phase"] == p, phase.monitor]
+        if len(rows):
+            bests.append(rows.idxmax() if phase.maximizes else rows.idxmin())
+    if not bests:
         raise RuntimeError("no epochs were logged: the run's history.csv files are empty")
-    return best[1], best[2]
+    kept = max(bests, key=lambda i: float(history.loc[i, "val_accuracy"]))  # the earlier phase on a tie
+    return int(history.loc[kept, "epoch"]), int(history.loc[kept, "phase"])
