@@ -184,10 +184,16 @@ _CPU_HEAD = Phase(epochs=30, learning_rate=1e-3, early_stopping_patience=5)
 _CPU_AUG_HEAD = Phase(epochs=5, learning_rate=1e-3)
 
 
-_cpu_finetune = lambda trainable_from: Phase(2, 1e-4, trainable_from, early_stopping_patience=3)
+def _cpu_finetune(trainable_from: int) -> Phase:
+    return Phase(epochs=2, learning_rate=1e-4, trainable_from=trainable_from, early_stopping_patience=3)
+
+
 _SMOKE_HEAD = Phase(epochs=1, learning_rate=1e-3)
 _DEMO_HEAD = Phase(epochs=20, learning_rate=1e-3, early_stopping_patience=5)  # on cached features: seconds
-_smoke_finetune = lambda trainable_from: Phase(1, 1e-4, trainable_from)
+
+
+def _smoke_finetune(trainable_from: int) -> Phase:
+    return Phase(epochs=1, learning_rate=1e-4, trainable_from=trainable_from)
 
 
 _PROFILE_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
@@ -243,7 +249,10 @@ _SCRATCH_WHY = ("Trained whole from random weights (no ImageNet weights here): e
 _SCRATCH = Phase(epochs=6, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
 _SCRATCH_MOBILE = dict(phases=(dataclasses.replace(_SCRATCH, epochs=4),), max_train=None, max_val=1500)
 _SCRATCH_HEAVY = dict(max_train=6000, max_val=1500)
-_scratch_finetune = lambda trainable_from: Phase(2, 1e-4, trainable_from, monitor="val_accuracy")
+
+
+def _scratch_finetune(trainable_from: int) -> Phase:
+    return Phase(epochs=2, learning_rate=1e-4, trainable_from=trainable_from, monitor="val_accuracy")
 
 
 _SCRATCH_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
