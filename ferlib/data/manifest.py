@@ -18,7 +18,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from ferlib.classes import ClassSet
 from ferlib.data.decode import DecodeError, pixel_hash, read_image
-from ferlib.data.sources import DataError, DataSource, list_files, read_csv_pixels
+from ferlib.data.sources import DataError, DataSource, list_files, read_csv
 from ferlib.runtime.files import read_cache, write_csv
 from ferlib.runtime.progress import bar as progress_bar
 
@@ -66,13 +66,11 @@ def decode_csv_pixels(text: str) -> np.ndarray:
 
 
 def _csv_pixel_strings(paths: pd.Series) -> dict[str, str]:
-    """Return {manifest path: pixels string} for CSV-backed manifest rows."""
+    """Return {manifest path: pixels string} for CSV-backed manifest rows ("file.csv#row")."""
     out: dict[str, str] = {}
-    parts = paths.str.rsplit("#", n=1, expand=True)
-    for csv_path, group in parts.groupby(0):
-        rows = [int(r) for r in group[1]]
-        for r, text in read_csv_pixels(Path(csv_path), rows).items():
-            out[f"{csv_path}#{r}"] = text
+    for csv_path, group in paths.str.rsplit("#", n=1, expand=True).groupby(0):
+        table = read_csv(Path(csv_path))
+        out |= {f"{csv_path}#{r}": table.at[int(r), "pixels"] for r in group[1]}
     return out
 
 
@@ -86,17 +84,6 @@ def decoded(paths: list[str]) -> Iterator[tuple[str, np.ndarray | None, str]]:
             yield path, (decode_csv_pixels(texts[path]) if path in texts else read_image(path)[0]), ""
         except DecodeError as exc:
             yield path, None, exc.reason
-
-
-def _decode_row(path: str, csv_text: str | None) -> tuple[np.ndarray, dict]:
-    """Decode one manifest row (file or CSV row); return (RGB array, manifest fields)."""
-    if csv_text is None:
-        arr, info = read_image(path)
-        return arr, dict(width=info.width, height=info.height, mode=info.mode, format=info.format,
-                         bytes=info.n_bytes, sha1=info.sha1, pixel_hash=info.pixel_hash)
-    arr = decode_csv_pixels(csv_text)
-    return arr, dict(width=arr.shape[1], height=arr.shape[0], mode="L", format="CSV", bytes=len(csv_text),
-                     sha1=hashlib.sha1(csv_text.encode()).hexdigest(), pixel_hash=pixel_hash(arr))
 
 
 def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -> pd.DataFrame:
@@ -117,8 +104,15 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
         record = {c: None for c in MANIFEST_COLUMNS} | row
         if row["status"] == "pending":
             try:
-                _, fields = _decode_row(row["path"], texts.get(row["path"]))
-                record |= fields
+                if row["path"] in texts:  # a CSV row
+                    text = texts[row["path"]]
+                    arr = decode_csv_pixels(text)
+                    record |= dict(width=arr.shape[1], height=arr.shape[0], mode="L", format="CSV", bytes=len(text),
+                                   sha1=hashlib.sha1(text.encode()).hexdigest(), pixel_hash=pixel_hash(arr))
+                else:
+                    info = read_image(row["path"])[1]
+                    record |= dict(width=info.width, height=info.height, mode=info.mode, format=info.format,
+                                   bytes=info.n_bytes, sha1=info.sha1, pixel_hash=info.pixel_hash)
                 record["status"] = "ok"
             except DecodeError as exc:
                 record["status"], record["reason"] = "skipped", exc.reason

@@ -161,7 +161,7 @@ def _list_csv(source: DataSource) -> pd.DataFrame:
     """List the rows of a FER-2013 CSV that belong to this role's usages."""
     import pandas as pd
 
-    table = _read_csv(source.class_dir)
+    table = read_csv(source.class_dir)
     if not {"emotion", "pixels"} <= set(table.columns):
         raise DataError(f"FER-2013 CSV {source.class_dir} needs 'emotion' and 'pixels' columns, "
                         f"has {list(table.columns)}")
@@ -188,7 +188,7 @@ def _excluded(name: str, classes: ClassSet) -> str:
     return f"class '{name}' is not one of {classes.description.split(' (')[0]}"
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path) -> pd.DataFrame:
     """Return a FER-2013 CSV as text, its column names stripped and lower-cased; raise DataError when unreadable."""
     import pandas as pd
 
@@ -199,8 +199,3 @@ def _read_csv(path: Path) -> pd.DataFrame:
     table.columns = [c.strip().lower() for c in table.columns]
     return table
 
-
-def read_csv_pixels(csv_path: Path, row_indices: list[int]) -> dict[int, str]:
-    """Return the raw `pixels` strings of the given rows of a FER-2013 CSV."""
-    table = _read_csv(csv_path)
-    return {i: table.at[i, "pixels"] for i in row_indices}
