@@ -121,12 +121,6 @@ def choose_threshold(distances: dict[str, np.ndarray], recall: float = CALIBRATI
     return int(np.ceil(needed / step) * step) if needed > 0 else step
 
 
-def _duplicate_sets(pairs: pd.DataFrame) -> set[tuple[int, int]]:
-    """Return the (i, j) pairs of a set audited against itself, both orders, self-pairs left out."""
-    other = pairs[pairs["left"] != pairs["right"]]
-    return set(zip(other["left"], other["right"])) | set(zip(other["right"], other["left"]))
-
-
 def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, queries: hashes.HashTable,
                       threshold: int) -> dict:
     """Return recall per transformation and false positives of copies of query images planted in the
@@ -141,7 +135,9 @@ def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, qu
     start = time.perf_counter()
     pairs = leakage.find_pairs(planted, queries, threshold)
     compare_s = time.perf_counter() - start
-    known = _duplicate_sets(leakage.find_pairs(queries, queries, threshold))
+    among = leakage.find_pairs(queries, queries, threshold)  # the queries audited against themselves
+    among = among[among["left"] != among["right"]]
+    known = set(zip(among["left"], among["right"])) | set(zip(among["right"], among["left"]))
     hit = pairs["right"].to_numpy() == sources[pairs["left"].to_numpy()]
     explained = np.array([(sources[i], j) in known for i, j in zip(pairs["left"], pairs["right"])], dtype=bool)
     false = pairs[~hit & ~explained]
@@ -202,12 +198,6 @@ def comparison_time(n_left: int = 59_000, n_right: int = 7_000, threshold: int =
     return {"left": n_left, "right": n_right, "seconds": round(time.perf_counter() - start, 2)}
 
 
-def _bands(distances: pd.Series, width: int = 8) -> dict[str, int]:
-    """Return counts of distances in bands of `width` bits ("0-7": n, ...)."""
-    edges = (distances // width * width).astype(int)
-    return {f"{lo}-{lo + width - 1}": int(n) for lo, n in edges.value_counts().sort_index().items()}
-
-
 def fer_as_is(train: pd.DataFrame, test: pd.DataFrame, train_hashes: hashes.HashTable,
               test_hashes: hashes.HashTable, threshold: int) -> tuple[dict, pd.DataFrame]:
     """Return the counts of FER-2013 train-vs-test pairs as the data stands, and the pairs."""
@@ -218,13 +208,11 @@ def fer_as_is(train: pd.DataFrame, test: pd.DataFrame, train_hashes: hashes.Hash
     pairs["left_label"] = pairs["left_path"].map(labels)
     pairs["right_label"] = pairs["right_path"].map(labels)
     summary = leakage.summarize(pairs, len(train_hashes), len(test_hashes))
+    bands = (pairs.loc[pairs["kind"] != "exact", "distance"] // 8 * 8).astype(int).value_counts().sort_index()
     summary |= {"comparison_s": round(seconds, 2),
                 "pairs_with_different_labels": int((pairs["left_label"] != pairs["right_label"]).sum()),
-                "distance_bands_near_and_mirrored": _bands(pairs.loc[pairs["kind"] != "exact", "distance"])}
+                "distance_bands_near_and_mirrored": {f"{lo}-{lo + 7}": int(n) for lo, n in bands.items()}}
     return summary, pairs
-
-
-OTHER_COPY = "another copy of the test split (real pairs)"
 
 
 def other_copy_distances(test: pd.DataFrame, test_root: Path, other_root: Path, cache_dir: Path,
@@ -261,7 +249,7 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
         pairs_d = other_copy_distances(test, source.class_dir, detect_source(other_copy, "external").class_dir,
                                        cache_dir, progress)
         halves = np.array_split(rng.permutation(np.flatnonzero(pairs_d >= 0)), 2)
-        distances[OTHER_COPY] = pairs_d[halves[0]]
+        distances["another copy of the test split (real pairs)"] = pairs_d[halves[0]]
         real = {"root": str(other_copy), "pairs": int((pairs_d >= 0).sum()), "calibration_pairs": len(halves[0]),
                 "reported_pairs": len(halves[1]), "reported": pairs_d[halves[1]]}
     threshold = choose_threshold(distances)
