@@ -1,18 +1,11 @@
-"""Leakage audit: exact, near and mirrored duplicates between two sets of images (their hashes:
-`ferlib.audit.hashes`).
+"""Leakage audit: exact, near and mirrored duplicates between two sets of images, from their hashes
+(`ferlib.audit.hashes` says what each kind compares).
 
-* exact: identical grayscale pixels at the same size;
-* near: two 256-bit perceptual hashes, imagehash's ``phash(hash_size=16, highfreq_factor=2)`` (the sign of
-  the 16x16 lowest DCT frequencies of the 32x32 image against their median), one of the grey image as it is and
-  one of it histogram-equalized, computed for a whole batch at once. A pair's distance is the smaller of the
-  two: the plain hash keeps copies that were resized, re-compressed, tinted or made brighter within a few dozen
-  bits, the equalized one copies of other contrast (gamma, strong contrast changes, and equalization itself: a
-  copy of FER-2013 such as its equalized public copy hashes like the original), while different faces lie about
-  128 bits apart in both;
-* mirrored: the same hashes of the left-right flipped image.
-
-Pairs are found by XOR and popcount of the packed 64-bit words, in chunks (no Python double loop).
-A pair is reported once, as the first kind that applies: exact, near, mirrored.
+A near pair's distance is the smaller over the two hashed views: the plain hash keeps copies that were resized,
+re-compressed, tinted or made brighter within a few dozen bits, the equalized one copies of other contrast (gamma,
+strong contrast changes, and equalization itself: FER-2013's equalized public copy hashes like the original),
+while different faces lie about 128 bits apart in both. Pairs are found by XOR and popcount of the packed 64-bit
+words, in chunks; a pair is reported once, as the first kind that applies: exact, near, mirrored.
 """
 from __future__ import annotations
 
@@ -104,9 +97,7 @@ def find_pairs(left: HashTable, right: HashTable, threshold: int = DEFAULT_THRES
     pairs["order"] = pairs["kind"].map({k: n for n, k in enumerate(KINDS)})
     pairs = (pairs.sort_values(["left", "right", "order"]).drop_duplicates(["left", "right"])
              .drop(columns="order").reset_index(drop=True))
-    pairs["left"] = pairs["left"].astype(np.int64)
-    pairs["right"] = pairs["right"].astype(np.int64)
-    pairs["distance"] = pairs["distance"].astype(np.int64)
+    pairs = pairs.astype({"left": np.int64, "right": np.int64, "distance": np.int64})
     pairs["left_path"] = left.paths[pairs["left"].to_numpy()] if len(pairs) else []
     pairs["right_path"] = right.paths[pairs["right"].to_numpy()] if len(pairs) else []
     return pairs[PAIR_COLUMNS]
