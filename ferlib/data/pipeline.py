@@ -18,33 +18,18 @@ from ferlib.config import deterministic_run
 from ferlib.data.augment import augment_batch
 
 
-def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
-    """Return a 31-bit seed derived from (seed, epoch, stream); different streams never share draws."""
-    digest = hashlib.sha256(f"{seed}:{epoch}:{stream}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def seed_generators(model) -> list:
-    """Return every Keras SeedGenerator a model or layer (and its sublayers), or a list of them, draws from,
-    in a fixed order."""
+def reseed(model, seed: int, epoch: int, stream: int = 0) -> None:
+    """Reset every Keras SeedGenerator a model or layer (and its sublayers), or a list of them, draws from to a
+    state derived from (seed, epoch, stream, its position in a fixed order): different streams never share draws."""
     models = [m for m in (model if isinstance(model, (list, tuple)) else [model]) if m is not None]
-    found, seen = [], set()
+    generators = {}  # by id, in the order first met
     for layer in [layer for m in models for layer in (m, *m._flatten_layers(include_self=False))]:
         for generator in getattr(layer, "_seed_generators", []):
-            if id(generator) not in seen:
-                seen.add(id(generator))
-                found.append(generator)
-    return found
-
-
-def reseed(model, seed: int, epoch: int, stream: int = 0) -> int:
-    """Reset every SeedGenerator of `model` to a state derived from (seed, epoch, stream, its position);
-    return how many were reset."""
-    generators = seed_generators(model)
-    for i, generator in enumerate(generators):
-        generator.state.assign(np.array([epoch_seed(seed, epoch, 1000 * stream + i), 0],
-                                        dtype=generator.state.dtype))
-    return len(generators)
+            generators.setdefault(id(generator), generator)
+    for i, generator in enumerate(generators.values()):
+        digest = hashlib.sha256(f"{seed}:{epoch}:{1000 * stream + i}".encode()).digest()
+        state = int.from_bytes(digest[:4], "little") & 0x7FFFFFFF  # a 31-bit seed
+        generator.state.assign(np.array([state, 0], dtype=generator.state.dtype))
 
 
 class EpochOrder:
