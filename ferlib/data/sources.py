@@ -135,12 +135,29 @@ def resolve_source(
 
 
 def list_files(source: DataSource) -> pd.DataFrame:
-    """Return one row per file (or CSV row) with its class and whether it is pending, excluded or ignored."""
+    """Return one row per file (or CSV row of this role's usages) with its class and whether it is pending,
+    excluded, ignored or skipped."""
     import pandas as pd
 
-    if source.layout == "fer-csv":
-        return _list_csv(source)
     rows: list[tuple[str, str, str | None, str, str]] = []
+    if source.layout == "fer-csv":
+        table = read_csv(source.class_dir)
+        if not {"emotion", "pixels"} <= set(table.columns):
+            raise DataError(f"FER-2013 CSV {source.class_dir} needs 'emotion' and 'pixels' columns, "
+                            f"has {list(table.columns)}")
+        if "usage" in table.columns:
+            table = table[table["usage"].str.strip().isin(CSV_USAGE_FOR_ROLE[source.role])]
+        for idx, code in zip(table.index, table["emotion"]):
+            path = f"{source.class_dir}#{idx}"
+            try:
+                name = FER_CSV_CODES[int(code)]
+            except (ValueError, KeyError):
+                rows.append((path, f"emotion={code}", None, "skipped", f"unknown emotion code '{code}'"))
+                continue
+            label = source.classes.label_of(name)
+            status, reason = ("pending", "") if label is not None else ("excluded", _excluded(name, source.classes))
+            rows.append((path, name, label, status, reason))
+        return pd.DataFrame(rows, columns=LISTING_COLUMNS)
     for entry in sorted(source.class_dir.iterdir()):
         if entry.is_file():
             rows.append((str(entry), "", None, "ignored", "file outside the class folders"))
@@ -154,32 +171,6 @@ def list_files(source: DataSource) -> pd.DataFrame:
             status, reason = "ignored", f"unknown class folder '{entry.name}'"
         for f in sorted(p for p in entry.rglob("*") if p.is_file()):
             rows.append((str(f), entry.name, label, status, reason))
-    return pd.DataFrame(rows, columns=LISTING_COLUMNS)
-
-
-def _list_csv(source: DataSource) -> pd.DataFrame:
-    """List the rows of a FER-2013 CSV that belong to this role's usages."""
-    import pandas as pd
-
-    table = read_csv(source.class_dir)
-    if not {"emotion", "pixels"} <= set(table.columns):
-        raise DataError(f"FER-2013 CSV {source.class_dir} needs 'emotion' and 'pixels' columns, "
-                        f"has {list(table.columns)}")
-    if "usage" in table.columns:
-        table = table[table["usage"].str.strip().isin(CSV_USAGE_FOR_ROLE[source.role])]
-    rows = []
-    for idx, code in zip(table.index, table["emotion"]):
-        path = f"{source.class_dir}#{idx}"
-        try:
-            name = FER_CSV_CODES[int(code)]
-        except (ValueError, KeyError):
-            rows.append((path, f"emotion={code}", None, "skipped", f"unknown emotion code '{code}'"))
-            continue
-        label = source.classes.label_of(name)
-        if label is None:
-            rows.append((path, name, None, "excluded", _excluded(name, source.classes)))
-        else:
-            rows.append((path, name, label, "pending", ""))
     return pd.DataFrame(rows, columns=LISTING_COLUMNS)
 
 
