@@ -130,11 +130,6 @@ def _background(sc: dict[str, float], full: int) -> Image.Image:
     return low.resize((full, full), Image.NEAREST)
 
 
-def _cat(*parts) -> np.ndarray:
-    """Return the parts joined into one 1-d array (np.r_ without its overhead)."""
-    return np.concatenate(parts)
-
-
 class _Sketch:
     """Shapes in face units, mapped to pixels in one vectorised step and then drawn in order."""
 
@@ -210,7 +205,7 @@ def _sketch_head(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None
             line_y = sc["hairline"] + 0.06 * np.sin(line_x * 14) - 0.25 * (line_x / fw) ** 4
         else:
             line_y = -0.85 - 0.05 * np.cos(line_x * 3) + 0.3 * (line_x / fw) ** 2
-        k.add(_cat(fw * 1.02 * np.cos(_CROWN), line_x), _cat(fh * 1.02 * np.sin(_CROWN), line_y), hair,
+        k.add(np.r_[fw * 1.02 * np.cos(_CROWN), line_x], np.r_[fh * 1.02 * np.sin(_CROWN), line_y], hair,
               feature=False)
 
 
@@ -243,7 +238,7 @@ def _sketch_eyes(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None
         xs = ex + ew * _U11
         k.ellipse(ex, ey - 0.03, ew * 1.5, ew * 1.1, skin * (0.9 - 0.12 * au["AU4"] - 0.06 * au["AU7"]), 14)
         k.ellipse(ex * 1.05, ey + 0.3, 0.2, 0.12, min(255.0, skin * (1 + 0.15 * au["AU6"])), 12)
-        k.add(_cat(xs, xs[::-1]), _cat(upper, lower[::-1]), min(255.0, skin + (255 - skin) * 0.5))
+        k.add(np.r_[xs, xs[::-1]], np.r_[upper, lower[::-1]], min(255.0, skin + (255 - skin) * 0.5))
         iu = np.minimum(1.0, np.maximum(-1.0, 0.75 * yaw + sc["iris"] * ic))
         ip = (1 - iu ** 2) ** 0.7
         iris_y = np.minimum(ey + lo * ip, np.maximum(ey - up * ip, ey + ew * sc["iris"] * is_))
@@ -290,13 +285,13 @@ def _sketch_nose_mouth(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -
         if au["AU15"] > 0.3:
             k.add([sgn * (mw + 0.01), sgn * (mw + 0.04)], [my + dy + 0.02, my + dy + 0.16],
                    skin * (1 - 0.25 * au["AU15"]), 0.025)
-    lips_y = _cat(up_in - sc["ul"] * thick, (lo_in + sc["ll"] * thick)[::-1])
-    k.add(_cat(mx, mx[::-1]), lips_y, sc["lip"])
+    lips_y = np.r_[up_in - sc["ul"] * thick, (lo_in + sc["ll"] * thick)[::-1]]
+    k.add(np.r_[mx, mx[::-1]], lips_y, sc["lip"])
     if opening > 0.03:
-        k.add(_cat(mx, mx[::-1]), _cat(up_in, lo_in[::-1]), skin * 0.15)
+        k.add(np.r_[mx, mx[::-1]], np.r_[up_in, lo_in[::-1]], skin * 0.15)
         if sc["teeth"] < 0.7:
             teeth = np.minimum(up_in + opening * (0.25 + 0.4 * au["AU12"]) * prof, lo_in)
-            k.add(_cat(mx[2:-2], mx[-3:1:-1]), _cat(up_in[2:-2], teeth[-3:1:-1]),
+            k.add(np.r_[mx[2:-2], mx[-3:1:-1]], np.r_[up_in[2:-2], teeth[-3:1:-1]],
                   min(255.0, skin * 1.1 + 30))
     else:
         k.add(mx, seam, skin * 0.3, 0.025)
