@@ -110,8 +110,15 @@ def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bo
     """Return the HashTable of image files (or CSV rows), cached on disk by paths, sizes and mtimes."""
     paths = [str(p) for p in paths]
     cache_file = None
-    if cache_dir is not None:
-        cache_file = Path(cache_dir) / "audit" / f"hashes-{_paths_key(paths)}.npz"
+    if cache_dir is not None:  # keyed by the paths, their sizes and mtimes, and the hash version
+        key = hashlib.sha1(f"audit-v{HASH_VERSION}".encode())
+        for p in paths:
+            try:
+                st = Path(p.rsplit("#", 1)[0] if ".csv#" in p else p).stat()
+                key.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            except OSError:
+                key.update(f"{p}|missing\n".encode())
+        cache_file = Path(cache_dir) / "audit" / f"hashes-{key.hexdigest()[:16]}.npz"
         cached = read_cache(cache_file, lambda path: _load(path, len(paths)), "image hashes")
         if cached is not None:
             return cached
@@ -134,27 +141,14 @@ def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bo
     return table
 
 
-def _paths_key(paths: list[str]) -> str:
-    """Return a key that changes when a path is added, removed or modified, or the hash changes."""
-    h = hashlib.sha1(f"audit-v{HASH_VERSION}".encode())
-    for p in paths:
-        file = Path(p.rsplit("#", 1)[0] if ".csv#" in p else p)
-        try:
-            st = file.stat()
-            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-        except OSError:
-            h.update(f"{p}|missing\n".encode())
-    return h.hexdigest()[:16]
-
-
 def _save(path: Path, table: HashTable) -> None:
     with atomic_path(path, what="image hashes") as tmp:
         np.savez(tmp, paths=table.paths, exact=table.exact, phash=table.phash, mirror=table.mirror,
                  skipped=np.array(json.dumps(table.skipped)))
 
 
-def _load(path: Path, n_paths: int | None = None) -> HashTable:
-    """Return a cached HashTable, checking that its arrays agree and (given `n_paths`) cover every path."""
+def _load(path: Path, n_paths: int) -> HashTable:
+    """Return a cached HashTable, checking that its arrays agree and cover all `n_paths` paths."""
     with np.load(path) as f:
         table = HashTable(f["paths"], f["exact"], f["phash"], f["mirror"],
                           [tuple(s) for s in json.loads(str(f["skipped"]))])
@@ -162,6 +156,6 @@ def _load(path: Path, n_paths: int | None = None) -> HashTable:
         raise ValueError("its arrays differ in length")
     if table.phash.shape[1:] != (len(VIEWS), HASH_WORDS) or table.mirror.shape != table.phash.shape:
         raise ValueError(f"hashes of shape {table.phash.shape}, expected (n, {len(VIEWS)}, {HASH_WORDS})")
-    if n_paths is not None and len(table.paths) + len(table.skipped) != n_paths:
+    if len(table.paths) + len(table.skipped) != n_paths:
         raise ValueError(f"{len(table.paths)} hashed and {len(table.skipped)} skipped of {n_paths} images")
     return table
