@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,10 +52,6 @@ def _tint(img: Image.Image) -> Image.Image:
 
 def _resize(size: int) -> Callable[[Image.Image], Image.Image]:
     return lambda img: img.resize((size, size), Image.Resampling.BICUBIC)
-
-
-def _mirror(img: Image.Image) -> Image.Image:
-    return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
 
 
 def _enhance(kind: type, factor: float) -> Callable[[Image.Image], Image.Image]:
@@ -92,8 +88,8 @@ TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "resize 96 + JPEG q75": lambda img: _jpeg(_resize(96)(img), 75),
     "resize 96 + brightness +15% + contrast +15% + JPEG q50": lambda img: _jpeg(
         ImageEnhance.Contrast(ImageEnhance.Brightness(_resize(96)(img)).enhance(1.15)).enhance(1.15), 50),
-    "mirror": _mirror,
-    "mirror + resize 96 + JPEG q75": lambda img: _jpeg(_resize(96)(_mirror(img)), 75),
+    "mirror": ImageOps.mirror,
+    "mirror + resize 96 + JPEG q75": lambda img: _jpeg(_resize(96)(ImageOps.mirror(img)), 75),
 }
 MIRROR_TRANSFORMS = frozenset(name for name in TRANSFORMS if name.startswith("mirror"))
 
