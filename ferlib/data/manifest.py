@@ -36,20 +36,6 @@ def _sha1(*parts: object) -> str:
     return h.hexdigest()
 
 
-def _listing_key(source: DataSource, listing: pd.DataFrame) -> str:
-    """Return a key that changes when any listed file is added, removed or modified."""
-    if source.layout == "fer-csv":
-        st = source.class_dir.stat()
-        stats = [[str(source.class_dir), st.st_size, st.st_mtime_ns]]
-    else:
-        stats = []
-        for p in listing["path"]:
-            st = Path(p).stat()
-            stats.append([p, st.st_size, st.st_mtime_ns])
-    classes = [] if source.classes.name == "study-5" else [source.classes.names]  # the five's keys as before
-    return _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats, *classes)[:16]
-
-
 def decode_csv_pixels(text: str) -> np.ndarray:
     """Return a uint8 HxWx3 array from a FER-2013 `pixels` string, or raise DecodeError."""
     try:
@@ -91,7 +77,11 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
     listing = list_files(source)
     if not (listing["status"] == "pending").any():
         raise DataError(f"no images of {source.classes.description} found in {source.class_dir}")
-    key = _listing_key(source, listing)
+    # the cache's key changes when any listed file is added, removed or modified
+    paths = [str(source.class_dir)] if source.layout == "fer-csv" else listing["path"]
+    stats = [[p, (st := Path(p).stat()).st_size, st.st_mtime_ns] for p in paths]
+    classes = [] if source.classes.name == "study-5" else [source.classes.names]  # the five's keys as before
+    key = _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats, *classes)[:16]
     cache_file = Path(cache_dir) / "manifests" / f"{source.role}-{key}.csv"
     cached = read_cache(cache_file, lambda path: _checked_manifest(path, listing), "manifest")
     if cached is not None:
