@@ -20,7 +20,7 @@ from ferlib.audit.hashes import HASH_BITS, HASH_SIZE, HIGHFREQ_FACTOR, VIEWS, Ha
 from ferlib.data.manifest import build_manifest, skip_summary, split_train_val, usable
 from ferlib.data.sources import detect_source
 
-# Chosen by `python -m ferlib bench audit --other-copy` (the smallest multiple of 4 bits at which every
+# Chosen by `tools/audit_benchmark.py --other-copy` (the smallest multiple of 4 bits at which every
 # transformation of copies of 1,000 FER-2013 *training* images, and half the real pairs of FER-2013's test split
 # and its equalized copy, reach 99.5% recall); it reports recall and false flags on planted copies of FER-2013
 # *test* images and on the other half of the real pairs.
