@@ -90,10 +90,7 @@ def epoch_logger(label: str, epochs: int) -> Any:
     import keras
 
     class EpochLogger(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self._bar = None
-            self._start = 0.0
+        _bar, _start = None, 0.0  # the epoch's batch bar and start time
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._start = time.perf_counter()
