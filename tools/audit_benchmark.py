@@ -300,21 +300,19 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str) -> str:
     return "\n".join(lines)
 
 
-def _other_copy_lines(other: dict | None, threshold: int) -> list[str]:
-    if not other:
-        return []
-    at = ", ".join(f"{t} bits {r:.2%}" for t, r in other["recall_at"].items())
-    return ["## Another copy of the test split with other pixels (real pairs)", "",
-            f"{other['pairs']:,} test images are in both copies ({other['root']}); {other['calibration_pairs']:,} "
-            f"pairs joined the calibration, and of the other {other['reported_pairs']:,} the audit finds "
-            f"**{other['recall_on_reported_pairs']:.2%}** at {threshold} bits (at {at}).", ""]
-
-
 def to_markdown(result: dict) -> str:
     """Return the benchmark as a short Markdown report with the per-transformation table."""
     p, fer, syn = result["planted"], result["fer2013_train_vs_test"], result["synthetic_negatives"]
     table = pd.DataFrame(p["per_transformation"]).set_index("transformation")
     calibration = pd.DataFrame(result["calibration"]).T
+    other, other_lines = result.get("other_copy"), []
+    if other:
+        at = ", ".join(f"{t} bits {r:.2%}" for t, r in other["recall_at"].items())
+        other_lines = ["## Another copy of the test split with other pixels (real pairs)", "",
+                       f"{other['pairs']:,} test images are in both copies ({other['root']}); "
+                       f"{other['calibration_pairs']:,} pairs joined the calibration, and of the other "
+                       f"{other['reported_pairs']:,} the audit finds **{other['recall_on_reported_pairs']:.2%}** at "
+                       f"{result['threshold']} bits (at {at}).", ""]
     lines = [
         "# Leakage audit benchmark", "",
         f"Hash: {result['hash']}.", "",
@@ -336,7 +334,7 @@ def to_markdown(result: dict) -> str:
         f"({fer['right_flagged_fraction']:.1%}) have a copy among {fer['n_left']:,} training images "
         f"({fer['right_with_exact']} exact); {fer['pairs_with_different_labels']} pairs carry different labels.", "",
         f"Near and mirrored pairs by Hamming distance: {fer['distance_bands_near_and_mirrored']}", "",
-        *_other_copy_lines(result.get("other_copy"), result["threshold"]),
+        *other_lines,
         "## Speed", "",
         f"- hashing: {result['hashing_images_per_s']:.0f} images/s (decode, grayscale, both hashes)",
         f"- comparing {result['timing_59000x7000']['left']:,} x {result['timing_59000x7000']['right']:,} images "
