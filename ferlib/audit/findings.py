@@ -1,9 +1,6 @@
-"""What the leakage audit means for an external score: the champion scored with and without the copies.
-
-Notebook 07 asks whether the internal data holds copies of the external test images; these functions
-score a model on the external images with and without a copy and say, in sentences built from the
-measured numbers, what the overlap does to the external accuracy. `scores_by_copy` splits an evaluation the
-same way for C1's result files and the shipped models' scores.
+"""What the leakage audit means for an external score (notebook 07): a model scored on the external images with
+and without a copy in the internal data, and sentences built from the measured numbers. `scores_by_copy` splits an
+evaluation the same way for C1's result files and the shipped models' scores.
 """
 from __future__ import annotations
 

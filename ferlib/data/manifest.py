@@ -1,8 +1,7 @@
-"""Manifests, decoded image arrays, the study's split, class weights and tf.data pipelines.
+"""Manifests (one row per file: path, label, size, mode, bytes, hashes, status), the study's split, class weights.
 
-The manifest (one row per file: path, label, size, mode, bytes, hashes, status) is built once
-per data folder and cached on disk; decoded arrays are cached per image size. Files that cannot
-be decoded stay in the manifest with status ``skipped`` and a reason, so nothing is dropped silently.
+A manifest is built once per data folder and cached on disk. Files that cannot be decoded stay in it with status
+``skipped`` and a reason, so nothing is dropped silently.
 """
 from __future__ import annotations
 

@@ -60,11 +60,6 @@ class EpochOrder:
         for begin in range(0, self.n, self.batch_size):
             yield order[begin:begin + self.batch_size]
 
-    @property
-    def batches(self) -> int:
-        """Return the number of batches in one pass."""
-        return -(-self.n // self.batch_size)
-
 
 class ReseedEachEpoch(keras.callbacks.Callback):
     """At the start of every epoch (also the first one after resuming), point the training order at that epoch
@@ -99,11 +94,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, traini
     deterministic = deterministic_run() if deterministic is None else deterministic
     x_dtype, y_dtype = tf.as_dtype(images.dtype), tf.as_dtype(labels.dtype)
 
-    def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return images[index], labels[index]
-
-    def load(index):
-        x, y = tf.numpy_function(gather, [index], (x_dtype, y_dtype), stateful=False)
+    def load(index):  # gathers a batch from the arrays
+        x, y = tf.numpy_function(lambda i: (images[i], labels[i]), [index], (x_dtype, y_dtype), stateful=False)
         x.set_shape((None, *images.shape[1:]))
         y.set_shape((None, *labels.shape[1:]))
         return x, y
@@ -115,7 +107,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, traini
             raise ValueError(f"the epoch order is for {order.n} images in batches of {order.batch_size}, "
                              f"not {len(images)} in batches of {batch_size}")
         ds = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((None,), tf.int64))
-        ds = ds.apply(tf.data.experimental.assert_cardinality(order.batches))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-order.n // order.batch_size)))  # batches a pass
     else:
         ds = tf.data.Dataset.range(len(images)).batch(batch_size)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
