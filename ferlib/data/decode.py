@@ -109,14 +109,13 @@ def open_image(data: bytes, draft_side: int | None = None) -> tuple[Image.Image,
 def _read_bytes(path: str | Path) -> bytes:
     """Return a file's bytes, or raise DecodeError saying why they cannot be read."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise DecodeError("file not found") from None
     except IsADirectoryError:
         raise DecodeError("is a directory, not a file") from None
     except OSError as exc:
         raise DecodeError(f"unreadable file ({exc.strerror or exc})") from None
-    return data
 
 
 def read_photo(path: str | Path, draft_side: int = 2048) -> tuple[np.ndarray, float, tuple[int, int]]:
