@@ -119,10 +119,8 @@ def _read_bytes(path: str | Path) -> bytes:
 
 
 def read_photo(path: str | Path, draft_side: int = 2048) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Return (uint8 HxWx3 RGB array, scale, full size (width, height)) for a photo to find faces in: a large
-    JPEG (a phone's 48 MP) is decoded at a reduced scale whose sides stay at least `draft_side` px, several
-    times faster; `scale` is full-size pixels per decoded pixel (1.0 for other images). Raise DecodeError as
-    read_image does."""
+    """Return (uint8 HxWx3 RGB array, scale, full size (width, height)) for a photo to find faces in, a large JPEG
+    (a phone's 48 MP) decoded several times faster at a reduced scale (`open_image`); raise DecodeError."""
     rgb, _, _ = open_image(_read_bytes(path), draft_side=draft_side)
     return np.asarray(rgb, dtype=np.uint8), float(rgb.info["decode_scale"]), rgb.info["full_size"]
 

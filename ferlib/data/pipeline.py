@@ -77,9 +77,8 @@ class ReseedEachEpoch(keras.callbacks.Callback):
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, training: bool, seed: int = 42,
                  augmentation=None, deterministic: bool | None = None, order: EpochOrder | None = None):
-    """Return a batched tf.data pipeline over the arrays: in an `EpochOrder` (one is made from `seed` when not
-    given) only for training, augmented (training batches only) when an augmentation model is given,
-    prefetched. Images stay uint8 unless augmented.
+    """Return a batched, prefetched tf.data pipeline over the arrays (uint8 unless augmented); training batches
+    come in an `EpochOrder` (made from `seed` when not given) and go through the augmentation when one is given.
 
     The pipeline holds indices, not images: each batch is gathered from the one numpy array, so a run keeps a
     single copy of its images (a cached or constant-embedded dataset and a full-size shuffle buffer would add
