@@ -85,15 +85,11 @@ def find_pairs(left: HashTable, right: HashTable, threshold: int = DEFAULT_THRES
     kind is "exact" (identical grayscale pixels), else "near" (the phash of the image or of it equalized within
     threshold of the other's), else "mirrored" (the same for the flipped left image).
     """
-    near = within_either_view(left.phash, right.phash, threshold)
+    near = within_either_view(left.phash, right.phash, threshold)  # identical pixels hash alike: distance 0
     same = left.exact[near["left"].to_numpy()] == right.exact[near["right"].to_numpy()]
     near["kind"] = np.where(same, "exact", "near")
-    # identical pixels always hash alike; this catches them even if a hash ever differed
-    exact = pd.merge(pd.DataFrame({"left": np.arange(len(left)), "exact": left.exact}),
-                     pd.DataFrame({"right": np.arange(len(right)), "exact": right.exact}), on="exact")
-    exact = exact.drop(columns="exact").assign(kind="exact", distance=0)
     mirrored = within_either_view(left.mirror, right.phash, threshold).assign(kind="mirrored")
-    pairs = pd.concat([exact, near, mirrored], ignore_index=True)
+    pairs = pd.concat([near, mirrored], ignore_index=True)
     pairs["order"] = pairs["kind"].map({k: n for n, k in enumerate(KINDS)})
     pairs = (pairs.sort_values(["left", "right", "order"]).drop_duplicates(["left", "right"])
              .drop(columns="order").reset_index(drop=True))
