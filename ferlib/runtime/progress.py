@@ -66,10 +66,7 @@ def route_warnings() -> None:
         stream().write(warnings.formatwarning(message, category, filename, lineno, line))
 
     warnings.showwarning = show
-    handler = logging.StreamHandler(stream())
-    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
-    root = logging.getLogger()
-    root.handlers = [handler]
+    logging.basicConfig(stream=stream(), format="%(levelname)s:%(name)s:%(message)s", force=True)
     for name in ("absl", "tensorflow", "keras", "matplotlib", "papermill"):
         logger = logging.getLogger(name)
         logger.handlers = []
