@@ -64,10 +64,7 @@ class DataSource:
 
 def _child_dir(root: Path, name: str) -> Path | None:
     """Return root's sub-folder called name (case-insensitive), or None."""
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and child.name.lower() == name.lower():
-            return child
-    return None
+    return next((c for c in sorted(root.iterdir()) if c.is_dir() and c.name.lower() == name.lower()), None)
 
 
 def _has_class_folders(folder: Path) -> bool:
