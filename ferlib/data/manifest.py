@@ -88,8 +88,7 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
     texts = (_csv_pixel_strings(listing.loc[listing["status"] == "pending", "path"])
              if source.layout == "fer-csv" else {})
     records = []
-    rows = listing.to_dict("records")
-    for row in progress_bar(rows, desc=f"manifest ({source.role})", disable=not progress):
+    for row in progress_bar(listing.to_dict("records"), desc=f"manifest ({source.role})", disable=not progress):
         record = {c: None for c in MANIFEST_COLUMNS} | row
         if row["status"] == "pending":
             try:
@@ -126,11 +125,10 @@ def _checked_manifest(path: Path, listing: pd.DataFrame) -> pd.DataFrame:
 
 def _read_manifest(path: Path) -> pd.DataFrame:
     """Read a cached manifest with stable dtypes (empty reasons as "", missing labels as NaN)."""
-    text_columns = {c: "string" for c in ("path", "folder", "label", "status", "reason", "mode", "format",
-                                         "sha1", "pixel_hash")}
-    manifest = pd.read_csv(path, dtype=text_columns)
+    numbers = ["width", "height", "bytes"]
+    manifest = pd.read_csv(path, dtype={c: "string" for c in MANIFEST_COLUMNS if c not in numbers})
     manifest[["folder", "reason"]] = manifest[["folder", "reason"]].fillna("")
-    manifest[["width", "height", "bytes"]] = manifest[["width", "height", "bytes"]].astype("Int64")
+    manifest[numbers] = manifest[numbers].astype("Int64")
     return manifest
 
 
