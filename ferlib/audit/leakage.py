@@ -115,13 +115,11 @@ def summarize(pairs: pd.DataFrame, n_left: int, n_right: int) -> dict:
 
 def counts_table(summaries: dict[str, dict]) -> pd.DataFrame:
     """Return one row per compared pair of sets: images, flagged pairs by kind, flagged images and fractions."""
-    rows = []
-    for name, s in summaries.items():
-        rows.append({"comparison": name, "left images": s["n_left"], "right images": s["n_right"],
-                     **{f"{k} pairs": s[f"pairs_{k}"] for k in KINDS},
-                     "left images flagged": s["left_flagged"], "right images flagged": s["right_flagged"],
-                     "left fraction": s["left_flagged_fraction"], "right fraction": s["right_flagged_fraction"]})
-    return pd.DataFrame(rows).set_index("comparison")
+    return pd.DataFrame([{"comparison": name, "left images": s["n_left"], "right images": s["n_right"],
+                          **{f"{k} pairs": s[f"pairs_{k}"] for k in KINDS},
+                          "left images flagged": s["left_flagged"], "right images flagged": s["right_flagged"],
+                          "left fraction": s["left_flagged_fraction"], "right fraction": s["right_flagged_fraction"]}
+                         for name, s in summaries.items()]).set_index("comparison")
 
 
 @dataclass
