@@ -20,6 +20,7 @@ from ferlib.data.preprocess import preprocess_faces
 from ferlib.data.sources import DataSource, Role, list_files, resolve_source
 from ferlib.runtime.paths import display_path
 
+
 def resolve(settings: RunSettings, role: Role, path: str | Path | None = None, classes: ClassSet = STUDY
             ) -> DataSource:
     """Return the data source for a role: parameter, environment, Kaggle input, or the embedded dataset (generated
