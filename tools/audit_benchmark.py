@@ -126,8 +126,8 @@ def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, qu
     sources = np.repeat(query_rows, len(names))
     kinds = np.tile(names, len(query_rows))
     _, phash, mirror = hashes.hash_images(apply_transform(query_images[r], t) for r, t in zip(sources, kinds))
-    planted = hashes.HashTable(np.array([f"planted-{i}" for i in range(len(sources))]),
-                              np.array([f"planted-{i}" for i in range(len(sources))]), phash, mirror)
+    names_planted = np.array([f"planted-{i}" for i in range(len(sources))])  # their paths and digests
+    planted = hashes.HashTable(names_planted, names_planted, phash, mirror)
     start = time.perf_counter()
     pairs = leakage.find_pairs(planted, queries, threshold)
     compare_s = time.perf_counter() - start
@@ -195,20 +195,19 @@ def comparison_time(n_left: int = 59_000, n_right: int = 7_000, threshold: int =
 
 
 def fer_as_is(train: pd.DataFrame, test: pd.DataFrame, train_hashes: hashes.HashTable,
-              test_hashes: hashes.HashTable, threshold: int) -> tuple[dict, pd.DataFrame]:
-    """Return the counts of FER-2013 train-vs-test pairs as the data stands, and the pairs."""
+              test_hashes: hashes.HashTable, threshold: int) -> dict:
+    """Return the counts of FER-2013 train-vs-test pairs as the data stands."""
     start = time.perf_counter()
     pairs = leakage.find_pairs(train_hashes, test_hashes, threshold)
     seconds = time.perf_counter() - start
     labels = dict(zip(train["path"], train["label"])) | dict(zip(test["path"], test["label"]))
-    pairs["left_label"] = pairs["left_path"].map(labels)
-    pairs["right_label"] = pairs["right_path"].map(labels)
     summary = leakage.summarize(pairs, len(train_hashes), len(test_hashes))
     bands = (pairs.loc[pairs["kind"] != "exact", "distance"] // 8 * 8).astype(int).value_counts().sort_index()
     summary |= {"comparison_s": round(seconds, 2),
-                "pairs_with_different_labels": int((pairs["left_label"] != pairs["right_label"]).sum()),
+                "pairs_with_different_labels": int((pairs["left_path"].map(labels)
+                                                    != pairs["right_path"].map(labels)).sum()),
                 "distance_bands_near_and_mirrored": {f"{lo}-{lo + 7}": int(n) for lo, n in bands.items()}}
-    return summary, pairs
+    return summary
 
 
 def other_copy_distances(test: pd.DataFrame, test_root: Path, other_root: Path, cache_dir: Path,
@@ -230,8 +229,8 @@ def other_copy_distances(test: pd.DataFrame, test_root: Path, other_root: Path, 
 
 
 def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_planted: int = 500,
-                  seed: int = 0, progress: bool = True, other_copy: Path | None = None) -> tuple[dict, pd.DataFrame]:
-    """Return the whole benchmark on a FER-2013 folder (train and test splits) and the as-is pairs; with
+                  seed: int = 0, progress: bool = True, other_copy: Path | None = None) -> dict:
+    """Return the whole benchmark on a FER-2013 folder (train and test splits); with
     `other_copy` (a FER-2013 folder whose test split holds the same files with other pixels) its real pairs too."""
     source = detect_source(fer_root, "external")
     train = usable(build_manifest(detect_source(fer_root, "internal"), cache_dir, progress))
@@ -260,12 +259,12 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
 
     train_hashes = hashes.hash_paths(train["path"], cache_dir, progress)
     test_hashes = hashes.hash_paths(test["path"], cache_dir, progress)
-    as_is, pairs = fer_as_is(train, test, train_hashes, test_hashes, threshold)
+    as_is = fer_as_is(train, test, train_hashes, test_hashes, threshold)
 
     rows = np.sort(rng.choice(len(test_hashes), size=min(n_planted, len(test_hashes)), replace=False))
     images = dict(zip(rows, hashes.read_gray(list(test_hashes.paths[rows]))))
     planted = planted_benchmark(images, rows, test_hashes, threshold)
-    result = {
+    return {
         "what": "leakage audit: threshold chosen on planted copies of FER-2013 train images, recall and false "
                 "positives measured on planted copies of FER-2013 test images",
         "hash": leakage.HASH_DESCRIPTION, "threshold": threshold, "default_threshold": leakage.DEFAULT_THRESHOLD,
@@ -285,7 +284,6 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
             "recall_at": {t: float((real["reported"] <= t).mean()) for t in range(24, 65, 4)}},
         "data": {"root": str(fer_root), "train_images": len(train), "test_images": len(test)},
     }
-    return result, pairs
 
 
 def _markdown_table(frame: pd.DataFrame, floatfmt: str) -> str:
@@ -359,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "audit.json")
     args = parser.parse_args(argv)
-    result, _ = run_benchmark(args.data, args.cache or default_cache_dir(), seed=0, other_copy=args.other_copy)
+    result = run_benchmark(args.data, args.cache or default_cache_dir(), seed=0, other_copy=args.other_copy)
     write_json(args.json, result)
     write_text(args.json.with_suffix(".md"), to_markdown(result))
     print(to_markdown(result))
