@@ -127,9 +127,7 @@ class LeakageAudit:
     """The audit of one internal and one external set: hashed images, flagged pairs and their counts."""
 
     threshold: int
-    train: pd.DataFrame  # the internal manifest rows on each side of the split
-    val: pd.DataFrame
-    external: pd.DataFrame
+    external: pd.DataFrame  # the external manifest rows audited
     pairs: dict[str, pd.DataFrame]  # "train_vs_validation", "internal_vs_external"
     summaries: dict[str, dict]
     skipped: list[tuple[str, str]]  # files listed in the manifests that could not be hashed
@@ -182,7 +180,7 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
     summaries = {"train_vs_validation": summarize(pairs["train_vs_validation"], len(train), len(val)),
                  "internal_vs_external": summarize(pairs["internal_vs_external"], len(internal_all),
                                                    len(external_all))}
-    return LeakageAudit(threshold, train, val, external, pairs, summaries, skipped,
+    return LeakageAudit(threshold, external, pairs, summaries, skipped,
                         {"hashing_s": round(hashed_s, 2), "comparing_s": round(compared_s, 2)})
 
 
