@@ -99,13 +99,12 @@ _SCENE_RANGES: dict[str, tuple[float, float]] = {
     "bg_edge_at": (-0.8, 0.8), "bg_edge_step": (-70, 70), "blur": (0.0, 0.9), "light": (0.0, 0.35),
     "light_angle": (0, 2 * np.pi), "contrast": (0.7, 1.2), "brightness": (-20, 20), "noise": (1.0, 7.0),
 }
-_SCENE_KEYS = tuple(_SCENE_RANGES)
 _SCENE_LO, _SCENE_HI = (np.array([r[i] for r in _SCENE_RANGES.values()]) for i in (0, 1))
 
 
 def _scene(rng: np.random.Generator) -> dict[str, float]:
     """Return one random identity, pose, background and camera setting."""
-    sc = dict(zip(_SCENE_KEYS, rng.uniform(_SCENE_LO, _SCENE_HI).tolist()))
+    sc = dict(zip(_SCENE_RANGES, rng.uniform(_SCENE_LO, _SCENE_HI).tolist()))
     roll, dx, dy = rng.standard_normal(3).tolist()
     sc.update(roll=np.deg2rad(min(15.0, max(-15.0, 5 * roll))), dx=0.02 * dx, dy=0.02 * dy)
     if sc["hair_pick"] > 0.9:  # mostly dark hair, some mid-grey, a few blond or grey
@@ -161,10 +160,9 @@ class _Sketch:
         cos, sin = np.cos(sc["roll"]) * s, np.sin(sc["roll"]) * s
         coords = np.column_stack([cx + cos * x - sin * y, cy + sin * x + cos * y]).ravel().tolist()
         draw = ImageDraw.Draw(img)
-        start = 0
-        for (is_line, fill, width, _), n in zip(self.ops, lengths):
-            xy = coords[start: start + 2 * n]
-            start += 2 * n
+        bounds = np.cumsum([0, *lengths]) * 2  # each shape's slice of the flat coordinates
+        for (is_line, fill, width, _), start, end in zip(self.ops, bounds, bounds[1:]):
+            xy = coords[start:end]
             if is_line:
                 draw.line(xy, fill=fill, width=max(1, int(round(width * s))), joint="curve")
             else:
@@ -227,8 +225,7 @@ def _sketch_eyes(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None
 
     # Eyes: socket shadow (deeper under lowered brows), cheek lit when raised (AU6), almond opened by
     # AU5 and closed by AU7/AU6/AU43, iris clipped to the lids.
-    open_up = 1 + 0.9 * au["AU5"] - 0.45 * au["AU7"] - 0.3 * au["AU6"] - 0.6 * au["AU43"]
-    open_up = min(2.2, max(0.12, open_up))
+    open_up = min(2.2, max(0.12, 1 + 0.9 * au["AU5"] - 0.45 * au["AU7"] - 0.3 * au["AU6"] - 0.6 * au["AU43"]))
     open_lo = min(1.5, max(0.12, 1 + 0.2 * au["AU5"] - 0.55 * au["AU7"] - 0.6 * au["AU6"]))
     up, lo = ew * sc["eo"] * open_up, ew * sc["eo"] * 0.75 * open_lo
     upper, lower = ey - up * _LID, ey + lo * _LID
