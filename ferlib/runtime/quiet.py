@@ -32,9 +32,8 @@ NOISE = re.compile(
 def install() -> None:
     """Quiet TensorFlow's C++ logs (level 2: errors only) and its start-up lines, once per process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
-        return
-    sys.meta_path.insert(0, _QuietTensorFlowFinder())
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
 
 
 @contextlib.contextmanager
