@@ -23,11 +23,9 @@ def score_by_overlap(model: Any, x_test: np.ndarray, y_test: np.ndarray, overlap
                      classes: tuple[str, ...], batch_size: int = 64) -> dict[str, Any]:
     """Return the model's evaluation on all external images, on those without a copy and on those with one."""
     parts = {"full": np.ones(len(y_test), dtype=bool), "non_overlapping": ~overlap, "overlapping": overlap}
-    out: dict[str, Any] = {"n_overlapping": int(overlap.sum())}
-    for name, rows in parts.items():
-        out[name] = (evaluate_model(model, x_test[rows], y_test[rows], classes, batch_size=batch_size).to_dict()
-                     if rows.any() else None)
-    return out
+    return {"n_overlapping": int(overlap.sum()),
+            **{name: evaluate_model(model, x_test[rows], y_test[rows], classes, batch_size=batch_size).to_dict()
+               if rows.any() else None for name, rows in parts.items()}}
 
 
 def scores_by_copy(evaluation: Evaluation, internal: InternalData, external: ExternalData,
