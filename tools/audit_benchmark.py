@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,10 +52,6 @@ def _tint(img: Image.Image) -> Image.Image:
 
 def _resize(size: int) -> Callable[[Image.Image], Image.Image]:
     return lambda img: img.resize((size, size), Image.Resampling.BICUBIC)
-
-
-def _mirror(img: Image.Image) -> Image.Image:
-    return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
 
 
 def _enhance(kind: type, factor: float) -> Callable[[Image.Image], Image.Image]:
@@ -92,8 +88,8 @@ TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "resize 96 + JPEG q75": lambda img: _jpeg(_resize(96)(img), 75),
     "resize 96 + brightness +15% + contrast +15% + JPEG q50": lambda img: _jpeg(
         ImageEnhance.Contrast(ImageEnhance.Brightness(_resize(96)(img)).enhance(1.15)).enhance(1.15), 50),
-    "mirror": _mirror,
-    "mirror + resize 96 + JPEG q75": lambda img: _jpeg(_resize(96)(_mirror(img)), 75),
+    "mirror": ImageOps.mirror,
+    "mirror + resize 96 + JPEG q75": lambda img: _jpeg(_resize(96)(ImageOps.mirror(img)), 75),
 }
 MIRROR_TRANSFORMS = frozenset(name for name in TRANSFORMS if name.startswith("mirror"))
 
@@ -121,12 +117,6 @@ def choose_threshold(distances: dict[str, np.ndarray], recall: float = CALIBRATI
     return int(np.ceil(needed / step) * step) if needed > 0 else step
 
 
-def _duplicate_sets(pairs: pd.DataFrame) -> set[tuple[int, int]]:
-    """Return the (i, j) pairs of a set audited against itself, both orders, self-pairs left out."""
-    other = pairs[pairs["left"] != pairs["right"]]
-    return set(zip(other["left"], other["right"])) | set(zip(other["right"], other["left"]))
-
-
 def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, queries: hashes.HashTable,
                       threshold: int) -> dict:
     """Return recall per transformation and false positives of copies of query images planted in the
@@ -136,12 +126,14 @@ def planted_benchmark(query_images: list[np.ndarray], query_rows: np.ndarray, qu
     sources = np.repeat(query_rows, len(names))
     kinds = np.tile(names, len(query_rows))
     _, phash, mirror = hashes.hash_images(apply_transform(query_images[r], t) for r, t in zip(sources, kinds))
-    planted = hashes.HashTable(np.array([f"planted-{i}" for i in range(len(sources))]),
-                              np.array([f"planted-{i}" for i in range(len(sources))]), phash, mirror)
+    names_planted = np.array([f"planted-{i}" for i in range(len(sources))])  # their paths and digests
+    planted = hashes.HashTable(names_planted, names_planted, phash, mirror)
     start = time.perf_counter()
     pairs = leakage.find_pairs(planted, queries, threshold)
     compare_s = time.perf_counter() - start
-    known = _duplicate_sets(leakage.find_pairs(queries, queries, threshold))
+    among = leakage.find_pairs(queries, queries, threshold)  # the queries audited against themselves
+    among = among[among["left"] != among["right"]]
+    known = set(zip(among["left"], among["right"])) | set(zip(among["right"], among["left"]))
     hit = pairs["right"].to_numpy() == sources[pairs["left"].to_numpy()]
     explained = np.array([(sources[i], j) in known for i, j in zip(pairs["left"], pairs["right"])], dtype=bool)
     false = pairs[~hit & ~explained]
@@ -202,29 +194,20 @@ def comparison_time(n_left: int = 59_000, n_right: int = 7_000, threshold: int =
     return {"left": n_left, "right": n_right, "seconds": round(time.perf_counter() - start, 2)}
 
 
-def _bands(distances: pd.Series, width: int = 8) -> dict[str, int]:
-    """Return counts of distances in bands of `width` bits ("0-7": n, ...)."""
-    edges = (distances // width * width).astype(int)
-    return {f"{lo}-{lo + width - 1}": int(n) for lo, n in edges.value_counts().sort_index().items()}
-
-
 def fer_as_is(train: pd.DataFrame, test: pd.DataFrame, train_hashes: hashes.HashTable,
-              test_hashes: hashes.HashTable, threshold: int) -> tuple[dict, pd.DataFrame]:
-    """Return the counts of FER-2013 train-vs-test pairs as the data stands, and the pairs."""
+              test_hashes: hashes.HashTable, threshold: int) -> dict:
+    """Return the counts of FER-2013 train-vs-test pairs as the data stands."""
     start = time.perf_counter()
     pairs = leakage.find_pairs(train_hashes, test_hashes, threshold)
     seconds = time.perf_counter() - start
     labels = dict(zip(train["path"], train["label"])) | dict(zip(test["path"], test["label"]))
-    pairs["left_label"] = pairs["left_path"].map(labels)
-    pairs["right_label"] = pairs["right_path"].map(labels)
     summary = leakage.summarize(pairs, len(train_hashes), len(test_hashes))
+    bands = (pairs.loc[pairs["kind"] != "exact", "distance"] // 8 * 8).astype(int).value_counts().sort_index()
     summary |= {"comparison_s": round(seconds, 2),
-                "pairs_with_different_labels": int((pairs["left_label"] != pairs["right_label"]).sum()),
-                "distance_bands_near_and_mirrored": _bands(pairs.loc[pairs["kind"] != "exact", "distance"])}
-    return summary, pairs
-
-
-OTHER_COPY = "another copy of the test split (real pairs)"
+                "pairs_with_different_labels": int((pairs["left_path"].map(labels)
+                                                    != pairs["right_path"].map(labels)).sum()),
+                "distance_bands_near_and_mirrored": {f"{lo}-{lo + 7}": int(n) for lo, n in bands.items()}}
+    return summary
 
 
 def other_copy_distances(test: pd.DataFrame, test_root: Path, other_root: Path, cache_dir: Path,
@@ -246,8 +229,8 @@ def other_copy_distances(test: pd.DataFrame, test_root: Path, other_root: Path, 
 
 
 def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_planted: int = 500,
-                  seed: int = 0, progress: bool = True, other_copy: Path | None = None) -> tuple[dict, pd.DataFrame]:
-    """Return the whole benchmark on a FER-2013 folder (train and test splits) and the as-is pairs; with
+                  seed: int = 0, progress: bool = True, other_copy: Path | None = None) -> dict:
+    """Return the whole benchmark on a FER-2013 folder (train and test splits); with
     `other_copy` (a FER-2013 folder whose test split holds the same files with other pixels) its real pairs too."""
     source = detect_source(fer_root, "external")
     train = usable(build_manifest(detect_source(fer_root, "internal"), cache_dir, progress))
@@ -261,7 +244,7 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
         pairs_d = other_copy_distances(test, source.class_dir, detect_source(other_copy, "external").class_dir,
                                        cache_dir, progress)
         halves = np.array_split(rng.permutation(np.flatnonzero(pairs_d >= 0)), 2)
-        distances[OTHER_COPY] = pairs_d[halves[0]]
+        distances["another copy of the test split (real pairs)"] = pairs_d[halves[0]]
         real = {"root": str(other_copy), "pairs": int((pairs_d >= 0).sum()), "calibration_pairs": len(halves[0]),
                 "reported_pairs": len(halves[1]), "reported": pairs_d[halves[1]]}
     threshold = choose_threshold(distances)
@@ -276,12 +259,12 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
 
     train_hashes = hashes.hash_paths(train["path"], cache_dir, progress)
     test_hashes = hashes.hash_paths(test["path"], cache_dir, progress)
-    as_is, pairs = fer_as_is(train, test, train_hashes, test_hashes, threshold)
+    as_is = fer_as_is(train, test, train_hashes, test_hashes, threshold)
 
     rows = np.sort(rng.choice(len(test_hashes), size=min(n_planted, len(test_hashes)), replace=False))
     images = dict(zip(rows, hashes.read_gray(list(test_hashes.paths[rows]))))
     planted = planted_benchmark(images, rows, test_hashes, threshold)
-    result = {
+    return {
         "what": "leakage audit: threshold chosen on planted copies of FER-2013 train images, recall and false "
                 "positives measured on planted copies of FER-2013 test images",
         "hash": leakage.HASH_DESCRIPTION, "threshold": threshold, "default_threshold": leakage.DEFAULT_THRESHOLD,
@@ -301,7 +284,6 @@ def run_benchmark(fer_root: Path, cache_dir: Path, n_calibration: int = 1000, n_
             "recall_at": {t: float((real["reported"] <= t).mean()) for t in range(24, 65, 4)}},
         "data": {"root": str(fer_root), "train_images": len(train), "test_images": len(test)},
     }
-    return result, pairs
 
 
 def _markdown_table(frame: pd.DataFrame, floatfmt: str) -> str:
@@ -316,21 +298,19 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str) -> str:
     return "\n".join(lines)
 
 
-def _other_copy_lines(other: dict | None, threshold: int) -> list[str]:
-    if not other:
-        return []
-    at = ", ".join(f"{t} bits {r:.2%}" for t, r in other["recall_at"].items())
-    return ["## Another copy of the test split with other pixels (real pairs)", "",
-            f"{other['pairs']:,} test images are in both copies ({other['root']}); {other['calibration_pairs']:,} "
-            f"pairs joined the calibration, and of the other {other['reported_pairs']:,} the audit finds "
-            f"**{other['recall_on_reported_pairs']:.2%}** at {threshold} bits (at {at}).", ""]
-
-
 def to_markdown(result: dict) -> str:
     """Return the benchmark as a short Markdown report with the per-transformation table."""
     p, fer, syn = result["planted"], result["fer2013_train_vs_test"], result["synthetic_negatives"]
     table = pd.DataFrame(p["per_transformation"]).set_index("transformation")
     calibration = pd.DataFrame(result["calibration"]).T
+    other, other_lines = result.get("other_copy"), []
+    if other:
+        at = ", ".join(f"{t} bits {r:.2%}" for t, r in other["recall_at"].items())
+        other_lines = ["## Another copy of the test split with other pixels (real pairs)", "",
+                       f"{other['pairs']:,} test images are in both copies ({other['root']}); "
+                       f"{other['calibration_pairs']:,} pairs joined the calibration, and of the other "
+                       f"{other['reported_pairs']:,} the audit finds **{other['recall_on_reported_pairs']:.2%}** at "
+                       f"{result['threshold']} bits (at {at}).", ""]
     lines = [
         "# Leakage audit benchmark", "",
         f"Hash: {result['hash']}.", "",
@@ -352,7 +332,7 @@ def to_markdown(result: dict) -> str:
         f"({fer['right_flagged_fraction']:.1%}) have a copy among {fer['n_left']:,} training images "
         f"({fer['right_with_exact']} exact); {fer['pairs_with_different_labels']} pairs carry different labels.", "",
         f"Near and mirrored pairs by Hamming distance: {fer['distance_bands_near_and_mirrored']}", "",
-        *_other_copy_lines(result.get("other_copy"), result["threshold"]),
+        *other_lines,
         "## Speed", "",
         f"- hashing: {result['hashing_images_per_s']:.0f} images/s (decode, grayscale, both hashes)",
         f"- comparing {result['timing_59000x7000']['left']:,} x {result['timing_59000x7000']['right']:,} images "
@@ -377,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "audit.json")
     args = parser.parse_args(argv)
-    result, _ = run_benchmark(args.data, args.cache or default_cache_dir(), seed=0, other_copy=args.other_copy)
+    result = run_benchmark(args.data, args.cache or default_cache_dir(), seed=0, other_copy=args.other_copy)
     write_json(args.json, result)
     write_text(args.json.with_suffix(".md"), to_markdown(result))
     print(to_markdown(result))

@@ -18,17 +18,16 @@ def add_audit_command(sub) -> None:
                     help="internal data folder (any layout; split as runs split it)")
     au.add_argument("--external", required=True, type=Path, help="external data folder (a FER-2013 folder uses test/)")
     au.add_argument("--json", type=Path, help="write every flagged pair and the counts here")
-    au.add_argument("--threshold", type=int, default=None,
-                    help="Hamming threshold in bits (default: the calibrated one)")
+    au.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD,
+                    help=f"Hamming threshold in bits (default: {DEFAULT_THRESHOLD}, the calibrated one)")
     au.add_argument("--seed", type=int, default=42, help="seed of the train/validation split")
     au.add_argument("--cache", type=Path, default=None, help="cache folder for manifests and hashes")
 
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run the leakage audit; return the exit status."""
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     try:
-        _, result = audit_folders(args.internal, args.external, args.cache or default_cache_dir(), threshold,
+        _, result = audit_folders(args.internal, args.external, args.cache or default_cache_dir(), args.threshold,
                                   seed=args.seed)
     except (FileNotFoundError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)

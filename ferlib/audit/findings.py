@@ -1,9 +1,6 @@
-"""What the leakage audit means for an external score: the champion scored with and without the copies.
-
-Notebook 07 asks whether the internal data holds copies of the external test images; these functions
-score a model on the external images with and without a copy and say, in sentences built from the
-measured numbers, what the overlap does to the external accuracy. `scores_by_copy` splits an evaluation the
-same way for C1's result files and the shipped models' scores.
+"""What the leakage audit means for an external score (notebook 07): a model scored on the external images with
+and without a copy in the internal data, and sentences built from the measured numbers. `scores_by_copy` splits an
+evaluation the same way for C1's result files and the shipped models' scores.
 """
 from __future__ import annotations
 
@@ -26,11 +23,9 @@ def score_by_overlap(model: Any, x_test: np.ndarray, y_test: np.ndarray, overlap
                      classes: tuple[str, ...], batch_size: int = 64) -> dict[str, Any]:
     """Return the model's evaluation on all external images, on those without a copy and on those with one."""
     parts = {"full": np.ones(len(y_test), dtype=bool), "non_overlapping": ~overlap, "overlapping": overlap}
-    out: dict[str, Any] = {"n_overlapping": int(overlap.sum())}
-    for name, rows in parts.items():
-        out[name] = (evaluate_model(model, x_test[rows], y_test[rows], classes, batch_size=batch_size).to_dict()
-                     if rows.any() else None)
-    return out
+    return {"n_overlapping": int(overlap.sum()),
+            **{name: evaluate_model(model, x_test[rows], y_test[rows], classes, batch_size=batch_size).to_dict()
+               if rows.any() else None for name, rows in parts.items()}}
 
 
 def scores_by_copy(evaluation: Evaluation, internal: InternalData, external: ExternalData,
@@ -48,18 +43,6 @@ def scores_by_copy(evaluation: Evaluation, internal: InternalData, external: Ext
             **{name: score(Evaluation(evaluation.y_true[rows], evaluation.y_pred[rows], evaluation.probs[rows],
                                    evaluation.classes))
                if rows.any() else None for name, rows in parts.items()}}
-
-
-def overlap_effect(scores: dict[str, Any]) -> dict[str, Any] | None:
-    """Return whether the images with a copy score differently from those without (Fisher's exact test)."""
-    with_copy, without = scores.get("overlapping"), scores.get("non_overlapping")
-    if not with_copy or not without:
-        return None
-    a = round(with_copy["accuracy"] * with_copy["n"])
-    b = round(without["accuracy"] * without["n"])
-    _, p = fisher_exact([[a, with_copy["n"] - a], [b, without["n"] - b]])
-    return {"with_copy": with_copy["accuracy"], "without_copy": without["accuracy"],
-            "difference": with_copy["accuracy"] - without["accuracy"], "p_value": float(p)}
 
 
 def _acc(evaluation: dict[str, Any]) -> str:
@@ -83,14 +66,15 @@ def findings(summaries: dict[str, dict], scores: dict[str, Any] | None) -> list[
     if scores["non_overlapping"] is None:
         return lines + ["Every external image has a copy in the internal set: no clean part is left to score."]
     clean, copied = scores["non_overlapping"], scores["overlapping"]
-    effect = overlap_effect(scores)
+    right = [round(part["accuracy"] * part["n"]) for part in (copied, clean)]  # do copies score differently?
+    _, p = fisher_exact([[right[0], copied["n"] - right[0]], [right[1], clean["n"] - right[1]]])
     lines.append(f"The champion scores {_acc(full)} on all {full['n']:,} external images, {_acc(clean)} on the "
                  f"{clean['n']:,} without a copy and {_acc(copied)} on the {copied['n']:,} with one "
-                 f"(Fisher's exact test, p = {effect['p_value']:.2g}).")
-    if effect["p_value"] < ALPHA and effect["difference"] > 0:
+                 f"(Fisher's exact test, p = {float(p):.2g}).")
+    if p < ALPHA and copied["accuracy"] > clean["accuracy"]:
         lines.append("Images with a copy score higher: the copies inflate the external score, and the accuracy on "
                      "the images without a copy is the fair external number.")
-    elif effect["p_value"] < ALPHA:
+    elif p < ALPHA:
         lines.append("Images with a copy score lower here, so the copies do not inflate this model's score; the "
                      "accuracy on the images without a copy is still the fair external number.")
     else:

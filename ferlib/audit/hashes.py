@@ -68,26 +68,6 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, :3]), mode="RGB").convert("L"))
 
 
-def exact_digest(gray: np.ndarray) -> str:
-    """Return a digest that is equal exactly when two grayscale images have identical pixels and size."""
-    h = hashlib.blake2b(str(gray.shape).encode(), digest_size=16)
-    h.update(np.ascontiguousarray(gray).tobytes())
-    return h.hexdigest()
-
-
-def hash_input(gray: np.ndarray) -> np.ndarray:
-    """Return the 32x32 uint8 image the perceptual hash is computed from (as imagehash resizes it)."""
-    side = HASH_SIZE * HIGHFREQ_FACTOR
-    return np.asarray(Image.fromarray(gray, mode="L").resize((side, side), Image.Resampling.LANCZOS))
-
-
-def phash_bits(small: np.ndarray) -> np.ndarray:
-    """Return (n, 256) bool perceptual-hash bits of (n, 32, 32) images, equal to imagehash.phash's."""
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(small.astype(np.float64), axis=1), axis=2)
-    low = dct[:, :HASH_SIZE, :HASH_SIZE].reshape(len(small), -1)
-    return low > np.median(low, axis=1, keepdims=True)
-
-
 def pack_bits(bits: np.ndarray) -> np.ndarray:
     """Return (n, bits/64) uint64 words holding (n, bits) booleans, first bit most significant."""
     return np.packbits(bits, axis=1).view(">u8").astype(np.uint64)
@@ -96,18 +76,22 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 def hash_images(images: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (exact digests, phash words, mirrored phash words) for images (RGB or grayscale uint8); the
     perceptual hashes are (n, len(VIEWS), HASH_WORDS): of the grey image and of it histogram-equalized."""
+    side = HASH_SIZE * HIGHFREQ_FACTOR
     digests, small = [], []
     for image in images:
         gray = to_gray(image)
-        digests.append(exact_digest(gray))
-        small.append([hash_input(gray), hash_input(equalize_grey(gray))])
-    if not small:
-        empty = np.zeros((0, len(VIEWS), HASH_WORDS), dtype=np.uint64)
-        return np.array([], dtype=str), empty, empty.copy()
-    small = np.stack(small).reshape(-1, *small[0][0].shape)  # (n * views, 32, 32)
+        exact = hashlib.blake2b(str(gray.shape).encode(), digest_size=16)  # equal for identical pixels and size
+        exact.update(np.ascontiguousarray(gray).tobytes())
+        digests.append(exact.hexdigest())
+        small += [np.asarray(Image.fromarray(view, mode="L").resize((side, side), Image.Resampling.LANCZOS))
+                  for view in (gray, equalize_grey(gray))]  # resized as imagehash resizes
+    small = np.stack(small) if small else np.zeros((0, side, side), dtype=np.uint8)  # (n * views, 32, 32)
 
     def words(images: np.ndarray) -> np.ndarray:
-        return pack_bits(phash_bits(images)).reshape(-1, len(VIEWS), HASH_WORDS)
+        """Return imagehash.phash's bits, packed: the 16x16 lowest DCT frequencies against their median."""
+        dct = scipy.fftpack.dct(scipy.fftpack.dct(images.astype(np.float64), axis=1), axis=2)
+        low = dct[:, :HASH_SIZE, :HASH_SIZE].reshape(len(images), HASH_BITS)
+        return pack_bits(low > np.median(low, axis=1, keepdims=True)).reshape(-1, len(VIEWS), HASH_WORDS)
 
     return np.array(digests, dtype=str), words(small), words(np.ascontiguousarray(small[:, :, ::-1]))
 
@@ -126,8 +110,15 @@ def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bo
     """Return the HashTable of image files (or CSV rows), cached on disk by paths, sizes and mtimes."""
     paths = [str(p) for p in paths]
     cache_file = None
-    if cache_dir is not None:
-        cache_file = Path(cache_dir) / "audit" / f"hashes-{_paths_key(paths)}.npz"
+    if cache_dir is not None:  # keyed by the paths, their sizes and mtimes, and the hash version
+        key = hashlib.sha1(f"audit-v{HASH_VERSION}".encode())
+        for p in paths:
+            try:
+                st = Path(p.rsplit("#", 1)[0] if ".csv#" in p else p).stat()
+                key.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            except OSError:
+                key.update(f"{p}|missing\n".encode())
+        cache_file = Path(cache_dir) / "audit" / f"hashes-{key.hexdigest()[:16]}.npz"
         cached = read_cache(cache_file, lambda path: _load(path, len(paths)), "image hashes")
         if cached is not None:
             return cached
@@ -150,28 +141,14 @@ def hash_paths(paths: Iterable[str], cache_dir: Path | None = None, progress: bo
     return table
 
 
-def _paths_key(paths: list[str]) -> str:
-    """Return a key that changes when a path is added, removed or modified, or the hash changes."""
-    h = hashlib.sha1(f"audit-v{HASH_VERSION}".encode())
-    for p in paths:
-        file = Path(p.rsplit("#", 1)[0] if ".csv#" in p else p)
-        try:
-            st = file.stat()
-            h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-        except OSError:
-            h.update(f"{p}|missing\n".encode())
-    return h.hexdigest()[:16]
-
-
 def _save(path: Path, table: HashTable) -> None:
-
     with atomic_path(path, what="image hashes") as tmp:
         np.savez(tmp, paths=table.paths, exact=table.exact, phash=table.phash, mirror=table.mirror,
                  skipped=np.array(json.dumps(table.skipped)))
 
 
-def _load(path: Path, n_paths: int | None = None) -> HashTable:
-    """Return a cached HashTable, checking that its arrays agree and (given `n_paths`) cover every path."""
+def _load(path: Path, n_paths: int) -> HashTable:
+    """Return a cached HashTable, checking that its arrays agree and cover all `n_paths` paths."""
     with np.load(path) as f:
         table = HashTable(f["paths"], f["exact"], f["phash"], f["mirror"],
                           [tuple(s) for s in json.loads(str(f["skipped"]))])
@@ -179,6 +156,6 @@ def _load(path: Path, n_paths: int | None = None) -> HashTable:
         raise ValueError("its arrays differ in length")
     if table.phash.shape[1:] != (len(VIEWS), HASH_WORDS) or table.mirror.shape != table.phash.shape:
         raise ValueError(f"hashes of shape {table.phash.shape}, expected (n, {len(VIEWS)}, {HASH_WORDS})")
-    if n_paths is not None and len(table.paths) + len(table.skipped) != n_paths:
+    if len(table.paths) + len(table.skipped) != n_paths:
         raise ValueError(f"{len(table.paths)} hashed and {len(table.skipped)} skipped of {n_paths} images")
     return table

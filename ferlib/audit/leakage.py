@@ -1,18 +1,11 @@
-"""Leakage audit: exact, near and mirrored duplicates between two sets of images (their hashes:
-`ferlib.audit.hashes`).
+"""Leakage audit: exact, near and mirrored duplicates between two sets of images, from their hashes
+(`ferlib.audit.hashes` says what each kind compares).
 
-* exact: identical grayscale pixels at the same size;
-* near: two 256-bit perceptual hashes, imagehash's ``phash(hash_size=16, highfreq_factor=2)`` (the sign of
-  the 16x16 lowest DCT frequencies of the 32x32 image against their median), one of the grey image as it is and
-  one of it histogram-equalized, computed for a whole batch at once. A pair's distance is the smaller of the
-  two: the plain hash keeps copies that were resized, re-compressed, tinted or made brighter within a few dozen
-  bits, the equalized one copies of other contrast (gamma, strong contrast changes, and equalization itself: a
-  copy of FER-2013 such as its equalized public copy hashes like the original), while different faces lie about
-  128 bits apart in both;
-* mirrored: the same hashes of the left-right flipped image.
-
-Pairs are found by XOR and popcount of the packed 64-bit words, in chunks (no Python double loop).
-A pair is reported once, as the first kind that applies: exact, near, mirrored.
+A near pair's distance is the smaller over the two hashed views: the plain hash keeps copies that were resized,
+re-compressed, tinted or made brighter within a few dozen bits, the equalized one copies of other contrast (gamma,
+strong contrast changes, and equalization itself: FER-2013's equalized public copy hashes like the original),
+while different faces lie about 128 bits apart in both. Pairs are found by XOR and popcount of the packed 64-bit
+words, in chunks; a pair is reported once, as the first kind that applies: exact, near, mirrored.
 """
 from __future__ import annotations
 
@@ -27,7 +20,7 @@ from ferlib.audit.hashes import HASH_BITS, HASH_SIZE, HIGHFREQ_FACTOR, VIEWS, Ha
 from ferlib.data.manifest import build_manifest, skip_summary, split_train_val, usable
 from ferlib.data.sources import detect_source
 
-# Chosen by `python -m ferlib bench audit --other-copy` (the smallest multiple of 4 bits at which every
+# Chosen by `tools/audit_benchmark.py --other-copy` (the smallest multiple of 4 bits at which every
 # transformation of copies of 1,000 FER-2013 *training* images, and half the real pairs of FER-2013's test split
 # and its equalized copy, reach 99.5% recall); it reports recall and false flags on planted copies of FER-2013
 # *test* images and on the other half of the real pairs.
@@ -92,21 +85,15 @@ def find_pairs(left: HashTable, right: HashTable, threshold: int = DEFAULT_THRES
     kind is "exact" (identical grayscale pixels), else "near" (the phash of the image or of it equalized within
     threshold of the other's), else "mirrored" (the same for the flipped left image).
     """
-    near = within_either_view(left.phash, right.phash, threshold)
+    near = within_either_view(left.phash, right.phash, threshold)  # identical pixels hash alike: distance 0
     same = left.exact[near["left"].to_numpy()] == right.exact[near["right"].to_numpy()]
     near["kind"] = np.where(same, "exact", "near")
-    # identical pixels always hash alike; this catches them even if a hash ever differed
-    exact = pd.merge(pd.DataFrame({"left": np.arange(len(left)), "exact": left.exact}),
-                     pd.DataFrame({"right": np.arange(len(right)), "exact": right.exact}), on="exact")
-    exact = exact.drop(columns="exact").assign(kind="exact", distance=0)
     mirrored = within_either_view(left.mirror, right.phash, threshold).assign(kind="mirrored")
-    pairs = pd.concat([exact, near, mirrored], ignore_index=True)
+    pairs = pd.concat([near, mirrored], ignore_index=True)
     pairs["order"] = pairs["kind"].map({k: n for n, k in enumerate(KINDS)})
     pairs = (pairs.sort_values(["left", "right", "order"]).drop_duplicates(["left", "right"])
              .drop(columns="order").reset_index(drop=True))
-    pairs["left"] = pairs["left"].astype(np.int64)
-    pairs["right"] = pairs["right"].astype(np.int64)
-    pairs["distance"] = pairs["distance"].astype(np.int64)
+    pairs = pairs.astype({"left": np.int64, "right": np.int64, "distance": np.int64})
     pairs["left_path"] = left.paths[pairs["left"].to_numpy()] if len(pairs) else []
     pairs["right_path"] = right.paths[pairs["right"].to_numpy()] if len(pairs) else []
     return pairs[PAIR_COLUMNS]
@@ -128,13 +115,11 @@ def summarize(pairs: pd.DataFrame, n_left: int, n_right: int) -> dict:
 
 def counts_table(summaries: dict[str, dict]) -> pd.DataFrame:
     """Return one row per compared pair of sets: images, flagged pairs by kind, flagged images and fractions."""
-    rows = []
-    for name, s in summaries.items():
-        rows.append({"comparison": name, "left images": s["n_left"], "right images": s["n_right"],
-                     **{f"{k} pairs": s[f"pairs_{k}"] for k in KINDS},
-                     "left images flagged": s["left_flagged"], "right images flagged": s["right_flagged"],
-                     "left fraction": s["left_flagged_fraction"], "right fraction": s["right_flagged_fraction"]})
-    return pd.DataFrame(rows).set_index("comparison")
+    return pd.DataFrame([{"comparison": name, "left images": s["n_left"], "right images": s["n_right"],
+                          **{f"{k} pairs": s[f"pairs_{k}"] for k in KINDS},
+                          "left images flagged": s["left_flagged"], "right images flagged": s["right_flagged"],
+                          "left fraction": s["left_flagged_fraction"], "right fraction": s["right_flagged_fraction"]}
+                         for name, s in summaries.items()]).set_index("comparison")
 
 
 @dataclass
@@ -142,9 +127,7 @@ class LeakageAudit:
     """The audit of one internal and one external set: hashed images, flagged pairs and their counts."""
 
     threshold: int
-    train: pd.DataFrame  # the internal manifest rows on each side of the split
-    val: pd.DataFrame
-    external: pd.DataFrame
+    external: pd.DataFrame  # the external manifest rows audited
     pairs: dict[str, pd.DataFrame]  # "train_vs_validation", "internal_vs_external"
     summaries: dict[str, dict]
     skipped: list[tuple[str, str]]  # files listed in the manifests that could not be hashed
@@ -197,7 +180,7 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
     summaries = {"train_vs_validation": summarize(pairs["train_vs_validation"], len(train), len(val)),
                  "internal_vs_external": summarize(pairs["internal_vs_external"], len(internal_all),
                                                    len(external_all))}
-    return LeakageAudit(threshold, train, val, external, pairs, summaries, skipped,
+    return LeakageAudit(threshold, external, pairs, summaries, skipped,
                         {"hashing_s": round(hashed_s, 2), "comparing_s": round(compared_s, 2)})
 
 

@@ -44,39 +44,25 @@ class ImageInfo:
     pixel_hash: str
 
 
-def _scale_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
-    """Return 8-bit pixels for 16-bit, 32-bit integer or float single-channel data."""
-    arr = arr.astype(np.float64)
-    peak = float(arr.max()) if arr.size else 0.0
-    if mode.startswith("I;16") or 255.0 < peak <= 65535.0:
-        top = 65535.0
-    elif peak > 65535.0:
-        top = peak
-    elif mode == "F" and peak <= 1.0:
-        top = 1.0
-    else:
-        top = 255.0
-    return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Return an 8-bit RGB copy of any PIL image (16-bit scaled, alpha composited on white)."""
-    if img.mode.startswith("I") or img.mode == "F":
-        return Image.fromarray(_scale_to_uint8(np.asarray(img), img.mode), mode="L").convert("RGB")
-    if img.mode == "P":
-        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
-    if img.mode in ("LA", "La", "PA"):
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "RGBa"):
+    if img.mode.startswith("I") or img.mode == "F":  # 16-bit, 32-bit integer or float single-channel data
+        arr = np.asarray(img).astype(np.float64)
+        peak = float(arr.max()) if arr.size else 0.0
+        if img.mode.startswith("I;16") or 255.0 < peak <= 65535.0:
+            top = 65535.0
+        elif peak > 65535.0:
+            top = peak
+        else:
+            top = 1.0 if img.mode == "F" and peak <= 1.0 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (img.mode == "P" and "transparency" in img.info):
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
-    if img.mode == "1":
-        img = img.convert("L")
     return img.convert("RGB")
 
 
-def open_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int | None = None
-               ) -> tuple[Image.Image, str, str]:
+def open_image(data: bytes, draft_side: int | None = None) -> tuple[Image.Image, str, str]:
     """Return (RGB image, original mode, format) for encoded bytes, or raise DecodeError.
 
     With `draft_side`, a JPEG whose longer side is more than twice that is decoded at a reduced scale (1/2,
@@ -94,8 +80,8 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int | None
             w, h = img.size
             if w <= 0 or h <= 0:
                 raise DecodeError(f"invalid image size {w}x{h}")
-            if w * h > max_pixels:
-                raise DecodeError(f"oversized image {w}x{h} ({w * h:,} pixels > {max_pixels:,} allowed)")
+            if w * h > MAX_PIXELS:
+                raise DecodeError(f"oversized image {w}x{h} ({w * h:,} pixels > {MAX_PIXELS:,} allowed)")
             img.seek(0)  # first frame of animations and multi-page files
             if draft_side and fmt in ("JPEG", "MPO") and max(w, h) > 2 * draft_side:  # MPO: phones' JPEGs
                 img.draft(img.mode, (draft_side, draft_side))
@@ -123,39 +109,29 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, draft_side: int | None
 def _read_bytes(path: str | Path) -> bytes:
     """Return a file's bytes, or raise DecodeError saying why they cannot be read."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise DecodeError("file not found") from None
     except IsADirectoryError:
         raise DecodeError("is a directory, not a file") from None
     except OSError as exc:
         raise DecodeError(f"unreadable file ({exc.strerror or exc})") from None
-    return data
 
 
 def read_photo(path: str | Path, draft_side: int = 2048) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Return (uint8 HxWx3 RGB array, scale, full size (width, height)) for a photo to find faces in: a large
-    JPEG (a phone's 48 MP) is decoded at a reduced scale whose sides stay at least `draft_side` px, several
-    times faster; `scale` is full-size pixels per decoded pixel (1.0 for other images). Raise DecodeError as
-    read_image does."""
+    """Return (uint8 HxWx3 RGB array, scale, full size (width, height)) for a photo to find faces in, a large JPEG
+    (a phone's 48 MP) decoded several times faster at a reduced scale (`open_image`); raise DecodeError."""
     rgb, _, _ = open_image(_read_bytes(path), draft_side=draft_side)
     return np.asarray(rgb, dtype=np.uint8), float(rgb.info["decode_scale"]), rgb.info["full_size"]
 
 
-def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
+def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     """Return (uint8 HxWx3 RGB array, ImageInfo) for an image file, or raise DecodeError."""
-    return decode_bytes(_read_bytes(path), max_pixels=max_pixels)
-
-
-def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
-    """Return (uint8 HxWx3 RGB array, ImageInfo) for encoded image bytes, or raise DecodeError."""
-    rgb, mode, fmt = open_image(data, max_pixels=max_pixels)
+    data = _read_bytes(path)
+    rgb, mode, fmt = open_image(data)
     arr = np.asarray(rgb, dtype=np.uint8)
-    info = ImageInfo(
-        width=arr.shape[1], height=arr.shape[0], mode=mode, format=fmt, n_bytes=len(data),
-        sha1=hashlib.sha1(data).hexdigest(), pixel_hash=pixel_hash(arr),
-    )
-    return arr, info
+    return arr, ImageInfo(arr.shape[1], arr.shape[0], mode, fmt, len(data), hashlib.sha1(data).hexdigest(),
+                          pixel_hash(arr))
 
 
 def pixel_hash(arr: np.ndarray) -> str:
@@ -182,23 +158,17 @@ def image_to_rgb(image: ImageInput) -> np.ndarray:
     if isinstance(image, (str, Path)):
         return read_image(image)[0]
     if isinstance(image, (bytes, bytearray)):
-        return decode_bytes(bytes(image))[0]
+        return np.asarray(open_image(bytes(image))[0], dtype=np.uint8)
     if isinstance(image, Image.Image):
         return np.asarray(_to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8)  # EXIF orientation applied
-    if isinstance(image, np.ndarray):
-        return _array_to_rgb(image)
-    raise TypeError(f"expected a path, bytes, a PIL image or an array, got {type(image).__name__}")
-
-
-def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
-    """Return uint8 RGB for an HxW, HxWx1, HxWx3 or HxWx4 array (floats in [0, 1] scaled to 0-255)."""
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a path, bytes, a PIL image or an array, got {type(image).__name__}")
+    arr = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image  # HxW, HxWx3 or HxWx4 from here
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or arr.size == 0:
         raise DecodeError(f"not an image array: shape {arr.shape} (expected HxW, HxWx1, HxWx3 or HxWx4)")
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
-    elif np.issubdtype(arr.dtype, np.floating):
+    elif np.issubdtype(arr.dtype, np.floating):  # floats in [0, 1] are scaled to 0-255
         if not np.isfinite(arr).all():
             raise DecodeError("not an image array: contains NaN or infinite values")
         arr = arr * 255.0 if arr.max() <= 1.0 else arr
@@ -207,7 +177,7 @@ def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
     arr = np.clip(np.rint(arr) if arr.dtype.kind == "f" else arr, 0, 255).astype(np.uint8)
     if arr.ndim == 2:
         return np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.shape[2] == 4:  # composite on white, as ferlib.data.decode does for RGBA files
+    if arr.shape[2] == 4:  # composite on white, as open_image does for RGBA files
         alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
         return np.rint(arr[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
     return np.ascontiguousarray(arr)

@@ -35,26 +35,10 @@ PLANTED_FRACTION: float = 0.05
 PLANTED_TRANSFORMS: tuple[str, ...] = ("identical", "brightness +10%", "contrast -10%", "JPEG q60", "mirrored")
 
 
-def altered_copy(img: np.ndarray, kind: str) -> np.ndarray:
-    """Return an external image altered as the internal set's copy of it."""
-    pil = Image.fromarray(img)
-    if kind == "brightness +10%":
-        pil = ImageEnhance.Brightness(pil).enhance(1.1)
-    elif kind == "contrast -10%":
-        pil = ImageEnhance.Contrast(pil).enhance(0.9)
-    elif kind == "JPEG q60":
-        buffer = io.BytesIO()
-        pil.save(buffer, "JPEG", quality=60)
-        pil = Image.open(buffer)
-    elif kind == "mirrored":
-        pil = pil.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return np.asarray(pil.convert("L"), dtype=np.uint8)
-
-
 def plant_copies(internal: np.ndarray, in_labels: np.ndarray, external: np.ndarray, ex_labels: np.ndarray,
                  n: int, rng: np.random.Generator) -> list[tuple[int, int, str]]:
-    """Replace n internal images in place, each by an altered copy of an external image of the same class;
-    return (internal index, external index, alteration) of each.
+    """Replace n internal images in place, each by an altered copy (PLANTED_TRANSFORMS in turn) of an external
+    image of the same class; return (internal index, external index, alteration) of each.
 
     Labels index the five classes first (external "neutral" images are never copied); the replaced
     images are the last of their class, so class counts stay the same and each class keeps its first.
@@ -68,7 +52,18 @@ def plant_copies(internal: np.ndarray, in_labels: np.ndarray, external: np.ndarr
         if free[int(ex_labels[e])]:
             i = int(free[int(ex_labels[e])].pop())
             kind = PLANTED_TRANSFORMS[len(planted) % len(PLANTED_TRANSFORMS)]
-            internal[i] = altered_copy(external[e], kind)
+            copy = Image.fromarray(external[e])
+            if kind == "brightness +10%":
+                copy = ImageEnhance.Brightness(copy).enhance(1.1)
+            elif kind == "contrast -10%":
+                copy = ImageEnhance.Contrast(copy).enhance(0.9)
+            elif kind == "JPEG q60":
+                buffer = io.BytesIO()
+                copy.save(buffer, "JPEG", quality=60)
+                copy = Image.open(buffer)
+            elif kind == "mirrored":
+                copy = copy.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            internal[i] = np.asarray(copy.convert("L"), dtype=np.uint8)
             planted.append((i, int(e), kind))
     return planted
 
@@ -132,9 +127,8 @@ def write_embedded_dataset(cache_dir: Path, n_internal: int, n_external: int,
     n_planted = int(PLANTED_FRACTION * n_external)
     params = {"generator_version": GENERATOR_VERSION, "n_internal": n_internal,
               "n_external": n_external, "n_external_neutral": n_neutral, "n_planted": n_planted, "seed": seed}
-    result = EmbeddedDataset(root=root, internal_dir=root / "internal", external_dir=root / "external",
-                             n_internal=n_internal, n_external=n_external, seed=seed,
-                             n_external_neutral=n_neutral, n_planted=n_planted)
+    result = EmbeddedDataset(root, root / "internal", root / "external", n_internal, n_external, seed, n_neutral,
+                             n_planted)
     if _is_complete(root, params):
         return result
 

@@ -1,8 +1,7 @@
-"""Manifests, decoded image arrays, the study's split, class weights and tf.data pipelines.
+"""Manifests (one row per file: path, label, size, mode, bytes, hashes, status), the study's split, class weights.
 
-The manifest (one row per file: path, label, size, mode, bytes, hashes, status) is built once
-per data folder and cached on disk; decoded arrays are cached per image size. Files that cannot
-be decoded stay in the manifest with status ``skipped`` and a reason, so nothing is dropped silently.
+A manifest is built once per data folder and cached on disk. Files that cannot be decoded stay in it with status
+``skipped`` and a reason, so nothing is dropped silently.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from ferlib.classes import ClassSet
 from ferlib.data.decode import DecodeError, pixel_hash, read_image
-from ferlib.data.sources import DataError, DataSource, list_files, read_csv_pixels
+from ferlib.data.sources import DataError, DataSource, list_files, read_csv
 from ferlib.runtime.files import read_cache, write_csv
 from ferlib.runtime.progress import bar as progress_bar
 
@@ -34,20 +33,6 @@ def _sha1(*parts: object) -> str:
     for part in parts:
         h.update(json.dumps(part, default=str, sort_keys=True).encode())
     return h.hexdigest()
-
-
-def _listing_key(source: DataSource, listing: pd.DataFrame) -> str:
-    """Return a key that changes when any listed file is added, removed or modified."""
-    if source.layout == "fer-csv":
-        st = source.class_dir.stat()
-        stats = [[str(source.class_dir), st.st_size, st.st_mtime_ns]]
-    else:
-        stats = []
-        for p in listing["path"]:
-            st = Path(p).stat()
-            stats.append([p, st.st_size, st.st_mtime_ns])
-    classes = [] if source.classes.name == "study-5" else [source.classes.names]  # the five's keys as before
-    return _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats, *classes)[:16]
 
 
 def decode_csv_pixels(text: str) -> np.ndarray:
@@ -66,13 +51,11 @@ def decode_csv_pixels(text: str) -> np.ndarray:
 
 
 def _csv_pixel_strings(paths: pd.Series) -> dict[str, str]:
-    """Return {manifest path: pixels string} for CSV-backed manifest rows."""
+    """Return {manifest path: pixels string} for CSV-backed manifest rows ("file.csv#row")."""
     out: dict[str, str] = {}
-    parts = paths.str.rsplit("#", n=1, expand=True)
-    for csv_path, group in parts.groupby(0):
-        rows = [int(r) for r in group[1]]
-        for r, text in read_csv_pixels(Path(csv_path), rows).items():
-            out[f"{csv_path}#{r}"] = text
+    for csv_path, group in paths.str.rsplit("#", n=1, expand=True).groupby(0):
+        table = read_csv(Path(csv_path))
+        out |= {f"{csv_path}#{r}": table.at[int(r), "pixels"] for r in group[1]}
     return out
 
 
@@ -88,23 +71,16 @@ def decoded(paths: list[str]) -> Iterator[tuple[str, np.ndarray | None, str]]:
             yield path, None, exc.reason
 
 
-def _decode_row(path: str, csv_text: str | None) -> tuple[np.ndarray, dict]:
-    """Decode one manifest row (file or CSV row); return (RGB array, manifest fields)."""
-    if csv_text is None:
-        arr, info = read_image(path)
-        return arr, dict(width=info.width, height=info.height, mode=info.mode, format=info.format,
-                         bytes=info.n_bytes, sha1=info.sha1, pixel_hash=info.pixel_hash)
-    arr = decode_csv_pixels(csv_text)
-    return arr, dict(width=arr.shape[1], height=arr.shape[0], mode="L", format="CSV", bytes=len(csv_text),
-                     sha1=hashlib.sha1(csv_text.encode()).hexdigest(), pixel_hash=pixel_hash(arr))
-
-
 def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -> pd.DataFrame:
     """Return the manifest of a data source, decoding every file once and caching the table on disk."""
     listing = list_files(source)
     if not (listing["status"] == "pending").any():
         raise DataError(f"no images of {source.classes.description} found in {source.class_dir}")
-    key = _listing_key(source, listing)
+    # the cache's key changes when any listed file is added, removed or modified
+    paths = [str(source.class_dir)] if source.layout == "fer-csv" else listing["path"]
+    stats = [[p, (st := Path(p).stat()).st_size, st.st_mtime_ns] for p in paths]
+    classes = [] if source.classes.name == "study-5" else [source.classes.names]  # the five's keys as before
+    key = _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats, *classes)[:16]
     cache_file = Path(cache_dir) / "manifests" / f"{source.role}-{key}.csv"
     cached = read_cache(cache_file, lambda path: _checked_manifest(path, listing), "manifest")
     if cached is not None:
@@ -112,13 +88,19 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
     texts = (_csv_pixel_strings(listing.loc[listing["status"] == "pending", "path"])
              if source.layout == "fer-csv" else {})
     records = []
-    rows = listing.to_dict("records")
-    for row in progress_bar(rows, desc=f"manifest ({source.role})", disable=not progress):
+    for row in progress_bar(listing.to_dict("records"), desc=f"manifest ({source.role})", disable=not progress):
         record = {c: None for c in MANIFEST_COLUMNS} | row
         if row["status"] == "pending":
             try:
-                _, fields = _decode_row(row["path"], texts.get(row["path"]))
-                record |= fields
+                if row["path"] in texts:  # a CSV row
+                    text = texts[row["path"]]
+                    arr = decode_csv_pixels(text)
+                    record |= dict(width=arr.shape[1], height=arr.shape[0], mode="L", format="CSV", bytes=len(text),
+                                   sha1=hashlib.sha1(text.encode()).hexdigest(), pixel_hash=pixel_hash(arr))
+                else:
+                    info = read_image(row["path"])[1]
+                    record |= dict(width=info.width, height=info.height, mode=info.mode, format=info.format,
+                                   bytes=info.n_bytes, sha1=info.sha1, pixel_hash=info.pixel_hash)
                 record["status"] = "ok"
             except DecodeError as exc:
                 record["status"], record["reason"] = "skipped", exc.reason
@@ -143,11 +125,10 @@ def _checked_manifest(path: Path, listing: pd.DataFrame) -> pd.DataFrame:
 
 def _read_manifest(path: Path) -> pd.DataFrame:
     """Read a cached manifest with stable dtypes (empty reasons as "", missing labels as NaN)."""
-    text_columns = {c: "string" for c in ("path", "folder", "label", "status", "reason", "mode", "format",
-                                         "sha1", "pixel_hash")}
-    manifest = pd.read_csv(path, dtype=text_columns)
+    numbers = ["width", "height", "bytes"]
+    manifest = pd.read_csv(path, dtype={c: "string" for c in MANIFEST_COLUMNS if c not in numbers})
     manifest[["folder", "reason"]] = manifest[["folder", "reason"]].fillna("")
-    manifest[["width", "height", "bytes"]] = manifest[["width", "height", "bytes"]].astype("Int64")
+    manifest[numbers] = manifest[numbers].astype("Int64")
     return manifest
 
 

@@ -18,33 +18,18 @@ from ferlib.config import deterministic_run
 from ferlib.data.augment import augment_batch
 
 
-def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
-    """Return a 31-bit seed derived from (seed, epoch, stream); different streams never share draws."""
-    digest = hashlib.sha256(f"{seed}:{epoch}:{stream}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def seed_generators(model) -> list:
-    """Return every Keras SeedGenerator a model or layer (and its sublayers), or a list of them, draws from,
-    in a fixed order."""
+def reseed(model, seed: int, epoch: int, stream: int = 0) -> None:
+    """Reset every Keras SeedGenerator a model or layer (and its sublayers), or a list of them, draws from to a
+    state derived from (seed, epoch, stream, its position in a fixed order): different streams never share draws."""
     models = [m for m in (model if isinstance(model, (list, tuple)) else [model]) if m is not None]
-    found, seen = [], set()
+    generators = {}  # by id, in the order first met
     for layer in [layer for m in models for layer in (m, *m._flatten_layers(include_self=False))]:
         for generator in getattr(layer, "_seed_generators", []):
-            if id(generator) not in seen:
-                seen.add(id(generator))
-                found.append(generator)
-    return found
-
-
-def reseed(model, seed: int, epoch: int, stream: int = 0) -> int:
-    """Reset every SeedGenerator of `model` to a state derived from (seed, epoch, stream, its position);
-    return how many were reset."""
-    generators = seed_generators(model)
-    for i, generator in enumerate(generators):
-        generator.state.assign(np.array([epoch_seed(seed, epoch, 1000 * stream + i), 0],
-                                        dtype=generator.state.dtype))
-    return len(generators)
+            generators.setdefault(id(generator), generator)
+    for i, generator in enumerate(generators.values()):
+        digest = hashlib.sha256(f"{seed}:{epoch}:{1000 * stream + i}".encode()).digest()
+        state = int.from_bytes(digest[:4], "little") & 0x7FFFFFFF  # a 31-bit seed
+        generator.state.assign(np.array([state, 0], dtype=generator.state.dtype))
 
 
 class EpochOrder:
@@ -75,11 +60,6 @@ class EpochOrder:
         for begin in range(0, self.n, self.batch_size):
             yield order[begin:begin + self.batch_size]
 
-    @property
-    def batches(self) -> int:
-        """Return the number of batches in one pass."""
-        return -(-self.n // self.batch_size)
-
 
 class ReseedEachEpoch(keras.callbacks.Callback):
     """At the start of every epoch (also the first one after resuming), point the training order at that epoch
@@ -97,9 +77,8 @@ class ReseedEachEpoch(keras.callbacks.Callback):
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, training: bool, seed: int = 42,
                  augmentation=None, deterministic: bool | None = None, order: EpochOrder | None = None):
-    """Return a batched tf.data pipeline over the arrays: in an `EpochOrder` (one is made from `seed` when not
-    given) only for training, augmented (training batches only) when an augmentation model is given,
-    prefetched. Images stay uint8 unless augmented.
+    """Return a batched, prefetched tf.data pipeline over the arrays (uint8 unless augmented); training batches
+    come in an `EpochOrder` (made from `seed` when not given) and go through the augmentation when one is given.
 
     The pipeline holds indices, not images: each batch is gathered from the one numpy array, so a run keeps a
     single copy of its images (a cached or constant-embedded dataset and a full-size shuffle buffer would add
@@ -114,11 +93,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, traini
     deterministic = deterministic_run() if deterministic is None else deterministic
     x_dtype, y_dtype = tf.as_dtype(images.dtype), tf.as_dtype(labels.dtype)
 
-    def gather(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return images[index], labels[index]
-
-    def load(index):
-        x, y = tf.numpy_function(gather, [index], (x_dtype, y_dtype), stateful=False)
+    def load(index):  # gathers a batch from the arrays
+        x, y = tf.numpy_function(lambda i: (images[i], labels[i]), [index], (x_dtype, y_dtype), stateful=False)
         x.set_shape((None, *images.shape[1:]))
         y.set_shape((None, *labels.shape[1:]))
         return x, y
@@ -130,7 +106,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, traini
             raise ValueError(f"the epoch order is for {order.n} images in batches of {order.batch_size}, "
                              f"not {len(images)} in batches of {batch_size}")
         ds = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((None,), tf.int64))
-        ds = ds.apply(tf.data.experimental.assert_cardinality(order.batches))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-order.n // order.batch_size)))  # batches a pass
     else:
         ds = tf.data.Dataset.range(len(images)).batch(batch_size)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

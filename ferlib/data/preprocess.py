@@ -31,9 +31,7 @@ def equalize_grey(image: np.ndarray) -> np.ndarray:
 
 def equalize(faces: np.ndarray) -> np.ndarray:
     """Return uint8 RGB faces whose grey values are histogram-equalized (each face on its own histogram)."""
-    out = np.empty(faces.shape[:3], dtype=np.uint8)
-    for i, face in enumerate(grey(faces)):
-        out[i] = equalize_grey(face)
+    out = np.stack([equalize_grey(face) for face in grey(faces)])
     return np.repeat(out[..., None], 3, axis=-1)
 
 

@@ -20,21 +20,17 @@ from ferlib.data.preprocess import preprocess_faces
 from ferlib.data.sources import DataSource, Role, list_files, resolve_source
 from ferlib.runtime.paths import display_path
 
-EMBEDDED_SEED = 0  # the generated data stays the same whatever the run's seed
-
-
-def embedded_dir(settings: RunSettings, role: Role) -> Path:
-    """Return the folder of the embedded dataset for a role, generating it on first use."""
-    profile = settings.profile
-    embedded = write_embedded_dataset(settings.cache_dir / "embedded", profile.embedded_internal,
-                                      profile.embedded_external, seed=EMBEDDED_SEED)
-    return embedded.internal_dir if role == "internal" else embedded.external_dir
-
 
 def resolve(settings: RunSettings, role: Role, path: str | Path | None = None, classes: ClassSet = STUDY
             ) -> DataSource:
-    """Return the data source for a role: parameter, environment, Kaggle input, or the embedded dataset."""
-    return resolve_source(role, path, embedded=lambda: embedded_dir(settings, role), classes=classes)
+    """Return the data source for a role: parameter, environment, Kaggle input, or the embedded dataset (generated
+    on first use, from seed 0 whatever the run's seed)."""
+    def embedded() -> Path:
+        data = write_embedded_dataset(settings.cache_dir / "embedded", settings.profile.embedded_internal,
+                                      settings.profile.embedded_external, seed=0)
+        return data.internal_dir if role == "internal" else data.external_dir
+
+    return resolve_source(role, path, embedded=embedded, classes=classes)
 
 
 def _label(source: DataSource) -> str:

@@ -64,10 +64,7 @@ class DataSource:
 
 def _child_dir(root: Path, name: str) -> Path | None:
     """Return root's sub-folder called name (case-insensitive), or None."""
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and child.name.lower() == name.lower():
-            return child
-    return None
+    return next((c for c in sorted(root.iterdir()) if c.is_dir() and c.name.lower() == name.lower()), None)
 
 
 def _has_class_folders(folder: Path) -> bool:
@@ -135,12 +132,29 @@ def resolve_source(
 
 
 def list_files(source: DataSource) -> pd.DataFrame:
-    """Return one row per file (or CSV row) with its class and whether it is pending, excluded or ignored."""
+    """Return one row per file (or CSV row of this role's usages) with its class and whether it is pending,
+    excluded, ignored or skipped."""
     import pandas as pd
 
-    if source.layout == "fer-csv":
-        return _list_csv(source)
     rows: list[tuple[str, str, str | None, str, str]] = []
+    if source.layout == "fer-csv":
+        table = read_csv(source.class_dir)
+        if not {"emotion", "pixels"} <= set(table.columns):
+            raise DataError(f"FER-2013 CSV {source.class_dir} needs 'emotion' and 'pixels' columns, "
+                            f"has {list(table.columns)}")
+        if "usage" in table.columns:
+            table = table[table["usage"].str.strip().isin(CSV_USAGE_FOR_ROLE[source.role])]
+        for idx, code in zip(table.index, table["emotion"]):
+            path = f"{source.class_dir}#{idx}"
+            try:
+                name = FER_CSV_CODES[int(code)]
+            except (ValueError, KeyError):
+                rows.append((path, f"emotion={code}", None, "skipped", f"unknown emotion code '{code}'"))
+                continue
+            label = source.classes.label_of(name)
+            status, reason = ("pending", "") if label is not None else ("excluded", _excluded(name, source.classes))
+            rows.append((path, name, label, status, reason))
+        return pd.DataFrame(rows, columns=LISTING_COLUMNS)
     for entry in sorted(source.class_dir.iterdir()):
         if entry.is_file():
             rows.append((str(entry), "", None, "ignored", "file outside the class folders"))
@@ -157,38 +171,12 @@ def list_files(source: DataSource) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=LISTING_COLUMNS)
 
 
-def _list_csv(source: DataSource) -> pd.DataFrame:
-    """List the rows of a FER-2013 CSV that belong to this role's usages."""
-    import pandas as pd
-
-    table = _read_csv(source.class_dir)
-    if not {"emotion", "pixels"} <= set(table.columns):
-        raise DataError(f"FER-2013 CSV {source.class_dir} needs 'emotion' and 'pixels' columns, "
-                        f"has {list(table.columns)}")
-    if "usage" in table.columns:
-        table = table[table["usage"].str.strip().isin(CSV_USAGE_FOR_ROLE[source.role])]
-    rows = []
-    for idx, code in zip(table.index, table["emotion"]):
-        path = f"{source.class_dir}#{idx}"
-        try:
-            name = FER_CSV_CODES[int(code)]
-        except (ValueError, KeyError):
-            rows.append((path, f"emotion={code}", None, "skipped", f"unknown emotion code '{code}'"))
-            continue
-        label = source.classes.label_of(name)
-        if label is None:
-            rows.append((path, name, None, "excluded", _excluded(name, source.classes)))
-        else:
-            rows.append((path, name, label, "pending", ""))
-    return pd.DataFrame(rows, columns=LISTING_COLUMNS)
-
-
 def _excluded(name: str, classes: ClassSet) -> str:
     """Return why a known emotion's images are left out."""
     return f"class '{name}' is not one of {classes.description.split(' (')[0]}"
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path) -> pd.DataFrame:
     """Return a FER-2013 CSV as text, its column names stripped and lower-cased; raise DataError when unreadable."""
     import pandas as pd
 
@@ -199,8 +187,3 @@ def _read_csv(path: Path) -> pd.DataFrame:
     table.columns = [c.strip().lower() for c in table.columns]
     return table
 
-
-def read_csv_pixels(csv_path: Path, row_indices: list[int]) -> dict[int, str]:
-    """Return the raw `pixels` strings of the given rows of a FER-2013 CSV."""
-    table = _read_csv(csv_path)
-    return {i: table.at[i, "pixels"] for i in row_indices}

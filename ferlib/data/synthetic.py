@@ -99,13 +99,12 @@ _SCENE_RANGES: dict[str, tuple[float, float]] = {
     "bg_edge_at": (-0.8, 0.8), "bg_edge_step": (-70, 70), "blur": (0.0, 0.9), "light": (0.0, 0.35),
     "light_angle": (0, 2 * np.pi), "contrast": (0.7, 1.2), "brightness": (-20, 20), "noise": (1.0, 7.0),
 }
-_SCENE_KEYS = tuple(_SCENE_RANGES)
 _SCENE_LO, _SCENE_HI = (np.array([r[i] for r in _SCENE_RANGES.values()]) for i in (0, 1))
 
 
 def _scene(rng: np.random.Generator) -> dict[str, float]:
     """Return one random identity, pose, background and camera setting."""
-    sc = dict(zip(_SCENE_KEYS, rng.uniform(_SCENE_LO, _SCENE_HI).tolist()))
+    sc = dict(zip(_SCENE_RANGES, rng.uniform(_SCENE_LO, _SCENE_HI).tolist()))
     roll, dx, dy = rng.standard_normal(3).tolist()
     sc.update(roll=np.deg2rad(min(15.0, max(-15.0, 5 * roll))), dx=0.02 * dx, dy=0.02 * dy)
     if sc["hair_pick"] > 0.9:  # mostly dark hair, some mid-grey, a few blond or grey
@@ -128,11 +127,6 @@ def _background(sc: dict[str, float], full: int) -> Image.Image:
         base = base + sc["bg_edge_step"] * edge
     low = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
     return low.resize((full, full), Image.NEAREST)
-
-
-def _cat(*parts) -> np.ndarray:
-    """Return the parts joined into one 1-d array (np.r_ without its overhead)."""
-    return np.concatenate(parts)
 
 
 class _Sketch:
@@ -166,10 +160,9 @@ class _Sketch:
         cos, sin = np.cos(sc["roll"]) * s, np.sin(sc["roll"]) * s
         coords = np.column_stack([cx + cos * x - sin * y, cy + sin * x + cos * y]).ravel().tolist()
         draw = ImageDraw.Draw(img)
-        start = 0
-        for (is_line, fill, width, _), n in zip(self.ops, lengths):
-            xy = coords[start: start + 2 * n]
-            start += 2 * n
+        bounds = np.cumsum([0, *lengths]) * 2  # each shape's slice of the flat coordinates
+        for (is_line, fill, width, _), start, end in zip(self.ops, bounds, bounds[1:]):
+            xy = coords[start:end]
             if is_line:
                 draw.line(xy, fill=fill, width=max(1, int(round(width * s))), joint="curve")
             else:
@@ -210,7 +203,7 @@ def _sketch_head(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None
             line_y = sc["hairline"] + 0.06 * np.sin(line_x * 14) - 0.25 * (line_x / fw) ** 4
         else:
             line_y = -0.85 - 0.05 * np.cos(line_x * 3) + 0.3 * (line_x / fw) ** 2
-        k.add(_cat(fw * 1.02 * np.cos(_CROWN), line_x), _cat(fh * 1.02 * np.sin(_CROWN), line_y), hair,
+        k.add(np.r_[fw * 1.02 * np.cos(_CROWN), line_x], np.r_[fh * 1.02 * np.sin(_CROWN), line_y], hair,
               feature=False)
 
 
@@ -232,8 +225,7 @@ def _sketch_eyes(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None
 
     # Eyes: socket shadow (deeper under lowered brows), cheek lit when raised (AU6), almond opened by
     # AU5 and closed by AU7/AU6/AU43, iris clipped to the lids.
-    open_up = 1 + 0.9 * au["AU5"] - 0.45 * au["AU7"] - 0.3 * au["AU6"] - 0.6 * au["AU43"]
-    open_up = min(2.2, max(0.12, open_up))
+    open_up = min(2.2, max(0.12, 1 + 0.9 * au["AU5"] - 0.45 * au["AU7"] - 0.3 * au["AU6"] - 0.6 * au["AU43"]))
     open_lo = min(1.5, max(0.12, 1 + 0.2 * au["AU5"] - 0.55 * au["AU7"] - 0.6 * au["AU6"]))
     up, lo = ew * sc["eo"] * open_up, ew * sc["eo"] * 0.75 * open_lo
     upper, lower = ey - up * _LID, ey + lo * _LID
@@ -243,7 +235,7 @@ def _sketch_eyes(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -> None
         xs = ex + ew * _U11
         k.ellipse(ex, ey - 0.03, ew * 1.5, ew * 1.1, skin * (0.9 - 0.12 * au["AU4"] - 0.06 * au["AU7"]), 14)
         k.ellipse(ex * 1.05, ey + 0.3, 0.2, 0.12, min(255.0, skin * (1 + 0.15 * au["AU6"])), 12)
-        k.add(_cat(xs, xs[::-1]), _cat(upper, lower[::-1]), min(255.0, skin + (255 - skin) * 0.5))
+        k.add(np.r_[xs, xs[::-1]], np.r_[upper, lower[::-1]], min(255.0, skin + (255 - skin) * 0.5))
         iu = np.minimum(1.0, np.maximum(-1.0, 0.75 * yaw + sc["iris"] * ic))
         ip = (1 - iu ** 2) ** 0.7
         iris_y = np.minimum(ey + lo * ip, np.maximum(ey - up * ip, ey + ew * sc["iris"] * is_))
@@ -290,13 +282,13 @@ def _sketch_nose_mouth(k: _Sketch, au: dict[str, float], sc: dict[str, float]) -
         if au["AU15"] > 0.3:
             k.add([sgn * (mw + 0.01), sgn * (mw + 0.04)], [my + dy + 0.02, my + dy + 0.16],
                    skin * (1 - 0.25 * au["AU15"]), 0.025)
-    lips_y = _cat(up_in - sc["ul"] * thick, (lo_in + sc["ll"] * thick)[::-1])
-    k.add(_cat(mx, mx[::-1]), lips_y, sc["lip"])
+    lips_y = np.r_[up_in - sc["ul"] * thick, (lo_in + sc["ll"] * thick)[::-1]]
+    k.add(np.r_[mx, mx[::-1]], lips_y, sc["lip"])
     if opening > 0.03:
-        k.add(_cat(mx, mx[::-1]), _cat(up_in, lo_in[::-1]), skin * 0.15)
+        k.add(np.r_[mx, mx[::-1]], np.r_[up_in, lo_in[::-1]], skin * 0.15)
         if sc["teeth"] < 0.7:
             teeth = np.minimum(up_in + opening * (0.25 + 0.4 * au["AU12"]) * prof, lo_in)
-            k.add(_cat(mx[2:-2], mx[-3:1:-1]), _cat(up_in[2:-2], teeth[-3:1:-1]),
+            k.add(np.r_[mx[2:-2], mx[-3:1:-1]], np.r_[up_in[2:-2], teeth[-3:1:-1]],
                   min(255.0, skin * 1.1 + 30))
     else:
         k.add(mx, seam, skin * 0.3, 0.025)

@@ -47,9 +47,7 @@ def disk_full_error(folder: Path, what: str, needed: int | None, written: int = 
         need = f"it needs more than the {_mb(written)} written before the disk filled"
     else:
         need = "its size is not known in advance"
-    existing = folder
-    while not existing.exists() and existing != existing.parent:  # the nearest existing parent
-        existing = existing.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)  # the nearest existing parent
     free = _mb(shutil.disk_usage(existing).free)
     return DiskFullError(errno.ENOSPC, f"no space left to write {what} in {folder}: {need}, {free} free. Free some "
                                        "space there (or choose another --output folder) and run again; nothing "

@@ -66,10 +66,7 @@ def route_warnings() -> None:
         stream().write(warnings.formatwarning(message, category, filename, lineno, line))
 
     warnings.showwarning = show
-    handler = logging.StreamHandler(stream())
-    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
-    root = logging.getLogger()
-    root.handlers = [handler]
+    logging.basicConfig(stream=stream(), format="%(levelname)s:%(name)s:%(message)s", force=True)
     for name in ("absl", "tensorflow", "keras", "matplotlib", "papermill"):
         logger = logging.getLogger(name)
         logger.handlers = []
@@ -90,10 +87,7 @@ def epoch_logger(label: str, epochs: int) -> Any:
     import keras
 
     class EpochLogger(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self._bar = None
-            self._start = 0.0
+        _bar, _start = None, 0.0  # the epoch's batch bar and start time
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._start = time.perf_counter()

@@ -32,9 +32,8 @@ NOISE = re.compile(
 def install() -> None:
     """Quiet TensorFlow's C++ logs (level 2: errors only) and its start-up lines, once per process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
-        return
-    sys.meta_path.insert(0, _QuietTensorFlowFinder())
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
 
 
 @contextlib.contextmanager
@@ -54,18 +53,15 @@ def captured_fd2() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            _forward(tmp.read().decode("utf-8", errors="replace"))
+            lines = tmp.read().decode("utf-8", errors="replace").splitlines()
+            from ferlib.runtime import progress  # lazy: tqdm; run_all.sh imports ferlib with a bare Python first
 
-
-def _forward(text: str) -> None:
-    from ferlib.runtime import progress  # lazy: tqdm; run_all.sh imports ferlib with a bare Python first
-
-    noise = [line for line in text.splitlines() if NOISE.search(line)]
-    other = [line for line in text.splitlines() if not NOISE.search(line)]
-    if noise and progress.log_path() is not None:
-        progress.stream().write("\n".join(noise) + "\n")
-    if other:
-        sys.stderr.write("\n".join(other) + "\n")
+            noise = [line for line in lines if NOISE.search(line)]
+            other = [line for line in lines if not NOISE.search(line)]
+            if noise and progress.log_path() is not None:
+                progress.stream().write("\n".join(noise) + "\n")
+            if other:
+                sys.stderr.write("\n".join(other) + "\n")
 
 
 class _QuietLoader(importlib.abc.Loader):
@@ -73,9 +69,6 @@ class _QuietLoader(importlib.abc.Loader):
 
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self._loader = loader
-
-    def create_module(self, spec):  # noqa: ANN001, ANN201 (importlib protocol)
-        return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:  # noqa: ANN001
         with captured_fd2():
