@@ -1,9 +1,7 @@
 """Confidence calibration and abstention: temperature scaling, calibration error, coverage curves.
 
-The models end in a softmax, so their log-probabilities serve as logits: dividing them by a
-temperature T and applying softmax again changes how confident the model is, never what it
-predicts. T is fitted on the validation split (never a test set), and so is the abstention
-threshold: below it, the classifier says "not sure" instead of naming a class.
+Log-probabilities divided by a temperature T change how confident a model is, never what it predicts. T and the
+abstention threshold (below it the classifier says "not sure") are fitted on the validation split, never a test set.
 """
 from __future__ import annotations
 
@@ -25,6 +23,11 @@ def _as_probs(probs: np.ndarray) -> np.ndarray:
     if probs.ndim != 2 or len(probs) == 0:
         raise ValueError(f"expected probabilities of shape (n, classes) with n > 0, got {probs.shape}")
     return probs
+
+
+def _confidence_correct(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    probs = _as_probs(probs)
+    return probs.max(axis=1), probs.argmax(axis=1) == np.asarray(labels)
 
 
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -55,9 +58,7 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray, bounds: tuple[float, 
 
 def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
     """Return per confidence bin: its range, count, mean confidence and accuracy (empty bins kept, NaN)."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
+    confidence, correct = _confidence_correct(probs, labels)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
     rows = []
@@ -78,13 +79,9 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
 
 def coverage_curve(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:
     """Return, per confidence threshold, the share of faces kept (coverage) and the accuracy on them."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    if thresholds is None:
-        thresholds = np.round(np.arange(0.0, 1.0, 0.025), 3)
+    confidence, correct = _confidence_correct(probs, labels)
     rows = []
-    for t in np.asarray(thresholds, dtype=float):
+    for t in np.round(np.arange(0.0, 1.0, 0.025), 3) if thresholds is None else np.asarray(thresholds, dtype=float):
         kept = confidence >= t
         rows.append({"threshold": float(t), "coverage": float(kept.mean()), "kept": int(kept.sum()),
                      "accuracy": float(correct[kept].mean()) if kept.any() else np.nan})
@@ -94,14 +91,11 @@ def coverage_curve(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray
 def choose_threshold(probs: np.ndarray, labels: np.ndarray, target_accuracy: float = TARGET_ACCURACY,
                      min_coverage: float = MIN_COVERAGE) -> float:
     """Return the abstention threshold chosen on validation data by THRESHOLD_RULE (0.0: never abstain)."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
+    confidence, correct = _confidence_correct(probs, labels)
     order = np.argsort(-confidence, kind="stable")
     # Keeping the k most confident faces is the same as thresholding at the k-th highest confidence.
     kept_accuracy = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    floor = int(np.ceil(min_coverage * len(order)))  # keep at least this many
-    cut = max(floor, 1)
+    cut = max(int(np.ceil(min_coverage * len(order))), 1)  # keep at least this many
     reaching = np.flatnonzero(kept_accuracy >= target_accuracy) + 1
     reaching = reaching[reaching >= cut]
     k = int(reaching.max()) if len(reaching) else cut
@@ -141,7 +135,7 @@ def fit_calibration(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10, tar
 
 def summarize(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> dict[str, float]:
     """Return accuracy, ECE, NLL, mean confidence and n for one set of predictions."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    return {"n": int(len(labels)), "accuracy": float(np.mean(probs.argmax(axis=1) == labels)),
+    confidence, correct = _confidence_correct(probs, labels)
+    return {"n": int(len(labels)), "accuracy": float(np.mean(correct)),
             "ece": expected_calibration_error(probs, labels, n_bins), "nll": negative_log_likelihood(probs, labels),
-            "mean_confidence": float(probs.max(axis=1).mean())}
+            "mean_confidence": float(confidence.mean())}

@@ -36,25 +36,20 @@ def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any
     found: dict[str, list[dict[str, Any]]] = {}
     for path in result_files(settings):
         found.setdefault(RunName.parse(path.name).name, []).append(read_result(path))
+    seed = lambda r: r.get("provenance", {}).get("seed")
+    data = lambda r: sorted((k, v.get("fingerprint")) for k, v in r.get("provenance", {}).get("data", {}).items()
+                            if isinstance(v, dict))
     notes = []
     for name, results in found.items():
-        results.sort(key=lambda r: (r.get("provenance", {}).get("seed") != settings.seed,
-                                    r.get("provenance", {}).get("seed", 0)))
-        reference = _fingerprints(results[0])
-        kept = [r for r in results if _fingerprints(r) == reference]
-        if len(kept) < len(results):
-            notes.append(f"{name}: {len(results) - len(kept)} result file(s) on other data than seed "
-                         f"{results[0].get('provenance', {}).get('seed')}'s left out")
-        found[name] = kept
+        results.sort(key=lambda r: (seed(r) != settings.seed, seed(r) or 0))
+        found[name] = [r for r in results if data(r) == data(results[0])]
+        if len(found[name]) < len(results):
+            notes.append(f"{name}: {len(results) - len(found[name])} result file(s) on other data than seed "
+                         f"{seed(results[0])}'s left out")
     return found, notes
 
 
-def _fingerprints(result: dict[str, Any]) -> tuple:
-    data = result.get("provenance", {}).get("data", {})
-    return tuple(sorted((k, v.get("fingerprint")) for k, v in data.items() if isinstance(v, dict)))
-
-
-def comparability(result: dict[str, Any], experiment_key: str | None = None) -> list[str]:
+def comparability(result: dict[str, Any]) -> list[str]:
     """Return why a result cannot be set against the study's number (empty when it can)."""
     prov = result.get("provenance", {})
     reasons = []
@@ -123,7 +118,7 @@ def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
             rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], None, None, []))
             continue
         m = seed_metrics(results)
-        reasons = comparability(results[0], key)
+        reasons = comparability(results[0])
         rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], m["accuracy"],
                          m["accuracy_ci"], reasons, m["n"], len(results)))
         for c, f1 in study.get("f1", {}).items():
@@ -195,7 +190,7 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
         if len(learned) < len(ran):
             left = sorted({k for p in ran if p not in learned for k in p if k in chance})
             evidence += "; left out, at chance: " + "; ".join(chance[k].describe(k) for k in left)
-        caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
+        caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res)})
         if caveats and verdict_ != "not tested":
             verdict_ += " on this run's settings, which differ from the study's (see caveats)"
         rows.append(_conclusion(claim, verdict_, evidence, "; ".join(caveats)))
@@ -239,19 +234,19 @@ def conclusion_counts(verdicts: list[str]) -> dict[str, int]:
     return {k: kinds.count(k) for k in (*VERDICT_KINDS, "other") if kinds.count(k)}
 
 
-def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
-    """Judge "the external score shows generalisation" on the external images without a copy in training.
+def _with_ci(accuracy: float, ci: list[float]) -> str:
+    return f"{accuracy:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]"
 
-    Any overlap is reported with its size; the verdict depends on what the overlap does to accuracy and on
-    whether the clean part still scores at least as high as the internal validation split.
-    """
+
+def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
+    """Judge "the external score shows generalisation" on the external images without a copy in training: the
+    verdict sets the clean part's accuracy against the internal validation split's."""
     claim = CONCLUSIONS["generalisation"]
     if not runs.get("V13_external") or not runs.get("V13"):
         return _conclusion(claim, "not tested", "V13 and its external test were not run")
     internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
     ci_int, ci_ext = accuracy_interval(internal), accuracy_interval(external)
-    evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
-                f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
+    evidence = f"internal {_with_ci(internal['accuracy'], ci_int)}, external {_with_ci(external['accuracy'], ci_ext)}"
     caveats = "; ".join(sorted(set(comparability(runs["V13_external"][0]))))
     if audit is None:
         return _conclusion(claim, "not tested (no leakage audit: run notebook 07)", evidence, caveats)
@@ -263,8 +258,8 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
                            caveats)
     if overlap:
         ci_clean = accuracy_interval(clean)
-        evidence += (f"; without them the champion scores {clean['accuracy']:.1%} [{ci_clean[0]:.1%}, "
-                     f"{ci_clean[1]:.1%}] on {clean['n']:,} images")
+        evidence += (f"; without them the champion scores {_with_ci(clean['accuracy'], ci_clean)} on "
+                     f"{clean['n']:,} images")
         if full is not None:
             evidence += f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
             evidence += f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)"
@@ -292,14 +287,12 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
         return _conclusion(claim, "not tested: notebook 09 did not use this run's V13",
                            str(photos.get("model_choice", "")))
     internal = runs["V13"][0]["validation"]
-    ci_int = accuracy_interval(internal)
-    n = int(plain["n"])
+    ci_int, n = accuracy_interval(internal), int(plain["n"])
     low, high = binomtest(round(plain["accuracy"] * n), n).proportion_ci(confidence_level=0.95)
-    evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy {plain['accuracy']:.1%} "
-                f"[{low:.1%}, {high:.1%}] at mean confidence {plain['mean_confidence']:.1%} (ECE {plain['ece']:.3f}); "
-                f"internal validation {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}]")
-    overconfident = plain["mean_confidence"] > high
-    if high < ci_int[0] and overconfident:
+    evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy "
+                f"{_with_ci(plain['accuracy'], [low, high])} at mean confidence {plain['mean_confidence']:.1%} "
+                f"(ECE {plain['ece']:.3f}); internal validation {_with_ci(internal['accuracy'], ci_int)}")
+    if high < ci_int[0] and plain["mean_confidence"] > high:
         verdict_ = "supported: accuracy falls out of distribution while confidence stays above it"
     elif high < ci_int[0]:
         verdict_ = "partly supported: accuracy falls out of distribution, but confidence falls with it"
