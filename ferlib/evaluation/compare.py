@@ -7,9 +7,21 @@ import numpy as np
 import pandas as pd
 
 from ferlib.classes import STUDY
-from ferlib.evaluation.results import study_vs_run
 from ferlib.evaluation.stats import confusion_intervals, decode_labels, mcnemar, seed_mean_intervals, seed_spread
 from ferlib.study import HFE_CLASS_COUNTS, STUDY_ACCURACY, STUDY_TABLE3_SUMMARY
+
+
+def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return a "study vs this run" table from rows with metric, study, this run, note and optionally "ci" (this
+    run's 95% interval: then "this run ci_low/ci_high" columns), with the difference added."""
+    table = pd.DataFrame(rows, columns=["metric", "study", "this run", "note"])
+    if any(r.get("ci") for r in rows):
+        cis = [r.get("ci") or (None, None) for r in rows]
+        table.insert(3, "this run ci_low", [c[0] for c in cis])
+        table.insert(4, "this run ci_high", [c[1] for c in cis])
+    table["difference"] = (pd.to_numeric(table["this run"], errors="coerce")
+                           - pd.to_numeric(table["study"], errors="coerce"))
+    return table.set_index("metric")
 
 
 def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
@@ -118,10 +130,7 @@ def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "
     with the study's numbers beside."""
     rows = []
     lists = _as_lists(runs)
-    for key in keys:
-        if key not in lists:
-            continue
-        results = lists[key]
+    for key, results in ((k, lists[k]) for k in keys if k in lists):
         m = seed_metrics(results)
         row = {"model": key, "configuration": results[0]["title"], "input px": results[0]["settings"]["image_size"],
                "study accuracy": _study_acc(key)}
@@ -140,11 +149,9 @@ def seed_table(runs: Runs, split: str = "validation") -> pd.DataFrame:
     for key, results in _as_lists(runs).items():
         for r in results:
             e = r[split]
-            ci = e.get("accuracy_ci") or confusion_intervals(e["confusion"], e["classes"])["accuracy"]
             row = {"model": key, "seed": r["provenance"]["seed"]}
-            _add_ci(row, "accuracy", e["accuracy"], ci)
-            row |= {"macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]}
-            rows.append(row)
+            _add_ci(row, "accuracy", e["accuracy"], e.get("accuracy_ci") or accuracy_interval(e))
+            rows.append(row | {"macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]})
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 
@@ -152,9 +159,7 @@ def paired_tests(runs: Runs, pairs: list[tuple[str, str, str]], split: str = "va
     """Return McNemar's test for each (A, B, question) pair and each seed both were run with."""
     lists = _as_lists(runs)
     rows = []
-    for a, b, question in pairs:
-        if a not in lists or b not in lists:
-            continue
+    for a, b, question in (p for p in pairs if p[0] in lists and p[1] in lists):
         by_seed_b = {r["provenance"]["seed"]: r[split] for r in lists[b]}
         for ra in lists[a]:
             seed, ea = ra["provenance"]["seed"], ra[split]
@@ -199,36 +204,27 @@ def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def with_intervals(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Return a display copy where each column with "<col> ci_low/ci_high" siblings reads "value [low, high]"."""
+    def text(value: Any, low: Any, high: Any) -> str:
+        if value is None or pd.isna(value):
+            return ""
+        shown = f"{value:.{digits}f}"
+        return shown if low is None or pd.isna(low) else f"{shown} [{low:.{digits}f}, {high:.{digits}f}]"
+
     out = table.copy()
     for col in list(table.columns):
-        low, high = _sibling(col, "ci_low"), _sibling(col, "ci_high")
-        if low not in table.columns or high not in table.columns:
-            continue
-        out[col] = [_fmt_ci(v, lo, hi, digits) for v, lo, hi in zip(table[col], table[low], table[high])]
-        out = out.drop(columns=[low, high])
+        low, high = [(*col[:-1], f"{col[-1]} {s}") if isinstance(col, tuple) else f"{col} {s}"
+                     for s in ("ci_low", "ci_high")]
+        if low in table.columns and high in table.columns:
+            out[col] = [text(v, lo, hi) for v, lo, hi in zip(table[col], table[low], table[high])]
+            out = out.drop(columns=[low, high])
     return out
-
-
-def _sibling(col: Any, suffix: str) -> Any:
-    return (*col[:-1], f"{col[-1]} {suffix}") if isinstance(col, tuple) else f"{col} {suffix}"
-
-
-def _fmt_ci(value: Any, low: Any, high: Any, digits: int) -> str:
-    if value is None or pd.isna(value):
-        return ""
-    if low is None or pd.isna(low):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def classification_vs_study(result: dict[str, Any], study_table: dict[str, dict[str, float]],
                             study_summary: dict[str, float]) -> pd.DataFrame:
     """Return a classification report with the study's (Table 2 or 3) and this run's values side by side."""
-    rows = {}
-    for c in STUDY.names:
-        s, m = study_table[c], result["per_class"][c]
-        rows[c] = [s["precision"], m["precision"], s["recall"], m["recall"], s["f1"], m["f1"], s["support"],
-                   m["support"]]
+    rows = {c: [v for k in ("precision", "recall", "f1", "support")
+                for v in (study_table[c][k], result["per_class"][c][k])] for c in STUDY.names}
     rows["accuracy"] = [None, None, None, None, study_summary["accuracy"], result["accuracy"],
                         study_summary["n"], result["n"]]
     for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):

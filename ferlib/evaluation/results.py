@@ -1,9 +1,7 @@
-"""Results as data: JSON files with provenance, their schema, and tables built from them.
+"""Results as data: JSON files with provenance (commit, machine) and their schema.
 
-`run_experiment` writes an experiment's result as plain JSON (`RESULT_FIELDS`, schema version `RESULT_SCHEMA`);
-readers use its keys (`result["validation"]["confusion"]`). `check_result` raises `SchemaError` naming the file
-and the field when a result lacks one or was written by a newer schema, so a mistake in the format is never taken
-for damaged data. Files written before the version was recorded read as schema 1: existing `outputs/` keep working.
+`run_experiment` writes a result as plain JSON (`RESULT_FIELDS`, schema `RESULT_SCHEMA`); `check_result` raises
+`SchemaError` naming the file and field when one is missing or the schema is newer (files without one are schema 1).
 """
 from __future__ import annotations
 
@@ -15,8 +13,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from ferlib.config import PROJECT_ROOT, RunSettings
 from ferlib.runnames import RunName
@@ -35,17 +31,13 @@ def git_commit() -> str:
         return "unknown"
 
 
-# CPU features that change how fast training runs (bfloat16 needs AVX512_BF16 or AMX to pay), as /proc/cpuinfo
-# spells them, with the name a result shows. Cloud CPUs often report a bare model name ("Intel(R) Xeon(R)
-# Processor"), so these are what tell two machines apart.
+# CPU features that change how fast training runs, as /proc/cpuinfo spells them, with the name a result shows
 SPEED_FEATURES = {"avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16", "amx_bf16": "AMX"}
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
-    """Return the CPU's model name (from /proc/cpuinfo where there is one), its family and model numbers when
-    the name is a bare one without a model number (cloud CPUs often report "Intel(R) Xeon(R) Processor"
-    for several generations), the features of SPEED_FEATURES it has, and its core count, e.g.
-    "Intel(R) Xeon(R) Processor, family 6 model 207 (AVX-512, AVX512_BF16, AMX), 2 cores"."""
+    """Return the CPU's model name, its family and model numbers when the name has none (cloud CPUs), its
+    SPEED_FEATURES and cores: "Intel(R) Xeon(R) Processor, family 6 model 207 (AVX-512, AVX512_BF16, AMX), 2 cores"."""
     name, flags, numbers = platform.processor() or platform.machine(), set(), {}
     if cpuinfo is None:
         try:
@@ -64,18 +56,16 @@ def cpu_model(cpuinfo: str | None = None) -> str:
             break
     if not any(c.isdigit() for c in name) and "model" in numbers:
         name += f", family {numbers.get('cpu family', '?')} model {numbers['model']}"
-    shown = [label for flag, label in SPEED_FEATURES.items() if flag in flags]
-    features = f" ({', '.join(shown)})" if shown else ""
-    return f"{name}{features}, {os.cpu_count()} cores"
+    features = ", ".join(label for flag, label in SPEED_FEATURES.items() if flag in flags)
+    return f"{name}{f' ({features})' if features else ''}, {os.cpu_count()} cores"
 
 
 def machine() -> str:
     """Return the machine a run used: CPU model and cores, and the GPUs TensorFlow sees (or "no GPU")."""
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
     names = []
-    for gpu in gpus:
+    for gpu in tf.config.list_physical_devices("GPU"):
         try:
             names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
         except (RuntimeError, ValueError):
@@ -136,8 +126,8 @@ def _require(data: Any, names: tuple[str, ...], what: str) -> None:
 
 
 def check_result(data: Any, source: str = "a result") -> dict[str, Any]:
-    """Return an experiment's result (read from `source`, named in errors) when it has every field of its schema,
-    its validation set's included; SchemaError when one is missing or the file comes from a newer schema."""
+    """Return an experiment's result (read from `source`, named in errors) when it has every field of its schema;
+    SchemaError when one is missing or the file comes from a newer schema."""
     _require(data, (), source)
     version = data.get("schema", 1)  # files from before the version was written are schema 1
     if not isinstance(version, int) or version > RESULT_SCHEMA:
@@ -154,19 +144,3 @@ def read_result(path: Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise SchemaError(f"{path}: not JSON ({exc})") from exc
-
-
-def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Return a "study vs this run" table from rows with metric, study and run values (difference added).
-
-    Rows may carry "ci" ([low, high], the 95% interval of this run's value); the table then has
-    "this run ci_low" and "this run ci_high" columns.
-    """
-    table = pd.DataFrame(rows, columns=["metric", "study", "this run", "note"])
-    if any(r.get("ci") for r in rows):
-        cis = [r.get("ci") or (None, None) for r in rows]
-        table.insert(3, "this run ci_low", [c[0] for c in cis])
-        table.insert(4, "this run ci_high", [c[1] for c in cis])
-    table["difference"] = (pd.to_numeric(table["this run"], errors="coerce")
-                           - pd.to_numeric(table["study"], errors="coerce"))
-    return table.set_index("metric")

@@ -1,9 +1,5 @@
-"""Scoring a Keras model in several test-time modes and keeping the one validation prefers.
-
-A mode is a set of views (`views.tta_views`): plain, flip averaging, and for a network that sees a central crop
-(C1) five crops x flip. `evaluate_tta_modes` scores every mode, `choose_tta` keeps one on the validation split
-only, and `score` is the short form every table reports (accuracy, n, macro F1, their 95% intervals).
-"""
+"""Scoring a Keras model in several test-time modes (sets of `views.tta_views`: plain, flip, and for a network that
+sees a central crop five crops x flip) and keeping the one the validation split prefers."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -47,8 +43,7 @@ def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, classes: t
 
 
 def choose_tta(validation: dict[str, Evaluation]) -> str:
-    """Return the test-time mode with the best validation accuracy (ties: the one with fewer views).
-    Chosen on validation only; the external set then gives the final number in that mode."""
+    """Return the test-time mode with the best validation accuracy (ties: the one with fewer views)."""
     order = list(TTA_LABELS)
     return max(validation, key=lambda mode: (validation[mode].accuracy, -order.index(mode)))
 
