@@ -1,9 +1,7 @@
 """Check what a reader will see: every expected figure in the executed notebook and both HTML reports, no noise.
 
-`check_reports(output_dir)` returns one `ReportCheck` per rendered notebook. A report passes when each
-figure of the catalog (and each figure the notebook drew) is embedded, as the same PNG that is on disk
-under ``outputs/figures/<notebook>/``, in the executed notebook and in both HTML files, the PNG decodes
-and is not blank, and no report holds TensorFlow's log lines, Python warnings, a traceback or a
+A report passes when each figure of the catalog (and each the notebook drew) is embedded in the notebook and both
+HTML files as the same, not blank PNG as on disk, and no report holds log lines, warnings, a traceback or a
 machine path that the caller names.
 """
 from __future__ import annotations
@@ -53,12 +51,12 @@ class ReportCheck:
 
 def is_blank(png: bytes) -> bool:
     """Return True when the PNG does not decode or shows (nearly) one colour."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(png)) as image:
             grey = np.asarray(image.convert("L"), dtype=np.float32)
-    except (UnidentifiedImageError, OSError):
+    except OSError:  # UnidentifiedImageError is one
         return True
     return grey.size == 0 or float(grey.std()) < MIN_PIXEL_SD
 
@@ -91,35 +89,27 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
         if is_blank(data):
             check.problems.append(f"figure {name}: blank or unreadable PNG")
         on_disk[name] = digest(data)
-    in_notebook = {digest(png) for png in shown.figures.values()}
-    check.figures["notebook"] = sum(d in in_notebook for d in on_disk.values())
-    for name, d in on_disk.items():
-        if d not in in_notebook:
-            check.problems.append(f"figure {name}: not shown in the executed notebook")
-    for place, path in reports.items():
-        text = path.read_text(encoding="utf-8", errors="replace")
-        embedded = {digest(png) for png in pngs_in_html(text)}
+    for place, path in (("notebook", None), *reports.items()):
+        text = path.read_text(encoding="utf-8", errors="replace") if path else ""
+        embedded = {digest(png) for png in (pngs_in_html(text) if path else shown.figures.values())}
         check.figures[place] = sum(d in embedded for d in on_disk.values())
-        for name, d in on_disk.items():
-            if d not in embedded:
-                check.problems.append(f"figure {name}: not embedded in the {place} report")
+        where = f"embedded in the {place} report" if path else "shown in the executed notebook"
+        check.problems += [f"figure {name}: not {where}" for name, d in on_disk.items() if d not in embedded]
         readable = EMBEDDED_DATA.sub("data:(embedded)", text)  # a figure's base64 can spell "absl" by chance
         for what, pattern in FORBIDDEN.items():
             if pattern.search(readable):
                 check.problems.append(f"{place} report shows {what}: {_context(readable, pattern)}")
         own_input = INJECTED_PARAMETERS.sub("", readable)  # the command line's own arguments, as the user gave them
-        for folder in forbidden_paths:
-            if folder and folder in own_input:
-                check.problems.append(f"{place} report shows the machine path {folder}")
+        check.problems += [f"{place} report shows the machine path {folder}" for folder in forbidden_paths
+                           if folder and folder in own_input]
     return check
 
 
-def check_reports(output_dir: Path, names: Sequence[str] | None = None,
-                  forbidden_paths: Sequence[str] = ()) -> list[ReportCheck]:
+def check_reports(output_dir: Path, forbidden_paths: Sequence[str] = ()) -> list[ReportCheck]:
     """Return the checks of the rendered notebooks (all in the catalog that have an executed notebook)."""
     output_dir = Path(output_dir)
-    wanted = names or [n for n in CATALOG if (output_dir / "notebooks" / f"{n}.ipynb").is_file()]
-    return [check_notebook(CATALOG[n], output_dir, forbidden_paths) for n in wanted]
+    return [check_notebook(spec, output_dir, forbidden_paths) for name, spec in CATALOG.items()
+            if (output_dir / "notebooks" / f"{name}.ipynb").is_file()]
 
 
 def _context(text: str, pattern: re.Pattern, width: int = 60) -> str:

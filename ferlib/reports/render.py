@@ -1,9 +1,5 @@
-"""Executed notebook -> two HTML reports (with code, and ``.nocode``), with the run card's wall time filled in.
-
-run_all.sh calls `python -m ferlib report NOTEBOOK.ipynb` after papermill; nbconvert's HTML exporter does
-the rendering. Figures are ``image/png`` outputs of the notebook (see `ferlib.reports.notebook`), so
-nbconvert embeds them in both reports.
-"""
+"""Executed notebook -> two HTML reports (with code, and ``.nocode``) by nbconvert, the run card's wall time filled
+in; figures are the notebook's ``image/png`` outputs, so both reports embed them."""
 from __future__ import annotations
 
 import base64
@@ -34,10 +30,8 @@ class NotebookOutputs:
 
 def read_outputs(nb: Any) -> NotebookOutputs:
     """Return the run card, headline and figures (name -> PNG) of a notebook node, and whether it failed."""
-    found = NotebookOutputs()
     papermill = nb.metadata.get("papermill", {})
-    found.failed = bool(papermill.get("exception"))
-    found.duration_s = papermill.get("duration")
+    found = NotebookOutputs(failed=bool(papermill.get("exception")), duration_s=papermill.get("duration"))
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             meta = output.get("metadata", {}).get(METADATA_KEY)
@@ -52,27 +46,21 @@ def read_outputs(nb: Any) -> NotebookOutputs:
     return found
 
 
-def _finish_run_card(nb: Any, wall_time_s: float | None) -> None:
-    """Write the notebook's wall time into its run card (data and HTML)."""
+def render(executed: Path, reports_dir: Path) -> list[Path]:
+    """Render an executed notebook to ``<name>.html`` and ``<name>.nocode.html``; return their paths. The notebook
+    file itself gets papermill's measured duration written into its run card (data and HTML)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    executed = Path(executed)
+    nb = nbformat.read(executed, as_version=4)
+    wall_time_s = nb.metadata.get("papermill", {}).get("duration")
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             card = output.get("metadata", {}).get(METADATA_KEY, {}).get("run_card")
             if card is not None:
                 card["wall_time_s"] = None if wall_time_s is None else round(float(wall_time_s), 1)
                 output["data"]["text/html"] = card_html(card)
-
-
-def render(executed: Path, reports_dir: Path) -> list[Path]:
-    """Render an executed notebook to ``<name>.html`` and ``<name>.nocode.html``; return their paths.
-
-    The notebook file itself gets the wall time written into its run card (papermill's measured duration).
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    executed = Path(executed)
-    nb = nbformat.read(executed, as_version=4)
-    _finish_run_card(nb, nb.metadata.get("papermill", {}).get("duration"))
     write_text(executed, nbformat.writes(nb))
     name = executed.stem
     spec = CATALOG.get(name)
