@@ -1,15 +1,10 @@
-"""Write every generated table of the README and docs/ (a maintainers' tool).
+"""Write every generated table of the README and docs/ (a maintainers' tool); tests/test_docs.py fails on drift.
 
     .venv/bin/python tools/docs_tables.py --write     # rewrite them
     .venv/bin/python tools/docs_tables.py             # exit 1 when a file differs from what it would be
 
-- the README's results table and the top of docs/results.md: from docs/measurements.json (written by
-  tools/score_shipped.py) and the shipped models' cards (ferlib/assets/*.json);
-- docs/settings.md: every experiment's settings under the `full` profile, the study's word beside this project's
-  (`ferlib.evaluation.study_settings`);
-- the tested-on table of docs/gpu.md: from the pinned stacks (`ferlib.stacks`) and the CPUs each lane passed on.
-
-Nothing in them is typed by hand, and tests/test_docs.py fails when one drifts from its sources.
+Sources: docs/measurements.json (tools/score_shipped.py) and the shipped models' cards for the README's results and
+docs/results.md; `ferlib.evaluation.study_settings` for docs/settings.md; `ferlib.stacks` for docs/gpu.md's lanes.
 """
 from __future__ import annotations
 

@@ -3,8 +3,7 @@ saved model, beside that model's confusion matrix on its external test set (from
 
     .venv/bin/python tools/readme_picture.py MODEL.keras RESULT.json [docs/overview.png]
 
-The photo is generated (synthetic faces on a background): real photos and FER-2013 images are third-party
-data and are never committed. The confusion matrix is an aggregate result, which may be.
+The photo is generated: real photos and FER-2013 images are third-party data, never committed.
 """
 from __future__ import annotations
 

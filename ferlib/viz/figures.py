@@ -89,32 +89,27 @@ def training_curves(history: pd.DataFrame, title: str, phase_starts: Sequence[in
 
 def learning_curve(points: pd.DataFrame, history: pd.DataFrame | None = None, n_train: int | None = None,
                    title: str = "Validation accuracy against images seen") -> plt.Figure:
-    """Return validation accuracy against images seen (log scale): one marker per finished budget (labelled
-    with its epochs and training time) and, when given, one run's per-epoch validation accuracy (thin line, C1's
-    in notebook 10: the learning rate had not finished its decay at those epochs, so they sit below a finished
-    budget)."""
+    """Return validation accuracy against images seen (log scale): one marker per finished budget (labelled with
+    its epochs and training time) and, when given, one run's per-epoch validation accuracy (a thin line)."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    shown = [points["val accuracy (best mode)"], points["val accuracy (plain)"]]
     if history is not None and n_train:
-        seen = history["epoch"].to_numpy() * n_train / 1e6
-        ax.plot(seen, history["val_accuracy"], color="grey", lw=1, alpha=0.7,
+        ax.plot(history["epoch"].to_numpy() * n_train / 1e6, history["val_accuracy"], color="grey", lw=1, alpha=0.7,
                 label="within C1's run, per epoch (plain)")
+        shown.append(history["val_accuracy"])
     ax.plot(points["images seen (millions)"], points["val accuracy (best mode)"], "o-", ms=7,
             label="finished budgets (kept model, best test-time mode)")
     ax.plot(points["images seen (millions)"], points["val accuracy (plain)"], "s--", ms=5, alpha=0.7,
             label="finished budgets (plain)")
     for i, (_, row) in enumerate(points.iterrows()):
         epochs = f"{row['epochs']} epoch" + ("" if row["epochs"] == 1 else "s")
-        # labels alternate above-left and below-right of their points, so neighbours on a flattening curve
-        # do not overwrite each other
+        # labels alternate above-left and below-right, so neighbours on a flattening curve do not overlap
         ax.annotate(f"{epochs}, {row['training time (min)']:.0f} min",
                     (row["images seen (millions)"], row["val accuracy (best mode)"]),
                     textcoords="offset points", xytext=(-8, 8) if i % 2 else (8, -14), fontsize=8,
                     ha="right" if i % 2 else "left")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
-    shown = [points["val accuracy (best mode)"], points["val accuracy (plain)"]]
-    if history is not None and n_train:
-        shown.append(history["val_accuracy"])
     values = pd.concat(shown).dropna()
     if len(values):  # at least 4 points of accuracy in view, so a single budget is not a flat line at one value
         middle, half = (values.max() + values.min()) / 2, max(0.02, (values.max() - values.min()) / 2 + 0.01)
@@ -146,25 +141,21 @@ def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: s
                       title: str = "Accuracy: study vs this run") -> plt.Figure:
     """Return grouped bars of the study's and this run's accuracy per experiment (rows of `table`), with this
     run's 95% interval as error bars when the table has "<run> ci_low/ci_high" columns."""
-    study_v = pd.to_numeric(table[study], errors="coerce").to_numpy(dtype=float)
-    run_v = pd.to_numeric(table[run], errors="coerce").to_numpy(dtype=float)
+    numeric = lambda column: pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+    study_v, run_v = numeric(study), numeric(run)
     x, width = np.arange(len(table)), 0.38
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(table)), 4))
     palette = sns.color_palette()
     ax.bar(x - width / 2, np.nan_to_num(study_v), width, label="study", color=palette[0])
     yerr = None
     if f"{run} ci_low" in table.columns:
-        low = pd.to_numeric(table[f"{run} ci_low"], errors="coerce").to_numpy(dtype=float)
-        high = pd.to_numeric(table[f"{run} ci_high"], errors="coerce").to_numpy(dtype=float)
-        yerr = np.nan_to_num(np.vstack([run_v - low, high - run_v]))
+        yerr = np.nan_to_num(np.vstack([run_v - numeric(f"{run} ci_low"), numeric(f"{run} ci_high") - run_v]))
     ax.bar(x + width / 2, run_v, width, yerr=yerr, capsize=4, label="this run (95% CI)" if yerr is not None
            else "this run", color=palette[1])
-    for xi, v in zip(x - width / 2, study_v):
-        if v > 0:
-            ax.annotate(f"{v:.0%}", (xi, v), ha="center", va="bottom", fontsize=8)
-    for xi, v in zip(x + width / 2, run_v):
-        if v > 0:
-            ax.annotate(f"{v:.0%}", (xi + width / 4, v), ha="left", va="bottom", fontsize=8)
+    for xs, values, ha in ((x - width / 2, study_v, "center"), (x + 3 * width / 4, run_v, "left")):
+        for xi, v in zip(xs, values):
+            if v > 0:
+                ax.annotate(f"{v:.0%}", (xi, v), ha=ha, va="bottom", fontsize=8)
     ax.set_xticks(x, [str(i) for i in table.index])
     ax.set(ylim=(0, 1.05), title=title, xlabel="", ylabel="validation accuracy")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
@@ -222,8 +213,7 @@ def image_pairs(left: Sequence[np.ndarray], right: Sequence[np.ndarray], caption
     for c in range(n):
         for r, images in enumerate((left, right)):
             ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if c < len(images):
                 ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
             if c == 0:
