@@ -11,7 +11,7 @@ from scipy.stats import binomtest
 
 from ferlib.classes import STUDY
 from ferlib.config import RunSettings
-from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, chance_levels
+from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_levels
 from ferlib.evaluation.compare import STUDY_PAIRS, accuracy_interval, paired_summary, paired_tests, seed_metrics
 from ferlib.evaluation.results import read_result
 from ferlib.evaluation.stats import confusion_intervals
@@ -148,12 +148,10 @@ def _judge_pairs(summary: pd.DataFrame, expect_a_better: bool) -> tuple[str, str
     evidence = "; ".join(f"{r['A']} - {r['B']}: {r['mean A - B']:+.1%} mean over {r['seeds']} seed(s), significant "
                          f"(McNemar p<{ALPHA}) for {r['A']} in {r['A better (p<alpha)']}, for {r['B']} in "
                          f"{r['B better (p<alpha)']}" for _, r in summary.iterrows())
-    seeds = summary["seeds"]
-    wanted = summary["A better (p<alpha)"] if expect_a_better else summary["B better (p<alpha)"]
-    against = summary["B better (p<alpha)"] if expect_a_better else summary["A better (p<alpha)"]
-    if (wanted > seeds / 2).all():
+    wanted, against = ["A better (p<alpha)", "B better (p<alpha)"][::1 if expect_a_better else -1]
+    if (summary[wanted] > summary["seeds"] / 2).all():
         return "supported", evidence
-    if (against > seeds / 2).any():
+    if (summary[against] > summary["seeds"] / 2).any():
         return "contradicted", evidence
     return "not supported (no consistent significant difference)", evidence
 
@@ -171,17 +169,14 @@ CONCLUSIONS = {
 
 def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None = None,
                 photos: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Return the study's conclusions, each with this run's verdict, its evidence and caveats.
-
-    `audit` is `audit_evidence` of notebook 07's result; `photos` is notebook 09's result (for the OOD claim).
-    """
+    """Return the study's conclusions, each with this run's verdict, its evidence and caveats. `audit` is
+    `audit_evidence` of notebook 07's result; `photos` is notebook 09's result (for the OOD claim)."""
     rows = []
     chance = chance_levels(runs)  # models no better than always answering the largest class: not evidence
 
     def add(claim: str, pairs: list[tuple[str, str]], expect_a_better: bool) -> None:
         ran = [p for p in pairs if runs.get(p[0]) and runs.get(p[1])]
         learned = [p for p in ran if p[0] not in chance and p[1] not in chance]
-        keys = sorted({k for pair in pairs for k in pair})
         if ran and not learned:
             rows.append(_no_evidence(claim, sorted({k for p in ran for k in p if k in chance}), chance))
             return
@@ -190,7 +185,7 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
         if len(learned) < len(ran):
             left = sorted({k for p in ran if p not in learned for k in p if k in chance})
             evidence += "; left out, at chance: " + "; ".join(chance[k].describe(k) for k in left)
-        caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res)})
+        caveats = sorted({r for pair in pairs for k in pair for res in runs.get(k, [])[:1] for r in comparability(res)})
         if caveats and verdict_ != "not tested":
             verdict_ += " on this run's settings, which differ from the study's (see caveats)"
         rows.append(_conclusion(claim, verdict_, evidence, "; ".join(caveats)))
@@ -199,10 +194,7 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
     add(CONCLUSIONS["augmentation_weights"], [("V8", "V9")], False)
     add(CONCLUSIONS["resnet"], [("V13", "V5"), ("V13", "V7"), ("V13", "V12")], True)
     at_chance_v13 = {k: chance[k] for k in ("V13",) if k in chance}
-    if runs.get("V13_external") and "external" in runs["V13_external"][0]:
-        external = chance_check(runs["V13_external"][0]["external"])
-        if external.at_chance:
-            at_chance_v13["V13 external"] = external
+    at_chance_v13 |= chance_levels({"V13 external": runs.get("V13_external", [])[:1]}, "external")
     for claim, judge in ((CONCLUSIONS["generalisation"], lambda: _generalisation(runs, audit)),
                          (CONCLUSIONS["ood"], lambda: _out_of_distribution(runs, photos))):
         rows.append(_no_evidence(claim, list(at_chance_v13), at_chance_v13) if at_chance_v13 else judge())
