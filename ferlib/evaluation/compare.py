@@ -83,9 +83,9 @@ def _as_lists(runs: Runs) -> dict[str, list[dict[str, Any]]]:
     return {k: v if isinstance(v, list) else [v] for k, v in runs.items() if v}
 
 
-def _add_ci(row: dict[str, Any], name: str, value: float, ci: list[float] | None) -> None:
-    row[name] = value
-    row[f"{name} ci_low"], row[f"{name} ci_high"] = ci if ci else (None, None)
+def _with_ci(name: str, value: float, ci: list[float] | None) -> dict[str, Any]:
+    low, high = ci if ci else (None, None)
+    return {name: value, f"{name} ci_low": low, f"{name} ci_high": high}
 
 
 def seed_metrics(results: list[dict[str, Any]], split: str = "validation") -> dict[str, Any]:
@@ -101,25 +101,20 @@ def seed_metrics(results: list[dict[str, Any]], split: str = "validation") -> di
             "f1_ci": ci["f1"], "seeds": [r["provenance"]["seed"] for r in results], "n": evals[0]["n"]}
 
 
-def _seed_columns(row: dict[str, Any], m: dict[str, Any]) -> None:
-    _add_ci(row, "this run accuracy", m["accuracy"], m["accuracy_ci"])
-    row["seed sd"] = m["spread"]["sd"]
-    row["seeds"] = len(m["seeds"])
+def _seed_columns(m: dict[str, Any]) -> dict[str, Any]:
+    return {**_with_ci("this run accuracy", m["accuracy"], m["accuracy_ci"]), "seed sd": m["spread"]["sd"],
+            "seeds": len(m["seeds"])}
 
 
 def table1(runs: Runs) -> pd.DataFrame:
     """Return the study's Table 1 (augmentation ablations): mean accuracy over seeds, its 95% interval and
     the seed spread beside the study's single-run accuracy."""
     rows = []
-    for key, results in _as_lists(runs).items():
-        if key not in ("V4", "V8", "V9", "V10", "V11"):
-            continue
+    for key, results in ((k, v) for k, v in _as_lists(runs).items() if k in ("V4", "V8", "V9", "V10", "V11")):
         s, m = results[0]["settings"], seed_metrics(results)
-        row = {"model": key, "configuration": results[0]["title"], "class weights": s["class_weights"],
-               "augmentation": s["augmentation"], "study accuracy": _study_acc(key)}
-        _seed_columns(row, m)
-        row["validation images"] = m["n"]
-        rows.append(row)
+        rows.append({"model": key, "configuration": results[0]["title"], "class weights": s["class_weights"],
+                     "augmentation": s["augmentation"], "study accuracy": _study_acc(key), **_seed_columns(m),
+                     "validation images": m["n"]})
     table = pd.DataFrame(rows).set_index("model")
     table["difference"] = table["this run accuracy"] - pd.to_numeric(table["study accuracy"], errors="coerce")
     return table
@@ -133,11 +128,10 @@ def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "
     for key, results in ((k, lists[k]) for k in keys if k in lists):
         m = seed_metrics(results)
         row = {"model": key, "configuration": results[0]["title"], "input px": results[0]["settings"]["image_size"],
-               "study accuracy": _study_acc(key)}
-        _seed_columns(row, m)
-        _add_ci(row, "macro F1", m["macro_f1"], m["macro_f1_ci"])
+               "study accuracy": _study_acc(key), **_seed_columns(m),
+               **_with_ci("macro F1", m["macro_f1"], m["macro_f1_ci"])}
         for c in STUDY.names:
-            _add_ci(row, f"F1 {c}", m["f1"][c], m["f1_ci"][c])
+            row |= _with_ci(f"F1 {c}", m["f1"][c], m["f1_ci"][c])
         row["study F1 Fear"] = STUDY_ACCURACY.get(key, {}).get("f1", {}).get("Fear")
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
@@ -149,9 +143,9 @@ def seed_table(runs: Runs, split: str = "validation") -> pd.DataFrame:
     for key, results in _as_lists(runs).items():
         for r in results:
             e = r[split]
-            row = {"model": key, "seed": r["provenance"]["seed"]}
-            _add_ci(row, "accuracy", e["accuracy"], e.get("accuracy_ci") or accuracy_interval(e))
-            rows.append(row | {"macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]})
+            rows.append({"model": key, "seed": r["provenance"]["seed"],
+                         **_with_ci("accuracy", e["accuracy"], e.get("accuracy_ci") or accuracy_interval(e)),
+                         "macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]})
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 
