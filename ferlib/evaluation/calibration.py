@@ -1,8 +1,5 @@
-"""Confidence calibration and abstention: temperature scaling, calibration error, coverage curves.
-
-Log-probabilities divided by a temperature T change how confident a model is, never what it predicts. T and the
-abstention threshold (below it the classifier says "not sure") are fitted on the validation split, never a test set.
-"""
+"""Confidence calibration and abstention: temperature scaling (confidence changes, never the prediction),
+calibration error, coverage curves. Temperature and abstention threshold are fitted on the validation split."""
 from __future__ import annotations
 
 from typing import Any

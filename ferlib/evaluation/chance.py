@@ -1,9 +1,5 @@
-"""Is a model better than always answering the largest class of the images it was scored on?
-
-A model is **at chance** when a one-sided exact binomial test does not put its accuracy above the largest class's
-share at CHANCE_ALPHA (docs/methods.md, "Models at chance"): its differences are not findings, and a conclusion
-resting only on such models gets the verdict NO_EVIDENCE.
-"""
+"""Is a model better than always answering the largest class of the images it was scored on? One at chance (a
+one-sided binomial test, docs/methods.md) shows no findings; a conclusion resting only on such gets NO_EVIDENCE."""
 from __future__ import annotations
 
 from dataclasses import dataclass

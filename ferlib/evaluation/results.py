@@ -1,8 +1,5 @@
-"""Results as data: JSON files with provenance (commit, machine) and their schema.
-
-`run_experiment` writes a result as plain JSON (`RESULT_FIELDS`, schema `RESULT_SCHEMA`); `check_result` raises
-`SchemaError` naming the file and field when one is missing or the schema is newer (files without one are schema 1).
-"""
+"""Results as data: JSON files with provenance (commit, machine) and their schema (`RESULT_FIELDS`, version
+`RESULT_SCHEMA`, files without one are schema 1), which `check_result` enforces."""
 from __future__ import annotations
 
 import json
@@ -100,9 +97,7 @@ def result_path(settings: RunSettings, name: str) -> Path:
     return settings.results_dir / RunName(name, settings.seed).file
 
 
-def write_result(path: Path, payload: dict[str, Any]) -> Path:
-    """Write a result as indented JSON (atomically) and return its path."""
-    return write_json(path, payload)
+write_result = write_json  # a result as indented JSON, written atomically; returns its path
 
 
 RESULT_SCHEMA = 1  # raise it when a field is renamed or removed; readers then say what changed

@@ -1,8 +1,5 @@
-"""Uncertainty: bootstrap confidence intervals, seed spread and McNemar's test for paired classifiers.
-
-Resampling the images with replacement is drawing the confusion matrix's cells from a multinomial with the observed
-frequencies, so the bootstrap works on confusion matrices: exact, vectorised, possible from any result file.
-"""
+"""Uncertainty: bootstrap confidence intervals, seed spread and McNemar's test for paired classifiers. Resampling
+images is drawing confusion-matrix cells from a multinomial, so the bootstrap works on any result's confusion matrix."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,9 +1,5 @@
-"""Check what a reader will see: every expected figure in the executed notebook and both HTML reports, no noise.
-
-A report passes when each figure of the catalog (and each the notebook drew) is embedded in the notebook and both
-HTML files as the same, not blank PNG as on disk, and no report holds log lines, warnings, a traceback or a
-machine path that the caller names.
-"""
+"""Check what a reader will see: every expected figure, as the same not-blank PNG as on disk, in the executed
+notebook and both HTML reports, and no log lines, warnings, traceback or machine path the caller names."""
 from __future__ import annotations
 
 import io

@@ -1,8 +1,5 @@
-"""The `report` command: executed notebooks to HTML, the landing page, and the report check.
-
-nbconvert comes with the `[notebooks]` extra: it is imported when the command runs, so that `--help` and the other
-commands work without it.
-"""
+"""The `report` command: executed notebooks to HTML, the landing page, and the report check (nbconvert, of the
+`[notebooks]` extra, is imported only when it runs)."""
 from __future__ import annotations
 
 import argparse

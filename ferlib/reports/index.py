@@ -1,8 +1,5 @@
-"""The landing page, ``outputs/reports/index.html``: every report with its one-line result, and the verdicts.
-
-Built from the executed notebooks (their run cards and headlines) and from notebook 08's result file,
-never from typed numbers. run_all.sh rebuilds it after each notebook, so a partial run has one too.
-"""
+"""The landing page, ``outputs/reports/index.html``: every report with its one-line result, and the verdicts,
+built from the executed notebooks and notebook 08's result file (run_all.sh rebuilds it after each notebook)."""
 from __future__ import annotations
 
 import html
