@@ -41,11 +41,10 @@ def image_sizes(manifest: pd.DataFrame) -> plt.Figure:
     ok = manifest[manifest["status"] == "ok"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     sizes = (ok["width"].astype(str) + "x" + ok["height"].astype(str)).value_counts().head(10)
-    sns.barplot(x=sizes.values, y=sizes.index, ax=ax1, color="tab:blue")
-    ax1.set(title="Most common image sizes", xlabel="files", ylabel="")
-    modes = ok["mode"].value_counts()
-    sns.barplot(x=modes.values, y=modes.index, ax=ax2, color="tab:green")
-    ax2.set(title="Colour modes", xlabel="files", ylabel="")
+    for ax, counts, title, color in ((ax1, sizes, "Most common image sizes", "tab:blue"),
+                                     (ax2, ok["mode"].value_counts(), "Colour modes", "tab:green")):
+        sns.barplot(x=counts.values, y=counts.index, ax=ax, color=color)
+        ax.set(title=title, xlabel="files", ylabel="")
     fig.tight_layout()
     return fig
 
@@ -169,7 +168,7 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
     coloured by verdict (rows and columns as built by `ferlib.evaluation.summary.study_numbers`)."""
     rows = numbers[pd.to_numeric(numbers["this run"], errors="coerce").notna()]
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4))
-    colors = {"reproduced": "#16a34a", "not comparable": "#9ca3af"}
+    colors = {"reproduced": "#16a34a", "not reproduced": "#dc2626", "not comparable": "#9ca3af"}
     y = np.arange(len(rows))[::-1]
     for yi, (_, r) in zip(y, rows.iterrows()):
         color = colors.get(r["verdict"], "#dc2626")
@@ -181,8 +180,7 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
             ax.plot(r["study"], yi, "x", color="black", ms=6)
     ax.set_yticks(y, list(rows.index), fontsize=8)
     ax.set(xlim=(0, 1.02), xlabel="value", title=title)
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in
-               (("reproduced", "#16a34a"), ("not reproduced", "#dc2626"), ("not comparable", "#9ca3af"))]
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in colors.items()]
     handles.append(plt.Line2D([], [], color="black", marker="x", lw=0, label="study"))
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
@@ -227,13 +225,10 @@ def image_pairs(left: Sequence[np.ndarray], right: Sequence[np.ndarray], caption
 
 def leakage_fractions(summaries: dict[str, dict], kinds: Sequence[str] = ("exact", "near", "mirrored")) -> plt.Figure:
     """Return grouped bars: per comparison, the share of right-hand images with a copy of each kind, and of any."""
-    rows = []
-    for name, s in summaries.items():
-        for kind in kinds:
-            rows.append({"comparison": name.replace("_", " "), "kind": kind,
-                         "share": s[f"right_with_{kind}"] / max(s["n_right"], 1)})
-        rows.append({"comparison": name.replace("_", " "), "kind": "any", "share": s["right_flagged_fraction"]})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([{"comparison": name.replace("_", " "), "kind": kind,
+                           "share": s["right_flagged_fraction"] if kind == "any"
+                           else s[f"right_with_{kind}"] / max(s["n_right"], 1)}
+                          for name, s in summaries.items() for kind in (*kinds, "any")])
     fig, ax = plt.subplots(figsize=(8, 3.8))
     sns.barplot(data=frame, x="comparison", y="share", hue="kind", ax=ax)
     for bar in ax.patches:
