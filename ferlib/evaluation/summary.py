@@ -308,9 +308,8 @@ def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     blocks: dict[str, Any] = {}
     for results in runs.values():
         for role, data in results[0].get("provenance", {}).get("data", {}).items():
-            if role == "shipped_model":  # notebook 09 showed the shipped model: its data is not this run's
-                continue
-            if isinstance(data, dict) and "fingerprint" in data:
+            # notebook 09 may show the shipped model, whose data is not this run's
+            if role != "shipped_model" and isinstance(data, dict) and "fingerprint" in data:
                 blocks.setdefault(role, data)
     return blocks
 

@@ -12,10 +12,6 @@ from ferlib.evaluation.results import git_commit, machine
 from ferlib.experiments import FROM_SCRATCH
 from ferlib.runtime.paths import display_path
 
-_STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
-          "background:{background};font-family:sans-serif;line-height:1.4")
-
-
 FROM_SCRATCH_NOTE = (
     "Transfer models trained from scratch (no ImageNet weights here): every layer learned from FER-2013 alone, so "
     "the study's comparisons are made on networks that learned, not in the study's ImageNet setting; each verdict "
@@ -57,11 +53,9 @@ def card_html(card: dict[str, Any]) -> str:
     """Return the run card as an HTML block: amber for embedded data or random weights, blue otherwise."""
     loud = card["synthetic"] or card["random_weights"] or card.get("from_scratch")
     color, background = ("#d97706", "#fffbeb") if loud else ("#2563eb", "#eff6ff")
-    if card["synthetic"]:
-        head = ("EMBEDDED SYNTHETIC DATA: these numbers come from generated faces, not real photos. Point data_dir / "
-                "external_dir (run_all.sh --data / --external) at real data to reproduce the study.")
-    else:
-        head = "Real data."
+    head = ("EMBEDDED SYNTHETIC DATA: these numbers come from generated faces, not real photos. Point data_dir / "
+            "external_dir (run_all.sh --data / --external) at real data to reproduce the study." if card["synthetic"]
+            else "Real data.")
     wall = card.get("wall_time_s")
     rows = [
         ("profile", f"{card['profile']} ({card['profile_description']})"),
@@ -81,7 +75,9 @@ def card_html(card: dict[str, Any]) -> str:
     note = next((f"<p style='margin:6px 0 0 0'><strong>{html.escape(text)}</strong></p>"
                  for flag, text in (("random_weights", RANDOM_WEIGHTS_NOTE), ("from_scratch", FROM_SCRATCH_NOTE))
                  if card.get(flag)), "")
-    return (f'<div class="ferlib-run-card" style="{_STYLE.format(color=color, background=background)}">'
+    style = (f"padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
+             f"background:{background};font-family:sans-serif;line-height:1.4")
+    return (f'<div class="ferlib-run-card" style="{style}">'
             f"<strong>{html.escape(head)}</strong><table style='margin-top:6px;border:none'>{body}</table>{note}</div>")
 
 

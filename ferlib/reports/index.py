@@ -28,12 +28,11 @@ text-align:left;vertical-align:top}th{background:#f9fafb}
 
 def _verdict_class(verdict: str) -> str:
     v = str(verdict)
-    if "see caveats" in v or "differ from the study" in v:  # a verdict on other settings than the study's
+    if ("see caveats" in v or "differ from the study" in v  # a verdict on other settings than the study's
+            or v.startswith(("not comparable", "not run", "not tested", "no study value", "no evidence"))):
         return "v-nc"
     if v.startswith(("reproduced", "supported")):
         return "v-reproduced"
-    if v.startswith(("not comparable", "not run", "not tested", "no study value", "no evidence")):
-        return "v-nc"
     return "v-not" if v.startswith(("not reproduced", "contradicted", "not supported")) else ""
 
 
