@@ -162,19 +162,17 @@ def settings_page() -> str:
     return "\n".join(lines) + "\n"
 
 
-def replaced(text: str, begin: str, end: str, block: str) -> str:
-    """Return `text` with the lines between the `begin` and `end` markers replaced by `block`."""
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}"
-
-
 def expected() -> dict[Path, str]:
     """Return every generated file's content as its sources say it should be."""
     measured, cards = load()
     blocks = {ROOT / "README.md": readme_block(measured, cards),
               ROOT / "docs" / "results.md": results_block(measured, cards),
               ROOT / "docs" / "gpu.md": tested_on_table()}
-    out = {path: replaced(path.read_text(), *BLOCKS[path], block) for path, block in blocks.items()}
+    out = {}
+    for path, block in blocks.items():  # the lines between the path's two markers replaced by the block
+        begin, end = BLOCKS[path]
+        head, rest = path.read_text().split(begin, 1)
+        out[path] = f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}"
     return out | {ROOT / "docs" / "settings.md": settings_page()}
 
 
