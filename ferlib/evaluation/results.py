@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime
@@ -35,25 +36,18 @@ SPEED_FEATURES = {"avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16", "amx_bf16"
 def cpu_model(cpuinfo: str | None = None) -> str:
     """Return the CPU's model name, its family and model numbers when the name has none (cloud CPUs), its
     SPEED_FEATURES and cores: "Intel(R) Xeon(R) Processor, family 6 model 207 (AVX-512, AVX512_BF16, AMX), 2 cores"."""
-    name, flags, numbers = platform.processor() or platform.machine(), set(), {}
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             cpuinfo = ""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key == "model name":
-            name = value.strip()
-        elif key in ("cpu family", "model"):
-            numbers[key] = value.strip()
-        elif key == "flags":
-            flags = set(value.split())
-            break
-    if not any(c.isdigit() for c in name) and "model" in numbers:
-        name += f", family {numbers.get('cpu family', '?')} model {numbers['model']}"
-    features = ", ".join(label for flag, label in SPEED_FEATURES.items() if flag in flags)
+    info: dict[str, str] = {}  # the first processor's entries
+    for key, value in re.findall(r"^(model name|cpu family|model|flags)\s*:(.*)$", cpuinfo, re.M | re.I):
+        info.setdefault(key.lower(), value.strip())
+    name = info.get("model name", platform.processor() or platform.machine())
+    if not any(c.isdigit() for c in name) and "model" in info:
+        name += f", family {info.get('cpu family', '?')} model {info['model']}"
+    features = ", ".join(label for flag, label in SPEED_FEATURES.items() if flag in info.get("flags", "").split())
     return f"{name}{f' ({features})' if features else ''}, {os.cpu_count()} cores"
 
 
