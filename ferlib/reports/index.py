@@ -59,10 +59,9 @@ def build_index(output_dir: Path) -> Path:
              "<h1>Facial emotion recognition: the study, reproduced</h1>",
              "<p class='small'>Each notebook of <code>notebooks/</code> as run by <code>run_all.sh</code>. Open a "
              "report for its figures and tables; the code-free version reads as a paper, the other shows the cells."
-             "</p>"]
-    parts.append(_run_banner(cards, sum(o.duration_s or 0 for o in shown.values())))
-    parts.append("<h2>Reports</h2><table><tr><th>#</th><th>notebook</th><th>result</th><th>figures</th>"
-                 "<th>wall time</th></tr>")
+             "</p>", _run_banner(cards, sum(o.duration_s or 0 for o in shown.values())),
+             "<h2>Reports</h2><table><tr><th>#</th><th>notebook</th><th>result</th><th>figures</th><th>wall time</th>"
+             "</tr>"]
     for name, spec in CATALOG.items():
         if name not in shown:
             parts.append(f"<tr><td>{name[:2]}</td><td>{html.escape(spec.title)}</td><td class='small'>not run</td>"
@@ -75,10 +74,8 @@ def build_index(output_dir: Path) -> Path:
                   else html.escape((o.headline or {}).get("headline") or "(no headline)"))
         parts.append(f"<tr><td>{name[:2]}</td><td>{links}</td><td>{result}</td><td>{len(o.figures)}</td>"
                      f"<td>{minutes_text(o.duration_s)}</td></tr>")
-    parts.append("</table>")
     summary = next((o.headline for name, o in shown.items() if name.startswith("08_")), None)
-    parts.append(_verdicts(_summary(output_dir, summary)))
-    parts.append("</body></html>")
+    parts += ["</table>", _verdicts(_summary(output_dir, summary)), "</body></html>"]
     return write_text(output_dir / "reports" / "index.html", "\n".join(parts))
 
 
@@ -119,12 +116,11 @@ def _verdicts(summary: dict[str, Any] | None) -> str:
         out.append(f"<tr><td>{html.escape(str(c['conclusion']))}</td><td class='{_verdict_class(c['verdict'])}'>"
                    f"{html.escape(str(c['verdict']))}</td><td class='small'>{html.escape(str(c.get('evidence', '')))}"
                    f"{'<br>caveats: ' + html.escape(str(c['caveats'])) if c.get('caveats') else ''}</td></tr>")
-    out.append("</table>")
     counts = summary.get("verdict_counts", {})
-    out.append("<h2>Every number the study reports</h2>")
-    out.append("<p>" + ", ".join(f"{n} {html.escape(v)}" for v, n in counts.items()) + "</p>")
-    out.append("<table><tr><th>number</th><th>where</th><th>study</th><th>this run [95% CI]</th><th>verdict</th>"
-               "<th>why</th></tr>")
+    out += ["</table>", "<h2>Every number the study reports</h2>",
+            "<p>" + ", ".join(f"{n} {html.escape(v)}" for v, n in counts.items()) + "</p>",
+            "<table><tr><th>number</th><th>where</th><th>study</th><th>this run [95% CI]</th><th>verdict</th>"
+            "<th>why</th></tr>"]
     for n in summary.get("numbers", []):
         value = n.get("this run")
         shown = "" if value is None else f"{value:.3f}"
