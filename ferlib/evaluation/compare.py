@@ -107,8 +107,7 @@ def _seed_columns(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def table1(runs: Runs) -> pd.DataFrame:
-    """Return the study's Table 1 (augmentation ablations): mean accuracy over seeds, its 95% interval and
-    the seed spread beside the study's single-run accuracy."""
+    """Return the study's Table 1 (augmentation ablations): mean accuracy over seeds beside the study's."""
     rows = []
     for key, results in ((k, v) for k, v in _as_lists(runs).items() if k in ("V4", "V8", "V9", "V10", "V11")):
         s, m = results[0]["settings"], seed_metrics(results)
@@ -121,8 +120,7 @@ def table1(runs: Runs) -> pd.DataFrame:
 
 
 def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "V13")) -> pd.DataFrame:
-    """Return accuracy, macro F1 and per-class F1 of each architecture (means over seeds with 95% intervals),
-    with the study's numbers beside."""
+    """Return accuracy, macro and per-class F1 of each architecture (means over seeds) beside the study's."""
     rows = []
     lists = _as_lists(runs)
     for key, results in ((k, lists[k]) for k in keys if k in lists):
@@ -184,8 +182,7 @@ STUDY_PAIRS: list[tuple[str, str, str]] = [
 
 
 def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Return, per question, the mean accuracy difference A - B over seeds and in how many seeds McNemar's
-    test found A or B significantly better at level `alpha`."""
+    """Return, per question, the mean A - B over seeds and in how many seeds McNemar found A or B better."""
     if tests.empty:
         return pd.DataFrame(columns=["A", "B", "mean A - B", "seeds", "A better (p<alpha)", "B better (p<alpha)"])
     significant = tests["p-value"] < alpha
@@ -251,8 +248,7 @@ AUGMENTATION_EFFECTS: list[tuple[str, str, str]] = [
 
 
 def augmentation_effects(table: pd.DataFrame) -> pd.DataFrame:
-    """Return each augmentation effect (difference in accuracy) in the study (one run) and in this run (mean
-    over seeds), from Table 1 as built by `table1`; a difference the study does not report stays empty."""
+    """Return each augmentation effect (difference in accuracy) in the study and in this run, from `table1`."""
     acc = table["this run accuracy"]
     rows = []
     for a, b, label in AUGMENTATION_EFFECTS:

@@ -24,8 +24,7 @@ def bootstrap_confusions(confusion: np.ndarray | list, n_boot: int = N_BOOT, see
 
 
 def metrics_of(confusions: np.ndarray) -> dict[str, np.ndarray]:
-    """Return accuracy, per-class F1, precision and recall (n, k), macro and weighted F1 for a stack of
-    confusion matrices."""
+    """Return accuracy, per-class F1, precision and recall, macro and weighted F1 of stacked confusion matrices."""
     cms = np.asarray(confusions, dtype=np.float64)
     if cms.ndim == 2:
         cms = cms[None]
@@ -52,8 +51,7 @@ def _intervals(m: dict[str, np.ndarray], classes: Sequence[str], level: float, p
 
 def confusion_intervals(confusion: np.ndarray | list, classes: Sequence[str], n_boot: int = N_BOOT,
                         level: float = LEVEL, seed: int = BOOT_SEED) -> dict:
-    """Return percentile-bootstrap intervals for accuracy, macro/weighted F1 and each class's F1, precision
-    and recall."""
+    """Return percentile-bootstrap intervals for accuracy, macro/weighted F1 and per-class F1, precision, recall."""
     return _intervals(metrics_of(bootstrap_confusions(confusion, n_boot, seed)), classes, level, ("f1", "precision",
                       "recall"), f"percentile bootstrap over images, {n_boot} resamples, seed {seed}")
 
@@ -96,8 +94,7 @@ def p_value_text(p: float) -> str:
 
 
 def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, exact_below: int = 25) -> McNemar:
-    """Return McNemar's test for paired predictions: exact binomial when few images differ, else chi-square
-    with continuity correction."""
+    """Return McNemar's test for paired predictions: exact when few images differ, else chi-square corrected."""
     y_true, pred_a, pred_b = (np.asarray(x) for x in (y_true, pred_a, pred_b))
     if not (len(y_true) == len(pred_a) == len(pred_b)):
         raise ValueError(f"paired predictions must cover the same images: {len(y_true)}, {len(pred_a)}, {len(pred_b)}")

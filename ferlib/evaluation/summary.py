@@ -24,8 +24,7 @@ ALPHA = 0.05
 
 
 def result_files(settings: RunSettings) -> list[Path]:
-    """Return the result files of this run's profile and data (``outputs/results/<profile>/<data>/``), sorted;
-    runs on other data keep theirs in other folders and are never read."""
+    """Return the result files of this run's profile and data (``outputs/results/<profile>/<data>/``), sorted."""
     folder = settings.results_dir
     return sorted(p for p in folder.glob("*-seed*.json") if RunName.parse(p.name)) if folder.is_dir() else []
 
@@ -109,8 +108,7 @@ def _report_rows(prefix: str, where: str, evaluation: dict[str, Any], table: dic
 
 
 def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
-    """Return one row per number the study reports: study value, this run's value (mean over seeds where
-    several), its 95% interval, and a verdict with the reason when not comparable."""
+    """Return one row per number the study reports: its value, this run's (mean over seeds), interval, verdict."""
     rows = []
     for key, study in STUDY_ACCURACY.items():
         results = runs.get(key)

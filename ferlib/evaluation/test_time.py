@@ -27,12 +27,8 @@ def crop_margin(experiment: Experiment) -> int:
 
 
 def tta_modes(margin: int) -> dict[str, tuple[bool, int]]:
-    """Return {mode: (flip, shift)}: plain, flip averaging, and (for a cropping network) the five crops
-    (centre and corners, by rolling `margin` pixels) each with its mirror image."""
-    modes = {"plain": (False, 0), "flip_tta": (True, 0)}
-    if margin:
-        modes["crops_flip_tta"] = (True, margin)
-    return modes
+    """Return {mode: (flip, shift)}: plain, flip, and for a cropping network five crops x flip (`margin` px)."""
+    return {"plain": (False, 0), "flip_tta": (True, 0), **({"crops_flip_tta": (True, margin)} if margin else {})}
 
 
 def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], batch_size: int = 64,

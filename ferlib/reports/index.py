@@ -46,8 +46,7 @@ def _summary(output_dir: Path, headline: dict[str, Any] | None) -> dict[str, Any
 
 
 def build_index(output_dir: Path) -> Path:
-    """Write ``<output_dir>/reports/index.html`` and return its path: per notebook of the catalog its title, links,
-    headline, run facts and status."""
+    """Write ``<output_dir>/reports/index.html`` (a row per notebook of the catalog) and return its path."""
     import nbformat
 
     output_dir = Path(output_dir)

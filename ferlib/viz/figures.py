@@ -138,8 +138,7 @@ def confusion_heatmap(confusion: np.ndarray | list, classes: Sequence[str], titl
 
 def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: str = "this run accuracy",
                       title: str = "Accuracy: study vs this run") -> plt.Figure:
-    """Return grouped bars of the study's and this run's accuracy per experiment (rows of `table`), with this
-    run's 95% interval as error bars when the table has "<run> ci_low/ci_high" columns."""
+    """Return grouped bars of the study's and this run's accuracy per row of `table` (with "<run> ci_low/high")."""
     numeric = lambda column: pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
     study_v, run_v = numeric(study), numeric(run)
     x, width = np.arange(len(table)), 0.38
