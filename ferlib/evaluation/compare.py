@@ -137,13 +137,10 @@ def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "
 
 def seed_table(runs: Runs, split: str = "validation") -> pd.DataFrame:
     """Return one row per experiment and seed: accuracy with its 95% interval and macro F1 (the raw runs)."""
-    rows = []
-    for key, results in _as_lists(runs).items():
-        for r in results:
-            e = r[split]
-            rows.append({"model": key, "seed": r["provenance"]["seed"],
-                         **_with_ci("accuracy", e["accuracy"], e.get("accuracy_ci") or accuracy_interval(e)),
-                         "macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]})
+    rows = [{"model": key, "seed": r["provenance"]["seed"],
+             **_with_ci("accuracy", e["accuracy"], e.get("accuracy_ci") or accuracy_interval(e)),
+             "macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]}
+            for key, results in _as_lists(runs).items() for r in results for e in [r[split]]]
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 
@@ -261,16 +258,13 @@ def augmentation_effects(table: pd.DataFrame) -> pd.DataFrame:
 
 def training_summary(runs: Runs) -> pd.DataFrame:
     """Return one row per experiment and seed: epochs trained per phase, the kept epoch, wall time, reuse."""
-    rows = []
-    for key, results in _as_lists(runs).items():
-        for r in results:
-            phases = pd.Series(r["history"]["phase"]).value_counts().sort_index()
-            rows.append({"model": key, "seed": r["provenance"]["seed"],
-                         "epochs per phase": " + ".join(str(int(n)) for n in phases),
-                         "kept epoch": r["best_epoch"], "kept phase": r["kept_phase"],
-                         "validation accuracy": r["validation"]["accuracy"],
-                         "training time (s)": round(r["provenance"]["wall_time_s"]),
-                         "reused": "yes" if r.get("reused_finished_run") else ""})
+    rows = [{"model": key, "seed": r["provenance"]["seed"],
+             "epochs per phase": " + ".join(str(n) for n in np.unique(r["history"]["phase"], return_counts=True)[1]),
+             "kept epoch": r["best_epoch"], "kept phase": r["kept_phase"],
+             "validation accuracy": r["validation"]["accuracy"],
+             "training time (s)": round(r["provenance"]["wall_time_s"]),
+             "reused": "yes" if r.get("reused_finished_run") else ""}
+            for key, results in _as_lists(runs).items() for r in results]
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 
