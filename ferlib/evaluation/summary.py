@@ -100,11 +100,9 @@ def _report_rows(prefix: str, where: str, evaluation: dict[str, Any], table: dic
     for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
         rows.append(_row(f"{prefix} {name} F1", where, summary[key], evaluation["averages"][name]["f1"], ci[key],
                          reasons, evaluation["n"]))
-    for c in STUDY.names:  # the study's tables
-        for metric in ("precision", "recall", "f1"):
-            rows.append(_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
-                             ci[metric][c], reasons, evaluation["per_class"][c]["support"]))
-    return rows
+    return rows + [_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
+                        ci[metric][c], reasons, evaluation["per_class"][c]["support"])
+                   for c in STUDY.names for metric in ("precision", "recall", "f1")]  # the study's tables
 
 
 def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
@@ -119,9 +117,8 @@ def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
         reasons = comparability(results[0])
         rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], m["accuracy"],
                          m["accuracy_ci"], reasons, m["n"], len(results)))
-        for c, f1 in study.get("f1", {}).items():
-            rows.append(_row(f"{key} {c} F1", study["where"], f1, m["f1"][c], m["f1_ci"][c], reasons, m["n"],
-                             len(results)))
+        rows += [_row(f"{key} {c} F1", study["where"], f1, m["f1"][c], m["f1_ci"][c], reasons, m["n"], len(results))
+                 for c, f1 in study.get("f1", {}).items()]
     if runs.get("V13"):
         v13 = runs["V13"][0]
         rows += _report_rows("V13 (Table 2)", "Table 2", v13["validation"], STUDY_TABLE2, STUDY_TABLE2_SUMMARY,
