@@ -2,6 +2,7 @@
 notebook and both HTML reports, and no log lines, warnings, traceback or machine path the caller names."""
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlib.reports.catalog import CATALOG, NotebookSpec
-from ferlib.reports.render import digest, pngs_in_html, read_outputs
+from ferlib.reports.render import read_outputs
 
 FORBIDDEN = {
     "absl": re.compile(r"absl"),
@@ -27,6 +28,7 @@ FORBIDDEN = {
 }
 # papermill's injected-parameters cell (shown in the report with code) holds the paths the user passed
 INJECTED_PARAMETERS = re.compile(r'<div[^>]*celltag_injected-parameters[^>]*>.*?(?=<div[^>]*class="jp-Cell )', re.S)
+PNG_IN_HTML = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 EMBEDDED_DATA = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")  # figures embedded in the HTML
 MIN_PIXEL_SD = 2.0  # a blank (one-colour) figure has standard deviation 0 over its grey levels
 
@@ -75,7 +77,7 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
     if shown.run_card is None:
         check.problems.append("no run card")
     expected = list(dict.fromkeys([*spec.figures, *[f for f in shown.figures if f not in spec.figures]]))
-    on_disk: dict[str, str] = {}
+    on_disk: dict[str, bytes] = {}
     for name in expected:
         path = output_dir / "figures" / spec.name / f"{name}.png"
         if not path.is_file():
@@ -84,10 +86,11 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
         data = path.read_bytes()
         if is_blank(data):
             check.problems.append(f"figure {name}: blank or unreadable PNG")
-        on_disk[name] = digest(data)
+        on_disk[name] = data
     for place, path in (("notebook", None), *reports.items()):
         text = path.read_text(encoding="utf-8", errors="replace") if path else ""
-        embedded = {digest(png) for png in (pngs_in_html(text) if path else shown.figures.values())}
+        embedded = ({base64.b64decode(re.sub(r"\s", "", m)) for m in PNG_IN_HTML.findall(text)} if path
+                    else set(shown.figures.values()))
         check.figures[place] = sum(d in embedded for d in on_disk.values())
         where = f"embedded in the {place} report" if path else "shown in the executed notebook"
         check.problems += [f"figure {name}: not {where}" for name, d in on_disk.items() if d not in embedded]

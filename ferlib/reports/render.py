@@ -3,8 +3,6 @@ in; figures are the notebook's ``image/png`` outputs, so both reports embed them
 from __future__ import annotations
 
 import base64
-import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,6 @@ from ferlib.reports.banner import card_html
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.notebook import METADATA_KEY
 from ferlib.runtime.files import write_text
-
-PNG_IN_HTML = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 
 
 @dataclass
@@ -72,13 +68,3 @@ def render(executed: Path, reports_dir: Path) -> list[Path]:
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
         written.append(write_text(Path(reports_dir) / f"{name}{suffix}.html", body))
     return written
-
-
-def pngs_in_html(text: str) -> list[bytes]:
-    """Return the PNG images embedded in an HTML report, decoded."""
-    return [base64.b64decode(re.sub(r"\s", "", m)) for m in PNG_IN_HTML.findall(text)]
-
-
-def digest(data: bytes) -> str:
-    """Return a short content digest (to match a figure file with its copy in a report)."""
-    return hashlib.sha1(data).hexdigest()
