@@ -54,20 +54,16 @@ def eda_vs_study(summary: dict[str, Any]) -> pd.DataFrame:
 
 def experiment_vs_study(result: dict[str, Any]) -> pd.DataFrame:
     """Return validation accuracy (and the study's other reported numbers) beside this run's for one experiment."""
-    key = result["experiment"]
-    study = STUDY_ACCURACY.get(key, {})
-    val = result["validation"]
+    study, val = STUDY_ACCURACY.get(result["experiment"], {}), result["validation"]
     ci = confusion_intervals(val["confusion"], val["classes"])
     rows = [{"metric": "validation accuracy", "study": study.get("accuracy"), "this run": round(val["accuracy"], 4),
              "ci": ci["accuracy"],
              "note": f"study: {study.get('where', 'not reported')}; this run: {val['n']:,} validation images"}]
-    for cls, f1 in study.get("f1", {}).items():
-        rows.append({"metric": f"F1 {cls}", "study": f1, "this run": round(val["per_class"][cls]["f1"], 4),
-                     "ci": ci["f1"][cls], "note": ""})
+    rows += [{"metric": f"F1 {cls}", "study": f1, "this run": round(val["per_class"][cls]["f1"], 4),
+              "ci": ci["f1"][cls], "note": ""} for cls, f1 in study.get("f1", {}).items()]
     if "overfitting" in result:
-        of = result["overfitting"]
         rows.append({"metric": "validation loss rise after its minimum", "study": None,
-                     "this run": round(of["val_loss_rise"], 4),
+                     "this run": round(result["overfitting"]["val_loss_rise"], 4),
                      "note": "study: validation loss diverged (overfitting); > 0 here means it rose again"})
     return study_vs_run(rows)
 

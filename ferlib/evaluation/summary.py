@@ -177,8 +177,7 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
             return
         chosen = [p for p in STUDY_PAIRS if p[:2] in learned]
         verdict_, evidence = _judge_pairs(paired_summary(paired_tests(runs, chosen), ALPHA), expect_a_better)
-        if len(learned) < len(ran):
-            left = sorted({k for p in ran if p not in learned for k in p if k in chance})
+        if left := sorted({k for p in ran if p not in learned for k in p if k in chance}):
             evidence += "; left out, at chance: " + "; ".join(chance[k].describe(k) for k in left)
         caveats = sorted({r for pair in pairs for k in pair for res in runs.get(k, [])[:1] for r in comparability(res)})
         if caveats and verdict_ != "not tested":
@@ -243,16 +242,14 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
     if overlap and (clean is None or not clean.get("n")):
         return _conclusion(claim, "not tested: every external image has a copy in the internal data", evidence,
                            caveats)
+    ci_ref, where = ci_ext, "with no external image copied in the internal data"
     if overlap:
-        ci_clean = accuracy_interval(clean)
-        evidence += (f"; without them the champion scores {_with_ci(clean['accuracy'], ci_clean)} on "
+        ci_ref, where = accuracy_interval(clean), "on the external images without a copy"
+        evidence += (f"; without them the champion scores {_with_ci(clean['accuracy'], ci_ref)} on "
                      f"{clean['n']:,} images")
         if full is not None:
-            evidence += f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
-            evidence += f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)"
-        ci_ref, where = ci_clean, "on the external images without a copy"
-    else:
-        ci_ref, where = ci_ext, "with no external image copied in the internal data"
+            evidence += (f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
+                         f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)")
     if ci_ref[1] < ci_int[0]:
         verdict_ = f"not supported: {where}, external accuracy is below the internal one"
     elif ci_ref[0] > ci_int[1]:
