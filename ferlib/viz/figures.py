@@ -19,8 +19,7 @@ def class_distribution(counts: pd.Series, title: str = "Class distribution",
                        reference: pd.Series | None = None) -> plt.Figure:
     """Return a bar chart of images per class (the study's Figure 1), optionally beside reference shares."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    shares = counts / counts.sum()
-    frame = pd.DataFrame({"class": counts.index, "share": shares.values, "data": "this run"})
+    frame = pd.DataFrame({"class": counts.index, "share": (counts / counts.sum()).values, "data": "this run"})
     if reference is not None:
         ref = reference.reindex(counts.index)
         frame = pd.concat([frame, pd.DataFrame({"class": ref.index, "share": (ref / ref.sum()).values,
@@ -53,16 +52,14 @@ def sample_grid(images: np.ndarray, labels: Sequence[int], per_class: int = 8, s
                 title: str = "Sample images") -> plt.Figure:
     """Return a grid with one row per class and `per_class` random images in each."""
     rng = np.random.default_rng(seed)
-    labels = np.asarray(labels)
     fig, axes = plt.subplots(len(STUDY.names), per_class, figsize=(per_class * 1.1, len(STUDY.names) * 1.2))
     for r, name in enumerate(STUDY.names):
-        idx = np.flatnonzero(labels == r)
+        idx = np.flatnonzero(np.asarray(labels) == r)
         chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
         for c in range(per_class):
-            ax = axes[r, c]
-            ax.axis("off")
+            axes[r, c].axis("off")
             if c < len(chosen):
-                ax.imshow(images[chosen[c]])
+                axes[r, c].imshow(images[chosen[c]])
         axes[r, 0].set_title(name, loc="left", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
