@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
+from scipy.special import softmax
 
 EPS = 1e-12
 TARGET_ACCURACY = 0.8  # default rule: keep the faces on which the model is right at least 4 times in 5 ...
@@ -31,10 +32,7 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Return softmax(log(probs) / temperature): the same ranking, sharper (T < 1) or softer (T > 1)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    logits = np.log(np.clip(_as_probs(probs), EPS, 1.0)) / float(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return softmax(np.log(np.clip(_as_probs(probs), EPS, 1.0)) / float(temperature), axis=1)
 
 
 def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -96,9 +94,7 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, target_accuracy: flo
     reaching = np.flatnonzero(kept_accuracy >= target_accuracy) + 1
     reaching = reaching[reaching >= cut]
     k = int(reaching.max()) if len(reaching) else cut
-    if k >= len(order):
-        return 0.0
-    return float(confidence[order[k - 1]])
+    return 0.0 if k >= len(order) else float(confidence[order[k - 1]])
 
 
 def fit_calibration(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10, target_accuracy: float = TARGET_ACCURACY,

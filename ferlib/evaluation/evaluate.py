@@ -81,12 +81,11 @@ def report_table(result: dict) -> pd.DataFrame:
     """Return a classification-report table (like the study's Tables 2 and 3) from `Evaluation.to_dict()`, with
     the 95% interval of each F1 (and of the accuracy, in the f1-score column's row "accuracy")."""
     ci = lambda interval: list(interval) if interval else [np.nan, np.nan]
-
     rows = {c: [m["precision"], m["recall"], m["f1"], *ci(m.get("f1_ci")), m["support"]]
             for c, m in result["per_class"].items()}
     rows["accuracy"] = [np.nan, np.nan, result["accuracy"], *ci(result.get("accuracy_ci")), result["n"]]
-    for name, m in result["averages"].items():
-        rows[name] = [m["precision"], m["recall"], m["f1"], *ci(m.get("f1_ci")), result["n"]]
+    rows |= {name: [m["precision"], m["recall"], m["f1"], *ci(m.get("f1_ci")), result["n"]]
+             for name, m in result["averages"].items()}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["precision", "recall", "f1-score", "f1 95% CI low",
                                                                   "f1 95% CI high", "support"])
     table["support"] = table["support"].astype(int)

@@ -24,8 +24,7 @@ class NotebookSpec:
     def __post_init__(self) -> None:
         if not (len(self.name) > 3 and self.name[:2].isdigit() and self.name[2] == "_"):
             raise ValueError(f"notebook names look like NN_topic, got {self.name!r}")
-        overlap = set(self.figures) & set(self.optional_figures)
-        if overlap:
+        if overlap := set(self.figures) & set(self.optional_figures):
             raise ValueError(f"{self.name}: figures both required and optional: {sorted(overlap)}")
 
     @property
