@@ -83,9 +83,7 @@ def card_html(card: dict[str, Any]) -> str:
 
 def minutes_text(seconds: float | None) -> str:
     """Return a wall time as reports show it: "75 s" below two minutes, else "2.5 min" ("" for None)."""
-    if seconds is None:
-        return ""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return "" if seconds is None else f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 SHARED_DATA_MARK = "shared/data"  # the project's shared real-data folder: never show its images in reports

@@ -31,8 +31,7 @@ def run_report_command(args: argparse.Namespace) -> int:
             print(f"error: no executed notebook at {executed}", file=sys.stderr)
             return 2
         render(executed, out / "reports")
-    index = build_index(out)
-    print(f"landing page: {index}")
+    print(f"landing page: {build_index(out)}")
     if not args.check:
         return 0
     checks = check_reports(out, forbidden_paths=[str(p) for p in args.forbid])
