@@ -30,9 +30,7 @@ def read_outputs(nb: Any) -> NotebookOutputs:
     found = NotebookOutputs(failed=bool(papermill.get("exception")), duration_s=papermill.get("duration"))
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            meta = output.get("metadata", {}).get(METADATA_KEY)
-            if not meta:
-                continue
+            meta = output.get("metadata", {}).get(METADATA_KEY) or {}
             if "run_card" in meta:
                 found.run_card = meta["run_card"]
             if "headline" in meta:
