@@ -96,8 +96,9 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
         check.problems += [f"figure {name}: not {where}" for name, d in on_disk.items() if d not in embedded]
         readable = EMBEDDED_DATA.sub("data:(embedded)", text)  # a figure's base64 can spell "absl" by chance
         for what, pattern in FORBIDDEN.items():
-            if pattern.search(readable):
-                check.problems.append(f"{place} report shows {what}: {_context(readable, pattern)}")
+            if m := pattern.search(readable):  # shown with 60 characters around it
+                context = re.sub(r"\s+", " ", readable[max(0, m.start() - 60):m.end() + 60])
+                check.problems.append(f"{place} report shows {what}: {context}")
         own_input = INJECTED_PARAMETERS.sub("", readable)  # the command line's own arguments, as the user gave them
         check.problems += [f"{place} report shows the machine path {folder}" for folder in forbidden_paths
                            if folder and folder in own_input]
@@ -109,9 +110,3 @@ def check_reports(output_dir: Path, forbidden_paths: Sequence[str] = ()) -> list
     output_dir = Path(output_dir)
     return [check_notebook(spec, output_dir, forbidden_paths) for name, spec in CATALOG.items()
             if (output_dir / "notebooks" / f"{name}.ipynb").is_file()]
-
-
-def _context(text: str, pattern: re.Pattern, width: int = 60) -> str:
-    m = pattern.search(text)
-    start = max(0, m.start() - width)
-    return re.sub(r"\s+", " ", text[start:m.end() + width])
