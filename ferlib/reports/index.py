@@ -36,15 +36,6 @@ def _verdict_class(verdict: str) -> str:
     return "v-not" if v.startswith(("not reproduced", "contradicted", "not supported")) else ""
 
 
-def _summary(output_dir: Path, headline: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Return notebook 08's result (the file its headline names), or None."""
-    for rel in (headline or {}).get("results", []):
-        path = output_dir / Path(rel).relative_to("outputs") if rel.startswith("outputs/") else Path(rel)
-        if path.is_file():
-            return json.loads(path.read_text())
-    return None
-
-
 def build_index(output_dir: Path) -> Path:
     """Write ``<output_dir>/reports/index.html`` (a row per notebook of the catalog) and return its path."""
     import nbformat
@@ -73,8 +64,11 @@ def build_index(output_dir: Path) -> Path:
                   else html.escape((o.headline or {}).get("headline") or "(no headline)"))
         parts.append(f"<tr><td>{name[:2]}</td><td>{links}</td><td>{result}</td><td>{len(o.figures)}</td>"
                      f"<td>{minutes_text(o.duration_s)}</td></tr>")
-    summary = next((o.headline for name, o in shown.items() if name.startswith("08_")), None)
-    parts += ["</table>", _verdicts(_summary(output_dir, summary)), "</body></html>"]
+    headline = next((o.headline for name, o in shown.items() if name.startswith("08_")), None) or {}
+    files = [output_dir / Path(rel).relative_to("outputs") if rel.startswith("outputs/") else Path(rel)
+             for rel in headline.get("results", [])]  # notebook 08's result file
+    summary = next((json.loads(path.read_text()) for path in files if path.is_file()), None)
+    parts += ["</table>", _verdicts(summary), "</body></html>"]
     return write_text(output_dir / "reports" / "index.html", "\n".join(parts))
 
 
