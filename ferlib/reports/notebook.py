@@ -33,18 +33,6 @@ class NotebookRun:
     name: str
     settings: RunSettings
 
-    @property
-    def figures_dir(self) -> Path:
-        """Return ``outputs/figures/<notebook>/``."""
-        return self.settings.figures_dir(self.name)
-
-    @property
-    def tables_dir(self) -> Path:
-        """Return ``outputs/tables/<profile>/<data>/`` (created)."""
-        folder = self.settings.tables_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
     def path(self, path: str | Path) -> str:
         """Return a path as the report shows it (``outputs/...`` or relative to the project)."""
         return display_path(path, self.settings.output_dir)
@@ -55,20 +43,20 @@ class NotebookRun:
         _display({"text/html": card_html(card), "text/plain": "run card"}, {"run_card": card})
 
     def figure(self, fig: Any, name: str, dpi: int = 120) -> None:
-        """Save the figure as ``<figures_dir>/<name>.png``, show the same PNG inline, close it and return None (so a
-        cell ending with this call shows nothing else)."""
+        """Save the figure as ``outputs/figures/<notebook>/<name>.png``, show the same PNG inline, close it and
+        return None (so a cell ending with this call shows nothing else)."""
         import matplotlib.pyplot as plt
 
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         plt.close(fig)
         png = buffer.getvalue()
-        files.write_bytes(self.figures_dir / f"{name}.png", png)
+        files.write_bytes(self.settings.figures_dir(self.name) / f"{name}.png", png)
         _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"figure {name}"}, {"figure": name})
 
     def table(self, frame: pd.DataFrame, name: str, **to_csv: Any) -> pd.DataFrame:
         """Write the table as ``outputs/tables/<profile>/<data>/<name>.csv`` (atomically) and return it."""
-        files.write_csv(self.tables_dir / f"{name}.csv", frame, **to_csv)
+        files.write_csv(self.settings.tables_dir / f"{name}.csv", frame, **to_csv)
         return frame
 
     def headline(self, text: str, results: list[str | Path] | None = None) -> None:
