@@ -27,10 +27,9 @@ def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
     """Return the EDA numbers as data: counts, shares, imbalance, unused files by status."""
     counts = counts.reindex(list(STUDY.names), fill_value=0)
-    shares = counts / max(int(counts.sum()), 1)
     return {
         "counts": {k: int(v) for k, v in counts.items()},
-        "shares": {k: float(v) for k, v in shares.items()},
+        "shares": {k: float(v) for k, v in (counts / max(int(counts.sum()), 1)).items()},
         "total": int(counts.sum()),
         "largest_class": str(counts.idxmax()),
         "imbalance_ratio": float(counts.max() / max(counts.min(), 1)),

@@ -168,9 +168,8 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
     y = np.arange(len(rows))[::-1]
     for yi, (_, r) in zip(y, rows.iterrows()):
         color = colors.get(r["verdict"], "#dc2626")
-        low, high = r["this run ci_low"], r["this run ci_high"]
-        if pd.notna(low):
-            ax.plot([low, high], [yi, yi], color=color, lw=2)
+        if pd.notna(r["this run ci_low"]):
+            ax.plot([r["this run ci_low"], r["this run ci_high"]], [yi, yi], color=color, lw=2)
         ax.plot(r["this run"], yi, "o", color=color, ms=5)
         if pd.notna(r["study"]):
             ax.plot(r["study"], yi, "x", color="black", ms=6)
@@ -187,8 +186,7 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
 def f1_heatmap(table: pd.DataFrame, highlight: str = "Fear", title: str = "F1 per class") -> plt.Figure:
     """Return a heatmap of per-class F1 (columns "F1 <class>") per model, with one class outlined."""
     columns = [c for c in table.columns if c.startswith("F1 ") and not c.endswith(("ci_low", "ci_high"))]
-    data = table[columns].astype(float)
-    data.columns = [c[len("F1 "):] for c in columns]
+    data = table[columns].astype(float).rename(columns=lambda c: c[len("F1 "):])
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(data) + 1.6))
     sns.heatmap(data, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "F1"}, ax=ax)
     if highlight in data.columns:
