@@ -48,8 +48,7 @@ def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
 
 
 def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validation") -> dict[str, ChanceCheck]:
-    """Return the result names at chance in at least half of their seeds' `split` evaluations (one of two seeds
-    is enough), each with the check of its first seed at chance."""
+    """Return the names at chance in at least half of their seeds' `split` evaluations, with a seed's check."""
     out = {}
     for name, results in runs.items():
         checks = [chance_check(r[split]) for r in results if isinstance(r.get(split), dict) and "confusion" in r[split]]
@@ -59,8 +58,7 @@ def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validatio
 
 
 def chance_note(evaluation: dict[str, Any]) -> str:
-    """Return what a headline adds after a model's accuracy: ": no better than always answering Happy (31.3%)"
-    when the model is at chance on this evaluation, else ""."""
+    """Return what a headline adds after an accuracy at chance: ": no better than always answering Happy (31.3%)"."""
     check = chance_check(evaluation)
     return check.describe("").split("%", 1)[1] if check.at_chance else ""
 

@@ -78,8 +78,7 @@ def evaluate_model(model, images: np.ndarray, labels: np.ndarray, classes: tuple
 
 
 def report_table(result: dict) -> pd.DataFrame:
-    """Return a classification-report table (like the study's Tables 2 and 3) from `Evaluation.to_dict()`, with
-    the 95% interval of each F1 (and of the accuracy, in the f1-score column's row "accuracy")."""
+    """Return a classification-report table (like the study's Tables 2 and 3) from `to_dict()`, with F1 intervals."""
     ci = lambda interval: list(interval) if interval else [np.nan, np.nan]
     rows = {c: [m["precision"], m["recall"], m["f1"], *ci(m.get("f1_ci")), m["support"]]
             for c, m in result["per_class"].items()}

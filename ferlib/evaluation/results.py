@@ -115,8 +115,7 @@ def _require(data: Any, names: tuple[str, ...], what: str) -> None:
 
 
 def check_result(data: Any, source: str = "a result") -> dict[str, Any]:
-    """Return an experiment's result (read from `source`, named in errors) when it has every field of its schema;
-    SchemaError when one is missing or the file comes from a newer schema."""
+    """Return a result (read from `source`) with its schema's fields; SchemaError if one lacks or it is newer."""
     _require(data, (), source)
     version = data.get("schema", 1)  # files from before the version was written are schema 1
     if not isinstance(version, int) or version > RESULT_SCHEMA:

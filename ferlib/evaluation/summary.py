@@ -30,8 +30,7 @@ def result_files(settings: RunSettings) -> list[Path]:
 
 
 def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """Return this profile's and data's result files by name (one entry per seed, the run's own seed first) and
-    notes on files left out because they were computed on other data than the run's own seed."""
+    """Return this run's results by name (per seed, its own first) and notes on files left out (on other data)."""
     found: dict[str, list[dict[str, Any]]] = {}
     for path in result_files(settings):
         found.setdefault(RunName.parse(path.name).name, []).append(read_result(path))
@@ -307,8 +306,7 @@ def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def audit_evidence(audit: dict[str, Any]) -> dict[str, Any]:
-    """Return what the generalisation verdict needs from notebook 07's result: the fraction of external images
-    with a copy in the internal data, and the champion's evaluations on all of them and on the rest."""
+    """Return what the generalisation verdict needs from notebook 07's result: overlap and clean/full scores."""
     pair = audit.get("summaries", {}).get("internal_vs_external", {})
     champion = audit.get("champion") or {}
     clean = champion.get("non_overlapping") or None

@@ -90,8 +90,7 @@ SHARED_DATA_MARK = "shared/data"  # the project's shared real-data folder: never
 
 
 def examples_allowed(show_examples: bool | str, *sources: DataSource) -> tuple[bool, str]:
-    """Return (whether example images may be shown, why): "auto" shows them unless a source lies under the
-    shared data folder (third-party images must not end up in committed or published reports)."""
+    """Return (whether example images may be shown, why): "auto" shows them unless a source is shared data."""
     if show_examples not in ("auto", True, False):
         raise ValueError(f"show_examples must be 'auto', True or False, got {show_examples!r}")
     shared = [s for s in sources if SHARED_DATA_MARK in s.root.resolve().as_posix()]
