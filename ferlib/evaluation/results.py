@@ -61,8 +61,7 @@ def machine() -> str:
             names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
         except (RuntimeError, ValueError):
             names.append(gpu.name)
-    shown = ", ".join(f"{n}x {name}" for name, n in Counter(names).items()) if names else "no GPU"
-    return f"{cpu_model()}; {shown}"
+    return f"{cpu_model()}; " + (", ".join(f"{n}x {name}" for name, n in Counter(names).items()) or "no GPU")
 
 
 def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wall_time_s: float,

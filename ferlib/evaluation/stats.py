@@ -19,8 +19,7 @@ def bootstrap_confusions(confusion: np.ndarray | list, n_boot: int = N_BOOT, see
     n, k = int(cm.sum()), cm.shape[0]
     if n == 0:
         raise ValueError("cannot bootstrap an empty evaluation (0 images)")
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, cm.ravel() / n, size=n_boot).reshape(n_boot, k, k)
+    return np.random.default_rng(seed).multinomial(n, cm.ravel() / n, size=n_boot).reshape(n_boot, k, k)
 
 
 def metrics_of(confusions: np.ndarray) -> dict[str, np.ndarray]:
