@@ -41,8 +41,7 @@ def with_ci(entry: dict[str, Any]) -> str:
 
 def load() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Return the measurements and the shipped models' cards."""
-    cards = {name: json.loads((ASSETS / f"{name}.json").read_text()) for name in MODELS}
-    return json.loads(MEASUREMENTS.read_text()), cards
+    return json.loads(MEASUREMENTS.read_text()), {n: json.loads((ASSETS / f"{n}.json").read_text()) for n in MODELS}
 
 
 def by_copy(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:

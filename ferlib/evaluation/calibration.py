@@ -46,9 +46,8 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray, bounds: tuple[float, 
     probs, labels = _as_probs(probs), np.asarray(labels, dtype=np.int64)
     if len(labels) != len(probs):
         raise ValueError(f"{len(probs)} probability rows but {len(labels)} labels")
-    result = minimize_scalar(lambda log_t: negative_log_likelihood(apply_temperature(probs, np.exp(log_t)), labels),
-                             bounds=np.log(bounds), method="bounded", options={"xatol": 1e-4})
-    return float(np.exp(result.x))
+    nll = lambda log_t: negative_log_likelihood(apply_temperature(probs, np.exp(log_t)), labels)
+    return float(np.exp(minimize_scalar(nll, bounds=np.log(bounds), method="bounded", options={"xatol": 1e-4}).x))
 
 
 def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> pd.DataFrame:

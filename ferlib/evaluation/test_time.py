@@ -40,8 +40,7 @@ def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, classes: t
 
 def choose_tta(validation: dict[str, Evaluation]) -> str:
     """Return the test-time mode with the best validation accuracy (ties: the one with fewer views)."""
-    order = list(TTA_LABELS)
-    return max(validation, key=lambda mode: (validation[mode].accuracy, -order.index(mode)))
+    return max(validation, key=lambda mode: (validation[mode].accuracy, -list(TTA_LABELS).index(mode)))
 
 
 def tta_scores(evaluations: dict[str, Evaluation]) -> dict[str, Any]:
