@@ -53,8 +53,7 @@ def trained_line(name: str, card: dict[str, Any]) -> str:
     """Return how a shipped model was trained, from its card."""
     from ferlib.champion.tables import duration_text
 
-    prov, experiment = card["provenance"], card["experiment"]
-    epochs = sum(p["epochs"] for p in experiment["phases"])
+    prov, epochs = card["provenance"], sum(p["epochs"] for p in card["experiment"]["phases"])
     cpu = prov.get("trained", {}).get("machine", prov.get("machine"))
     return (f"`{name}`: C1, {len(card['classes'])} classes, {epochs} epochs on FER-2013's training split, "
             f"{duration_text(prov['wall_time_s'])} of training on {cpu}")

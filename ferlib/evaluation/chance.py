@@ -67,7 +67,7 @@ def models_at_chance_note(runs: dict[str, Any], split: str = "validation") -> st
     """Return what a headline over several models adds when some are at chance ("; V4, V8 at chance: ..."), else "".
     `runs`: result name -> result or list of seeds' results."""
     lists = {k: v if isinstance(v, list) else [v] for k, v in runs.items() if v}
-    at = [k for k in lists if k in chance_levels(lists, split)]
+    at = list(chance_levels(lists, split))  # in the order of `runs`
     if not at:
         return ""
     every = " (every one)" if len(at) == len(lists) else ""

@@ -140,13 +140,11 @@ def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: s
     study_v, run_v = numeric(study), numeric(run)
     x, width = np.arange(len(table)), 0.38
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(table)), 4))
-    palette = sns.color_palette()
-    ax.bar(x - width / 2, np.nan_to_num(study_v), width, label="study", color=palette[0])
-    yerr = None
-    if f"{run} ci_low" in table.columns:
-        yerr = np.nan_to_num(np.vstack([run_v - numeric(f"{run} ci_low"), numeric(f"{run} ci_high") - run_v]))
+    ax.bar(x - width / 2, np.nan_to_num(study_v), width, label="study", color=sns.color_palette()[0])
+    yerr = (np.nan_to_num(np.vstack([run_v - numeric(f"{run} ci_low"), numeric(f"{run} ci_high") - run_v]))
+            if f"{run} ci_low" in table.columns else None)
     ax.bar(x + width / 2, run_v, width, yerr=yerr, capsize=4, label="this run (95% CI)" if yerr is not None
-           else "this run", color=palette[1])
+           else "this run", color=sns.color_palette()[1])
     for xs, values, ha in ((x - width / 2, study_v, "center"), (x + 3 * width / 4, run_v, "left")):
         for xi, v in zip(xs, values):
             if v > 0:
