@@ -64,8 +64,7 @@ def describe(experiment: Experiment, profile: Profile, weights: str | None = Non
 
 
 def settings_vs_study(keys: list[str], profile: str | Profile, weights: str | None = None) -> pd.DataFrame:
-    """Return one row per experiment and setting: the study's statement, the ``full`` profile's value, this
-    profile's (for backbone `weights`), whether the value is the study's or this project's choice, and why."""
+    """Return per experiment and setting the study's word, the ``full`` and this run's values, whose choice, why."""
     run_profile = profile if isinstance(profile, Profile) else PROFILES[profile]
     full = PROFILES["full"]
     rows = []

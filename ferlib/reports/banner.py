@@ -27,8 +27,7 @@ RANDOM_WEIGHTS_NOTE = (
 
 def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource],
              weights: str | None, model: str | None = None) -> dict[str, Any]:
-    """Return what ran, as data: notebook, profile, data, weights, the model used (where a notebook uses one it
-    did not train), seed, commit, date, machine (the report renderer fills in the wall time)."""
+    """Return what ran, as data: notebook, profile, data, weights, model used, seed, commit, date, machine."""
     return {
         "notebook": notebook,
         "profile": settings.profile.name,

@@ -158,8 +158,7 @@ def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: s
 
 def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers vs this run (95% CI)"
                         ) -> plt.Figure:
-    """Return a forest plot: one line per claim, this run's value with its interval and the study's value,
-    coloured by verdict (rows and columns as built by `ferlib.evaluation.summary.study_numbers`)."""
+    """Return a forest plot of `summary.study_numbers`: this run's value and interval, the study's, by verdict."""
     rows = numbers[pd.to_numeric(numbers["this run"], errors="coerce").notna()]
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4))
     colors = {"reproduced": "#16a34a", "not reproduced": "#dc2626", "not comparable": "#9ca3af"}
