@@ -76,17 +76,15 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
         check.problems.append("the notebook failed")
     if shown.run_card is None:
         check.problems.append("no run card")
-    expected = list(dict.fromkeys([*spec.figures, *[f for f in shown.figures if f not in spec.figures]]))
     on_disk: dict[str, bytes] = {}
-    for name in expected:
+    for name in dict.fromkeys([*spec.figures, *shown.figures]):  # the catalog's figures, then the others drawn
         path = output_dir / "figures" / spec.name / f"{name}.png"
         if not path.is_file():
             check.problems.append(f"figure {name}: no file {path.name}")
             continue
-        data = path.read_bytes()
-        if is_blank(data):
+        on_disk[name] = path.read_bytes()
+        if is_blank(on_disk[name]):
             check.problems.append(f"figure {name}: blank or unreadable PNG")
-        on_disk[name] = data
     for place, path in (("notebook", None), *reports.items()):
         text = path.read_text(encoding="utf-8", errors="replace") if path else ""
         embedded = ({base64.b64decode(re.sub(r"\s", "", m)) for m in PNG_IN_HTML.findall(text)} if path
