@@ -187,11 +187,9 @@ def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def with_intervals(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Return a display copy where each column with "<col> ci_low/ci_high" siblings reads "value [low, high]"."""
-    def text(value: Any, low: Any, high: Any) -> str:
-        if value is None or pd.isna(value):
-            return ""
-        shown = f"{value:.{digits}f}"
-        return shown if low is None or pd.isna(low) else f"{shown} [{low:.{digits}f}, {high:.{digits}f}]"
+    def text(value: Any, low: Any, high: Any) -> str:  # pd.isna: None or NaN
+        shown = "" if pd.isna(value) else f"{value:.{digits}f}"
+        return shown if pd.isna(value) or pd.isna(low) else f"{shown} [{low:.{digits}f}, {high:.{digits}f}]"
 
     out = table.copy()
     for col in list(table.columns):
