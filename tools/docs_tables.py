@@ -104,16 +104,14 @@ def results_block(measured: dict[str, Any], cards: dict[str, dict[str, Any]]) ->
             lines.append(f"| {copy} | {m['images']:,} | {with_ci(m)} | {m['macro_f1']:.3f} | "
                          f"{with_ci(clean) if clean else ''} | {pct(m['abstained'])} | "
                          + " | ".join(f"{100 * m['recall'][c]:.0f}%" for c in classes) + " |")
-            fer = tests[copy]["fer package"].get(name)
-            if fer:
+            if fer := tests[copy]["fer package"].get(name):
                 lines.append(f"| {copy}, `fer` package | {fer['images']:,} | {with_ci(fer)} | {fer['macro_f1']:.3f} "
                              "| | | " + " | ".join(f"{100 * fer['recall'][c]:.0f}%" for c in classes) + " |")
         calm = tests["original pixels"]["models"][name]["neutral_faces"]
         lines += ["", f"On the {calm['n']} calm (Neutral) faces of the original pixels: called Neutral "
                       f"{pct(calm['answered_neutral'])}, another emotion with a confidence above the abstention "
                       f"threshold {pct(calm['confident_other_emotion'])}, abstained {pct(calm['abstained'])}.", ""]
-    lat = measured.get("latency")
-    if lat:
+    if lat := measured.get("latency"):
         lines += [f"A photo's prediction (decode, find the faces, crop, classify), {lat['photos']} photos x "
                   f"{lat['repeats']}, one run on {info['machine']}:", "", "| | p50 | p95 | faces per photo |",
                   "|---|---|---|---|"]

@@ -108,8 +108,7 @@ class SchemaError(ValueError):
 def _require(data: Any, names: tuple[str, ...], what: str) -> None:
     if not isinstance(data, dict):
         raise SchemaError(f"{what}: expected an object, got {type(data).__name__}")
-    missing = [name for name in names if name not in data]
-    if missing:
+    if missing := [name for name in names if name not in data]:
         raise SchemaError(f"{what}: missing field(s) {', '.join(missing)}")
 
 

@@ -67,8 +67,7 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
     executed = output_dir / "notebooks" / f"{spec.name}.ipynb"
     reports = {"with code": output_dir / "reports" / f"{spec.name}.html",
                "no code": output_dir / "reports" / f"{spec.name}.nocode.html"}
-    missing = [str(p.name) for p in (executed, *reports.values()) if not p.is_file()]
-    if missing:
+    if missing := [str(p.name) for p in (executed, *reports.values()) if not p.is_file()]:
         check.problems.append(f"missing: {', '.join(missing)}")
         return check
     shown = read_outputs(nbformat.read(executed, as_version=4))
