@@ -40,10 +40,9 @@ def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
 def eda_vs_study(summary: dict[str, Any]) -> pd.DataFrame:
     """Return the class-balance comparison between the study's dataset (Figure 1) and this run's data."""
     study_counts = pd.Series(HFE_CLASS_COUNTS)
-    study_shares = study_counts / study_counts.sum()
     rows = [{"metric": "images (five classes)", "study": int(study_counts.sum()), "this run": summary["total"],
              "note": "the study's Human Face Emotions count"}]
-    rows += [{"metric": f"share {c}", "study": round(float(study_shares[c]), 3),
+    rows += [{"metric": f"share {c}", "study": round(float(study_counts[c] / study_counts.sum()), 3),
               "this run": round(summary["shares"][c], 3), "note": ""} for c in STUDY.names]
     rows.append({"metric": "largest / smallest class",
                  "study": round(float(study_counts.max() / study_counts.min()), 2),
