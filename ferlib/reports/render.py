@@ -56,8 +56,7 @@ def render(executed: Path, reports_dir: Path) -> list[Path]:
                 card["wall_time_s"] = None if wall_time_s is None else round(float(wall_time_s), 1)
                 output["data"]["text/html"] = card_html(card)
     write_text(executed, nbformat.writes(nb))
-    name = executed.stem
-    spec = CATALOG.get(name)
+    name, spec = executed.stem, CATALOG.get(executed.stem)
     title = f"{name[:2]} · {spec.title}" if spec else name
     written = []
     for suffix, hide_code in (("", False), (".nocode", True)):
