@@ -68,8 +68,6 @@ def models_at_chance_note(runs: dict[str, Any], split: str = "validation") -> st
     `runs`: result name -> result or list of seeds' results."""
     lists = {k: v if isinstance(v, list) else [v] for k, v in runs.items() if v}
     at = list(chance_levels(lists, split))  # in the order of `runs`
-    if not at:
-        return ""
     every = " (every one)" if len(at) == len(lists) else ""
     return (f"; {', '.join(at)} at chance{every}: no better than always answering the largest class, so their "
-            "differences are not findings")
+            "differences are not findings") if at else ""
