@@ -1,15 +1,10 @@
-"""Write every generated table of the README and docs/ (a maintainers' tool).
+"""Write every generated table of the README and docs/ (a maintainers' tool); tests/test_docs.py fails on drift.
 
     .venv/bin/python tools/docs_tables.py --write     # rewrite them
     .venv/bin/python tools/docs_tables.py             # exit 1 when a file differs from what it would be
 
-- the README's results table and the top of docs/results.md: from docs/measurements.json (written by
-  tools/score_shipped.py) and the shipped models' cards (ferlib/assets/*.json);
-- docs/settings.md: every experiment's settings under the `full` profile, the study's word beside this project's
-  (`ferlib.evaluation.study_settings`);
-- the tested-on table of docs/gpu.md: from the pinned stacks (`ferlib.stacks`) and the CPUs each lane passed on.
-
-Nothing in them is typed by hand, and tests/test_docs.py fails when one drifts from its sources.
+Sources: docs/measurements.json (tools/score_shipped.py) and the shipped models' cards for the README's results and
+docs/results.md; `ferlib.evaluation.study_settings` for docs/settings.md; `ferlib.stacks` for docs/gpu.md's lanes.
 """
 from __future__ import annotations
 
@@ -46,8 +41,7 @@ def with_ci(entry: dict[str, Any]) -> str:
 
 def load() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Return the measurements and the shipped models' cards."""
-    cards = {name: json.loads((ASSETS / f"{name}.json").read_text()) for name in MODELS}
-    return json.loads(MEASUREMENTS.read_text()), cards
+    return json.loads(MEASUREMENTS.read_text()), {n: json.loads((ASSETS / f"{n}.json").read_text()) for n in MODELS}
 
 
 def by_copy(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -59,8 +53,7 @@ def trained_line(name: str, card: dict[str, Any]) -> str:
     """Return how a shipped model was trained, from its card."""
     from ferlib.champion.tables import duration_text
 
-    prov, experiment = card["provenance"], card["experiment"]
-    epochs = sum(p["epochs"] for p in experiment["phases"])
+    prov, epochs = card["provenance"], sum(p["epochs"] for p in card["experiment"]["phases"])
     cpu = prov.get("trained", {}).get("machine", prov.get("machine"))
     return (f"`{name}`: C1, {len(card['classes'])} classes, {epochs} epochs on FER-2013's training split, "
             f"{duration_text(prov['wall_time_s'])} of training on {cpu}")
@@ -111,16 +104,14 @@ def results_block(measured: dict[str, Any], cards: dict[str, dict[str, Any]]) ->
             lines.append(f"| {copy} | {m['images']:,} | {with_ci(m)} | {m['macro_f1']:.3f} | "
                          f"{with_ci(clean) if clean else ''} | {pct(m['abstained'])} | "
                          + " | ".join(f"{100 * m['recall'][c]:.0f}%" for c in classes) + " |")
-            fer = tests[copy]["fer package"].get(name)
-            if fer:
+            if fer := tests[copy]["fer package"].get(name):
                 lines.append(f"| {copy}, `fer` package | {fer['images']:,} | {with_ci(fer)} | {fer['macro_f1']:.3f} "
                              "| | | " + " | ".join(f"{100 * fer['recall'][c]:.0f}%" for c in classes) + " |")
         calm = tests["original pixels"]["models"][name]["neutral_faces"]
         lines += ["", f"On the {calm['n']} calm (Neutral) faces of the original pixels: called Neutral "
                       f"{pct(calm['answered_neutral'])}, another emotion with a confidence above the abstention "
                       f"threshold {pct(calm['confident_other_emotion'])}, abstained {pct(calm['abstained'])}.", ""]
-    lat = measured.get("latency")
-    if lat:
+    if lat := measured.get("latency"):
         lines += [f"A photo's prediction (decode, find the faces, crop, classify), {lat['photos']} photos x "
                   f"{lat['repeats']}, one run on {info['machine']}:", "", "| | p50 | p95 | faces per photo |",
                   "|---|---|---|---|"]
@@ -167,19 +158,17 @@ def settings_page() -> str:
     return "\n".join(lines) + "\n"
 
 
-def replaced(text: str, begin: str, end: str, block: str) -> str:
-    """Return `text` with the lines between the `begin` and `end` markers replaced by `block`."""
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}"
-
-
 def expected() -> dict[Path, str]:
     """Return every generated file's content as its sources say it should be."""
     measured, cards = load()
     blocks = {ROOT / "README.md": readme_block(measured, cards),
               ROOT / "docs" / "results.md": results_block(measured, cards),
               ROOT / "docs" / "gpu.md": tested_on_table()}
-    out = {path: replaced(path.read_text(), *BLOCKS[path], block) for path, block in blocks.items()}
+    out = {}
+    for path, block in blocks.items():  # the lines between the path's two markers replaced by the block
+        begin, end = BLOCKS[path]
+        head, rest = path.read_text().split(begin, 1)
+        out[path] = f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}"
     return out | {ROOT / "docs" / "settings.md": settings_page()}
 
 

@@ -3,8 +3,7 @@ saved model, beside that model's confusion matrix on its external test set (from
 
     .venv/bin/python tools/readme_picture.py MODEL.keras RESULT.json [docs/overview.png]
 
-The photo is generated (synthetic faces on a background): real photos and FER-2013 images are third-party
-data and are never committed. The confusion matrix is an aggregate result, which may be.
+The photo is generated: real photos and FER-2013 images are third-party data, never committed.
 """
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ def main(model: Path, result: Path, out: Path) -> Path:
     """Write the picture and return its path."""
     clf = EmotionClassifier.load(model)
     with tempfile.TemporaryDirectory() as tmp:
-        faces = write_synthetic_photos(tmp, n_photos=8, seed=3, max_faces=4)
-        placed = faces.groupby("file").size()
+        placed = write_synthetic_photos(tmp, n_photos=8, seed=3, max_faces=4).groupby("file").size()
         found = {name: clf.predict(Path(tmp) / "photos" / name) for name in placed.index}
         # the photo with the most faces, among those where the detector found every face placed
         complete = [name for name in placed.index if len(found[name]) == placed[name]] or list(placed.index)

@@ -1,10 +1,5 @@
-"""Confidence calibration and abstention: temperature scaling, calibration error, coverage curves.
-
-The models end in a softmax, so their log-probabilities serve as logits: dividing them by a
-temperature T and applying softmax again changes how confident the model is, never what it
-predicts. T is fitted on the validation split (never a test set), and so is the abstention
-threshold: below it, the classifier says "not sure" instead of naming a class.
-"""
+"""Confidence calibration and abstention: temperature scaling (confidence changes, never the prediction),
+calibration error, coverage curves. Temperature and abstention threshold are fitted on the validation split."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
+from scipy.special import softmax
 
 EPS = 1e-12
 TARGET_ACCURACY = 0.8  # default rule: keep the faces on which the model is right at least 4 times in 5 ...
@@ -27,14 +23,16 @@ def _as_probs(probs: np.ndarray) -> np.ndarray:
     return probs
 
 
+def _confidence_correct(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    probs = _as_probs(probs)
+    return probs.max(axis=1), probs.argmax(axis=1) == np.asarray(labels)
+
+
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Return softmax(log(probs) / temperature): the same ranking, sharper (T < 1) or softer (T > 1)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    logits = np.log(np.clip(_as_probs(probs), EPS, 1.0)) / float(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return softmax(np.log(np.clip(_as_probs(probs), EPS, 1.0)) / float(temperature), axis=1)
 
 
 def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -48,16 +46,13 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray, bounds: tuple[float, 
     probs, labels = _as_probs(probs), np.asarray(labels, dtype=np.int64)
     if len(labels) != len(probs):
         raise ValueError(f"{len(probs)} probability rows but {len(labels)} labels")
-    result = minimize_scalar(lambda log_t: negative_log_likelihood(apply_temperature(probs, np.exp(log_t)), labels),
-                             bounds=np.log(bounds), method="bounded", options={"xatol": 1e-4})
-    return float(np.exp(result.x))
+    nll = lambda log_t: negative_log_likelihood(apply_temperature(probs, np.exp(log_t)), labels)
+    return float(np.exp(minimize_scalar(nll, bounds=np.log(bounds), method="bounded", options={"xatol": 1e-4}).x))
 
 
 def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
     """Return per confidence bin: its range, count, mean confidence and accuracy (empty bins kept, NaN)."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
+    confidence, correct = _confidence_correct(probs, labels)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
     rows = []
@@ -78,13 +73,9 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
 
 def coverage_curve(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:
     """Return, per confidence threshold, the share of faces kept (coverage) and the accuracy on them."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    if thresholds is None:
-        thresholds = np.round(np.arange(0.0, 1.0, 0.025), 3)
+    confidence, correct = _confidence_correct(probs, labels)
     rows = []
-    for t in np.asarray(thresholds, dtype=float):
+    for t in np.round(np.arange(0.0, 1.0, 0.025), 3) if thresholds is None else np.asarray(thresholds, dtype=float):
         kept = confidence >= t
         rows.append({"threshold": float(t), "coverage": float(kept.mean()), "kept": int(kept.sum()),
                      "accuracy": float(correct[kept].mean()) if kept.any() else np.nan})
@@ -94,20 +85,15 @@ def coverage_curve(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray
 def choose_threshold(probs: np.ndarray, labels: np.ndarray, target_accuracy: float = TARGET_ACCURACY,
                      min_coverage: float = MIN_COVERAGE) -> float:
     """Return the abstention threshold chosen on validation data by THRESHOLD_RULE (0.0: never abstain)."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
+    confidence, correct = _confidence_correct(probs, labels)
     order = np.argsort(-confidence, kind="stable")
     # Keeping the k most confident faces is the same as thresholding at the k-th highest confidence.
     kept_accuracy = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    floor = int(np.ceil(min_coverage * len(order)))  # keep at least this many
-    cut = max(floor, 1)
+    cut = max(int(np.ceil(min_coverage * len(order))), 1)  # keep at least this many
     reaching = np.flatnonzero(kept_accuracy >= target_accuracy) + 1
     reaching = reaching[reaching >= cut]
     k = int(reaching.max()) if len(reaching) else cut
-    if k >= len(order):
-        return 0.0
-    return float(confidence[order[k - 1]])
+    return 0.0 if k >= len(order) else float(confidence[order[k - 1]])
 
 
 def fit_calibration(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10, target_accuracy: float = TARGET_ACCURACY,
@@ -141,7 +127,7 @@ def fit_calibration(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10, tar
 
 def summarize(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> dict[str, float]:
     """Return accuracy, ECE, NLL, mean confidence and n for one set of predictions."""
-    probs, labels = _as_probs(probs), np.asarray(labels)
-    return {"n": int(len(labels)), "accuracy": float(np.mean(probs.argmax(axis=1) == labels)),
+    confidence, correct = _confidence_correct(probs, labels)
+    return {"n": int(len(labels)), "accuracy": float(np.mean(correct)),
             "ece": expected_calibration_error(probs, labels, n_bins), "nll": negative_log_likelihood(probs, labels),
-            "mean_confidence": float(probs.max(axis=1).mean())}
+            "mean_confidence": float(confidence.mean())}

@@ -1,11 +1,5 @@
-"""Is a model better than always answering the largest class of the images it was scored on?
-
-A model is **at chance** when its accuracy is not significantly above the share of the largest class of its
-evaluation split: a one-sided exact binomial test of its right answers against that share, at CHANCE_ALPHA.
-Always answering that class scores exactly the share, so a model at chance has shown nothing a constant
-answer would not (docs/methods.md, "Models at chance"). Differences between such models are not findings,
-and a conclusion that rests only on them gets the verdict NO_EVIDENCE.
-"""
+"""Is a model better than always answering the largest class of the images it was scored on? One at chance (a
+one-sided binomial test, docs/methods.md) shows no findings; a conclusion resting only on such gets NO_EVIDENCE."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,15 +29,12 @@ class ChanceCheck:
 
     def describe(self, name: str) -> str:
         """Return e.g. "V13 19.0%: no better than always answering Happy (31.3%)", or "... above ..." when not."""
-        if self.at_chance:
-            return (f"{name} {self.accuracy:.1%}: no better than always answering {self.largest_class} "
-                    f"({self.largest_share:.1%})")
-        return f"{name} {self.accuracy:.1%}: above always answering {self.largest_class} ({self.largest_share:.1%})"
+        how = "no better than" if self.at_chance else "above"
+        return f"{name} {self.accuracy:.1%}: {how} always answering {self.largest_class} ({self.largest_share:.1%})"
 
 
 def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
-    """Return the chance check of an evaluation (a result's "validation" or "external" entry: its confusion
-    matrix, rows the true classes in the order of its classes)."""
+    """Return the chance check of an evaluation (a result's "validation" or "external" entry)."""
     confusion = np.asarray(evaluation["confusion"], dtype=np.int64)
     support = confusion.sum(axis=1)
     n = int(support.sum())
@@ -57,9 +48,7 @@ def chance_check(evaluation: dict[str, Any]) -> ChanceCheck:
 
 
 def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validation") -> dict[str, ChanceCheck]:
-    """Return the result names at chance on `split`, each with the check of its first seed at chance: a name is
-    at chance in at least half of its seeds' `split` evaluations, so one of two seeds stuck at the majority answer
-    is enough (one without such an evaluation never is)."""
+    """Return the names at chance in at least half of their seeds' `split` evaluations, with a seed's check."""
     out = {}
     for name, results in runs.items():
         checks = [chance_check(r[split]) for r in results if isinstance(r.get(split), dict) and "confusion" in r[split]]
@@ -69,21 +58,16 @@ def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validatio
 
 
 def chance_note(evaluation: dict[str, Any]) -> str:
-    """Return what a headline adds after a model's accuracy: ": no better than always answering Happy (31.3%)"
-    when the model is at chance on this evaluation, else ""."""
+    """Return what a headline adds after an accuracy at chance: ": no better than always answering Happy (31.3%)"."""
     check = chance_check(evaluation)
-    if not check.at_chance:
-        return ""
-    return f": no better than always answering {check.largest_class} ({check.largest_share:.1%})"
+    return check.describe("").split("%", 1)[1] if check.at_chance else ""
 
 
 def models_at_chance_note(runs: dict[str, Any], split: str = "validation") -> str:
-    """Return what a headline over several models adds: "; V4, V8 at chance (no better than always answering
-    the largest class)" when some are, else "". `runs`: result name -> result or list of seeds' results."""
+    """Return what a headline over several models adds when some are at chance ("; V4, V8 at chance: ..."), else "".
+    `runs`: result name -> result or list of seeds' results."""
     lists = {k: v if isinstance(v, list) else [v] for k, v in runs.items() if v}
-    at = [k for k in lists if k in chance_levels(lists, split)]
-    if not at:
-        return ""
+    at = list(chance_levels(lists, split))  # in the order of `runs`
     every = " (every one)" if len(at) == len(lists) else ""
     return (f"; {', '.join(at)} at chance{every}: no better than always answering the largest class, so their "
-            "differences are not findings")
+            "differences are not findings") if at else ""

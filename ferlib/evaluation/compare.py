@@ -7,18 +7,29 @@ import numpy as np
 import pandas as pd
 
 from ferlib.classes import STUDY
-from ferlib.evaluation.results import study_vs_run
 from ferlib.evaluation.stats import confusion_intervals, decode_labels, mcnemar, seed_mean_intervals, seed_spread
 from ferlib.study import HFE_CLASS_COUNTS, STUDY_ACCURACY, STUDY_TABLE3_SUMMARY
+
+
+def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return a "study vs this run" table from rows with metric, study, this run, note and optionally "ci" (this
+    run's 95% interval: then "this run ci_low/ci_high" columns), with the difference added."""
+    table = pd.DataFrame(rows, columns=["metric", "study", "this run", "note"])
+    if any(r.get("ci") for r in rows):
+        cis = [r.get("ci") or (None, None) for r in rows]
+        table.insert(3, "this run ci_low", [c[0] for c in cis])
+        table.insert(4, "this run ci_high", [c[1] for c in cis])
+    table["difference"] = (pd.to_numeric(table["this run"], errors="coerce")
+                           - pd.to_numeric(table["study"], errors="coerce"))
+    return table.set_index("metric")
 
 
 def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
     """Return the EDA numbers as data: counts, shares, imbalance, unused files by status."""
     counts = counts.reindex(list(STUDY.names), fill_value=0)
-    shares = counts / max(int(counts.sum()), 1)
     return {
         "counts": {k: int(v) for k, v in counts.items()},
-        "shares": {k: float(v) for k, v in shares.items()},
+        "shares": {k: float(v) for k, v in (counts / max(int(counts.sum()), 1)).items()},
         "total": int(counts.sum()),
         "largest_class": str(counts.idxmax()),
         "imbalance_ratio": float(counts.max() / max(counts.min(), 1)),
@@ -29,10 +40,9 @@ def eda_summary(counts: pd.Series, manifest: pd.DataFrame) -> dict[str, Any]:
 def eda_vs_study(summary: dict[str, Any]) -> pd.DataFrame:
     """Return the class-balance comparison between the study's dataset (Figure 1) and this run's data."""
     study_counts = pd.Series(HFE_CLASS_COUNTS)
-    study_shares = study_counts / study_counts.sum()
     rows = [{"metric": "images (five classes)", "study": int(study_counts.sum()), "this run": summary["total"],
              "note": "the study's Human Face Emotions count"}]
-    rows += [{"metric": f"share {c}", "study": round(float(study_shares[c]), 3),
+    rows += [{"metric": f"share {c}", "study": round(float(study_counts[c] / study_counts.sum()), 3),
               "this run": round(summary["shares"][c], 3), "note": ""} for c in STUDY.names]
     rows.append({"metric": "largest / smallest class",
                  "study": round(float(study_counts.max() / study_counts.min()), 2),
@@ -42,20 +52,16 @@ def eda_vs_study(summary: dict[str, Any]) -> pd.DataFrame:
 
 def experiment_vs_study(result: dict[str, Any]) -> pd.DataFrame:
     """Return validation accuracy (and the study's other reported numbers) beside this run's for one experiment."""
-    key = result["experiment"]
-    study = STUDY_ACCURACY.get(key, {})
-    val = result["validation"]
+    study, val = STUDY_ACCURACY.get(result["experiment"], {}), result["validation"]
     ci = confusion_intervals(val["confusion"], val["classes"])
     rows = [{"metric": "validation accuracy", "study": study.get("accuracy"), "this run": round(val["accuracy"], 4),
              "ci": ci["accuracy"],
              "note": f"study: {study.get('where', 'not reported')}; this run: {val['n']:,} validation images"}]
-    for cls, f1 in study.get("f1", {}).items():
-        rows.append({"metric": f"F1 {cls}", "study": f1, "this run": round(val["per_class"][cls]["f1"], 4),
-                     "ci": ci["f1"][cls], "note": ""})
+    rows += [{"metric": f"F1 {cls}", "study": f1, "this run": round(val["per_class"][cls]["f1"], 4),
+              "ci": ci["f1"][cls], "note": ""} for cls, f1 in study.get("f1", {}).items()]
     if "overfitting" in result:
-        of = result["overfitting"]
         rows.append({"metric": "validation loss rise after its minimum", "study": None,
-                     "this run": round(of["val_loss_rise"], 4),
+                     "this run": round(result["overfitting"]["val_loss_rise"], 4),
                      "note": "study: validation loss diverged (overfitting); > 0 here means it rose again"})
     return study_vs_run(rows)
 
@@ -71,9 +77,9 @@ def _as_lists(runs: Runs) -> dict[str, list[dict[str, Any]]]:
     return {k: v if isinstance(v, list) else [v] for k, v in runs.items() if v}
 
 
-def _add_ci(row: dict[str, Any], name: str, value: float, ci: list[float] | None) -> None:
-    row[name] = value
-    row[f"{name} ci_low"], row[f"{name} ci_high"] = ci if ci else (None, None)
+def _with_ci(name: str, value: float, ci: list[float] | None) -> dict[str, Any]:
+    low, high = ci if ci else (None, None)
+    return {name: value, f"{name} ci_low": low, f"{name} ci_high": high}
 
 
 def seed_metrics(results: list[dict[str, Any]], split: str = "validation") -> dict[str, Any]:
@@ -89,46 +95,35 @@ def seed_metrics(results: list[dict[str, Any]], split: str = "validation") -> di
             "f1_ci": ci["f1"], "seeds": [r["provenance"]["seed"] for r in results], "n": evals[0]["n"]}
 
 
-def _seed_columns(row: dict[str, Any], m: dict[str, Any]) -> None:
-    _add_ci(row, "this run accuracy", m["accuracy"], m["accuracy_ci"])
-    row["seed sd"] = m["spread"]["sd"]
-    row["seeds"] = len(m["seeds"])
+def _seed_columns(m: dict[str, Any]) -> dict[str, Any]:
+    return {**_with_ci("this run accuracy", m["accuracy"], m["accuracy_ci"]), "seed sd": m["spread"]["sd"],
+            "seeds": len(m["seeds"])}
 
 
 def table1(runs: Runs) -> pd.DataFrame:
-    """Return the study's Table 1 (augmentation ablations): mean accuracy over seeds, its 95% interval and
-    the seed spread beside the study's single-run accuracy."""
+    """Return the study's Table 1 (augmentation ablations): mean accuracy over seeds beside the study's."""
     rows = []
-    for key, results in _as_lists(runs).items():
-        if key not in ("V4", "V8", "V9", "V10", "V11"):
-            continue
+    for key, results in ((k, v) for k, v in _as_lists(runs).items() if k in ("V4", "V8", "V9", "V10", "V11")):
         s, m = results[0]["settings"], seed_metrics(results)
-        row = {"model": key, "configuration": results[0]["title"], "class weights": s["class_weights"],
-               "augmentation": s["augmentation"], "study accuracy": _study_acc(key)}
-        _seed_columns(row, m)
-        row["validation images"] = m["n"]
-        rows.append(row)
+        rows.append({"model": key, "configuration": results[0]["title"], "class weights": s["class_weights"],
+                     "augmentation": s["augmentation"], "study accuracy": _study_acc(key), **_seed_columns(m),
+                     "validation images": m["n"]})
     table = pd.DataFrame(rows).set_index("model")
     table["difference"] = table["this run accuracy"] - pd.to_numeric(table["study accuracy"], errors="coerce")
     return table
 
 
 def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "V13")) -> pd.DataFrame:
-    """Return accuracy, macro F1 and per-class F1 of each architecture (means over seeds with 95% intervals),
-    with the study's numbers beside."""
+    """Return accuracy, macro and per-class F1 of each architecture (means over seeds) beside the study's."""
     rows = []
     lists = _as_lists(runs)
-    for key in keys:
-        if key not in lists:
-            continue
-        results = lists[key]
+    for key, results in ((k, lists[k]) for k in keys if k in lists):
         m = seed_metrics(results)
         row = {"model": key, "configuration": results[0]["title"], "input px": results[0]["settings"]["image_size"],
-               "study accuracy": _study_acc(key)}
-        _seed_columns(row, m)
-        _add_ci(row, "macro F1", m["macro_f1"], m["macro_f1_ci"])
+               "study accuracy": _study_acc(key), **_seed_columns(m),
+               **_with_ci("macro F1", m["macro_f1"], m["macro_f1_ci"])}
         for c in STUDY.names:
-            _add_ci(row, f"F1 {c}", m["f1"][c], m["f1_ci"][c])
+            row |= _with_ci(f"F1 {c}", m["f1"][c], m["f1_ci"][c])
         row["study F1 Fear"] = STUDY_ACCURACY.get(key, {}).get("f1", {}).get("Fear")
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
@@ -136,15 +131,10 @@ def architecture_table(runs: Runs, keys: tuple[str, ...] = ("V5", "V7", "V12", "
 
 def seed_table(runs: Runs, split: str = "validation") -> pd.DataFrame:
     """Return one row per experiment and seed: accuracy with its 95% interval and macro F1 (the raw runs)."""
-    rows = []
-    for key, results in _as_lists(runs).items():
-        for r in results:
-            e = r[split]
-            ci = e.get("accuracy_ci") or confusion_intervals(e["confusion"], e["classes"])["accuracy"]
-            row = {"model": key, "seed": r["provenance"]["seed"]}
-            _add_ci(row, "accuracy", e["accuracy"], ci)
-            row |= {"macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]}
-            rows.append(row)
+    rows = [{"model": key, "seed": r["provenance"]["seed"],
+             **_with_ci("accuracy", e["accuracy"], e.get("accuracy_ci") or accuracy_interval(e)),
+             "macro F1": e["averages"]["macro avg"]["f1"], "images": e["n"]}
+            for key, results in _as_lists(runs).items() for r in results for e in [r[split]]]
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 
@@ -152,9 +142,7 @@ def paired_tests(runs: Runs, pairs: list[tuple[str, str, str]], split: str = "va
     """Return McNemar's test for each (A, B, question) pair and each seed both were run with."""
     lists = _as_lists(runs)
     rows = []
-    for a, b, question in pairs:
-        if a not in lists or b not in lists:
-            continue
+    for a, b, question in (p for p in pairs if p[0] in lists and p[1] in lists):
         by_seed_b = {r["provenance"]["seed"]: r[split] for r in lists[b]}
         for ra in lists[a]:
             seed, ea = ra["provenance"]["seed"], ra[split]
@@ -185,8 +173,7 @@ STUDY_PAIRS: list[tuple[str, str, str]] = [
 
 
 def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Return, per question, the mean accuracy difference A - B over seeds and in how many seeds McNemar's
-    test found A or B significantly better at level `alpha`."""
+    """Return, per question, the mean A - B over seeds and in how many seeds McNemar found A or B better."""
     if tests.empty:
         return pd.DataFrame(columns=["A", "B", "mean A - B", "seeds", "A better (p<alpha)", "B better (p<alpha)"])
     significant = tests["p-value"] < alpha
@@ -199,36 +186,25 @@ def paired_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def with_intervals(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Return a display copy where each column with "<col> ci_low/ci_high" siblings reads "value [low, high]"."""
+    def text(value: Any, low: Any, high: Any) -> str:  # pd.isna: None or NaN
+        shown = "" if pd.isna(value) else f"{value:.{digits}f}"
+        return shown if pd.isna(value) or pd.isna(low) else f"{shown} [{low:.{digits}f}, {high:.{digits}f}]"
+
     out = table.copy()
     for col in list(table.columns):
-        low, high = _sibling(col, "ci_low"), _sibling(col, "ci_high")
-        if low not in table.columns or high not in table.columns:
-            continue
-        out[col] = [_fmt_ci(v, lo, hi, digits) for v, lo, hi in zip(table[col], table[low], table[high])]
-        out = out.drop(columns=[low, high])
+        low, high = [(*col[:-1], f"{col[-1]} {s}") if isinstance(col, tuple) else f"{col} {s}"
+                     for s in ("ci_low", "ci_high")]
+        if low in table.columns and high in table.columns:
+            out[col] = [text(v, lo, hi) for v, lo, hi in zip(table[col], table[low], table[high])]
+            out = out.drop(columns=[low, high])
     return out
-
-
-def _sibling(col: Any, suffix: str) -> Any:
-    return (*col[:-1], f"{col[-1]} {suffix}") if isinstance(col, tuple) else f"{col} {suffix}"
-
-
-def _fmt_ci(value: Any, low: Any, high: Any, digits: int) -> str:
-    if value is None or pd.isna(value):
-        return ""
-    if low is None or pd.isna(low):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def classification_vs_study(result: dict[str, Any], study_table: dict[str, dict[str, float]],
                             study_summary: dict[str, float]) -> pd.DataFrame:
     """Return a classification report with the study's (Table 2 or 3) and this run's values side by side."""
-    rows = {}
-    for c in STUDY.names:
-        s, m = study_table[c], result["per_class"][c]
-        rows[c] = [s["precision"], m["precision"], s["recall"], m["recall"], s["f1"], m["f1"], s["support"],
-                   m["support"]]
+    rows = {c: [v for k in ("precision", "recall", "f1", "support")
+                for v in (study_table[c][k], result["per_class"][c][k])] for c in STUDY.names}
     rows["accuracy"] = [None, None, None, None, study_summary["accuracy"], result["accuracy"],
                         study_summary["n"], result["n"]]
     for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
@@ -261,8 +237,7 @@ AUGMENTATION_EFFECTS: list[tuple[str, str, str]] = [
 
 
 def augmentation_effects(table: pd.DataFrame) -> pd.DataFrame:
-    """Return each augmentation effect (difference in accuracy) in the study (one run) and in this run (mean
-    over seeds), from Table 1 as built by `table1`; a difference the study does not report stays empty."""
+    """Return each augmentation effect (difference in accuracy) in the study and in this run, from `table1`."""
     acc = table["this run accuracy"]
     rows = []
     for a, b, label in AUGMENTATION_EFFECTS:
@@ -275,16 +250,13 @@ def augmentation_effects(table: pd.DataFrame) -> pd.DataFrame:
 
 def training_summary(runs: Runs) -> pd.DataFrame:
     """Return one row per experiment and seed: epochs trained per phase, the kept epoch, wall time, reuse."""
-    rows = []
-    for key, results in _as_lists(runs).items():
-        for r in results:
-            phases = pd.Series(r["history"]["phase"]).value_counts().sort_index()
-            rows.append({"model": key, "seed": r["provenance"]["seed"],
-                         "epochs per phase": " + ".join(str(int(n)) for n in phases),
-                         "kept epoch": r["best_epoch"], "kept phase": r["kept_phase"],
-                         "validation accuracy": r["validation"]["accuracy"],
-                         "training time (s)": round(r["provenance"]["wall_time_s"]),
-                         "reused": "yes" if r.get("reused_finished_run") else ""})
+    rows = [{"model": key, "seed": r["provenance"]["seed"],
+             "epochs per phase": " + ".join(str(n) for n in np.unique(r["history"]["phase"], return_counts=True)[1]),
+             "kept epoch": r["best_epoch"], "kept phase": r["kept_phase"],
+             "validation accuracy": r["validation"]["accuracy"],
+             "training time (s)": round(r["provenance"]["wall_time_s"]),
+             "reused": "yes" if r.get("reused_finished_run") else ""}
+            for key, results in _as_lists(runs).items() for r in results]
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 

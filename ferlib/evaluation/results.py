@@ -1,22 +1,16 @@
-"""Results as data: JSON files with provenance, their schema, and tables built from them.
-
-`run_experiment` writes an experiment's result as plain JSON (`RESULT_FIELDS`, schema version `RESULT_SCHEMA`);
-readers use its keys (`result["validation"]["confusion"]`). `check_result` raises `SchemaError` naming the file
-and the field when a result lacks one or was written by a newer schema, so a mistake in the format is never taken
-for damaged data. Files written before the version was recorded read as schema 1: existing `outputs/` keep working.
-"""
+"""Results as data: JSON files with provenance (commit, machine) and their schema (`RESULT_FIELDS`, version
+`RESULT_SCHEMA`, files without one are schema 1), which `check_result` enforces."""
 from __future__ import annotations
 
 import json
 import os
 import platform
+import re
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from ferlib.config import PROJECT_ROOT, RunSettings
 from ferlib.runnames import RunName
@@ -35,53 +29,39 @@ def git_commit() -> str:
         return "unknown"
 
 
-# CPU features that change how fast training runs (bfloat16 needs AVX512_BF16 or AMX to pay), as /proc/cpuinfo
-# spells them, with the name a result shows. Cloud CPUs often report a bare model name ("Intel(R) Xeon(R)
-# Processor"), so these are what tell two machines apart.
+# CPU features that change how fast training runs, as /proc/cpuinfo spells them, with the name a result shows
 SPEED_FEATURES = {"avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16", "amx_bf16": "AMX"}
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
-    """Return the CPU's model name (from /proc/cpuinfo where there is one), its family and model numbers when
-    the name is a bare one without a model number (cloud CPUs often report "Intel(R) Xeon(R) Processor"
-    for several generations), the features of SPEED_FEATURES it has, and its core count, e.g.
-    "Intel(R) Xeon(R) Processor, family 6 model 207 (AVX-512, AVX512_BF16, AMX), 2 cores"."""
-    name, flags, numbers = platform.processor() or platform.machine(), set(), {}
+    """Return the CPU's model name, its family and model numbers when the name has none (cloud CPUs), its
+    SPEED_FEATURES and cores: "Intel(R) Xeon(R) Processor, family 6 model 207 (AVX-512, AVX512_BF16, AMX), 2 cores"."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             cpuinfo = ""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key == "model name":
-            name = value.strip()
-        elif key in ("cpu family", "model"):
-            numbers[key] = value.strip()
-        elif key == "flags":
-            flags = set(value.split())
-            break
-    if not any(c.isdigit() for c in name) and "model" in numbers:
-        name += f", family {numbers.get('cpu family', '?')} model {numbers['model']}"
-    shown = [label for flag, label in SPEED_FEATURES.items() if flag in flags]
-    features = f" ({', '.join(shown)})" if shown else ""
-    return f"{name}{features}, {os.cpu_count()} cores"
+    info: dict[str, str] = {}  # the first processor's entries
+    for key, value in re.findall(r"^(model name|cpu family|model|flags)\s*:(.*)$", cpuinfo, re.M | re.I):
+        info.setdefault(key.lower(), value.strip())
+    name = info.get("model name", platform.processor() or platform.machine())
+    if not any(c.isdigit() for c in name) and "model" in info:
+        name += f", family {info.get('cpu family', '?')} model {info['model']}"
+    features = ", ".join(label for flag, label in SPEED_FEATURES.items() if flag in info.get("flags", "").split())
+    return f"{name}{f' ({features})' if features else ''}, {os.cpu_count()} cores"
 
 
 def machine() -> str:
     """Return the machine a run used: CPU model and cores, and the GPUs TensorFlow sees (or "no GPU")."""
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
     names = []
-    for gpu in gpus:
+    for gpu in tf.config.list_physical_devices("GPU"):
         try:
             names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
         except (RuntimeError, ValueError):
             names.append(gpu.name)
-    shown = ", ".join(f"{n}x {name}" for name, n in Counter(names).items()) if names else "no GPU"
-    return f"{cpu_model()}; {shown}"
+    return f"{cpu_model()}; " + (", ".join(f"{n}x {name}" for name, n in Counter(names).items()) or "no GPU")
 
 
 def provenance(settings: RunSettings, sources: dict[str, Any], weights: str, wall_time_s: float,
@@ -110,9 +90,7 @@ def result_path(settings: RunSettings, name: str) -> Path:
     return settings.results_dir / RunName(name, settings.seed).file
 
 
-def write_result(path: Path, payload: dict[str, Any]) -> Path:
-    """Write a result as indented JSON (atomically) and return its path."""
-    return write_json(path, payload)
+write_result = write_json  # a result as indented JSON, written atomically; returns its path
 
 
 RESULT_SCHEMA = 1  # raise it when a field is renamed or removed; readers then say what changed
@@ -130,14 +108,12 @@ class SchemaError(ValueError):
 def _require(data: Any, names: tuple[str, ...], what: str) -> None:
     if not isinstance(data, dict):
         raise SchemaError(f"{what}: expected an object, got {type(data).__name__}")
-    missing = [name for name in names if name not in data]
-    if missing:
+    if missing := [name for name in names if name not in data]:
         raise SchemaError(f"{what}: missing field(s) {', '.join(missing)}")
 
 
 def check_result(data: Any, source: str = "a result") -> dict[str, Any]:
-    """Return an experiment's result (read from `source`, named in errors) when it has every field of its schema,
-    its validation set's included; SchemaError when one is missing or the file comes from a newer schema."""
+    """Return a result (read from `source`) with its schema's fields; SchemaError if one lacks or it is newer."""
     _require(data, (), source)
     version = data.get("schema", 1)  # files from before the version was written are schema 1
     if not isinstance(version, int) or version > RESULT_SCHEMA:
@@ -154,19 +130,3 @@ def read_result(path: Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise SchemaError(f"{path}: not JSON ({exc})") from exc
-
-
-def study_vs_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Return a "study vs this run" table from rows with metric, study and run values (difference added).
-
-    Rows may carry "ci" ([low, high], the 95% interval of this run's value); the table then has
-    "this run ci_low" and "this run ci_high" columns.
-    """
-    table = pd.DataFrame(rows, columns=["metric", "study", "this run", "note"])
-    if any(r.get("ci") for r in rows):
-        cis = [r.get("ci") or (None, None) for r in rows]
-        table.insert(3, "this run ci_low", [c[0] for c in cis])
-        table.insert(4, "this run ci_high", [c[1] for c in cis])
-    table["difference"] = (pd.to_numeric(table["this run"], errors="coerce")
-                           - pd.to_numeric(table["study"], errors="coerce"))
-    return table.set_index("metric")

@@ -1,9 +1,5 @@
-"""Uncertainty: bootstrap confidence intervals, seed spread and McNemar's test for paired classifiers.
-
-Resampling the evaluated images with replacement is the same as drawing the cells of the confusion
-matrix from a multinomial with the observed cell frequencies, so the bootstrap here works on confusion
-matrices: exact, vectorised, and possible from any result file (they all store the confusion matrix).
-"""
+"""Uncertainty: bootstrap confidence intervals, seed spread and McNemar's test for paired classifiers. Resampling
+images is drawing confusion-matrix cells from a multinomial, so the bootstrap works on any result's confusion matrix."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,13 +19,11 @@ def bootstrap_confusions(confusion: np.ndarray | list, n_boot: int = N_BOOT, see
     n, k = int(cm.sum()), cm.shape[0]
     if n == 0:
         raise ValueError("cannot bootstrap an empty evaluation (0 images)")
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, cm.ravel() / n, size=n_boot).reshape(n_boot, k, k)
+    return np.random.default_rng(seed).multinomial(n, cm.ravel() / n, size=n_boot).reshape(n_boot, k, k)
 
 
 def metrics_of(confusions: np.ndarray) -> dict[str, np.ndarray]:
-    """Return accuracy, per-class F1, precision and recall (n, k), macro and weighted F1 for a stack of
-    confusion matrices."""
+    """Return accuracy, per-class F1, precision and recall, macro and weighted F1 of stacked confusion matrices."""
     cms = np.asarray(confusions, dtype=np.float64)
     if cms.ndim == 2:
         cms = cms[None]
@@ -44,21 +38,21 @@ def metrics_of(confusions: np.ndarray) -> dict[str, np.ndarray]:
             "weighted_f1": (f1 * support).sum(axis=1) / n, "precision": precision, "recall": recall}
 
 
-def _interval(samples: np.ndarray, level: float) -> list[float]:
-    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return [float(lo), float(hi)]
+def _intervals(m: dict[str, np.ndarray], classes: Sequence[str], level: float, per_class: tuple[str, ...],
+               method: str) -> dict:
+    def interval(samples: np.ndarray) -> list[float]:
+        return [float(q) for q in np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)]
+
+    return {**{key: interval(m[key]) for key in ("accuracy", "macro_f1", "weighted_f1")},
+            **{key: {c: interval(m[key][:, i]) for i, c in enumerate(classes)} for key in per_class},
+            "method": method, "level": level}
 
 
 def confusion_intervals(confusion: np.ndarray | list, classes: Sequence[str], n_boot: int = N_BOOT,
                         level: float = LEVEL, seed: int = BOOT_SEED) -> dict:
-    """Return percentile-bootstrap intervals for accuracy, macro/weighted F1 and each class's F1, precision
-    and recall."""
-    m = metrics_of(bootstrap_confusions(confusion, n_boot, seed))
-    per_class = {key: {c: _interval(m[key][:, i], level) for i, c in enumerate(classes)}
-                 for key in ("f1", "precision", "recall")}
-    return {"accuracy": _interval(m["accuracy"], level), "macro_f1": _interval(m["macro_f1"], level),
-            "weighted_f1": _interval(m["weighted_f1"], level), **per_class,
-            "method": f"percentile bootstrap over images, {n_boot} resamples, seed {seed}", "level": level}
+    """Return percentile-bootstrap intervals for accuracy, macro/weighted F1 and per-class F1, precision, recall."""
+    return _intervals(metrics_of(bootstrap_confusions(confusion, n_boot, seed)), classes, level, ("f1", "precision",
+                      "recall"), f"percentile bootstrap over images, {n_boot} resamples, seed {seed}")
 
 
 def seed_mean_intervals(confusions: Sequence[np.ndarray | list], classes: Sequence[str], n_boot: int = N_BOOT,
@@ -66,11 +60,8 @@ def seed_mean_intervals(confusions: Sequence[np.ndarray | list], classes: Sequen
     """Return intervals for the mean over seeds: each seed's evaluation is resampled independently, then averaged."""
     stacks = [metrics_of(bootstrap_confusions(cm, n_boot, seed + i)) for i, cm in enumerate(confusions)]
     mean = {key: np.mean([s[key] for s in stacks], axis=0) for key in stacks[0]}
-    return {"accuracy": _interval(mean["accuracy"], level), "macro_f1": _interval(mean["macro_f1"], level),
-            "weighted_f1": _interval(mean["weighted_f1"], level),
-            "f1": {c: _interval(mean["f1"][:, i], level) for i, c in enumerate(classes)},
-            "method": f"percentile bootstrap of the mean over {len(confusions)} seed(s), {n_boot} resamples",
-            "level": level}
+    return _intervals(mean, classes, level, ("f1",),
+                      f"percentile bootstrap of the mean over {len(confusions)} seed(s), {n_boot} resamples")
 
 
 def seed_spread(values: Sequence[float]) -> dict[str, float | int]:
@@ -102,8 +93,7 @@ def p_value_text(p: float) -> str:
 
 
 def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, exact_below: int = 25) -> McNemar:
-    """Return McNemar's test for paired predictions: exact binomial when few images differ, else chi-square
-    with continuity correction."""
+    """Return McNemar's test for paired predictions: exact when few images differ, else chi-square corrected."""
     y_true, pred_a, pred_b = (np.asarray(x) for x in (y_true, pred_a, pred_b))
     if not (len(y_true) == len(pred_a) == len(pred_b)):
         raise ValueError(f"paired predictions must cover the same images: {len(y_true)}, {len(pred_a)}, {len(pred_b)}")

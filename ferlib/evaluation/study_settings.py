@@ -1,9 +1,5 @@
 """Each experiment's settings: what the study says, what this project runs (``full`` and this run's profile), why.
-
-The study states some settings (V13's schedule and input size, which experiments use class weights) and
-leaves most open (V1's network, every other schedule, augmentation magnitudes, batch size). This table
-keeps the two apart, so "the study's settings" is never claimed for a choice of this project.
-"""
+The study leaves most settings open; this table keeps its statements apart from this project's choices."""
 from __future__ import annotations
 
 import pandas as pd
@@ -38,8 +34,7 @@ V1_REASONS: dict[str, str] = {
 
 
 def describe(experiment: Experiment, profile: Profile, weights: str | None = None) -> dict[str, str]:
-    """Return one experiment's settings under a profile, in words, for a run asked for backbone `weights` (None:
-    the profile's, "auto" resolved as the run resolves it)."""
+    """Return one experiment's settings under a profile, in words, for backbone `weights` (None: the profile's)."""
     transfer = experiment.backbone not in ("custom_cnn", "fer_cnn")
     head, *rest = experiment.phases
     first = f"{head.epochs} epochs at {head.learning_rate:g}" + (
@@ -51,9 +46,7 @@ def describe(experiment: Experiment, profile: Profile, weights: str | None = Non
         p = rest[0]
         second = (f"layers {p.trainable_from} onwards at {p.learning_rate:g}, at most {p.epochs} epochs"
                   + (f", EarlyStopping(patience={p.early_stopping_patience})" if p.early_stopping_patience else ""))
-    precision = "mixed float16 on a GPU" if profile.mixed_precision else "float32"
-    precision += (", XLA where it is faster" if profile.jit_compile == "auto"
-                  else (", XLA" if profile.jit_compile else ""))
+    xla = ", XLA where it is faster" if profile.jit_compile == "auto" else ", XLA" if profile.jit_compile else ""
     return {
         "backbone": (f"{experiment.backbone}, " + ("random weights, trained from scratch" if experiment.from_scratch
                                                      else f"{choose_weights(weights, profile.weights)[0]} weights")
@@ -66,14 +59,12 @@ def describe(experiment: Experiment, profile: Profile, weights: str | None = Non
         "phase 1 (head)": first,
         "phase 2 (fine-tuning)": second,
         "batch size": str(profile.batch_size),
-        "precision": precision,
+        "precision": ("mixed float16 on a GPU" if profile.mixed_precision else "float32") + xla,
     }
 
 
 def settings_vs_study(keys: list[str], profile: str | Profile, weights: str | None = None) -> pd.DataFrame:
-    """Return one row per experiment and setting: the study's statement, the ``full`` profile's value, this
-    profile's value (for a run asked for backbone `weights`), whether the value is the study's or this project's
-    choice, and why."""
+    """Return per experiment and setting the study's word, the ``full`` and this run's values, whose choice, why."""
     run_profile = profile if isinstance(profile, Profile) else PROFILES[profile]
     full = PROFILES["full"]
     rows = []

@@ -11,7 +11,7 @@ from scipy.stats import binomtest
 
 from ferlib.classes import STUDY
 from ferlib.config import RunSettings
-from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_check, chance_levels
+from ferlib.evaluation.chance import NO_EVIDENCE, ChanceCheck, chance_levels
 from ferlib.evaluation.compare import STUDY_PAIRS, accuracy_interval, paired_summary, paired_tests, seed_metrics
 from ferlib.evaluation.results import read_result
 from ferlib.evaluation.stats import confusion_intervals
@@ -24,37 +24,30 @@ ALPHA = 0.05
 
 
 def result_files(settings: RunSettings) -> list[Path]:
-    """Return the result files of this run's profile and data (``outputs/results/<profile>/<data>/``), sorted;
-    runs on other data keep theirs in other folders and are never read."""
+    """Return the result files of this run's profile and data (``outputs/results/<profile>/<data>/``), sorted."""
     folder = settings.results_dir
     return sorted(p for p in folder.glob("*-seed*.json") if RunName.parse(p.name)) if folder.is_dir() else []
 
 
 def collect_results(settings: RunSettings) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """Return this profile's and data's result files by name (one entry per seed, the run's own seed first) and
-    notes on files left out because they were computed on other data than the run's own seed."""
+    """Return this run's results by name (per seed, its own first) and notes on files left out (on other data)."""
     found: dict[str, list[dict[str, Any]]] = {}
     for path in result_files(settings):
         found.setdefault(RunName.parse(path.name).name, []).append(read_result(path))
+    seed = lambda r: r.get("provenance", {}).get("seed")
+    data = lambda r: sorted((k, v.get("fingerprint")) for k, v in r.get("provenance", {}).get("data", {}).items()
+                            if isinstance(v, dict))
     notes = []
     for name, results in found.items():
-        results.sort(key=lambda r: (r.get("provenance", {}).get("seed") != settings.seed,
-                                    r.get("provenance", {}).get("seed", 0)))
-        reference = _fingerprints(results[0])
-        kept = [r for r in results if _fingerprints(r) == reference]
-        if len(kept) < len(results):
-            notes.append(f"{name}: {len(results) - len(kept)} result file(s) on other data than seed "
-                         f"{results[0].get('provenance', {}).get('seed')}'s left out")
-        found[name] = kept
+        results.sort(key=lambda r: (seed(r) != settings.seed, seed(r) or 0))
+        found[name] = [r for r in results if data(r) == data(results[0])]
+        if len(found[name]) < len(results):
+            notes.append(f"{name}: {len(results) - len(found[name])} result file(s) on other data than seed "
+                         f"{seed(results[0])}'s left out")
     return found, notes
 
 
-def _fingerprints(result: dict[str, Any]) -> tuple:
-    data = result.get("provenance", {}).get("data", {})
-    return tuple(sorted((k, v.get("fingerprint")) for k, v in data.items() if isinstance(v, dict)))
-
-
-def comparability(result: dict[str, Any], experiment_key: str | None = None) -> list[str]:
+def comparability(result: dict[str, Any]) -> list[str]:
     """Return why a result cannot be set against the study's number (empty when it can)."""
     prov = result.get("provenance", {})
     reasons = []
@@ -106,16 +99,13 @@ def _report_rows(prefix: str, where: str, evaluation: dict[str, Any], table: dic
     for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
         rows.append(_row(f"{prefix} {name} F1", where, summary[key], evaluation["averages"][name]["f1"], ci[key],
                          reasons, evaluation["n"]))
-    for c in STUDY.names:  # the study's tables
-        for metric in ("precision", "recall", "f1"):
-            rows.append(_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
-                             ci[metric][c], reasons, evaluation["per_class"][c]["support"]))
-    return rows
+    return rows + [_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
+                        ci[metric][c], reasons, evaluation["per_class"][c]["support"])
+                   for c in STUDY.names for metric in ("precision", "recall", "f1")]  # the study's tables
 
 
 def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
-    """Return one row per number the study reports: study value, this run's value (mean over seeds where
-    several), its 95% interval, and a verdict with the reason when not comparable."""
+    """Return one row per number the study reports: its value, this run's (mean over seeds), interval, verdict."""
     rows = []
     for key, study in STUDY_ACCURACY.items():
         results = runs.get(key)
@@ -123,12 +113,11 @@ def study_numbers(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
             rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], None, None, []))
             continue
         m = seed_metrics(results)
-        reasons = comparability(results[0], key)
+        reasons = comparability(results[0])
         rows.append(_row(f"{key} validation accuracy", study["where"], study["accuracy"], m["accuracy"],
                          m["accuracy_ci"], reasons, m["n"], len(results)))
-        for c, f1 in study.get("f1", {}).items():
-            rows.append(_row(f"{key} {c} F1", study["where"], f1, m["f1"][c], m["f1_ci"][c], reasons, m["n"],
-                             len(results)))
+        rows += [_row(f"{key} {c} F1", study["where"], f1, m["f1"][c], m["f1_ci"][c], reasons, m["n"], len(results))
+                 for c, f1 in study.get("f1", {}).items()]
     if runs.get("V13"):
         v13 = runs["V13"][0]
         rows += _report_rows("V13 (Table 2)", "Table 2", v13["validation"], STUDY_TABLE2, STUDY_TABLE2_SUMMARY,
@@ -153,12 +142,10 @@ def _judge_pairs(summary: pd.DataFrame, expect_a_better: bool) -> tuple[str, str
     evidence = "; ".join(f"{r['A']} - {r['B']}: {r['mean A - B']:+.1%} mean over {r['seeds']} seed(s), significant "
                          f"(McNemar p<{ALPHA}) for {r['A']} in {r['A better (p<alpha)']}, for {r['B']} in "
                          f"{r['B better (p<alpha)']}" for _, r in summary.iterrows())
-    seeds = summary["seeds"]
-    wanted = summary["A better (p<alpha)"] if expect_a_better else summary["B better (p<alpha)"]
-    against = summary["B better (p<alpha)"] if expect_a_better else summary["A better (p<alpha)"]
-    if (wanted > seeds / 2).all():
+    wanted, against = ["A better (p<alpha)", "B better (p<alpha)"][::1 if expect_a_better else -1]
+    if (summary[wanted] > summary["seeds"] / 2).all():
         return "supported", evidence
-    if (against > seeds / 2).any():
+    if (summary[against] > summary["seeds"] / 2).any():
         return "contradicted", evidence
     return "not supported (no consistent significant difference)", evidence
 
@@ -176,26 +163,22 @@ CONCLUSIONS = {
 
 def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None = None,
                 photos: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Return the study's conclusions, each with this run's verdict, its evidence and caveats.
-
-    `audit` is `audit_evidence` of notebook 07's result; `photos` is notebook 09's result (for the OOD claim).
-    """
+    """Return the study's conclusions, each with this run's verdict, its evidence and caveats. `audit` is
+    `audit_evidence` of notebook 07's result; `photos` is notebook 09's result (for the OOD claim)."""
     rows = []
     chance = chance_levels(runs)  # models no better than always answering the largest class: not evidence
 
     def add(claim: str, pairs: list[tuple[str, str]], expect_a_better: bool) -> None:
         ran = [p for p in pairs if runs.get(p[0]) and runs.get(p[1])]
         learned = [p for p in ran if p[0] not in chance and p[1] not in chance]
-        keys = sorted({k for pair in pairs for k in pair})
         if ran and not learned:
             rows.append(_no_evidence(claim, sorted({k for p in ran for k in p if k in chance}), chance))
             return
         chosen = [p for p in STUDY_PAIRS if p[:2] in learned]
         verdict_, evidence = _judge_pairs(paired_summary(paired_tests(runs, chosen), ALPHA), expect_a_better)
-        if len(learned) < len(ran):
-            left = sorted({k for p in ran if p not in learned for k in p if k in chance})
+        if left := sorted({k for p in ran if p not in learned for k in p if k in chance}):
             evidence += "; left out, at chance: " + "; ".join(chance[k].describe(k) for k in left)
-        caveats = sorted({r for k in keys for res in runs.get(k, [])[:1] for r in comparability(res, k)})
+        caveats = sorted({r for pair in pairs for k in pair for res in runs.get(k, [])[:1] for r in comparability(res)})
         if caveats and verdict_ != "not tested":
             verdict_ += " on this run's settings, which differ from the study's (see caveats)"
         rows.append(_conclusion(claim, verdict_, evidence, "; ".join(caveats)))
@@ -204,10 +187,7 @@ def conclusions(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | N
     add(CONCLUSIONS["augmentation_weights"], [("V8", "V9")], False)
     add(CONCLUSIONS["resnet"], [("V13", "V5"), ("V13", "V7"), ("V13", "V12")], True)
     at_chance_v13 = {k: chance[k] for k in ("V13",) if k in chance}
-    if runs.get("V13_external") and "external" in runs["V13_external"][0]:
-        external = chance_check(runs["V13_external"][0]["external"])
-        if external.at_chance:
-            at_chance_v13["V13 external"] = external
+    at_chance_v13 |= chance_levels({"V13 external": runs.get("V13_external", [])[:1]}, "external")
     for claim, judge in ((CONCLUSIONS["generalisation"], lambda: _generalisation(runs, audit)),
                          (CONCLUSIONS["ood"], lambda: _out_of_distribution(runs, photos))):
         rows.append(_no_evidence(claim, list(at_chance_v13), at_chance_v13) if at_chance_v13 else judge())
@@ -239,19 +219,19 @@ def conclusion_counts(verdicts: list[str]) -> dict[str, int]:
     return {k: kinds.count(k) for k in (*VERDICT_KINDS, "other") if kinds.count(k)}
 
 
-def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
-    """Judge "the external score shows generalisation" on the external images without a copy in training.
+def _with_ci(accuracy: float, ci: list[float]) -> str:
+    return f"{accuracy:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]"
 
-    Any overlap is reported with its size; the verdict depends on what the overlap does to accuracy and on
-    whether the clean part still scores at least as high as the internal validation split.
-    """
+
+def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any] | None) -> dict[str, Any]:
+    """Judge "the external score shows generalisation" on the external images without a copy in training: the
+    verdict sets the clean part's accuracy against the internal validation split's."""
     claim = CONCLUSIONS["generalisation"]
     if not runs.get("V13_external") or not runs.get("V13"):
         return _conclusion(claim, "not tested", "V13 and its external test were not run")
     internal, external = runs["V13"][0]["validation"], runs["V13_external"][0]["external"]
     ci_int, ci_ext = accuracy_interval(internal), accuracy_interval(external)
-    evidence = (f"internal {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}], external "
-                f"{external['accuracy']:.1%} [{ci_ext[0]:.1%}, {ci_ext[1]:.1%}]")
+    evidence = f"internal {_with_ci(internal['accuracy'], ci_int)}, external {_with_ci(external['accuracy'], ci_ext)}"
     caveats = "; ".join(sorted(set(comparability(runs["V13_external"][0]))))
     if audit is None:
         return _conclusion(claim, "not tested (no leakage audit: run notebook 07)", evidence, caveats)
@@ -261,16 +241,14 @@ def _generalisation(runs: dict[str, list[dict[str, Any]]], audit: dict[str, Any]
     if overlap and (clean is None or not clean.get("n")):
         return _conclusion(claim, "not tested: every external image has a copy in the internal data", evidence,
                            caveats)
+    ci_ref, where = ci_ext, "with no external image copied in the internal data"
     if overlap:
-        ci_clean = accuracy_interval(clean)
-        evidence += (f"; without them the champion scores {clean['accuracy']:.1%} [{ci_clean[0]:.1%}, "
-                     f"{ci_clean[1]:.1%}] on {clean['n']:,} images")
+        ci_ref, where = accuracy_interval(clean), "on the external images without a copy"
+        evidence += (f"; without them the champion scores {_with_ci(clean['accuracy'], ci_ref)} on "
+                     f"{clean['n']:,} images")
         if full is not None:
-            evidence += f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
-            evidence += f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)"
-        ci_ref, where = ci_clean, "on the external images without a copy"
-    else:
-        ci_ref, where = ci_ext, "with no external image copied in the internal data"
+            evidence += (f" (all {full['n']:,}: {full['accuracy']:.1%}; the copies move it by "
+                         f"{100 * (full['accuracy'] - clean['accuracy']):+.1f} points)")
     if ci_ref[1] < ci_int[0]:
         verdict_ = f"not supported: {where}, external accuracy is below the internal one"
     elif ci_ref[0] > ci_int[1]:
@@ -292,14 +270,12 @@ def _out_of_distribution(runs: dict[str, list[dict[str, Any]]], photos: dict[str
         return _conclusion(claim, "not tested: notebook 09 did not use this run's V13",
                            str(photos.get("model_choice", "")))
     internal = runs["V13"][0]["validation"]
-    ci_int = accuracy_interval(internal)
-    n = int(plain["n"])
+    ci_int, n = accuracy_interval(internal), int(plain["n"])
     low, high = binomtest(round(plain["accuracy"] * n), n).proportion_ci(confidence_level=0.95)
-    evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy {plain['accuracy']:.1%} "
-                f"[{low:.1%}, {high:.1%}] at mean confidence {plain['mean_confidence']:.1%} (ECE {plain['ece']:.3f}); "
-                f"internal validation {internal['accuracy']:.1%} [{ci_int[0]:.1%}, {ci_int[1]:.1%}]")
-    overconfident = plain["mean_confidence"] > high
-    if high < ci_int[0] and overconfident:
+    evidence = (f"plain resize on {n} labelled out-of-distribution faces: accuracy "
+                f"{_with_ci(plain['accuracy'], [low, high])} at mean confidence {plain['mean_confidence']:.1%} "
+                f"(ECE {plain['ece']:.3f}); internal validation {_with_ci(internal['accuracy'], ci_int)}")
+    if high < ci_int[0] and plain["mean_confidence"] > high:
         verdict_ = "supported: accuracy falls out of distribution while confidence stays above it"
     elif high < ci_int[0]:
         verdict_ = "partly supported: accuracy falls out of distribution, but confidence falls with it"
@@ -323,16 +299,14 @@ def data_provenance(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     blocks: dict[str, Any] = {}
     for results in runs.values():
         for role, data in results[0].get("provenance", {}).get("data", {}).items():
-            if role == "shipped_model":  # notebook 09 showed the shipped model: its data is not this run's
-                continue
-            if isinstance(data, dict) and "fingerprint" in data:
+            # notebook 09 may show the shipped model, whose data is not this run's
+            if role != "shipped_model" and isinstance(data, dict) and "fingerprint" in data:
                 blocks.setdefault(role, data)
     return blocks
 
 
 def audit_evidence(audit: dict[str, Any]) -> dict[str, Any]:
-    """Return what the generalisation verdict needs from notebook 07's result: the fraction of external images
-    with a copy in the internal data, and the champion's evaluations on all of them and on the rest."""
+    """Return what the generalisation verdict needs from notebook 07's result: overlap and clean/full scores."""
     pair = audit.get("summaries", {}).get("internal_vs_external", {})
     champion = audit.get("champion") or {}
     clean = champion.get("non_overlapping") or None

@@ -1,9 +1,5 @@
-"""Scoring a Keras model in several test-time modes and keeping the one validation prefers.
-
-A mode is a set of views (`views.tta_views`): plain, flip averaging, and for a network that sees a central crop
-(C1) five crops x flip. `evaluate_tta_modes` scores every mode, `choose_tta` keeps one on the validation split
-only, and `score` is the short form every table reports (accuracy, n, macro F1, their 95% intervals).
-"""
+"""Scoring a Keras model in several test-time modes (sets of `views.tta_views`: plain, flip, and for a network that
+sees a central crop five crops x flip) and keeping the one the validation split prefers."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,12 +27,8 @@ def crop_margin(experiment: Experiment) -> int:
 
 
 def tta_modes(margin: int) -> dict[str, tuple[bool, int]]:
-    """Return {mode: (flip, shift)}: plain, flip averaging, and (for a cropping network) the five crops
-    (centre and corners, by rolling `margin` pixels) each with its mirror image."""
-    modes = {"plain": (False, 0), "flip_tta": (True, 0)}
-    if margin:
-        modes["crops_flip_tta"] = (True, margin)
-    return modes
+    """Return {mode: (flip, shift)}: plain, flip, and for a cropping network five crops x flip (`margin` px)."""
+    return {"plain": (False, 0), "flip_tta": (True, 0), **({"crops_flip_tta": (True, margin)} if margin else {})}
 
 
 def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], batch_size: int = 64,
@@ -47,10 +39,8 @@ def evaluate_tta_modes(model, images: np.ndarray, labels: np.ndarray, classes: t
 
 
 def choose_tta(validation: dict[str, Evaluation]) -> str:
-    """Return the test-time mode with the best validation accuracy (ties: the one with fewer views).
-    Chosen on validation only; the external set then gives the final number in that mode."""
-    order = list(TTA_LABELS)
-    return max(validation, key=lambda mode: (validation[mode].accuracy, -order.index(mode)))
+    """Return the test-time mode with the best validation accuracy (ties: the one with fewer views)."""
+    return max(validation, key=lambda mode: (validation[mode].accuracy, -list(TTA_LABELS).index(mode)))
 
 
 def tta_scores(evaluations: dict[str, Evaluation]) -> dict[str, Any]:

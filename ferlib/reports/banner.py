@@ -12,10 +12,6 @@ from ferlib.evaluation.results import git_commit, machine
 from ferlib.experiments import FROM_SCRATCH
 from ferlib.runtime.paths import display_path
 
-_STYLE = ("padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
-          "background:{background};font-family:sans-serif;line-height:1.4")
-
-
 FROM_SCRATCH_NOTE = (
     "Transfer models trained from scratch (no ImageNet weights here): every layer learned from FER-2013 alone, so "
     "the study's comparisons are made on networks that learned, not in the study's ImageNet setting; each verdict "
@@ -31,11 +27,7 @@ RANDOM_WEIGHTS_NOTE = (
 
 def run_card(notebook: str, settings: RunSettings, sources: Sequence[DataSource],
              weights: str | None, model: str | None = None) -> dict[str, Any]:
-    """Return what ran, as data: notebook, profile, data, weights, the model used (where a notebook uses one it
-    did not train), seed, commit, date, machine (wall time: later).
-
-    The notebook shows it at the top (`card_html`); the report renderer fills in the wall time.
-    """
+    """Return what ran, as data: notebook, profile, data, weights, model used, seed, commit, date, machine."""
     return {
         "notebook": notebook,
         "profile": settings.profile.name,
@@ -60,11 +52,9 @@ def card_html(card: dict[str, Any]) -> str:
     """Return the run card as an HTML block: amber for embedded data or random weights, blue otherwise."""
     loud = card["synthetic"] or card["random_weights"] or card.get("from_scratch")
     color, background = ("#d97706", "#fffbeb") if loud else ("#2563eb", "#eff6ff")
-    if card["synthetic"]:
-        head = ("EMBEDDED SYNTHETIC DATA: these numbers come from generated faces, not real photos. Point data_dir / "
-                "external_dir (run_all.sh --data / --external) at real data to reproduce the study.")
-    else:
-        head = "Real data."
+    head = ("EMBEDDED SYNTHETIC DATA: these numbers come from generated faces, not real photos. Point data_dir / "
+            "external_dir (run_all.sh --data / --external) at real data to reproduce the study." if card["synthetic"]
+            else "Real data.")
     wall = card.get("wall_time_s")
     rows = [
         ("profile", f"{card['profile']} ({card['profile_description']})"),
@@ -84,23 +74,22 @@ def card_html(card: dict[str, Any]) -> str:
     note = next((f"<p style='margin:6px 0 0 0'><strong>{html.escape(text)}</strong></p>"
                  for flag, text in (("random_weights", RANDOM_WEIGHTS_NOTE), ("from_scratch", FROM_SCRATCH_NOTE))
                  if card.get(flag)), "")
-    return (f'<div class="ferlib-run-card" style="{_STYLE.format(color=color, background=background)}">'
+    style = (f"padding:12px 16px;margin:8px 0;border-radius:6px;border-left:6px solid {color};"
+             f"background:{background};font-family:sans-serif;line-height:1.4")
+    return (f'<div class="ferlib-run-card" style="{style}">'
             f"<strong>{html.escape(head)}</strong><table style='margin-top:6px;border:none'>{body}</table>{note}</div>")
 
 
 def minutes_text(seconds: float | None) -> str:
     """Return a wall time as reports show it: "75 s" below two minutes, else "2.5 min" ("" for None)."""
-    if seconds is None:
-        return ""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return "" if seconds is None else f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 SHARED_DATA_MARK = "shared/data"  # the project's shared real-data folder: never show its images in reports
 
 
 def examples_allowed(show_examples: bool | str, *sources: DataSource) -> tuple[bool, str]:
-    """Return (whether example images may be shown, why): "auto" shows them unless a source lies under the
-    shared data folder (third-party images must not end up in committed or published reports)."""
+    """Return (whether example images may be shown, why): "auto" shows them unless a source is shared data."""
     if show_examples not in ("auto", True, False):
         raise ValueError(f"show_examples must be 'auto', True or False, got {show_examples!r}")
     shared = [s for s in sources if SHARED_DATA_MARK in s.root.resolve().as_posix()]

@@ -1,9 +1,5 @@
-"""The notebooks as data: title, and the figures, tables and result files each one must produce.
-
-One place for what a report must show: the notebook tests, the report checker and the landing page all
-read it. A figure listed in `figures` is drawn on every run; `optional_figures` depend on the data (for
-example, example images are never drawn from the project's shared data).
-"""
+"""The notebooks as data: title, and the figures, tables and result files each one must produce (the notebook
+tests, the report checker and the landing page read it); `optional_figures` depend on the data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +24,7 @@ class NotebookSpec:
     def __post_init__(self) -> None:
         if not (len(self.name) > 3 and self.name[:2].isdigit() and self.name[2] == "_"):
             raise ValueError(f"notebook names look like NN_topic, got {self.name!r}")
-        overlap = set(self.figures) & set(self.optional_figures)
-        if overlap:
+        if overlap := set(self.figures) & set(self.optional_figures):
             raise ValueError(f"{self.name}: figures both required and optional: {sorted(overlap)}")
 
     @property

@@ -1,13 +1,8 @@
-"""Check what a reader will see: every expected figure in the executed notebook and both HTML reports, no noise.
-
-`check_reports(output_dir)` returns one `ReportCheck` per rendered notebook. A report passes when each
-figure of the catalog (and each figure the notebook drew) is embedded, as the same PNG that is on disk
-under ``outputs/figures/<notebook>/``, in the executed notebook and in both HTML files, the PNG decodes
-and is not blank, and no report holds TensorFlow's log lines, Python warnings, a traceback or a
-machine path that the caller names.
-"""
+"""Check what a reader will see: every expected figure, as the same not-blank PNG as on disk, in the executed
+notebook and both HTML reports, and no log lines, warnings, traceback or machine path the caller names."""
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections.abc import Sequence
@@ -17,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlib.reports.catalog import CATALOG, NotebookSpec
-from ferlib.reports.render import digest, pngs_in_html, read_outputs
+from ferlib.reports.render import read_outputs
 
 FORBIDDEN = {
     "absl": re.compile(r"absl"),
@@ -33,6 +28,7 @@ FORBIDDEN = {
 }
 # papermill's injected-parameters cell (shown in the report with code) holds the paths the user passed
 INJECTED_PARAMETERS = re.compile(r'<div[^>]*celltag_injected-parameters[^>]*>.*?(?=<div[^>]*class="jp-Cell )', re.S)
+PNG_IN_HTML = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 EMBEDDED_DATA = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")  # figures embedded in the HTML
 MIN_PIXEL_SD = 2.0  # a blank (one-colour) figure has standard deviation 0 over its grey levels
 
@@ -53,12 +49,12 @@ class ReportCheck:
 
 def is_blank(png: bytes) -> bool:
     """Return True when the PNG does not decode or shows (nearly) one colour."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(png)) as image:
             grey = np.asarray(image.convert("L"), dtype=np.float32)
-    except (UnidentifiedImageError, OSError):
+    except OSError:  # UnidentifiedImageError is one
         return True
     return grey.size == 0 or float(grey.std()) < MIN_PIXEL_SD
 
@@ -71,8 +67,7 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
     executed = output_dir / "notebooks" / f"{spec.name}.ipynb"
     reports = {"with code": output_dir / "reports" / f"{spec.name}.html",
                "no code": output_dir / "reports" / f"{spec.name}.nocode.html"}
-    missing = [str(p.name) for p in (executed, *reports.values()) if not p.is_file()]
-    if missing:
+    if missing := [str(p.name) for p in (executed, *reports.values()) if not p.is_file()]:
         check.problems.append(f"missing: {', '.join(missing)}")
         return check
     shown = read_outputs(nbformat.read(executed, as_version=4))
@@ -80,49 +75,35 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
         check.problems.append("the notebook failed")
     if shown.run_card is None:
         check.problems.append("no run card")
-    expected = list(dict.fromkeys([*spec.figures, *[f for f in shown.figures if f not in spec.figures]]))
-    on_disk: dict[str, str] = {}
-    for name in expected:
+    on_disk: dict[str, bytes] = {}
+    for name in dict.fromkeys([*spec.figures, *shown.figures]):  # the catalog's figures, then the others drawn
         path = output_dir / "figures" / spec.name / f"{name}.png"
         if not path.is_file():
             check.problems.append(f"figure {name}: no file {path.name}")
             continue
-        data = path.read_bytes()
-        if is_blank(data):
+        on_disk[name] = path.read_bytes()
+        if is_blank(on_disk[name]):
             check.problems.append(f"figure {name}: blank or unreadable PNG")
-        on_disk[name] = digest(data)
-    in_notebook = {digest(png) for png in shown.figures.values()}
-    check.figures["notebook"] = sum(d in in_notebook for d in on_disk.values())
-    for name, d in on_disk.items():
-        if d not in in_notebook:
-            check.problems.append(f"figure {name}: not shown in the executed notebook")
-    for place, path in reports.items():
-        text = path.read_text(encoding="utf-8", errors="replace")
-        embedded = {digest(png) for png in pngs_in_html(text)}
+    for place, path in (("notebook", None), *reports.items()):
+        text = path.read_text(encoding="utf-8", errors="replace") if path else ""
+        embedded = ({base64.b64decode(re.sub(r"\s", "", m)) for m in PNG_IN_HTML.findall(text)} if path
+                    else set(shown.figures.values()))
         check.figures[place] = sum(d in embedded for d in on_disk.values())
-        for name, d in on_disk.items():
-            if d not in embedded:
-                check.problems.append(f"figure {name}: not embedded in the {place} report")
+        where = f"embedded in the {place} report" if path else "shown in the executed notebook"
+        check.problems += [f"figure {name}: not {where}" for name, d in on_disk.items() if d not in embedded]
         readable = EMBEDDED_DATA.sub("data:(embedded)", text)  # a figure's base64 can spell "absl" by chance
         for what, pattern in FORBIDDEN.items():
-            if pattern.search(readable):
-                check.problems.append(f"{place} report shows {what}: {_context(readable, pattern)}")
+            if m := pattern.search(readable):  # shown with 60 characters around it
+                context = re.sub(r"\s+", " ", readable[max(0, m.start() - 60):m.end() + 60])
+                check.problems.append(f"{place} report shows {what}: {context}")
         own_input = INJECTED_PARAMETERS.sub("", readable)  # the command line's own arguments, as the user gave them
-        for folder in forbidden_paths:
-            if folder and folder in own_input:
-                check.problems.append(f"{place} report shows the machine path {folder}")
+        check.problems += [f"{place} report shows the machine path {folder}" for folder in forbidden_paths
+                           if folder and folder in own_input]
     return check
 
 
-def check_reports(output_dir: Path, names: Sequence[str] | None = None,
-                  forbidden_paths: Sequence[str] = ()) -> list[ReportCheck]:
+def check_reports(output_dir: Path, forbidden_paths: Sequence[str] = ()) -> list[ReportCheck]:
     """Return the checks of the rendered notebooks (all in the catalog that have an executed notebook)."""
     output_dir = Path(output_dir)
-    wanted = names or [n for n in CATALOG if (output_dir / "notebooks" / f"{n}.ipynb").is_file()]
-    return [check_notebook(CATALOG[n], output_dir, forbidden_paths) for n in wanted]
-
-
-def _context(text: str, pattern: re.Pattern, width: int = 60) -> str:
-    m = pattern.search(text)
-    start = max(0, m.start() - width)
-    return re.sub(r"\s+", " ", text[start:m.end() + width])
+    return [check_notebook(spec, output_dir, forbidden_paths) for name, spec in CATALOG.items()
+            if (output_dir / "notebooks" / f"{name}.ipynb").is_file()]

@@ -1,8 +1,5 @@
-"""The `report` command: executed notebooks to HTML, the landing page, and the report check.
-
-nbconvert comes with the `[notebooks]` extra: it is imported when the command runs, so that `--help` and the other
-commands work without it.
-"""
+"""The `report` command: executed notebooks to HTML, the landing page, and the report check (nbconvert, of the
+`[notebooks]` extra, is imported only when it runs)."""
 from __future__ import annotations
 
 import argparse
@@ -34,8 +31,7 @@ def run_report_command(args: argparse.Namespace) -> int:
             print(f"error: no executed notebook at {executed}", file=sys.stderr)
             return 2
         render(executed, out / "reports")
-    index = build_index(out)
-    print(f"landing page: {index}")
+    print(f"landing page: {build_index(out)}")
     if not args.check:
         return 0
     checks = check_reports(out, forbidden_paths=[str(p) for p in args.forbid])

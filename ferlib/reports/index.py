@@ -1,8 +1,5 @@
-"""The landing page, ``outputs/reports/index.html``: every report with its one-line result, and the verdicts.
-
-Built from the executed notebooks (their run cards and headlines) and from notebook 08's result file,
-never from typed numbers. run_all.sh rebuilds it after each notebook, so a partial run has one too.
-"""
+"""The landing page, ``outputs/reports/index.html``: every report with its one-line result, and the verdicts,
+built from the executed notebooks and notebook 08's result file (run_all.sh rebuilds it after each notebook)."""
 from __future__ import annotations
 
 import html
@@ -31,88 +28,58 @@ text-align:left;vertical-align:top}th{background:#f9fafb}
 
 def _verdict_class(verdict: str) -> str:
     v = str(verdict)
-    if "see caveats" in v or "differ from the study" in v:  # a verdict on other settings than the study's
+    if ("see caveats" in v or "differ from the study" in v  # a verdict on other settings than the study's
+            or v.startswith(("not comparable", "not run", "not tested", "no study value", "no evidence"))):
         return "v-nc"
     if v.startswith(("reproduced", "supported")):
         return "v-reproduced"
-    if v.startswith(("not comparable", "not run", "not tested", "no study value", "no evidence")):
-        return "v-nc"
     return "v-not" if v.startswith(("not reproduced", "contradicted", "not supported")) else ""
 
 
-def _summary(output_dir: Path, headline: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Return notebook 08's result (the file its headline names), or None."""
-    for rel in (headline or {}).get("results", []):
-        path = output_dir / Path(rel).relative_to("outputs") if rel.startswith("outputs/") else Path(rel)
-        if path.is_file():
-            return json.loads(path.read_text())
-    return None
-
-
-def index_rows(output_dir: Path) -> list[dict[str, Any]]:
-    """Return one row per notebook of the catalog: title, links, headline, run facts and status."""
+def build_index(output_dir: Path) -> Path:
+    """Write ``<output_dir>/reports/index.html`` (a row per notebook of the catalog) and return its path."""
     import nbformat
 
-    rows = []
-    for name, spec in CATALOG.items():
-        executed = output_dir / "notebooks" / f"{name}.ipynb"
-        row: dict[str, Any] = {"name": name, "title": spec.title, "ran": executed.is_file()}
-        if executed.is_file():
-            shown = read_outputs(nbformat.read(executed, as_version=4))
-            card = shown.run_card or {}
-            row |= {"headline": (shown.headline or {}).get("headline"), "failed": shown.failed,
-                    "wall_time_s": shown.duration_s, "profile": card.get("profile"), "synthetic": card.get("synthetic"),
-                    "weights": card.get("weights"), "data": card.get("data", []), "machine": card.get("machine"),
-                    "date": card.get("date"), "git_commit": card.get("git_commit"), "figures": len(shown.figures),
-                    "headline_meta": shown.headline}
-        rows.append(row)
-    return rows
-
-
-def build_index(output_dir: Path) -> Path:
-    """Write ``<output_dir>/reports/index.html`` and return its path."""
     output_dir = Path(output_dir)
-    rows = index_rows(output_dir)
-    ran = [r for r in rows if r["ran"]]
+    executed = {name: output_dir / "notebooks" / f"{name}.ipynb" for name in CATALOG}
+    shown = {name: read_outputs(nbformat.read(path, as_version=4)) for name, path in executed.items() if path.is_file()}
+    cards = [o.run_card or {} for o in shown.values()]
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Reports: facial emotion recognition "
              f"reproduction</title><style>{_CSS}</style></head><body>",
              "<h1>Facial emotion recognition: the study, reproduced</h1>",
              "<p class='small'>Each notebook of <code>notebooks/</code> as run by <code>run_all.sh</code>. Open a "
              "report for its figures and tables; the code-free version reads as a paper, the other shows the cells."
-             "</p>"]
-    parts.append(_run_banner(ran))
-    parts.append("<h2>Reports</h2><table><tr><th>#</th><th>notebook</th><th>result</th><th>figures</th>"
-                 "<th>wall time</th></tr>")
-    for r in rows:
-        number = r["name"][:2]
-        if not r["ran"]:
-            parts.append(f"<tr><td>{number}</td><td>{html.escape(r['title'])}</td><td class='small'>not run</td>"
+             "</p>", _run_banner(cards, sum(o.duration_s or 0 for o in shown.values())),
+             "<h2>Reports</h2><table><tr><th>#</th><th>notebook</th><th>result</th><th>figures</th><th>wall time</th>"
+             "</tr>"]
+    for name, spec in CATALOG.items():
+        if name not in shown:
+            parts.append(f"<tr><td>{name[:2]}</td><td>{html.escape(spec.title)}</td><td class='small'>not run</td>"
                          "<td></td><td></td></tr>")
             continue
-        links = (f"<a href='{r['name']}.nocode.html'>{html.escape(r['title'])}</a> "
-                 f"<span class='small'>(<a href='{r['name']}.html'>with code</a>)</span>")
-        result = ("<span class='failed'>failed: open the report with code for the error</span>" if r["failed"]
-                  else html.escape(r["headline"] or "(no headline)"))
-        parts.append(f"<tr><td>{number}</td><td>{links}</td><td>{result}</td><td>{r['figures']}</td>"
-                     f"<td>{minutes_text(r['wall_time_s'])}</td></tr>")
-    parts.append("</table>")
-    summary_row = next((r for r in ran if r["name"].startswith("08_")), None)
-    summary = _summary(output_dir, summary_row.get("headline_meta") if summary_row else None)
-    parts.append(_verdicts(summary))
-    parts.append("</body></html>")
+        o = shown[name]
+        links = (f"<a href='{name}.nocode.html'>{html.escape(spec.title)}</a> "
+                 f"<span class='small'>(<a href='{name}.html'>with code</a>)</span>")
+        result = ("<span class='failed'>failed: open the report with code for the error</span>" if o.failed
+                  else html.escape((o.headline or {}).get("headline") or "(no headline)"))
+        parts.append(f"<tr><td>{name[:2]}</td><td>{links}</td><td>{result}</td><td>{len(o.figures)}</td>"
+                     f"<td>{minutes_text(o.duration_s)}</td></tr>")
+    headline = next((o.headline for name, o in shown.items() if name.startswith("08_")), None) or {}
+    files = [output_dir / Path(rel).relative_to("outputs") if rel.startswith("outputs/") else Path(rel)
+             for rel in headline.get("results", [])]  # notebook 08's result file
+    summary = next((json.loads(path.read_text()) for path in files if path.is_file()), None)
+    parts += ["</table>", _verdicts(summary), "</body></html>"]
     return write_text(output_dir / "reports" / "index.html", "\n".join(parts))
 
 
-def _run_banner(ran: list[dict[str, Any]]) -> str:
-    if not ran:
+def _run_banner(cards: list[dict[str, Any]], total: float) -> str:
+    if not cards:
         return "<div class='banner amber'>No notebook has run yet: <code>bash run_all.sh</code>.</div>"
-    profiles = sorted({str(r["profile"]) for r in ran if r.get("profile")})
-    data = sorted({d for r in ran for d in r.get("data", [])})
-    synthetic = any(r.get("synthetic") for r in ran)
-    random = any(str(r.get("weights") or "").startswith("random") for r in ran)
-    scratch = any(FROM_SCRATCH in str(r.get("weights") or "") for r in ran)
-    machines = sorted({str(r["machine"]) for r in ran if r.get("machine")})
-    commits = sorted({str(r["git_commit"])[:12] for r in ran if r.get("git_commit")})
+    values = lambda key, width=None: ", ".join(sorted({str(c[key])[:width] for c in cards if c.get(key)}))
+    data = sorted({d for c in cards for d in c.get("data", [])})
+    synthetic = any(c.get("synthetic") for c in cards)
+    random = any(str(c.get("weights") or "").startswith("random") for c in cards)
+    scratch = any(FROM_SCRATCH in str(c.get("weights") or "") for c in cards)
     loud = "amber" if synthetic or random or scratch else "blue"
     head = ("Embedded synthetic data: the numbers test the pipeline, not the study. Run with --data and --external "
             "pointing at real data to reproduce it." if synthetic else "Real data.")
@@ -120,10 +87,9 @@ def _run_banner(ran: list[dict[str, Any]]) -> str:
         head += f" The transfer models were trained {FROM_SCRATCH} (no ImageNet weights here)."
     elif random:
         head += " Some backbones were randomly initialised (no ImageNet weights): transfer results are not the study's."
-    total = sum(r["wall_time_s"] or 0 for r in ran)
-    facts = [("profile", ", ".join(profiles)), ("data", "<br>".join(html.escape(d) for d in data)),
-             ("machine", ", ".join(machines)), ("commit", ", ".join(commits)),
-             ("notebooks run", f"{len(ran)} of {len(CATALOG)}, {minutes_text(total)} in all")]
+    facts = [("profile", values("profile")), ("data", "<br>".join(html.escape(d) for d in data)),
+             ("machine", values("machine")), ("commit", values("git_commit", 12)),
+             ("notebooks run", f"{len(cards)} of {len(CATALOG)}, {minutes_text(total)} in all")]
     body = "".join(f"<tr><th>{k}</th><td>{v if k == 'data' else html.escape(v)}</td></tr>" for k, v in facts)
     return f"<div class='banner {loud}'><strong>{html.escape(head)}</strong><table>{body}</table></div>"
 
@@ -143,12 +109,11 @@ def _verdicts(summary: dict[str, Any] | None) -> str:
         out.append(f"<tr><td>{html.escape(str(c['conclusion']))}</td><td class='{_verdict_class(c['verdict'])}'>"
                    f"{html.escape(str(c['verdict']))}</td><td class='small'>{html.escape(str(c.get('evidence', '')))}"
                    f"{'<br>caveats: ' + html.escape(str(c['caveats'])) if c.get('caveats') else ''}</td></tr>")
-    out.append("</table>")
     counts = summary.get("verdict_counts", {})
-    out.append("<h2>Every number the study reports</h2>")
-    out.append("<p>" + ", ".join(f"{n} {html.escape(v)}" for v, n in counts.items()) + "</p>")
-    out.append("<table><tr><th>number</th><th>where</th><th>study</th><th>this run [95% CI]</th><th>verdict</th>"
-               "<th>why</th></tr>")
+    out += ["</table>", "<h2>Every number the study reports</h2>",
+            "<p>" + ", ".join(f"{n} {html.escape(v)}" for v, n in counts.items()) + "</p>",
+            "<table><tr><th>number</th><th>where</th><th>study</th><th>this run [95% CI]</th><th>verdict</th>"
+            "<th>why</th></tr>"]
     for n in summary.get("numbers", []):
         value = n.get("this run")
         shown = "" if value is None else f"{value:.3f}"

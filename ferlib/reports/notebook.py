@@ -1,21 +1,15 @@
 """One helper sets up a notebook: settings, folders, the run card, figures shown and saved in one step.
 
     nb = notebook.start("02_baseline_cnn", profile, seed=seed, output_dir=output_dir)
-    internal = run_data.prepare_internal(nb.settings, data_dir)    # ferlib.data.run_data
     nb.show_run_card(internal.source, weights="none: trained from scratch")
-    nb.figure(figures.training_curves(...), "v1_training_curves")   # ferlib.viz.figures: saved as PNG, shown inline
+    nb.figure(figures.training_curves(...), "v1_training_curves")   # saved as PNG, the same bytes shown inline
     nb.headline("V1: 61.5% validation accuracy")                    # the landing page's one line
-
-A figure is rendered to PNG once; the same bytes go to ``outputs/figures/<notebook>/<name>.png`` and into
-the notebook as an ``image/png`` output, so the executed notebook, both HTML reports and the file on disk
-always agree, whatever matplotlib backend is active.
 """
 from __future__ import annotations
 
 import base64
 import io
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,81 +28,52 @@ METADATA_KEY = "ferlib"  # outputs carrying {"ferlib": {...}} metadata: the run 
 
 @dataclass
 class NotebookRun:
-    """A running notebook: its settings and folders, and the figures and headline it has produced."""
+    """A running notebook: its settings and folders."""
 
     name: str
     settings: RunSettings
-    started: float = field(default_factory=time.perf_counter)
-    figures_made: list[str] = field(default_factory=list)
-    card: dict[str, Any] | None = None
-
-    @property
-    def figures_dir(self) -> Path:
-        """Return ``outputs/figures/<notebook>/``."""
-        return self.settings.figures_dir(self.name)
-
-    @property
-    def tables_dir(self) -> Path:
-        """Return ``outputs/tables/<profile>/<data>/`` (created)."""
-        folder = self.settings.tables_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
 
     def path(self, path: str | Path) -> str:
         """Return a path as the report shows it (``outputs/...`` or relative to the project)."""
         return display_path(path, self.settings.output_dir)
 
     def show_run_card(self, *sources: DataSource, weights: str | None = None, model: str | None = None) -> None:
-        """Display what runs (profile, data, weights, the model used, seed, commit, date, machine); keep it as
-        `self.card`."""
-        self.card = run_card(self.name, self.settings, sources, weights, model)
-        _display({"text/html": card_html(self.card), "text/plain": "run card"}, {"run_card": self.card})
+        """Display what runs (profile, data, weights, the model used, seed, commit, date, machine)."""
+        card = run_card(self.name, self.settings, sources, weights, model)
+        _display({"text/html": card_html(card), "text/plain": "run card"}, {"run_card": card})
 
     def figure(self, fig: Any, name: str, dpi: int = 120) -> None:
-        """Save the figure as ``<figures_dir>/<name>.png``, show the same PNG inline, and close the figure.
-
-        Returns nothing, so a cell that ends with this call shows the figure and no other value.
-        """
+        """Save the figure as ``outputs/figures/<notebook>/<name>.png``, show the same PNG inline, close it and
+        return None (so a cell ending with this call shows nothing else)."""
         import matplotlib.pyplot as plt
 
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         plt.close(fig)
         png = buffer.getvalue()
-        path = self.figures_dir / f"{name}.png"
-        files.write_bytes(path, png)
+        files.write_bytes(self.settings.figures_dir(self.name) / f"{name}.png", png)
         _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"figure {name}"}, {"figure": name})
-        self.figures_made.append(name)
 
     def table(self, frame: pd.DataFrame, name: str, **to_csv: Any) -> pd.DataFrame:
         """Write the table as ``outputs/tables/<profile>/<data>/<name>.csv`` (atomically) and return it."""
-        path = self.tables_dir / f"{name}.csv"
-        files.write_csv(path, frame, **to_csv)
+        files.write_csv(self.settings.tables_dir / f"{name}.csv", frame, **to_csv)
         return frame
 
     def headline(self, text: str, results: list[str | Path] | None = None) -> None:
         """Show the notebook's one-line result (the landing page lists it) and the result files behind it."""
-        shown = [self.path(p) for p in results or []]
         _display({"text/markdown": f"**Result:** {text}", "text/plain": text},
-                 {"headline": text, "results": shown, "profile": self.settings.profile.name,
-                  "seed": self.settings.seed})
+                 {"headline": text, "results": [self.path(p) for p in results or []],
+                  "profile": self.settings.profile.name, "seed": self.settings.seed})
 
 
 def start(name: str, profile: str | None = "auto", seed: int = 42, output_dir: str | Path | None = None,
           data_dir: str | Path | None = None, external_dir: str | Path | None = None) -> NotebookRun:
-    """Return the NotebookRun of notebook `name` (as in the catalog) with the run's resolved settings
-    (`data_dir`, the notebook's internal data parameter, lets "auto" tell real data from the embedded set).
-    Results, tables and models go to folders of the run's data (`data_dir` and `external_dir`), so runs on
-    other data neither overwrite nor read them.
-
-    Under run_all.sh (a progress log is set) warnings and library logs go to that log, not the report.
-    """
-    spec = get_spec(name)
+    """Return the NotebookRun of notebook `name` (as in the catalog) with the run's resolved settings, its results
+    in folders of its data (`data_dir`, `external_dir`); under run_all.sh warnings go to the progress log."""
     progress.route_warnings()
     pd.set_option("display.max_colwidth", None)  # reports show whole sentences (sources, reasons), not "..."
-
     settings = run_settings(profile, seed=seed, output_dir=output_dir, data_dir=data_dir)
-    return NotebookRun(spec.name, keyed_settings(settings, data_dir, external_dir))
+    return NotebookRun(get_spec(name).name, keyed_settings(settings, data_dir, external_dir))
 
 
 def _display(data: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -1,14 +1,8 @@
-"""Executed notebook -> two HTML reports (with code, and ``.nocode``), with the run card's wall time filled in.
-
-run_all.sh calls `python -m ferlib report NOTEBOOK.ipynb` after papermill; nbconvert's HTML exporter does
-the rendering. Figures are ``image/png`` outputs of the notebook (see `ferlib.reports.notebook`), so
-nbconvert embeds them in both reports.
-"""
+"""Executed notebook -> two HTML reports (with code, and ``.nocode``) by nbconvert, the run card's wall time filled
+in; figures are the notebook's ``image/png`` outputs, so both reports embed them."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +11,6 @@ from ferlib.reports.banner import card_html
 from ferlib.reports.catalog import CATALOG
 from ferlib.reports.notebook import METADATA_KEY
 from ferlib.runtime.files import write_text
-
-PNG_IN_HTML = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 
 
 @dataclass
@@ -34,15 +26,11 @@ class NotebookOutputs:
 
 def read_outputs(nb: Any) -> NotebookOutputs:
     """Return the run card, headline and figures (name -> PNG) of a notebook node, and whether it failed."""
-    found = NotebookOutputs()
     papermill = nb.metadata.get("papermill", {})
-    found.failed = bool(papermill.get("exception"))
-    found.duration_s = papermill.get("duration")
+    found = NotebookOutputs(failed=bool(papermill.get("exception")), duration_s=papermill.get("duration"))
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            meta = output.get("metadata", {}).get(METADATA_KEY)
-            if not meta:
-                continue
+            meta = output.get("metadata", {}).get(METADATA_KEY) or {}
             if "run_card" in meta:
                 found.run_card = meta["run_card"]
             if "headline" in meta:
@@ -52,30 +40,23 @@ def read_outputs(nb: Any) -> NotebookOutputs:
     return found
 
 
-def _finish_run_card(nb: Any, wall_time_s: float | None) -> None:
-    """Write the notebook's wall time into its run card (data and HTML)."""
+def render(executed: Path, reports_dir: Path) -> list[Path]:
+    """Render an executed notebook to ``<name>.html`` and ``<name>.nocode.html``; return their paths. The notebook
+    file itself gets papermill's measured duration written into its run card (data and HTML)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    executed = Path(executed)
+    nb = nbformat.read(executed, as_version=4)
+    wall_time_s = nb.metadata.get("papermill", {}).get("duration")
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             card = output.get("metadata", {}).get(METADATA_KEY, {}).get("run_card")
             if card is not None:
                 card["wall_time_s"] = None if wall_time_s is None else round(float(wall_time_s), 1)
                 output["data"]["text/html"] = card_html(card)
-
-
-def render(executed: Path, reports_dir: Path) -> list[Path]:
-    """Render an executed notebook to ``<name>.html`` and ``<name>.nocode.html``; return their paths.
-
-    The notebook file itself gets the wall time written into its run card (papermill's measured duration).
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    executed = Path(executed)
-    nb = nbformat.read(executed, as_version=4)
-    _finish_run_card(nb, nb.metadata.get("papermill", {}).get("duration"))
     write_text(executed, nbformat.writes(nb))
-    name = executed.stem
-    spec = CATALOG.get(name)
+    name, spec = executed.stem, CATALOG.get(executed.stem)
     title = f"{name[:2]} · {spec.title}" if spec else name
     written = []
     for suffix, hide_code in (("", False), (".nocode", True)):
@@ -84,13 +65,3 @@ def render(executed: Path, reports_dir: Path) -> list[Path]:
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
         written.append(write_text(Path(reports_dir) / f"{name}{suffix}.html", body))
     return written
-
-
-def pngs_in_html(text: str) -> list[bytes]:
-    """Return the PNG images embedded in an HTML report, decoded."""
-    return [base64.b64decode(re.sub(r"\s", "", m)) for m in PNG_IN_HTML.findall(text)]
-
-
-def digest(data: bytes) -> str:
-    """Return a short content digest (to match a figure file with its copy in a report)."""
-    return hashlib.sha1(data).hexdigest()

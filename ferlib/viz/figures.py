@@ -19,8 +19,7 @@ def class_distribution(counts: pd.Series, title: str = "Class distribution",
                        reference: pd.Series | None = None) -> plt.Figure:
     """Return a bar chart of images per class (the study's Figure 1), optionally beside reference shares."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    shares = counts / counts.sum()
-    frame = pd.DataFrame({"class": counts.index, "share": shares.values, "data": "this run"})
+    frame = pd.DataFrame({"class": counts.index, "share": (counts / counts.sum()).values, "data": "this run"})
     if reference is not None:
         ref = reference.reindex(counts.index)
         frame = pd.concat([frame, pd.DataFrame({"class": ref.index, "share": (ref / ref.sum()).values,
@@ -41,11 +40,10 @@ def image_sizes(manifest: pd.DataFrame) -> plt.Figure:
     ok = manifest[manifest["status"] == "ok"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
     sizes = (ok["width"].astype(str) + "x" + ok["height"].astype(str)).value_counts().head(10)
-    sns.barplot(x=sizes.values, y=sizes.index, ax=ax1, color="tab:blue")
-    ax1.set(title="Most common image sizes", xlabel="files", ylabel="")
-    modes = ok["mode"].value_counts()
-    sns.barplot(x=modes.values, y=modes.index, ax=ax2, color="tab:green")
-    ax2.set(title="Colour modes", xlabel="files", ylabel="")
+    for ax, counts, title, color in ((ax1, sizes, "Most common image sizes", "tab:blue"),
+                                     (ax2, ok["mode"].value_counts(), "Colour modes", "tab:green")):
+        sns.barplot(x=counts.values, y=counts.index, ax=ax, color=color)
+        ax.set(title=title, xlabel="files", ylabel="")
     fig.tight_layout()
     return fig
 
@@ -54,16 +52,14 @@ def sample_grid(images: np.ndarray, labels: Sequence[int], per_class: int = 8, s
                 title: str = "Sample images") -> plt.Figure:
     """Return a grid with one row per class and `per_class` random images in each."""
     rng = np.random.default_rng(seed)
-    labels = np.asarray(labels)
     fig, axes = plt.subplots(len(STUDY.names), per_class, figsize=(per_class * 1.1, len(STUDY.names) * 1.2))
     for r, name in enumerate(STUDY.names):
-        idx = np.flatnonzero(labels == r)
+        idx = np.flatnonzero(np.asarray(labels) == r)
         chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
         for c in range(per_class):
-            ax = axes[r, c]
-            ax.axis("off")
+            axes[r, c].axis("off")
             if c < len(chosen):
-                ax.imshow(images[chosen[c]])
+                axes[r, c].imshow(images[chosen[c]])
         axes[r, 0].set_title(name, loc="left", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
@@ -89,32 +85,27 @@ def training_curves(history: pd.DataFrame, title: str, phase_starts: Sequence[in
 
 def learning_curve(points: pd.DataFrame, history: pd.DataFrame | None = None, n_train: int | None = None,
                    title: str = "Validation accuracy against images seen") -> plt.Figure:
-    """Return validation accuracy against images seen (log scale): one marker per finished budget (labelled
-    with its epochs and training time) and, when given, one run's per-epoch validation accuracy (thin line, C1's
-    in notebook 10: the learning rate had not finished its decay at those epochs, so they sit below a finished
-    budget)."""
+    """Return validation accuracy against images seen (log scale): one marker per finished budget (labelled with
+    its epochs and training time) and, when given, one run's per-epoch validation accuracy (a thin line)."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    shown = [points["val accuracy (best mode)"], points["val accuracy (plain)"]]
     if history is not None and n_train:
-        seen = history["epoch"].to_numpy() * n_train / 1e6
-        ax.plot(seen, history["val_accuracy"], color="grey", lw=1, alpha=0.7,
+        ax.plot(history["epoch"].to_numpy() * n_train / 1e6, history["val_accuracy"], color="grey", lw=1, alpha=0.7,
                 label="within C1's run, per epoch (plain)")
+        shown.append(history["val_accuracy"])
     ax.plot(points["images seen (millions)"], points["val accuracy (best mode)"], "o-", ms=7,
             label="finished budgets (kept model, best test-time mode)")
     ax.plot(points["images seen (millions)"], points["val accuracy (plain)"], "s--", ms=5, alpha=0.7,
             label="finished budgets (plain)")
     for i, (_, row) in enumerate(points.iterrows()):
         epochs = f"{row['epochs']} epoch" + ("" if row["epochs"] == 1 else "s")
-        # labels alternate above-left and below-right of their points, so neighbours on a flattening curve
-        # do not overwrite each other
+        # labels alternate above-left and below-right, so neighbours on a flattening curve do not overlap
         ax.annotate(f"{epochs}, {row['training time (min)']:.0f} min",
                     (row["images seen (millions)"], row["val accuracy (best mode)"]),
                     textcoords="offset points", xytext=(-8, 8) if i % 2 else (8, -14), fontsize=8,
                     ha="right" if i % 2 else "left")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
-    shown = [points["val accuracy (best mode)"], points["val accuracy (plain)"]]
-    if history is not None and n_train:
-        shown.append(history["val_accuracy"])
     values = pd.concat(shown).dropna()
     if len(values):  # at least 4 points of accuracy in view, so a single budget is not a flat line at one value
         middle, half = (values.max() + values.min()) / 2, max(0.02, (values.max() - values.min()) / 2 + 0.01)
@@ -144,27 +135,20 @@ def confusion_heatmap(confusion: np.ndarray | list, classes: Sequence[str], titl
 
 def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: str = "this run accuracy",
                       title: str = "Accuracy: study vs this run") -> plt.Figure:
-    """Return grouped bars of the study's and this run's accuracy per experiment (rows of `table`), with this
-    run's 95% interval as error bars when the table has "<run> ci_low/ci_high" columns."""
-    study_v = pd.to_numeric(table[study], errors="coerce").to_numpy(dtype=float)
-    run_v = pd.to_numeric(table[run], errors="coerce").to_numpy(dtype=float)
+    """Return grouped bars of the study's and this run's accuracy per row of `table` (with "<run> ci_low/high")."""
+    numeric = lambda column: pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+    study_v, run_v = numeric(study), numeric(run)
     x, width = np.arange(len(table)), 0.38
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(table)), 4))
-    palette = sns.color_palette()
-    ax.bar(x - width / 2, np.nan_to_num(study_v), width, label="study", color=palette[0])
-    yerr = None
-    if f"{run} ci_low" in table.columns:
-        low = pd.to_numeric(table[f"{run} ci_low"], errors="coerce").to_numpy(dtype=float)
-        high = pd.to_numeric(table[f"{run} ci_high"], errors="coerce").to_numpy(dtype=float)
-        yerr = np.nan_to_num(np.vstack([run_v - low, high - run_v]))
+    ax.bar(x - width / 2, np.nan_to_num(study_v), width, label="study", color=sns.color_palette()[0])
+    yerr = (np.nan_to_num(np.vstack([run_v - numeric(f"{run} ci_low"), numeric(f"{run} ci_high") - run_v]))
+            if f"{run} ci_low" in table.columns else None)
     ax.bar(x + width / 2, run_v, width, yerr=yerr, capsize=4, label="this run (95% CI)" if yerr is not None
-           else "this run", color=palette[1])
-    for xi, v in zip(x - width / 2, study_v):
-        if v > 0:
-            ax.annotate(f"{v:.0%}", (xi, v), ha="center", va="bottom", fontsize=8)
-    for xi, v in zip(x + width / 2, run_v):
-        if v > 0:
-            ax.annotate(f"{v:.0%}", (xi + width / 4, v), ha="left", va="bottom", fontsize=8)
+           else "this run", color=sns.color_palette()[1])
+    for xs, values, ha in ((x - width / 2, study_v, "center"), (x + 3 * width / 4, run_v, "left")):
+        for xi, v in zip(xs, values):
+            if v > 0:
+                ax.annotate(f"{v:.0%}", (xi, v), ha=ha, va="bottom", fontsize=8)
     ax.set_xticks(x, [str(i) for i in table.index])
     ax.set(ylim=(0, 1.05), title=title, xlabel="", ylabel="validation accuracy")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
@@ -174,24 +158,21 @@ def study_vs_run_bars(table: pd.DataFrame, study: str = "study accuracy", run: s
 
 def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers vs this run (95% CI)"
                         ) -> plt.Figure:
-    """Return a forest plot: one line per claim, this run's value with its interval and the study's value,
-    coloured by verdict (rows and columns as built by `ferlib.evaluation.summary.study_numbers`)."""
+    """Return a forest plot of `summary.study_numbers`: this run's value and interval, the study's, by verdict."""
     rows = numbers[pd.to_numeric(numbers["this run"], errors="coerce").notna()]
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4))
-    colors = {"reproduced": "#16a34a", "not comparable": "#9ca3af"}
+    colors = {"reproduced": "#16a34a", "not reproduced": "#dc2626", "not comparable": "#9ca3af"}
     y = np.arange(len(rows))[::-1]
     for yi, (_, r) in zip(y, rows.iterrows()):
         color = colors.get(r["verdict"], "#dc2626")
-        low, high = r["this run ci_low"], r["this run ci_high"]
-        if pd.notna(low):
-            ax.plot([low, high], [yi, yi], color=color, lw=2)
+        if pd.notna(r["this run ci_low"]):
+            ax.plot([r["this run ci_low"], r["this run ci_high"]], [yi, yi], color=color, lw=2)
         ax.plot(r["this run"], yi, "o", color=color, ms=5)
         if pd.notna(r["study"]):
             ax.plot(r["study"], yi, "x", color="black", ms=6)
     ax.set_yticks(y, list(rows.index), fontsize=8)
     ax.set(xlim=(0, 1.02), xlabel="value", title=title)
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in
-               (("reproduced", "#16a34a"), ("not reproduced", "#dc2626"), ("not comparable", "#9ca3af"))]
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in colors.items()]
     handles.append(plt.Line2D([], [], color="black", marker="x", lw=0, label="study"))
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
     ax.grid(axis="x", alpha=0.3)
@@ -202,8 +183,7 @@ def study_vs_run_forest(numbers: pd.DataFrame, title: str = "The study's numbers
 def f1_heatmap(table: pd.DataFrame, highlight: str = "Fear", title: str = "F1 per class") -> plt.Figure:
     """Return a heatmap of per-class F1 (columns "F1 <class>") per model, with one class outlined."""
     columns = [c for c in table.columns if c.startswith("F1 ") and not c.endswith(("ci_low", "ci_high"))]
-    data = table[columns].astype(float)
-    data.columns = [c[len("F1 "):] for c in columns]
+    data = table[columns].astype(float).rename(columns=lambda c: c[len("F1 "):])
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(data) + 1.6))
     sns.heatmap(data, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "F1"}, ax=ax)
     if highlight in data.columns:
@@ -222,8 +202,7 @@ def image_pairs(left: Sequence[np.ndarray], right: Sequence[np.ndarray], caption
     for c in range(n):
         for r, images in enumerate((left, right)):
             ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if c < len(images):
                 ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
             if c == 0:
@@ -237,13 +216,10 @@ def image_pairs(left: Sequence[np.ndarray], right: Sequence[np.ndarray], caption
 
 def leakage_fractions(summaries: dict[str, dict], kinds: Sequence[str] = ("exact", "near", "mirrored")) -> plt.Figure:
     """Return grouped bars: per comparison, the share of right-hand images with a copy of each kind, and of any."""
-    rows = []
-    for name, s in summaries.items():
-        for kind in kinds:
-            rows.append({"comparison": name.replace("_", " "), "kind": kind,
-                         "share": s[f"right_with_{kind}"] / max(s["n_right"], 1)})
-        rows.append({"comparison": name.replace("_", " "), "kind": "any", "share": s["right_flagged_fraction"]})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([{"comparison": name.replace("_", " "), "kind": kind,
+                           "share": s["right_flagged_fraction"] if kind == "any"
+                           else s[f"right_with_{kind}"] / max(s["n_right"], 1)}
+                          for name, s in summaries.items() for kind in (*kinds, "any")])
     fig, ax = plt.subplots(figsize=(8, 3.8))
     sns.barplot(data=frame, x="comparison", y="share", hue="kind", ax=ax)
     for bar in ax.patches:
