@@ -60,7 +60,8 @@ def chance_levels(runs: dict[str, list[dict[str, Any]]], split: str = "validatio
 def chance_note(evaluation: dict[str, Any]) -> str:
     """Return what a headline adds after an accuracy at chance: ": no better than always answering Happy (31.3%)"."""
     check = chance_check(evaluation)
-    return check.describe("").split("%", 1)[1] if check.at_chance else ""
+    return f": no better than always answering {check.largest_class} ({check.largest_share:.1%})" \
+        if check.at_chance else ""
 
 
 def models_at_chance_note(runs: dict[str, Any], split: str = "validation") -> str:
