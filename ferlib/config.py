@@ -21,13 +21,11 @@ KAGGLE_DIRS: dict[str, Path] = {
 }
 
 
-def real_data_given(role: str, explicit: str | Path | None = None, env: Mapping[str, str] | None = None,
-                    kaggle_dirs: Mapping[str, Path] = KAGGLE_DIRS) -> bool:
+def real_data_given(role: str, explicit: str | Path | None = None) -> bool:
     """Return True when a run would use real data for `role` (a path, the environment or a Kaggle input)."""
-    env = os.environ if env is None else env
     if str(explicit) == EMBEDDED:
         return False
-    return explicit not in (None, "") or bool(env.get(ENV_VARS[role])) or kaggle_dirs[role].exists()
+    return explicit not in (None, "") or bool(os.environ.get(ENV_VARS[role])) or KAGGLE_DIRS[role].exists()
 
 
 def check_choice(owner: str, field_name: str, value: Any, allowed: Any) -> None:
@@ -176,10 +174,6 @@ class RunSettings:
         """Return ``outputs/tables/<profile>/<data>/``: this run's tables (CSV)."""
         return self._per_data("tables")
 
-    def figures_dir(self, notebook: str) -> Path:
-        """Return the folder for one notebook's figures."""
-        return self.output_dir / "figures" / notebook
-
     def model_path(self, key: str) -> Path:
         """Return where this run's saved model of experiment `key` (SAVED_MODELS, C1_[<variant>_]<N>epochs) lives,
         ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or `champion`."""
@@ -195,6 +189,5 @@ def run_settings(profile: str | None = "auto", seed: int = 42, output_dir: str |
     """Return a run's resolved settings (`data_dir`, the internal data, tells "auto" real data from embedded)."""
     out = Path(output_dir) if output_dir else PROJECT_ROOT / "outputs"
     cache = Path(cache_dir or os.environ.get("FERLIB_CACHE_DIR") or out / "cache")
-    resolved = (resolve_profile(profile, real_data=real_data_given("internal", data_dir))
-                if profile in (None, "", "auto") else resolve_profile(profile))
+    resolved = resolve_profile(profile, real_data=real_data_given("internal", data_dir))  # used by "auto" only
     return RunSettings(profile=capped(resolved), seed=int(seed), output_dir=out.resolve(), cache_dir=cache.resolve())

@@ -4,6 +4,7 @@ on a development CPU (scaled to this one by a pure-Python probe), before anythin
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from ferlib.config import Profile
@@ -43,8 +44,6 @@ PROBE_SAME_MACHINE = (0.75, 1.33)  # the probe varies this much from run to run 
 
 def cpu_probe_s(repeats: int = 9) -> float:
     """Return twice the best of `repeats` timings of a fixed pure-Python workload (about 0.1 s on a fast core)."""
-    import time
-
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -57,12 +56,9 @@ class Machine:
 
 def nvidia_gpus() -> list[str]:
     """Return the GPUs `nvidia-smi -L` lists (empty without the tool or a GPU)."""
-    tool = shutil.which("nvidia-smi")
-    if tool is None:
-        return []
     try:
-        out = subprocess.run([tool, "-L"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):  # no such tool (FileNotFoundError), or it hung
         return []
     return [line.split(":", 1)[1].split("(")[0].strip() for line in out.splitlines() if line.startswith("GPU ")]
 

@@ -21,23 +21,24 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pinned_lines(requirements: Path) -> list[tuple[str, str]]:
-    """Return (line, file stem) for each requirement in a requirements file and the files it includes (-r)."""
+def pinned_lines(requirements: Path) -> list[tuple[str, str | None, str, str]]:
+    """Return (name, pin or None, line, file stem) for each requirement in a requirements file and the files it
+    includes (-r)."""
     out = []
     for line in requirements.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line.startswith("-r "):
             out += pinned_lines(requirements.parent / line[3:].strip())
         elif line and not line.startswith("-"):
-            out.append((line, requirements.stem))
+            name, _, pin = line.partition("==")
+            out.append((normalise(name.split("[")[0].strip()), pin.strip() or None, line, requirements.stem))
     return out
 
 
 def read_pins(path: Path) -> dict[str, str]:
     """Return a requirements file's `name==version` pins (includes too) and a stack file's python/image lines."""
     headers = re.findall(r"^#\s*(python|image):\s*(.+?)\s*$", path.read_text(), re.M)
-    pins = {normalise(line.split("==")[0].split("[")[0]): line.split("==")[1].strip()
-            for line, _ in pinned_lines(path) if "==" in line}
+    pins = {name: pin for name, pin, _, _ in pinned_lines(path) if pin}
     return dict(headers) | pins
 
 
@@ -88,11 +89,9 @@ def kaggle_requirements(common: Path,
                             f"{'.'.join(map(str, minimum))} and never replaces it there. Pick a newer Kaggle image "
                             "(Settings > Environment: latest), or run without Kaggle's packages.")
     missing = []
-    for line, source in pinned_lines(common):
-        name = normalise(line.split("==")[0].split("[")[0].strip())
+    for name, pinned, line, source in pinned_lines(common):
         if name in PROTECTED or name in KAGGLE_SKIPPED:
             continue
-        pinned = line.split("==", 1)[1] if "==" in line else None
         have = installed.get(name)
         runner = source == "notebooks"
         if have is None or (pinned and (version_tuple(have) != version_tuple(pinned) if runner

@@ -10,17 +10,10 @@ from pathlib import Path
 
 AUTO = "auto"  # a profile's weights: ImageNet where Keras can load them, else from scratch
 WEIGHTS_HOST = ("storage.googleapis.com", 443)  # where Keras downloads keras.applications weights from
-
-
-def _mobilenet_v2_file(size: int) -> str:
-    rows = size if size in (96, 128, 160, 192, 224) else 224  # Keras falls back to the 224 weights
-    return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
-
-
-IMAGENET_FILES = {  # backbone: the file name Keras caches its ImageNet weights (no top) under, by input size
-    "mobilenetv2": _mobilenet_v2_file,
-    "efficientnetb0": lambda size: "efficientnetb0_notop.h5",
-    "resnet50v2": lambda size: "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+IMAGENET_FILES = {  # backbone: the file name Keras caches its ImageNet weights (no top) under ({rows}: input size)
+    "mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
+    "efficientnetb0": "efficientnetb0_notop.h5",
+    "resnet50v2": "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
 }
 
 
@@ -31,7 +24,8 @@ def keras_cache_dir() -> Path:
 
 def imagenet_file(backbone: str, image_size: int) -> Path:
     """Return where Keras keeps a backbone's ImageNet weights for this input size."""
-    return keras_cache_dir() / IMAGENET_FILES[backbone](image_size)
+    rows = image_size if image_size in (96, 128, 160, 192, 224) else 224  # Keras falls back to the 224 weights
+    return keras_cache_dir() / IMAGENET_FILES[backbone].format(rows=rows)
 
 
 def online(timeout: float = 3.0) -> bool:
@@ -44,9 +38,9 @@ def online(timeout: float = 3.0) -> bool:
 
 
 @functools.cache
-def imagenet_status(image_size: int = 48, backbones: tuple[str, ...] = tuple(IMAGENET_FILES)) -> tuple[bool, str]:
+def imagenet_status(image_size: int = 48) -> tuple[bool, str]:
     """Return (whether Keras can load ImageNet weights for every backbone here, why): cached, or downloadable."""
-    missing = [b for b in backbones if not imagenet_file(b, image_size).is_file()]
+    missing = [b for b in IMAGENET_FILES if not imagenet_file(b, image_size).is_file()]
     if not missing:
         return True, f"ImageNet weights are in the Keras cache ({keras_cache_dir()})"
     if online():

@@ -127,7 +127,7 @@ def write_imagenet_files(folder, size: int = 48) -> dict[str, np.ndarray]:
     first = {}
     for name, spec in builders.BACKBONES.items():
         base = spec.constructor(include_top=False, weights=None, input_shape=(size, size, 3))
-        with h5py.File(folder / "models" / weights.IMAGENET_FILES[name](size), "w") as f:
+        with h5py.File(folder / "models" / weights.imagenet_file(name, size).name, "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, base)
         first[name] = base.get_weights()[0]
     return first

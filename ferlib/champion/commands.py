@@ -179,7 +179,7 @@ def _ship(args: argparse.Namespace) -> int:
                       "(--force ships it anyway)", file=sys.stderr)
                 return 3
         card = shipping.ship_model(args.model, comparison=comparison, data_dir=args.data)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: cannot ship {args.model}: {exc}", file=sys.stderr)
         return 2
     print(f"shipped {shipped.describe_shipped(card)}")
@@ -209,7 +209,7 @@ def _convert(args: argparse.Namespace) -> int:
         model = args.model or shipped.shipped_model_path()
         precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
         entry = shipping.convert_for_litert(model, args.data, precisions)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: cannot convert: {exc}", file=sys.stderr)
         return 2
     print(_described_conversion(entry))

@@ -51,7 +51,7 @@ class NotebookRun:
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         plt.close(fig)
         png = buffer.getvalue()
-        files.write_bytes(self.settings.figures_dir(self.name) / f"{name}.png", png)
+        files.write_bytes(self.settings.output_dir / "figures" / self.name / f"{name}.png", png)
         _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"figure {name}"}, {"figure": name})
 
     def table(self, frame: pd.DataFrame, name: str, **to_csv: Any) -> pd.DataFrame:

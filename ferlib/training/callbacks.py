@@ -12,14 +12,7 @@ import keras
 import pandas as pd
 
 from ferlib.experiments import Phase
-from ferlib.runtime.files import (
-    FULL_DISK_ERRNOS,
-    CacheRebuilt,
-    disk_full_error,
-    save_model,
-    temporary_name,
-    write_text,
-)
+from ferlib.runtime.files import CacheRebuilt, atomic_path, save_model, write_text
 
 EPOCH_CLOCK_FILE = "epoch_seconds.txt"
 
@@ -85,21 +78,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         folder = Path(self.backup_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"epoch-{self._current_epoch:04d}"
-        tmp = temporary_name(final)
-        try:
+        with atomic_path(final, what="a training backup") as tmp:  # a folder: removed on any error
             tmp.mkdir()
             self.model.save_weights(str(tmp / "latest.weights.h5"))
             (tmp / "training_metadata.json").write_text(
                 json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
             shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and exc.errno in FULL_DISK_ERRNOS:
-                raise disk_full_error(folder, "a training backup", None) from exc
-            raise
         for older in self._backups()[1:]:
             shutil.rmtree(older, ignore_errors=True)
         for name in ("latest.weights.h5", "training_metadata.json"):  # a Keras-written backup, now superseded

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import pandas as pd
 
 from ferlib.config import RunSettings
@@ -101,10 +103,6 @@ def run_experiment(key: str | Experiment, settings: RunSettings, internal: Inter
 
 def release_memory() -> None:
     """Free what one experiment held (Keras' global state and graphs, unreferenced arrays) before the next."""
-    import gc
-
-    import keras
-
     keras.backend.clear_session()
     gc.collect()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ferlib.experiments import Experiment, Phase
 
@@ -51,8 +52,6 @@ def soft_targets(experiment: Experiment) -> bool:
 
 def one_hot_labels(dataset, num_classes: int):
     """Return the dataset with its integer labels turned into one-hot vectors (probability vectors pass)."""
-    import tensorflow as tf
-
     if len(dataset.element_spec[1].shape) == 2:  # (batch, classes): already vectors
         return dataset
     return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -65,8 +64,6 @@ def build_mixup(alpha: float, seed: int):
 
 def mix_batches(dataset, mixup, deterministic: bool):
     """Return the (one-hot labelled) training dataset with every batch mixed by `mixup`."""
-    import tensorflow as tf
-
     def mix(x, y):
         out = mixup({"images": tf.cast(x, tf.float32), "labels": tf.cast(y, tf.float32)}, training=True)
         return out["images"], out["labels"]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ferlib.evaluation.evaluate import predict_probs
-from ferlib.runtime import files
+from ferlib.training.train import cached_predictions
 
 
 @dataclass
@@ -45,20 +45,9 @@ class Teachers:
         contiguous = np.ascontiguousarray(images)  # the images' digest names the cache
         digest = hashlib.sha1(repr(contiguous.shape).encode() + contiguous.tobytes()).hexdigest()[:12]
         path = self.cache_dir / "teachers" / f"{self.run_names[index]}-f{int(self.flip)}s{self.shift}-{digest}.npy"
-
-        def read(file: Path) -> np.ndarray:
-            probs = np.load(file)
-            if probs.shape != (len(images), self.models[index].output_shape[-1]) or not np.isfinite(probs).all():
-                raise ValueError(f"shape {probs.shape} for {len(images)} images, or values not finite")
-            return probs
-
-        cached = files.read_cache(path, read, "teacher probabilities")
-        if cached is not None:
-            return cached
-        probs = predict_probs(self.models[index], images, self.batch_size, tta_flip=self.flip,
-                              tta_shift=self.shift).astype(np.float32)
-        files.save_npy(path, probs)
-        return probs
+        return cached_predictions(path, lambda: predict_probs(self.models[index], images, self.batch_size,
+                                                              tta_flip=self.flip, tta_shift=self.shift),
+                                  len(images), "teacher probabilities", self.models[index].output_shape[-1])
 
     def targets(self, images: np.ndarray, labels: np.ndarray, weight: float) -> np.ndarray:
         """Return training targets: (1 - weight) x one-hot label + weight x the members' mean probabilities."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,6 @@ from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
 from ferlib.training.callbacks import EPOCH_CLOCK_FILE
 from ferlib.training.callbacks import phase_callbacks as _callbacks
-from ferlib.training.devices import distribution_strategy, precision_policy, resolve_precision
 from ferlib.training.objective import (
     build_mixup,
     compile_options,
@@ -50,6 +51,8 @@ from ferlib.training.run_folders import (
     run_key,
     trained_by_record,
 )
+
+MULTI_GPU_ENV = "FERLIB_MULTI_GPU"  # run_all.sh --multi-gpu: one replica per visible GPU (MirroredStrategy)
 
 
 @dataclass
@@ -96,21 +99,28 @@ def weights_label(experiment: Experiment, weights: str | None) -> str:
     return "random" if weights in (None, "random", "none") else str(weights)
 
 
+def cached_predictions(path: Path, predict: Callable[[], np.ndarray], rows: int, what: str,
+                       columns: int | None = None) -> np.ndarray:
+    """Return the float32 predictions for `rows` images stored at `path`, else `predict()`'s, stored there (a file
+    of another shape, or with values not finite, is predicted again)."""
+    def read(file: Path) -> np.ndarray:
+        values = np.load(file)
+        if values.ndim != 2 or len(values) != rows or columns not in (None, values.shape[1]) \
+                or not np.isfinite(values).all():
+            raise ValueError(f"shape {values.shape} for {rows} images, or values not finite")
+        return values
+
+    cached = files.read_cache(path, read, what)
+    if cached is None:
+        cached = predict().astype(np.float32)
+        files.save_npy(path, cached)
+    return cached
+
+
 def _cached_features(model: keras.Model, images: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
     """Return pooled backbone features of the images, computed once and stored in the phase folder."""
-    def read(file: Path) -> np.ndarray:
-        features = np.load(file)
-        if features.ndim != 2 or len(features) != len(images) or not np.isfinite(features).all():
-            raise ValueError(f"shape {features.shape} for {len(images)} images")
-        return features
-
-    cached = files.read_cache(path, read, "backbone features")
-    if cached is not None:
-        return cached
-
-    features = predict_probs(feature_extractor(model), images, batch_size).astype(np.float32)
-    files.save_npy(path, features)
-    return features
+    return cached_predictions(path, lambda: predict_probs(feature_extractor(model), images, batch_size), len(images),
+                              "backbone features")
 
 
 @dataclass
@@ -185,6 +195,26 @@ def _full_model_checkpoint(model: keras.Model, phase_dir: Path) -> None:
 
 def _write_json(path: Path, payload: Any) -> None:
     files.write_json(path, payload, indent=None)
+
+
+def distribution_strategy() -> Any:
+    """Return MirroredStrategy over every GPU when several are visible and FERLIB_MULTI_GPU asks for it, else the
+    default strategy: these models are small, a second replica mostly waits."""
+    multi_gpu = os.environ.get(MULTI_GPU_ENV, "").strip().lower() in ("1", "true", "yes")
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if multi_gpu and len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def resolve_precision(requested: str) -> str:
+    """Return the Keras policy a recipe's `precision` means here ("auto": mixed_bfloat16 on a GPU-less bf16 CPU)."""
+    if requested != "auto":
+        return requested
+    try:  # native bfloat16: AVX512_BF16 or AMX_BF16 in /proc/cpuinfo
+        with open("/proc/cpuinfo") as f:
+            native = bool(set(f.read().split()) & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        native = False
+    return "mixed_bfloat16" if native and not tf.config.list_physical_devices("GPU") else "float32"
 
 
 def _train_phases(model: keras.Model, run_dir: Path, job: FitJob) -> tuple[keras.Model, dict, float]:
@@ -264,15 +294,19 @@ def train_experiment(
     job = FitJob(experiment, (x_train, y_train, x_val, y_val), seed, batch_size * strategy.num_replicas_in_sync,
                  weighting, augmentation, build_mixup(experiment.mixup, seed), cache_features, jit_compile, verbose,
                  deterministic)
-    precision = resolve_precision(experiment.precision)
-    if precision != "float32":  # the recipe asks for it on any device (bfloat16 on CPUs that have it)
-        mixed_precision, mixed_precision_without_gpu = True, True
-    policy = precision if precision != "float32" else "mixed_float16"
+    precision = resolve_precision(experiment.precision)  # the recipe's applies on any device (bfloat16 on a CPU)
+    if precision == "float32" and mixed_precision and (mixed_precision_without_gpu
+                                                       or tf.config.list_physical_devices("GPU")):
+        precision = "mixed_float16"  # the profile's: on a GPU (anywhere with mixed_precision_without_gpu)
+    previous = keras.config.dtype_policy()
+    if precision != "float32":
+        keras.config.set_dtype_policy(precision)
     start = time.perf_counter()
-    with precision_policy(mixed_precision, require_gpu=not mixed_precision_without_gpu, policy=policy) as mixed, \
-            strategy.scope():
-        policy = policy if mixed else "float32"  # what the run trains under
-        model, timings, earlier = _train_phases(build_model(experiment, weights, seed=seed), run_dir, job)
+    try:
+        with strategy.scope():
+            model, timings, earlier = _train_phases(build_model(experiment, weights, seed=seed), run_dir, job)
+    finally:
+        keras.config.set_dtype_policy(previous)
     wall = time.perf_counter() - start + earlier
     history = read_history(run_dir, len(experiment.phases))
     best_epoch, kept_phase = _best_epoch(history, experiment)
@@ -280,10 +314,10 @@ def train_experiment(
     if kept_phase != len(experiment.phases):
         model = keras.models.load_model(run_dir / kept)
     _write_json(done, {"model": kept, "wall_time_s": wall, "best_epoch": best_epoch, "kept_phase": kept_phase,
-                       "timings": timings, "precision": policy})
+                       "timings": timings, "precision": precision})
     compact_run(run_dir, kept)  # after done.json: an interrupted clean-up still leaves a reusable run
     return TrainedRun(model, history, run_dir, False, wall, best_epoch, kept_phase, label, timings, trained_by,
-                      policy)
+                      precision)
 
 
 def _best_epoch(history: pd.DataFrame, experiment: Experiment) -> tuple[int, int]:
