@@ -82,8 +82,7 @@ def detect_source(path: str | Path, role: Role, origin: str = "parameter", class
     splits = {s: _child_dir(root, s) for s in ("train", "test")}
     if any(d is not None and _has_class_folders(d) for d in splits.values()):
         wanted = FER_SPLIT_FOR_ROLE[role]
-        split_dir = splits[wanted]
-        if split_dir is None:
+        if (split_dir := splits[wanted]) is None:
             raise DataError(f"FER-2013 folder {root} has no '{wanted}' split, which {role} data uses")
         return DataSource(role, root, "fer-folder", split_dir, wanted, origin, classes)
     if _has_class_folders(root):
