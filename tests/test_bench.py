@@ -10,12 +10,12 @@ from tests.conftest import make_class_tree
 
 
 def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_package(tmp_path, monkeypatch):
-    from ferlib.bench import fer_package, suite
+    from ferlib.bench import photo_latency, suite
     from ferlib.models import modelcard
     from ferlib.models.builders import build_custom_cnn
     from tests.conftest import write_image
 
-    monkeypatch.setattr(fer_package, "package_dir", lambda: None)  # as on a machine without the extra
+    monkeypatch.setattr(photo_latency, "package_dir", lambda: None)  # as on a machine without the extra
     model = modelcard.save_with_card(build_custom_cnn(32, seed=0), tmp_path / "m.keras", experiment={"key": "V1"},
                                      weights="none", data={}, metrics={}, provenance={})
     photos = tmp_path / "photos"
@@ -44,11 +44,11 @@ def test_latency_and_accuracy_parts_with_a_saved_model_and_without_the_fer_packa
 
 def test_inference_bench_times_cold_starts_and_video(tmp_path, monkeypatch):
     from ferlib import cli
-    from ferlib.bench import fer_package, photo_latency
+    from ferlib.bench import photo_latency
     from ferlib.models import modelcard
     from ferlib.models.builders import build_custom_cnn
 
-    monkeypatch.setattr(fer_package, "package_dir", lambda: None)
+    monkeypatch.setattr(photo_latency, "package_dir", lambda: None)
     model = modelcard.save_with_card(build_custom_cnn(32, seed=0), tmp_path / "m.keras", experiment={"key": "V1"},
                                      weights="none", data={}, metrics={}, provenance={})
     assert cli.main(["convert", str(model)]) == 0

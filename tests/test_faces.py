@@ -32,7 +32,7 @@ def test_duplicates_inside_a_better_box_are_dropped():
 
 def test_detects_every_generated_face_where_it_was_placed():
     photo = _photo(seed=1, n=3)
-    found = faces.detect_faces(photo.rgb)
+    found = faces.HaarDetector().detect(photo.rgb)
     truth = [boxes.Box(*b) for b in photo.boxes]
     matches = boxes.match_boxes(truth, found, 0.3)
     assert len(truth) == 3 and len(matches) == 3 and len(found) == 3
@@ -40,15 +40,15 @@ def test_detects_every_generated_face_where_it_was_placed():
 
 
 def test_no_face_in_a_plain_background_and_in_degenerate_images():
-    assert faces.detect_faces(_photo(seed=5, n=0).rgb) == []
-    assert faces.detect_faces(np.zeros((1, 1, 3), np.uint8)) == []
-    assert faces.detect_faces(np.full((7, 300, 3), 128, np.uint8)) == []
+    assert faces.HaarDetector().detect(_photo(seed=5, n=0).rgb) == []
+    assert faces.HaarDetector().detect(np.zeros((1, 1, 3), np.uint8)) == []
+    assert faces.HaarDetector().detect(np.full((7, 300, 3), 128, np.uint8)) == []
 
 
 def test_huge_photo_boxes_come_back_in_photo_pixels():
     photo = _photo(seed=3, n=3)
     big = np.asarray(Image.fromarray(photo.rgb).resize((640 * 6, 480 * 6), Image.Resampling.BILINEAR))
-    found = faces.detect_faces(big)
+    found = faces.HaarDetector().detect(big)
     truth = [boxes.Box(*[6 * v for v in b]) for b in photo.boxes]
     assert len(boxes.match_boxes(truth, found, 0.3)) == 3
     assert all(0 <= b.x and b.x + b.w <= big.shape[1] and b.y + b.h <= big.shape[0] for b in found)
@@ -58,9 +58,9 @@ def test_tiny_face_filling_the_frame_is_found_by_the_upscaled_padded_retry():
     photo = _photo(seed=1, n=1)
     x, y, w, h = photo.boxes[0]
     tight = np.asarray(Image.fromarray(photo.rgb[y: y + h, x: x + w]).resize((40, 40), Image.Resampling.BILINEAR))
-    assert len(faces.detect_faces(tight)) == 1
+    assert len(faces.HaarDetector().detect(tight)) == 1
     no_retry = faces.HaarDetector(pad=0.0)
-    assert faces.detect_faces(tight, no_retry) == []
+    assert no_retry.detect(tight) == []
 
 
 def test_crop_is_square_with_margin_and_replicates_edges_outside_the_photo():

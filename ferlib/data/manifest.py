@@ -191,8 +191,7 @@ def stratified_subset(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataF
 def class_weights(labels: np.ndarray, classes: ClassSet) -> dict[int, float]:
     """Return scikit-learn's "balanced" class weights keyed by class index."""
     present = set(np.unique(labels).tolist())
-    missing = [name for i, name in enumerate(classes.names) if i not in present]
-    if missing:
+    if missing := [name for i, name in enumerate(classes.names) if i not in present]:
         raise DataError(f"cannot weight classes: no training images of {', '.join(missing)}")
     weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=labels)
     return {i: float(w) for i, w in enumerate(weights)}

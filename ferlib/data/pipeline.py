@@ -65,13 +65,12 @@ class ReseedEachEpoch(keras.callbacks.Callback):
     """At the start of every epoch (also the first one after resuming), point the training order at that epoch
     and reseed the model's own random layers (dropout) from (seed, epoch)."""
 
-    def __init__(self, order: EpochOrder | None, seed: int):
+    def __init__(self, order: EpochOrder, seed: int):
         super().__init__()
         self.order, self.seed = order, seed
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.order is not None:
-            self.order.start(epoch)
+        self.order.start(epoch)
         reseed(self.model, self.seed, epoch, stream=2)
 
 

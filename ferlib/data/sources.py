@@ -1,8 +1,4 @@
-"""Where the data comes from and which files it holds.
-
-A data source is resolved in this order: an explicit notebook parameter, then an environment
-variable, then the Kaggle input folders, then the embedded synthetic dataset. Its layout is
-detected from the folder itself:
+"""Where the data comes from (`resolve_source`) and which files it holds; the layout is detected from the folder:
 
 * Human Face Emotions: ``<root>/Data/<Class>/*`` or ``<root>/<Class>/*``;
 * FER-2013 folders: ``<root>/{train,test}/<class>/*`` (internal data uses ``train``, external ``test``);
@@ -86,8 +82,7 @@ def detect_source(path: str | Path, role: Role, origin: str = "parameter", class
     splits = {s: _child_dir(root, s) for s in ("train", "test")}
     if any(d is not None and _has_class_folders(d) for d in splits.values()):
         wanted = FER_SPLIT_FOR_ROLE[role]
-        split_dir = splits[wanted]
-        if split_dir is None:
+        if (split_dir := splits[wanted]) is None:
             raise DataError(f"FER-2013 folder {root} has no '{wanted}' split, which {role} data uses")
         return DataSource(role, root, "fer-folder", split_dir, wanted, origin, classes)
     if _has_class_folders(root):
@@ -110,11 +105,8 @@ def resolve_source(
     kaggle_dirs: Mapping[str, Path] = KAGGLE_DIRS,
     classes: ClassSet = STUDY,
 ) -> DataSource:
-    """Return the data source for a role: explicit path, then env var, then Kaggle input, then embedded.
-
-    `embedded` is called (to generate the embedded dataset) only when no real data is found, or when
-    `explicit` is the word "embedded".
-    """
+    """Return the data source for a role: explicit path, then env var, then Kaggle input, then the embedded dataset
+    (`embedded` is called to generate it only then, or when `explicit` is the word "embedded")."""
     env = os.environ if env is None else env
     if str(explicit) == EMBEDDED:  # asked for by name, even where real data is configured
         if embedded is None:

@@ -114,7 +114,6 @@ def _predict_video(args: argparse.Namespace, classifier, source: Path | int, tak
         k += 1
         stem = f"{name}_{k}"
     taken.add(str(out_dir / stem))
-    out_dir.mkdir(parents=True, exist_ok=True)
     csv, png = out_dir / f"{stem}.emotions.csv", out_dir / f"{stem}.emotions.png"
     files.write_csv(csv, result.rows, index=False)
     files.save_figure(video.plot_timeline(result), png, dpi=90, bbox_inches="tight")

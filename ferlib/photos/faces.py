@@ -44,7 +44,28 @@ class HaarDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Return every face box in an RGB photo, in photo pixels, left to right (empty when none)."""
-        return detect_faces(rgb, self)
+        height, width = rgb.shape[:2]
+        if height < 2 or width < 2:
+            return []
+        gray = to_gray(rgb)
+        longest = max(height, width)  # detection pixels per photo pixel: <1 for huge, >1 for tiny images
+        scale = self.max_side / longest if longest > self.max_side else max(1.0, self.min_side / longest)
+        if scale != 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        gray = cv2.equalizeHist(gray)
+        found = _candidates(gray, 0, self)
+        if not found and self.pad:
+            # A face filling the frame leaves the cascade no room: retry on a copy with replicated borders.
+            # Only as a retry, because the border shifts the sliding-window grid and changes what a scene yields.
+            found = _candidates(gray, int(round(self.pad * max(gray.shape))), self)
+        boxes = []
+        for x, y, w, h, weight in found:
+            x0, y0 = max(0.0, x / scale), max(0.0, y / scale)
+            x1, y1 = min(float(width), (x + w) / scale), min(float(height), (y + h) / scale)
+            if x1 - x0 >= 1 and y1 - y0 >= 1:
+                boxes.append(Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), weight))
+        return sorted(suppress_duplicates(boxes, self.overlap), key=lambda b: (b.x, b.y))
 
 
 def make_detector(name: str = DETECTORS[0]) -> Any:
@@ -108,32 +129,6 @@ def _candidates(gray: np.ndarray, pad: int, config: HaarDetector) -> list[tuple[
     return out
 
 
-def detect_faces(rgb: np.ndarray, config: HaarDetector = HaarDetector()) -> list[Box]:
-    """Return every face found in an RGB photo, in photo pixels, left to right (empty when none)."""
-    height, width = rgb.shape[:2]
-    if height < 2 or width < 2:
-        return []
-    gray = to_gray(rgb)
-    longest = max(height, width)  # detection pixels per photo pixel: <1 for huge, >1 for tiny images
-    scale = config.max_side / longest if longest > config.max_side else max(1.0, config.min_side / longest)
-    if scale != 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    gray = cv2.equalizeHist(gray)
-    found = _candidates(gray, 0, config)
-    if not found and config.pad:
-        # A face filling the frame leaves the cascade no room: retry on a copy with replicated borders.
-        # Only as a retry, because the border shifts the sliding-window grid and changes what a scene yields.
-        found = _candidates(gray, int(round(config.pad * max(gray.shape))), config)
-    boxes = []
-    for x, y, w, h, weight in found:
-        x0, y0 = max(0.0, x / scale), max(0.0, y / scale)
-        x1, y1 = min(float(width), (x + w) / scale), min(float(height), (y + h) / scale)
-        if x1 - x0 >= 1 and y1 - y0 >= 1:
-            boxes.append(Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), weight))
-    return sorted(suppress_duplicates(boxes, config.overlap), key=lambda b: (b.x, b.y))
-
-
 def eye_angle(box: Box) -> float:
     """Return the angle (degrees) from the face's right eye to its left (0 when unknown): rotating by it levels them."""
     if box.eyes is None:
@@ -165,15 +160,6 @@ def crop_face(rgb: np.ndarray, box: Box, margin: float = CROP_MARGIN, level: boo
 def training_conversion(rgb: np.ndarray, size: int) -> np.ndarray:
     """Return a face the way the training images were: grayscale replicated to RGB, size x size, uint8."""
     return resize_rgb(np.repeat(to_gray(rgb)[:, :, None], 3, axis=2), size)
-
-
-def face_inputs(rgb: np.ndarray, boxes: list[Box], size: int, margin: float = CROP_MARGIN,
-                level: bool = False) -> np.ndarray:
-    """Return model inputs (n, size, size, 3) uint8 for the boxes of one photo (eyes levelled with `level`)."""
-    out = np.empty((len(boxes), size, size, 3), dtype=np.uint8)
-    for i, box in enumerate(boxes):
-        out[i] = training_conversion(crop_face(rgb, box, margin, level), size)
-    return out
 
 
 # ---- detection recall against dlib imglab annotations -------------------------------------------

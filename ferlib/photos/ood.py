@@ -18,7 +18,6 @@ from ferlib.data.manifest import fingerprint, label_indices
 from ferlib.data.sources import DataError, detect_source, list_files
 from ferlib.evaluation.calibration import apply_temperature, coverage_curve, reliability_bins, summarize
 from ferlib.photos.boxes import Box
-from ferlib.photos.faces import face_inputs, training_conversion
 from ferlib.photos.predict import EmotionClassifier
 from ferlib.runtime.progress import bar as progress_bar
 
@@ -49,10 +48,8 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
     source = detect_source(labelled_dir, "external", classes=class_set(classifier.classes))
     if source.layout == "fer-csv":
         raise DataError("face detection needs image files; a FER-2013 CSV holds 48x48 crops (use `evaluate`)")
-    listing = list_files(source)
-    size = classifier.image_size
     rows, plain, crop, records = [], [], [], []
-    for item in progress_bar(listing.to_dict("records"), desc="faces", disable=not progress):
+    for item in progress_bar(list_files(source).to_dict("records"), desc="faces", disable=not progress):
         record = {key: item[key] for key in ("path", "label", "status", "reason")} | {"pixel_hash": None}
         if item["status"] == "pending":
             try:
@@ -63,9 +60,8 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
                 record |= {"status": "ok", "pixel_hash": info.pixel_hash}
                 boxes = classifier.find_faces(rgb)
                 face: Box | None = max(boxes, key=lambda b: b.area) if boxes else None
-                plain.append(resize_rgb(rgb, size))
-                crop.append(face_inputs(rgb, [face], size, classifier.margin, classifier.level)[0] if face
-                            else training_conversion(rgb, size))
+                plain.append(resize_rgb(rgb, classifier.image_size))
+                crop.append(classifier.inputs(rgb, [face], detect=face is not None)[0])
                 rows.append({"path": item["path"], "label": item["label"], "faces_found": len(boxes),
                              "box": face.as_list() if face else None})
         records.append(record)
@@ -73,9 +69,7 @@ def folder_predictions(classifier: EmotionClassifier, labelled_dir: str | Path,
     if not rows:
         raise DataError(f"no usable images of {source.classes.description} in {labelled_dir}")
     frame = pd.DataFrame(rows)
-    unused = manifest[manifest["status"] != "ok"]
-    not_used = (unused.groupby(["status", "reason"]).size().rename("files").reset_index()
-                if len(unused) else pd.DataFrame(columns=["status", "reason", "files"]))
+    not_used = manifest[manifest["status"] != "ok"].groupby(["status", "reason"]).size().rename("files").reset_index()
     return FolderPredictions(frame, label_indices(frame, source.classes), classifier.raw_probabilities(np.stack(plain)),
                              classifier.raw_probabilities(np.stack(crop)), not_used, source.describe(),
                              fingerprint(manifest))

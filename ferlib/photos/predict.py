@@ -26,7 +26,7 @@ from ferlib.evaluation.views import average_over_views
 from ferlib.models.inference import KerasNetwork, load_for_inference, load_keras
 from ferlib.models.shipped import WithCard, resolve_model, tta_settings
 from ferlib.photos.boxes import Box
-from ferlib.photos.faces import CROP_MARGIN, DETECTORS, face_inputs, make_detector, training_conversion
+from ferlib.photos.faces import CROP_MARGIN, DETECTORS, crop_face, make_detector, training_conversion
 from ferlib.runtime.progress import bar as progress_bar
 
 VIEWS = ("card", "flip", "single")  # test-time views per face: the card's (e.g. 5 crops x mirror), 2, or 1
@@ -169,7 +169,10 @@ class EmotionClassifier(WithCard):
         """Return model inputs for the boxes: cropped with the margin, or the whole image resized (detect=False)."""
         if not detect:  # as the training images were read: the whole image, resized
             return training_conversion(rgb, self.image_size)[None]
-        return face_inputs(rgb, boxes, self.image_size, self.margin, self.level)
+        out = np.empty((len(boxes), self.image_size, self.image_size, 3), dtype=np.uint8)
+        for i, box in enumerate(boxes):  # eyes levelled first with `level`
+            out[i] = training_conversion(crop_face(rgb, box, self.margin, self.level), self.image_size)
+        return out
 
     def records(self, probs: np.ndarray, boxes: list[Box], detected: bool = True) -> list[FacePrediction]:
         """Return one FacePrediction per row of calibrated probabilities."""

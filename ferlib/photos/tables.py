@@ -24,19 +24,15 @@ def results_frame(results: list[PhotoResult], classes: list[str]) -> pd.DataFram
     return pd.DataFrame(rows, columns=[*rows[0]] if rows else ["path", "face", "error"])
 
 
-def _display_names(paths: list[str]) -> list[str]:
-    """Return the paths relative to the folder holding them all ("Happy/x.jpg"), never a machine's absolute path."""
-    try:
-        root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths])) if paths else Path()
-    except ValueError:  # different drives: names only
-        return [Path(p).name for p in paths]
-    return [Path(p).resolve().relative_to(root).as_posix() for p in paths]
-
-
 def results_table(results: list[PhotoResult]) -> pd.DataFrame:
     """Return one row per face (or per photo without faces) for printing: photo, face, box, label, ..."""
-    rows = []
-    for r, name in zip(results, _display_names([r.path for r in results])):
+    paths, rows = [r.path for r in results], []
+    try:  # each path relative to the folder holding them all ("Happy/x.jpg"), never a machine's absolute path
+        root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths])) if paths else Path()
+        names = [Path(p).resolve().relative_to(root).as_posix() for p in paths]
+    except ValueError:  # different drives: names only
+        names = [Path(p).name for p in paths]
+    for r, name in zip(results, names):
         if r.error or not r.faces:
             rows.append({"photo": name, "face": "", "box [x, y, w, h]": "",
                          "label": f"error: {r.error}" if r.error else "no face found", "confidence": "",

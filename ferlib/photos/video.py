@@ -70,9 +70,14 @@ class FaceTracker:
         return [int(i) for i in ids]
 
 
-def _open(source: str | Path | int) -> Any:
+def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, max_seconds: float | None = None,
+                  progress: bool = True) -> VideoResult:
+    """Return one row per face per sampled frame of a video file or camera index: time, frame, face identity, box,
+    label, confidence, abstained, one score per class. VideoError when nothing can be read; a truncated file warns."""
     import cv2
 
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
     camera = isinstance(source, int)
     if not camera and not Path(source).is_file():
         raise VideoError(f"{source}: file not found")
@@ -82,19 +87,6 @@ def _open(source: str | Path | int) -> Any:
     if not capture.isOpened():
         raise VideoError(f"camera {source}: cannot be opened" if camera else f"{source}: cannot be opened as a "
                          "video (not a video, a format OpenCV cannot read, or a corrupt file)")
-    return capture
-
-
-def predict_video(classifier: Any, source: str | Path | int, fps: float = 4.0, max_seconds: float | None = None,
-                  progress: bool = True) -> VideoResult:
-    """Return one row per face per sampled frame of a video file or camera index: time, frame, face identity, box,
-    label, confidence, abstained, one score per class. VideoError when nothing can be read; a truncated file warns."""
-    import cv2
-
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    capture = _open(source)
-    camera = isinstance(source, int)
     warnings = []
     try:
         native = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
