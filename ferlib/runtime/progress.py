@@ -7,6 +7,7 @@ hold results only. Without the variable (JupyterLab, the command line) everythin
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -54,11 +55,8 @@ def bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str
 
 
 def route_warnings() -> None:
-    """Send Python warnings and library log records to the progress log when there is one.
-
-    Called by the notebook helper under run_all.sh: warnings stay visible in the terminal and in the log,
-    not in the reports. Without a progress log nothing changes.
-    """
+    """Send Python warnings and library log records to the progress log when there is one (so, under run_all.sh,
+    to the terminal and the log, not the reports)."""
     if log_path() is None:
         return
 
@@ -71,19 +69,15 @@ def route_warnings() -> None:
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
-    try:  # absl keeps its own handler that writes to stderr
+    with contextlib.suppress(ImportError):  # absl keeps its own handler that writes to stderr
         from absl import logging as absl_logging
 
         absl_logging.get_absl_handler().python_handler.stream = stream()
-    except ImportError:
-        pass
 
 
 def epoch_logger(label: str, epochs: int) -> Any:
-    """Return a Keras callback that writes one line per epoch (and a batch bar) to the progress stream.
-
-    Keras' own verbose output would land in the notebook; with this the notebook keeps curves and a summary.
-    """
+    """Return a Keras callback that writes one line per epoch (and a batch bar) to the progress stream, where Keras'
+    own verbose output would land in the notebook."""
     import keras
 
     class EpochLogger(keras.callbacks.Callback):
