@@ -11,12 +11,8 @@ MAX_LEVELS_UP = 1  # "../shared/data/x" reads well; "../../tmp/x" would show a m
 
 
 def display_path(path: str | Path, output_dir: str | Path | None = None) -> str:
-    """Return `path` as a report shows it.
-
-    Under the run's output folder: ``outputs/<rest>``; inside the project or beside it (one folder up):
-    relative to the project root (``notebooks/x``, ``../shared/data/fer2013``); anything else as given
-    (a data root the user named, such as ``/kaggle/input/fer2013``).
-    """
+    """Return `path` as a report shows it: ``outputs/<rest>`` under the run's output folder, relative to the project
+    inside it or one folder up (``../shared/data/fer2013``), else as given (``/kaggle/input/fer2013``)."""
     p = Path(path).expanduser()
     absolute = Path(os.path.abspath(p))
     if output_dir is not None:

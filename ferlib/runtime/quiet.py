@@ -1,12 +1,9 @@
 """Keep TensorFlow's start-up chatter out of notebooks and reports.
 
-TensorFlow prints C++ log lines while it loads (``WARNING: All log messages before absl::InitializeLog()``,
-``oneDNN custom operations are on``, CPU feature notes) straight to file descriptor 2, before
-``TF_CPP_MIN_LOG_LEVEL`` can act on them, and a Jupyter kernel shows fd 2 in the notebook. `install()`
-(called when ferlib is imported) sets the log level and wraps the first ``import tensorflow`` so that fd 2
-points at a temporary file while TensorFlow loads. Known start-up lines then go to the progress log (see
-`ferlib.runtime.progress`) or nowhere; anything else TensorFlow printed is passed on to stderr, so real errors
-still show.
+TensorFlow prints C++ log lines while it loads (``oneDNN custom operations are on``, CPU feature notes) straight
+to file descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` can act on them, and a Jupyter kernel shows fd 2 in the
+notebook; so the first ``import tensorflow`` runs with fd 2 captured (`captured_fd2`): known start-up lines go
+to the progress log, anything else to stderr, so real errors still show.
 """
 from __future__ import annotations
 
