@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 LOG_ENV = "FERLIB_PROGRESS_LOG"
-_open_logs: dict[str, TextIO] = {}
+_open_logs: dict[Path, TextIO] = {}
 
 
 def log_path() -> Path | None:
@@ -34,11 +34,10 @@ def stream() -> TextIO:
     path = log_path()
     if path is None:
         return sys.stderr
-    key = str(path)
-    if key not in _open_logs or _open_logs[key].closed:
+    if path not in _open_logs or _open_logs[path].closed:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _open_logs[key] = open(path, "a", buffering=1, encoding="utf-8")
-    return _open_logs[key]
+        _open_logs[path] = open(path, "a", buffering=1, encoding="utf-8")
+    return _open_logs[path]
 
 
 def say(message: str) -> None:
