@@ -47,13 +47,10 @@ def hamming_within(left: np.ndarray, right: np.ndarray, threshold: int,
     for start in range(0, len(left), step):
         block = left[start:start + step]
         d, c, s = dist[:len(block)], counts[:len(block)], scratch[:len(block)]
+        d.fill(0)
         for w, column in enumerate(words):
             np.bitwise_xor(block[:, w, None], column[None, :], out=s)
-            if w == 0:
-                np.bitwise_count(s, out=d)
-            else:
-                np.bitwise_count(s, out=c)
-                d += c
+            d += np.bitwise_count(s, out=c)
         i, j = np.nonzero(d <= min(threshold, 255))
         full = d[i, j].astype(np.int64)
         if right.shape[1] > n_dense:
