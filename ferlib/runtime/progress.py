@@ -80,21 +80,16 @@ def epoch_logger(label: str, epochs: int) -> Any:
     import keras
 
     class EpochLogger(keras.callbacks.Callback):
-        _bar, _start = None, 0.0  # the epoch's batch bar and start time
-
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self._start = time.perf_counter()
-            steps = (self.params or {}).get("steps")
-            self._bar = bar(total=steps, desc=f"{label} epoch {epoch + 1}/{epochs}", unit="batch")
+            self._start = time.perf_counter()  # the epoch's start time and batch bar (Keras begins every epoch)
+            self._bar = bar(total=(self.params or {}).get("steps"), desc=f"{label} epoch {epoch + 1}/{epochs}",
+                            unit="batch")
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            if self._bar is not None:
-                self._bar.update(1)
+            self._bar.update(1)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            if self._bar is not None:
-                self._bar.close()
-                self._bar = None
+            self._bar.close()
             shown = ", ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items()
                               if k not in ("learning_rate", "epoch_seconds"))
             say(f"{label} epoch {epoch + 1}/{epochs}: {shown} ({time.perf_counter() - self._start:.0f} s)")
