@@ -158,8 +158,7 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
     hashed_s = time.perf_counter() - start
     skipped = internal_hashes.skipped + external_hashes.skipped
     bad = {p for p, _ in skipped}
-    train, val = (f[~f["path"].isin(bad)].reset_index(drop=True) for f in (train, val))
-    external = external[~external["path"].isin(bad)].reset_index(drop=True)
+    train, val, external = (f[~f["path"].isin(bad)].reset_index(drop=True) for f in (train, val, external))
     internal_all = internal_hashes.select(pd.concat([train["path"], val["path"]]))
     external_all = external_hashes.select(external["path"])
     start = time.perf_counter()

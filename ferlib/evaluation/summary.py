@@ -96,9 +96,8 @@ def _report_rows(prefix: str, where: str, evaluation: dict[str, Any], table: dic
     ci = confusion_intervals(evaluation["confusion"], evaluation["classes"])
     rows = [_row(f"{prefix} accuracy", where, summary["accuracy"], evaluation["accuracy"], ci["accuracy"], reasons,
                  evaluation["n"])]
-    for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1")):
-        rows.append(_row(f"{prefix} {name} F1", where, summary[key], evaluation["averages"][name]["f1"], ci[key],
-                         reasons, evaluation["n"]))
+    rows += [_row(f"{prefix} {name} F1", where, summary[key], evaluation["averages"][name]["f1"], ci[key], reasons,
+                  evaluation["n"]) for name, key in (("macro avg", "macro_f1"), ("weighted avg", "weighted_f1"))]
     return rows + [_row(f"{prefix} {c} {metric}", where, table[c][metric], evaluation["per_class"][c][metric],
                         ci[metric][c], reasons, evaluation["per_class"][c]["support"])
                    for c in STUDY.names for metric in ("precision", "recall", "f1")]  # the study's tables
