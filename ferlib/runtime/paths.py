@@ -18,8 +18,7 @@ def display_path(path: str | Path, output_dir: str | Path | None = None) -> str:
     if output_dir is not None:
         out = Path(os.path.abspath(Path(output_dir)))
         if absolute == out or out in absolute.parents:
-            rest = absolute.relative_to(out).as_posix()
-            return "outputs" if rest == "." else f"outputs/{rest}"
+            return Path("outputs", absolute.relative_to(out)).as_posix()
     rel = os.path.relpath(absolute, PROJECT_ROOT)
     if rel.split(os.sep).count("..") <= MAX_LEVELS_UP:
         return Path(rel).as_posix()
