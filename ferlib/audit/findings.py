@@ -13,7 +13,7 @@ from ferlib.audit.leakage import audit_manifests
 from ferlib.config import RunSettings
 from ferlib.data.run_data import ExternalData, InternalData
 from ferlib.evaluation.evaluate import Evaluation, evaluate_model
-from ferlib.evaluation.stats import confusion_intervals
+from ferlib.evaluation.summary import accuracy_text
 from ferlib.evaluation.test_time import score
 
 ALPHA = 0.05
@@ -45,11 +45,6 @@ def scores_by_copy(evaluation: Evaluation, internal: InternalData, external: Ext
                if rows.any() else None for name, rows in parts.items()}}
 
 
-def _acc(evaluation: dict[str, Any]) -> str:
-    low, high = confusion_intervals(evaluation["confusion"], evaluation["classes"])["accuracy"]
-    return f"{evaluation['accuracy']:.1%} [{low:.1%}, {high:.1%}]"
-
-
 def findings(summaries: dict[str, dict], scores: dict[str, Any] | None) -> list[str]:
     """Return the audit's findings as sentences, every number taken from the audit and the scores."""
     s, v = summaries["internal_vs_external"], summaries["train_vs_validation"]
@@ -61,16 +56,16 @@ def findings(summaries: dict[str, dict], scores: dict[str, Any] | None) -> list[
         return lines + ["No saved champion: the accuracies are not computed (run notebook 05 first)."]
     full = scores["full"]
     if s["right_flagged"] == 0:
-        return lines + [f"The champion scores {_acc(full)} on the external set; no external image has a copy in the "
-                        "internal set, so copies do not inflate this score."]
+        return lines + [f"The champion scores {accuracy_text(full)} on the external set; no external image has a copy "
+                        "in the internal set, so copies do not inflate this score."]
     if scores["non_overlapping"] is None:
         return lines + ["Every external image has a copy in the internal set: no clean part is left to score."]
     clean, copied = scores["non_overlapping"], scores["overlapping"]
     right = [round(part["accuracy"] * part["n"]) for part in (copied, clean)]  # do copies score differently?
     _, p = fisher_exact([[right[0], copied["n"] - right[0]], [right[1], clean["n"] - right[1]]])
-    lines.append(f"The champion scores {_acc(full)} on all {full['n']:,} external images, {_acc(clean)} on the "
-                 f"{clean['n']:,} without a copy and {_acc(copied)} on the {copied['n']:,} with one "
-                 f"(Fisher's exact test, p = {float(p):.2g}).")
+    lines.append(f"The champion scores {accuracy_text(full)} on all {full['n']:,} external images, "
+                 f"{accuracy_text(clean)} on the {clean['n']:,} without a copy and {accuracy_text(copied)} on the "
+                 f"{copied['n']:,} with one (Fisher's exact test, p = {float(p):.2g}).")
     if p < ALPHA and copied["accuracy"] > clean["accuracy"]:
         lines.append("Images with a copy score higher: the copies inflate the external score, and the accuracy on "
                      "the images without a copy is the fair external number.")

@@ -3,9 +3,8 @@
 Every image is decoded, converted to grayscale (so RGB and grayscale copies look alike) and hashed:
 
 * exact: a digest of the grayscale pixels and their shape (identical decoded pixels at the same size);
-* near: two 256-bit perceptual hashes, imagehash's ``phash(hash_size=16, highfreq_factor=2)`` (the sign of
-  the 16x16 lowest DCT frequencies of the 32x32 image against their median), one of the grey image as it is and
-  one of it histogram-equalized, computed for a whole batch at once;
+* near: two 256-bit perceptual hashes, imagehash's ``phash(hash_size=16, highfreq_factor=2)`` computed for a whole
+  batch at once, of the grey image as it is and of it histogram-equalized;
 * mirrored: the same hashes of the left-right flipped image.
 """
 from __future__ import annotations

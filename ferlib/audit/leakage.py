@@ -4,8 +4,7 @@
 A near pair's distance is the smaller over the two hashed views: the plain hash keeps copies that were resized,
 re-compressed, tinted or made brighter within a few dozen bits, the equalized one copies of other contrast (gamma,
 strong contrast changes, and equalization itself: FER-2013's equalized public copy hashes like the original),
-while different faces lie about 128 bits apart in both. Pairs are found by XOR and popcount of the packed 64-bit
-words, in chunks; a pair is reported once, as the first kind that applies: exact, near, mirrored.
+while different faces lie about 128 bits apart in both.
 """
 from __future__ import annotations
 
@@ -31,12 +30,9 @@ PAIR_COLUMNS = ["left", "right", "kind", "distance", "left_path", "right_path"]
 
 def hamming_within(left: np.ndarray, right: np.ndarray, threshold: int,
                    chunk_pairs: int = 4_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (i, j, distance) of every pair of packed hashes with Hamming distance <= threshold.
-
-    Compares all len(left) x len(right) pairs with XOR and popcount, a block of left rows at a time:
-    the first two words of every pair densely, the rest only for pairs still within the threshold
-    (a pair over the threshold on part of its bits is over it on all of them).
-    """
+    """Return (i, j, distance) of every pair of packed hashes with Hamming distance <= threshold, by XOR and popcount
+    a block of left rows at a time: the first two words of every pair densely, the rest only for pairs still within
+    the threshold (a pair over the threshold on part of its bits is over it on all of them)."""
     left, right = np.ascontiguousarray(left, np.uint64), np.ascontiguousarray(right, np.uint64)
     if len(left) == 0 or len(right) == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -51,13 +47,10 @@ def hamming_within(left: np.ndarray, right: np.ndarray, threshold: int,
     for start in range(0, len(left), step):
         block = left[start:start + step]
         d, c, s = dist[:len(block)], counts[:len(block)], scratch[:len(block)]
+        d.fill(0)
         for w, column in enumerate(words):
             np.bitwise_xor(block[:, w, None], column[None, :], out=s)
-            if w == 0:
-                np.bitwise_count(s, out=d)
-            else:
-                np.bitwise_count(s, out=c)
-                d += c
+            d += np.bitwise_count(s, out=c)
         i, j = np.nonzero(d <= min(threshold, 255))
         full = d[i, j].astype(np.int64)
         if right.shape[1] > n_dense:
@@ -80,11 +73,9 @@ def within_either_view(left: np.ndarray, right: np.ndarray, threshold: int) -> p
 
 
 def find_pairs(left: HashTable, right: HashTable, threshold: int = DEFAULT_THRESHOLD) -> pd.DataFrame:
-    """Return every flagged pair (left index, right index, kind, Hamming distance, both paths).
-
-    kind is "exact" (identical grayscale pixels), else "near" (the phash of the image or of it equalized within
-    threshold of the other's), else "mirrored" (the same for the flipped left image).
-    """
+    """Return every flagged pair (left index, right index, kind, Hamming distance, both paths), once, as the first
+    kind that applies: "exact" (identical grayscale pixels), "near" (the phash of the image or of it equalized within
+    threshold of the other's), "mirrored" (the same for the flipped left image)."""
     near = within_either_view(left.phash, right.phash, threshold)  # identical pixels hash alike: distance 0
     same = left.exact[near["left"].to_numpy()] == right.exact[near["right"].to_numpy()]
     near["kind"] = np.where(same, "exact", "near")
@@ -167,8 +158,7 @@ def audit_manifests(internal: pd.DataFrame, external: pd.DataFrame, cache_dir: P
     hashed_s = time.perf_counter() - start
     skipped = internal_hashes.skipped + external_hashes.skipped
     bad = {p for p, _ in skipped}
-    train, val = (f[~f["path"].isin(bad)].reset_index(drop=True) for f in (train, val))
-    external = external[~external["path"].isin(bad)].reset_index(drop=True)
+    train, val, external = (f[~f["path"].isin(bad)].reset_index(drop=True) for f in (train, val, external))
     internal_all = internal_hashes.select(pd.concat([train["path"], val["path"]]))
     external_all = external_hashes.select(external["path"])
     start = time.perf_counter()

@@ -55,13 +55,10 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) ->
     confidence, correct = _confidence_correct(probs, labels)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
-    rows = []
-    for b in range(n_bins):
-        mask = index == b
-        rows.append({"lower": edges[b], "upper": edges[b + 1], "count": int(mask.sum()),
-                     "confidence": float(confidence[mask].mean()) if mask.any() else np.nan,
-                     "accuracy": float(correct[mask].mean()) if mask.any() else np.nan})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"lower": edges[b], "upper": edges[b + 1], "count": int(mask.sum()),
+                          "confidence": float(confidence[mask].mean()) if mask.any() else np.nan,
+                          "accuracy": float(correct[mask].mean()) if mask.any() else np.nan}
+                         for b in range(n_bins) for mask in [index == b]])
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
@@ -74,12 +71,10 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
 def coverage_curve(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:
     """Return, per confidence threshold, the share of faces kept (coverage) and the accuracy on them."""
     confidence, correct = _confidence_correct(probs, labels)
-    rows = []
-    for t in np.round(np.arange(0.0, 1.0, 0.025), 3) if thresholds is None else np.asarray(thresholds, dtype=float):
-        kept = confidence >= t
-        rows.append({"threshold": float(t), "coverage": float(kept.mean()), "kept": int(kept.sum()),
-                     "accuracy": float(correct[kept].mean()) if kept.any() else np.nan})
-    return pd.DataFrame(rows)
+    thresholds = np.round(np.arange(0.0, 1.0, 0.025), 3) if thresholds is None else np.asarray(thresholds, dtype=float)
+    return pd.DataFrame([{"threshold": float(t), "coverage": float(kept.mean()), "kept": int(kept.sum()),
+                          "accuracy": float(correct[kept].mean()) if kept.any() else np.nan}
+                         for t in thresholds for kept in [confidence >= t]])
 
 
 def choose_threshold(probs: np.ndarray, labels: np.ndarray, target_accuracy: float = TARGET_ACCURACY,

@@ -102,12 +102,11 @@ def _seed_columns(m: dict[str, Any]) -> dict[str, Any]:
 
 def table1(runs: Runs) -> pd.DataFrame:
     """Return the study's Table 1 (augmentation ablations): mean accuracy over seeds beside the study's."""
-    rows = []
-    for key, results in ((k, v) for k, v in _as_lists(runs).items() if k in ("V4", "V8", "V9", "V10", "V11")):
-        s, m = results[0]["settings"], seed_metrics(results)
-        rows.append({"model": key, "configuration": results[0]["title"], "class weights": s["class_weights"],
-                     "augmentation": s["augmentation"], "study accuracy": _study_acc(key), **_seed_columns(m),
-                     "validation images": m["n"]})
+    rows = [{"model": key, "configuration": results[0]["title"], "class weights": s["class_weights"],
+             "augmentation": s["augmentation"], "study accuracy": _study_acc(key), **_seed_columns(m),
+             "validation images": m["n"]}
+            for key, results in _as_lists(runs).items() if key in ("V4", "V8", "V9", "V10", "V11")
+            for s, m in [(results[0]["settings"], seed_metrics(results))]]
     table = pd.DataFrame(rows).set_index("model")
     table["difference"] = table["this run accuracy"] - pd.to_numeric(table["study accuracy"], errors="coerce")
     return table

@@ -85,7 +85,5 @@ def report_table(result: dict) -> pd.DataFrame:
     rows["accuracy"] = [np.nan, np.nan, result["accuracy"], *ci(result.get("accuracy_ci")), result["n"]]
     rows |= {name: [m["precision"], m["recall"], m["f1"], *ci(m.get("f1_ci")), result["n"]]
              for name, m in result["averages"].items()}
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["precision", "recall", "f1-score", "f1 95% CI low",
-                                                                  "f1 95% CI high", "support"])
-    table["support"] = table["support"].astype(int)
-    return table
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["precision", "recall", "f1-score", "f1 95% CI low",
+                                                                 "f1 95% CI high", "support"]).astype({"support": int})

@@ -25,8 +25,7 @@ def bootstrap_confusions(confusion: np.ndarray | list, n_boot: int = N_BOOT, see
 def metrics_of(confusions: np.ndarray) -> dict[str, np.ndarray]:
     """Return accuracy, per-class F1, precision and recall, macro and weighted F1 of stacked confusion matrices."""
     cms = np.asarray(confusions, dtype=np.float64)
-    if cms.ndim == 2:
-        cms = cms[None]
+    cms = cms.reshape(-1, *cms.shape[-2:])  # one matrix, or a stack of them
     tp = np.diagonal(cms, axis1=1, axis2=2)
     support, predicted = cms.sum(axis=2), cms.sum(axis=1)
     n = cms.sum(axis=(1, 2))

@@ -104,6 +104,5 @@ def check_notebook(spec: NotebookSpec, output_dir: Path, forbidden_paths: Sequen
 
 def check_reports(output_dir: Path, forbidden_paths: Sequence[str] = ()) -> list[ReportCheck]:
     """Return the checks of the rendered notebooks (all in the catalog that have an executed notebook)."""
-    output_dir = Path(output_dir)
     return [check_notebook(spec, output_dir, forbidden_paths) for name, spec in CATALOG.items()
             if (output_dir / "notebooks" / f"{name}.ipynb").is_file()]

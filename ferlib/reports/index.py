@@ -40,7 +40,6 @@ def build_index(output_dir: Path) -> Path:
     """Write ``<output_dir>/reports/index.html`` (a row per notebook of the catalog) and return its path."""
     import nbformat
 
-    output_dir = Path(output_dir)
     executed = {name: output_dir / "notebooks" / f"{name}.ipynb" for name in CATALOG}
     shown = {name: read_outputs(nbformat.read(path, as_version=4)) for name, path in executed.items() if path.is_file()}
     cards = [o.run_card or {} for o in shown.values()]

@@ -46,7 +46,6 @@ def render(executed: Path, reports_dir: Path) -> list[Path]:
     import nbformat
     from nbconvert import HTMLExporter
 
-    executed = Path(executed)
     nb = nbformat.read(executed, as_version=4)
     wall_time_s = nb.metadata.get("papermill", {}).get("duration")
     for cell in nb.cells:

@@ -1,10 +1,5 @@
-"""Writing files so that a crash, a kill or a full disk never leaves half a file behind.
-
-Every file the project writes goes through `atomic_path`: the content is written to a temporary file in
-the same folder and renamed over the target only once it is complete (a rename within one file system is
-atomic). If the write fails, the temporary file is removed; if it failed because the disk is full, the
-error says which folder, how much the step needed and how much is free.
-"""
+"""Writing files so that a crash, a kill or a full disk never leaves half a file behind: every file the project
+writes goes through `atomic_path` (a temporary file in the same folder, renamed over the target once complete)."""
 from __future__ import annotations
 
 import contextlib

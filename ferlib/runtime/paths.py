@@ -11,19 +11,14 @@ MAX_LEVELS_UP = 1  # "../shared/data/x" reads well; "../../tmp/x" would show a m
 
 
 def display_path(path: str | Path, output_dir: str | Path | None = None) -> str:
-    """Return `path` as a report shows it.
-
-    Under the run's output folder: ``outputs/<rest>``; inside the project or beside it (one folder up):
-    relative to the project root (``notebooks/x``, ``../shared/data/fer2013``); anything else as given
-    (a data root the user named, such as ``/kaggle/input/fer2013``).
-    """
+    """Return `path` as a report shows it: ``outputs/<rest>`` under the run's output folder, relative to the project
+    inside it or one folder up (``../shared/data/fer2013``), else as given (``/kaggle/input/fer2013``)."""
     p = Path(path).expanduser()
     absolute = Path(os.path.abspath(p))
     if output_dir is not None:
         out = Path(os.path.abspath(Path(output_dir)))
         if absolute == out or out in absolute.parents:
-            rest = absolute.relative_to(out).as_posix()
-            return "outputs" if rest == "." else f"outputs/{rest}"
+            return Path("outputs", absolute.relative_to(out)).as_posix()
     rel = os.path.relpath(absolute, PROJECT_ROOT)
     if rel.split(os.sep).count("..") <= MAX_LEVELS_UP:
         return Path(rel).as_posix()

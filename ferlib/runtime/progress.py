@@ -7,6 +7,7 @@ hold results only. Without the variable (JupyterLab, the command line) everythin
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 LOG_ENV = "FERLIB_PROGRESS_LOG"
-_open_logs: dict[str, TextIO] = {}
+_open_logs: dict[Path, TextIO] = {}
 
 
 def log_path() -> Path | None:
@@ -33,11 +34,10 @@ def stream() -> TextIO:
     path = log_path()
     if path is None:
         return sys.stderr
-    key = str(path)
-    if key not in _open_logs or _open_logs[key].closed:
+    if path not in _open_logs or _open_logs[path].closed:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _open_logs[key] = open(path, "a", buffering=1, encoding="utf-8")
-    return _open_logs[key]
+        _open_logs[path] = open(path, "a", buffering=1, encoding="utf-8")
+    return _open_logs[path]
 
 
 def say(message: str) -> None:
@@ -54,11 +54,8 @@ def bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str
 
 
 def route_warnings() -> None:
-    """Send Python warnings and library log records to the progress log when there is one.
-
-    Called by the notebook helper under run_all.sh: warnings stay visible in the terminal and in the log,
-    not in the reports. Without a progress log nothing changes.
-    """
+    """Send Python warnings and library log records to the progress log when there is one (so, under run_all.sh,
+    to the terminal and the log, not the reports)."""
     if log_path() is None:
         return
 
@@ -71,37 +68,28 @@ def route_warnings() -> None:
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
-    try:  # absl keeps its own handler that writes to stderr
+    with contextlib.suppress(ImportError):  # absl keeps its own handler that writes to stderr
         from absl import logging as absl_logging
 
         absl_logging.get_absl_handler().python_handler.stream = stream()
-    except ImportError:
-        pass
 
 
 def epoch_logger(label: str, epochs: int) -> Any:
-    """Return a Keras callback that writes one line per epoch (and a batch bar) to the progress stream.
-
-    Keras' own verbose output would land in the notebook; with this the notebook keeps curves and a summary.
-    """
+    """Return a Keras callback that writes one line per epoch (and a batch bar) to the progress stream, where Keras'
+    own verbose output would land in the notebook."""
     import keras
 
     class EpochLogger(keras.callbacks.Callback):
-        _bar, _start = None, 0.0  # the epoch's batch bar and start time
-
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self._start = time.perf_counter()
-            steps = (self.params or {}).get("steps")
-            self._bar = bar(total=steps, desc=f"{label} epoch {epoch + 1}/{epochs}", unit="batch")
+            self._start = time.perf_counter()  # the epoch's start time and batch bar (Keras begins every epoch)
+            self._bar = bar(total=(self.params or {}).get("steps"), desc=f"{label} epoch {epoch + 1}/{epochs}",
+                            unit="batch")
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            if self._bar is not None:
-                self._bar.update(1)
+            self._bar.update(1)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            if self._bar is not None:
-                self._bar.close()
-                self._bar = None
+            self._bar.close()
             shown = ", ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items()
                               if k not in ("learning_rate", "epoch_seconds"))
             say(f"{label} epoch {epoch + 1}/{epochs}: {shown} ({time.perf_counter() - self._start:.0f} s)")

@@ -1,12 +1,9 @@
 """Keep TensorFlow's start-up chatter out of notebooks and reports.
 
-TensorFlow prints C++ log lines while it loads (``WARNING: All log messages before absl::InitializeLog()``,
-``oneDNN custom operations are on``, CPU feature notes) straight to file descriptor 2, before
-``TF_CPP_MIN_LOG_LEVEL`` can act on them, and a Jupyter kernel shows fd 2 in the notebook. `install()`
-(called when ferlib is imported) sets the log level and wraps the first ``import tensorflow`` so that fd 2
-points at a temporary file while TensorFlow loads. Known start-up lines then go to the progress log (see
-`ferlib.runtime.progress`) or nowhere; anything else TensorFlow printed is passed on to stderr, so real errors
-still show.
+TensorFlow prints C++ log lines while it loads (``oneDNN custom operations are on``, CPU feature notes) straight
+to file descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` can act on them, and a Jupyter kernel shows fd 2 in the
+notebook; so the first ``import tensorflow`` runs with fd 2 captured (`captured_fd2`): known start-up lines go
+to the progress log, anything else to stderr, so real errors still show.
 """
 from __future__ import annotations
 
@@ -64,26 +61,8 @@ def captured_fd2() -> Iterator[None]:
                 sys.stderr.write("\n".join(other) + "\n")
 
 
-class _QuietLoader(importlib.abc.Loader):
-    """Run the real loader of `tensorflow` with fd 2 captured."""
-
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def exec_module(self, module) -> None:  # noqa: ANN001
-        with captured_fd2():
-            self._loader.exec_module(module)
-            # The first look for devices prints its own lines (a GPU build without a GPU: "failed call to cuInit");
-            # looking now keeps them in the capture. Physical devices only: memory growth can still be set.
-            with contextlib.suppress(Exception):
-                module.config.list_physical_devices()
-
-    def __getattr__(self, name: str):  # noqa: ANN204 (resource readers and the like go to the real loader)
-        return getattr(self._loader, name)
-
-
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
-    """Find `tensorflow` as usual, but load it through `_QuietLoader`; then step aside."""
+    """Find `tensorflow` as usual, but run its loader with fd 2 captured; then step aside."""
 
     def find_spec(self, name: str, path=None, target=None):  # noqa: ANN001, ANN201 (importlib protocol)
         if name != "tensorflow":
@@ -91,5 +70,15 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
         sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            load = spec.loader.exec_module
+
+            def exec_module(module) -> None:  # noqa: ANN001
+                with captured_fd2():
+                    load(module)
+                    # Devices first listed here print their lines (a GPU build without a GPU: "failed call to
+                    # cuInit") into the capture; physical devices only, so memory growth can still be set.
+                    with contextlib.suppress(Exception):
+                        module.config.list_physical_devices()
+
+            spec.loader.exec_module = exec_module
         return spec

@@ -15,15 +15,11 @@ from ferlib.classes import STUDY
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def class_distribution(counts: pd.Series, title: str = "Class distribution",
-                       reference: pd.Series | None = None) -> plt.Figure:
-    """Return a bar chart of images per class (the study's Figure 1), optionally beside reference shares."""
+def class_distribution(counts: pd.Series, reference: pd.Series, title: str = "Class distribution") -> plt.Figure:
+    """Return a bar chart of images per class (the study's Figure 1) beside the reference's shares (the study's)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    frame = pd.DataFrame({"class": counts.index, "share": (counts / counts.sum()).values, "data": "this run"})
-    if reference is not None:
-        ref = reference.reindex(counts.index)
-        frame = pd.concat([frame, pd.DataFrame({"class": ref.index, "share": (ref / ref.sum()).values,
-                                                 "data": "Human Face Emotions (study)"})])
+    frame = pd.concat([pd.DataFrame({"class": s.index, "share": (s / s.sum()).values, "data": data}) for s, data in
+                       ((counts, "this run"), (reference.reindex(counts.index), "Human Face Emotions (study)"))])
     sns.barplot(data=frame, x="class", y="share", hue="data", ax=ax)
     for bar, n in zip(ax.patches, counts.values):
         ax.annotate(f"{n:,}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
