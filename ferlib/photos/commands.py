@@ -82,7 +82,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (FileNotFoundError, DataError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if (model := result["model"])["backend_note"]:
+    model = result["model"]
+    if model["backend_note"]:
         print(f"note: {model['backend_note']}", file=sys.stderr)
     print(f"model: {model['path']} ({model['input_size']} px, weights {model['weights']}; run with "
           f"{model['backend']} {model['precision']})")
