@@ -125,10 +125,14 @@ def ship_verdict(comparison: dict[str, Any], alpha: float = SHIP_ALPHA) -> tuple
     return True, f"better on validation ({said})"
 
 
+def shipped_card(name: str = DEFAULT_MODEL) -> dict[str, Any]:
+    """Return a shipped model's card (FileNotFoundError, saying how to make one, when it is missing)."""
+    return json.loads(card_path(shipped_model_path(name)).read_text())
+
+
 def shipped_label(name: str = DEFAULT_MODEL) -> str:
     """Return how reports name a shipped model: "the shipped fer2013-7 (C1 trained on FER-2013, 7 emotions)"."""
-    classes = read_card(shipped_model_path(name))["classes"]
-    return f"the shipped {name} (C1 trained on FER-2013, {len(classes)} emotions)"
+    return f"the shipped {name} (C1 trained on FER-2013, {len(shipped_card(name)['classes'])} emotions)"
 
 
 def describe_shipped(card: dict[str, Any]) -> str:
