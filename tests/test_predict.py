@@ -287,3 +287,20 @@ def test_fewer_test_time_views_can_be_asked_for(model_path, photo):
     assert [f.confidence for f in faces] == pytest.approx(both.max(axis=1).tolist(), abs=1e-5)
     with pytest.raises(ValueError, match="card, flip, single"):
         EmotionClassifier.load(model_path, views="ten")
+
+
+@pytest.mark.parametrize("label", ["Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"])
+def test_every_label_of_the_seven_class_model_is_drawn_legibly(label):
+    # white text on the class colour: Neutral and Disgust were drawn white on white (the label invisible)
+    from types import SimpleNamespace
+
+    from ferlib.viz.photo_figures import ABSTAIN_COLOR, CLASS_COLORS, draw_predictions
+
+    face = SimpleNamespace(box=(40, 60, 80, 80), label=label, confidence=0.9, abstained=False)
+    drawn = np.asarray(draw_predictions(np.full((200, 200, 3), 255, np.uint8), [face]))
+    colour = np.array(CLASS_COLORS[label])
+    ys, xs = np.nonzero((drawn[:60] == colour).all(axis=-1))  # the label's band above the box
+    assert tuple(colour) != ABSTAIN_COLOR and len(ys) > 200
+    assert (drawn[ys.min():ys.max() + 1, xs.min():xs.max() + 1].min(axis=-1) > 200).any()  # the white text on it
+    assert colour @ [0.299, 0.587, 0.114] < 200  # dark enough for white text to read
+    assert len(set(CLASS_COLORS.values())) == len(CLASS_COLORS)

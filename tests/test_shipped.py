@@ -37,6 +37,9 @@ def test_each_shipped_card_says_what_the_model_is_and_matches_its_file(name):
     assert card["shipped"]["sha256"] == hashlib.sha256(data).hexdigest() and card["shipped"]["size_bytes"] == len(data)
     assert len(data) < 10_000_000  # weights only: a few MB
     assert card["data"]["layout"] == "fer-folder" and card["data"]["n_train"] > 15_000  # FER-2013 train split
+    # what reports say it was trained on: the sizes, never the folder it was read from on the developers' machine
+    described = shipped.training_data_text(card)
+    assert f"{card['data']['n_train']:,} training" in described and card["data"]["root"] not in described
     key = card["experiment"]["key"]  # C1's recipe, at the profile's budget or another (`champion --epochs`)
     assert card["weights"] == "none (trained from scratch)" and (key == "C1" or is_budget_key(key))
     test = card["test"]

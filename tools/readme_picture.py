@@ -1,7 +1,8 @@
 """Draw docs/overview.png, the README's picture: a generated photo with its faces found and classified by a
-saved model, beside that model's confusion matrix on its external test set (from its result file).
+model, beside its confusion matrix from `python -m ferlib evaluate --json` (DATA names the images scored).
 
-    .venv/bin/python tools/readme_picture.py MODEL.keras RESULT.json [docs/overview.png]
+    .venv/bin/python -m ferlib evaluate --data /path/to/fer2013/test --json evaluation.json
+    .venv/bin/python tools/readme_picture.py fer2013-7 evaluation.json "FER-2013 PublicTest, original pixels"
 
 The photo is generated: real photos and FER-2013 images are third-party data, never committed.
 """
@@ -22,13 +23,12 @@ import seaborn as sns  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ferlib import EmotionClassifier  # noqa: E402
-from ferlib.classes import STUDY  # noqa: E402
 from ferlib.data.decode import read_image  # noqa: E402
 from ferlib.photos.synthetic_photos import write_synthetic_photos  # noqa: E402
 from ferlib.viz.photo_figures import draw_predictions  # noqa: E402
 
 
-def main(model: Path, result: Path, out: Path) -> Path:
+def main(model: str, evaluation: Path, data: str, out: Path) -> Path:
     """Write the picture and return its path."""
     clf = EmotionClassifier.load(model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,19 +38,19 @@ def main(model: Path, result: Path, out: Path) -> Path:
         complete = [name for name in placed.index if len(found[name]) == placed[name]] or list(placed.index)
         name = max(complete, key=lambda n: (len(found[n]), n))
         drawn = draw_predictions(read_image(Path(tmp) / "photos" / name)[0], found[name])
-    scores = json.loads(result.read_text())
-    external = scores["external"]
-    confusion = np.asarray(external["confusion"], dtype=float)
+    scores = json.loads(evaluation.read_text())
+    confusion = np.asarray(scores["confusion"], dtype=float)
     confusion = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.35, 1]})
     left.imshow(drawn)
     left.axis("off")
     left.set_title("faces found and classified (a generated photo)", fontsize=11)
     sns.heatmap(confusion, annot=True, fmt=".2f", cmap="Blues", cbar=False, ax=right, vmin=0, vmax=1,
-                xticklabels=STUDY.names, yticklabels=STUDY.names)
+                xticklabels=scores["classes"], yticklabels=scores["classes"])
     right.set(xlabel="predicted", ylabel="true")
-    right.set_title(f"{scores.get('experiment', model.stem)} on FER-2013 test: {external['accuracy']:.1%} "
-                    f"(n = {external['n']:,})", fontsize=11)
+    right.tick_params(axis="x", rotation=30)
+    right.set_title(f"{scores['model']['name']}: {scores['accuracy']:.1%} on {data}\n(n = {scores['n']:,}, "
+                    "rows: the true class)", fontsize=11)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
@@ -60,8 +60,8 @@ def main(model: Path, result: Path, out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
+    if len(sys.argv) < 4:
         print(__doc__)
         raise SystemExit(2)
-    target = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(__file__).resolve().parents[1] / "docs" / "overview.png"
-    print(f"wrote {main(Path(sys.argv[1]), Path(sys.argv[2]), target)}")
+    target = Path(sys.argv[4]) if len(sys.argv) > 4 else Path(__file__).resolve().parents[1] / "docs" / "overview.png"
+    print(f"wrote {main(sys.argv[1], Path(sys.argv[2]), sys.argv[3], target)}")

@@ -135,6 +135,18 @@ def shipped_label(name: str = DEFAULT_MODEL) -> str:
     return f"the shipped {name} (C1 trained on FER-2013, {len(shipped_card(name)['classes'])} emotions)"
 
 
+def training_data_text(card: dict[str, Any]) -> str:
+    """Return what a card's model was trained on, without the folder it was read from on the machine that trained
+    it (a shipped card's is the developers'): "fer-folder layout, 22,942 training and 5,767 validation images"."""
+    data = card.get("data") or {}
+    if data.get("embedded"):
+        return "the embedded synthetic dataset (generated faces)"
+    if "n_train" not in data:
+        return "unknown (the card does not say)"
+    return (f"{data.get('layout', 'unknown')} layout, {data['n_train']:,} training and {data.get('n_val', 0):,} "
+            f"validation images (data fingerprint {data.get('fingerprint', 'unknown')})")
+
+
 def describe_shipped(card: dict[str, Any]) -> str:
     """Return one line about a shipped model: what it is and its test accuracy with its interval."""
     test = card["test"]

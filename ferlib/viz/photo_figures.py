@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+# every class of both class sets, each dark enough for the white label text drawn on it
 CLASS_COLORS: dict[str, tuple[int, int, int]] = {
-    "Angry": (220, 38, 38), "Fear": (147, 51, 234), "Happy": (234, 179, 8), "Sad": (37, 99, 235),
-    "Surprise": (22, 163, 74)}
+    "Angry": (220, 38, 38), "Disgust": (180, 83, 9), "Fear": (147, 51, 234), "Happy": (234, 179, 8),
+    "Neutral": (13, 148, 136), "Sad": (37, 99, 235), "Surprise": (22, 163, 74)}
 ABSTAIN_COLOR = (128, 128, 128)
+OTHER_COLOR = (30, 41, 59)  # a label of a model with other classes
 
 
 def draw_predictions(rgb: np.ndarray, faces: Sequence) -> Image.Image:
@@ -25,7 +27,7 @@ def draw_predictions(rgb: np.ndarray, faces: Sequence) -> Image.Image:
     font = ImageFont.load_default(size=max(11, round(max(img.size) / 50)))
     for face in faces:
         x, y, w, h = face.box
-        color = ABSTAIN_COLOR if face.abstained else CLASS_COLORS.get(face.label, (255, 255, 255))
+        color = ABSTAIN_COLOR if face.abstained else CLASS_COLORS.get(face.label, OTHER_COLOR)
         draw.rectangle([x, y, x + w - 1, y + h - 1], outline=color, width=width)
         text = f"{face.label} {face.confidence:.2f}" + (" ?" if face.abstained else "")
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
