@@ -180,3 +180,24 @@ def test_a_transfer_model_from_scratch_trains_every_layer_and_its_batchnorm(tmp_
     after = next(layer for layer in builders.backbone_of(run.model).layers if layer.name == bn.name)
     assert not np.allclose(np.array(after.moving_mean), before)  # BatchNorm learned its statistics
     assert run.weights == "none (from scratch, not the study's ImageNet setting)"
+
+
+def test_mobilenetv2_from_scratch_feeds_its_head_scaled_features_that_a_saved_card_rebuilds():
+    # without ImageNet weights, Adam's first steps on 1,280 all-positive pooled features kill every unit of the
+    # study's ReLU head; a constant scale before the head (no weights) keeps them alive
+    from ferlib.evaluation.study_settings import describe
+
+    v4, v12 = get_experiment("V4", "cpu", "random"), get_experiment("V12", "cpu", "random")
+    assert v4.head_scale == 0.1 and v12.head_scale == 1.0 and get_experiment("V4", "cpu", "imagenet").head_scale == 1
+    assert "head_scale" in v4.settings() and "head_scale" not in v12.settings()  # its own run key; V12's unchanged
+    assert "times 0.1 before the head" in describe(v4, get_profile("cpu"))["phase 1 (head)"]
+    exp = dataclasses.replace(v4, image_size=32)
+    model = builders.build_model(exp, seed=0)
+    x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
+    pooled = keras.Model(model.inputs, model.get_layer("pool").output).predict(x, verbose=0)
+    np.testing.assert_allclose(builders.feature_extractor(model).predict(x, verbose=0), 0.1 * pooled, rtol=1e-5)
+    rebuilt = builders.build_described(exp.settings(), num_classes=5)  # how a saved model's card loads it
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="head_scale"):
+        dataclasses.replace(v4, head_scale=0.0)

@@ -39,6 +39,8 @@ def describe(experiment: Experiment, profile: Profile, weights: str | None = Non
     head, *rest = experiment.phases
     first = f"{head.epochs} epochs at {head.learning_rate:g}" + (
         ", the whole network from scratch" if experiment.from_scratch else ", frozen backbone" if transfer else "")
+    if experiment.head_scale != 1.0:
+        first += f", the pooled features times {experiment.head_scale:g} before the head (keeps its units alive)"
     if head.early_stopping_patience:
         first += f", early stopping (patience {head.early_stopping_patience} on {head.monitor})"
     second = "none"

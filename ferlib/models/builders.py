@@ -138,7 +138,8 @@ def is_transfer(backbone: str) -> bool:
 
 
 def build_transfer_model(backbone: str, image_size: int, weights: str | None, seed: int = 0,
-                         num_classes: int = len(STUDY), from_scratch: bool = False) -> keras.Model:
+                         num_classes: int = len(STUDY), from_scratch: bool = False,
+                         head_scale: float = 1.0) -> keras.Model:
     """Return image (0-255) -> preprocessing -> backbone -> pooling -> the study's head (Dense(128, relu),
     Dropout(0.5), Dense(classes, softmax)). The backbone starts frozen with its BatchNorm in inference mode;
     `from_scratch` (random weights) lets its BatchNorm learn its statistics while it trains."""
@@ -161,6 +162,8 @@ def build_transfer_model(backbone: str, image_size: int, weights: str | None, se
     x = layers.Rescaling(*spec.scale, name="preprocess")(inputs) if spec.scale else inputs
     x = base(x) if from_scratch else base(x, training=False)  # pretrained: BatchNorm in inference mode
     pooled = layers.GlobalAveragePooling2D(name="pool")(x)
+    if head_scale != 1.0:  # a constant, no weights: the head's first Adam steps move its units head_scale as far
+        pooled = layers.Rescaling(head_scale, name="head_scale")(pooled)
     # the study's head, a sub-model seeded so that it trains identically on cached features and through the backbone
     features = keras.Input(shape=(pooled.shape[-1],), name="pooled_features")
     h = layers.Dense(128, activation="relu", name="head_dense",
@@ -172,8 +175,10 @@ def build_transfer_model(backbone: str, image_size: int, weights: str | None, se
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:
-    """Return the part of a transfer model up to the pooled backbone features (sharing its weights)."""
-    return keras.Model(model.inputs, model.get_layer("pool").output, name="features")
+    """Return the part of a transfer model up to the features its head takes (sharing its weights)."""
+    names = {layer.name for layer in model.layers}
+    return keras.Model(model.inputs, model.get_layer("head_scale" if "head_scale" in names else "pool").output,
+                       name="features")
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
@@ -198,12 +203,14 @@ def set_trainable_from(model: keras.Model, trainable_from: int | None) -> None:
 
 
 def _build(backbone: str, size: int, num_classes: int, seed: int = 0, filters: tuple[int, ...] | None = None,
-           crop: int = 0, weights: str | None = None, from_scratch: bool = False) -> keras.Model:
+           crop: int = 0, weights: str | None = None, from_scratch: bool = False, head_scale: float = 1.0
+           ) -> keras.Model:
     if backbone == "custom_cnn":
         return build_custom_cnn(size, seed=seed, num_classes=num_classes)
     if backbone == "fer_cnn":
         return build_fer_cnn(size, filters or FER_CNN_FILTERS, seed=seed, crop=crop, num_classes=num_classes)
-    return build_transfer_model(backbone, size, weights, seed=seed, num_classes=num_classes, from_scratch=from_scratch)
+    return build_transfer_model(backbone, size, weights, seed=seed, num_classes=num_classes, from_scratch=from_scratch,
+                                head_scale=head_scale)
 
 
 def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)) -> keras.Model | None:
@@ -216,7 +223,7 @@ def build_described(experiment: Mapping[str, Any], num_classes: int = len(STUDY)
     keras.config.set_dtype_policy("float32")  # saved champions compute in float32 (see float32_copy)
     try:
         return _build(backbone, size, num_classes, filters=tuple(experiment.get("filters") or FER_CNN_FILTERS),
-                      crop=int(experiment.get("crop") or 0))
+                      crop=int(experiment.get("crop") or 0), head_scale=float(experiment.get("head_scale") or 1.0))
     finally:
         keras.config.set_dtype_policy(policy)
 
@@ -225,4 +232,4 @@ def build_model(experiment: Experiment, weights: str | None = None, seed: int = 
     """Return the untrained network for an experiment entry (weights apply to transfer backbones)."""
     return _build(experiment.backbone, experiment.image_size, len(class_set(experiment.classes)), seed,
                   experiment.filters, experiment.crop, None if experiment.from_scratch else weights,
-                  experiment.from_scratch)
+                  experiment.from_scratch, experiment.head_scale)
