@@ -163,6 +163,20 @@ def test_the_cpu_profile_uses_imagenet_weights_where_keras_can_load_them_and_tra
     weights.imagenet_status.cache_clear()
 
 
+def test_each_comparison_the_study_makes_is_made_at_one_input_size_in_every_profile():
+    from ferlib.config import PROFILES
+    from ferlib.evaluation.compare import STUDY_PAIRS
+
+    sizes = set()
+    for profile in PROFILES:
+        for weights in ("random", "imagenet"):
+            for a, b, what in STUDY_PAIRS:
+                size_a, size_b = (get_experiment(k, profile, weights).image_size for k in (a, b))
+                assert size_a == size_b, f"{profile}, {weights} weights: {what} compares {size_a} px with {size_b} px"
+                sizes |= {(profile, weights, a, size_a), (profile, weights, b, size_b)}
+    assert ("cpu", "random", "V4", 32) in sizes and ("cpu", "imagenet", "V4", 48) in sizes  # 03 from scratch: 32 px
+
+
 def get_profile(name):
     from ferlib.config import PROFILES
 
