@@ -196,6 +196,45 @@ def test_a_transfer_model_from_scratch_trains_every_layer_and_its_batchnorm(tmp_
     assert run.weights == "none (from scratch, not the study's ImageNet setting)"
 
 
+@pytest.mark.parametrize("kernel, strides, padding, size", [
+    (3, 1, "same", 2), (3, 1, "valid", 4), (3, 2, "valid", 5), (3, 2, "same", 4), (1, 2, "same", 3), (1, 1, "same", 9),
+    (7, 2, "valid", 38),  # a large map: Conv2D's own path
+])
+def test_a_matmul_convolution_gives_conv2d_numbers_and_gradients(kernel, strides, padding, size):
+    import tensorflow as tf
+
+    from ferlib.models.matmul_conv import MatmulConv2D
+
+    x = tf.constant(np.random.default_rng(size).normal(size=(3, size, size, 8)).astype("float32"))
+    settings = dict(filters=6, kernel_size=kernel, strides=strides, padding=padding)
+    plain, matmul = keras.layers.Conv2D(**settings), MatmulConv2D(**settings)
+    plain.build(x.shape), matmul.build(x.shape)
+    matmul.set_weights([w + 0.1 for w in plain.get_weights()])  # a bias that is not zero
+    plain.set_weights(matmul.get_weights())
+    outputs, gradients = [], []
+    for layer in (plain, matmul):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        outputs.append(y.numpy())
+        gradients.append([g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_weights])])
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-5)
+    for mine, theirs in zip(gradients[1], gradients[0]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_a_backbone_from_scratch_computes_its_convolutions_as_matrix_products():
+    from ferlib.models.matmul_conv import MatmulConv2D
+
+    scratch = builders.build_transfer_model("resnet50v2", 32, None, from_scratch=True)
+    pretrained_shape = builders.build_transfer_model("resnet50v2", 32, None)
+    kinds = [type(layer) for layer in builders.backbone_of(scratch).layers]
+    plain = [type(layer) for layer in builders.backbone_of(pretrained_shape).layers]
+    assert kinds.count(MatmulConv2D) == plain.count(keras.layers.Conv2D) > 50 and keras.layers.Conv2D not in kinds
+    assert MatmulConv2D not in plain  # ImageNet's path keeps Keras' own layers
+
+
 def test_mobilenetv2_from_scratch_feeds_its_head_scaled_features_that_a_saved_card_rebuilds():
     # without ImageNet weights, Adam's first steps on 1,280 all-positive pooled features kill every unit of the
     # study's ReLU head; a constant scale before the head (no weights) keeps them alive

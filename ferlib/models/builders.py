@@ -15,6 +15,7 @@ from keras import layers
 
 from ferlib.classes import STUDY, class_set
 from ferlib.experiments import Experiment
+from ferlib.models.matmul_conv import with_matmul_convolutions
 from ferlib.weights import imagenet_file, online
 
 BACKBONE_LAYER = "backbone"
@@ -153,6 +154,7 @@ def build_transfer_model(backbone: str, image_size: int, weights: str | None, se
     if from_cache:
         base.load_weights(cached)
     if from_scratch:  # keras.applications' BatchNorm averages over ~1,000 steps: a short run from scratch needs ~10
+        base = with_matmul_convolutions(base)  # the same network, with convolution gradients fast on a CPU
         for layer in base.layers:
             if isinstance(layer, layers.BatchNormalization):
                 layer.momentum = SCRATCH_BN_MOMENTUM
