@@ -3,12 +3,13 @@ on a development CPU (scaled to this one by a pure-Python probe), before anythin
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 from ferlib.config import Profile
-from ferlib.experiments import Experiment, get_experiment
+from ferlib.experiments import Experiment, first_phase_settings, get_experiment
 from ferlib.reports.catalog import CATALOG
 
 # Training throughput (images/s) at 48 px per backbone and phase kind, measured on the development CPU
@@ -77,13 +78,16 @@ def count_images(root: Path, limit: int = 500_000) -> int:
     return n
 
 
-def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: int, n_val: int) -> float:
+def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: int, n_val: int,
+                   first_copied: bool = False) -> float:
     scale = (experiment.image_size / 48) ** 2
     if experiment.backbone == "fer_cnn" and experiment.filters:  # measured with C1's widths, (32, 64, 128, 256)
         scale *= (experiment.filters[0] / 32) ** 2
     total = 0.0
     transfer = "frozen" in speeds
     for i, phase in enumerate(experiment.phases):
+        if i == 0 and first_copied:  # another experiment's run trained it alike (ferlib.training.copy_first_phase)
+            continue
         head_only = transfer and phase.trainable_from is None
         if head_only and experiment.augmentation == "none":  # cached features: one forward pass, then seconds
             total += (n_train + n_val) * scale / speeds["infer"] if i == 0 else 0.0
@@ -94,23 +98,28 @@ def _phase_seconds(experiment: Experiment, speeds: dict[str, float], n_train: in
 
 
 def estimate_seconds(profile: Profile, n_internal: int, n_external: int,
-                     images_per_s: dict[str, dict[str, float]] = CPU_IMAGES_PER_S) -> dict[str, float]:
-    """Return each notebook's estimated wall time: epochs x images / measured throughput, plus overheads."""
+                     images_per_s: dict[str, dict[str, float]] = CPU_IMAGES_PER_S,
+                     weights: str | None = None) -> dict[str, float]:
+    """Return each notebook's estimated wall time with backbone `weights` (default: the profile's): epochs x
+    images / measured throughput, plus overheads."""
     n_train = int(n_internal * 0.8) if profile.max_train is None else min(int(n_internal * 0.8), profile.max_train)
     n_val = int(n_internal * 0.2) if profile.max_val is None else min(int(n_internal * 0.2), profile.max_val)
     n_ext = n_external if profile.max_external is None else min(n_external, profile.max_external)
     out: dict[str, float] = {}
+    trained: set[str] = set()  # first phases trained so far (a later experiment's alike is copied)
     for name in CATALOG:
         seconds = NOTEBOOK_OVERHEAD_S + FIXED_S.get(name, 0.0)
         if name in PER_IMAGE_S:
             seconds += PER_IMAGE_S[name] * (n_internal + n_external if name != "06_external_fer2013" else n_ext)
         for key in NOTEBOOK_EXPERIMENTS.get(name, ()):
-            experiment = get_experiment(key, profile)
+            experiment = get_experiment(key, profile, weights)
             train = n_train if experiment.max_train is None else min(n_train, experiment.max_train)
             val = n_val if experiment.max_val is None else min(n_val, experiment.max_val)
             runs = profile.ablation_seeds if name in ("03_augmentation_ablations", "04_architecture_comparison") else 1
+            first = json.dumps(first_phase_settings(experiment.settings()), sort_keys=True)
             per_run = (EXPERIMENT_OVERHEAD_S[experiment.backbone]
-                       + _phase_seconds(experiment, images_per_s[experiment.backbone], train, val))
+                       + _phase_seconds(experiment, images_per_s[experiment.backbone], train, val, first in trained))
+            trained.add(first)
             seconds += runs * per_run
         out[name] = round(seconds)
     return out

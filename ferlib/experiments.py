@@ -4,6 +4,7 @@ or two `Phase`s, with each profile's scaled-down settings (`get_experiment`). No
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -117,6 +118,14 @@ RECIPE_FIELDS = ("max_val", "filters", "crop", "optimizer", "weight_decay", "lab
                  "warmup_epochs", "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers", "classes",
                  "preprocessing", "from_scratch", "head_scale")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
+
+
+def first_phase_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Return what an experiment's first phase depends on, from its `settings()` (or their JSON): the same for two
+    experiments that train it alike (V12 and V13), whatever their names, prose and later phases."""
+    out = {k: v for k, v in settings.items() if k not in ("key", "title", "notes")}
+    out["phases"] = list(out.get("phases", []))[:1]
+    return json.loads(json.dumps(out))
 
 
 # The study's settings. Where the study is silent, the value is this project's choice and `notes` says so.
@@ -249,20 +258,22 @@ FROM_SCRATCH = "from scratch, not the study's ImageNet setting"
 _SCRATCH_WHY = ("Trained whole from random weights (no ImageNet weights here): every layer learns from the first "
                 "epoch at 1e-3, for the budget chosen on validation within the cpu profile's time.")
 # Budgets chosen on FER-2013's validation split (2 CPU cores, docs/results.md: smaller ones often stayed at a
-# class's share); validation while training uses 1,500 images (every image is scored at the end).
-_SCRATCH = Phase(epochs=6, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
-# MobileNetV2's head gets its pooled features times 0.1: at 1, Adam's first steps kill every unit of the study's
-# 128-unit ReLU layer within an epoch and the network answers one class (V4, seed 43: 0 of 128 alive, 13.6%); at
-# 0.1, 18 stay alive and it learns (43.9% after 4 epochs). 6 epochs, not 4: with geometric augmentation and class
-# weights (V8, seed 43) it was still at chance after 4 (31.2%) and above it after 6 (42.4%; docs/results.md)
-_SCRATCH_MOBILE = dict(phases=(dataclasses.replace(_SCRATCH, epochs=6),), max_train=None, max_val=1500,
-                       head_scale=0.1)
-# Notebook 03's five ablations compare MobileNetV2 with itself, so they train at 32 px: a third of the time at 48 px
-# on 2 cores (AMD EPYC family 25 model 1: 80 s an epoch of 23,308 images, 285 images/s, against 90 at 48 px), and
-# still above chance where 48 px was slowest to learn (V8, seed 43, 6 epochs: 37.8% at 32 px, p = 8e-25;
-# docs/results.md). V5 stays at 48 px beside V7 and V13, which it is compared with.
-_SCRATCH_ABLATION = _SCRATCH_MOBILE | dict(image_size=32)
-_SCRATCH_HEAVY = dict(max_train=6000, max_val=1500)
+# class's share), within 90 minutes for notebooks 01-08 on the slowest of them (AMD EPYC family 25 model 1, AVX2);
+# validation while training uses 1,500 images (every image is scored at the end).
+_SCRATCH = Phase(epochs=4, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
+# Notebook 03's five ablations compare MobileNetV2 with itself at 32 px, on every training image: 80 s an epoch there
+# (290 images/s; 90 at 48 px). 5 epochs: V8 (geometric augmentation and class weights), the slowest to learn, was
+# below chance after 2 and above it after 5 (seed 42: 35.0%, p = 2e-10; seed 43 after 6: 37.8%). MobileNetV2's head
+# gets its pooled features times 0.1: at 1, Adam's first steps kill every unit of the study's 128-unit ReLU layer
+# within an epoch and the network answers one class (V4, seed 43: 0 of 128 alive, 13.6%); at 0.1 it learns.
+_SCRATCH_ABLATION = dict(image_size=32, phases=(dataclasses.replace(_SCRATCH, epochs=5),), max_train=None,
+                         max_val=1500, head_scale=0.1)
+# Notebook 04 compares V13 with V5, V7 and V12, so those four train at 32 px too, EfficientNetB0 and ResNet50V2 on
+# 6,000 images: ResNet50V2 trains at about 50 images/s there (V12, seed 42, 4 epochs: 36.3% at best, p = 1e-16). V5's
+# first phase is V4's and V13's is V12's, copied from their runs (`copy_first_phase`), as the study describes them.
+# EfficientNetB0 gets MobileNetV2's head scale: at 32 px it stayed at chance without it (V7, seed 42: 30.7% after
+# 6 + 2 epochs with the head at 1; 32.8% after 4 + 2 at 0.1, p = 0.001).
+_SCRATCH_SMALL = dict(image_size=32, max_train=6000, max_val=1500, phases=(_SCRATCH,))
 
 
 def _scratch_finetune(trainable_from: int) -> Phase:
@@ -272,10 +283,10 @@ def _scratch_finetune(trainable_from: int) -> Phase:
 _SCRATCH_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         **{k: _SCRATCH_ABLATION for k in ("V4", "V8", "V9", "V10", "V11")},
-        "V5": _SCRATCH_MOBILE | dict(phases=(*_SCRATCH_MOBILE["phases"], _scratch_finetune(100))),
-        "V7": _SCRATCH_HEAVY | dict(phases=(_SCRATCH, _scratch_finetune(160))),
-        "V12": _SCRATCH_HEAVY | dict(phases=(_SCRATCH,)),
-        "V13": _SCRATCH_HEAVY | dict(phases=(_SCRATCH, _scratch_finetune(140))),
+        "V5": _SCRATCH_ABLATION | dict(phases=(*_SCRATCH_ABLATION["phases"], _scratch_finetune(100))),
+        "V7": _SCRATCH_SMALL | dict(head_scale=0.1, phases=(_SCRATCH, _scratch_finetune(160))),
+        "V12": _SCRATCH_SMALL,
+        "V13": _SCRATCH_SMALL | dict(phases=(_SCRATCH, _scratch_finetune(140))),
     },
 }
 

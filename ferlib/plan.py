@@ -121,7 +121,7 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
                         f"generated data anyway, pass --data {EMBEDDED} --external {EMBEDDED}.")
     internal = describe_data("internal", data, chosen)
     external_data = describe_data("external", external, chosen)
-    weights = weights_in_use(weights, chosen)
+    asked_weights, weights = weights, weights_in_use(weights, chosen)
     selected = [name for name in CATALOG
                 if not notebooks or any(name == n or name.startswith(f"{n}_") for n in notebooks)]
     if not selected:
@@ -145,7 +145,8 @@ def make_plan(profile: str = "auto", data: str | None = None, external: str | No
             how += (f", times {factor:.2f} for this CPU (a pure-Python probe took {1000 * probe:.0f} ms here, "
                     f"{1000 * PROBE_REFERENCE_S:.0f} ms there)")
     estimate = {name: round(seconds * factor) for name, seconds in
-                estimate_seconds(chosen, internal["images"], external_data["images"], speeds).items()} if speeds else {}
+                estimate_seconds(chosen, internal["images"], external_data["images"], speeds,
+                                 asked_weights).items()} if speeds else {}
     return {
         "python": machine.python, "machine": machine.kind, "gpus": machine.gpus,
         "tensorflow": tensorflow_source(machine)[0], "requirements": tensorflow_source(machine)[1],

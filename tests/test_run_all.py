@@ -46,3 +46,20 @@ def test_the_dry_run_estimate_scales_with_the_cpu_probe_beyond_its_noise(monkeyp
     slow = plan.make_plan("demo", machine=machine)  # the probe above: clamped to 5
     assert slow["estimate_s"] == {n: 5 * s for n, s in base.items()}
     assert "times 5.00 for this CPU" in slow["estimate_how"]
+
+
+def test_the_estimate_counts_a_first_phase_copied_from_another_experiment_once(monkeypatch):
+    from ferlib import estimate
+    from ferlib.config import PROFILES
+
+    cpu = PROFILES["cpu"]  # without ImageNet weights: V13's first phase is V12's, V5's is V4's
+    speeds = estimate.CPU_IMAGES_PER_S["resnet50v2"]
+    v12, v13 = (estimate.get_experiment(k, cpu, "random") for k in ("V12", "V13"))
+    alone = estimate._phase_seconds(v13, speeds, 6000, 1500)
+    copied = estimate._phase_seconds(v13, speeds, 6000, 1500, first_copied=True)
+    assert copied == pytest.approx(alone - estimate._phase_seconds(v12, speeds, 6000, 1500)) and copied > 0
+    shared = estimate.estimate_seconds(cpu, 7500, 100, weights="random")["04_architecture_comparison"]
+    names = iter(range(10**6))  # every first phase its own: none copied
+    monkeypatch.setattr(estimate, "first_phase_settings", lambda settings: next(names))
+    apart = estimate.estimate_seconds(cpu, 7500, 100, weights="random")["04_architecture_comparison"]
+    assert apart - shared > alone - copied

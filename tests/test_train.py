@@ -70,6 +70,33 @@ def test_a_run_survives_rewording_its_experiment_but_not_changing_it(tmp_path):
     assert train.adopt_reworded_run(tmp_path / "V1-new", tiny_experiment(epochs=1, notes="x"), "fp", 3, label)
 
 
+@pytest.mark.slow
+def test_a_first_phase_trained_alike_by_another_experiment_is_copied_not_retrained(tmp_path, monkeypatch):
+    """V13's first phase is V12 (V5's is V4 where their budgets match): a run copies a finished first phase of the
+    same settings, data, seed and weights from another experiment's run, and trains only what follows."""
+    x, y = tiny_data()
+    head = tiny_experiment(epochs=2)
+    two = dataclasses.replace(head, key="V13", title="head, then more", notes="other words",
+                              phases=(*head.phases, Phase(epochs=1, learning_rate=1e-4)))
+    one = train.train_experiment(head, x, y, x, y, tmp_path, "fp", seed=3, batch_size=16, verbose=0)
+    fitted, real_fit = [], train._fit_phase
+    monkeypatch.setattr(train, "_fit_phase", lambda model, phase, d, job: fitted.append(d.name) or
+                        real_fit(model, phase, d, job))
+    both = train.train_experiment(two, x, y, x, y, tmp_path, "fp", seed=3, batch_size=16, verbose=0)
+    assert fitted == ["phase2"] and both.run_dir != one.run_dir
+    first = both.history[both.history["phase"] == 1].reset_index(drop=True)
+    np.testing.assert_array_equal(first["val_loss"], one.history["val_loss"])
+    done = json.loads((both.run_dir / train.DONE_FILE).read_text())
+    assert done["timings"]["phase1"] == json.loads((one.run_dir / train.DONE_FILE).read_text())["timings"]["phase1"]
+    assert done["wall_time_s"] >= done["timings"]["phase1"]["fit_s"]  # its training time counts the copied phase
+    # another seed, other data or another first phase: trained, not copied
+    for seed, data, changed in ((4, "fp", two), (3, "other", two),
+                                (3, "fp", dataclasses.replace(two, class_weights=True))):
+        fitted.clear()
+        train.train_experiment(changed, x, y, x, y, tmp_path, data, seed=seed, batch_size=16, verbose=0)
+        assert fitted == ["phase1", "phase2"], (seed, data)
+
+
 def test_run_key_changes_with_settings_data_and_seed():
     exp = tiny_experiment()
     key = train.run_key(exp, "fp", 1)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ferlib.evaluation.results import git_commit, machine
-from ferlib.experiments import Experiment
+from ferlib.experiments import Experiment, first_phase_settings
 from ferlib.runtime import files
 from ferlib.runtime.progress import say
 
@@ -83,6 +83,34 @@ def adopt_reworded_run(run_dir: Path, experiment: Experiment, data_fingerprint: 
     chosen.rename(run_dir)
     say(f"{experiment.key}: reusing run {chosen.name} (its title or notes were reworded since) as {run_dir.name}")
     return True
+
+
+def _first_phase_of(settings_file: Path) -> dict[str, Any] | None:
+    """Return what a run's first phase depends on (its settings.json, `first_phase_settings`), or None when
+    unreadable."""
+    try:
+        found = json.loads(settings_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return {"settings": first_phase_settings(found.get("settings", {}))} | {
+        k: found.get(k) for k in ("data", "seed", "weights")}
+
+
+def copy_first_phase(run_dir: Path) -> str | None:
+    """Copy into a new run the finished first phase of another run that trained it alike (the same settings but
+    for its name and later phases, the same data, seed and weights): V13's first phase is V12, V5's is V4 where
+    their budgets match. Return the other run's name, or None when there is none."""
+    wanted = _first_phase_of(run_dir / "settings.json")
+    if wanted is None or (run_dir / "phase1").exists():
+        return None
+    for other in sorted(run_dir.parent.iterdir()):
+        phase = other / "phase1"
+        if (other != run_dir and (phase / DONE_FILE).exists() and (phase / "best.keras").exists()
+                and _first_phase_of(other / "settings.json") == wanted):
+            shutil.copytree(phase, run_dir / "phase1")
+            say(f"{run_dir.name}: its first phase is {other.name}'s (trained alike), copied, not retrained")
+            return other.name
+    return None
 
 
 def _phase_histories(run_dir: Path, n_phases: int) -> list[pd.DataFrame]:

@@ -45,6 +45,7 @@ from ferlib.training.run_folders import (
     DONE_FILE,
     adopt_reworded_run,
     compact_run,
+    copy_first_phase,
     fit_finished_unmarked,
     read_history,
     record_training_session,
@@ -283,6 +284,7 @@ def train_experiment(
     trained_by = record_training_session(run_dir, trained_by_record(run_dir), len(experiment.phases))
     files.write_json(run_dir / "settings.json", {"settings": experiment.settings(), "data": data_fingerprint,
                                                  "seed": seed, "weights": label, "trained_by": trained_by})
+    copy_first_phase(run_dir)
     deterministic = deterministic_run() if deterministic is None else deterministic
     if deterministic:  # process-wide and irreversible
         tf.config.experimental.enable_op_determinism()
