@@ -108,7 +108,8 @@ def copy_first_phase(run_dir: Path) -> str | None:
         if (other != run_dir and (phase / DONE_FILE).exists() and (phase / "best.keras").exists()
                 and _first_phase_of(other / "settings.json") == wanted):
             shutil.copytree(phase, run_dir / "phase1")
-            say(f"{run_dir.name}: its first phase is {other.name}'s (trained alike), copied, not retrained")
+            say(f"{run_dir.name.split('-')[0]}: its first phase is {other.name.split('-')[0]}'s, trained alike: "
+                "copied from that run, not trained again")
             return other.name
     return None
 
