@@ -1,7 +1,12 @@
 """run_all.sh refuses bad options clearly, before running anything."""
 from __future__ import annotations
 
+import json
+import os
+import platform
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +68,25 @@ def test_the_estimate_counts_a_first_phase_copied_from_another_experiment_once(m
     monkeypatch.setattr(estimate, "first_phase_settings", lambda settings: next(names))
     apart = estimate.estimate_seconds(cpu, 7500, 100, weights="random")["04_architecture_comparison"]
     assert apart - shared > alone - copied
+
+
+def test_run_all_keeps_freed_buffers_so_a_step_does_not_fault_them_in_again():
+    """The GLIBC_TUNABLES run_all.sh exports (and gives the notebooks' kernel): a process that frees and takes a
+    40 MiB buffer again, as TensorFlow's CPU kernels do on every step, reuses its pages instead of faulting them in."""
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("GLIBC_TUNABLES applies to glibc only")
+    tunables = re.search(r'GLIBC_TUNABLES:-([^}"]+)', (ROOT / "run_all.sh").read_text()).group(1)
+    step = ("import resource, numpy as np\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+            "for _ in range(20):\n    a = np.empty(40 << 20, dtype=np.uint8); a[::4096] = 1; del a\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)")
+
+    def faults(env: dict[str, str]) -> int:
+        clean = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+        out = subprocess.run([sys.executable, "-c", step], env=clean | env, capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    assert faults({"GLIBC_TUNABLES": tunables}) * 5 < faults({})  # about one buffer's pages, against 20
+    kernel = ROOT / ".venv" / "share" / "jupyter" / "kernels" / "ferlib" / "kernel.json"
+    if kernel.is_file():  # set up by run_all.sh: JupyterLab's kernel keeps them too
+        assert json.loads(kernel.read_text())["env"]["GLIBC_TUNABLES"] == os.environ.get("GLIBC_TUNABLES", tunables)
