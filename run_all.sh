@@ -13,7 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export FERLIB_CALLER_PWD="$PWD"  # relative paths in the options are the caller's, not the project's
 # TensorFlow's CPU kernels take large scratch buffers on every step; glibc hands freed ones back to the system, and
 # the next step faults them in again, page by page: half the CPU time on a 2-core VM (AMD EPYC family 25 model 1).
-# Kept instead (no mmap, no trimming), V1 trained 2.2 and ResNet50V2 1.7 times faster there (docs/results.md).
+# Kept instead (no mmap, no trimming): in short benchmarks there V1 trained 2.2 and ResNet50V2 2 times faster, and
+# in a real-data run ResNet50V2's epochs took half as long (docs/results.md).
 # The notebooks' kernel gets it too (below); a system without glibc ignores it, and a value of your own is kept.
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184}"
 cd "$ROOT"

@@ -261,15 +261,15 @@ _SCRATCH_WHY = ("Trained whole from random weights (no ImageNet weights here): e
 # class's share), within 90 minutes for notebooks 01-08 on the slowest of them (AMD EPYC family 25 model 1, AVX2);
 # validation while training uses 1,500 images (every image is scored at the end).
 _SCRATCH = Phase(epochs=4, learning_rate=1e-3, trainable_from=0, monitor="val_accuracy")
-# Notebook 03's five ablations compare MobileNetV2 with itself at 32 px, on every training image: 80 s an epoch there
-# (290 images/s; 90 at 48 px). 5 epochs: V8 (geometric augmentation and class weights), the slowest to learn, was
-# below chance after 2 and above it after 5 (seed 42: 35.0%, p = 2e-10; seed 43 after 6: 37.8%). MobileNetV2's head
-# gets its pooled features times 0.1: at 1, Adam's first steps kill every unit of the study's 128-unit ReLU layer
-# within an epoch and the network answers one class (V4, seed 43: 0 of 128 alive, 13.6%); at 0.1 it learns.
+# Notebook 03's five ablations compare MobileNetV2 with itself at 32 px, on every training image: 40-85 s an epoch there
+# (a third of the time at 48 px). 5 epochs: V8 (geometric augmentation and class weights), the slowest to learn, was
+# below chance after 2 and above it after 5 (seed 42: 35.0%, p = 2e-10; seed 43 after 6: 37.8%). MobileNetV2's head gets
+# its pooled features times 0.1: at 1, Adam's first steps kill every unit of the study's 128-unit ReLU layer within an
+# epoch and the network answers one class (V4, seed 43: 0 of 128 alive, 13.6%); at 0.1 it learns.
 _SCRATCH_ABLATION = dict(image_size=32, phases=(dataclasses.replace(_SCRATCH, epochs=5),), max_train=None,
                          max_val=1500, head_scale=0.1)
 # Notebook 04 compares V13 with V5, V7 and V12, so those four train at 32 px too, EfficientNetB0 and ResNet50V2 on
-# 6,000 images: ResNet50V2 trains at about 50 images/s there (V12, seed 42, 4 epochs: 36.3% at best, p = 1e-16). V5's
+# 6,000 images: about a minute an epoch for ResNet50V2 there (V12, seed 42: 36.3% after 3 of 5, p = 1e-16). V5's
 # first phase is V4's and V13's is V12's, copied from their runs (`copy_first_phase`), as the study describes them.
 # EfficientNetB0 gets MobileNetV2's head scale: at 32 px it stayed at chance without it (V7, seed 42: 30.7% after
 # 6 + 2 epochs with the head at 1; 32.8% after 4 + 2 at 0.1, p = 0.001).
