@@ -65,11 +65,19 @@ def class_set(which: str | ClassSet | tuple[str, ...] | list[str]) -> ClassSet:
     return ClassSet("custom", tuple(which), "the classes a model card lists")
 
 
+SMOOTH_SIGMA = 0.5  # px at the input size ("equalize-smooth"): chosen on fer2013-7's validation split (docs/results.md)
+
 # Face preprocessing: what every face goes through before the network sees it, in training and at inference.
 # A model's card names one; `ferlib.data.preprocess` does the pixel work.
 PREPROCESSINGS: dict[str, str] = {
     "none": "the decoded face as it is (RGB, resized to the input)",
     "equalize": "grey face histogram-equalized (OpenCV equalizeHist of the luma at the input size), "
                 "replicated to three channels",
+    "equalize-smooth": f"grey face histogram-equalized, then smoothed by a Gaussian of {SMOOTH_SIGMA} px (so a sharp "
+                       "copy and a soft one of the same face, as FER-2013's copies are, look alike), replicated to "
+                       "three channels",
 }
+# What a model that learned one preprocessing may be given at inference instead, when it is more accurate with it on
+# the validation split the model was chosen on (`ferlib.models.shipping.choose_preprocessing`).
+INFERENCE_VARIANTS: dict[str, tuple[str, ...]] = {"equalize": ("equalize-smooth",)}
 LEGACY_PREPROCESSING = "equalize"  # cards written before cards named one: FER-2013 models that learned equalized faces

@@ -17,7 +17,8 @@ from ferlib.data.manifest import build_manifest, label_indices, usable
 from ferlib.data.sources import detect_source, list_files
 from ferlib.experiments import get_experiment
 from ferlib.models import shipped
-from tests.conftest import make_class_tree
+from tests.conftest import FER2013 as FER2013_DIR
+from tests.conftest import SHARED_DATA, make_class_tree
 
 FER_FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
@@ -69,7 +70,7 @@ def test_equalization_is_opencvs_on_the_luma_and_every_name_has_its_pixel_work()
     assert out.shape == rgb.shape and (out[..., 0] == out[..., 2]).all()
     assert np.abs(out[0, ..., 0].astype(int) - cv2.equalizeHist(luma)).max() <= 1  # luma rounding
     assert preprocess.preprocess_faces(rgb, "none") is rgb
-    with pytest.raises(KeyError, match="known: none, equalize"):
+    with pytest.raises(KeyError, match="known: none, equalize, equalize-smooth"):
         preprocess.preprocess_faces(rgb, "clahe")
     with pytest.raises(ValueError, match="uint8"):
         preprocess.preprocess_faces(rgb.astype(np.float32), "equalize")
@@ -82,6 +83,23 @@ def test_a_face_and_a_copy_with_other_contrast_look_the_same_after_equalization(
     assert (same[0] == same[1]).all()  # equalization maps any strictly increasing change of grey levels alike
     assert preprocess.describe_pixels(np.concatenate(same)) == "histogram-equalized copy"
     assert preprocess.describe_pixels(darker) == "original pixels" and preprocess.equalized_share(darker) == 0
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (SHARED_DATA / "fer2013-raw").is_dir(), reason="FER-2013's two copies are not here")
+def test_smoothing_after_equalization_brings_two_copies_of_one_face_closer():
+    """FER-2013's equalized copy is sharp, its copy with the original pixels was rescaled (softer): equalized, the
+    same face still differs between them; smoothed after equalizing, it differs less."""
+    names = sorted(p.relative_to(FER2013_DIR / "test") for p in (FER2013_DIR / "test").glob("*/*.jpg"))[::18]
+    copies = [np.stack([cv2.imread(str(root / "test" / n), cv2.IMREAD_GRAYSCALE) for n in names])
+              for root in (FER2013_DIR, SHARED_DATA / "fer2013-raw")]
+    rgb = [np.repeat(c[..., None], 3, axis=-1) for c in copies]
+    apart = {name: np.abs(preprocess.preprocess_faces(rgb[0], name).astype(int)
+                          - preprocess.preprocess_faces(rgb[1], name)).mean()
+             for name in ("equalize", "equalize-smooth")}
+    assert len(names) == 200 and apart["equalize-smooth"] < 0.8 * apart["equalize"]
+    smooth = preprocess.preprocess_faces(rgb[0], "equalize-smooth")
+    assert smooth.shape == rgb[0].shape and (smooth[..., 0] == smooth[..., 2]).all()
 
 
 def test_a_card_names_its_preprocessing_and_an_older_one_gets_equalization():
@@ -127,4 +145,36 @@ def test_predict_and_evaluate_answer_over_the_models_seven_classes(seven_class_c
                      "--cache", str(tmp_path / "cache")]) == 0
     result = json.loads(out.read_text())
     assert list(result["per_class"]) == list(FER2013.names) and result["n"] == 21 and not result["data"]["not_used"]
-    assert result["model"]["preprocessing"] == "equalize" and "Disgust" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert result["model"]["preprocessing"] == "equalize" and "Disgust" in printed
+    size = result["model"]["input_size"]
+    assert f"(7 classes, {size} px" in printed and "faces equalize;" in printed  # what the network was given
+
+
+def test_calibrate_chooses_the_inference_preprocessing_on_validation_and_refits_the_threshold(
+        seven_class_c1, tmp_path, capsys):
+    import shutil
+
+    from ferlib.evaluation.views import average_over_views
+    from ferlib.models import shipping
+    from ferlib.photos.predict import EmotionClassifier
+
+    root, champ = seven_class_c1
+    model = tmp_path / "seven.keras"
+    shutil.copy(champ.model_file, model)
+    shutil.copy(shipped.card_path(champ.model_file), shipped.card_path(model))
+    assert cli.main(["calibrate", str(model), "--data", str(root / "fer")]) == 0
+    card = json.loads(shipped.card_path(model).read_text())
+    entry, accuracy = card["preprocessing"], card["preprocessing"]["chosen_on"]["accuracy"]
+    assert entry["learned_with"] == "equalize" and set(accuracy) == {"equalize", "equalize-smooth"}
+    assert entry["name"] == max(accuracy, key=accuracy.get)  # the learned one first: it wins a tie
+    assert ("mcnemar_vs_learned" in entry["chosen_on"]) == (entry["name"] != "equalize")
+    assert card["calibration"]["n"] == card["data"]["n_val"] and f"chosen: {entry['name']}" in capsys.readouterr().out
+    clf = EmotionClassifier.load(model, backend="keras")
+    assert clf.preprocessing == entry["name"]  # what predict and evaluate give the network from now on
+    images, labels, _ = shipping.validation_split(card, root / "fer", tmp_path / "cache")
+    probs = average_over_views(clf.network, images, *clf.tta)
+    assert (probs.argmax(axis=1) == labels).mean() == pytest.approx(accuracy[entry["name"]])
+    assert card["calibration"]["accuracy"] == pytest.approx(accuracy[entry["name"]])
+    assert cli.main(["calibrate", str(tmp_path / "missing.keras"), "--data", str(root / "fer")]) == 2
+    assert "cannot calibrate" in capsys.readouterr().err

@@ -145,7 +145,10 @@ def test_distill_command_scores_the_ensemble_and_saves_a_student_compared_on_val
         assert code == 3 and "better on validation" in err and "McNemar p =" in err
         assert shipped_card["experiment"]["key"] == "C1"
         assert cli.main(["ship", str(model_path), "--data", str(internal.parent), "--force"]) == 0
-    assert json.loads((tmp_path / "assets" / "fer2013-5.json").read_text())["experiment"]["key"] == "C1_distilled"
+    shipped_card = json.loads((tmp_path / "assets" / "fer2013-5.json").read_text())
+    assert shipped_card["experiment"]["key"] == "C1_distilled"
+    assert shipped_card["preprocessing"]["learned_with"] == "equalize"  # its inference one chosen on validation
+    assert shipped_card["calibration"]["n"] == comparison["split"]["n"]
     other_split = json.loads(modelcard.card_path(champion_path).read_text())
     other_split["provenance"]["seed"] = 7
     modelcard.card_path(champion_path).write_text(json.dumps(other_split))

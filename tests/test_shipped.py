@@ -32,7 +32,10 @@ def test_each_shipped_card_says_what_the_model_is_and_matches_its_file(name):
     model_file = shipped.ASSETS / shipped.SHIPPED_MODELS[name]
     card = json.loads(model_file.with_suffix(".json").read_text())
     assert card["name"] == name and len(card["classes"]) == int(name.split("-")[1])  # fer2013-7: seven classes
-    assert card["preprocessing"]["name"] == "equalize"  # both learned FER-2013's equalized copy
+    preprocessing = card["preprocessing"]  # both learned FER-2013's equalized copy; the inference one: on validation
+    assert preprocessing["learned_with"] == "equalize"
+    chosen = preprocessing["chosen_on"]["accuracy"]
+    assert preprocessing["name"] == max(chosen, key=chosen.get)
     data = model_file.read_bytes()
     assert card["shipped"]["sha256"] == hashlib.sha256(data).hexdigest() and card["shipped"]["size_bytes"] == len(data)
     assert len(data) < 10_000_000  # weights only: a few MB

@@ -59,6 +59,17 @@ def trained_line(name: str, card: dict[str, Any]) -> str:
             f"{duration_text(prov['wall_time_s'])} of training on {cpu}")
 
 
+def preprocessing_line(card: dict[str, Any]) -> str:
+    """Return the face preprocessing a shipped model gets, and how it was chosen, from its card."""
+    entry = card["preprocessing"]
+    chosen = entry.get("chosen_on")
+    if not chosen:
+        return f"every face: `{entry['name']}` ({entry['description']})"
+    accuracy = ", ".join(f"`{name}` {pct(a)}" for name, a in chosen["accuracy"].items())
+    return (f"every face: `{entry['name']}` ({entry['description']}); it learned `{entry['learned_with']}` faces; "
+            f"chosen on its {chosen['split']}: {accuracy}")
+
+
 def readme_block(measured: dict[str, Any], cards: dict[str, dict[str, Any]]) -> str:
     """Return the README's results table."""
     tests, info = by_copy(measured), measured["measured"]
@@ -95,7 +106,8 @@ def results_block(measured: dict[str, Any], cards: dict[str, dict[str, Any]]) ->
              "Accuracy with its 95% bootstrap interval over FER-2013's PublicTest images of each model's classes.", ""]
     for name in MODELS:
         classes = cards[name]["classes"]
-        lines += [f"**`{name}`** ({len(classes)} classes; {trained_line(name, cards[name])}):", "",
+        lines += [f"**`{name}`** ({len(classes)} classes; {trained_line(name, cards[name])}; "
+                  f"{preprocessing_line(cards[name])}):", "",
                   "| test images | images | accuracy | macro F1 | no copy in `train` | abstains on | "
                   + " | ".join(f"recall {c}" for c in classes) + " |", "|---" * (6 + len(classes)) + "|"]
         for copy in COPIES:

@@ -1,4 +1,4 @@
-"""The command-line commands of C1's life: champion, ablate, distill, ship and convert.
+"""The command-line commands of C1's life: champion, ablate, distill, ship, calibrate and convert.
 
 `ferlib.cli` adds them to its parser with `add_champion_commands` and hands their arguments to
 `run_champion_command`. Training imports TensorFlow, so each command imports its module when it runs: `--help`
@@ -17,7 +17,7 @@ from ferlib.evaluation.stats import p_value_text
 from ferlib.experiments import DISTILL_WEIGHT
 from ferlib.models import shipped
 
-CHAMPION_COMMANDS = ("champion", "ablate", "distill", "ship", "convert")
+CHAMPION_COMMANDS = ("champion", "ablate", "distill", "ship", "calibrate", "convert")
 
 
 def add_champion_commands(sub) -> None:
@@ -67,6 +67,12 @@ def add_champion_commands(sub) -> None:
                       help="the internal data both models were trained on: first compare them on its validation "
                            "split and ship only a model McNemar finds better (p < 0.05)")
     ship.add_argument("--force", action="store_true", help="with --data: ship even when it is not better")
+    calibrate = sub.add_parser("calibrate", help="choose the face preprocessing a saved model gets at inference and "
+                                                 "refit its temperature and abstention threshold, on the validation "
+                                                 "split it was chosen on; then check its LiteRT files again")
+    calibrate.add_argument("model", type=Path, nargs="?", default=None,
+                           help="a .keras model with its card (default: the shipped one, ferlib/assets/)")
+    calibrate.add_argument("--data", type=Path, required=True, help="the internal data the model was trained on")
     convert = sub.add_parser("convert", help="write the LiteRT file (.tflite) of a saved model beside it, checked "
                                              "against Keras, and record it in the card (predict then runs it)")
     convert.add_argument("model", type=Path, nargs="?", default=None,
@@ -83,7 +89,7 @@ def add_champion_commands(sub) -> None:
 def run_champion_command(args: argparse.Namespace) -> int:
     """Run one of CHAMPION_COMMANDS; return the exit code."""
     runners = {"champion": _champion_or_ablate, "ablate": _champion_or_ablate, "distill": _distill, "ship": _ship,
-               "convert": _convert}
+               "calibrate": _calibrate, "convert": _convert}
     return runners[args.command](args)
 
 
@@ -200,6 +206,30 @@ def _described_conversion(entry: dict) -> str:
                      f"apart{accuracy}, {e['median_ms']:.1f} ms per 40 images")
     lines.append(f"default precision: {entry['default']} ({entry['why']})")
     return "\n".join(lines)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ferlib.models import shipping  # lazy: shipping imports TensorFlow
+
+    model = args.model or shipped.shipped_model_path()
+    try:
+        entry = shipping.choose_preprocessing(model, args.data)
+        card = json.loads(shipped.card_path(model).read_text())
+        conversion = shipping.convert_for_litert(model, args.data) if card.get("litert") else None
+    except (ValueError, OSError) as exc:
+        print(f"error: cannot calibrate {model}: {exc}", file=sys.stderr)
+        return 2
+    chosen = entry["chosen_on"]
+    print(f"face preprocessing on the {chosen['split']}: " + ", ".join(
+        f"{name} {accuracy:.2%}" for name, accuracy in chosen["accuracy"].items()) + f"; chosen: {entry['name']}")
+    calibration = card["calibration"]
+    print(f"temperature {calibration['temperature']}, abstains below {calibration['abstain_below']} "
+          f"({calibration['coverage_at_threshold']:.0%} of the validation faces answered, "
+          f"{calibration['accuracy_at_threshold']:.1%} of them right)")
+    if conversion:
+        print(_described_conversion(conversion))
+    print(f"recorded in {shipped.card_path(model).name}")
+    return 0
 
 
 def _convert(args: argparse.Namespace) -> int:

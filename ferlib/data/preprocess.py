@@ -6,10 +6,12 @@ both sides call, on uint8 faces already at the model's input size.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
-from ferlib.classes import PREPROCESSINGS
+from ferlib.classes import PREPROCESSINGS, SMOOTH_SIGMA
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as OpenCV's RGB2GRAY
 
@@ -29,10 +31,21 @@ def equalize_grey(image: np.ndarray) -> np.ndarray:
     return cv2.equalizeHist(np.ascontiguousarray(image, dtype=np.uint8))
 
 
+def _grey_faces(faces: np.ndarray, work: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Return uint8 RGB faces whose grey values went through `work` (one grey face in, one out), each on its own."""
+    out = np.stack([work(face) for face in grey(faces)])
+    return np.repeat(out[..., None], 3, axis=-1)
+
+
 def equalize(faces: np.ndarray) -> np.ndarray:
     """Return uint8 RGB faces whose grey values are histogram-equalized (each face on its own histogram)."""
-    out = np.stack([equalize_grey(face) for face in grey(faces)])
-    return np.repeat(out[..., None], 3, axis=-1)
+    return _grey_faces(faces, equalize_grey)
+
+
+def equalize_smooth(faces: np.ndarray) -> np.ndarray:
+    """Return uint8 RGB faces equalized (`equalize`), then smoothed by a Gaussian of SMOOTH_SIGMA px: JPEG noise and
+    the sharpness that differs between copies of one face (a rescaled copy is softer) mostly go, the face stays."""
+    return _grey_faces(faces, lambda face: cv2.GaussianBlur(equalize_grey(face), (0, 0), SMOOTH_SIGMA))
 
 
 FLAT = 0.1  # a grey histogram whose CDF stays this close to the uniform one is flat, as equalization leaves it
@@ -55,7 +68,8 @@ def describe_pixels(faces: np.ndarray) -> str:
     return "histogram-equalized copy" if equalized_share(faces) > 0.5 else "original pixels"
 
 
-_FUNCTIONS = {"none": lambda faces: faces, "equalize": equalize}  # the keys of PREPROCESSINGS (a test checks)
+_FUNCTIONS = {"none": lambda faces: faces, "equalize": equalize,  # the keys of PREPROCESSINGS (a test checks)
+              "equalize-smooth": equalize_smooth}
 
 
 def preprocess_faces(faces: np.ndarray, name: str) -> np.ndarray:

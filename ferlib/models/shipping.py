@@ -1,5 +1,6 @@
 """Shipping a champion: converting it for LiteRT (``python -m ferlib convert``), comparing it with the shipped
-model on validation, and copying it into ``ferlib/assets/`` (``python -m ferlib ship MODEL.keras``). These need
+model on validation, choosing the face preprocessing it gets at inference and refitting its calibration there
+(``python -m ferlib calibrate``), and copying it into ``ferlib/assets/`` (``python -m ferlib ship``). These need
 TensorFlow; predicting with what they write does not (`ferlib.models.shipped`).
 
 `convert_for_litert` writes ``<name>.tflite`` (float32, written only when it agrees with Keras within
@@ -20,9 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ferlib.classes import class_set
+from ferlib.classes import INFERENCE_VARIANTS, PREPROCESSINGS, class_set
 from ferlib.config import run_settings
 from ferlib.data.run_data import prepare_internal
+from ferlib.evaluation.calibration import fit_calibration
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import cpu_model, write_result
 from ferlib.evaluation.stats import mcnemar
@@ -88,6 +90,39 @@ def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str 
     return images, internal.labels(internal.val), (f"validation split (seed {provenance['seed']}, profile "
                                                  f"{provenance['profile']}, data {internal.fingerprint}), "
                                                  f"{len(images):,} images")
+
+
+def learned_preprocessing(card: dict[str, Any]) -> str:
+    """Return the face preprocessing a model was trained with (its card's inference one may differ)."""
+    entry = card.get("preprocessing")
+    return (entry.get("learned_with") if isinstance(entry, dict) else None) or card_preprocessing(card)
+
+
+def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir: str | Path | None = None
+                         ) -> dict[str, Any]:
+    """Score a saved model on the validation split it was chosen on with the preprocessing it learned and each of
+    its INFERENCE_VARIANTS, keep the most accurate (the learned one on a tie), refit its temperature and abstention
+    threshold in that mode and record both in its card; return the card's new ``preprocessing`` entry."""
+    loaded = load_with_card(model_path)
+    learned = learned_preprocessing(loaded.card)
+    internal = chosen_on(loaded.card, data_dir, cache_dir)
+    labels, network, views = internal.labels(internal.val), KerasNetwork(loaded.model), tta_settings(loaded.card)
+    probs = {name: average_over_views(network, internal.images(internal.val, loaded.image_size, name), *views)
+             for name in (learned, *INFERENCE_VARIANTS.get(learned, ()))}
+    right = {name: int((p.argmax(axis=1) == labels).sum()) for name, p in probs.items()}
+    chosen = max(right, key=right.get)  # the first, the learned one, on a tie
+    entry = {"name": chosen, "description": PREPROCESSINGS[chosen],
+             "applied": ("to every face before the network, in training and at inference" if chosen == learned else
+                         f"to every face at inference; the network learned {learned!r} faces, and {chosen!r} is more "
+                         "accurate on its validation split"),
+             "learned_with": learned,
+             "chosen_on": {"split": f"validation split, {len(labels):,} images, in the card's test-time views",
+                           "accuracy": {name: n / len(labels) for name, n in right.items()},
+                           **({"mcnemar_vs_learned": mcnemar(labels, probs[learned].argmax(axis=1),
+                                                              probs[chosen].argmax(axis=1)).to_dict()}
+                              if chosen != learned else {})}}
+    update_card(model_path, preprocessing=entry, calibration=fit_calibration(probs[chosen], labels))
+    return entry
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
@@ -191,10 +226,11 @@ def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = Non
 
 def ship_model(model_path: str | Path, assets: Path | None = None, comparison: dict[str, Any] | None = None,
                data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Copy a saved champion into `assets` as the shipped model of its class set (without optimizer state), convert
-    it (`convert_for_litert`, on `data_dir`'s validation split when given) and write its card with a `shipped`
-    entry (source, size, sha256, the `comparison` when given); return the card. ValueError when the card lacks
-    what `python -m ferlib champion` writes (test-time views, calibration, test scores)."""
+    """Copy a saved champion into `assets` as the shipped model of its class set (without optimizer state), write
+    its card with a `shipped` entry (source, size, sha256, the `comparison` when given), with `data_dir` choose its
+    inference preprocessing on its validation split (`choose_preprocessing`), convert it (`convert_for_litert`, on
+    that split when given) and return the card. ValueError when the card lacks what `python -m ferlib champion`
+    writes (test-time views, calibration, test scores)."""
     model_path, assets = Path(model_path), Path(assets or shipped.ASSETS)  # read when called (tests move it)
     card = json.loads(card_path(model_path).read_text())
     missing = [key for key in shipped.REQUIRED if not card.get(key)]
@@ -210,7 +246,10 @@ def ship_model(model_path: str | Path, assets: Path | None = None, comparison: d
         **({"chosen_over_previous": comparison} if comparison else {})}}
     card.pop("litert", None)  # the source's LiteRT files, if any, are not the ones shipped
     write_result(card_path(target), card)
-    return card | {"litert": convert_for_litert(target, data_dir)}
+    if data_dir is not None:
+        choose_preprocessing(target, data_dir)
+    convert_for_litert(target, data_dir)
+    return json.loads(card_path(target).read_text())
 
 
 def shipped_name(card: dict[str, Any]) -> str:

@@ -85,8 +85,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = result["model"]
     if model["backend_note"]:
         print(f"note: {model['backend_note']}", file=sys.stderr)
-    print(f"model: {model['path']} ({model['input_size']} px, weights {model['weights']}; run with "
-          f"{model['backend']} {model['precision']})")
+    print(f"model: {model['path']} ({len(model['classes'])} classes, {model['input_size']} px, weights "
+          f"{model['weights']}; faces {model['preprocessing']}; run with {model['backend']} {model['precision']})")
     print(result["data"]["source"])
     for item in result["data"]["not_used"]:
         print(f"  not used: {item['files']} file(s): {item['status']}: {item['reason']}")
