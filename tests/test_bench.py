@@ -60,3 +60,28 @@ def test_inference_bench_times_cold_starts_and_video(tmp_path, monkeypatch):
     assert video["litert"]["frames_per_s"] > 0 and video["litert"]["faces_per_frame"] == 2.0
     text = "\n".join(photo_latency.inference_markdown({"cold_start": cold, "video": video}))
     assert "| this project (LiteRT) |" in text and "| litert |" in text
+
+
+def test_contenders_are_timed_in_turn_photo_by_photo_and_unreadable_photos_are_counted(tmp_path):
+    from ferlib.bench.photo_latency import time_side_by_side
+
+    calls: list[tuple[str, str]] = []
+
+    def timer(name: str, seconds: dict[str, float], unreadable: str = ""):
+        def one_photo(path):
+            calls.append((name, path.name))
+            return None if path.name == unreadable else (seconds, 2)
+        return one_photo
+
+    photos = [tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "c.jpg"]
+    out = time_side_by_side({"ours": timer("ours", {"detect": 0.010, "classify": 0.020}),
+                             "theirs": timer("theirs", {"whole": 0.050}, unreadable="b.jpg")}, photos, repeats=2)
+    assert calls[:2] == [("ours", "a.jpg"), ("theirs", "a.jpg")]  # the warm-up photo, once each, untimed
+    timed = calls[2:]
+    assert [name for name, _ in timed[::2]] == ["ours", "theirs"] * 3  # who goes first alternates photo by photo
+    assert [photo for _, photo in timed] == [p.name for p in photos * 2 for _ in range(2)]  # each photo: both
+    assert out["ours"]["p50_ms"] == 30.0 and out["ours"]["samples"] == 6 and out["ours"]["faces_per_photo"] == 2
+    assert set(out["ours"]["stages"]) == {"detect", "classify"} and out["ours"]["stages"]["classify"]["p50_ms"] == 20
+    assert out["theirs"]["samples"] == 4 and out["theirs"]["unreadable_photos"] == 1 and "stages" not in out["theirs"]
+    nothing = time_side_by_side({"theirs": timer("theirs", {}, unreadable="a.jpg")}, photos[:1], repeats=1)
+    assert nothing["theirs"] == {"skipped": "no photo could be read"}

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,63 +99,80 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
             "mean_ms": round(float(ms.mean()), 1), "samples": int(len(ms))}
 
 
-def time_stages(classifier: Any, photos: list[Path], repeats: int = 3) -> dict[str, Any]:
-    """Return p50/p95/mean of the whole prediction and of each stage, and faces per photo, for a classifier."""
-    classifier.warm_up()  # every batch shape traced before timing, as the fer package's model is warmed up too
-    if photos:
-        classifier.predict_file(photos[0])
-    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    totals, n_faces, skipped = [], [], 0
-    for _ in range(repeats):
-        for path in photos:
-            t0 = time.perf_counter()
-            try:
-                rgb, _, _ = classifier.decode_for_faces(path, True)  # as predict reads it
-            except DecodeError:
-                skipped += 1
+# One timed photo: seconds per stage and the faces found, or None when the photo could not be read.
+PhotoTimer = Callable[[Path], "tuple[dict[str, float], int] | None"]
+
+
+def stage_timer(classifier: Any) -> PhotoTimer:
+    """Return a timer of one photo through `classifier`, stage by stage, as `predict` runs it; the classifier is
+    warmed up first (every batch shape traced), as the fer package's model is."""
+    classifier.warm_up()
+
+    def one_photo(path: Path) -> tuple[dict[str, float], int] | None:
+        t0 = time.perf_counter()
+        try:
+            rgb, _, _ = classifier.decode_for_faces(path, True)  # as predict reads it
+        except DecodeError:
+            return None
+        t1 = time.perf_counter()
+        boxes = classifier.find_faces(rgb)
+        t2 = time.perf_counter()
+        inputs = classifier.inputs(rgb, boxes)
+        t3 = time.perf_counter()
+        classifier.records(classifier.probabilities(inputs), boxes)
+        t4 = time.perf_counter()
+        return dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3))), len(boxes)
+    return one_photo
+
+
+def fer_package_timer() -> PhotoTimer:
+    """Return a timer of one photo through the `fer` package (decode with OpenCV, detect, classify: one stage);
+    FileNotFoundError or ImportError when it is not installed."""
+    import cv2
+
+    detector = fer_detector()
+
+    def one_photo(path: Path) -> tuple[dict[str, float], int] | None:
+        start = time.perf_counter()
+        image = cv2.imread(str(path))
+        if image is None:
+            return None
+        found = detector.detect_emotions(image)
+        return {"whole": time.perf_counter() - start}, len(found)
+    return one_photo
+
+
+def time_side_by_side(timers: dict[str, PhotoTimer], photos: list[Path], repeats: int = 3) -> dict[str, dict]:
+    """Return p50/p95/mean of the whole prediction (and of each stage a timer reports) and faces per photo, per
+    contender, timed photo by photo in turn (the order rotating), so a machine's drift during the run weighs on all
+    of them alike and their times compare as ratios. The first photo goes through each once, untimed."""
+    for timer in timers.values():
+        if photos:
+            timer(photos[0])
+    names = list(timers)
+    stages: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+    faces: dict[str, list[int]] = {name: [] for name in names}
+    unreadable = dict.fromkeys(names, 0)
+    for turn, path in enumerate(path for _ in range(repeats) for path in photos):
+        for name in names[turn % len(names):] + names[: turn % len(names)]:
+            if (timed := timers[name](path)) is None:
+                unreadable[name] += 1
                 continue
-            t1 = time.perf_counter()
-            boxes = classifier.find_faces(rgb)
-            t2 = time.perf_counter()
-            inputs = classifier.inputs(rgb, boxes)
-            t3 = time.perf_counter()
-            classifier.records(classifier.probabilities(inputs), boxes)
-            t4 = time.perf_counter()
-            for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                stages[stage].append(seconds)
-            totals.append(t4 - t0)
-            n_faces.append(len(boxes))
-    if not totals:
-        return {"skipped": "no photo could be read"}
-    return _percentiles(totals) | {
-        "stages": {stage: _percentiles(samples) for stage, samples in stages.items()},
-        "faces_per_photo": round(float(np.mean(n_faces)), 2), "unreadable_photos": skipped // max(repeats, 1)}
-
-
-def time_fer_package(photos: list[Path], repeats: int = 3) -> dict[str, Any]:
-    """Return the `fer` package's latency on the same photos (decode with OpenCV, detect, classify)."""
-    try:
-        import cv2
-
-        detector = fer_detector()
-    except (FileNotFoundError, ImportError) as exc:
-        return {"skipped": str(exc)}
-    samples, faces = [], []
-    if photos and (first := cv2.imread(str(photos[0]))) is not None:
-        detector.detect_emotions(first)  # warm up, untimed
-    for _ in range(repeats):
-        for path in photos:
-            start = time.perf_counter()
-            image = cv2.imread(str(path))
-            if image is None:
-                continue
-            found = detector.detect_emotions(image)
-            samples.append(time.perf_counter() - start)
-            faces.append(len(found))
-    if not samples:
-        return {"skipped": "OpenCV could read none of the photos"}
-    return _percentiles(samples) | {"faces_per_photo": round(float(np.mean(faces)), 2),
-                                    "version": fer_version()}
+            for stage, seconds in timed[0].items():
+                stages[name].setdefault(stage, []).append(seconds)
+            faces[name].append(timed[1])
+    out: dict[str, dict] = {}
+    for name in names:
+        if not faces[name]:
+            out[name] = {"skipped": "no photo could be read"}
+            continue
+        totals = np.sum([samples for samples in stages[name].values()], axis=0)
+        out[name] = _percentiles(list(totals)) | {
+            "faces_per_photo": round(float(np.mean(faces[name])), 2),
+            "unreadable_photos": unreadable[name] // max(repeats, 1)}
+        if len(stages[name]) > 1:
+            out[name]["stages"] = {stage: _percentiles(samples) for stage, samples in stages[name].items()}
+    return out
 
 
 def _timed_process(args: list[str], repeats: int) -> dict[str, Any]:
@@ -237,30 +254,38 @@ def latency(champion: Path, photos: list[Path], repeats: int = 3, backend: str =
     """Return this project's latency (its backend, the others, two views, the models `beside`) and the `fer` package's;
     with `inference_extras` the cold start and video speed on the photo with the median face count."""
     classifier = EmotionClassifier.load(champion, backend, precision)
-    ours = time_stages(classifier, photos, repeats)
-    flip, shift = classifier.tta
-    views = (5 if shift else 1) * (2 if flip else 1)
-    ours |= {"model": Path(champion).name, "detector": classifier.detector.name, "views_per_face": views,
-             "backend": classifier.backend, "precision": classifier.precision}
+    timers: dict[str, PhotoTimer] = {"this project": stage_timer(classifier)}
     others: dict[str, Any] = {}
     for other_backend, other_precision in (("litert", "float32"), ("litert", "int8"), ("keras", "float32")):
         if (other_backend, other_precision) == (classifier.backend, classifier.precision):
             continue
         name = other_backend if other_backend == "keras" else f"litert {other_precision}"
         try:
-            other = EmotionClassifier.load(champion, other_backend, other_precision)
+            timers[name] = stage_timer(EmotionClassifier.load(champion, other_backend, other_precision))
+            others[name] = {"backend": other_backend, "precision": other_precision}
         except (RuntimeError, ValueError, FileNotFoundError) as exc:  # no LiteRT here, or not converted
             others[name] = {"skipped": str(exc)}
-            continue
-        others[name] = time_stages(other, photos, repeats) | {"backend": other_backend, "precision": other_precision}
-    mirror = EmotionClassifier.load(champion, backend, precision, views="flip")
-    two_views = time_stages(mirror, photos, repeats) | {"views_per_face": 2}
-    for model in beside:  # timed in the same run, so the models compare as a ratio on this machine
+    timers["this project, 2 views"] = stage_timer(EmotionClassifier.load(champion, backend, precision, views="flip"))
+    for model in beside:  # compared as a ratio: every contender is timed in turn, photo by photo
         other = EmotionClassifier.load(model, backend, precision)
-        others[Path(model).stem] = time_stages(other, photos, repeats) | {
-            "backend": other.backend, "precision": other.precision, "model": Path(model).name}
-    out = {"photos": len(photos), "repeats": repeats, "this project": ours, "this project, other backends": others,
-           "this project, 2 views": two_views, "fer package": time_fer_package(photos, repeats)}
+        timers[Path(model).stem] = stage_timer(other)
+        others[Path(model).stem] = {"backend": other.backend, "precision": other.precision, "model": Path(model).name}
+    try:
+        timers["fer package"] = fer_package_timer()
+    except (FileNotFoundError, ImportError) as exc:
+        fer: dict[str, Any] = {"skipped": str(exc)}
+    else:
+        fer = {"version": fer_version()}
+    timed = time_side_by_side(timers, photos, repeats)
+    flip, shift = classifier.tta
+    ours = timed["this project"] | {"model": Path(champion).name, "detector": classifier.detector.name,
+                                    "views_per_face": (5 if shift else 1) * (2 if flip else 1),
+                                    "backend": classifier.backend, "precision": classifier.precision}
+    others = {name: timed.get(name, {}) | entry for name, entry in others.items()}
+    out = {"photos": len(photos), "repeats": repeats, "timed": "in turn, photo by photo", "this project": ours,
+           "this project, other backends": others,
+           "this project, 2 views": timed["this project, 2 views"] | {"views_per_face": 2},
+           "fer package": timed.get("fer package", {}) | fer}
     if photos and inference_extras:  # on the photo whose face count is the median (the first such, by name)
         counts = {p: len(r.faces) for p in photos if (r := classifier.predict_file(p)).error is None}
         median = float(np.median(list(counts.values())))
@@ -273,7 +298,8 @@ def latency(champion: Path, photos: list[Path], repeats: int = 3, backend: str =
 
 def markdown(lat: dict[str, Any]) -> list[str]:
     """Return the latency part as Markdown lines."""
-    lines = [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']})\n",
+    lines = [f"## Single-photo latency, face detection included ({lat['photos']} photos x {lat['repeats']}, every row "
+             "timed in turn, photo by photo)\n",
              "| | p50 | p95 | mean | faces per photo |", "|---|---|---|---|---|"]
     rows = [("this project", lat["this project"])]
     rows += [(f"the {name} model ({s['backend']} {s['precision']}, its card's views)" if "model" in s else
@@ -291,9 +317,13 @@ def markdown(lat: dict[str, Any]) -> list[str]:
                      f"| {label} | {s['p50_ms']} ms | {s['p95_ms']} ms | {s['mean_ms']} ms | {s['faces_per_photo']} |")
     ours, fer = lat["this project"], lat.get("fer package", {})
     if "p50_ms" in ours and "p50_ms" in fer:
-        lines += ["", f"This project against the `fer` package, same photos, same run: p50 "
+        lines += ["", f"This project against the `fer` package, same photos in turn: p50 "
                       f"{ours['p50_ms'] / fer['p50_ms']:.2f} times fer's, p95 "
                       f"{ours['p95_ms'] / fer['p95_ms']:.2f} times."]
+    for name, s in lat.get("this project, other backends", {}).items():
+        if "model" in s and "p50_ms" in s and "p50_ms" in ours:
+            lines += ["", f"The {name} model against this project's, same photos in turn: p50 "
+                          f"{s['p50_ms'] / ours['p50_ms']:.2f} times, p95 {s['p95_ms'] / ours['p95_ms']:.2f} times."]
     if "stages" in ours:
         lines += ["", "| stage (this project) | p50 | p95 | mean |", "|---|---|---|---|"]
         lines += [f"| {stage} | {v['p50_ms']} ms | {v['p95_ms']} ms | {v['mean_ms']} ms |"
