@@ -3,7 +3,7 @@
     python -m ferlib predict [--model MODEL] PHOTO_FOLDER_OR_VIDEO... [--json] [--csv F] [--annotate DIR]
     python -m ferlib evaluate [--model MODEL] --data DIR [--json OUT]
     python -m ferlib audit --internal DIR --external DIR [--json OUT]
-    python -m ferlib champion --data DIR --external DIR [--profile cpu] [--epochs N] [--variant V]
+    python -m ferlib champion --data DIR --external DIR [--profile cpu] [--epochs N] [--variant V | --fine-tune P]
     python -m ferlib ablate --data DIR [--epochs 8] [--variants champion,no_augmentation,...]
     python -m ferlib distill --data DIR --external DIR [--teachers N]
     python -m ferlib ship MODEL.keras [--data DIR]        python -m ferlib convert [MODEL.keras] [--data DIR]

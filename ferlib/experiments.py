@@ -81,6 +81,7 @@ class Experiment:
     # first steps down (from scratch, Adam's first steps on 1,280 all-positive features kill its ReLU units)
     head_scale: float = 1.0
     preprocessing: str = "none"  # what every face goes through, in training and at inference (PREPROCESSINGS)
+    init_from: str = ""  # a shipped model (ferlib/assets) whose weights it starts from: fine-tuning it ("": none)
 
     def __post_init__(self) -> None:
         owner = f"experiment {self.key!r}"
@@ -104,6 +105,13 @@ class Experiment:
         if self.crop and self.crop > self.image_size:
             raise ValueError(f"{owner}: crop {self.crop} is larger than the {self.image_size} px input")
 
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Experiment:
+        """Return the experiment that `settings()` (or their JSON, as a card or result holds them) describe."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items() if k in names}
+        return cls(**values | {"phases": tuple(Phase(**phase) for phase in settings["phases"])})
+
     def settings(self) -> dict[str, Any]:
         """Return the settings that determine the result, as plain data (for keys and provenance); recipe fields at
         their defaults are left out, so older experiments keep their run keys."""
@@ -116,7 +124,7 @@ class Experiment:
 
 RECIPE_FIELDS = ("max_val", "filters", "crop", "optimizer", "weight_decay", "label_smoothing", "schedule",
                  "warmup_epochs", "tta_flip", "precision", "mixup", "weight_average", "distill", "teachers", "classes",
-                 "preprocessing", "from_scratch", "head_scale")
+                 "preprocessing", "from_scratch", "head_scale", "init_from")
 RECIPE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Experiment) if f.name in RECIPE_FIELDS}
 
 

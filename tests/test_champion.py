@@ -549,3 +549,52 @@ def test_a_longer_ablation_keeps_its_own_results_and_is_compared_with_c1_at_that
 def test_training_times_read_as_people_say_them():
     assert [tables.duration_text(s) for s in (13.4, 89, 240, 5399, 5760)] == ["13 s", "89 s", "4 min", "90 min",
                                                                              "1.6 h"]
+
+
+def test_fine_tuning_starts_from_the_shipped_weights_in_its_recipe_and_is_a_run_of_its_own(tmp_path):
+    from ferlib.experiments import Experiment
+    from ferlib.models import shipped
+    from ferlib.training.run_folders import run_key
+
+    card = shipped.shipped_card("fer2013-7")
+    trained = Experiment.from_settings(json.loads(json.dumps(card["experiment"])))  # as the card's JSON holds it
+    assert trained.settings() == Experiment.from_settings(trained.settings()).settings()
+    assert trained.filters == tuple(card["experiment"]["filters"]) and trained.phases[0].epochs == 112
+    tuned = recipe.fine_tune_experiment(trained, "fer2013-7", "equalize-smooth", epochs=1)
+    assert (tuned.key, tuned.phases[0].epochs, tuned.phases[0].learning_rate, tuned.warmup_epochs) == (
+        "C1_finetuned_1ep", 1, recipe.FINE_TUNE_RATE, 1)
+    assert (tuned.filters, tuned.crop, tuned.classes, tuned.preprocessing, tuned.init_from) == (
+        trained.filters, trained.crop, "fer2013-7", "equalize-smooth", "fer2013-7")
+    faces = np.random.default_rng(0).integers(0, 256, (6, 48, 48, 3)).astype("float32")
+    ship = keras.models.load_model(shipped.shipped_model_path("fer2013-7"), compile=False)
+    np.testing.assert_allclose(train.initial_model(tuned).predict(faces, verbose=0), ship.predict(faces, verbose=0),
+                               atol=1e-5)
+    fresh = dataclasses.replace(tuned, init_from="")
+    assert np.abs(train.initial_model(fresh).predict(faces, verbose=0) - ship.predict(faces, verbose=0)).max() > 1e-3
+    label = train.weights_label(tuned, None)
+    assert shipped.sha256_of(shipped.shipped_model_path("fer2013-7"))[:12] in label  # another file: another run
+    assert run_key(tuned, "fp", 42, label) != run_key(fresh, "fp", 42, train.weights_label(fresh, None))
+    with pytest.raises(FileNotFoundError, match="shipped: fer2013-7, fer2013-5"):
+        train.initial_model(dataclasses.replace(tuned, init_from="fer2013-9"))
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, (14, 48, 48, 3)).astype(np.uint8), np.arange(14) % 7
+    run = train.train_experiment(tuned, x, y, x, y, tmp_path / "runs", "fp", batch_size=16, verbose=0)
+    assert len(run.history) == 1 and run.weights == label and not run.reused
+    assert json.loads((run.run_dir / "settings.json").read_text())["settings"]["init_from"] == "fer2013-7"
+
+
+def test_fine_tuning_on_data_or_a_seed_that_draw_another_split_is_refused_before_training(tmp_path, capsys):
+    from ferlib.models import shipped
+
+    data = make_class_tree(tmp_path / "fer" / "train", {f: 3 for f in ("angry", "disgust", "fear", "happy",
+                                                                       "neutral", "sad", "surprise")}).parent
+    out = tmp_path / "out"
+    args = ["champion", "--data", str(data), "--classes", "fer2013-7", "--fine-tune", "equalize-smooth",
+            "--output-dir", str(out)]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    fingerprint = shipped.shipped_card("fer2013-7")["data"]["fingerprint"]
+    assert f"\nerror: the shipped fer2013-7 learned data with fingerprint {fingerprint}, split by seed 42" in err
+    assert "validation faces would include training ones" in err and not (out / "runs").exists()
+    assert cli.main([*args, "--variant", "mixup_0.2"]) == 2
+    assert "it takes no --variant" in capsys.readouterr().err

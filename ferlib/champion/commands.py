@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from ferlib.champion.recipe import ABLATIONS, RECIPE, TEACHERS
-from ferlib.classes import CLASS_SETS
+from ferlib.champion.recipe import ABLATIONS, FINE_TUNE_EPOCHS, RECIPE, TEACHERS
+from ferlib.classes import CLASS_SETS, PREPROCESSINGS
 from ferlib.evaluation.stats import p_value_text
 from ferlib.experiments import DISTILL_WEIGHT
 from ferlib.models import shipped
@@ -47,6 +47,11 @@ def add_champion_commands(sub) -> None:
                              help="the class set to learn (default: the study's five, study-5; fer2013-7: "
                                   "FER-2013's seven, the model for photos); its results and model go to a folder "
                                   "of their own")
+            cmd.add_argument("--fine-tune", default=None, choices=list(PREPROCESSINGS), metavar="PREPROCESSING",
+                             help="train the shipped model of --classes further (--epochs, default "
+                                  f"{FINE_TUNE_EPOCHS}) at a quarter of the recipe's rate, faces preprocessed so "
+                                  f"({', '.join(PREPROCESSINGS)}), on the data and seed it learned; as "
+                                  "C1_finetuned_<N>ep, a candidate to ship")
         if name == "ablate":
             cmd.add_argument("--epochs", type=int, default=8,
                              help="epoch budget of every variant (default 8; results of another budget are named "
@@ -101,8 +106,15 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
         if args.variant is not None and args.variant not in variants:
             print(f"error: unknown variant {args.variant!r}; known: {', '.join(variants)}", file=sys.stderr)
             return 2
-        champ = run.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                                   args.force, args.epochs, args.variant, args.classes)
+        if args.variant is not None and args.fine_tune is not None:
+            print("error: --fine-tune continues the shipped model's recipe; it takes no --variant", file=sys.stderr)
+            return 2
+        try:
+            champ = run.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
+                                              args.force, args.epochs, args.variant, args.classes, args.fine_tune)
+        except run.SplitMismatch as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         result = champ.result
         scores = {"validation": result["validation_scores"], "external": result.get("external_scores"),
                   "test_time_mode": result["tta"], "external_by_copy": result.get("external_by_copy")}

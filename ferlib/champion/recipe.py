@@ -16,6 +16,8 @@ GOAL_ACCURACY = 0.76  # this project's goal for C1 on FER-2013's five-class test
 AIM_ACCURACY = 0.78  # and its aim
 ABLATION_EPOCHS = 8  # the ablation's short budget: its results carry no budget in their names
 DISTILLED_KEY = DISTILLED  # the distilled student's experiment key and result name
+FINE_TUNE_EPOCHS = 8  # `champion --fine-tune`: epochs more for a shipped model, in one session of any CPU
+FINE_TUNE_RATE = 5e-4  # ... at a quarter of the recipe's peak rate (the network is trained already), warm-up 1
 
 # One part of the recipe dropped (or changed) per variant; "champion" is the recipe itself.
 # Flip averaging needs no variant: every variant is scored with and without it.
@@ -125,6 +127,17 @@ def budget_experiment(profile: str | Profile, epochs: int | None = None, variant
     changed = ablation_variant(variant or RECIPE, profile, epochs)
     title = f"{base.title}{', ' + variant if variant else ''}, {epochs} epochs"
     return dataclasses.replace(changed, key=budget_key(epochs, variant), title=title)
+
+
+def fine_tune_experiment(trained: Experiment, start_from: str, preprocessing: str,
+                         epochs: int = FINE_TUNE_EPOCHS) -> Experiment:
+    """Return the recipe a shipped model was `trained` with (its card's experiment), continued from that model
+    (`start_from`) for `epochs` more epochs with faces preprocessed as `preprocessing`: one warm-up epoch, then
+    cosine decay from FINE_TUNE_RATE, under the key ``C1_finetuned_<N>ep``."""
+    phase = dataclasses.replace(trained.phases[-1], epochs=epochs, learning_rate=FINE_TUNE_RATE, trainable_from=None)
+    return dataclasses.replace(
+        trained, key=f"C1_finetuned_{int(epochs)}ep", title=f"{start_from} fine-tuned {epochs} epochs, {preprocessing}",
+        phases=(phase,), warmup_epochs=1, preprocessing=preprocessing, init_from=start_from)
 
 
 def member_seed(seed: int, index: int) -> int:

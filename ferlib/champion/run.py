@@ -6,7 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from ferlib.audit.findings import scores_by_copy
-from ferlib.champion.recipe import CHAMPION_KEY, budget_experiment, is_budget_key
+from ferlib.champion.recipe import (
+    CHAMPION_KEY,
+    FINE_TUNE_EPOCHS,
+    budget_experiment,
+    fine_tune_experiment,
+    is_budget_key,
+)
 from ferlib.champion.records import champion_context
 from ferlib.champion.tables import card_test_scores
 from ferlib.classes import class_set
@@ -18,6 +24,7 @@ from ferlib.evaluation.test_time import choose_tta, crop_margin, evaluate_tta_mo
 from ferlib.experiments import Experiment
 from ferlib.models import modelcard
 from ferlib.models.builders import float32_copy
+from ferlib.models.shipped import SHIPPED_FOR_CLASSES, shipped_card
 from ferlib.training.experiments import ExperimentOutcome, run_experiment
 from ferlib.training.teachers import Teachers
 
@@ -90,14 +97,36 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
                           external_dir: str | Path | None = None, seed: int = 42,
                           output_dir: str | Path | None = None, force: bool = False,
                           epochs: int | None = None, variant: str | None = None,
-                          classes: str | None = None) -> ChampionOutcome:
-    """Return C1 (or a `budget_experiment`) trained, scored and saved with its card: the `champion` command."""
+                          classes: str | None = None, fine_tune: str | None = None) -> ChampionOutcome:
+    """Return C1 (or a `budget_experiment`, or with `fine_tune` the shipped model of `classes` trained further on
+    faces preprocessed so, `fine_tune_experiment`) trained, scored and saved with its card: the `champion` command."""
     settings = run_settings(profile, seed=seed, output_dir=output_dir)
     experiment = budget_experiment(settings.profile, epochs, variant, classes)  # unknown names fail before any work
+    if fine_tune is not None:
+        start_from = SHIPPED_FOR_CLASSES[experiment.classes]
+        trained = Experiment.from_settings(shipped_card(start_from)["experiment"])
+        experiment = fine_tune_experiment(trained, start_from, fine_tune, epochs or FINE_TUNE_EPOCHS)
     learned = class_set(experiment.classes)
     settings = keyed_settings(settings, data_dir, external_dir, learned)
     internal = prepare_internal(settings, data_dir, classes=learned)
+    if fine_tune is not None:
+        check_same_split(shipped_card(start_from), internal, settings.seed)
     external = prepare_external(settings, external_dir, classes=learned)
     champ = run_champion(settings, internal, external, force=force, key=experiment)
     save_champion(champ, settings, internal)
     return champ
+
+
+class SplitMismatch(ValueError):
+    """A shipped model is to be fine-tuned on data or a seed that draw another training/validation split."""
+
+
+def check_same_split(card: dict[str, Any], internal: InternalData, seed: int) -> None:
+    """Raise SplitMismatch unless `internal` and `seed` draw the training/validation split the card's model learned on:
+    fine-tuned on another split, it would be validated on faces it has trained on."""
+    data, trained_seed = card.get("data", {}), card.get("provenance", {}).get("seed")
+    if data.get("fingerprint") != internal.fingerprint or trained_seed != seed:
+        raise SplitMismatch(f"the shipped {card['name']} learned data with fingerprint {data.get('fingerprint')}, "
+                            f"split by seed {trained_seed}; this run has {internal.fingerprint} and seed {seed}: "
+                            "fine-tune it on the data and seed it was trained with, or its validation faces would "
+                            "include training ones")

@@ -29,6 +29,7 @@ from ferlib.data.pipeline import EpochOrder, ReseedEachEpoch, make_dataset
 from ferlib.evaluation.evaluate import predict_probs
 from ferlib.experiments import FROM_SCRATCH, Experiment, Phase
 from ferlib.models.builders import build_model, feature_extractor, head_of, is_transfer, set_trainable_from
+from ferlib.models.shipped import sha256_of, shipped_model_path
 from ferlib.runtime import files
 from ferlib.runtime.progress import epoch_logger
 from ferlib.training.callbacks import EPOCH_CLOCK_FILE
@@ -92,7 +93,10 @@ class TrainedRun:
 
 
 def weights_label(experiment: Experiment, weights: str | None) -> str:
-    """Return how a run's network was initialised, as reports state it."""
+    """Return how a run's network was initialised, as reports state it (a shipped model by its file's sha256, so
+    fine-tuning another version of it is another run)."""
+    if experiment.init_from:
+        return f"the shipped {experiment.init_from} (sha256 {sha256_of(shipped_model_path(experiment.init_from))[:12]})"
     if not is_transfer(experiment.backbone):
         return "none (trained from scratch)"
     if experiment.from_scratch:
@@ -218,6 +222,15 @@ def resolve_precision(requested: str) -> str:
     return "mixed_bfloat16" if native and not tf.config.list_physical_devices("GPU") else "float32"
 
 
+def initial_model(experiment: Experiment, weights: str | None = None, seed: int = 0) -> keras.Model:
+    """Return the network an experiment starts from: `build_model`'s, with a shipped model's weights when the
+    experiment fine-tunes one (`init_from`)."""
+    model = build_model(experiment, weights, seed=seed)
+    if experiment.init_from:
+        model.load_weights(shipped_model_path(experiment.init_from))
+    return model
+
+
 def _train_phases(model: keras.Model, run_dir: Path, job: FitJob) -> tuple[keras.Model, dict, float]:
     """Train the phases not yet finished; return the best model, timings and earlier sessions' training time."""
     timings: dict[str, dict] = {}
@@ -306,7 +319,7 @@ def train_experiment(
     start = time.perf_counter()
     try:
         with strategy.scope():
-            model, timings, earlier = _train_phases(build_model(experiment, weights, seed=seed), run_dir, job)
+            model, timings, earlier = _train_phases(initial_model(experiment, weights, seed), run_dir, job)
     finally:
         keras.config.set_dtype_policy(previous)
     wall = time.perf_counter() - start + earlier
