@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
-from ferlib.runnames import BUDGET
+from ferlib.runnames import BUDGET, FINE_TUNED
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,12 +177,16 @@ class RunSettings:
         return self._per_data("tables")
 
     def model_path(self, key: str) -> Path:
-        """Return where this run's saved model of experiment `key` (SAVED_MODELS, C1_[<variant>_]<N>epochs) lives,
-        ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or `champion`."""
-        budget = BUDGET.fullmatch(key)  # C1's other budgets (ferlib.runnames): `champion --epochs N [--variant V]`
-        name = SAVED_MODELS.get(key) or (f"cpu_champion_{key[len('C1_'):]}.keras" if budget else None)
+        """Return where this run's saved model of experiment `key` (SAVED_MODELS, C1_[<variant>_]<N>epochs,
+        C1_finetuned_<N>ep) lives, ``outputs/models/<profile>/<data>/``: V13 from notebook 05, C1 from notebook 10 or
+        `champion`."""
+        # C1's other budgets and fine-tuned shipped models (ferlib.runnames): `champion --epochs N [--variant V]`,
+        # `champion --fine-tune P`
+        other = BUDGET.fullmatch(key) or FINE_TUNED.fullmatch(key)
+        name = SAVED_MODELS.get(key) or (f"cpu_champion_{key[len('C1_'):]}.keras" if other else None)
         if not name:
-            raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs")
+            raise KeyError(f"no saved model for {key!r}; saved models: {', '.join(SAVED_MODELS)}, C1_<N>epochs, "
+                           "C1_finetuned_<N>ep")
         return self._per_data("models") / name
 
 

@@ -4,6 +4,7 @@
     RunName.parse("C1_112epochs-seed42.json") -> RunName("C1_112epochs", 42)
     budget_name(112, "mixup_0.2")             -> "C1_mixup_0.2_112epochs"   (C1's recipe at another budget)
     parse_budget("C1_mixup_0.2_112epochs")    -> ("mixup_0.2", 112)
+    fine_tuned_name(8)                        -> "C1_finetuned_8ep"     (a shipped model trained 8 epochs further)
 
 The names stay the ones existing ``outputs/`` folders hold, so old results keep being found.
 """
@@ -16,6 +17,7 @@ RESULT_FILE = re.compile(r"^(?P<name>.+)-seed(?P<seed>\d+)\.json$")
 BUDGET = re.compile(r"C1_(?:(?P<variant>[a-z][a-z0-9_.]*?)_)?(?P<epochs>[0-9]+)epochs")
 ABLATION_PREFIX = "C1_ablation_"  # C1's ablation variants: C1_ablation_<variant>[_<N>epochs][_<M>images]
 DISTILLED = "C1_distilled"  # the student distilled from C1's seed ensemble
+FINE_TUNED = re.compile(r"C1_finetuned_(?P<epochs>[0-9]+)ep")  # a shipped model trained N epochs further
 MEMBER_PREFIX = "C1_member"  # the seed ensemble's members: C1_member<index>
 
 
@@ -46,6 +48,11 @@ class RunName:
 def budget_name(epochs: int, variant: str | None = None) -> str:
     """Return the name of C1's recipe (or its ablation `variant`) trained for `epochs` epochs."""
     return f"C1_{variant + '_' if variant else ''}{int(epochs)}epochs"
+
+
+def fine_tuned_name(epochs: int) -> str:
+    """Return the name of a shipped model trained `epochs` epochs further (`champion --fine-tune`)."""
+    return f"C1_finetuned_{int(epochs)}ep"
 
 
 def parse_budget(name: str) -> tuple[str | None, int] | None:

@@ -581,6 +581,7 @@ def test_fine_tuning_starts_from_the_shipped_weights_in_its_recipe_and_is_a_run_
     run = train.train_experiment(tuned, x, y, x, y, tmp_path / "runs", "fp", batch_size=16, verbose=0)
     assert len(run.history) == 1 and run.weights == label and not run.reused
     assert json.loads((run.run_dir / "settings.json").read_text())["settings"]["init_from"] == "fer2013-7"
+    assert run_settings("cpu", output_dir=tmp_path).model_path(tuned.key).name == "cpu_champion_finetuned_1ep.keras"
 
 
 def test_fine_tuning_on_data_or_a_seed_that_draw_another_split_is_refused_before_training(tmp_path, capsys):

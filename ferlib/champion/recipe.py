@@ -8,7 +8,7 @@ from typing import Any
 from ferlib.config import Profile, resolve_profile
 from ferlib.experiments import DISTILL_TEACHERS as TEACHERS
 from ferlib.experiments import DISTILL_WEIGHT, Experiment, get_experiment
-from ferlib.runnames import ABLATION_PREFIX, DISTILLED, MEMBER_PREFIX, budget_name, parse_budget
+from ferlib.runnames import ABLATION_PREFIX, DISTILLED, MEMBER_PREFIX, budget_name, fine_tuned_name, parse_budget
 
 CHAMPION_KEY = "C1"
 RECIPE = "champion"  # the ablation's variant that changes nothing: the recipe itself (so named in result files)
@@ -136,7 +136,7 @@ def fine_tune_experiment(trained: Experiment, start_from: str, preprocessing: st
     cosine decay from FINE_TUNE_RATE, under the key ``C1_finetuned_<N>ep``."""
     phase = dataclasses.replace(trained.phases[-1], epochs=epochs, learning_rate=FINE_TUNE_RATE, trainable_from=None)
     return dataclasses.replace(
-        trained, key=f"C1_finetuned_{int(epochs)}ep", title=f"{start_from} fine-tuned {epochs} epochs, {preprocessing}",
+        trained, key=fine_tuned_name(epochs), title=f"{start_from} fine-tuned {epochs} epochs, {preprocessing}",
         phases=(phase,), warmup_epochs=1, preprocessing=preprocessing, init_from=start_from)
 
 
