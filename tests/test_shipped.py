@@ -112,6 +112,11 @@ def test_ship_copies_weights_only_with_the_card_and_refuses_an_unscored_model(tm
                                model.predict(x, verbose=0), atol=1e-6)
     low, high = result["external"]["accuracy_ci"]  # the card's interval is the external set's own
     assert f"60.0% [{low:.1%}, {high:.1%}]" in shipped.describe_shipped(card)
+    latest = {"data": "FER-2013 PublicTest, original pixels", "images": 3589, "accuracy": 0.678,
+              "accuracy_ci": [0.663, 0.693]}
+    measured = card | {"tests": {"measured": {"date": "2026-12-07"}, "on": [latest]}}
+    assert "FER-2013 PublicTest, original pixels (measured 2026-12-07) 67.8% [66.3%, 69.3%] on 3,589 images" in (
+        shipped.describe_shipped(measured))  # the latest measurement, on the pixels users have, once there is one
 
 
 def test_a_missing_shipped_model_says_how_to_make_one(tmp_path, monkeypatch, capsys):

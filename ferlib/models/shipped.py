@@ -148,9 +148,12 @@ def training_data_text(card: dict[str, Any]) -> str:
 
 
 def describe_shipped(card: dict[str, Any]) -> str:
-    """Return one line about a shipped model: what it is and its test accuracy with its interval."""
-    test = card["test"]
+    """Return one line about a shipped model: what it is and its test accuracy with its interval, as last measured
+    (`tools/score_shipped.py` writes `tests`, the first on the pixels users have), else as scored when trained."""
+    latest = (card.get("tests") or {}).get("on") or []
+    test, where = (latest[0], f"{latest[0]['data']} (measured {card['tests']['measured']['date']})") if latest else (
+        card["test"], "FER-2013 test")
     lo, hi = test["accuracy_ci"]
-    return (f"{card['name']}: {card.get('experiment', {}).get('title', 'model')}, FER-2013 test "
-            f"{test['accuracy']:.1%} [{lo:.1%}, {hi:.1%}] on {test['n']:,} images, "
+    return (f"{card['name']}: {card.get('experiment', {}).get('title', 'model')}, {where} "
+            f"{test['accuracy']:.1%} [{lo:.1%}, {hi:.1%}] on {test.get('n', test.get('images')):,} images, "
             f"{card['shipped']['size_bytes'] / 1e6:.1f} MB")
