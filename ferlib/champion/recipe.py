@@ -134,7 +134,7 @@ def fine_tune_experiment(trained: Experiment, start_from: str, preprocessing: st
     """Return the recipe a shipped model was `trained` with (its card's experiment), continued from that model
     (`start_from`) for `epochs` more epochs with faces preprocessed as `preprocessing`: one warm-up epoch, then
     cosine decay from FINE_TUNE_RATE, under the key ``C1_finetuned_<N>ep``."""
-    phase = dataclasses.replace(trained.phases[-1], epochs=epochs, learning_rate=FINE_TUNE_RATE, trainable_from=None)
+    phase = dataclasses.replace(trained.phases[-1], epochs=epochs, learning_rate=FINE_TUNE_RATE)
     return dataclasses.replace(
         trained, key=fine_tuned_name(epochs), title=f"{start_from} fine-tuned {epochs} epochs, {preprocessing}",
         phases=(phase,), warmup_epochs=1, preprocessing=preprocessing, init_from=start_from)

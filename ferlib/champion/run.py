@@ -104,13 +104,14 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     experiment = budget_experiment(settings.profile, epochs, variant, classes)  # unknown names fail before any work
     if fine_tune is not None:
         start_from = SHIPPED_FOR_CLASSES[experiment.classes]
-        trained = Experiment.from_settings(shipped_card(start_from)["experiment"])
-        experiment = fine_tune_experiment(trained, start_from, fine_tune, epochs or FINE_TUNE_EPOCHS)
+        card = shipped_card(start_from)
+        experiment = fine_tune_experiment(Experiment.from_settings(card["experiment"]), start_from, fine_tune,
+                                          epochs or FINE_TUNE_EPOCHS)
     learned = class_set(experiment.classes)
     settings = keyed_settings(settings, data_dir, external_dir, learned)
     internal = prepare_internal(settings, data_dir, classes=learned)
     if fine_tune is not None:
-        check_same_split(shipped_card(start_from), internal, settings.seed)
+        check_same_split(card, internal, settings.seed)
     external = prepare_external(settings, external_dir, classes=learned)
     champ = run_champion(settings, internal, external, force=force, key=experiment)
     save_champion(champ, settings, internal)
