@@ -178,3 +178,53 @@ def test_calibrate_chooses_the_inference_preprocessing_on_validation_and_refits_
     assert card["calibration"]["accuracy"] == pytest.approx(accuracy[entry["name"]])
     assert cli.main(["calibrate", str(tmp_path / "missing.keras"), "--data", str(root / "fer")]) == 2
     assert "cannot calibrate" in capsys.readouterr().err
+
+
+def test_pool_chooses_on_faces_neither_trained_on_and_predict_pools_as_the_card_says(
+        seven_class_c1, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from ferlib.champion import run
+    from ferlib.evaluation.views import probabilities_per_view
+    from ferlib.models import shipping
+    from ferlib.models.pooling import class_positions, pooled_over_views
+    from ferlib.photos.predict import EmotionClassifier
+
+    root, champ = seven_class_c1
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    shipping.ship_model(champ.model_file, assets=assets)  # the seven-class network, shipped as the partner
+    monkeypatch.setattr(shipped, "ASSETS", assets)
+    five = run.champion_from_folders("smoke", root / "fer", root / "fer", seed=1, output_dir=tmp_path / "out")
+    model, card_file = five.model_file, shipped.card_path(five.model_file)
+    before = card_file.read_text()
+    code = cli.main(["pool", str(model), "--with", "fer2013-7", "--data", str(root / "fer")])
+    out, err = capsys.readouterr()
+    # chosen on the five-class model's validation faces that the seven-class one did not train on
+    card, partner_card = json.loads(before), shipped.shipped_card("fer2013-7")
+    own_val = shipping.chosen_on(card, root / "fer").val
+    partner_train = set(shipping.chosen_on(partner_card, root / "fer").train["pixel_hash"])
+    clean = own_val[~own_val["pixel_hash"].isin(partner_train)]
+    assert f"the {len(clean):,} faces of the validation split that fer2013-7 did not train on" in out
+    assert 0 < len(clean) < len(own_val)
+    assert (code == 0) == ("pooled_with" in json.loads(card_file.read_text()))
+    assert code == 0 or ("error: not pooled" in err and card_file.read_text() == before)  # refused: card untouched
+
+    # a card that names a partner: predict pools, view by view, as the weight was chosen
+    pooled = tmp_path / "pooled.keras"
+    shutil.copy(model, pooled)
+    entry = {"model": "fer2013-7", "sha256": partner_card["shipped"]["sha256"], "weight": 0.5}
+    shipped.card_path(pooled).write_text(json.dumps(card | {"pooled_with": entry}))
+    clf, alone = (EmotionClassifier.load(m, backend="keras") for m in (pooled, model))
+    partner = EmotionClassifier.load("fer2013-7", backend="keras")
+    images = np.random.default_rng(0).integers(0, 256, (5, clf.image_size, clf.image_size, 3), dtype=np.uint8)
+    faces = preprocess.preprocess_faces(images, clf.preprocessing)  # what the networks are given
+    expected = pooled_over_views(*(probabilities_per_view(m.network, faces, *clf.tta) for m in (alone, partner)),
+                                 class_positions(clf.classes, partner.classes), 0.5)
+    np.testing.assert_allclose(clf.raw_probabilities(images), expected, atol=1e-6)
+    assert not np.allclose(clf.raw_probabilities(images), alone.raw_probabilities(images), atol=1e-3)
+    shipped.card_path(pooled).write_text(json.dumps(card | {"pooled_with": entry | {"sha256": "0" * 64}}))
+    with pytest.raises(ValueError, match="pooled with another fer2013-7"):
+        EmotionClassifier.load(pooled, backend="keras")
+    assert cli.main(["calibrate", str(pooled), "--data", str(root / "fer")]) == 2  # calibrated alone, then pooled
+    assert "pooled with fer2013-7" in capsys.readouterr().err

@@ -164,3 +164,21 @@ def test_warm_up_traces_every_batch_size_keras_predictions_use():
     clf.model.predict_on_batch = lambda x: traced.append(len(x))
     clf.warm_up()
     assert traced == [8, 16, 32, 64]  # 48 faces pad to 64
+
+
+def test_the_five_class_model_ships_pooled_with_the_seven_class_network_as_chosen_on_validation():
+    from ferlib.models.pooling import POOL_WEIGHTS, PooledNetwork
+
+    card, partner = shipped.shipped_card("fer2013-5"), shipped.shipped_card("fer2013-7")
+    entry = card["pooled_with"]
+    assert entry["model"] == "fer2013-7" and entry["sha256"] == partner["shipped"]["sha256"]
+    accuracy = {float(w): a for w, a in entry["chosen_on"]["accuracy"].items()}
+    assert sorted(accuracy) == list(POOL_WEIGHTS)
+    assert entry["weight"] == max(POOL_WEIGHTS[1:], key=accuracy.get) and accuracy[entry["weight"]] > accuracy[0.0]
+    assert entry["chosen_on"]["mcnemar_vs_alone"]["p_value"] < shipped.SHIP_ALPHA
+    n = entry["chosen_on"]["mcnemar_vs_alone"]["n"]
+    assert card["calibration"]["n"] == n < card["data"]["n_val"]  # refitted on the faces neither trained on
+    assert card["calibration"]["accuracy"] == pytest.approx(accuracy[entry["weight"]])
+    clf = EmotionClassifier.load("fer2013-5")
+    assert isinstance(clf.network, PooledNetwork) and clf.network.weight == entry["weight"]
+    assert not isinstance(EmotionClassifier.load("fer2013-7").network, PooledNetwork)

@@ -1,4 +1,4 @@
-"""The command-line commands of C1's life: champion, ablate, distill, ship, calibrate and convert.
+"""The command-line commands of C1's life: champion, ablate, distill, ship, calibrate, pool and convert.
 
 `ferlib.cli` adds them to its parser with `add_champion_commands` and hands their arguments to
 `run_champion_command`. Training imports TensorFlow, so each command imports its module when it runs: `--help`
@@ -17,7 +17,7 @@ from ferlib.evaluation.stats import p_value_text
 from ferlib.experiments import DISTILL_WEIGHT
 from ferlib.models import shipped
 
-CHAMPION_COMMANDS = ("champion", "ablate", "distill", "ship", "calibrate", "convert")
+CHAMPION_COMMANDS = ("champion", "ablate", "distill", "ship", "calibrate", "pool", "convert")
 
 
 def add_champion_commands(sub) -> None:
@@ -78,6 +78,14 @@ def add_champion_commands(sub) -> None:
     calibrate.add_argument("model", type=Path, nargs="?", default=None,
                            help="a .keras model with its card (default: the shipped one, ferlib/assets/)")
     calibrate.add_argument("--data", type=Path, required=True, help="the internal data the model was trained on")
+    pool = sub.add_parser("pool", help="pool a saved model with another shipped network (a weighted geometric mean "
+                                       "of their probabilities), its weight chosen on the validation faces neither "
+                                       "trained on; recorded in the card only when McNemar finds it better "
+                                       "(p < 0.05) there")
+    pool.add_argument("model", help="a shipped model's name (e.g. fer2013-5) or a .keras model with its card")
+    pool.add_argument("--with", dest="partner", required=True, choices=list(shipped.SHIPPED_MODELS),
+                      help="the shipped network to pool with: its classes must hold the model's")
+    pool.add_argument("--data", type=Path, required=True, help="the internal data both were trained on")
     convert = sub.add_parser("convert", help="write the LiteRT file (.tflite) of a saved model beside it, checked "
                                              "against Keras, and record it in the card (predict then runs it)")
     convert.add_argument("model", type=Path, nargs="?", default=None,
@@ -94,7 +102,7 @@ def add_champion_commands(sub) -> None:
 def run_champion_command(args: argparse.Namespace) -> int:
     """Run one of CHAMPION_COMMANDS; return the exit code."""
     runners = {"champion": _champion_or_ablate, "ablate": _champion_or_ablate, "distill": _distill, "ship": _ship,
-               "calibrate": _calibrate, "convert": _convert}
+               "calibrate": _calibrate, "pool": _pool, "convert": _convert}
     return runners[args.command](args)
 
 
@@ -218,6 +226,29 @@ def _described_conversion(entry: dict) -> str:
                      f"apart{accuracy}, {e['median_ms']:.1f} ms per 40 images")
     lines.append(f"default precision: {entry['default']} ({entry['why']})")
     return "\n".join(lines)
+
+
+def _pool(args: argparse.Namespace) -> int:
+    from ferlib.models import shipping  # lazy: shipping imports TensorFlow
+
+    try:
+        model = shipped.resolve_model(args.model)
+        entry = shipping.fit_pooling(model, args.partner, args.data)
+    except (ValueError, OSError) as exc:
+        print(f"error: cannot pool {args.model} with {args.partner}: {exc}", file=sys.stderr)
+        return 2
+    chosen, test = entry["chosen_on"], entry["chosen_on"]["mcnemar_vs_alone"]
+    print(f"accuracy on {chosen['split']}, by the weight of {args.partner}: " + ", ".join(
+        f"{w} {accuracy:.2%}" for w, accuracy in chosen["accuracy"].items()))
+    said = (f"weight {entry['weight']:.1f} against the model alone: {test['only_b']} faces gained, {test['only_a']} "
+            f"lost, McNemar {p_value_text(test['p_value'])}")
+    if not entry["pooled"]:
+        print(f"error: not pooled: {said} (pooling needs a gain with p < {shipped.SHIP_ALPHA:g})", file=sys.stderr)
+        return 3
+    calibration = json.loads(shipped.card_path(model).read_text())["calibration"]
+    print(f"pooled: {said}; temperature {calibration['temperature']}, abstains below "
+          f"{calibration['abstain_below']}; wrote {shipped.card_path(model)}")
+    return 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:

@@ -18,10 +18,14 @@ def tta_views(images: np.ndarray, flip: bool = False, shift: int = 0) -> list[np
     return views
 
 
+def probabilities_per_view(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, flip: bool = False,
+                           shift: int = 0) -> np.ndarray:
+    """Return `predict` on each of the `tta_views` of the images, (views, n, classes), all views in one call."""
+    views = tta_views(images, flip, shift)
+    return predict(np.concatenate(views) if len(views) > 1 else views[0]).reshape(len(views), len(images), -1)
+
+
 def average_over_views(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, flip: bool = False,
                        shift: int = 0) -> np.ndarray:
     """Return the mean of `predict` over the `tta_views` of the images, all views in one call."""
-    views = tta_views(images, flip, shift)
-    if len(views) == 1:
-        return predict(views[0])
-    return predict(np.concatenate(views)).reshape(len(views), len(images), -1).mean(axis=0)
+    return probabilities_per_view(predict, images, flip, shift).mean(axis=0)

@@ -7,6 +7,7 @@ was there. Predicting with LiteRT imports no TensorFlow: Keras is imported only 
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import sys
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.models.shipped import WithCard, read_card, sha256_of
+from ferlib.models.pooling import PooledNetwork, class_positions
+from ferlib.models.shipped import WithCard, read_card, sha256_of, shipped_model_path, tta_settings
 from ferlib.runtime.quiet import captured_fd2
 
 BACKENDS = ("auto", "litert", "keras")
@@ -163,7 +165,34 @@ def load_for_inference(path: str | Path, backend: str = "auto", precision: str =
                        threads: int | None = None, batch_size: int = 64) -> InferenceModel:
     """Return a saved model ready to predict with `backend` ("auto": LiteRT when it can, else Keras with a `note`;
     "litert": RuntimeError or ValueError saying why when it cannot; "keras") at a LiteRT `precision` ("card": the
-    one the card chose on validation, "float32", "int8"). FileNotFoundError when the model is missing."""
+    one the card chose on validation, "float32", "int8"); pooled with the partner its card names (`pooled`).
+    FileNotFoundError when the model is missing."""
+    loaded = _load_alone(path, backend, precision, threads, batch_size)
+    return pooled(loaded, backend, precision, threads, batch_size) if loaded.card.get("pooled_with") else loaded
+
+
+def pooled(loaded: InferenceModel, backend: str = "auto", precision: str = "card", threads: int | None = None,
+           batch_size: int = 64) -> InferenceModel:
+    """Return the model with its network pooled with the shipped partner its card's ``pooled_with`` names
+    (`ferlib.models.pooling`), the partner loaded the same way; ValueError when the partner is not the one the
+    weight was chosen with, or sees other faces (preprocessing, test-time views)."""
+    entry = loaded.card["pooled_with"]
+    partner = _load_alone(shipped_model_path(entry["model"]), backend, precision, threads, batch_size)
+    shipped_sha = (partner.card.get("shipped") or {}).get("sha256")
+    if shipped_sha != entry["sha256"]:
+        raise ValueError(f"{loaded.path.name} was pooled with another {entry['model']} (sha256 {entry['sha256'][:12]}, "
+                         f"shipped now: {str(shipped_sha)[:12]}); pool it again with `python -m ferlib pool "
+                         f"{loaded.path} --with {entry['model']} --data DIR`")
+    seen = {m.path.name: (m.preprocessing, tta_settings(m.card)) for m in (loaded, partner)}
+    if len(set(seen.values())) > 1:
+        raise ValueError(f"a pooled model and its partner must see the same faces (preprocessing, views): {seen}")
+    network = PooledNetwork(loaded.network, partner.network, class_positions(loaded.classes, partner.classes),
+                            float(entry["weight"]))
+    return dataclasses.replace(loaded, network=network, note=loaded.note or partner.note)
+
+
+def _load_alone(path: str | Path, backend: str, precision: str, threads: int | None, batch_size: int
+                ) -> InferenceModel:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if precision not in PRECISION_CHOICES:

@@ -1,6 +1,7 @@
 """Shipping a champion: converting it for LiteRT (``python -m ferlib convert``), comparing it with the shipped
 model on validation, choosing the face preprocessing it gets at inference and refitting its calibration there
-(``python -m ferlib calibrate``), and copying it into ``ferlib/assets/`` (``python -m ferlib ship``). These need
+(``python -m ferlib calibrate``), pooling it with another shipped network (``python -m ferlib pool``), and copying
+it into ``ferlib/assets/`` (``python -m ferlib ship``). These need
 TensorFlow; predicting with what they write does not (`ferlib.models.shipped`).
 
 `convert_for_litert` writes ``<name>.tflite`` (float32, written only when it agrees with Keras within
@@ -28,10 +29,11 @@ from ferlib.evaluation.calibration import fit_calibration
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import cpu_model, write_result
 from ferlib.evaluation.stats import mcnemar
-from ferlib.evaluation.views import average_over_views
+from ferlib.evaluation.views import average_over_views, probabilities_per_view
 from ferlib.models import shipped
 from ferlib.models.inference import PRECISIONS, KerasNetwork, LiteRTNetwork, litert_path
 from ferlib.models.modelcard import load_with_card, update_card
+from ferlib.models.pooling import POOL_WEIGHTS, class_positions, pooled_over_views
 from ferlib.models.shipped import card_path, card_preprocessing, read_card, sha256_of, tta_settings
 from ferlib.runtime import files
 from ferlib.runtime.quiet import captured_fd2
@@ -104,6 +106,9 @@ def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir
     its INFERENCE_VARIANTS, keep the most accurate (the learned one on a tie), refit its temperature and abstention
     threshold in that mode and record both in its card; return the card's new ``preprocessing`` entry."""
     loaded = load_with_card(model_path)
+    if pooled := loaded.card.get("pooled_with"):
+        raise ValueError(f"it is pooled with {pooled['model']}: its calibration is the pooled one's; calibrate a copy "
+                         "that is not pooled, then pool it again (`python -m ferlib pool`)")
     learned = learned_preprocessing(loaded.card)
     internal = chosen_on(loaded.card, data_dir, cache_dir)
     labels, network, views = internal.labels(internal.val), KerasNetwork(loaded.model), tta_settings(loaded.card)
@@ -123,6 +128,44 @@ def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir
                               if chosen != learned else {})}}
     update_card(model_path, preprocessing=entry, calibration=fit_calibration(probs[chosen], labels))
     return entry
+
+
+def fit_pooling(model_path: str | Path, partner: str, data_dir: str | Path, alpha: float = shipped.SHIP_ALPHA,
+                cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Choose the weight of a shipped `partner` in a model's answers (`ferlib.models.pooling`, POOL_WEIGHTS) on the
+    faces of its validation split that the partner did not train on, each network in the card's test-time views;
+    when the most accurate weight beats the model alone there (McNemar p < alpha), refit the calibration on the
+    pooled probabilities and record both in the card. Return the ``pooled_with`` entry and ``"pooled"`` (False: the
+    card is untouched); ValueError when the two do not see the same faces or no such face is left."""
+    own, other = load_with_card(model_path), load_with_card(shipped.shipped_model_path(partner))
+    if other.card.get("pooled_with") or own.path.resolve() == other.path.resolve():
+        raise ValueError(f"{partner} cannot be its partner: a partner is a network alone, another one")
+    if (own.preprocessing, tta_settings(own.card)) != (other.preprocessing, tta_settings(other.card)):
+        raise ValueError(f"{partner} sees other faces (preprocessing {other.preprocessing}, views "
+                         f"{tta_settings(other.card)}; this model: {own.preprocessing}, {tta_settings(own.card)})")
+    positions = class_positions(own.classes, other.classes)
+    internal = chosen_on(own.card, data_dir, cache_dir)
+    partner_train = set(chosen_on(other.card, data_dir, cache_dir).train["pixel_hash"])
+    rows = internal.val[~internal.val["pixel_hash"].isin(partner_train)].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"{partner} trained on every face of this model's validation split: nothing to choose on")
+    images, labels = internal.images(rows, own.image_size, own.preprocessing), internal.labels(rows)
+    views = [probabilities_per_view(KerasNetwork(m.model), images, *tta_settings(own.card)) for m in (own, other)]
+    probs = {w: pooled_over_views(*views, positions, w) for w in POOL_WEIGHTS}
+    right = {w: int((p.argmax(axis=1) == labels).sum()) for w, p in probs.items()}
+    weight = max(POOL_WEIGHTS[1:], key=lambda w: right[w])  # the smallest of the most accurate on a tie
+    test = mcnemar(labels, probs[0.0].argmax(axis=1), probs[weight].argmax(axis=1))
+    entry = {"model": partner, "sha256": other.card["shipped"]["sha256"], "weight": weight,
+             "how": f"over the classes both know, this model's share of them split as own^{1 - weight:.1f} x "
+                    f"{partner}^{weight:.1f} (each normalized over them); view by view, then averaged",
+             "chosen_on": {"split": f"the {len(labels):,} faces of the validation split that {partner} did not train "
+                                    "on, in the card's test-time views",
+                           "accuracy": {f"{w:.1f}": n / len(labels) for w, n in right.items()},
+                           "mcnemar_vs_alone": test.to_dict()}}
+    better = right[weight] > right[0.0] and test.p_value < alpha
+    if better:
+        update_card(model_path, pooled_with=entry, calibration=fit_calibration(probs[weight], labels))
+    return entry | {"pooled": better}
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
