@@ -228,3 +228,7 @@ def test_pool_chooses_on_faces_neither_trained_on_and_predict_pools_as_the_card_
         EmotionClassifier.load(pooled, backend="keras")
     assert cli.main(["calibrate", str(pooled), "--data", str(root / "fer")]) == 2  # calibrated alone, then pooled
     assert "pooled with fer2013-7" in capsys.readouterr().err
+    shutil.copy(model, assets / "fer2013-5.keras")  # a shipped five-class model pooled with the shipped seven
+    shipped.card_path(assets / "fer2013-5.keras").write_text(json.dumps(card | {"pooled_with": entry}))
+    assert cli.main(["ship", str(champ.model_file)]) == 0  # a new seven-class network: the five must be re-pooled
+    assert "fer2013-5 was pooled with the previous fer2013-7: pool it again" in capsys.readouterr().out

@@ -52,11 +52,13 @@ def by_copy(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def trained_line(name: str, card: dict[str, Any]) -> str:
     """Return how a shipped model was trained, from its card."""
     from ferlib.champion.tables import duration_text
+    from ferlib.models.shipped import pooling_text
 
     prov, epochs = card["provenance"], sum(p["epochs"] for p in card["experiment"]["phases"])
     cpu = prov.get("trained", {}).get("machine", prov.get("machine"))
+    pooled = f"; {pooling_text(card)}" if card.get("pooled_with") else ""
     return (f"`{name}`: C1, {len(card['classes'])} classes, {epochs} epochs on FER-2013's training split, "
-            f"{duration_text(prov['wall_time_s'])} of training on {cpu}")
+            f"{duration_text(prov['wall_time_s'])} of training on {cpu}{pooled}")
 
 
 def preprocessing_line(card: dict[str, Any]) -> str:

@@ -213,6 +213,11 @@ def _ship(args: argparse.Namespace) -> int:
     made = ", ".join(e["file"] for e in card["litert"]["precisions"].values())
     print(f"wrote {shipped.ASSETS / shipped.SHIPPED_MODELS[name]}, {made} and their card; commit them all to ship "
           "them")
+    for other in shipped.SHIPPED_MODELS:  # a model pooled with the replaced network refuses to load until re-pooled
+        other_card = shipped.read_card(shipped.ASSETS / shipped.SHIPPED_MODELS[other]) or {}
+        if other != name and (other_card.get("pooled_with") or {}).get("model") == name:
+            print(f"{other} was pooled with the previous {name}: pool it again with `python -m ferlib pool {other} "
+                  f"--with {name} --data DIR`")
     return 0
 
 

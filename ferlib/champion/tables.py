@@ -220,12 +220,14 @@ def goal_status(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def shipped_table(scores: dict[str, Any]) -> pd.DataFrame:
-    """Return one row per shipped model from `folder_scores.shipped_scores`: classes, face preprocessing, external
+    """Return one row per shipped model from `folder_scores.shipped_scores`: classes, the network it is pooled with
+    (`ferlib.models.pooling`), face preprocessing, external
     accuracy (with its interval, and without copies), macro F1, abstentions, and how it answers Neutral faces."""
     rows = []
     for name, m in scores["models"].items():
         ext, clean, calm = m["external"], (m["by_copy"] or {}).get("without_copy"), m["neutral_faces"]
-        rows.append({"model": name, "classes": len(m["card"]["classes"]), "preprocessing": m["preprocessing"],
+        rows.append({"model": name, "classes": len(m["card"]["classes"]), "pooled with": m.get("pooled_with") or "",
+                     "preprocessing": m["preprocessing"],
                      "images": ext["n"],
                      "accuracy": ext["accuracy"], "ci95 low": ext["accuracy_ci"][0], "ci95 high": ext["accuracy_ci"][1],
                      "without a copy": clean["accuracy"] if clean else np.nan,

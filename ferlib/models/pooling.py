@@ -68,10 +68,13 @@ class PooledNetwork:
         return getattr(self.own, "name", type(self.own).__name__)
 
     def warm_up(self, image_size: int) -> None:
-        """Warm up those of the two networks that need it (`ferlib.models.inference.KerasNetwork.warm_up`)."""
+        """Warm both networks up: a Keras one traces its batch sizes (`ferlib.models.inference.KerasNetwork`), a
+        LiteRT one runs once."""
         for network in (self.own, self.partner):
             if hasattr(network, "warm_up"):
                 network.warm_up(image_size)
+            else:
+                network(np.zeros((1, image_size, image_size, 3), np.uint8))
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return pool(self.own(images), self.partner(images), self.positions, self.weight)

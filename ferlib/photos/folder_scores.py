@@ -77,6 +77,7 @@ def shipped_scores(settings: RunSettings, data_dir: str | Path | None, external_
         evaluation = Evaluation(labels, probs.argmax(axis=1), probs, classes.names)
         out["models"][name] = {
             "card": {key: classifier.card.get(key) for key in ("name", "class_set", "classes")},
+            "pooled_with": (classifier.card.get("pooled_with") or {}).get("model"),
             "preprocessing": classifier.preprocessing, "views": classifier.card.get("tta", {}).get("mode"),
             "backend": f"{classifier.backend} {classifier.precision}",
             "external": evaluation.to_dict(),

@@ -144,7 +144,8 @@ class EmotionClassifier(WithCard):
         """Run the network once before timing (Keras traces every padded batch size, LiteRT allocates its tensors)."""
         if hasattr(self.network, "warm_up"):  # Keras, and a pooled network
             self.network.warm_up(self.image_size)
-        self.raw_probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))
+        else:
+            self.raw_probabilities(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))
 
     def raw_probabilities(self, faces: np.ndarray) -> np.ndarray:
         """Return the model's uncalibrated probabilities for uint8 faces (n, size, size, 3), through the card's
