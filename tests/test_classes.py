@@ -205,7 +205,7 @@ def test_pool_chooses_on_faces_neither_trained_on_and_predict_pools_as_the_card_
     own_val = shipping.chosen_on(card, root / "fer").val
     partner_train = set(shipping.chosen_on(partner_card, root / "fer").train["pixel_hash"])
     clean = own_val[~own_val["pixel_hash"].isin(partner_train)]
-    assert f"the {len(clean):,} faces of the validation split that fer2013-7 did not train on" in out
+    assert f"the {len(clean):,} faces of the validation split that fer2013-7 did not train on" in out, err
     assert 0 < len(clean) < len(own_val)
     assert (code == 0) == ("pooled_with" in json.loads(card_file.read_text()))
     assert code == 0 or ("error: not pooled" in err and card_file.read_text() == before)  # refused: card untouched

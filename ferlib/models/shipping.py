@@ -133,16 +133,16 @@ def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir
 def fit_pooling(model_path: str | Path, partner: str, data_dir: str | Path, alpha: float = shipped.SHIP_ALPHA,
                 cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Choose the weight of a shipped `partner` in a model's answers (`ferlib.models.pooling`, POOL_WEIGHTS) on the
-    faces of its validation split that the partner did not train on, each network in the card's test-time views;
+    faces of its validation split that the partner did not train on, both networks in the model's test-time views;
     when the most accurate weight beats the model alone there (McNemar p < alpha), refit the calibration on the
     pooled probabilities and record both in the card. Return the ``pooled_with`` entry and ``"pooled"`` (False: the
-    card is untouched); ValueError when the two do not see the same faces or no such face is left."""
+    card is untouched); ValueError when the two learned other face preprocessings or no such face is left."""
     own, other = load_with_card(model_path), load_with_card(shipped.shipped_model_path(partner))
     if other.card.get("pooled_with") or own.path.resolve() == other.path.resolve():
         raise ValueError(f"{partner} cannot be its partner: a partner is a network alone, another one")
-    if (own.preprocessing, tta_settings(own.card)) != (other.preprocessing, tta_settings(other.card)):
-        raise ValueError(f"{partner} sees other faces (preprocessing {other.preprocessing}, views "
-                         f"{tta_settings(other.card)}; this model: {own.preprocessing}, {tta_settings(own.card)})")
+    if own.preprocessing != other.preprocessing:
+        raise ValueError(f"{partner} learned other faces (preprocessing {other.preprocessing}; this model: "
+                         f"{own.preprocessing})")
     positions = class_positions(own.classes, other.classes)
     internal = chosen_on(own.card, data_dir, cache_dir)
     partner_train = set(chosen_on(other.card, data_dir, cache_dir).train["pixel_hash"])
