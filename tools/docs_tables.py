@@ -56,7 +56,7 @@ def trained_line(name: str, card: dict[str, Any]) -> str:
 
     prov, epochs = card["provenance"], sum(p["epochs"] for p in card["experiment"]["phases"])
     cpu = prov.get("trained", {}).get("machine", prov.get("machine"))
-    pooled = f"; {pooling_text(card)}" if card.get("pooled_with") else ""
+    pooled = f"; {text}" if (text := pooling_text(card)) else ""
     return (f"`{name}`: C1, {len(card['classes'])} classes, {epochs} epochs on FER-2013's training split, "
             f"{duration_text(prov['wall_time_s'])} of training on {cpu}{pooled}")
 

@@ -84,7 +84,7 @@ def add_champion_commands(sub) -> None:
                                        "(p < 0.05) there")
     pool.add_argument("model", help="a shipped model's name (e.g. fer2013-5) or a .keras model with its card")
     pool.add_argument("--with", dest="partner", required=True, choices=list(shipped.SHIPPED_MODELS),
-                      help="the shipped network to pool with: its classes must hold the model's")
+                      help="the shipped network to pool with: it must know two or more of the model's classes")
     pool.add_argument("--data", type=Path, required=True, help="the internal data both were trained on")
     convert = sub.add_parser("convert", help="write the LiteRT file (.tflite) of a saved model beside it, checked "
                                              "against Keras, and record it in the card (predict then runs it)")

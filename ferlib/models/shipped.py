@@ -167,7 +167,7 @@ def describe_shipped(card: dict[str, Any]) -> str:
     test, where = (latest[0], f"{latest[0]['data']} (measured {card['tests']['measured']['date']})") if latest else (
         card["test"], "FER-2013 test")
     lo, hi = test["accuracy_ci"]
-    pooled = f" {pooling_text(card)}," if card.get("pooled_with") else ""
+    pooled = f" {text}," if (text := pooling_text(card)) else ""
     return (f"{card['name']}: {card.get('experiment', {}).get('title', 'model')},{pooled} {where} "
             f"{test['accuracy']:.1%} [{lo:.1%}, {hi:.1%}] on {test.get('n', test.get('images')):,} images, "
             f"{card['shipped']['size_bytes'] / 1e6:.1f} MB")

@@ -153,7 +153,7 @@ def fit_pooling(model_path: str | Path, partner: str, data_dir: str | Path, alph
     views = [probabilities_per_view(KerasNetwork(m.model), images, *tta_settings(own.card)) for m in (own, other)]
     probs = {w: pooled_over_views(*views, positions, w) for w in POOL_WEIGHTS}
     right = {w: int((p.argmax(axis=1) == labels).sum()) for w, p in probs.items()}
-    weight = max(POOL_WEIGHTS[1:], key=lambda w: right[w])  # the smallest of the most accurate on a tie
+    weight = max(POOL_WEIGHTS[1:], key=right.get)  # the smallest of the most accurate on a tie
     test = mcnemar(labels, probs[0.0].argmax(axis=1), probs[weight].argmax(axis=1))
     entry = {"model": partner, "sha256": other.card["shipped"]["sha256"], "weight": weight,
              "how": f"over the classes both know, this model's share of them split as own^{1 - weight:.1f} x "
