@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
-from ferlib.runnames import BUDGET, FINE_TUNED
+from ferlib.runnames import BUDGET, FINE_TUNED, RETRAINED
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,6 +182,10 @@ class RunSettings:
         `champion`."""
         # C1's other budgets and fine-tuned shipped models (ferlib.runnames): `champion --epochs N [--variant V]`,
         # `champion --fine-tune P`
+        retrained = RETRAINED.fullmatch(key)  # `champion --train-seed`: the run's own model name, suffixed
+        if retrained:
+            base = self.model_path(retrained["key"])
+            return base.with_name(f"{base.stem}_train{retrained['train_seed']}{base.suffix}")
         other = BUDGET.fullmatch(key) or FINE_TUNED.fullmatch(key)
         name = SAVED_MODELS.get(key) or (f"cpu_champion_{key[len('C1_'):]}.keras" if other else None)
         if not name:

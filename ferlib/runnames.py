@@ -5,6 +5,7 @@
     budget_name(112, "mixup_0.2")             -> "C1_mixup_0.2_112epochs"   (C1's recipe at another budget)
     parse_budget("C1_mixup_0.2_112epochs")    -> ("mixup_0.2", 112)
     fine_tuned_name(8)                        -> "C1_finetuned_8ep"     (a shipped model trained 8 epochs further)
+    retrained_name("C1_112epochs", 43)        -> "C1_112epochs_train43" (the same run, training seed 43, same split)
 
 The names stay the ones existing ``outputs/`` folders hold, so old results keep being found.
 """
@@ -18,6 +19,7 @@ BUDGET = re.compile(r"C1_(?:(?P<variant>[a-z][a-z0-9_.]*?)_)?(?P<epochs>[0-9]+)e
 ABLATION_PREFIX = "C1_ablation_"  # C1's ablation variants: C1_ablation_<variant>[_<N>epochs][_<M>images]
 DISTILLED = "C1_distilled"  # the student distilled from C1's seed ensemble
 FINE_TUNED = re.compile(r"C1_finetuned_(?P<epochs>[0-9]+)ep")  # a shipped model trained N epochs further
+RETRAINED = re.compile(r"(?P<key>C1(?:_.+)?)_train(?P<train_seed>[0-9]+)")  # a run again with another training seed
 MEMBER_PREFIX = "C1_member"  # the seed ensemble's members: C1_member<index>
 
 
@@ -53,6 +55,12 @@ def budget_name(epochs: int, variant: str | None = None) -> str:
 def fine_tuned_name(epochs: int) -> str:
     """Return the name of a shipped model trained `epochs` epochs further (`champion --fine-tune`)."""
     return f"C1_finetuned_{int(epochs)}ep"
+
+
+def retrained_name(key: str, train_seed: int) -> str:
+    """Return the name of run `key` trained again with another training seed on the same split
+    (`champion --train-seed`): an independent network to pool with."""
+    return f"{key}_train{int(train_seed)}"
 
 
 def parse_budget(name: str) -> tuple[str | None, int] | None:

@@ -28,6 +28,7 @@ from ferlib.evaluation.views import tta_views
 from ferlib.experiments import RECIPE_FIELDS, Phase, experiment_keys, get_experiment
 from ferlib.models import modelcard
 from ferlib.models.builders import build_fer_cnn, build_model
+from ferlib.runnames import retrained_name
 from ferlib.training import objective, train
 from ferlib.viz import figures
 from tests.conftest import data_folder, evaluation_json, experiment_json, make_class_tree, tiny_data
@@ -384,6 +385,9 @@ def test_a_training_budget_is_the_recipe_for_other_epochs_under_its_own_key():
         k: v for k, v in c1.settings().items() if k not in same}  # nothing else of the recipe changes
     assert recipe.budget_experiment("cpu", 8).warmup_epochs == 1  # a short budget keeps the warm-up short
     assert run_settings("cpu").model_path(longer.key).name == f"cpu_champion_{2 * own}epochs.keras"
+    again = retrained_name(longer.key, 43)  # `champion --train-seed 43`: its own result and model, the same split
+    assert run_settings("cpu").model_path(again).name == f"cpu_champion_{2 * own}epochs_train43.keras"
+    assert not recipe.is_budget_key(again)  # never taken for the recipe's own budget
     assert not recipe.is_budget_key("C1_distilled") and not recipe.is_budget_key("C1_ablation_champion")
     with pytest.raises(ValueError, match="at least one epoch"):
         recipe.budget_experiment("cpu", 0)

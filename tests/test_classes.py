@@ -232,3 +232,63 @@ def test_pool_chooses_on_faces_neither_trained_on_and_predict_pools_as_the_card_
     shipped.card_path(assets / "fer2013-5.keras").write_text(json.dumps(card | {"pooled_with": entry}))
     assert cli.main(["ship", str(champ.model_file)]) == 0  # a new seven-class network: the five must be re-pooled
     assert "fer2013-5 was pooled with the previous fer2013-7: pool it again" in capsys.readouterr().out
+
+
+def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_beside_the_model(
+        seven_class_c1, tmp_path, capsys):
+    import shutil
+
+    from ferlib.champion import run
+    from ferlib.evaluation.views import probabilities_per_view
+    from ferlib.models import shipping
+    from ferlib.models.pooling import class_positions, pooled_over_views
+    from ferlib.photos.predict import EmotionClassifier
+
+    root, champ = seven_class_c1
+    first_result = champ.result_file.read_text()
+    second = run.champion_from_folders("smoke", root / "fer", root / "fer", output_dir=root / "out",
+                                       classes="fer2013-7", train_seed=43)
+    assert second.model_file.name == f"{champ.model_file.stem}_train43.keras"
+    assert second.result_file.name.endswith("_train43-seed42.json") and champ.result_file.read_text() == first_result
+    assert (second.result["train_seed"], champ.result["train_seed"]) == (43, 42)
+    cards = [json.loads(shipped.card_path(m).read_text()) for m in (champ.model_file, second.model_file)]
+    assert cards[0]["data"] == cards[1]["data"] and cards[1]["provenance"]["seed"] == 42  # the same split
+    model = tmp_path / "seven.keras"
+    shutil.copy(champ.model_file, model)
+    shutil.copy(shipped.card_path(champ.model_file), shipped.card_path(model))
+    code = cli.main(["pool", str(model), "--with", str(second.model_file), "--data", str(root / "fer")])
+    out, err = capsys.readouterr()
+    stem, n_val = second.model_file.stem, cards[0]["data"]["n_val"]
+    assert f"the {n_val:,} faces of the validation split that {stem} did not train on" in out, err  # all of them
+    assert code in (0, 3) and (code == 0) == model.with_name("seven.partner.keras").is_file()
+
+    # what pool does when the pooling is better: the partner is shipped beside the model and found by its file name
+    copy = shipping.ship_partner(model, second.model_file)
+    partner_card = json.loads(shipped.card_path(copy).read_text())
+    assert copy.name == "seven.partner.keras" and partner_card["shipped"]["sha256"] == shipped.sha256_of(copy)
+    assert shipped.card_path(copy).is_file() and all((tmp_path / e["file"]).is_file()
+                                                     for e in partner_card["litert"]["precisions"].values())
+    entry = {"model": stem, "file": copy.name, "sha256": partner_card["shipped"]["sha256"], "weight": 0.4}
+    shipped.card_path(model).write_text(json.dumps(cards[0] | {"pooled_with": entry}))
+    clf, alone, partner = (EmotionClassifier.load(m, backend="keras") for m in (model, champ.model_file, copy))
+    images = np.random.default_rng(0).integers(0, 256, (5, clf.image_size, clf.image_size, 3), dtype=np.uint8)
+    faces = preprocess.preprocess_faces(images, clf.preprocessing)
+    expected = pooled_over_views(*(probabilities_per_view(m.network, faces, *clf.tta) for m in (alone, partner)),
+                                 class_positions(clf.classes, partner.classes), 0.4)
+    np.testing.assert_allclose(clf.raw_probabilities(images), expected, atol=1e-6)
+    assert not np.allclose(partner.raw_probabilities(images), alone.raw_probabilities(images), atol=1e-3)
+    assert "a second network, " in shipped.pooling_text(cards[0] | {"pooled_with": entry | {
+        "chosen_on": {"accuracy": {"0.0": 0.5, "0.4": 0.6}, "mcnemar_vs_alone": {"n": 10, "p_value": 0.01}}}})
+    shipped.card_path(model).write_text(json.dumps(cards[0] | {"pooled_with": entry | {"sha256": "0" * 64}}))
+    with pytest.raises(ValueError, match=f"pooled with another {stem}.*--with PARTNER.keras"):
+        EmotionClassifier.load(model, backend="keras")
+    assert cli.main(["pool", str(model), "--with", str(model), "--data", str(root / "fer")]) == 2
+    assert "cannot be its own partner" in capsys.readouterr().err
+
+    # shipping another network in place of a model removes the replaced one's own partner
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "fer2013-7.partner.keras").write_bytes(b"the replaced network's partner")
+    shipping.ship_model(champ.model_file, assets=assets)
+    assert sorted(p.name for p in assets.glob("fer2013-7*")) == [
+        "fer2013-7.int8.tflite", "fer2013-7.json", "fer2013-7.keras", "fer2013-7.tflite"]

@@ -52,6 +52,9 @@ def add_champion_commands(sub) -> None:
                                   f"{FINE_TUNE_EPOCHS}) at a quarter of the recipe's rate, faces preprocessed so "
                                   f"({', '.join(PREPROCESSINGS)}), on the data and seed it learned; as "
                                   "C1_finetuned_<N>ep, a candidate to ship")
+            cmd.add_argument("--train-seed", type=int, default=None,
+                             help="train with this seed for initialisation, epoch order and augmentation, on the "
+                                  "split --seed draws (as <name>_train<N>): an independent network to `pool` with")
         if name == "ablate":
             cmd.add_argument("--epochs", type=int, default=8,
                              help="epoch budget of every variant (default 8; results of another budget are named "
@@ -78,13 +81,15 @@ def add_champion_commands(sub) -> None:
     calibrate.add_argument("model", type=Path, nargs="?", default=None,
                            help="a .keras model with its card (default: the shipped one, ferlib/assets/)")
     calibrate.add_argument("--data", type=Path, required=True, help="the internal data the model was trained on")
-    pool = sub.add_parser("pool", help="pool a saved model with another shipped network (a weighted geometric mean "
+    pool = sub.add_parser("pool", help="pool a saved model with another network (a weighted geometric mean "
                                        "of their probabilities), its weight chosen on the validation faces neither "
                                        "trained on; recorded in the card only when McNemar finds it better "
                                        "(p < 0.05) there")
     pool.add_argument("model", help="a shipped model's name (e.g. fer2013-5) or a .keras model with its card")
-    pool.add_argument("--with", dest="partner", required=True, choices=list(shipped.SHIPPED_MODELS),
-                      help="the shipped network to pool with: it must know two or more of the model's classes")
+    pool.add_argument("--with", dest="partner", required=True,
+                      help=f"the network to pool with: a shipped model ({', '.join(shipped.SHIPPED_MODELS)}) or a "
+                           ".keras model with its card (e.g. from `champion --train-seed`; copied beside the model "
+                           "when pooled); it must know two or more of the model's classes")
     pool.add_argument("--data", type=Path, required=True, help="the internal data both were trained on")
     convert = sub.add_parser("convert", help="write the LiteRT file (.tflite) of a saved model beside it, checked "
                                              "against Keras, and record it in the card (predict then runs it)")
@@ -119,7 +124,8 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
             return 2
         try:
             champ = run.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
-                                              args.force, args.epochs, args.variant, args.classes, args.fine_tune)
+                                              args.force, args.epochs, args.variant, args.classes, args.fine_tune,
+                                              args.train_seed)
         except run.SplitMismatch as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -251,8 +257,9 @@ def _pool(args: argparse.Namespace) -> int:
         print(f"error: not pooled: {said} (pooling needs a gain with p < {shipped.SHIP_ALPHA:g})", file=sys.stderr)
         return 3
     calibration = json.loads(shipped.card_path(model).read_text())["calibration"]
+    copied = f"{model.with_name(entry['file'])} (with its card and LiteRT files) and " if entry.get("file") else ""
     print(f"pooled: {said}; temperature {calibration['temperature']}, abstains below "
-          f"{calibration['abstain_below']}; wrote {shipped.card_path(model)}")
+          f"{calibration['abstain_below']}; wrote {copied}{shipped.card_path(model)}")
     return 0
 
 

@@ -25,6 +25,7 @@ from ferlib.experiments import Experiment
 from ferlib.models import modelcard
 from ferlib.models.builders import float32_copy
 from ferlib.models.shipped import SHIPPED_FOR_CLASSES, shipped_card
+from ferlib.runnames import RunName, retrained_name
 from ferlib.training.experiments import ExperimentOutcome, run_experiment
 from ferlib.training.teachers import Teachers
 
@@ -42,12 +43,15 @@ class ChampionOutcome:
 
 def run_champion(settings: RunSettings, internal: InternalData, external: ExternalData | None = None,
                  force: bool = False, verbose: int = 2, key: str | Experiment = CHAMPION_KEY,
-                 teachers: Teachers | None = None) -> ChampionOutcome:
-    """Train (or resume, or reuse) C1 (or the variant `key`, e.g. the distilled student on `teachers`' targets),
+                 teachers: Teachers | None = None, train_seed: int | None = None) -> ChampionOutcome:
+    """Train (or resume, or reuse) C1 (or the variant `key`, e.g. the distilled student on `teachers`' targets;
+    with `train_seed`, another initialisation, epoch order and augmentation on the same split, named so),
     score it on validation and the external set in every test-time mode (plain, flip, five crops x flip), keep
     the mode best on validation (only its external number is the model's result; the external score is also
     split by copies in the internal data) and write the result with intervals and timings."""
-    outcome = run_experiment(key, settings, internal, force=force, verbose=verbose, teachers=teachers)
+    name = None if train_seed is None else retrained_name(key if isinstance(key, str) else key.key, train_seed)
+    outcome = run_experiment(key, settings, internal, force=force, verbose=verbose, teachers=teachers,
+                             result_name=name, train_seed=train_seed)
     key = outcome.experiment.key
     outcome.run.model = float32_copy(outcome.run.model)  # scored, calibrated and saved as it ships: in float32
     experiment, model, batch = outcome.experiment, outcome.run.model, settings.profile.batch_size
@@ -74,17 +78,17 @@ def run_champion(settings: RunSettings, internal: InternalData, external: Extern
                "epochs_run": int(len(outcome.run.history))}
     trained = {"trained": outcome.run.trained_by} if outcome.run.trained_by else {}
     result["provenance"] = provenance(settings, sources, outcome.run.weights, outcome.run.wall_time_s, **trained)
-    if key == CHAMPION_KEY or is_budget_key(key):  # the recipe's (or variant's) evidence: ablation, curve, goal
+    if name is None and (key == CHAMPION_KEY or is_budget_key(key)):  # the recipe's evidence: ablation, curve, goal
         write_result(result_path(settings, key), result)  # scored first, so that its own budget's ablation finds it
         result |= champion_context(result_path(settings, key).parent, settings.seed, result)
-    path = write_result(result_path(settings, key), result)
+    path = write_result(result_path(settings, name or key), result)
     return ChampionOutcome(outcome, validation, result, path)
 
 
 def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: InternalData) -> Path:
     """Save the trained champion with its calibrated model card (in its kept test-time mode); return the path."""
     run, mode, experiment = champ.outcome.run, champ.result["tta"]["mode"], champ.outcome.experiment
-    champ.model_file = settings.model_path(experiment.key)
+    champ.model_file = settings.model_path(RunName.parse(champ.result_file.name).name)
     modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
                               experiment=experiment.settings(), weights=run.weights, data=internal.describe(),
                               metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
@@ -97,7 +101,8 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
                           external_dir: str | Path | None = None, seed: int = 42,
                           output_dir: str | Path | None = None, force: bool = False,
                           epochs: int | None = None, variant: str | None = None,
-                          classes: str | None = None, fine_tune: str | None = None) -> ChampionOutcome:
+                          classes: str | None = None, fine_tune: str | None = None,
+                          train_seed: int | None = None) -> ChampionOutcome:
     """Return C1 (or a `budget_experiment`, or with `fine_tune` the shipped model of `classes` trained further on
     faces preprocessed so, `fine_tune_experiment`) trained, scored and saved with its card: the `champion` command."""
     settings = run_settings(profile, seed=seed, output_dir=output_dir)
@@ -113,7 +118,7 @@ def champion_from_folders(profile: str = "cpu", data_dir: str | Path | None = No
     if fine_tune is not None:
         check_same_split(card, internal, settings.seed)
     external = prepare_external(settings, external_dir, classes=learned)
-    champ = run_champion(settings, internal, external, force=force, key=experiment)
+    champ = run_champion(settings, internal, external, force=force, key=experiment, train_seed=train_seed)
     save_champion(champ, settings, internal)
     return champ
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ferlib.models.pooling import PooledNetwork, class_positions
-from ferlib.models.shipped import WithCard, read_card, sha256_of, shipped_model_path
+from ferlib.models.shipped import WithCard, learned_preprocessing, read_card, sha256_of, shipped_model_path
 from ferlib.runtime.quiet import captured_fd2
 
 BACKENDS = ("auto", "litert", "keras")
@@ -173,19 +173,21 @@ def load_for_inference(path: str | Path, backend: str = "auto", precision: str =
 
 def pooled(loaded: InferenceModel, backend: str = "auto", precision: str = "card", threads: int | None = None,
            batch_size: int = 64) -> InferenceModel:
-    """Return the model with its network pooled with the shipped partner its card's ``pooled_with`` names
-    (`ferlib.models.pooling`), the partner loaded the same way and run on the model's test-time views; ValueError
-    when the partner is not the one the weight was chosen with, or learned another face preprocessing."""
+    """Return the model with its network pooled with the partner its card's ``pooled_with`` names (a shipped model,
+    or a ``file`` of its own beside it; `ferlib.models.pooling`), the partner loaded the same way and run on the
+    model's test-time views and faces; ValueError when the partner is not the one the weight was chosen with, or
+    learned another face preprocessing."""
     entry = loaded.card["pooled_with"]
-    partner = _load_alone(shipped_model_path(entry["model"]), backend, precision, threads, batch_size)
+    where = loaded.path.with_name(entry["file"]) if entry.get("file") else shipped_model_path(entry["model"])
+    partner = _load_alone(where, backend, precision, threads, batch_size)
     shipped_sha = (partner.card.get("shipped") or {}).get("sha256")
     if shipped_sha != entry["sha256"]:
         raise ValueError(f"{loaded.path.name} was pooled with another {entry['model']} (sha256 {entry['sha256'][:12]}, "
-                         f"shipped now: {str(shipped_sha)[:12]}); pool it again with `python -m ferlib pool "
-                         f"{loaded.path} --with {entry['model']} --data DIR`")
-    if loaded.preprocessing != partner.preprocessing:  # both are given the faces preprocessed as the model's card says
+                         f"now: {str(shipped_sha)[:12]}); pool it again with `python -m ferlib pool "
+                         f"{loaded.path} --with {'PARTNER.keras' if entry.get('file') else entry['model']} --data DIR`")
+    if learned_preprocessing(loaded.card) != learned_preprocessing(partner.card):  # both get the model's faces
         raise ValueError(f"{loaded.path.name} and its partner {entry['model']} learned other faces "
-                         f"({loaded.preprocessing}, {partner.preprocessing})")
+                         f"({learned_preprocessing(loaded.card)}, {learned_preprocessing(partner.card)})")
     network = PooledNetwork(loaded.network, partner.network, class_positions(loaded.classes, partner.classes),
                             float(entry["weight"]))
     return dataclasses.replace(loaded, network=network, note=loaded.note or partner.note)

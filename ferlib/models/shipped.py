@@ -67,6 +67,12 @@ def card_preprocessing(card: dict[str, Any]) -> str:
     return name
 
 
+def learned_preprocessing(card: dict[str, Any]) -> str:
+    """Return the face preprocessing a model was trained with (its card's inference one may differ)."""
+    entry = card.get("preprocessing")
+    return (entry.get("learned_with") if isinstance(entry, dict) else None) or card_preprocessing(card)
+
+
 def assumed_card(model_path: Path, size: int, n_classes: int = len(STUDY)) -> dict[str, Any]:
     """Return the card assumed for a model saved without one: the study's classes and 0-255 RGB input."""
     if n_classes != len(STUDY):
@@ -155,7 +161,8 @@ def pooling_text(card: dict[str, Any]) -> str:
         return ""
     accuracy, test = entry["chosen_on"]["accuracy"], entry["chosen_on"]["mcnemar_vs_alone"]
     pooled = accuracy[f"{entry['weight']:.1f}"]
-    return (f"pooled with {entry['model']}'s network (weight {entry['weight']:.1f}; on {test['n']:,} validation faces "
+    partner = f"a second network, {entry['model']}," if entry.get("file") else f"{entry['model']}'s network"
+    return (f"pooled with {partner} (weight {entry['weight']:.1f}; on {test['n']:,} validation faces "
             f"neither trained on {accuracy['0.0']:.1%} alone, {pooled:.1%} pooled, McNemar "
             f"{p_value_text(test['p_value'])})")
 

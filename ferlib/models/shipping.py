@@ -34,7 +34,14 @@ from ferlib.models import shipped
 from ferlib.models.inference import PRECISIONS, KerasNetwork, LiteRTNetwork, litert_path
 from ferlib.models.modelcard import load_with_card, update_card
 from ferlib.models.pooling import POOL_WEIGHTS, class_positions, pooled_over_views
-from ferlib.models.shipped import card_path, card_preprocessing, read_card, sha256_of, tta_settings
+from ferlib.models.shipped import (
+    card_path,
+    card_preprocessing,
+    learned_preprocessing,
+    read_card,
+    sha256_of,
+    tta_settings,
+)
 from ferlib.runtime import files
 from ferlib.runtime.quiet import captured_fd2
 
@@ -44,6 +51,7 @@ MIN_SPEEDUP = 1.2  # a quantized model must be at least this much faster to beco
 SIGNIFICANCE = 0.05  # ... and not significantly different in accuracy (McNemar) on the validation split
 GENERATED_IMAGES = 512  # images compared when no validation data is given
 TIMED_BATCH, TIMED_REPEATS = 40, 20  # four faces of ten views, as a photo sends them
+PARTNER_SUFFIX = ".partner"  # a model's own pooling partner: <model>.partner.keras beside it
 
 
 def convert_keras(model: Any, precision: str = "float32") -> bytes:
@@ -94,12 +102,6 @@ def validation_split(card: dict[str, Any], data_dir: str | Path, cache_dir: str 
                                                  f"{len(images):,} images")
 
 
-def learned_preprocessing(card: dict[str, Any]) -> str:
-    """Return the face preprocessing a model was trained with (its card's inference one may differ)."""
-    entry = card.get("preprocessing")
-    return (entry.get("learned_with") if isinstance(entry, dict) else None) or card_preprocessing(card)
-
-
 def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir: str | Path | None = None
                          ) -> dict[str, Any]:
     """Score a saved model on the validation split it was chosen on with the preprocessing it learned and each of
@@ -130,42 +132,60 @@ def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir
     return entry
 
 
-def fit_pooling(model_path: str | Path, partner: str, data_dir: str | Path, alpha: float = shipped.SHIP_ALPHA,
+def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Path, alpha: float = shipped.SHIP_ALPHA,
                 cache_dir: str | Path | None = None) -> dict[str, Any]:
-    """Choose the weight of a shipped `partner` in a model's answers (`ferlib.models.pooling`, POOL_WEIGHTS) on the
-    faces of its validation split that the partner did not train on, both networks in the model's test-time views;
+    """Choose the weight of a `partner` network (a shipped model's name, or a saved model: a network of its own,
+    e.g. `champion --train-seed`) in a model's answers (`ferlib.models.pooling`, POOL_WEIGHTS) on the faces of its
+    validation split that the partner did not train on, both networks in the model's test-time views and faces;
     when the most accurate weight beats the model alone there (McNemar p < alpha), refit the calibration on the
-    pooled probabilities and record both in the card. Return the ``pooled_with`` entry and ``"pooled"`` (False: the
-    card is untouched); ValueError when the two learned other face preprocessings or no such face is left."""
-    own, other = load_with_card(model_path), load_with_card(shipped.shipped_model_path(partner))
-    if other.card.get("pooled_with") or own.path.resolve() == other.path.resolve():
-        raise ValueError(f"{partner} cannot be its partner: a partner is a network alone, another one")
-    if own.preprocessing != other.preprocessing:
-        raise ValueError(f"{partner} learned other faces (preprocessing {other.preprocessing}; this model: "
-                         f"{own.preprocessing})")
+    pooled probabilities and record both in the card, a saved partner copied beside the model (`ship_partner`).
+    Return the ``pooled_with`` entry and ``"pooled"`` (False: nothing is written); ValueError when the two learned
+    other face preprocessings or no such face is left."""
+    by_name = str(partner) in shipped.SHIPPED_MODELS
+    own, other = load_with_card(model_path), load_with_card(shipped.resolve_model(str(partner)))
+    name = str(partner) if by_name else other.path.stem
+    if own.path.resolve() == other.path.resolve():
+        raise ValueError(f"{name} cannot be its own partner")
+    if learned_preprocessing(own.card) != learned_preprocessing(other.card):
+        raise ValueError(f"{name} learned other faces (preprocessing {learned_preprocessing(other.card)}; this "
+                         f"model: {learned_preprocessing(own.card)})")
     positions = class_positions(own.classes, other.classes)
     internal = chosen_on(own.card, data_dir, cache_dir)
     partner_train = set(chosen_on(other.card, data_dir, cache_dir).train["pixel_hash"])
     rows = internal.val[~internal.val["pixel_hash"].isin(partner_train)].reset_index(drop=True)
     if rows.empty:
-        raise ValueError(f"{partner} trained on every face of this model's validation split: nothing to choose on")
+        raise ValueError(f"{name} trained on every face of this model's validation split: nothing to choose on")
     images, labels = internal.images(rows, own.image_size, own.preprocessing), internal.labels(rows)
     views = [probabilities_per_view(KerasNetwork(m.model), images, *tta_settings(own.card)) for m in (own, other)]
     probs = {w: pooled_over_views(*views, positions, w) for w in POOL_WEIGHTS}
     right = {w: int((p.argmax(axis=1) == labels).sum()) for w, p in probs.items()}
     weight = max(POOL_WEIGHTS[1:], key=right.get)  # the smallest of the most accurate on a tie
     test = mcnemar(labels, probs[0.0].argmax(axis=1), probs[weight].argmax(axis=1))
-    entry = {"model": partner, "sha256": other.card["shipped"]["sha256"], "weight": weight,
+    entry = {"model": name, "sha256": other.card["shipped"]["sha256"] if by_name else sha256_of(other.path),
+             "weight": weight,
              "how": f"over the classes both know, this model's share of them split as own^{1 - weight:.1f} x "
-                    f"{partner}^{weight:.1f} (each normalized over them); view by view, then averaged",
-             "chosen_on": {"split": f"the {len(labels):,} faces of the validation split that {partner} did not train "
+                    f"{name}^{weight:.1f} (each normalized over them); view by view, then averaged",
+             "chosen_on": {"split": f"the {len(labels):,} faces of the validation split that {name} did not train "
                                     "on, in the card's test-time views",
                            "accuracy": {f"{w:.1f}": n / len(labels) for w, n in right.items()},
                            "mcnemar_vs_alone": test.to_dict()}}
     better = right[weight] > right[0.0] and test.p_value < alpha
     if better:
+        if not by_name:  # the model's own partner: shipped beside it, found by file name
+            copy = ship_partner(model_path, other.path, data_dir)
+            entry |= {"file": copy.name, "sha256": read_card(copy)["shipped"]["sha256"]}
         update_card(model_path, pooled_with=entry, calibration=fit_calibration(probs[weight], labels))
     return entry | {"pooled": better}
+
+
+def ship_partner(model_path: str | Path, partner_path: str | Path, data_dir: str | Path | None = None) -> Path:
+    """Copy a saved network beside a model as its own pooling partner, ``<model>.partner.keras`` (without optimizer
+    state), with its card (a `shipped` entry) and LiteRT files (`convert_for_litert`, checked on `data_dir`'s
+    validation split when given); return the copy's path."""
+    target = Path(model_path).with_name(f"{Path(model_path).stem}{PARTNER_SUFFIX}.keras")
+    copy_slim(partner_path, target)
+    convert_for_litert(target, data_dir)
+    return target
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
@@ -281,18 +301,26 @@ def ship_model(model_path: str | Path, assets: Path | None = None, comparison: d
         raise ValueError(f"{card_path(model_path)} lacks {', '.join(missing)}: save the champion with "
                          "`python -m ferlib champion` (it scores, calibrates and writes them)")
     target = assets / shipped.SHIPPED_MODELS[shipped_name(card)]
-    slim = keras.models.load_model(model_path, compile=False)
-    files.save_model(slim, target)
-    card = card | {"name": target.stem, "shipped": {
-        "from": model_path.name, "size_bytes": target.stat().st_size, "sha256": sha256_of(target),
-        "optimizer_state": "none (weights only; train again to fine-tune)",
-        **({"chosen_over_previous": comparison} if comparison else {})}}
-    card.pop("litert", None)  # the source's LiteRT files, if any, are not the ones shipped
-    write_result(card_path(target), card)
+    for stale in assets.glob(f"{target.stem}{PARTNER_SUFFIX}.*"):  # the replaced network's own partner
+        stale.unlink()
+    copy_slim(model_path, target, comparison)
     if data_dir is not None:
         choose_preprocessing(target, data_dir)
     convert_for_litert(target, data_dir)
     return json.loads(card_path(target).read_text())
+
+
+def copy_slim(model_path: Path, target: Path, comparison: dict[str, Any] | None = None) -> None:
+    """Save a saved model's network at `target` without optimizer state, with its card and a `shipped` entry
+    (source, size, sha256, the `comparison` when given; the source's LiteRT files are not copied)."""
+    card = json.loads(card_path(model_path).read_text())
+    files.save_model(keras.models.load_model(model_path, compile=False), target)
+    card = card | {"name": target.stem, "shipped": {
+        "from": Path(model_path).name, "size_bytes": target.stat().st_size, "sha256": sha256_of(target),
+        "optimizer_state": "none (weights only; train again to fine-tune)",
+        **({"chosen_over_previous": comparison} if comparison else {})}}
+    card.pop("litert", None)
+    write_result(card_path(target), card)
 
 
 def shipped_name(card: dict[str, Any]) -> str:
