@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ferlib.runnames import ABLATION_PREFIX, DISTILLED, RunName, budget_name, parse_budget
+from ferlib.runnames import ABLATION_PREFIX, DISTILLED, RETRAINED, RunName, budget_name, parse_budget, retrained_name
 
 
 @pytest.mark.parametrize("file_name, name, seed", [
@@ -32,3 +32,12 @@ def test_budget_names_and_patterns(tmp_path):
     budgets = sorted(p.name for p in tmp_path.glob(RunName.pattern("C1_", 42, "epochs")))
     assert budgets == ["C1_112epochs-seed42.json", "C1_mixup_0.2_56epochs-seed42.json"]
     assert [p.name for p in tmp_path.glob(RunName.pattern(ABLATION_PREFIX, 42))] == ["C1_ablation_no_mixup-seed42.json"]
+
+
+def test_a_run_trained_again_with_another_seed_is_named_apart_from_the_recipes_budgets(tmp_path):
+    again = retrained_name("C1_112epochs", 43)
+    assert again == "C1_112epochs_train43" and parse_budget(again) is None
+    assert RETRAINED.fullmatch(again).group("key", "train_seed") == ("C1_112epochs", "43")
+    assert RETRAINED.fullmatch(retrained_name("C1", 7)).group("key") == "C1" and not RETRAINED.fullmatch("C1_112epochs")
+    (tmp_path / RunName(again, 42).file).write_text("{}")
+    assert list(tmp_path.glob(RunName.pattern("C1_", 42, "epochs"))) == []  # not read as a learning-curve point
