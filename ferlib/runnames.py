@@ -19,7 +19,7 @@ BUDGET = re.compile(r"C1_(?:(?P<variant>[a-z][a-z0-9_.]*?)_)?(?P<epochs>[0-9]+)e
 ABLATION_PREFIX = "C1_ablation_"  # C1's ablation variants: C1_ablation_<variant>[_<N>epochs][_<M>images]
 DISTILLED = "C1_distilled"  # the student distilled from C1's seed ensemble
 FINE_TUNED = re.compile(r"C1_finetuned_(?P<epochs>[0-9]+)ep")  # a shipped model trained N epochs further
-RETRAINED = re.compile(r"(?P<key>C1(?:_.+)?)_train(?P<train_seed>[0-9]+)")  # a run again with another training seed
+RETRAINED = re.compile(r"(?P<key>.+)_train(?P<train_seed>[0-9]+)")  # a run again with another training seed
 MEMBER_PREFIX = "C1_member"  # the seed ensemble's members: C1_member<index>
 
 

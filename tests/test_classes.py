@@ -253,6 +253,10 @@ def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_b
     assert (second.result["train_seed"], champ.result["train_seed"]) == (43, 42)
     cards = [json.loads(shipped.card_path(m).read_text()) for m in (champ.model_file, second.model_file)]
     assert cards[0]["data"] == cards[1]["data"] and cards[1]["provenance"]["seed"] == 42  # the same split
+    assert cards[1]["provenance"]["train_seed"] == 43 and "train_seed" not in cards[0]["provenance"]
+    for wrong in (["--train-seed", "42"], ["--train-seed", "-1"], ["--train-seed", "43", "--fine-tune", "equalize"]):
+        assert cli.main(["champion", "--data", str(root / "fer"), "--classes", "fer2013-7", *wrong]) == 2
+        assert "a network of its own needs a training seed" in capsys.readouterr().err
     model = tmp_path / "seven.keras"
     shutil.copy(champ.model_file, model)
     shutil.copy(shipped.card_path(champ.model_file), shipped.card_path(model))
@@ -263,8 +267,10 @@ def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_b
     assert code in (0, 3) and (code == 0) == model.with_name("seven.partner.keras").is_file()
 
     # what pool does when the pooling is better: the partner is shipped beside the model and found by its file name
+    shipped.card_path(second.model_file).write_text(json.dumps(cards[1] | {"pooled_with": {"model": "fer2013-5"}}))
     copy = shipping.ship_partner(model, second.model_file)
     partner_card = json.loads(shipped.card_path(copy).read_text())
+    assert "pooled_with" not in partner_card  # a partner answers alone
     assert copy.name == "seven.partner.keras" and partner_card["shipped"]["sha256"] == shipped.sha256_of(copy)
     assert shipped.card_path(copy).is_file() and all((tmp_path / e["file"]).is_file()
                                                      for e in partner_card["litert"]["precisions"].values())
@@ -284,6 +290,11 @@ def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_b
         EmotionClassifier.load(model, backend="keras")
     assert cli.main(["pool", str(model), "--with", str(model), "--data", str(root / "fer")]) == 2
     assert "cannot be its own partner" in capsys.readouterr().err
+    assert cli.main(["pool", str(model), "--with", str(tmp_path / "none.keras"), "--data", str(root / "fer")]) == 2
+    assert "--with " in capsys.readouterr().err
+    with pytest.raises(ValueError, match="a network ships alone"):
+        shipping.ship_model(model, assets=tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere").exists()  # refused before anything was written
 
     # shipping another network in place of a model removes the replaced one's own partner
     assets = tmp_path / "assets"

@@ -53,8 +53,9 @@ def add_champion_commands(sub) -> None:
                                   f"({', '.join(PREPROCESSINGS)}), on the data and seed it learned; as "
                                   "C1_finetuned_<N>ep, a candidate to ship")
             cmd.add_argument("--train-seed", type=int, default=None,
-                             help="train with this seed for initialisation, epoch order and augmentation, on the "
-                                  "split --seed draws (as <name>_train<N>): an independent network to `pool` with")
+                             help="train from scratch with this seed for initialisation, epoch order and "
+                                  "augmentation, on the split --seed draws (as <name>_train<N>): an independent "
+                                  "network to `pool` the shipped model with")
         if name == "ablate":
             cmd.add_argument("--epochs", type=int, default=8,
                              help="epoch budget of every variant (default 8; results of another budget are named "
@@ -122,6 +123,11 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
         if args.variant is not None and args.fine_tune is not None:
             print("error: --fine-tune continues the shipped model's recipe; it takes no --variant", file=sys.stderr)
             return 2
+        if args.train_seed is not None and (args.train_seed < 0 or args.train_seed == args.seed
+                                            or args.fine_tune is not None):
+            print(f"error: --train-seed {args.train_seed}: a network of its own needs a training seed >= 0 other "
+                  f"than --seed ({args.seed}), from scratch (not with --fine-tune)", file=sys.stderr)
+            return 2
         try:
             champ = run.champion_from_folders(args.profile, args.data, args.external, args.seed, args.output_dir,
                                               args.force, args.epochs, args.variant, args.classes, args.fine_tune,
@@ -137,7 +143,12 @@ def _champion_or_ablate(args: argparse.Namespace) -> int:
         _print_goal_and_ablation(result)
         print(f"wrote {champ.result_file}")
         print(f"saved {champ.model_file} with its model card")
-        print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
+        if args.train_seed is not None:
+            target = shipped.SHIPPED_FOR_CLASSES[champ.outcome.experiment.classes]
+            print(f"to pool the shipped model with it: python -m ferlib pool {target} --with {champ.model_file} "
+                  "--data DIR")
+        else:
+            print(f"to make it the model `predict` uses by default: python -m ferlib ship {champ.model_file}")
         return 0
     names = args.variants.split(",") if args.variants else list(ABLATIONS)
     unknown = [name for name in names if name not in ABLATIONS]
@@ -221,7 +232,8 @@ def _ship(args: argparse.Namespace) -> int:
           "them")
     for other in shipped.SHIPPED_MODELS:  # a model pooled with the replaced network refuses to load until re-pooled
         other_card = shipped.read_card(shipped.ASSETS / shipped.SHIPPED_MODELS[other]) or {}
-        if other != name and (other_card.get("pooled_with") or {}).get("model") == name:
+        entry = other_card.get("pooled_with") or {}
+        if other != name and entry.get("model") == name and not entry.get("file"):
             print(f"{other} was pooled with the previous {name}: pool it again with `python -m ferlib pool {other} "
                   f"--with {name} --data DIR`")
     return 0

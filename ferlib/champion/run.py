@@ -89,9 +89,11 @@ def save_champion(champ: ChampionOutcome, settings: RunSettings, internal: Inter
     """Save the trained champion with its calibrated model card (in its kept test-time mode); return the path."""
     run, mode, experiment = champ.outcome.run, champ.result["tta"]["mode"], champ.outcome.experiment
     champ.model_file = settings.model_path(RunName.parse(champ.result_file.name).name)
+    seeds = {"train_seed": seed} if (seed := champ.result.get("train_seed", settings.seed)) != settings.seed else {}
     modelcard.save_calibrated(run.model, champ.model_file, champ.validation[mode], tta=champ.result["tta"],
                               experiment=experiment.settings(), weights=run.weights, data=internal.describe(),
-                              metrics=champ.validation[mode].to_dict(), provenance=champ.outcome.result["provenance"])
+                              metrics=champ.validation[mode].to_dict(),
+                              provenance=champ.outcome.result["provenance"] | seeds)
     if champ.result.get("external"):
         modelcard.update_card(champ.model_file, test=card_test_scores(champ.result))
     return champ.model_file

@@ -3,7 +3,8 @@ weighted geometric mean, the model's share of those classes kept (a five-class p
 model's Angry, Fear, Happy, Sad and Surprise, never its Disgust or Neutral); view by view. NumPy only, so that
 predicting with LiteRT stays free of TensorFlow.
 
-A card's ``pooled_with`` entry names the partner (another shipped model), its weight and
+A card's ``pooled_with`` entry names the partner (another shipped model, or with ``file`` its own copy beside the
+model), its weight and
 the validation faces it was chosen on, faces that neither network trained on (`ferlib.models.shipping.fit_pooling`,
 ``python -m ferlib pool``). `ferlib.models.inference.load_for_inference` pools a model whose card says so.
 """

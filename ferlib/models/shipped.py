@@ -108,13 +108,14 @@ def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
     return path
 
 
-def resolve_model(which: str | Path | None) -> Path:
-    """Return the model file `which` names: None (the default), a shipped model's name, or a saved model's path."""
+def resolve_model(which: str | Path | None, option: str = "--model") -> Path:
+    """Return the model file `which` names: None (the default), a shipped model's name, or a saved model's path
+    (FileNotFoundError naming the command-line `option` that gave it when it is neither)."""
     if which is None or str(which) in SHIPPED_MODELS:
         return shipped_model_path(DEFAULT_MODEL if which is None else str(which))
     path = Path(which)
     if not path.is_file():
-        raise FileNotFoundError(f"--model {which}: neither a shipped model ({', '.join(SHIPPED_MODELS)}) nor a "
+        raise FileNotFoundError(f"{option} {which}: neither a shipped model ({', '.join(SHIPPED_MODELS)}) nor a "
                                 "model file")
     return path
 

@@ -142,7 +142,7 @@ def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Pat
     Return the ``pooled_with`` entry and ``"pooled"`` (False: nothing is written); ValueError when the two learned
     other face preprocessings or no such face is left."""
     by_name = str(partner) in shipped.SHIPPED_MODELS
-    own, other = load_with_card(model_path), load_with_card(shipped.resolve_model(str(partner)))
+    own, other = load_with_card(model_path), load_with_card(shipped.resolve_model(str(partner), "--with"))
     name = str(partner) if by_name else other.path.stem
     if own.path.resolve() == other.path.resolve():
         raise ValueError(f"{name} cannot be its own partner")
@@ -171,7 +171,9 @@ def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Pat
                            "mcnemar_vs_alone": test.to_dict()}}
     better = right[weight] > right[0.0] and test.p_value < alpha
     if better:
-        if not by_name:  # the model's own partner: shipped beside it, found by file name
+        if by_name:  # a copy of an earlier partner of its own is no longer used
+            remove_partner_copy(Path(model_path))
+        else:  # the model's own partner: shipped beside it, found by file name
             copy = ship_partner(model_path, other.path, data_dir)
             entry |= {"file": copy.name, "sha256": read_card(copy)["shipped"]["sha256"]}
         update_card(model_path, pooled_with=entry, calibration=fit_calibration(probs[weight], labels))
@@ -183,9 +185,15 @@ def ship_partner(model_path: str | Path, partner_path: str | Path, data_dir: str
     state), with its card (a `shipped` entry) and LiteRT files (`convert_for_litert`, checked on `data_dir`'s
     validation split when given); return the copy's path."""
     target = Path(model_path).with_name(f"{Path(model_path).stem}{PARTNER_SUFFIX}.keras")
-    copy_slim(partner_path, target)
+    copy_slim(partner_path, target, drop=("pooled_with",))  # a partner answers alone
     convert_for_litert(target, data_dir)
     return target
+
+
+def remove_partner_copy(model_path: Path) -> None:
+    """Delete the files of a model's own partner (`ship_partner`), if any."""
+    for stale in model_path.parent.glob(f"{model_path.stem}{PARTNER_SUFFIX}.*"):
+        stale.unlink()
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
@@ -300,26 +308,31 @@ def ship_model(model_path: str | Path, assets: Path | None = None, comparison: d
     if missing:
         raise ValueError(f"{card_path(model_path)} lacks {', '.join(missing)}: save the champion with "
                          "`python -m ferlib champion` (it scores, calibrates and writes them)")
+    if pooled := card.get("pooled_with"):
+        raise ValueError(f"it is pooled with {pooled['model']}: a network ships alone; ship the copy that is not "
+                         "pooled, then pool the shipped model (`python -m ferlib pool`)")
     target = assets / shipped.SHIPPED_MODELS[shipped_name(card)]
-    for stale in assets.glob(f"{target.stem}{PARTNER_SUFFIX}.*"):  # the replaced network's own partner
-        stale.unlink()
     copy_slim(model_path, target, comparison)
+    remove_partner_copy(target)  # the replaced network's own partner
     if data_dir is not None:
         choose_preprocessing(target, data_dir)
     convert_for_litert(target, data_dir)
     return json.loads(card_path(target).read_text())
 
 
-def copy_slim(model_path: Path, target: Path, comparison: dict[str, Any] | None = None) -> None:
-    """Save a saved model's network at `target` without optimizer state, with its card and a `shipped` entry
-    (source, size, sha256, the `comparison` when given; the source's LiteRT files are not copied)."""
+def copy_slim(model_path: Path, target: Path, comparison: dict[str, Any] | None = None,
+              drop: tuple[str, ...] = ()) -> None:
+    """Save a saved model's network at `target` without optimizer state, with its card (less the entries `drop`
+    names) and a `shipped` entry (source, size, sha256, the `comparison` when given; the source's LiteRT files are
+    not copied)."""
     card = json.loads(card_path(model_path).read_text())
     files.save_model(keras.models.load_model(model_path, compile=False), target)
     card = card | {"name": target.stem, "shipped": {
         "from": Path(model_path).name, "size_bytes": target.stat().st_size, "sha256": sha256_of(target),
         "optimizer_state": "none (weights only; train again to fine-tune)",
         **({"chosen_over_previous": comparison} if comparison else {})}}
-    card.pop("litert", None)
+    for entry in ("litert", *drop):
+        card.pop(entry, None)
     write_result(card_path(target), card)
 
 
