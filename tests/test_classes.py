@@ -240,7 +240,7 @@ def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_b
 
     from ferlib.champion import run
     from ferlib.evaluation.views import probabilities_per_view
-    from ferlib.models import shipping
+    from ferlib.models import pool_choice, shipping
     from ferlib.models.pooling import class_positions, pooled_over_views
     from ferlib.photos.predict import EmotionClassifier
 
@@ -268,7 +268,7 @@ def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_b
 
     # what pool does when the pooling is better: the partner is shipped beside the model and found by its file name
     shipped.card_path(second.model_file).write_text(json.dumps(cards[1] | {"pooled_with": {"model": "fer2013-5"}}))
-    copy = shipping.ship_partner(model, second.model_file)
+    copy = pool_choice.ship_partner(model, second.model_file)
     partner_card = json.loads(shipped.card_path(copy).read_text())
     assert "pooled_with" not in partner_card  # a partner answers alone
     assert copy.name == "seven.partner.keras" and partner_card["shipped"]["sha256"] == shipped.sha256_of(copy)

@@ -69,6 +69,11 @@ def add_champion_commands(sub) -> None:
             cmd.add_argument("--weight", type=float, default=DISTILL_WEIGHT,
                              help="the teachers' share of the training targets, the one-hot label's is the rest "
                                   f"(default {DISTILL_WEIGHT})")
+    _add_shipping_commands(sub)
+
+
+def _add_shipping_commands(sub) -> None:
+    """Add the commands that make a trained champion the shipped model: ship, calibrate, pool and convert."""
     ship = sub.add_parser("ship", help="make a saved champion the shipped model (ferlib/assets/), used when "
                                        "predict and evaluate get no --model")
     ship.add_argument("model", type=Path, help="a champion saved by `python -m ferlib champion` (.keras with card)")
@@ -252,11 +257,11 @@ def _described_conversion(entry: dict) -> str:
 
 
 def _pool(args: argparse.Namespace) -> int:
-    from ferlib.models import shipping  # lazy: shipping imports TensorFlow
+    from ferlib.models import pool_choice  # lazy: choosing imports TensorFlow
 
     try:
         model = shipped.resolve_model(args.model)
-        entry = shipping.fit_pooling(model, args.partner, args.data)
+        entry = pool_choice.fit_pooling(model, args.partner, args.data)
     except (ValueError, OSError) as exc:
         print(f"error: cannot pool {args.model} with {args.partner}: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ predicting with LiteRT stays free of TensorFlow.
 
 A card's ``pooled_with`` entry names the partner (another shipped model, or with ``file`` its own copy beside the
 model), its weight and
-the validation faces it was chosen on, faces that neither network trained on (`ferlib.models.shipping.fit_pooling`,
+the validation faces it was chosen on, faces that neither network trained on (`ferlib.models.pool_choice.fit_pooling`,
 ``python -m ferlib pool``). `ferlib.models.inference.load_for_inference` pools a model whose card says so.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Shipping a champion: converting it for LiteRT (``python -m ferlib convert``), comparing it with the shipped
 model on validation, choosing the face preprocessing it gets at inference and refitting its calibration there
-(``python -m ferlib calibrate``), pooling it with another shipped network (``python -m ferlib pool``), and copying
-it into ``ferlib/assets/`` (``python -m ferlib ship``). These need
+(``python -m ferlib calibrate``), and copying it into ``ferlib/assets/`` (``python -m ferlib ship``); pooling it with
+another network is `ferlib.models.pool_choice`'s. These need
 TensorFlow; predicting with what they write does not (`ferlib.models.shipped`).
 
 `convert_for_litert` writes ``<name>.tflite`` (float32, written only when it agrees with Keras within
@@ -29,11 +29,10 @@ from ferlib.evaluation.calibration import fit_calibration
 from ferlib.evaluation.evaluate import evaluate_model
 from ferlib.evaluation.results import cpu_model, write_result
 from ferlib.evaluation.stats import mcnemar
-from ferlib.evaluation.views import average_over_views, probabilities_per_view
+from ferlib.evaluation.views import average_over_views
 from ferlib.models import shipped
 from ferlib.models.inference import PRECISIONS, KerasNetwork, LiteRTNetwork, litert_path
 from ferlib.models.modelcard import load_with_card, update_card
-from ferlib.models.pooling import POOL_WEIGHTS, class_positions, pooled_over_views
 from ferlib.models.shipped import (
     card_path,
     card_preprocessing,
@@ -130,64 +129,6 @@ def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir
                               if chosen != learned else {})}}
     update_card(model_path, preprocessing=entry, calibration=fit_calibration(probs[chosen], labels))
     return entry
-
-
-def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Path, alpha: float = shipped.SHIP_ALPHA,
-                cache_dir: str | Path | None = None) -> dict[str, Any]:
-    """Choose the weight of a `partner` network (a shipped model's name, or a saved model: a network of its own,
-    e.g. `champion --train-seed`) in a model's answers (`ferlib.models.pooling`, POOL_WEIGHTS) on the faces of its
-    validation split that the partner did not train on, both networks in the model's test-time views and faces;
-    when the most accurate weight beats the model alone there (McNemar p < alpha), refit the calibration on the
-    pooled probabilities and record both in the card, a saved partner copied beside the model (`ship_partner`).
-    Return the ``pooled_with`` entry and ``"pooled"`` (False: nothing is written); ValueError when the two learned
-    other face preprocessings or no such face is left."""
-    by_name = str(partner) in shipped.SHIPPED_MODELS
-    own, other = load_with_card(model_path), load_with_card(shipped.resolve_model(str(partner), "--with"))
-    name = str(partner) if by_name else other.path.stem
-    if own.path.resolve() == other.path.resolve():
-        raise ValueError(f"{name} cannot be its own partner")
-    if learned_preprocessing(own.card) != learned_preprocessing(other.card):
-        raise ValueError(f"{name} learned other faces (preprocessing {learned_preprocessing(other.card)}; this "
-                         f"model: {learned_preprocessing(own.card)})")
-    positions = class_positions(own.classes, other.classes)
-    internal = chosen_on(own.card, data_dir, cache_dir)
-    partner_train = set(chosen_on(other.card, data_dir, cache_dir).train["pixel_hash"])
-    rows = internal.val[~internal.val["pixel_hash"].isin(partner_train)].reset_index(drop=True)
-    if rows.empty:
-        raise ValueError(f"{name} trained on every face of this model's validation split: nothing to choose on")
-    images, labels = internal.images(rows, own.image_size, own.preprocessing), internal.labels(rows)
-    views = [probabilities_per_view(KerasNetwork(m.model), images, *tta_settings(own.card)) for m in (own, other)]
-    probs = {w: pooled_over_views(*views, positions, w) for w in POOL_WEIGHTS}
-    right = {w: int((p.argmax(axis=1) == labels).sum()) for w, p in probs.items()}
-    weight = max(POOL_WEIGHTS[1:], key=right.get)  # the smallest of the most accurate on a tie
-    test = mcnemar(labels, probs[0.0].argmax(axis=1), probs[weight].argmax(axis=1))
-    entry = {"model": name, "sha256": other.card["shipped"]["sha256"] if by_name else sha256_of(other.path),
-             "weight": weight,
-             "how": f"over the classes both know, this model's share of them split as own^{1 - weight:.1f} x "
-                    f"{name}^{weight:.1f} (each normalized over them); view by view, then averaged",
-             "chosen_on": {"split": f"the {len(labels):,} faces of the validation split that {name} did not train "
-                                    "on, in the card's test-time views",
-                           "accuracy": {f"{w:.1f}": n / len(labels) for w, n in right.items()},
-                           "mcnemar_vs_alone": test.to_dict()}}
-    better = right[weight] > right[0.0] and test.p_value < alpha
-    if better:
-        if by_name:  # a copy of an earlier partner of its own is no longer used
-            remove_partner_copy(Path(model_path))
-        else:  # the model's own partner: shipped beside it, found by file name
-            copy = ship_partner(model_path, other.path, data_dir)
-            entry |= {"file": copy.name, "sha256": read_card(copy)["shipped"]["sha256"]}
-        update_card(model_path, pooled_with=entry, calibration=fit_calibration(probs[weight], labels))
-    return entry | {"pooled": better}
-
-
-def ship_partner(model_path: str | Path, partner_path: str | Path, data_dir: str | Path | None = None) -> Path:
-    """Copy a saved network beside a model as its own pooling partner, ``<model>.partner.keras`` (without optimizer
-    state), with its card (a `shipped` entry) and LiteRT files (`convert_for_litert`, checked on `data_dir`'s
-    validation split when given); return the copy's path."""
-    target = Path(model_path).with_name(f"{Path(model_path).stem}{PARTNER_SUFFIX}.keras")
-    copy_slim(partner_path, target, drop=("pooled_with",))  # a partner answers alone
-    convert_for_litert(target, data_dir)
-    return target
 
 
 def remove_partner_copy(model_path: Path) -> None:
