@@ -283,7 +283,7 @@ def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_b
                                  class_positions(clf.classes, partner.classes), 0.4)
     np.testing.assert_allclose(clf.raw_probabilities(images), expected, atol=1e-6)
     assert not np.allclose(partner.raw_probabilities(images), alone.raw_probabilities(images), atol=1e-3)
-    assert "a second network, " in shipped.pooling_text(cards[0] | {"pooled_with": entry | {
+    assert "a second network of its own, " in shipped.pooling_text(cards[0] | {"pooled_with": entry | {
         "chosen_on": {"accuracy": {"0.0": 0.5, "0.4": 0.6}, "mcnemar_vs_alone": {"n": 10, "p_value": 0.01}}}})
     shipped.card_path(model).write_text(json.dumps(cards[0] | {"pooled_with": entry | {"sha256": "0" * 64}}))
     with pytest.raises(ValueError, match=f"pooled with another {stem}.*--with PARTNER.keras"):

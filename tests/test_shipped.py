@@ -160,25 +160,36 @@ def test_warm_up_traces_every_batch_size_keras_predictions_use():
 
     assert [padded_size(n) for n in (1, 8, 9, 20, 33, 64, 70)] == [8, 8, 16, 32, 64, 64, 70]
     traced = []
-    clf = EmotionClassifier.load(backend="keras", batch_size=48)
-    clf.model.predict_on_batch = lambda x: traced.append(len(x))
+    clf = EmotionClassifier.load(backend="keras", batch_size=48)  # the default model: two Keras networks pooled
+    for network in (clf.network.own, clf.network.partner):
+        network.model.predict_on_batch = lambda x: traced.append(len(x))
     clf.warm_up()
-    assert traced == [8, 16, 32, 64]  # 48 faces pad to 64
+    assert traced == [8, 16, 32, 64] * 2  # each network; 48 faces pad to 64
 
 
-def test_the_five_class_model_ships_pooled_with_the_seven_class_network_as_chosen_on_validation():
+@pytest.mark.parametrize("name, partner_file", [("fer2013-5", None), ("fer2013-7", "fer2013-7.partner.keras")])
+def test_each_shipped_model_answers_pooled_as_chosen_on_its_validation_faces(name, partner_file):
+    """fer2013-5 with the shipped fer2013-7's network (their splits differ: only faces neither trained on count);
+    fer2013-7 with a second seven-class network of its own, trained with another seed on its split (all count)."""
     from ferlib.models.pooling import POOL_WEIGHTS, PooledNetwork
 
-    card, partner = shipped.shipped_card("fer2013-5"), shipped.shipped_card("fer2013-7")
+    card = shipped.shipped_card(name)
     entry = card["pooled_with"]
-    assert entry["model"] == "fer2013-7" and entry["sha256"] == partner["shipped"]["sha256"]
+    assert entry.get("file") == partner_file and (partner_file or entry["model"] == "fer2013-7")
+    path = shipped.ASSETS / partner_file if partner_file else shipped.shipped_model_path(entry["model"])
+    partner = shipped.read_card(path)
+    assert entry["sha256"] == partner["shipped"]["sha256"] == shipped.sha256_of(path)
+    assert "pooled_with" not in partner or not partner_file  # a partner of its own answers alone
+    for e in (partner.get("litert") or {}).get("precisions", {}).values():  # its LiteRT files as converted
+        assert e["sha256"] == shipped.sha256_of(shipped.ASSETS / e["file"])
     accuracy = {float(w): a for w, a in entry["chosen_on"]["accuracy"].items()}
     assert sorted(accuracy) == list(POOL_WEIGHTS)
     assert entry["weight"] == max(POOL_WEIGHTS[1:], key=accuracy.get) and accuracy[entry["weight"]] > accuracy[0.0]
     assert entry["chosen_on"]["mcnemar_vs_alone"]["p_value"] < shipped.SHIP_ALPHA
     n = entry["chosen_on"]["mcnemar_vs_alone"]["n"]
-    assert card["calibration"]["n"] == n < card["data"]["n_val"]  # refitted on the faces neither trained on
+    same_split = all(c["data"]["fingerprint"] == partner["data"]["fingerprint"] and c["provenance"]["seed"] == 42
+                     for c in (card, partner))
+    assert card["calibration"]["n"] == n and (n == card["data"]["n_val"]) == same_split == bool(partner_file)
     assert card["calibration"]["accuracy"] == pytest.approx(accuracy[entry["weight"]])
-    clf = EmotionClassifier.load("fer2013-5")
+    clf = EmotionClassifier.load(name)
     assert isinstance(clf.network, PooledNetwork) and clf.network.weight == entry["weight"]
-    assert not isinstance(EmotionClassifier.load("fer2013-7").network, PooledNetwork)
