@@ -99,8 +99,9 @@ def _add_shipping_commands(sub) -> None:
     pool.add_argument("--data", type=Path, required=True, help="the internal data both were trained on")
     convert = sub.add_parser("convert", help="write the LiteRT file (.tflite) of a saved model beside it, checked "
                                              "against Keras, and record it in the card (predict then runs it)")
-    convert.add_argument("model", type=Path, nargs="?", default=None,
-                         help="a .keras model with its card (default: the shipped one, ferlib/assets/)")
+    convert.add_argument("model", nargs="?", default=None,
+                         help="a shipped model's name or a .keras model with its card (default: the shipped "
+                              f"{shipped.DEFAULT_MODEL}); a pooled model's pool gets its precision too (with --data)")
     convert.add_argument("--data", type=Path, default=None,
                          help="the internal data the model was trained on: compare the two backends on its "
                               "validation split (default: on generated images)")
@@ -277,6 +278,8 @@ def _pool(args: argparse.Namespace) -> int:
     copied = f"{model.with_name(entry['file'])} (with its card and LiteRT files) and " if entry.get("file") else ""
     print(f"pooled: {said}; temperature {calibration['temperature']}, abstains below "
           f"{calibration['abstain_below']}; wrote {copied}{shipped.card_path(model)}")
+    if entry.get("litert"):
+        print(f"LiteRT: both networks at {entry['litert']['default']} ({entry['litert']['why']})")
     return 0
 
 
@@ -305,16 +308,21 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ferlib.models import shipping  # lazy: shipping imports TensorFlow
+    from ferlib.models import pool_choice, shipping  # lazy: both import TensorFlow
 
     try:
-        model = args.model or shipped.shipped_model_path()
+        model = shipped.resolve_model(args.model)
         precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
         entry = shipping.convert_for_litert(model, args.data, precisions)
+        pooled = shipped.read_card(model).get("pooled_with") and args.data is not None
+        pool_entry = pool_choice.choose_pooled_precision(model, args.data) if pooled else None
     except (ValueError, OSError) as exc:
         print(f"error: cannot convert: {exc}", file=sys.stderr)
         return 2
     print(_described_conversion(entry))
+    if pool_entry:
+        print(f"pooled with {shipped.read_card(model)['pooled_with']['model']}: both networks at "
+              f"{pool_entry['default']} ({pool_entry['why']})")
     print(f"wrote {', '.join(e['file'] for e in entry['precisions'].values())} beside {Path(model).name} and "
           f"recorded them in {Path(model).with_suffix('.json').name}")
     return 0

@@ -1,7 +1,8 @@
 """Loading a saved model to predict with: LiteRT by default, Keras on request or when LiteRT cannot run.
 
 "auto" runs the card's checked LiteRT file (``<name>.tflite``, or ``<name>.int8.tflite`` at the card's default
-precision; written by `ferlib.models.shipping`) when the card vouches for it (`stale_reason`) and LiteRT is
+precision, or for a pooled model the one chosen for the pool; written by `ferlib.models.shipping` and
+`ferlib.models.pool_choice`) when the card vouches for it (`stale_reason`) and LiteRT is
 installed (`litert_unavailable`); otherwise the ``.keras`` with Keras, with a `note` saying why when a LiteRT file
 was there. Predicting with LiteRT imports no TensorFlow: Keras is imported only on the Keras path.
 """
@@ -18,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from ferlib.models.pooling import PooledNetwork, class_positions
-from ferlib.models.shipped import WithCard, learned_preprocessing, read_card, sha256_of, shipped_model_path
+from ferlib.models.shipped import (
+    WithCard,
+    learned_preprocessing,
+    partner_path,
+    pooled_precision,
+    read_card,
+    sha256_of,
+)
 from ferlib.runtime.quiet import captured_fd2
 
 BACKENDS = ("auto", "litert", "keras")
@@ -165,8 +173,10 @@ def load_for_inference(path: str | Path, backend: str = "auto", precision: str =
                        threads: int | None = None, batch_size: int = 64) -> InferenceModel:
     """Return a saved model ready to predict with `backend` ("auto": LiteRT when it can, else Keras with a `note`;
     "litert": RuntimeError or ValueError saying why when it cannot; "keras") at a LiteRT `precision` ("card": the
-    one the card chose on validation, "float32", "int8"); pooled with the partner its card names (`pooled`).
-    FileNotFoundError when the model is missing."""
+    one the card chose on validation, for a pooled model the one chosen for the pool; "float32", "int8"); pooled
+    with the partner its card names (`pooled`). FileNotFoundError when the model is missing."""
+    if precision == "card":  # a pooled model: the precision chosen for the pool, both networks at it
+        precision = pooled_precision(read_card(path)) or precision
     loaded = _load_alone(path, backend, precision, threads, batch_size)
     return pooled(loaded, backend, precision, threads, batch_size) if loaded.card.get("pooled_with") else loaded
 
@@ -178,8 +188,7 @@ def pooled(loaded: InferenceModel, backend: str = "auto", precision: str = "card
     model's test-time views and faces; ValueError when the partner is not the one the weight was chosen with, or
     learned another face preprocessing."""
     entry = loaded.card["pooled_with"]
-    where = loaded.path.with_name(entry["file"]) if entry.get("file") else shipped_model_path(entry["model"])
-    partner = _load_alone(where, backend, precision, threads, batch_size)
+    partner = _load_alone(partner_path(loaded.path, entry), backend, precision, threads, batch_size)
     shipped_sha = (partner.card.get("shipped") or {}).get("sha256")
     if shipped_sha != entry["sha256"]:
         raise ValueError(f"{loaded.path.name} was pooled with another {entry['model']} (sha256 {entry['sha256'][:12]}, "

@@ -1,22 +1,56 @@
 """Choosing how a model is pooled with a partner network (``python -m ferlib pool``): the partner's weight, on the
 model's validation faces that the partner did not train on, kept only when McNemar finds the pooling better than the
-model alone; a saved partner is shipped beside the model as its own (``<model>.partner.keras``). These need
-TensorFlow; predicting pooled does not (`ferlib.models.pooling`, `ferlib.models.inference`).
+model alone; a saved partner is shipped beside the model as its own (``<model>.partner.keras``); the LiteRT precision
+both networks run at, chosen for the pool as users run it. These need TensorFlow; predicting pooled does not
+(`ferlib.models.pooling`, `ferlib.models.inference`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ferlib.evaluation.calibration import fit_calibration
+from ferlib.evaluation.results import cpu_model
 from ferlib.evaluation.stats import mcnemar
-from ferlib.evaluation.views import probabilities_per_view
+from ferlib.evaluation.views import average_over_views, probabilities_per_view
 from ferlib.models import shipped
-from ferlib.models.inference import KerasNetwork
+from ferlib.models.inference import PRECISIONS, KerasNetwork, LiteRTNetwork, litert_path, stale_reason
 from ferlib.models.modelcard import load_with_card, update_card
-from ferlib.models.pooling import POOL_WEIGHTS, class_positions, pooled_over_views
-from ferlib.models.shipped import learned_preprocessing, read_card, sha256_of, tta_settings
-from ferlib.models.shipping import PARTNER_SUFFIX, chosen_on, convert_for_litert, copy_slim, remove_partner_copy
+from ferlib.models.pooling import POOL_WEIGHTS, PooledNetwork, class_positions, pooled_over_views
+from ferlib.models.shipped import (
+    card_preprocessing,
+    learned_preprocessing,
+    partner_path,
+    read_card,
+    sha256_of,
+    tta_settings,
+)
+from ferlib.models.shipping import (
+    PARTNER_SUFFIX,
+    TIMED_BATCH,
+    choose_precision,
+    chosen_on,
+    convert_for_litert,
+    copy_slim,
+    median_call_ms,
+    remove_partner_copy,
+    timed_batch,
+)
+
+
+def pooling_faces(card: dict[str, Any], partner_card: dict[str, Any], data_dir: str | Path, partner_name: str,
+                  cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (images, labels) of the faces a pooling is chosen on: the model's validation faces that its partner
+    did not train on, as the model is given them; ValueError when no such face is left."""
+    internal = chosen_on(card, data_dir, cache_dir)
+    partner_train = set(chosen_on(partner_card, data_dir, cache_dir).train["pixel_hash"])
+    rows = internal.val[~internal.val["pixel_hash"].isin(partner_train)].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"{partner_name} trained on every face of this model's validation split: nothing to choose "
+                         "on")
+    return internal.images(rows, int(card["input"]["size"]), card_preprocessing(card)), internal.labels(rows)
 
 
 def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Path, alpha: float = shipped.SHIP_ALPHA,
@@ -37,12 +71,7 @@ def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Pat
         raise ValueError(f"{name} learned other faces (preprocessing {learned_preprocessing(other.card)}; this "
                          f"model: {learned_preprocessing(own.card)})")
     positions = class_positions(own.classes, other.classes)
-    internal = chosen_on(own.card, data_dir, cache_dir)
-    partner_train = set(chosen_on(other.card, data_dir, cache_dir).train["pixel_hash"])
-    rows = internal.val[~internal.val["pixel_hash"].isin(partner_train)].reset_index(drop=True)
-    if rows.empty:
-        raise ValueError(f"{name} trained on every face of this model's validation split: nothing to choose on")
-    images, labels = internal.images(rows, own.image_size, own.preprocessing), internal.labels(rows)
+    images, labels = pooling_faces(own.card, other.card, data_dir, name, cache_dir)
     views = [probabilities_per_view(KerasNetwork(m.model), images, *tta_settings(own.card)) for m in (own, other)]
     probs = {w: pooled_over_views(*views, positions, w) for w in POOL_WEIGHTS}
     right = {w: int((p.argmax(axis=1) == labels).sum()) for w, p in probs.items()}
@@ -64,7 +93,48 @@ def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Pat
             copy = ship_partner(model_path, other.path, data_dir)
             entry |= {"file": copy.name, "sha256": read_card(copy)["shipped"]["sha256"]}
         update_card(model_path, pooled_with=entry, calibration=fit_calibration(probs[weight], labels))
+        if (litert := choose_pooled_precision(model_path, data_dir, cache_dir)) is not None:
+            entry |= {"litert": litert}
     return entry | {"pooled": better}
+
+
+def choose_pooled_precision(model_path: str | Path, data_dir: str | Path, cache_dir: str | Path | None = None
+                            ) -> dict[str, Any] | None:
+    """Choose the LiteRT precision both networks of a pooled model run at, by `choose_precision`'s rule applied to
+    the pool as users run it (as accurate as both at float32 on the faces its weight was chosen on, and faster on
+    TIMED_BATCH faces), and record it as the card's ``pooled_with.litert``; return that entry (None, nothing
+    written, when the two have no checked float32 LiteRT files). ValueError when the model is not pooled."""
+    model_path = Path(model_path)
+    card = read_card(model_path) or {}
+    if not (entry := card.get("pooled_with")):
+        raise ValueError(f"{model_path.name} is not pooled with another network")
+    where = partner_path(model_path, entry)
+    partner_card = read_card(where) or {}
+    runnable = [p for p in PRECISIONS if stale_reason(card, model_path, p) is None
+                and stale_reason(partner_card, where, p) is None]
+    if "float32" not in runnable:
+        return None
+    images, labels = pooling_faces(card, partner_card, data_dir, entry["model"], cache_dir)
+    positions, views, timed = class_positions(card["classes"], partner_card["classes"]), tta_settings(card), \
+        timed_batch(images)
+    entries, predicted = {}, {}
+    for precision in runnable:  # float32 first
+        network = PooledNetwork(*(LiteRTNetwork(litert_path(path, precision)) for path in (model_path, where)),
+                                positions, float(entry["weight"]))
+        predicted[precision] = average_over_views(network, images, *views).argmax(axis=1)
+        entries[precision] = {"accuracy": float((predicted[precision] == labels).mean()),
+                              "median_ms": round(median_call_ms(network, timed), 2)}
+        if precision != "float32":
+            entries[precision]["mcnemar_vs_float32"] = mcnemar(labels, predicted["float32"],
+                                                               predicted[precision]).to_dict()
+    default, why = choose_precision(entries, labelled=True)
+    litert = {"default": default, "why": why,
+              "compared_on": f"the {len(labels):,} validation faces the pooling was chosen on, in the card's "
+                             "test-time views, both networks at each precision",
+              "timed_on": cpu_model(), "timed": f"both networks and the pooling, {TIMED_BATCH} faces a call",
+              "precisions": entries}
+    update_card(model_path, pooled_with=entry | {"litert": litert})
+    return litert
 
 
 def ship_partner(model_path: str | Path, partner_path: str | Path, data_dir: str | Path | None = None) -> Path:

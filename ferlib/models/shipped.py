@@ -91,6 +91,18 @@ def tta_settings(card: dict[str, Any]) -> tuple[bool, int]:
     return bool((card.get("experiment") or {}).get("tta_flip", False)), 0
 
 
+def partner_path(model_path: str | Path, entry: dict[str, Any]) -> Path:
+    """Return where the partner a card's ``pooled_with`` `entry` names is: its own ``file`` beside the model, else the
+    shipped model of that name."""
+    return Path(model_path).with_name(entry["file"]) if entry.get("file") else shipped_model_path(entry["model"])
+
+
+def pooled_precision(card: dict[str, Any] | None) -> str | None:
+    """Return the LiteRT precision a pooled model's two networks run at, chosen for the pool on validation
+    (``pooled_with.litert``, `ferlib.models.pool_choice.choose_pooled_precision`); None when none was chosen."""
+    return (((card or {}).get("pooled_with") or {}).get("litert") or {}).get("default")
+
+
 def sha256_of(path: Path) -> str:
     """Return a file's sha256 (hex), as cards record it."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

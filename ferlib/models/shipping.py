@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import timeit
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,13 @@ def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.n
     return np.repeat(np.clip(noisy, 0, 255).astype(np.uint8), 3, axis=3)
 
 
-def _median_ms(network: LiteRTNetwork, batch: np.ndarray) -> float:
+def timed_batch(images: np.ndarray) -> np.ndarray:
+    """Return the TIMED_BATCH images (seeded draw) a conversion's precisions are timed on."""
+    return images[np.random.default_rng(0).choice(len(images), TIMED_BATCH, replace=len(images) < TIMED_BATCH)]
+
+
+def median_call_ms(network: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> float:
+    """Return the median milliseconds of one call of `network` on `batch` (TIMED_REPEATS calls, after a warm-up)."""
     network(batch)  # warm-up
     return 1000 * float(np.median(timeit.repeat(lambda: network(batch), number=1, repeat=TIMED_REPEATS)))
 
@@ -191,7 +198,7 @@ def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = Non
         described = f"{len(images)} generated images (no validation data given)"
     flip, shift = tta_settings(loaded.card)
     keras_probs = average_over_views(KerasNetwork(loaded.model), images, flip, shift)
-    timed = images[np.random.default_rng(0).choice(len(images), TIMED_BATCH, replace=len(images) < TIMED_BATCH)]
+    timed = timed_batch(images)
     candidates, entries, probs = {}, {}, {}
     try:
         for precision in precisions:
@@ -204,7 +211,7 @@ def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = Non
             probs[precision] = average_over_views(network, images, flip, shift)
             entries[precision] = {"file": target.name, "size_bytes": len(flatbuffer),
                                   "agreement_with_keras": agreement(keras_probs, probs[precision]),
-                                  "median_ms": round(_median_ms(network, timed), 2)}
+                                  "median_ms": round(median_call_ms(network, timed), 2)}
             if labels is not None:
                 entries[precision]["accuracy"] = float((probs[precision].argmax(axis=1) == labels).mean())
                 if precision != "float32":
