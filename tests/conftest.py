@@ -154,3 +154,19 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+FER_FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # FER-2013's folder names
+
+
+@pytest.fixture(scope="module")
+def seven_class_c1(tmp_path_factory):
+    """C1 at the smoke profile's size trained on a generated FER-2013 tree of all seven classes."""
+    from ferlib.champion import run
+
+    root = tmp_path_factory.mktemp("seven")
+    for split, n in (("train", 12), ("test", 3)):
+        make_class_tree(root / "fer" / split, {f: n for f in FER_FOLDERS}, start_seed=100 if split == "test" else 0)
+    champ = run.champion_from_folders("smoke", root / "fer", root / "fer", output_dir=root / "out",
+                                      classes="fer2013-7")
+    return root, champ

@@ -18,9 +18,7 @@ from ferlib.data.sources import detect_source, list_files
 from ferlib.experiments import get_experiment
 from ferlib.models import shipped
 from tests.conftest import FER2013 as FER2013_DIR
-from tests.conftest import SHARED_DATA, make_class_tree
-
-FER_FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+from tests.conftest import FER_FOLDERS, SHARED_DATA, make_class_tree
 
 
 def test_class_sets_map_folder_spellings_and_count_the_emotions_they_leave_out():
@@ -108,19 +106,6 @@ def test_a_card_names_its_preprocessing_and_an_older_one_gets_equalization():
     assert shipped.card_preprocessing(legacy) == "equalize" == shipped.card_preprocessing({})
     with pytest.raises(ValueError, match="unknown preprocessing 'clahe'"):
         shipped.card_preprocessing({"name": "m", "preprocessing": {"name": "clahe"}})
-
-
-@pytest.fixture(scope="module")
-def seven_class_c1(tmp_path_factory):
-    """C1 at the smoke profile's size trained on a generated FER-2013 tree of all seven classes."""
-    from ferlib.champion import run
-
-    root = tmp_path_factory.mktemp("seven")
-    for split, n in (("train", 12), ("test", 3)):
-        make_class_tree(root / "fer" / split, {f: n for f in FER_FOLDERS}, start_seed=100 if split == "test" else 0)
-    champ = run.champion_from_folders("smoke", root / "fer", root / "fer", output_dir=root / "out",
-                                      classes="fer2013-7")
-    return root, champ
 
 
 def test_a_seven_class_c1_trains_scores_and_saves_its_classes_and_preprocessing(seven_class_c1):
@@ -304,45 +289,3 @@ def test_a_second_network_of_another_training_seed_is_pooled_from_its_own_file_b
     assert sorted(p.name for p in assets.glob("fer2013-7*")) == [
         "fer2013-7.int8.tflite", "fer2013-7.json", "fer2013-7.keras", "fer2013-7.tflite"]
 
-
-def test_a_pooled_models_two_networks_run_at_the_litert_precision_chosen_for_the_pool(seven_class_c1, tmp_path,
-                                                                                       capsys):
-    import shutil
-
-    from ferlib.models import pool_choice, shipping
-    from ferlib.photos.predict import EmotionClassifier
-
-    root, champ = seven_class_c1
-    model = tmp_path / "seven.keras"
-    for source, target in ((champ.model_file, model), (shipped.card_path(champ.model_file), shipped.card_path(model))):
-        shutil.copy(source, target)
-    copy = pool_choice.ship_partner(model, champ.model_file, root / "fer")  # the same weights: mechanics only
-    card = json.loads(shipped.card_path(model).read_text())
-    entry = {"model": "twin", "file": copy.name, "sha256": shipped.sha256_of(copy), "weight": 0.5}
-    shipped.card_path(model).write_text(json.dumps(card | {"pooled_with": entry}))
-    assert cli.main(["convert", str(model), "--data", str(root / "fer")]) == 0  # the model's own files, then the pool
-    assert "pooled with twin: both networks at " in capsys.readouterr().out
-    card = json.loads(shipped.card_path(model).read_text())
-    litert = card["pooled_with"]["litert"]
-    assert set(litert["precisions"]) == {"float32", "int8"}
-    assert f"the {card['data']['n_val']:,} validation faces" in litert["compared_on"]
-    assert litert["default"] == shipping.choose_precision(litert["precisions"], labelled=True)[0]
-    int8, float32 = litert["precisions"]["int8"], litert["precisions"]["float32"]
-    test = int8["mcnemar_vs_float32"]
-    assert test["only_a"] - test["only_b"] == round(test["n"] * (float32["accuracy"] - int8["accuracy"]))
-
-    def files(**load):  # the LiteRT files a load runs, the model's and its partner's
-        network = EmotionClassifier.load(model, **load).network
-        return network.own.path.name, network.partner.path.name
-
-    for chosen in ("int8", "float32"):  # both networks at the pool's precision, whatever each card says alone
-        shipped.card_path(model).write_text(json.dumps(card | {"pooled_with": entry | {"litert": litert | {
-            "default": chosen}}}))
-        suffix = ".int8.tflite" if chosen == "int8" else ".tflite"
-        assert files() == (f"seven{suffix}", f"seven.partner{suffix}")
-    assert files(precision="int8") == ("seven.int8.tflite", "seven.partner.int8.tflite")  # asked: as asked
-    shipped.card_path(model).write_text(json.dumps(card | {"pooled_with": entry}))  # none chosen: each its own
-    defaults = (json.loads(shipped.card_path(m).read_text())["litert"]["default"] for m in (model, copy))
-    assert files() == tuple(shipping.litert_path(m, d).name for m, d in zip((model, copy), defaults))
-    with pytest.raises(ValueError, match="is not pooled"):
-        pool_choice.choose_pooled_precision(champ.model_file, root / "fer")

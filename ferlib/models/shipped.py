@@ -175,9 +175,10 @@ def pooling_text(card: dict[str, Any]) -> str:
     accuracy, test = entry["chosen_on"]["accuracy"], entry["chosen_on"]["mcnemar_vs_alone"]
     pooled = accuracy[f"{entry['weight']:.1f}"]
     partner = f"a second network of its own, {entry['model']}" if entry.get("file") else f"{entry['model']}'s network"
+    precision = f"; with LiteRT both at {chosen}" if (chosen := pooled_precision(card)) else ""
     return (f"pooled with {partner} (weight {entry['weight']:.1f}; on {test['n']:,} validation faces "
             f"neither trained on {accuracy['0.0']:.1%} alone, {pooled:.1%} pooled, McNemar "
-            f"{p_value_text(test['p_value'])})")
+            f"{p_value_text(test['p_value'])}{precision})")
 
 
 def describe_shipped(card: dict[str, Any]) -> str:
