@@ -193,3 +193,6 @@ def test_each_shipped_model_answers_pooled_as_chosen_on_its_validation_faces(nam
     assert card["calibration"]["accuracy"] == pytest.approx(accuracy[entry["weight"]])
     clf = EmotionClassifier.load(name)
     assert isinstance(clf.network, PooledNetwork) and clf.network.weight == entry["weight"]
+    pool = entry["litert"]  # both networks at the precision chosen for the pool, on the same faces
+    assert f"the {n:,} validation faces" in pool["compared_on"] and clf.precision == pool["default"]
+    assert pool["precisions"]["float32"]["accuracy"] == pytest.approx(accuracy[entry["weight"]], abs=2 / n)

@@ -261,7 +261,7 @@ def _pool(args: argparse.Namespace) -> int:
     from ferlib.models import pool_choice  # lazy: choosing imports TensorFlow
 
     try:
-        model = shipped.resolve_model(args.model)
+        model = shipped.resolve_model(args.model, "model")
         entry = pool_choice.fit_pooling(model, args.partner, args.data)
     except (ValueError, OSError) as exc:
         print(f"error: cannot pool {args.model} with {args.partner}: {exc}", file=sys.stderr)
@@ -311,18 +311,24 @@ def _convert(args: argparse.Namespace) -> int:
     from ferlib.models import pool_choice, shipping  # lazy: both import TensorFlow
 
     try:
-        model = shipped.resolve_model(args.model)
+        model = shipped.resolve_model(args.model, "model")
         precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
         entry = shipping.convert_for_litert(model, args.data, precisions)
-        pooled = shipped.read_card(model).get("pooled_with") and args.data is not None
-        pool_entry = pool_choice.choose_pooled_precision(model, args.data) if pooled else None
     except (ValueError, OSError) as exc:
         print(f"error: cannot convert: {exc}", file=sys.stderr)
         return 2
     print(_described_conversion(entry))
-    if pool_entry:
-        print(f"pooled with {shipped.read_card(model)['pooled_with']['model']}: both networks at "
-              f"{pool_entry['default']} ({pool_entry['why']})")
     print(f"wrote {', '.join(e['file'] for e in entry['precisions'].values())} beside {Path(model).name} and "
           f"recorded them in {Path(model).with_suffix('.json').name}")
+    if not (pool := shipped.read_card(model).get("pooled_with")):
+        return 0
+    try:  # the pool's precision, chosen again for the files just written (without --data: none)
+        chosen = pool_choice.choose_pooled_precision(model, args.data)
+    except (ValueError, OSError) as exc:
+        print(f"error: converted, but cannot choose the pool's precision: {exc}", file=sys.stderr)
+        return 2
+    alone = "each network at its own card's precision" + (" (give --data to choose one for the pool)"
+                                                           if args.data is None else "")
+    print(f"pooled with {pool['model']}: " + (f"both networks at {chosen['default']} ({chosen['why']})" if chosen
+                                              else alone))
     return 0

@@ -176,9 +176,21 @@ def load_for_inference(path: str | Path, backend: str = "auto", precision: str =
     one the card chose on validation, for a pooled model the one chosen for the pool; "float32", "int8"); pooled
     with the partner its card names (`pooled`). FileNotFoundError when the model is missing."""
     if precision == "card":  # a pooled model: the precision chosen for the pool, both networks at it
-        precision = pooled_precision(read_card(path)) or precision
+        precision = pool_precision(path) or precision
     loaded = _load_alone(path, backend, precision, threads, batch_size)
     return pooled(loaded, backend, precision, threads, batch_size) if loaded.card.get("pooled_with") else loaded
+
+
+def pool_precision(path: str | Path) -> str | None:
+    """Return the LiteRT precision chosen for a pooled model's pool (`pooled_precision`) when both networks' files
+    at it are the ones their cards vouch for (`stale_reason`); None otherwise (each network at its own card's)."""
+    card = read_card(path)
+    chosen = pooled_precision(card)
+    if card is None or chosen not in PRECISION_CHOICES or chosen == "card":
+        return None
+    partner = partner_path(path, card["pooled_with"])
+    vouched = (stale_reason(card, Path(path), chosen), stale_reason(read_card(partner), partner, chosen))
+    return chosen if vouched == (None, None) else None
 
 
 def pooled(loaded: InferenceModel, backend: str = "auto", precision: str = "card", threads: int | None = None,

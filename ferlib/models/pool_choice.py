@@ -16,7 +16,7 @@ from ferlib.evaluation.results import cpu_model
 from ferlib.evaluation.stats import mcnemar
 from ferlib.evaluation.views import average_over_views, probabilities_per_view
 from ferlib.models import shipped
-from ferlib.models.inference import PRECISIONS, KerasNetwork, LiteRTNetwork, litert_path, stale_reason
+from ferlib.models.inference import PRECISION_CHOICES, KerasNetwork, LiteRTNetwork, litert_path, stale_reason
 from ferlib.models.modelcard import load_with_card, update_card
 from ferlib.models.pooling import POOL_WEIGHTS, PooledNetwork, class_positions, pooled_over_views
 from ferlib.models.shipped import (
@@ -36,6 +36,7 @@ from ferlib.models.shipping import (
     copy_slim,
     median_call_ms,
     remove_partner_copy,
+    scored_beside_float32,
     timed_batch,
 )
 
@@ -98,21 +99,23 @@ def fit_pooling(model_path: str | Path, partner: str | Path, data_dir: str | Pat
     return entry | {"pooled": better}
 
 
-def choose_pooled_precision(model_path: str | Path, data_dir: str | Path, cache_dir: str | Path | None = None
+def choose_pooled_precision(model_path: str | Path, data_dir: str | Path | None, cache_dir: str | Path | None = None
                             ) -> dict[str, Any] | None:
     """Choose the LiteRT precision both networks of a pooled model run at, by `choose_precision`'s rule applied to
     the pool as users run it (as accurate as both at float32 on the faces its weight was chosen on, and faster on
-    TIMED_BATCH faces), and record it as the card's ``pooled_with.litert``; return that entry (None, nothing
-    written, when the two have no checked float32 LiteRT files). ValueError when the model is not pooled."""
+    TIMED_BATCH faces), and record it as the card's ``pooled_with.litert``; return that entry. None, an earlier
+    choice removed, without `data_dir` or when the two have no checked float32 LiteRT files; ValueError when the
+    model is not pooled."""
     model_path = Path(model_path)
     card = read_card(model_path) or {}
     if not (entry := card.get("pooled_with")):
         raise ValueError(f"{model_path.name} is not pooled with another network")
     where = partner_path(model_path, entry)
     partner_card = read_card(where) or {}
-    runnable = [p for p in PRECISIONS if stale_reason(card, model_path, p) is None
+    runnable = [p for p in PRECISION_CHOICES if p != "card" and stale_reason(card, model_path, p) is None
                 and stale_reason(partner_card, where, p) is None]
-    if "float32" not in runnable:
+    if data_dir is None or "float32" not in runnable:  # nothing to choose on: an earlier choice no longer holds
+        update_card(model_path, pooled_with={k: v for k, v in entry.items() if k != "litert"})
         return None
     images, labels = pooling_faces(card, partner_card, data_dir, entry["model"], cache_dir)
     positions, views, timed = class_positions(card["classes"], partner_card["classes"]), tta_settings(card), \
@@ -122,11 +125,8 @@ def choose_pooled_precision(model_path: str | Path, data_dir: str | Path, cache_
         network = PooledNetwork(*(LiteRTNetwork(litert_path(path, precision)) for path in (model_path, where)),
                                 positions, float(entry["weight"]))
         predicted[precision] = average_over_views(network, images, *views).argmax(axis=1)
-        entries[precision] = {"accuracy": float((predicted[precision] == labels).mean()),
-                              "median_ms": round(median_call_ms(network, timed), 2)}
-        if precision != "float32":
-            entries[precision]["mcnemar_vs_float32"] = mcnemar(labels, predicted["float32"],
-                                                               predicted[precision]).to_dict()
+        entries[precision] = scored_beside_float32(labels, predicted, precision) | {
+            "median_ms": round(median_call_ms(network, timed), 2)}
     default, why = choose_precision(entries, labelled=True)
     litert = {"default": default, "why": why,
               "compared_on": f"the {len(labels):,} validation faces the pooling was chosen on, in the card's "

@@ -158,6 +158,15 @@ def median_call_ms(network: Callable[[np.ndarray], np.ndarray], batch: np.ndarra
     return 1000 * float(np.median(timeit.repeat(lambda: network(batch), number=1, repeat=TIMED_REPEATS)))
 
 
+def scored_beside_float32(labels: np.ndarray, predicted: dict[str, np.ndarray], precision: str) -> dict[str, Any]:
+    """Return a precision's accuracy on labelled faces and, for a quantized one, McNemar's comparison with float32's
+    labels (`predicted`: the labels each precision gave), as `choose_precision` reads them."""
+    entry: dict[str, Any] = {"accuracy": float((predicted[precision] == labels).mean())}
+    if precision != "float32":
+        entry["mcnemar_vs_float32"] = mcnemar(labels, predicted["float32"], predicted[precision]).to_dict()
+    return entry
+
+
 def choose_precision(entries: dict[str, dict[str, Any]], labelled: bool) -> tuple[str, str]:
     """Return (precision, why): the fastest quantized precision as accurate as float32 on validation (no fewer
     right answers, McNemar p >= SIGNIFICANCE) and MIN_SPEEDUP times faster; else, or without labels, float32."""
@@ -213,10 +222,8 @@ def convert_for_litert(model_path: str | Path, data_dir: str | Path | None = Non
                                   "agreement_with_keras": agreement(keras_probs, probs[precision]),
                                   "median_ms": round(median_call_ms(network, timed), 2)}
             if labels is not None:
-                entries[precision]["accuracy"] = float((probs[precision].argmax(axis=1) == labels).mean())
-                if precision != "float32":
-                    entries[precision]["mcnemar_vs_float32"] = mcnemar(
-                        labels, probs["float32"].argmax(axis=1), probs[precision].argmax(axis=1)).to_dict()
+                entries[precision] |= scored_beside_float32(labels, {p: v.argmax(axis=1) for p, v in probs.items()},
+                                                            precision)
         agreed = entries["float32"]["agreement_with_keras"]
         if agreed["same_label"] < AGREEMENT_LABELS or agreed["max_probability_difference"] > AGREEMENT_PROBABILITY:
             raise ValueError(f"the float32 LiteRT conversion disagrees with Keras on the {described}: same label on "
