@@ -22,7 +22,7 @@ def test_a_pooled_models_two_networks_run_at_the_litert_precision_chosen_for_the
     entry = {"model": "twin", "file": copy.name, "sha256": shipped.sha256_of(copy), "weight": 0.5}
     shipped.card_path(model).write_text(json.dumps(card | {"pooled_with": entry}))
     assert cli.main(["convert", str(model), "--data", str(root / "fer")]) == 0  # the model's own files, then the pool
-    assert "pooled with twin: both networks at " in capsys.readouterr().out
+    assert "pooled with twin: its networks at " in capsys.readouterr().out
     card = json.loads(shipped.card_path(model).read_text())
     litert = card["pooled_with"]["litert"]
     assert set(litert["precisions"]) == {"float32", "int8"}

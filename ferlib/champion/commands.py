@@ -92,10 +92,11 @@ def _add_shipping_commands(sub) -> None:
                                        "trained on; recorded in the card only when McNemar finds it better "
                                        "(p < 0.05) there")
     pool.add_argument("model", help="a shipped model's name (e.g. fer2013-5) or a .keras model with its card")
-    pool.add_argument("--with", dest="partner", required=True,
+    pool.add_argument("--with", dest="partner", required=True, action="append",
                       help=f"the network to pool with: a shipped model ({', '.join(shipped.SHIPPED_MODELS)}) or a "
                            ".keras model with its card (e.g. from `champion --train-seed`; copied beside the model "
-                           "when pooled); it must know two or more of the model's classes")
+                           "when pooled); it must know two or more of the model's classes. Given again: networks of "
+                           "the same classes answering as one (the geometric mean of their probabilities)")
     pool.add_argument("--data", type=Path, required=True, help="the internal data both were trained on")
     convert = sub.add_parser("convert", help="write the LiteRT file (.tflite) of a saved model beside it, checked "
                                              "against Keras, and record it in the card (predict then runs it)")
@@ -264,10 +265,10 @@ def _pool(args: argparse.Namespace) -> int:
         model = shipped.resolve_model(args.model, "model")
         entry = pool_choice.fit_pooling(model, args.partner, args.data)
     except (ValueError, OSError) as exc:
-        print(f"error: cannot pool {args.model} with {args.partner}: {exc}", file=sys.stderr)
+        print(f"error: cannot pool {args.model} with {' and '.join(args.partner)}: {exc}", file=sys.stderr)
         return 2
     chosen, test = entry["chosen_on"], entry["chosen_on"]["mcnemar_vs_alone"]
-    print(f"accuracy on {chosen['split']}, by the weight of {args.partner}: " + ", ".join(
+    print(f"accuracy on {chosen['split']}, by the weight of {' and '.join(args.partner)}: " + ", ".join(
         f"{w} {accuracy:.2%}" for w, accuracy in chosen["accuracy"].items()))
     said = (f"weight {entry['weight']:.1f} against the model alone: {test['only_b']} faces gained, {test['only_a']} "
             f"lost, McNemar {p_value_text(test['p_value'])}")
@@ -275,11 +276,12 @@ def _pool(args: argparse.Namespace) -> int:
         print(f"error: not pooled: {said} (pooling needs a gain with p < {shipped.SHIP_ALPHA:g})", file=sys.stderr)
         return 3
     calibration = json.loads(shipped.card_path(model).read_text())["calibration"]
-    copied = f"{model.with_name(entry['file'])} (with its card and LiteRT files) and " if entry.get("file") else ""
+    files = [model.with_name(e["file"]).name for e in shipped.partner_entries(entry) if e.get("file")]
+    copied = f"{', '.join(files)} (with their cards and LiteRT files) beside it and " if files else ""
     print(f"pooled: {said}; temperature {calibration['temperature']}, abstains below "
           f"{calibration['abstain_below']}; wrote {copied}{shipped.card_path(model)}")
     if entry.get("litert"):
-        print(f"LiteRT: both networks at {entry['litert']['default']} ({entry['litert']['why']})")
+        print(f"LiteRT: all its networks at {entry['litert']['default']} ({entry['litert']['why']})")
     return 0
 
 
@@ -329,6 +331,6 @@ def _convert(args: argparse.Namespace) -> int:
         return 2
     alone = "each network at its own card's precision" + (" (give --data to choose one for the pool)"
                                                            if args.data is None else "")
-    print(f"pooled with {pool['model']}: " + (f"both networks at {chosen['default']} ({chosen['why']})" if chosen
+    print(f"pooled with {pool['model']}: " + (f"its networks at {chosen['default']} ({chosen['why']})" if chosen
                                               else alone))
     return 0

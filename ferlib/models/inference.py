@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.models.pooling import PooledNetwork, class_positions
+from ferlib.models.pooling import NetworkGroup, PooledNetwork, class_positions
 from ferlib.models.shipped import (
     WithCard,
     learned_preprocessing,
-    partner_path,
+    partner_entries,
+    partner_paths,
     pooled_precision,
     read_card,
     sha256_of,
@@ -175,22 +176,21 @@ def load_for_inference(path: str | Path, backend: str = "auto", precision: str =
     "litert": RuntimeError or ValueError saying why when it cannot; "keras") at a LiteRT `precision` ("card": the
     one the card chose on validation, for a pooled model the one chosen for the pool; "float32", "int8"); pooled
     with the partner its card names (`pooled`). FileNotFoundError when the model is missing."""
-    if precision == "card":  # a pooled model: the precision chosen for the pool, both networks at it
+    if precision == "card":  # a pooled model: the precision chosen for the pool, all its networks at it
         precision = pool_precision(path) or precision
     loaded = _load_alone(path, backend, precision, threads, batch_size)
     return pooled(loaded, backend, precision, threads, batch_size) if loaded.card.get("pooled_with") else loaded
 
 
 def pool_precision(path: str | Path) -> str | None:
-    """Return the LiteRT precision chosen for a pooled model's pool (`pooled_precision`) when both networks' files
+    """Return the LiteRT precision chosen for a pooled model's pool (`pooled_precision`) when all its networks' files
     at it are the ones their cards vouch for (`stale_reason`); None otherwise (each network at its own card's)."""
     card = read_card(path)
     chosen = pooled_precision(card)
     if card is None or chosen not in PRECISION_CHOICES or chosen == "card":
         return None
-    partner = partner_path(path, card["pooled_with"])
-    vouched = (stale_reason(card, Path(path), chosen), stale_reason(read_card(partner), partner, chosen))
-    return chosen if vouched == (None, None) else None
+    networks = [Path(path), *partner_paths(path, card["pooled_with"])]
+    return chosen if all(stale_reason(read_card(n), n, chosen) is None for n in networks) else None
 
 
 def pooled(loaded: InferenceModel, backend: str = "auto", precision: str = "card", threads: int | None = None,
@@ -200,18 +200,23 @@ def pooled(loaded: InferenceModel, backend: str = "auto", precision: str = "card
     model's test-time views and faces; ValueError when the partner is not the one the weight was chosen with, or
     learned another face preprocessing."""
     entry = loaded.card["pooled_with"]
-    partner = _load_alone(partner_path(loaded.path, entry), backend, precision, threads, batch_size)
-    shipped_sha = (partner.card.get("shipped") or {}).get("sha256")
-    if shipped_sha != entry["sha256"]:
-        raise ValueError(f"{loaded.path.name} was pooled with another {entry['model']} (sha256 {entry['sha256'][:12]}, "
-                         f"now: {str(shipped_sha)[:12]}); pool it again with `python -m ferlib pool "
-                         f"{loaded.path} --with {'PARTNER.keras' if entry.get('file') else entry['model']} --data DIR`")
-    if learned_preprocessing(loaded.card) != learned_preprocessing(partner.card):  # both get the model's faces
-        raise ValueError(f"{loaded.path.name} and its partner {entry['model']} learned other faces "
-                         f"({learned_preprocessing(loaded.card)}, {learned_preprocessing(partner.card)})")
-    network = PooledNetwork(loaded.network, partner.network, class_positions(loaded.classes, partner.classes),
+    partners = [_load_alone(where, backend, precision, threads, batch_size)
+                for where in partner_paths(loaded.path, entry)]
+    for named, partner in zip(partner_entries(entry), partners):
+        shipped_sha = (partner.card.get("shipped") or {}).get("sha256")
+        if shipped_sha != named["sha256"]:
+            again = "PARTNER.keras" if named.get("file") else named["model"]
+            raise ValueError(f"{loaded.path.name} was pooled with another {named['model']} (sha256 "
+                             f"{named['sha256'][:12]}, now: {str(shipped_sha)[:12]}); pool it again with `python -m "
+                             f"ferlib pool {loaded.path} --with {again} --data DIR`")
+        if learned_preprocessing(loaded.card) != learned_preprocessing(partner.card):  # all get the model's faces
+            raise ValueError(f"{loaded.path.name} and its partner {named['model']} learned other faces "
+                             f"({learned_preprocessing(loaded.card)}, {learned_preprocessing(partner.card)})")
+    group = partners[0].network if len(partners) == 1 else NetworkGroup([p.network for p in partners])
+    network = PooledNetwork(loaded.network, group, class_positions(loaded.classes, partners[0].classes),
                             float(entry["weight"]))
-    return dataclasses.replace(loaded, network=network, note=loaded.note or partner.note)
+    return dataclasses.replace(loaded, network=network, note=loaded.note or next(
+        (p.note for p in partners if p.note), None))
 
 
 def _load_alone(path: str | Path, backend: str, precision: str, threads: int | None, batch_size: int

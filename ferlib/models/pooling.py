@@ -3,9 +3,10 @@ weighted geometric mean, the model's share of those classes kept (a five-class p
 model's Angry, Fear, Happy, Sad and Surprise, never its Disgust or Neutral); view by view. NumPy only, so that
 predicting with LiteRT stays free of TensorFlow.
 
-A card's ``pooled_with`` entry names the partner (another shipped model, or with ``file`` its own copy beside the
-model), its weight and
-the validation faces it was chosen on, faces that neither network trained on (`ferlib.models.pool_choice.fit_pooling`,
+A partner may be a group of networks of the same classes (`NetworkGroup`): they answer as one, the normalized
+geometric mean of their probabilities. A card's ``pooled_with`` entry names the partner (another shipped model, or
+with ``file`` its own copy beside the model; the group's further members under ``also``), its weight and the
+validation faces it was chosen on, faces that no network trained on (`ferlib.models.pool_choice.fit_pooling`,
 ``python -m ferlib pool``). `ferlib.models.inference.load_for_inference` pools a model whose card says so.
 """
 from __future__ import annotations
@@ -54,6 +55,41 @@ def pooled_over_views(own_views: np.ndarray, partner_views: np.ndarray, position
     return np.mean([pool(o, p, positions, weight) for o, p in zip(own_views, partner_views)], axis=0)
 
 
+def geometric_mean(probs: Sequence[np.ndarray]) -> np.ndarray:
+    """Return the normalized geometric mean, with equal weights, of several networks' probabilities over the same
+    classes (arrays of one shape, classes last)."""
+    log = np.mean([np.log(np.maximum(np.asarray(p, dtype=np.float64), FLOOR)) for p in probs], axis=0)
+    out = np.exp(log - log.max(axis=-1, keepdims=True))
+    return out / out.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class NetworkGroup:
+    """Networks of the same classes answering as one (`geometric_mean`): a pooled model's partners. Called like the
+    networks of `ferlib.models.inference`."""
+
+    members: Sequence[Callable[[np.ndarray], np.ndarray]]
+
+    @property
+    def name(self) -> str:
+        return getattr(self.members[0], "name", type(self.members[0]).__name__)
+
+    def warm_up(self, image_size: int) -> None:
+        """Warm every member up (`PooledNetwork.warm_up`)."""
+        for member in self.members:
+            _warm_up(member, image_size)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return geometric_mean([member(images) for member in self.members])
+
+
+def _warm_up(network: Callable[[np.ndarray], np.ndarray], image_size: int) -> None:
+    if hasattr(network, "warm_up"):
+        network.warm_up(image_size)
+    else:
+        network(np.zeros((1, image_size, image_size, 3), np.uint8))
+
+
 @dataclass
 class PooledNetwork:
     """A network pooled with a partner: images (n, size, size, 3) in, the pooled probabilities of the model's
@@ -72,10 +108,7 @@ class PooledNetwork:
         """Warm both networks up: a Keras one traces its batch sizes (`ferlib.models.inference.KerasNetwork`), a
         LiteRT one runs once."""
         for network in (self.own, self.partner):
-            if hasattr(network, "warm_up"):
-                network.warm_up(image_size)
-            else:
-                network(np.zeros((1, image_size, image_size, 3), np.uint8))
+            _warm_up(network, image_size)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return pool(self.own(images), self.partner(images), self.positions, self.weight)

@@ -97,6 +97,17 @@ def partner_path(model_path: str | Path, entry: dict[str, Any]) -> Path:
     return Path(model_path).with_name(entry["file"]) if entry.get("file") else shipped_model_path(entry["model"])
 
 
+def partner_entries(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the partners a ``pooled_with`` `entry` names (model, sha256, file when its own): first the one its own
+    fields name, then the further members of the group under ``also``."""
+    return [entry, *entry.get("also", [])]
+
+
+def partner_paths(model_path: str | Path, entry: dict[str, Any]) -> list[Path]:
+    """Return where each partner a ``pooled_with`` `entry` names is (`partner_path`)."""
+    return [partner_path(model_path, e) for e in partner_entries(entry)]
+
+
 def pooled_precision(card: dict[str, Any] | None) -> str | None:
     """Return the LiteRT precision a pooled model's two networks run at, chosen for the pool on validation
     (``pooled_with.litert``, `ferlib.models.pool_choice.choose_pooled_precision`); None when none was chosen."""
@@ -174,7 +185,9 @@ def pooling_text(card: dict[str, Any]) -> str:
         return ""
     accuracy, test = entry["chosen_on"]["accuracy"], entry["chosen_on"]["mcnemar_vs_alone"]
     pooled = accuracy[f"{entry['weight']:.1f}"]
-    partner = f"a second network of its own, {entry['model']}" if entry.get("file") else f"{entry['model']}'s network"
+    names = [e["model"] for e in partner_entries(entry)]
+    partner = (f"{len(names)} more networks of its own, {' and '.join(names)}" if len(names) > 1 else
+               f"a second network of its own, {entry['model']}" if entry.get("file") else f"{entry['model']}'s network")
     precision = f"; with LiteRT both at {chosen}" if (chosen := pooled_precision(card)) else ""
     return (f"pooled with {partner} (weight {entry['weight']:.1f}; on {test['n']:,} validation faces "
             f"neither trained on {accuracy['0.0']:.1%} alone, {pooled:.1%} pooled, McNemar "

@@ -132,10 +132,16 @@ def choose_preprocessing(model_path: str | Path, data_dir: str | Path, cache_dir
     return entry
 
 
-def remove_partner_copy(model_path: Path) -> None:
-    """Delete the files of a model's own partner (`ship_partner`), if any."""
-    for stale in model_path.parent.glob(f"{model_path.stem}{PARTNER_SUFFIX}.*"):
-        stale.unlink()
+def remove_partner_copy(model_path: Path, keep: tuple[Path, ...] = ()) -> None:
+    """Delete the files of a model's own partners (`ferlib.models.pool_choice.ship_partner`), if any, but those of
+    the copies `keep` names."""
+    def copy_of(path: Path) -> str:  # the copy a file belongs to: "partner", "partner2", ...
+        return path.name[len(model_path.stem) + 1:].split(".")[0]
+
+    kept = {copy_of(k) for k in keep}
+    for stale in model_path.parent.glob(f"{model_path.stem}{PARTNER_SUFFIX}*.*"):
+        if copy_of(stale) not in kept:
+            stale.unlink()
 
 
 def generated_faces(size: int, n: int = GENERATED_IMAGES, seed: int = 0) -> np.ndarray:
