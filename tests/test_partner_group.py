@@ -51,6 +51,12 @@ def test_two_partners_answer_as_one_and_ship_beside_the_model(seven_class_c1, tm
     assert not np.allclose(expected, single, atol=1e-4)  # the second partner counts
     assert "2 more networks of its own, " in shipped.pooling_text(card | {"pooled_with": entry | {"chosen_on": {
         "accuracy": {"0.0": 0.5, "0.6": 0.6}, "mcnemar_vs_alone": {"n": 10, "p_value": 0.01}}}})
+    pooled_card = shipped.card_path(model).read_text()
+    code = cli.main(["pool", str(model), "--with", str(others[0]), "--data", str(root / "fer")])
+    out, err = capsys.readouterr()  # a model pooled already: a new pooling must beat it too
+    assert "against its pooling until now (" in out + err and (code == 0 or shipped.card_path(model).read_text() ==
+                                                               pooled_card)
+    shipped.card_path(model).write_text(pooled_card)
     assert cli.main(["convert", str(model), "--data", str(root / "fer")]) == 0  # all three at one precision
     litert = json.loads(shipped.card_path(model).read_text())["pooled_with"]["litert"]
     group = EmotionClassifier.load(model).network.partner

@@ -272,8 +272,12 @@ def _pool(args: argparse.Namespace) -> int:
         f"{w} {accuracy:.2%}" for w, accuracy in chosen["accuracy"].items()))
     said = (f"weight {entry['weight']:.1f} against the model alone: {test['only_b']} faces gained, {test['only_a']} "
             f"lost, McNemar {p_value_text(test['p_value'])}")
+    if before := chosen.get("mcnemar_vs_before"):
+        said += (f"; against its pooling until now ({chosen['pooled_before']:.2%}): {before['only_b']} gained, "
+                 f"{before['only_a']} lost, McNemar {p_value_text(before['p_value'])}")
     if not entry["pooled"]:
-        print(f"error: not pooled: {said} (pooling needs a gain with p < {shipped.SHIP_ALPHA:g})", file=sys.stderr)
+        print(f"error: not pooled: {said} (pooling needs a gain with p < {shipped.SHIP_ALPHA:g}, over the model "
+              "alone and over its pooling until now)", file=sys.stderr)
         return 3
     calibration = json.loads(shipped.card_path(model).read_text())["calibration"]
     files = [model.with_name(e["file"]).name for e in shipped.partner_entries(entry) if e.get("file")]

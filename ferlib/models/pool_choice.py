@@ -69,8 +69,9 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
     e.g. `champion --train-seed`), or of several of the same classes answering as one (`NetworkGroup`), in a
     model's answers (`ferlib.models.pooling`, POOL_WEIGHTS) on the faces of its validation split that no partner
     trained on, all networks in the model's test-time views and faces; when the most accurate weight beats the model
-    alone there (McNemar p < alpha), refit the calibration on the pooled probabilities and record both in the card,
-    saved partners copied beside the model (`ship_partner`). Return the ``pooled_with`` entry and ``"pooled"``
+    alone there (McNemar p < alpha), and a pooled model's pooling until now as well (`current_pooling`), refit the
+    calibration on the pooled probabilities and record both in the card, saved partners copied beside the model
+    (`ship_partners`). Return the ``pooled_with`` entry and ``"pooled"``
     (False: nothing is written); ValueError when a partner learned other face preprocessing or other classes than
     the others, is the model itself or named twice, or no such face is left."""
     partners = [partner] if isinstance(partner, (str, Path)) else list(partner)
@@ -98,6 +99,8 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
     right = {w: int((p.argmax(axis=1) == labels).sum()) for w, p in probs.items()}
     weight = max(POOL_WEIGHTS[1:], key=right.get)  # the smallest of the most accurate on a tie
     test = mcnemar(labels, probs[0.0].argmax(axis=1), probs[weight].argmax(axis=1))
+    now = current_pooling(model_path, own_views, images, tta_settings(own.card))
+    against_now = None if now is None else mcnemar(labels, now.argmax(axis=1), probs[weight].argmax(axis=1))
     named = [{"model": n, "sha256": o.card["shipped"]["sha256"] if shipped_name else sha256_of(o.path)}
              for n, shipped_name, o in zip(names, by_name, others)]
     group = name if len(names) == 1 else f"({' x '.join(names)})^(1/{len(names)})"
@@ -107,9 +110,12 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
              "chosen_on": {"split": f"the {len(labels):,} faces of the validation split that {name} did not train "
                                     "on, in the card's test-time views",
                            "accuracy": {f"{w:.1f}": n / len(labels) for w, n in right.items()},
-                           "mcnemar_vs_alone": test.to_dict()},
+                           "mcnemar_vs_alone": test.to_dict(),
+                           **({} if now is None else {"pooled_before": float((now.argmax(axis=1) == labels).mean()),
+                                                      "mcnemar_vs_before": against_now.to_dict()})},
              **({"also": named[1:]} if len(named) > 1 else {})}
-    better = right[weight] > right[0.0] and test.p_value < alpha
+    better = right[weight] > right[0.0] and test.p_value < alpha and (  # and better than its pooling until now
+        against_now is None or (against_now.only_b > against_now.only_a and against_now.p_value < alpha))
     if better:
         own_files = {i: o.path for i, (o, shipped_name) in enumerate(zip(others, by_name)) if not shipped_name}
         copies = ship_partners(model_path, own_files, data_dir)  # earlier copies no longer used are removed
@@ -120,6 +126,18 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
         if (litert := choose_pooled_precision(model_path, data_dir, cache_dir)) is not None:
             entry |= {"litert": litert}
     return entry | {"pooled": better}
+
+
+def current_pooling(model_path: str | Path, own_views: np.ndarray, images: np.ndarray, views: tuple[bool, int]
+                    ) -> np.ndarray | None:
+    """Return the pooled probabilities a model's card gives now on these faces, its network's per-view outputs
+    `own_views` pooled with its partners in Keras (None when it is not pooled)."""
+    if not (entry := (read_card(model_path) or {}).get("pooled_with")):
+        return None
+    members = [load_with_card(path) for path in partner_paths(model_path, entry)]
+    group = geometric_mean([probabilities_per_view(KerasNetwork(m.model), images, *views) for m in members])
+    return pooled_over_views(own_views, group, class_positions((read_card(model_path) or {})["classes"],
+                                                               members[0].classes), float(entry["weight"]))
 
 
 def choose_pooled_precision(model_path: str | Path, data_dir: str | Path | None, cache_dir: str | Path | None = None
