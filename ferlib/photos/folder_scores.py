@@ -18,7 +18,7 @@ from ferlib.data.preprocess import describe_pixels, equalized_share
 from ferlib.data.run_data import prepare_external, prepare_internal
 from ferlib.data.sources import detect_source
 from ferlib.evaluation.evaluate import Evaluation
-from ferlib.models.shipped import SHIPPED_MODELS
+from ferlib.models.shipped import SHIPPED_MODELS, partner_entries
 from ferlib.photos.predict import EmotionClassifier
 
 
@@ -77,7 +77,8 @@ def shipped_scores(settings: RunSettings, data_dir: str | Path | None, external_
         evaluation = Evaluation(labels, probs.argmax(axis=1), probs, classes.names)
         out["models"][name] = {
             "card": {key: classifier.card.get(key) for key in ("name", "class_set", "classes")},
-            "pooled_with": (classifier.card.get("pooled_with") or {}).get("model"),
+            "pooled_with": " and ".join(e["model"] for e in partner_entries(pool))
+            if (pool := classifier.card.get("pooled_with")) else None,
             "preprocessing": classifier.preprocessing, "views": classifier.card.get("tta", {}).get("mode"),
             "backend": f"{classifier.backend} {classifier.precision}",
             "external": evaluation.to_dict(),
