@@ -170,22 +170,26 @@ def test_warm_up_traces_every_batch_size_keras_predictions_use():
 @pytest.mark.parametrize("name, partner_file", [("fer2013-5", None), ("fer2013-7", "fer2013-7.partner.keras")])
 def test_each_shipped_model_answers_pooled_as_chosen_on_its_validation_faces(name, partner_file):
     """fer2013-5 with the shipped fer2013-7's network (their splits differ: only faces neither trained on count);
-    fer2013-7 with a second seven-class network of its own, trained with another seed on its split (all count)."""
+    fer2013-7 with two more seven-class networks of its own, trained with other seeds on its split (all count), as
+    one partner."""
     from ferlib.models.pooling import POOL_WEIGHTS, PooledNetwork
 
     card = shipped.shipped_card(name)
     entry = card["pooled_with"]
     assert entry.get("file") == partner_file and (partner_file or entry["model"] == "fer2013-7")
-    path = shipped.ASSETS / partner_file if partner_file else shipped.shipped_model_path(entry["model"])
-    partner = shipped.read_card(path)
-    assert entry["sha256"] == partner["shipped"]["sha256"] == shipped.sha256_of(path)
-    assert "pooled_with" not in partner or not partner_file  # a partner of its own answers alone
-    for e in (partner.get("litert") or {}).get("precisions", {}).values():  # its LiteRT files as converted
-        assert e["sha256"] == shipped.sha256_of(shipped.ASSETS / e["file"])
+    for named, path in zip(shipped.partner_entries(entry), shipped.partner_paths(shipped.ASSETS / name, entry)):
+        partner = shipped.read_card(path)
+        assert named["sha256"] == partner["shipped"]["sha256"] == shipped.sha256_of(path)
+        assert "pooled_with" not in partner or not partner_file  # a partner of its own answers alone
+        for e in (partner.get("litert") or {}).get("precisions", {}).values():  # its LiteRT files as converted
+            assert e["sha256"] == shipped.sha256_of(shipped.ASSETS / e["file"])
+    partner = shipped.read_card(shipped.partner_path(shipped.ASSETS / name, entry))
     accuracy = {float(w): a for w, a in entry["chosen_on"]["accuracy"].items()}
     assert sorted(accuracy) == list(POOL_WEIGHTS)
     assert entry["weight"] == max(POOL_WEIGHTS[1:], key=accuracy.get) and accuracy[entry["weight"]] > accuracy[0.0]
     assert entry["chosen_on"]["mcnemar_vs_alone"]["p_value"] < shipped.SHIP_ALPHA
+    if before := entry["chosen_on"].get("mcnemar_vs_before"):  # pooled again: better than its pooling until then
+        assert before["p_value"] < shipped.SHIP_ALPHA and before["only_b"] > before["only_a"]
     n = entry["chosen_on"]["mcnemar_vs_alone"]["n"]
     same_split = all(c["data"]["fingerprint"] == partner["data"]["fingerprint"] and c["provenance"]["seed"] == 42
                      for c in (card, partner))

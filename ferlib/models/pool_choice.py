@@ -78,7 +78,8 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
     own = load_with_card(model_path)
     others = [load_with_card(shipped.resolve_model(str(p), "--with")) for p in partners]
     by_name = [str(p) in shipped.SHIPPED_MODELS for p in partners]
-    names = [str(p) if named else o.path.stem for p, named, o in zip(partners, by_name, others)]
+    names = [str(p) if named else Path((o.card.get("shipped") or {}).get("from", o.path.name)).stem  # as trained
+             for p, named, o in zip(partners, by_name, others)]
     name = " and ".join(names)
     for n, o in zip(names, others):
         if own.path.resolve() == o.path.resolve():
@@ -103,10 +104,11 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
     against_now = None if now is None else mcnemar(labels, now.argmax(axis=1), probs[weight].argmax(axis=1))
     named = [{"model": n, "sha256": o.card["shipped"]["sha256"] if shipped_name else sha256_of(o.path)}
              for n, shipped_name, o in zip(names, by_name, others)]
-    group = name if len(names) == 1 else f"({' x '.join(names)})^(1/{len(names)})"
+    group = (f"{name}^{weight:.1f}" if len(names) == 1 else
+             " x ".join(f"{n}^{weight / len(names):.2f}" for n in names))
     entry = {**named[0], "weight": weight,
              "how": f"over the classes both know, this model's share of them split as own^{1 - weight:.1f} x "
-                    f"{group}^{weight:.1f} (each normalized over them); view by view, then averaged",
+                    f"{group} (each normalized over them); view by view, then averaged",
              "chosen_on": {"split": f"the {len(labels):,} faces of the validation split that {name} did not train "
                                     "on, in the card's test-time views",
                            "accuracy": {f"{w:.1f}": n / len(labels) for w, n in right.items()},
