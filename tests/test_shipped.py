@@ -160,11 +160,12 @@ def test_warm_up_traces_every_batch_size_keras_predictions_use():
 
     assert [padded_size(n) for n in (1, 8, 9, 20, 33, 64, 70)] == [8, 8, 16, 32, 64, 64, 70]
     traced = []
-    clf = EmotionClassifier.load(backend="keras", batch_size=48)  # the default model: two Keras networks pooled
-    for network in (clf.network.own, clf.network.partner):
+    clf = EmotionClassifier.load(backend="keras", batch_size=48)  # the default model: three Keras networks pooled
+    networks = [clf.network.own, *getattr(clf.network.partner, "members", [clf.network.partner])]
+    for network in networks:
         network.model.predict_on_batch = lambda x: traced.append(len(x))
     clf.warm_up()
-    assert traced == [8, 16, 32, 64] * 2  # each network; 48 faces pad to 64
+    assert traced == [8, 16, 32, 64] * len(networks) and len(networks) > 1  # each network; 48 faces pad to 64
 
 
 @pytest.mark.parametrize("name, partner_file", [("fer2013-5", None), ("fer2013-7", "fer2013-7.partner.keras")])
