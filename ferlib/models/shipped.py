@@ -188,9 +188,10 @@ def pooling_text(card: dict[str, Any]) -> str:
     names = [e["model"] for e in partner_entries(entry)]
     partner = (f"{len(names)} more networks of its own, {' and '.join(names)}" if len(names) > 1 else
                f"a second network of its own, {entry['model']}" if entry.get("file") else f"{entry['model']}'s network")
-    precision = f"; with LiteRT both at {chosen}" if (chosen := pooled_precision(card)) else ""
+    both, neither = ("both", "neither") if len(names) == 1 else ("all", "none of them")
+    precision = f"; with LiteRT {both} at {chosen}" if (chosen := pooled_precision(card)) else ""
     return (f"pooled with {partner} (weight {entry['weight']:.1f}; on {test['n']:,} validation faces "
-            f"neither trained on {accuracy['0.0']:.1%} alone, {pooled:.1%} pooled, McNemar "
+            f"{neither} trained on {accuracy['0.0']:.1%} alone, {pooled:.1%} pooled, McNemar "
             f"{p_value_text(test['p_value'])}{precision})")
 
 
