@@ -56,6 +56,10 @@ def test_two_partners_answer_as_one_and_ship_beside_the_model(seven_class_c1, tm
     out, err = capsys.readouterr()  # a model pooled already: a new pooling must beat it too
     assert "against its pooling until now (" in out + err and (code == 0 or shipped.card_path(model).read_text() ==
                                                                pooled_card)
+    stale = json.loads(pooled_card)
+    stale["pooled_with"]["also"][0]["sha256"] = "0" * 64  # a partner replaced since: no pooling to beat any more
+    shipped.card_path(model).write_text(json.dumps(stale))
+    assert pool_choice.current_pooling(model, np.zeros(0), images, clf.tta) is None
     shipped.card_path(model).write_text(pooled_card)
     assert cli.main(["convert", str(model), "--data", str(root / "fer")]) == 0  # all three at one precision
     litert = json.loads(shipped.card_path(model).read_text())["pooled_with"]["litert"]

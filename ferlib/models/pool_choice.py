@@ -31,6 +31,7 @@ from ferlib.models.pooling import (
 from ferlib.models.shipped import (
     card_preprocessing,
     learned_preprocessing,
+    partner_entries,
     partner_paths,
     read_card,
     sha256_of,
@@ -133,10 +134,13 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
 def current_pooling(model_path: str | Path, own_views: np.ndarray, images: np.ndarray, views: tuple[bool, int]
                     ) -> np.ndarray | None:
     """Return the pooled probabilities a model's card gives now on these faces, its network's per-view outputs
-    `own_views` pooled with its partners in Keras (None when it is not pooled)."""
+    `own_views` pooled with its partners in Keras (None when it is not pooled, or a partner is no longer the network
+    its weight was chosen with: that pooling cannot answer any more, e.g. after `ship` replaced it)."""
     if not (entry := (read_card(model_path) or {}).get("pooled_with")):
         return None
     members = [load_with_card(path) for path in partner_paths(model_path, entry)]
+    if any((m.card.get("shipped") or {}).get("sha256") != e["sha256"] for m, e in zip(members, partner_entries(entry))):
+        return None
     group = geometric_mean([probabilities_per_view(KerasNetwork(m.model), images, *views) for m in members])
     return pooled_over_views(own_views, group, class_positions((read_card(model_path) or {})["classes"],
                                                                members[0].classes), float(entry["weight"]))
