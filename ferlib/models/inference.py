@@ -26,6 +26,7 @@ from ferlib.models.shipped import (
     partner_paths,
     pooled_precision,
     read_card,
+    replaced_partner,
     sha256_of,
 )
 from ferlib.runtime.quiet import captured_fd2
@@ -202,13 +203,13 @@ def pooled(loaded: InferenceModel, backend: str = "auto", precision: str = "card
     entry = loaded.card["pooled_with"]
     partners = [_load_alone(where, backend, precision, threads, batch_size)
                 for where in partner_paths(loaded.path, entry)]
+    if named := replaced_partner(entry, [p.card for p in partners]):
+        now = (partners[partner_entries(entry).index(named)].card.get("shipped") or {}).get("sha256")
+        again = "PARTNER.keras" if named.get("file") else named["model"]
+        raise ValueError(f"{loaded.path.name} was pooled with another {named['model']} (sha256 "
+                         f"{named['sha256'][:12]}, now: {str(now)[:12]}); pool it again with `python -m "
+                         f"ferlib pool {loaded.path} --with {again} --data DIR`")
     for named, partner in zip(partner_entries(entry), partners):
-        shipped_sha = (partner.card.get("shipped") or {}).get("sha256")
-        if shipped_sha != named["sha256"]:
-            again = "PARTNER.keras" if named.get("file") else named["model"]
-            raise ValueError(f"{loaded.path.name} was pooled with another {named['model']} (sha256 "
-                             f"{named['sha256'][:12]}, now: {str(shipped_sha)[:12]}); pool it again with `python -m "
-                             f"ferlib pool {loaded.path} --with {again} --data DIR`")
         if learned_preprocessing(loaded.card) != learned_preprocessing(partner.card):  # all get the model's faces
             raise ValueError(f"{loaded.path.name} and its partner {named['model']} learned other faces "
                              f"({learned_preprocessing(loaded.card)}, {learned_preprocessing(partner.card)})")

@@ -31,9 +31,9 @@ from ferlib.models.pooling import (
 from ferlib.models.shipped import (
     card_preprocessing,
     learned_preprocessing,
-    partner_entries,
     partner_paths,
     read_card,
+    replaced_partner,
     sha256_of,
     tta_settings,
 )
@@ -124,7 +124,7 @@ def fit_pooling(model_path: str | Path, partner: str | Path | Sequence[str | Pat
         copies = ship_partners(model_path, own_files, data_dir)  # earlier copies no longer used are removed
         for i, copy in copies.items():
             named[i] |= {"file": copy.name, "sha256": read_card(copy)["shipped"]["sha256"]}
-        entry |= named[0] | ({"also": named[1:]} if len(named) > 1 else {})
+        entry |= named[0]  # the further partners' entries under "also" were updated in place
         update_card(model_path, pooled_with=entry, calibration=fit_calibration(probs[weight], labels))
         if (litert := choose_pooled_precision(model_path, data_dir, cache_dir)) is not None:
             entry |= {"litert": litert}
@@ -139,7 +139,7 @@ def current_pooling(model_path: str | Path, own_views: np.ndarray, images: np.nd
     if not (entry := (read_card(model_path) or {}).get("pooled_with")):
         return None
     members = [load_with_card(path) for path in partner_paths(model_path, entry)]
-    if any((m.card.get("shipped") or {}).get("sha256") != e["sha256"] for m, e in zip(members, partner_entries(entry))):
+    if replaced_partner(entry, [m.card for m in members]):
         return None
     group = geometric_mean([probabilities_per_view(KerasNetwork(m.model), images, *views) for m in members])
     return pooled_over_views(own_views, group, class_positions((read_card(model_path) or {})["classes"],

@@ -108,8 +108,15 @@ def partner_paths(model_path: str | Path, entry: dict[str, Any]) -> list[Path]:
     return [partner_path(model_path, e) for e in partner_entries(entry)]
 
 
+def replaced_partner(entry: dict[str, Any], partner_cards: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Return the first partner a ``pooled_with`` `entry` names whose network (its card's shipped sha256, in
+    `partner_entries` order) is no longer the one the weight was chosen with; None when all still are."""
+    return next((named for named, card in zip(partner_entries(entry), partner_cards)
+                 if (card.get("shipped") or {}).get("sha256") != named["sha256"]), None)
+
+
 def pooled_precision(card: dict[str, Any] | None) -> str | None:
-    """Return the LiteRT precision a pooled model's two networks run at, chosen for the pool on validation
+    """Return the LiteRT precision a pooled model's networks run at, chosen for the pool on validation
     (``pooled_with.litert``, `ferlib.models.pool_choice.choose_pooled_precision`); None when none was chosen."""
     return (((card or {}).get("pooled_with") or {}).get("litert") or {}).get("default")
 
