@@ -50,8 +50,9 @@ def pool(own: np.ndarray, partner: np.ndarray, positions: Positions, weight: flo
 
 def pooled_over_views(own_views: np.ndarray, partner_views: np.ndarray, positions: Positions,
                       weight: float) -> np.ndarray:
-    """Return the mean over views of the pooled probabilities, given both networks' (views, n, classes) outputs
-    (`ferlib.evaluation.views.probabilities_per_view`): what a `PooledNetwork` gives averaged over those views."""
+    """Return the mean over views of the pooled probabilities, given the model's and its partner's (views, n,
+    classes) outputs (`ferlib.evaluation.views.probabilities_per_view`): what a `PooledNetwork`
+    gives averaged over those views."""
     return np.mean([pool(o, p, positions, weight) for o, p in zip(own_views, partner_views)], axis=0)
 
 
@@ -105,8 +106,8 @@ class PooledNetwork:
         return getattr(self.own, "name", type(self.own).__name__)
 
     def warm_up(self, image_size: int) -> None:
-        """Warm both networks up: a Keras one traces its batch sizes (`ferlib.models.inference.KerasNetwork`), a
-        LiteRT one runs once."""
+        """Warm the model's network and its partner (every network of a group) up: a Keras one traces its batch
+        sizes (`ferlib.models.inference.KerasNetwork`), a LiteRT one runs once."""
         for network in (self.own, self.partner):
             _warm_up(network, image_size)
 

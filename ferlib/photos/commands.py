@@ -26,7 +26,7 @@ BACKEND_HELP = ("auto (default): LiteRT when the model has a checked .tflite bes
 MODEL_HELP = (f"a shipped model ({', '.join(SHIPPED_MODELS)}: FER-2013's seven emotions or the study's five; "
               f"default {DEFAULT_MODEL}) or a .keras model with its .json card (e.g. saved by notebook 05)")
 PRECISION_HELP = ("LiteRT: card (default: the precision the model card chose on the validation split, for a pooled "
-                  "model the one chosen for its two networks), float32 (the Keras network converted: its numbers "
+                  "model the one chosen for all its networks), float32 (the Keras network converted: its numbers "
                   "within 1e-3) or int8")
 
 
